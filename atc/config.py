@@ -1,0 +1,120 @@
+"""Build settings: defaults for the embedded knowledge base, an optional `atc.yml`, then command-line options."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_NAME = "atc.yml"
+
+
+class ConfigError(Exception):
+    """The configuration file or an option is unusable; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    rules: tuple[Path, ...]
+    data_needed: tuple[Path, ...]
+    logging_policies: tuple[Path, ...]
+    triggers: tuple[Path, ...]
+    docs_dir: Path
+    site_dir: Path
+    templates_dir: Path
+    mkdocs_config: Path
+    cache_dir: Path
+    targets: tuple[str, ...] | None = None  # None: the registry's defaults
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    build_site: bool = True
+    strict: bool = False
+    repo_url: str | None = None  # for "edit this rule" links
+    attack_snapshot: Path | None = None  # None: the snapshot shipped in the package
+
+
+_PATH_LISTS = ("rules", "data_needed", "logging_policies", "triggers")
+_PATHS = ("docs_dir", "site_dir", "templates_dir", "mkdocs_config", "cache_dir", "attack_snapshot")
+
+
+def default_settings(root: Path = REPO_ROOT) -> Settings:
+    """The embedded default knowledge base of the repository."""
+    return Settings(
+        rules=(root / "rules",),
+        data_needed=(root / "data_needed",),
+        logging_policies=(root / "logging_policies",),
+        triggers=(root / "triggers",),
+        docs_dir=root / "docs",
+        site_dir=root / "site",
+        templates_dir=REPO_ROOT / "templates",
+        mkdocs_config=root / "mkdocs.yml",
+        cache_dir=root / ".atc-cache",
+    )
+
+
+def _as_paths(value: Any, key: str, base: Path) -> tuple[Path, ...]:
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"'{key}' must be a folder path or a list of folder paths")
+    return tuple(base / item for item in items)
+
+
+def load_config_file(path: Path) -> Settings:
+    """Settings from an atc.yml; its paths are relative to the file's folder, as are the defaults it leaves out."""
+    base = default_settings(path.parent)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the configuration must be a mapping of settings")
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    folder = path.parent
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _PATH_LISTS:
+            changes[key] = _as_paths(value, key, folder)
+        elif key in _PATHS:
+            if not isinstance(value, str):
+                raise ConfigError(f"{path}: '{key}' must be a path")
+            changes[key] = folder / value
+        elif key == "targets":
+            changes[key] = tuple(parse_targets(value))
+        elif key == "jobs":
+            changes[key] = _positive_int(value, f"{path}: 'jobs'")
+        elif key in ("build_site", "strict"):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{path}: '{key}' must be true or false")
+            changes[key] = value
+        else:
+            changes[key] = str(value)
+    return replace(base, **changes)
+
+
+def parse_targets(value: Any) -> list[str]:
+    """Targets from a comma-separated string or a list."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise ConfigError("targets must be a comma-separated list of target keys")
+    return [item.strip() for item in items if item.strip()]
+
+
+def _positive_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{what} must be a whole number of at least 1")
+    return value
+
+
+def find_config(explicit: Path | None, cwd: Path) -> Path | None:
+    """The atc.yml to use: the one given, else one in the current folder, else none."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"{explicit}: configuration file not found")
+        return explicit
+    candidate = cwd / CONFIG_NAME
+    return candidate if candidate.is_file() else None

@@ -1,0 +1,1 @@
+"""Stage 3: translate each rule into every target's query language through pySigma."""

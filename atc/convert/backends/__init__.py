@@ -1,0 +1,7 @@
+"""pySigma backends for the query languages pySigma itself does not ship."""
+from atc.convert.backends.graylog import GraylogBackend
+from atc.convert.backends.grep import GrepBackend
+from atc.convert.backends.powershell import PowerShellBackend
+from atc.convert.backends.watcher import WatcherBackend
+
+__all__ = ["GraylogBackend", "GrepBackend", "PowerShellBackend", "WatcherBackend"]

@@ -1,0 +1,56 @@
+"""Resolve a rule's `attack.*` tags against the ATT&CK snapshot."""
+from __future__ import annotations
+
+import re
+
+from atc.model import AttackSnapshot, TacticRef, TechniqueRef
+
+ATTACK_SITE = "https://attack.mitre.org"
+TAG_PREFIX = "attack."
+TECHNIQUE_ID = re.compile(r"t\d{4}(?:\.\d{3})?", re.IGNORECASE)
+OTHER_ID = re.compile(r"[a-z]+\d+", re.IGNORECASE)  # groups g0016, software s0029, data sources ds0005, ...
+
+
+def technique_url(tid: str) -> str:
+    """The attack.mitre.org page of a technique id (T1021.002 → .../techniques/T1021/002), known or not."""
+    return f"{ATTACK_SITE}/techniques/{tid.upper().replace('.', '/')}"
+
+
+def tactic_url(tactic_id: str) -> str:
+    """The attack.mitre.org page of a tactic id (TA0008)."""
+    return f"{ATTACK_SITE}/tactics/{tactic_id.upper()}"
+
+
+def tactic_shortname(value: str) -> str:
+    """A tactic tag's value as an ATT&CK shortname: lateral_movement → lateral-movement."""
+    return value.lower().replace("_", "-")
+
+
+def resolve_technique(tag_id: str, snapshot: AttackSnapshot) -> TechniqueRef:
+    """An upper-case technique id as current, revoked (with its chain end), deprecated or unknown."""
+    technique = snapshot.techniques.get(tag_id)
+    if technique is None:
+        return TechniqueRef(tag_id, "unknown")
+    if technique.revoked:
+        current = snapshot.techniques.get(technique.revoked_by) if technique.revoked_by else None
+        return TechniqueRef(tag_id, "revoked", technique, current)
+    if technique.deprecated:
+        return TechniqueRef(tag_id, "deprecated", technique)
+    return TechniqueRef(tag_id, "current", technique)
+
+
+def resolve_tags(tags: list[str], snapshot: AttackSnapshot) -> tuple[list[TacticRef], list[TechniqueRef]]:
+    """The tactics and techniques a rule's tags name, in tag order, without duplicates; other tags are ignored."""
+    tactics: dict[str, TacticRef] = {}
+    techniques: dict[str, TechniqueRef] = {}
+    for tag in tags:
+        if not tag.lower().startswith(TAG_PREFIX):
+            continue
+        value = tag[len(TAG_PREFIX):].strip()
+        if TECHNIQUE_ID.fullmatch(value):
+            tag_id = value.upper()
+            techniques.setdefault(tag_id, resolve_technique(tag_id, snapshot))
+        elif value and not OTHER_ID.fullmatch(value):
+            shortname = tactic_shortname(value)
+            tactics.setdefault(shortname, TacticRef(value, snapshot.tactic_by_shortname(shortname)))
+    return list(tactics.values()), list(techniques.values())

@@ -1,0 +1,1 @@
+"""Stage 1: read the knowledge base's files into the model."""

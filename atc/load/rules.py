@@ -1,0 +1,170 @@
+"""Load Sigma rules with pySigma, keeping each rule's own YAML text for display."""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from sigma.exceptions import SigmaError
+from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
+from sigma.types import SigmaNumber, SigmaString
+
+from atc.load.yamlfile import parse_yaml, read_text
+from atc.model import LogSource, Problem, Rule
+
+RULE_SUFFIXES = (".yml", ".yaml")
+_SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_TEXT_KEYS = ("title", "id", "description", "status", "level", "author")
+_LIST_KEYS = ("references", "falsepositives", "tags")
+
+
+def find_files(dirs: Iterable[Path], problems: list[Problem], kind: str) -> list[Path]:
+    """Every YAML file below the given folders, sorted; a missing folder is a Problem."""
+    found: set[Path] = set()
+    for folder in dirs:
+        if folder.is_file():
+            found.add(folder)
+        elif folder.is_dir():
+            found.update(p for p in folder.rglob("*") if p.suffix in RULE_SUFFIXES and p.is_file())
+        else:
+            problems.append(Problem(str(folder), kind, "folder not found"))
+    return sorted(found)
+
+
+def load_rules(dirs: Iterable[Path], problems: list[Problem]) -> list[Rule]:
+    """Every valid Sigma rule below the folders; each bad file becomes one Problem."""
+    rules = [rule for path in find_files(dirs, problems, "rule") if (rule := load_rule(path, problems))]
+    _assign_slugs(rules)
+    _report_duplicate_ids(rules, problems)
+    return rules
+
+
+def load_rule(path: Path, problems: list[Problem]) -> Rule | None:
+    """One rule file, or None with the reason recorded."""
+    text = read_text(path, problems, "rule")
+    if text is None:
+        return None
+    data = parse_yaml(text, path, problems, "rule")
+    if data is None:
+        return None
+    error = _shape_error(data)
+    if error:
+        problems.append(Problem(str(path), "rule", error))
+        return None
+    try:
+        sigma_rule = SigmaRule.from_dict(data)
+    except SigmaError as exc:
+        problems.append(Problem(str(path), "sigma", f"pySigma rejects the rule: {one_line(exc)}"))
+        return None
+    except (RecursionError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        problems.append(Problem(str(path), "sigma", f"pySigma cannot read the rule ({type(exc).__name__}): {one_line(exc)}"))
+        return None
+    fields, event_ids = detection_facts(sigma_rule)
+    logsource = sigma_rule.logsource
+    return Rule(
+        path=path,
+        source_text=text,
+        data=data,
+        id=str(data.get("id") or ""),
+        title=data["title"],
+        slug=path.stem,
+        description=data.get("description") or "",
+        status=data.get("status"),
+        level=data.get("level"),
+        author=data.get("author"),
+        date=str(data["date"]) if data.get("date") else None,
+        references=list(data.get("references") or []),
+        falsepositives=[str(item) for item in data.get("falsepositives") or []],
+        tags=[str(tag) for tag in data.get("tags") or []],
+        logsource=LogSource(logsource.product, logsource.service, logsource.category),
+        fields=fields,
+        event_ids=event_ids,
+    )
+
+
+def _shape_error(data: object) -> str | None:
+    """Why the parsed YAML is not usable as a rule (wrong kind of document or wrong types), or None."""
+    if not isinstance(data, dict):
+        return f"not a Sigma rule: the file holds a {type(data).__name__}, expected a mapping with title, logsource and detection"
+    missing = [key for key in ("title", "logsource", "detection") if key not in data]
+    if missing:
+        return f"not a Sigma rule: missing {', '.join(missing)}"
+    for key in _TEXT_KEYS:
+        if data.get(key) is not None and not isinstance(data[key], str):
+            return f"'{key}' must be a text value, not a {type(data[key]).__name__}"
+    for key in _LIST_KEYS:
+        value = data.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value)):
+            return f"'{key}' must be a list of text values"
+    if not isinstance(data["logsource"], dict):
+        return "'logsource' must be a mapping (product, service, category)"
+    if not isinstance(data["detection"], dict):
+        return "'detection' must be a mapping of selections and a condition"
+    return None
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line, trimmed."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _detection_items(detection: SigmaDetection) -> Iterator[SigmaDetectionItem]:
+    for item in detection.detection_items:
+        if isinstance(item, SigmaDetection):
+            yield from _detection_items(item)
+        else:
+            yield item
+
+
+def detection_facts(rule: SigmaRule) -> tuple[list[str], list[int]]:
+    """The field names the detection uses (modifiers stripped) and its EventID values."""
+    fields: set[str] = set()
+    event_ids: set[int] = set()
+    for detection in rule.detection.detections.values():
+        for item in _detection_items(detection):
+            if item.field is None:
+                continue
+            fields.add(item.field)
+            if item.field == "EventID":
+                event_ids.update(_as_int(value) for value in item.value if _as_int(value) is not None)
+    return sorted(fields), sorted(event_ids)
+
+
+def _as_int(value: object) -> int | None:
+    if isinstance(value, SigmaNumber):
+        return int(value.number) if isinstance(value.number, int) else None
+    if isinstance(value, SigmaString) and value.is_plain() and str(value).isdigit():
+        return int(str(value))
+    return None
+
+
+def safe_slug(stem: str) -> str:
+    """A page name that is a plain file name: no separators, no leading dots, bounded length, never `index`."""
+    slug = _SLUG_UNSAFE.sub("_", stem).strip("._-")[:100] or "page"
+    return f"{slug}_" if slug.lower() == "index" else slug
+
+
+def _assign_slugs(rules: list[Rule]) -> None:
+    """Sanitised, stable, distinct page names; colliding names get a suffix from the rule's folder, file and id."""
+    by_slug: dict[str, list[Rule]] = {}
+    for rule in rules:
+        by_slug.setdefault(safe_slug(rule.path.stem).lower(), []).append(rule)
+    for group in by_slug.values():
+        for rule in group:
+            rule.slug = safe_slug(rule.path.stem)
+            if len(group) > 1:
+                digest = hashlib.sha1(f"{rule.path.parent.name}/{rule.path.name}/{rule.id}".encode()).hexdigest()[:8]
+                rule.slug = f"{rule.slug}_{digest}"
+
+
+def _report_duplicate_ids(rules: list[Rule], problems: list[Problem]) -> None:
+    first: dict[str, Rule] = {}
+    for rule in rules:
+        if not rule.id:
+            continue
+        if rule.id in first:
+            problems.append(Problem(str(rule.path), "duplicate-id", f"rule id {rule.id} is also used by {first[rule.id].path}; give each rule its own id"))
+        else:
+            first[rule.id] = rule

@@ -1,0 +1,221 @@
+"""The plain data model passed between the pipeline stages (load → link → convert → render → site)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """Something wrong with one input file; the build reports it and carries on."""
+
+    path: str
+    kind: str
+    message: str
+    line: int | None = None
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.severity}: [{self.kind}] {self.message}"
+
+
+@dataclass(frozen=True, order=True)
+class LogSource:
+    """A Sigma log source: product / service / category (any may be None)."""
+
+    product: str | None = None
+    service: str | None = None
+    category: str | None = None
+
+    def describe(self) -> str:
+        parts = [f"{k}={v}" for k, v in (("product", self.product), ("service", self.service), ("category", self.category)) if v]
+        return " ".join(parts) or "no log source"
+
+
+# --- ATT&CK -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tactic:
+    id: str  # TA0008
+    shortname: str  # lateral-movement
+    name: str  # Lateral Movement
+    url: str
+
+
+@dataclass(frozen=True)
+class Technique:
+    id: str  # T1021.002
+    name: str
+    url: str
+    tactics: tuple[str, ...] = ()  # tactic shortnames
+    platforms: tuple[str, ...] = ()
+    parent: str | None = None  # T1021 for T1021.002
+    deprecated: bool = False
+    revoked: bool = False
+    revoked_by: str | None = None  # end of the revoked-by chain
+    data_components: tuple[str, ...] = ()
+
+
+@dataclass
+class AttackSnapshot:
+    """Compact offline ATT&CK facts, loaded from the snapshot shipped in the package."""
+
+    version: str
+    source: str
+    tactics: list[Tactic]  # matrix order
+    techniques: dict[str, Technique]
+
+    def tactic_by_shortname(self, shortname: str) -> Tactic | None:
+        for tactic in self.tactics:
+            if tactic.shortname == shortname:
+                return tactic
+        return None
+
+
+TechniqueStatus = Literal["current", "revoked", "deprecated", "unknown"]
+
+
+@dataclass(frozen=True)
+class TechniqueRef:
+    """A technique id as a rule tagged it, resolved against the snapshot."""
+
+    tag_id: str  # as tagged, upper-case: T1077
+    status: TechniqueStatus
+    technique: Technique | None = None  # the technique the tag names (None when unknown)
+    current: Technique | None = None  # where a revoked id now lives (end of the chain)
+
+
+@dataclass(frozen=True)
+class TacticRef:
+    tag: str  # as tagged: lateral_movement
+    tactic: Tactic | None  # None when the snapshot does not know it
+
+
+# --- knowledge base items ----------------------------------------------------------------------
+
+
+@dataclass
+class Rule:
+    """One Sigma rule: its facts, its own YAML text and (after linking) its cross-links."""
+
+    path: Path
+    source_text: str
+    data: dict
+    id: str
+    title: str
+    slug: str  # page name under Detection_Rules/
+    description: str = ""
+    status: str | None = None
+    level: str | None = None
+    author: str | None = None
+    date: str | None = None
+    references: list[str] = field(default_factory=list)
+    falsepositives: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    logsource: LogSource = field(default_factory=LogSource)
+    fields: list[str] = field(default_factory=list)  # detection fields, modifiers stripped
+    event_ids: list[int] = field(default_factory=list)
+    # filled by the link stage
+    tactics: list[TacticRef] = field(default_factory=list)
+    techniques: list[TechniqueRef] = field(default_factory=list)
+    data_needed: list[str] = field(default_factory=list)  # Data Needed ids
+    data_needed_gap: str | None = None  # why no Data Needed matched
+    triggers: list["TriggerRef"] = field(default_factory=list)
+    # filled by the convert stage: target key -> conversion
+    conversions: dict[str, "Conversion"] = field(default_factory=dict)
+
+
+@dataclass
+class LoggingPolicy:
+    id: str
+    path: Path
+    title: str
+    description: str = ""
+    default: str | None = None
+    volume: str | None = None
+    event_ids: list[int] = field(default_factory=list)
+    configuration: str = ""
+    references: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DataNeeded:
+    """A log event a rule needs: where it comes from, its fields and the policy that enables it."""
+
+    id: str
+    path: Path
+    title: str
+    description: str = ""
+    logsource: LogSource = field(default_factory=LogSource)
+    platform: str | None = None
+    type: str | None = None
+    channel: str | None = None
+    provider: str | None = None
+    event_ids: list[int] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)
+    logging_policies: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    sample: str | None = None
+
+
+@dataclass
+class AtomicTest:
+    name: str
+    guid: str
+    description: str = ""
+    platforms: list[str] = field(default_factory=list)
+    input_arguments: dict[str, dict] = field(default_factory=dict)
+    executor: str = ""
+    command: str = ""
+    cleanup_command: str = ""
+    elevation_required: bool = False
+    dependency_executor: str | None = None
+    dependencies: list[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TriggerRef:
+    """A rule's link to a trigger page: the technique, and which of its tests apply."""
+
+    technique_id: str
+    via_parent: bool = False  # a sub-technique's tests, listed because the rule tags the parent
+    test_guids: tuple[str, ...] = ()
+
+
+@dataclass
+class Trigger:
+    """The Atomic Red Team tests of one technique (atomics/TXXXX/TXXXX.yaml)."""
+
+    technique_id: str
+    display_name: str
+    path: Path
+    tests: list[AtomicTest] = field(default_factory=list)
+
+
+# --- conversion ------------------------------------------------------------------------------
+
+
+ConversionStatus = Literal["ok", "failed", "timeout"]
+
+
+@dataclass(frozen=True)
+class Conversion:
+    target: str
+    status: ConversionStatus
+    query: str | None = None
+    error: str | None = None  # one line, when not ok
+
+
+@dataclass
+class KnowledgeBase:
+    rules: list[Rule]
+    data_needed: dict[str, DataNeeded]
+    logging_policies: dict[str, LoggingPolicy]
+    triggers: dict[str, Trigger]
+    attack: AttackSnapshot
+    problems: list[Problem] = field(default_factory=list)

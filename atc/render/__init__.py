@@ -1,0 +1,1 @@
+"""Stage 4: render the linked knowledge base into Markdown pages through jinja2 templates."""

@@ -1,0 +1,336 @@
+"""ATT&CK in the site: technique and tactic pages, the coverage matrix, the overview and Navigator layers."""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from atc.link.navigator import layer_techniques, navigator_layer
+from atc.load.rules import safe_slug
+from atc.model import AttackSnapshot, KnowledgeBase, Rule, Tactic, Technique, TechniqueRef
+from atc.render.escape import safe_url
+from atc.render.pages import PageRenderer
+
+ATTACK_DIR = "ATTACK"
+TECHNIQUE_PAGE_ID = re.compile(r"T\d{4}(?:\.\d{3})?")
+TACTIC_PAGE_ID = re.compile(r"TA\d{4}")
+NAVIGATOR_URL = "https://mitre-attack.github.io/attack-navigator/#layerURL="
+ALL_LAYER = "all"
+
+
+@dataclass
+class RuleUse:
+    """A rule counted for a technique, with the tags that put it there."""
+
+    rule: Rule
+    refs: list[TechniqueRef] = field(default_factory=list)
+
+
+@dataclass
+class Coverage:
+    """Which rules count for which technique and tactic, and the tags that count for none."""
+
+    uses: dict[str, dict[str, RuleUse]] = field(default_factory=lambda: defaultdict(dict))  # technique id -> rule slug -> use
+    tactic_rules: dict[str, list[Rule]] = field(default_factory=lambda: defaultdict(list))  # tactic id -> rules tagging it
+    unknown_techniques: dict[str, list[Rule]] = field(default_factory=lambda: defaultdict(list))
+    unknown_tactics: dict[str, list[Rule]] = field(default_factory=lambda: defaultdict(list))
+    revoked: dict[str, list[Rule]] = field(default_factory=lambda: defaultdict(list))
+    deprecated: dict[str, list[Rule]] = field(default_factory=lambda: defaultdict(list))
+    refs: dict[str, TechniqueRef] = field(default_factory=dict)  # revoked and deprecated tags by id
+
+
+@dataclass(frozen=True)
+class TriggerItem:
+    """A trigger shown on an ATT&CK page; `page` is its file name when the knowledge base has it."""
+
+    technique_id: str
+    name: str
+    page: str | None
+
+
+@dataclass(frozen=True)
+class DataNeededItem:
+    """A Data Needed id behind a page's rules; `page` is its file name when the knowledge base has it."""
+
+    id: str
+    page: str | None
+    rules: int
+
+
+@dataclass(frozen=True)
+class MatrixCell:
+    """One technique in a tactic column: its rule count and shading level."""
+
+    technique: Technique
+    rules: int
+    level: int
+    sub: bool
+
+
+@dataclass(frozen=True)
+class MatrixColumn:
+    """A tactic and its techniques, each parent followed by its sub-techniques."""
+
+    tactic: Tactic
+    cells: list[MatrixCell]
+
+    @property
+    def covered(self) -> int:
+        return sum(1 for cell in self.cells if cell.rules)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A Navigator layer file offered on the overview page."""
+
+    name: str
+    file: str
+    rules: int
+    navigator_url: str | None
+
+
+def counted_id(ref: TechniqueRef) -> str | None:
+    """The technique a tag counts for: itself, the end of its revoked chain, or none when unknown."""
+    if ref.status == "revoked":
+        return ref.current.id if ref.current else None
+    return ref.technique.id if ref.technique else None
+
+
+def shade_level(count: int) -> int:
+    """The shading level of a rule count: 0, 1, 2 (2-3 rules), 3 (4 or more)."""
+    return 0 if count == 0 else 1 if count == 1 else 2 if count <= 3 else 3
+
+
+def _count_rule(coverage: Coverage, rule: Rule) -> None:
+    for ref in rule.techniques:
+        if ref.status == "unknown":
+            coverage.unknown_techniques[ref.tag_id].append(rule)
+        elif ref.status in ("revoked", "deprecated"):
+            (coverage.revoked if ref.status == "revoked" else coverage.deprecated)[ref.tag_id].append(rule)
+            coverage.refs[ref.tag_id] = ref
+        tid = counted_id(ref)
+        if tid is not None:
+            coverage.uses[tid].setdefault(rule.slug, RuleUse(rule)).refs.append(ref)
+    for tactic_ref in rule.tactics:
+        if tactic_ref.tactic is None:
+            coverage.unknown_tactics[tactic_ref.tag].append(rule)
+        else:
+            coverage.tactic_rules[tactic_ref.tactic.id].append(rule)
+
+
+def build_coverage(rules: list[Rule]) -> Coverage:
+    """Count every rule's ATT&CK tags."""
+    coverage = Coverage()
+    for rule in rules:
+        _count_rule(coverage, rule)
+    return coverage
+
+
+def technique_counts(rules: list[Rule]) -> dict[str, int]:
+    """The number of rules counted for each technique id."""
+    return Counter(tid for rule in rules for tid in {counted_id(ref) for ref in rule.techniques} - {None})
+
+
+def _by_name(techniques: list[Technique]) -> list[Technique]:
+    return sorted(techniques, key=lambda t: (t.name.lower(), t.id))
+
+
+def matrix_columns(snapshot: AttackSnapshot, counts: dict[str, int]) -> list[MatrixColumn]:
+    """Every tactic in matrix order with its current techniques, each parent followed by its sub-techniques."""
+    current = layer_techniques(snapshot)
+    columns = []
+    for tactic in snapshot.tactics:
+        members = [t for t in current if tactic.shortname in t.tactics]
+        ids = {t.id for t in members}
+        cells = []
+        for top in _by_name([t for t in members if t.parent not in ids]):
+            cells.append(MatrixCell(top, counts.get(top.id, 0), shade_level(counts.get(top.id, 0)), top.parent is not None))
+            for sub in _by_name([t for t in members if t.parent == top.id]):
+                cells.append(MatrixCell(sub, counts.get(sub.id, 0), shade_level(counts.get(sub.id, 0)), True))
+        columns.append(MatrixColumn(tactic, cells))
+    return columns
+
+
+def product_slug(product: str) -> str:
+    """A layer file name for a log-source product, never the all-rules layer's."""
+    slug = safe_slug(product.lower())
+    return f"{slug}_" if slug == ALL_LAYER else slug
+
+
+def layer_json(name: str, rules: list[Rule], snapshot: AttackSnapshot) -> str:
+    """A Navigator layer of the rules' technique counts as deterministic JSON text."""
+    description = f"Rules per technique (score = number of rules), ATT&CK {snapshot.version}; 0 marks a gap"
+    layer = navigator_layer(name, description, technique_counts(rules), snapshot)
+    return json.dumps(layer, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+
+
+def rules_by_product(rules: list[Rule]) -> dict[str, list[Rule]]:
+    """Rules grouped by their sanitised log-source product; rules without one are left out."""
+    groups: dict[str, list[Rule]] = defaultdict(list)
+    for rule in rules:
+        if rule.logsource.product:
+            groups[product_slug(rule.logsource.product)].append(rule)
+    return dict(sorted(groups.items()))
+
+
+def navigator_link(site_url: str | None, file: str) -> str | None:
+    """The Navigator URL that opens a published layer, or None without a usable site URL."""
+    if not site_url or safe_url(site_url) is None:
+        return None
+    absolute = f"{site_url.rstrip('/')}/{ATTACK_DIR}/layers/{file}"
+    return NAVIGATOR_URL + quote(absolute, safe="")
+
+
+class AttackPages:
+    """Works out which ATT&CK pages exist and renders them."""
+
+    def __init__(self, renderer: PageRenderer, site_url: str | None) -> None:
+        self.renderer = renderer
+        self.kb: KnowledgeBase = renderer.kb
+        self.snapshot = self.kb.attack
+        self.site_url = site_url
+        self.coverage = build_coverage(self.kb.rules)
+        self.counts = {tid: len(uses) for tid, uses in self.coverage.uses.items()}
+        self.children: dict[str, list[Technique]] = defaultdict(list)
+        for technique in self.snapshot.techniques.values():
+            if technique.parent:
+                self.children[technique.parent].append(technique)
+        self.technique_pages = self._technique_pages()
+        self.tactic_pages = self._tactic_pages()
+        self.columns = matrix_columns(self.snapshot, self.counts)
+
+    def _technique_pages(self) -> dict[str, Technique]:
+        """Touched techniques and the parents of touched sub-techniques, by id."""
+        touched = set(self.coverage.uses)
+        touched |= {self.snapshot.techniques[tid].parent for tid in touched if tid in self.snapshot.techniques} - {None}
+        pages = {tid: self.snapshot.techniques[tid] for tid in touched if tid in self.snapshot.techniques and TECHNIQUE_PAGE_ID.fullmatch(tid)}
+        return dict(sorted(pages.items()))
+
+    def _tactic_pages(self) -> dict[str, Tactic]:
+        """Tactics of the touched techniques and tactics tagged directly, in matrix order."""
+        shortnames = {name for technique in self.technique_pages.values() for name in technique.tactics}
+        return {
+            tactic.id: tactic
+            for tactic in self.snapshot.tactics
+            if (tactic.shortname in shortnames or tactic.id in self.coverage.tactic_rules) and TACTIC_PAGE_ID.fullmatch(tactic.id)
+        }
+
+    # --- what a page lists -------------------------------------------------------------------
+
+    def uses(self, tid: str) -> list[RuleUse]:
+        return sorted(self.coverage.uses.get(tid, {}).values(), key=lambda use: (use.rule.title.lower(), use.rule.slug))
+
+    def triggers(self, tid: str) -> list[TriggerItem]:
+        """Triggers of the technique, its sub-techniques and the tags counted for it."""
+        related = {tid} | {sub.id for sub in self.children[tid]} | {ref.tag_id for use in self.uses(tid) for ref in use.refs}
+        ids = {ref.technique_id for use in self.uses(tid) for ref in use.rule.triggers if ref.technique_id in related}
+        ids |= {tid} & set(self.kb.triggers)
+        return [self.trigger_item(trigger_id) for trigger_id in sorted(ids)]
+
+    def trigger_item(self, tid: str) -> TriggerItem:
+        page = f"{safe_slug(tid)}.md" if tid in self.kb.triggers else None
+        return TriggerItem(tid, self.renderer.technique_name(tid), page)
+
+    def data_needed(self, rules: list[Rule]) -> list[DataNeededItem]:
+        """The Data Needed ids behind the rules, with how many of them need each."""
+        counts = Counter(item_id for rule in rules for item_id in dict.fromkeys(rule.data_needed))
+        return [
+            DataNeededItem(item_id, f"{safe_slug(item_id)}.md" if item_id in self.kb.data_needed else None, count)
+            for item_id, count in sorted(counts.items())
+        ]
+
+    def subs(self, tid: str) -> list[Technique]:
+        return [sub for sub in _by_name(self.children[tid]) if sub.id in self.technique_pages]
+
+    def tactic_rows(self, tactic: Tactic) -> list[tuple[Technique, bool]]:
+        """The tactic's techniques that have pages, each parent followed by its sub-techniques (flagged as nested)."""
+        members = [t for t in self.technique_pages.values() if tactic.shortname in t.tactics]
+        ids = {t.id for t in members}
+        rows = []
+        for top in _by_name([t for t in members if t.parent not in ids]):
+            rows += [(top, False)] + [(sub, True) for sub in self.subs(top.id) if sub.id in ids]
+        return rows
+
+    def tactic_rules(self, tactic: Tactic, rows: list[tuple[Technique, bool]]) -> list[tuple[Rule, list[str]]]:
+        """Every rule of the tactic with the technique ids it counts for there (empty: tagged with the tactic only)."""
+        found: dict[str, tuple[Rule, list[str]]] = {}
+        for technique, _ in rows:
+            for use in self.uses(technique.id):
+                found.setdefault(use.rule.slug, (use.rule, []))[1].append(technique.id)
+        for rule in self.coverage.tactic_rules.get(tactic.id, []):
+            found.setdefault(rule.slug, (rule, []))
+        return sorted(found.values(), key=lambda item: (item[0].title.lower(), item[0].slug))
+
+    # --- pages ---------------------------------------------------------------------------------
+
+    def technique_page(self, technique: Technique) -> str:
+        uses = self.uses(technique.id)
+        return self.renderer.render(
+            "technique.md.j2",
+            technique=technique,
+            version=self.snapshot.version,
+            parent=self.technique_pages.get(technique.parent or ""),
+            tactics=[t for t in self.snapshot.tactics if t.shortname in technique.tactics],
+            tactic_pages=self.tactic_pages,
+            uses=uses,
+            subs=self.subs(technique.id),
+            counts=self.counts,
+            triggers=self.triggers(technique.id),
+            data_needed=self.data_needed([use.rule for use in uses]),
+        )
+
+    def tactic_page(self, tactic: Tactic) -> str:
+        rows = self.tactic_rows(tactic)
+        rules = self.tactic_rules(tactic, rows)
+        triggers = {item.technique_id: item for technique, _ in rows for item in self.triggers(technique.id)}
+        return self.renderer.render(
+            "tactic.md.j2",
+            tactic=tactic,
+            column=next(column for column in self.columns if column.tactic.id == tactic.id),
+            rows=rows,
+            counts=self.counts,
+            rules=rules,
+            triggers=[triggers[tid] for tid in sorted(triggers)],
+            data_needed=self.data_needed([rule for rule, _ in rules]),
+        )
+
+    def layers(self) -> dict[str, tuple[str, list[Rule]]]:
+        """Layer file name -> (layer name, rules): all rules, then one layer per product."""
+        layers = {f"{ALL_LAYER}.json": ("All rules", self.kb.rules)}
+        for slug, rules in rules_by_product(self.kb.rules).items():
+            layers[f"{slug}.json"] = (f"Rules for {rules[0].logsource.product}", rules)
+        return layers
+
+    def index_page(self, layers: dict[str, tuple[str, list[Rule]]]) -> str:
+        coverage = self.coverage
+        return self.renderer.render(
+            "attack_index.md.j2",
+            snapshot=self.snapshot,
+            columns=self.columns,
+            tactic_pages=self.tactic_pages,
+            technique_pages=self.technique_pages,
+            layers=[Layer(name, file, len(rules), navigator_link(self.site_url, file)) for file, (name, rules) in layers.items()],
+            unknown_techniques=sorted(coverage.unknown_techniques.items()),
+            unknown_tactics=sorted(coverage.unknown_tactics.items()),
+            revoked=[(coverage.refs[tid], rules) for tid, rules in sorted(coverage.revoked.items())],
+            deprecated=[(coverage.refs[tid], rules) for tid, rules in sorted(coverage.deprecated.items())],
+        )
+
+    def pages(self) -> dict[str, str]:
+        """Every ATT&CK page and layer file, keyed by its path under docs/."""
+        pages = {f"{ATTACK_DIR}/techniques/{tid}.md": self.technique_page(t) for tid, t in self.technique_pages.items()}
+        pages.update({f"{ATTACK_DIR}/tactics/{tid}.md": self.tactic_page(t) for tid, t in self.tactic_pages.items()})
+        pages[f"{ATTACK_DIR}/matrix.md"] = self.renderer.render(
+            "matrix.md.j2", columns=self.columns, technique_pages=self.technique_pages, tactic_pages=self.tactic_pages, version=self.snapshot.version
+        )
+        layers = self.layers()
+        pages.update({f"{ATTACK_DIR}/layers/{file}": layer_json(name, rules, self.snapshot) for file, (name, rules) in layers.items()})
+        pages[f"{ATTACK_DIR}/index.md"] = self.index_page(layers)
+        return pages
+
+
+def attack_pages(renderer: PageRenderer, site_url: str | None = None) -> dict[str, str]:
+    """The ATT&CK pages of the renderer's knowledge base; `site_url` enables "open in Navigator" links."""
+    return AttackPages(renderer, site_url).pages()

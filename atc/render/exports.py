@@ -1,0 +1,70 @@
+"""Machine-readable exports beside the site: rules.json and analytics.csv, one entry per rule."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from atc.convert.targets import Target
+from atc.model import KnowledgeBase, Rule
+from atc.render.attack_pages import counted_id
+from atc.render.pages import RULES_DIR
+
+CSV_COLUMNS = [
+    "id", "title", "level", "status", "slug", "path", "product", "service", "category",
+    "tactics", "techniques", "counted_techniques", "data_needed", "triggers", "converted_targets",
+]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def rule_entry(rule: Rule, targets: list[Target]) -> dict[str, Any]:
+    """A rule's facts as plain JSON values."""
+    return {
+        "id": rule.id,
+        "title": rule.title,
+        "level": rule.level,
+        "status": rule.status,
+        "slug": rule.slug,
+        "path": f"{RULES_DIR}/{rule.slug}.md",
+        "logsource": {"product": rule.logsource.product, "service": rule.logsource.service, "category": rule.logsource.category},
+        "tactics": [{"tag": ref.tag, "id": ref.tactic.id if ref.tactic else None} for ref in rule.tactics],
+        "techniques": [{"id": ref.tag_id, "status": ref.status, "counts_as": counted_id(ref)} for ref in rule.techniques],
+        "data_needed": list(rule.data_needed),
+        "triggers": [ref.technique_id for ref in rule.triggers],
+        "converted_targets": [t.key for t in targets if (c := rule.conversions.get(t.key)) is not None and c.status == "ok"],
+    }
+
+
+def csv_cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(FORMULA_START) else text
+
+
+def csv_row(entry: dict[str, Any]) -> list[str]:
+    """One rules.json entry as a CSV row, multiple values joined by `;`."""
+    flat = {
+        **entry,
+        **entry["logsource"],
+        "tactics": ";".join(t["id"] or t["tag"] for t in entry["tactics"]),
+        "techniques": ";".join(t["id"] for t in entry["techniques"]),
+        "counted_techniques": ";".join(t["counts_as"] for t in entry["techniques"] if t["counts_as"]),
+        "data_needed": ";".join(entry["data_needed"]),
+        "triggers": ";".join(entry["triggers"]),
+        "converted_targets": ";".join(entry["converted_targets"]),
+    }
+    return [csv_cell(flat[column]) for column in CSV_COLUMNS]
+
+
+def exports(kb: KnowledgeBase, targets: list[Target]) -> dict[str, str]:
+    """rules.json and analytics.csv, rules sorted by title then slug."""
+    entries = [rule_entry(rule, targets) for rule in sorted(kb.rules, key=lambda r: (r.title.lower(), r.slug))]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(csv_row(entry) for entry in entries)
+    return {
+        "rules.json": json.dumps(entries, indent=1, ensure_ascii=False) + "\n",
+        "analytics.csv": buffer.getvalue(),
+    }

@@ -1,0 +1,27 @@
+"""Shared fixtures: the repository's default knowledge base built once, and the shared corpora when present."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from atc.build import BuildResult, run_build
+from atc.config import REPO_ROOT, default_settings
+
+SHARED = REPO_ROOT.parent / "shared"
+CORPORA = SHARED / "corpora"
+SEED_PAGE = SHARED / "seed" / "000_163445dfde4e37e0.txt"
+SEED_SLUG = "win_security_susp_psexec_execution"
+
+
+def needs_corpora() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(not CORPORA.is_dir(), reason="../shared/corpora is not present (a fresh clone has no shared material)")
+
+
+@pytest.fixture(scope="session")
+def default_build(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+    """The embedded default knowledge base rendered to Markdown (no site) in a temporary folder."""
+    out = tmp_path_factory.mktemp("default-build")
+    settings = replace(default_settings(), docs_dir=out / "docs", site_dir=out / "site", build_site=False, jobs=2)
+    return run_build(settings, quiet=True)
