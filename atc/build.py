@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TextIO
 
 from atc.config import REPO_ROOT, Settings
-from atc.convert.runner import convert_rules
+from atc.convert.cache import ConversionCache
+from atc.convert.runner import ConvertStats, convert_rules
 from atc.convert.targets import Target, select_targets
 from atc.link import link
 from atc.load.attack import load_snapshot
@@ -20,8 +21,10 @@ from atc.load.triggers import load_triggers
 from atc.model import KnowledgeBase, Problem
 from atc.progress import Progress
 from atc.render.pages import PageRenderer
+from atc.render.rule_extras import edit_urls
 from atc.site.docs_writer import WriteReport, write_pages
 from atc.site.mkdocs_build import build_site
+from atc.site.publish import publishing
 
 
 @dataclass
@@ -31,6 +34,7 @@ class BuildResult:
     pages: dict[str, str]
     written: WriteReport | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    convert_stats: ConvertStats = field(default_factory=ConvertStats)
 
     @property
     def problems(self) -> list[Problem]:
@@ -48,14 +52,16 @@ def load_knowledge_base(settings: Settings) -> KnowledgeBase:
     return KnowledgeBase(rules, data_needed, policies, triggers, attack, problems)
 
 
-def _site_name(settings: Settings) -> str:
+def _site_meta(settings: Settings) -> tuple[str, str | None]:
+    """The site's name and published URL from the mkdocs configuration."""
     import yaml
 
     try:
         data = yaml.safe_load(mkdocs_config(settings).read_text(encoding="utf-8"))
-        return str(data.get("site_name", "Detection knowledge base"))
+        url = data.get("site_url")
+        return str(data.get("site_name", "Detection knowledge base")), str(url) if url else None
     except (OSError, yaml.YAMLError, AttributeError):
-        return "Detection knowledge base"
+        return "Detection knowledge base", None
 
 
 def mkdocs_config(settings: Settings) -> Path:
@@ -78,7 +84,11 @@ def run_build(settings: Settings, stream: TextIO = sys.stderr, quiet: bool = Fal
     timings["link"] = time.perf_counter() - started
 
     progress = Progress("convert", len(kb.rules), stream, quiet)
-    convert_rules(kb.rules, targets, settings.jobs, progress.advance)
+    cache = ConversionCache(settings.cache_dir)
+    try:
+        convert_stats = convert_rules(kb.rules, targets, settings.jobs, progress.advance, cache)
+    finally:
+        cache.close()
     timings["convert"] = progress.close()
     for rule in kb.rules:
         for conversion in rule.conversions.values():
@@ -86,20 +96,22 @@ def run_build(settings: Settings, stream: TextIO = sys.stderr, quiet: bool = Fal
                 kb.problems.append(Problem(str(rule.path), f"conversion-{conversion.status}", f"{conversion.target}: {conversion.error}", severity="warning"))
 
     started = time.perf_counter()
-    pages = PageRenderer(kb, targets, settings.templates_dir).pages(_site_name(settings))
+    links = edit_urls(kb.rules, settings.repo_url, [settings.base_dir, *settings.rules])
+    pages = PageRenderer(kb, targets, settings.templates_dir, links).pages(*_site_meta(settings))
     timings["render"] = time.perf_counter() - started
 
-    started = time.perf_counter()
-    written = write_pages(pages, settings.docs_dir)
-    timings["write"] = time.perf_counter() - started
-    _log(stream, quiet, f"write: {written.written} pages written, {written.unchanged} unchanged, {written.removed} removed in {settings.docs_dir}")
-
-    if settings.build_site:
+    with publishing(settings.docs_dir, settings.site_dir if settings.build_site else None) as staging:  # swapped in on success only
         started = time.perf_counter()
-        build_site(mkdocs_config(settings), settings.docs_dir, settings.site_dir)
-        timings["site"] = time.perf_counter() - started
-        _log(stream, quiet, f"site: built {settings.site_dir} in {timings['site']:.2f} s")
-    return BuildResult(kb, targets, pages, written, timings)
+        written = write_pages(pages, settings.docs_dir, staging.docs)
+        timings["write"] = time.perf_counter() - started
+        _log(stream, quiet, f"write: {written.written} pages written, {written.unchanged} unchanged, {written.removed} removed in {settings.docs_dir}")
+
+        if staging.site is not None:
+            started = time.perf_counter()
+            build_site(mkdocs_config(settings), staging.docs, staging.site, offline=settings.offline)
+            timings["site"] = time.perf_counter() - started
+            _log(stream, quiet, f"site: built {settings.site_dir} in {timings['site']:.2f} s")
+    return BuildResult(kb, targets, pages, written, timings, convert_stats)
 
 
 def _log(stream: TextIO, quiet: bool, message: str) -> None:
@@ -107,21 +119,27 @@ def _log(stream: TextIO, quiet: bool, message: str) -> None:
         print(message, file=stream, flush=True)
 
 
+def print_problems(problems: list[Problem], stream: TextIO, per_kind: int = 20) -> str:
+    """Print the problems, a bounded number per kind, and return the count of each kind as text."""
+    by_kind: dict[str, list[Problem]] = {}
+    for problem in sorted(problems):
+        by_kind.setdefault(problem.kind, []).append(problem)
+    for kind, items in sorted(by_kind.items()):
+        for problem in items[:per_kind]:
+            print(problem, file=stream)
+        if len(items) > per_kind:
+            print(f"... and {len(items) - per_kind} more [{kind}] problems (use --verbose to list all)", file=stream)
+    return ", ".join(f"{kind}: {len(items)}" for kind, items in sorted(by_kind.items())) or "none"
+
+
 def summarise(result: BuildResult, stream: TextIO, per_kind: int = 20) -> None:
     """Print the problems (a bounded number per kind) and the closing counts."""
-    by_kind: dict[str, list[Problem]] = {}
-    for problem in sorted(result.problems):
-        by_kind.setdefault(problem.kind, []).append(problem)
-    for kind, problems in sorted(by_kind.items()):
-        for problem in problems[:per_kind]:
-            print(problem, file=stream)
-        if len(problems) > per_kind:
-            print(f"... and {len(problems) - per_kind} more [{kind}] problems (use --verbose to list all)", file=stream)
+    counts = print_problems(result.problems, stream, per_kind)
     conversions = Counter(c.status for rule in result.kb.rules for c in rule.conversions.values())
-    counts = ", ".join(f"{kind}: {len(items)}" for kind, items in sorted(by_kind.items())) or "none"
     stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in result.timings.items())
     print(
-        f"summary: {len(result.kb.rules)} rules, {len(result.pages)} pages; conversions ok {conversions['ok']}, "
+        f"summary: {len(result.kb.rules)} rules, {len(result.pages)} pages, {result.written.written if result.written else 0} written; "
+        f"conversions {result.convert_stats.converted} done, {result.convert_stats.cached} cached; ok {conversions['ok']}, "
         f"failed {conversions['failed']}, timed out {conversions['timeout']}; problems: {counts}; {stages}",
         file=stream,
     )

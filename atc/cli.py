@@ -21,11 +21,22 @@ Settings come from, in order: the built-in defaults (the repository's own
 knowledge base), an atc.yml in the current folder or given with --config
 (keys: rules, data_needed, logging_policies, triggers, docs_dir, site_dir,
 templates_dir, mkdocs_config, cache_dir, targets, jobs, build_site, strict,
-repo_url, attack_snapshot; paths relative to the file), then these options.
+repo_url, offline, attack_snapshot; paths relative to the file), then these options.
 
 targets: """ + ", ".join(t.key for t in TARGETS) + """
 
 exit status: 0 built; 1 --strict and problems were found; 2 unusable settings.
+"""
+
+
+CHECK_EPILOG = """\
+Settings come from the built-in defaults, an atc.yml (or --config), then these
+options, as for `atc build`. Skipped validators: attacktag and d3_fendtag (they
+download MITRE data; ATT&CK tags are checked against the offline snapshot
+instead) and identifier_uniqueness (reported as duplicate-id).
+
+exit status: 0 no errors (warnings allowed); 1 a file has an error, or --strict
+and any problem (warnings included); 2 unusable settings.
 """
 
 
@@ -53,11 +64,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_kb_options(build)
     build.add_argument("--docs-dir", type=Path, metavar="DIR", help="where the Markdown pages go (default: docs)")
     build.add_argument("--site-dir", type=Path, metavar="DIR", help="where the static site goes (default: site)")
+    build.add_argument("--cache-dir", type=Path, metavar="DIR", help="where converted queries are cached (default: .atc-cache)")
     build.add_argument("--no-site", action="store_true", help="write the Markdown pages only, do not run mkdocs")
+    build.add_argument("--offline", action="store_true", help="build a site that works from the file system, without a server (air-gapped use)")
+    build.add_argument("--repo-url", metavar="URL", help="http(s) URL of the rules' repository (the atc.yml folder) for \"edit this rule\" links")
     build.add_argument("--targets", metavar="LIST", help="comma-separated query languages, in page order (default: all)")
     build.add_argument("--jobs", "-j", type=int, metavar="N", help="conversion processes (default: all cores)")
     build.add_argument("--quiet", "-q", action="store_true", help="no progress output, only problems and the summary")
 
+    check = commands.add_parser(
+        "check",
+        help="validate the knowledge base without writing anything (for pre-commit and CI)",
+        description="Load and cross-link the knowledge base exactly as `atc build` does and report the same problems "
+        "(broken YAML, files that are not Sigma rules, rules pySigma rejects, duplicate ids, dangling references, "
+        "broken Atomic Red Team tests, oversized files), plus pySigma's offline rule-quality validators as warnings. "
+        "Writes no file and converts no query.",
+        epilog=CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_kb_options(check)
     attack = commands.add_parser("attack", help="manage the bundled MITRE ATT&CK snapshot")
     attack_commands = attack.add_subparsers(dest="attack_command", metavar="ACTION", required=True)
     update = attack_commands.add_parser(
@@ -80,12 +105,16 @@ def settings_from_args(args: argparse.Namespace, cwd: Path) -> Settings:
         value = getattr(args, option, None)
         if value:
             changes[option] = tuple(value)
-    for option in ("docs_dir", "site_dir"):
+    for option in ("docs_dir", "site_dir", "cache_dir"):
         value = getattr(args, option, None)
         if value is not None:
             changes[option] = value
     if getattr(args, "no_site", False):
         changes["build_site"] = False
+    if getattr(args, "offline", False):
+        changes["offline"] = True
+    if getattr(args, "repo_url", None):
+        changes["repo_url"] = args.repo_url
     if args.strict:
         changes["strict"] = True
     if getattr(args, "targets", None):
@@ -112,6 +141,18 @@ def _build(args: argparse.Namespace) -> int:
     return 1 if settings.strict and result.problems else 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from atc.build import print_problems
+    from atc.check import run_check
+
+    settings = settings_from_args(args, Path.cwd())
+    kb = run_check(settings)
+    counts = print_problems(kb.problems, sys.stderr, per_kind=10**9 if args.verbose else 20)
+    print(f"check: {len(kb.rules)} rules, {len(kb.data_needed)} Data Needed, {len(kb.logging_policies)} logging policies, {len(kb.triggers)} triggers; problems: {counts}", file=sys.stderr)
+    errors = any(problem.severity == "error" for problem in kb.problems)
+    return 1 if errors or (settings.strict and kb.problems) else 0
+
+
 def _attack_update(args: argparse.Namespace) -> int:
     from atc.attack_update import run_update
     from atc.load.attack import DEFAULT_SNAPSHOT
@@ -128,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "build":
             return _build(args)
+        if args.command == "check":
+            return _check(args)
         return _attack_update(args)
     except (ConfigError, UnknownTargetError) as exc:
         print(f"atc: {exc}", file=sys.stderr)

@@ -31,7 +31,9 @@ class Settings:
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     build_site: bool = True
     strict: bool = False
-    repo_url: str | None = None  # for "edit this rule" links
+    repo_url: str | None = None  # for "edit this rule" links: the URL of base_dir in the team's repository
+    offline: bool = False  # build a site usable from the file system (mkdocs-material's offline plugin)
+    base_dir: Path = REPO_ROOT  # the folder of atc.yml; "edit this rule" paths are relative to it (not an atc.yml key)
     attack_snapshot: Path | None = None  # None: the snapshot shipped in the package
 
 
@@ -51,6 +53,7 @@ def default_settings(root: Path = REPO_ROOT) -> Settings:
         templates_dir=REPO_ROOT / "templates",
         mkdocs_config=root / "mkdocs.yml",
         cache_dir=root / ".atc-cache",
+        base_dir=root,
     )
 
 
@@ -70,7 +73,7 @@ def load_config_file(path: Path) -> Settings:
         raise ConfigError(f"{path}: cannot read configuration: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the configuration must be a mapping of settings")
-    known = {f.name for f in fields(Settings)}
+    known = {f.name for f in fields(Settings)} - {"base_dir"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -87,7 +90,7 @@ def load_config_file(path: Path) -> Settings:
             changes[key] = tuple(parse_targets(value))
         elif key == "jobs":
             changes[key] = _positive_int(value, f"{path}: 'jobs'")
-        elif key in ("build_site", "strict"):
+        elif key in ("build_site", "strict", "offline"):
             if not isinstance(value, bool):
                 raise ConfigError(f"{path}: '{key}' must be true or false")
             changes[key] = value

@@ -128,6 +128,8 @@ class Rule:
     triggers: list["TriggerRef"] = field(default_factory=list)
     # filled by the convert stage: target key -> conversion
     conversions: dict[str, "Conversion"] = field(default_factory=dict)
+    # filled by the verifier: target key -> one line on how its query did on the rule's example events
+    verification: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

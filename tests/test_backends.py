@@ -186,11 +186,19 @@ def test_grep_patterns_run_in_real_grep(detection: dict, hits: list[str], misses
     [
         {"sel": {"SourceUser|fieldref": "TargetUser"}, "condition": "sel"},
         {"sel": {"Count|gt": 5}, "condition": "sel"},
+        {"sel": {"User|expand": "%Admins%"}, "condition": "sel"},
     ],
 )
 def test_grep_unsupported_features_raise_a_pysigma_error(detection: dict) -> None:
     with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="grep target"):
         GrepBackend().convert_rule(make_rule(detection))
+
+
+def test_grep_refuses_patterns_too_large_for_pcre(tmp_path: Path) -> None:
+    hashes = [f"{i:064x}" for i in range(2_000)]  # an IOC list like SigmaHQ's driver rules
+    rule = make_rule({"sel": {"Hashes|contains": hashes}, "condition": "sel"})
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="more than grep -P compiles"):
+        GrepBackend().convert_rule(rule)
 
 
 # --- PowerShell -----------------------------------------------------------------------------------

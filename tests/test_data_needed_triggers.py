@@ -222,6 +222,21 @@ def test_category_rule_skips_the_equivalent_without_the_fields(kb_items):
     assert rule.data_needed == [DN_SYSMON_1]  # 4688 has no OriginalFileName
 
 
+def test_selections_joined_by_and_are_all_needed(kb_items):
+    detection = {"selection_img": {"OriginalFileName": "RUNDLL32.EXE"}, "selection_cli": {"CommandLine|contains": "comsvcs"},
+                 "condition": "all of selection_*"}
+    rule = linked(make_rule(detection, product="windows", category="process_creation"), kb_items)
+    assert rule.data_needed == [DN_SYSMON_1]  # 4688 has CommandLine but not OriginalFileName
+
+
+def test_a_list_selection_joined_by_and_needs_one_entry_and_the_other_selection(kb_items):
+    detection = {"selection_img": [{"Image|endswith": "\\rundll32.exe"}, {"OriginalFileName": "RUNDLL32.EXE"}],
+                 "selection_cli": {"CommandLine|contains": "comsvcs"}, "filter": {"ParentCommandLine": "x"},
+                 "condition": "(selection_img and selection_cli) and not filter"}
+    rule = linked(make_rule(detection, product="windows", category="process_creation"), kb_items)
+    assert rule.data_needed == [DN_4688, DN_SYSMON_1]  # Image + CommandLine is one way; the filter's field is not needed
+
+
 def test_sysmon_service_rule_with_event_id(kb_items):
     detection = {"selection": {"EventID": 1, "Image|endswith": "\\cmd.exe"}, "condition": "selection"}
     rule = linked(make_rule(detection, product="windows", service="sysmon", event_ids=[1]), kb_items)

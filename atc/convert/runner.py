@@ -5,11 +5,13 @@ import multiprocessing
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from sigma.conversion.base import Backend
 from sigma.rule import SigmaRule
 
+from atc.convert.cache import ConversionCache
 from atc.convert.targets import Target, make_backend
 from atc.load.rules import one_line
 from atc.model import Conversion, Rule
@@ -58,20 +60,66 @@ def _convert_rule(job: tuple[dict, tuple[Target, ...]]) -> list[Conversion]:
     return [convert_one(data, target) for target in targets]
 
 
-def convert_rules(rules: list[Rule], targets: list[Target], jobs: int, on_done: Callable[[int], None] = lambda n: None) -> None:
-    """Fill every rule's conversions, in parallel processes when jobs > 1; results do not depend on scheduling."""
-    work = [(rule.data, tuple(targets)) for rule in rules]
-    if jobs <= 1 or len(rules) < 2 * jobs:
-        results: Iterator[list[Conversion]] = map(_convert_rule, work)
-        _collect(rules, results, on_done)
-        return
+@dataclass
+class ConvertStats:
+    """How the convert stage got its conversions: from the cache or by running a backend."""
+
+    cached: int = 0
+    converted: int = 0
+
+
+def convert_rules(
+    rules: list[Rule],
+    targets: list[Target],
+    jobs: int,
+    on_done: Callable[[int], None] = lambda n: None,
+    cache: ConversionCache | None = None,
+) -> ConvertStats:
+    """Fill every rule's conversions: cached ones from the cache, the rest in parallel processes; results do not depend on scheduling."""
+    stats = ConvertStats()
+    fingerprints = cache.fingerprints(targets) if cache else {}
+    keys = [{t: ConversionCache.key(fingerprints[t], rule.source_text) for t in targets} if cache else {} for rule in rules]
+    stored = cache.get_many([key for row in keys for key in row.values()]) if cache else {}
+    pending: list[tuple[Rule, dict[Target, str], tuple[Target, ...]]] = []
+    for rule, row in zip(rules, keys):
+        hits = {t: Conversion(t.key, *stored[row[t]]) for t in targets if row.get(t) in stored}
+        rule.conversions = {t.key: hits[t] for t in targets if t in hits}
+        stats.cached += len(hits)
+        missing = tuple(t for t in targets if t not in hits)
+        if missing:
+            pending.append((rule, row, missing))
+        else:
+            on_done(1)
+    work = [(rule.data, missing) for rule, _, missing in pending]
+    if jobs <= 1 or len(work) < 2 * jobs:
+        _collect(pending, targets, map(_convert_rule, work), on_done, cache, stats)
+        return stats
     context = multiprocessing.get_context("fork")
     chunk = max(1, min(16, len(work) // (jobs * 8)))
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        _collect(rules, pool.map(_convert_rule, work, chunksize=chunk), on_done)
+        _collect(pending, targets, pool.map(_convert_rule, work, chunksize=chunk), on_done, cache, stats)
+    return stats
 
 
-def _collect(rules: list[Rule], results: Iterator[list[Conversion]], on_done: Callable[[int], None]) -> None:
-    for rule, conversions in zip(rules, results):
-        rule.conversions = {conversion.target: conversion for conversion in conversions}
+def _collect(
+    pending: list[tuple[Rule, dict[Target, str], tuple[Target, ...]]],
+    targets: list[Target],
+    results: Iterator[list[Conversion]],
+    on_done: Callable[[int], None],
+    cache: ConversionCache | None,
+    stats: ConvertStats,
+) -> None:
+    """Merge results in work order (target order on each rule), storing them in the cache in batches."""
+    batch: list[tuple[str, Conversion]] = []
+    for (rule, row, missing), conversions in zip(pending, results):
+        done = {**rule.conversions, **{c.target: c for c in conversions}}
+        rule.conversions = {t.key: done[t.key] for t in targets if t.key in done}
+        stats.converted += len(conversions)
+        if cache:
+            batch.extend((row[t], c) for t, c in zip(missing, conversions))
+            if len(batch) >= 1000:
+                cache.put_many(batch)
+                batch = []
         on_done(1)
+    if cache and batch:
+        cache.put_many(batch)

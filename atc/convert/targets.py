@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
 
 from sigma.conversion.base import Backend
 from sigma.processing.pipeline import ProcessingPipeline
@@ -18,7 +20,17 @@ class Target:
     language: str = "text"  # code-block language
     timeout: float = 30.0  # seconds for one rule
     sigma_cli: str | None = None  # `sigma convert -t` name when sigma-cli can reproduce it
+    note: str = ""  # what the query expects of the data, shown on the targets page
 
+
+GREP_NOTE = (
+    "One JSON event per line, keyed by Sigma field names (nested objects are fine, a dotted Sigma field needs the "
+    "dotted key: flatten CloudTrail's userIdentity.type); the pattern is case-insensitive like Sigma."
+)
+SQLITE_NOTE = (
+    "A table `logs` with one column per Sigma field (dotted names for nested JSON), declared `TEXT COLLATE NOCASE` "
+    "as Zircolite does, since Sigma matching is case-insensitive and SQLite's `=` is not; `re` needs a REGEXP function."
+)
 
 TARGETS: tuple[Target, ...] = (
     Target("powershell", "PowerShell (Get-WinEvent)", "atc.convert.backends:PowerShellBackend", language="powershell"),
@@ -27,12 +39,12 @@ TARGETS: tuple[Target, ...] = (
     Target("graylog", "Graylog search", "atc.convert.backends:GraylogBackend"),
     Target("splunk", "Splunk SPL", "sigma.backends.splunk:SplunkBackend", ("splunk_windows",), sigma_cli="splunk"),
     Target("logpoint", "LogPoint", "sigma.backends.logpoint:Logpoint", ("logpoint_windows",), sigma_cli="logpoint"),
-    Target("grep", "grep -P over JSON lines", "atc.convert.backends:GrepBackend", language="bash"),
+    Target("grep", "grep -P over JSON lines", "atc.convert.backends:GrepBackend", language="bash", note=GREP_NOTE),
     Target("esql", "Elasticsearch ES|QL", "sigma.backends.elasticsearch:ESQLBackend", ("ecs_windows",), sigma_cli="esql"),
     Target("eql", "Elasticsearch EQL", "sigma.backends.elasticsearch:EqlBackend", ("ecs_windows",), sigma_cli="eql"),
     Target("kusto", "KQL (Microsoft XDR)", "sigma.backends.kusto:KustoBackend", ("microsoft_xdr",), language="kusto", sigma_cli="kusto"),
     Target("loki", "Grafana Loki (LogQL)", "sigma.backends.loki:LogQLBackend", sigma_cli="loki"),
-    Target("sqlite", "SQLite", "sigma.backends.sqlite:sqliteBackend", language="sql", sigma_cli="sqlite"),
+    Target("sqlite", "SQLite", "sigma.backends.sqlite:sqliteBackend", language="sql", sigma_cli="sqlite", note=SQLITE_NOTE),
 )
 
 BY_KEY: dict[str, Target] = {target.key: target for target in TARGETS}
@@ -69,3 +81,63 @@ def make_backend(target: Target) -> Backend:
     for name in target.pipelines:
         pipeline = _resolve_pipeline(name) if pipeline is None else pipeline + _resolve_pipeline(name)
     return backend_class(processing_pipeline=pipeline)
+
+
+def sigma_cli_command(target: Target, rule_file: str) -> str:
+    """The command line that reproduces this target's query outside atc (sigma-cli, or atc for our own backends)."""
+    if target.sigma_cli is None:
+        return f"atc convert -t {target.key} {rule_file}"
+    parts = ["sigma", "convert", "-t", target.sigma_cli]
+    for name in target.pipelines:
+        parts += ["-p", name]
+    if not target.pipelines and _backend_class(target).requires_pipeline:
+        parts.append("--without-pipeline")
+    if any(not _pipeline_allows(name, target.sigma_cli) for name in target.pipelines):
+        parts.append("--disable-pipeline-check")
+    if target.output_format != "default":
+        parts += ["-f", target.output_format]
+    return " ".join(parts + [rule_file])
+
+
+def _backend_class(target: Target) -> type[Backend]:
+    module_name, class_name = target.backend.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def _pipeline_allows(name: str, backend_id: str) -> bool:
+    allowed = _resolve_pipeline(name).allowed_backends
+    return not allowed or backend_id in allowed
+
+
+@cache
+def _module_distributions() -> dict[str, tuple[str, str]]:
+    """Installed Python module name -> (distribution, version), from the distributions' file lists."""
+    found: dict[str, tuple[str, str]] = {}
+    for dist in metadata.distributions():
+        for file in dist.files or ():
+            if file.suffix == ".py":
+                module = ".".join(file.with_suffix("").parts).removesuffix(".__init__")
+                found.setdefault(module, (dist.metadata["Name"], dist.version))
+    return found
+
+
+def _distribution_of(module: str) -> str:
+    """'name version' of the distribution that installed a module (atc itself for our own backends)."""
+    known = _module_distributions()
+    parts = module.split(".")
+    while parts:
+        if ".".join(parts) in known:
+            return " ".join(known[".".join(parts)])
+        parts.pop()
+    return f"atc {metadata.version('atc')}" if module.startswith("atc") else f"{module} (unknown version)"
+
+
+def target_versions(target: Target) -> dict[str, str]:
+    """What produced the target's queries: pySigma, the backend's and each pipeline's distribution with versions."""
+    from sigma.plugins import InstalledSigmaPlugins
+
+    versions = {"pySigma": metadata.version("pysigma"), "backend": _distribution_of(target.backend.split(":")[0])}
+    pipelines = InstalledSigmaPlugins.autodiscover().pipelines
+    for name in target.pipelines:
+        versions[f"pipeline {name}"] = _distribution_of(pipelines[name].__module__)
+    return versions

@@ -14,12 +14,14 @@ How an item is chosen for a rule: three filters, a preference and a safeguard.
       Field names are not translated: such an item must still pass filter 3 with the rule's own field names.
    Values are compared case-insensitively.
 2. Event ids. When the rule's detection names EventIDs, the item must list at least one of them.
-3. Fields. The rule's detection is read per selection: the selections the condition uses other than under
-   `not` (filters) are "needed", and a selection written as a list of mappings counts as one alternative
-   per mapping. Field names lose their modifiers (`CommandLine|contains` -> CommandLine) and EventID,
-   Channel and Provider_Name are left out (filter 2 covers them). An item that lists fields must carry
-   every field of at least one needed alternative ("fields match"); an item that lists no fields, or a rule
-   whose needed selections include one without fields (keywords), passes without proving anything.
+3. Fields. The rule's condition is read into its "ways to fire": the field sets that can satisfy it.
+   A selection mapping is one field set, a selection written as a list of mappings one per entry;
+   `a and b` (and `all of sel_*`) combines a set of each side, `a or b` (and `1 of sel_*`, several
+   conditions) offers either side's, and whatever is under `not` (filters) needs no field. Field names
+   lose their modifiers (`CommandLine|contains` -> CommandLine) and EventID, Channel and Provider_Name are
+   left out (filter 2 covers them). An item that lists fields must carry every field of at least one way
+   ("fields match"); an item that lists no fields, or a rule with a way that needs no field (keywords
+   only), passes without proving anything.
 4. Preference. If any item passed with a fields match, items that passed without one are dropped.
 5. No guessing. A rule that names no EventID is not linked when several items remain and the choice is
    loose: none of them has a fields match, or more than MAX_UNPINNED remain (common fields such as
@@ -52,7 +54,7 @@ _WINDOWS_EQUIVALENTS: dict[str, tuple[tuple[str, frozenset[int]], ...]] = {
     "ps_classic_script": (("powershell-classic", frozenset({800})),),
 }
 _CONDITION_TOKEN = re.compile(r"\(|\)|[^\s()]+")
-_CONDITION_WORDS = {"and", "or", "of", "all", "any", "1"}
+MAX_ALTERNATIVES = 256  # field sets kept per rule; `and` over long lists could otherwise multiply without bound
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def _source_agrees(rule: _Source, event_ids: set[int], item: DataNeeded, source:
     )
 
 
-def _fields_verdict(alternatives: list[list[str]], item_fields: set[str]) -> str:
+def _fields_verdict(alternatives: list[tuple[str, ...]], item_fields: set[str]) -> str:
     """Filter 3: "match" (carries a needed alternative), "fail" (carries none) or "unknown" (cannot tell)."""
     if any(alt and {f.lower() for f in alt} <= item_fields for alt in alternatives):
         return "match"
@@ -131,57 +133,113 @@ def _fields_verdict(alternatives: list[list[str]], item_fields: set[str]) -> str
     return "fail"
 
 
-def _field_alternatives(rule: Rule) -> list[list[str]]:
-    """Field lists (original spelling, envelope fields left out), one per needed selection alternative."""
+def _field_alternatives(rule: Rule) -> list[tuple[str, ...]]:
+    """The field sets (original spelling, envelope fields left out) of the ways the rule's condition can be met."""
     detection = rule.data.get("detection") if isinstance(rule.data, dict) else None
     if not isinstance(detection, dict):
-        raw = [rule.fields]
-    else:
-        needed = _needed_selections(detection)
-        raw = [alt for name in needed for alt in _selection_alternatives(detection[name])]
-    cleaned = [[f for f in alt if f.lower() not in _ENVELOPE_FIELDS] for alt in raw]
-    return [alt for i, alt in enumerate(cleaned) if alt not in cleaned[:i]]
-
-
-def _selection_alternatives(selection: object) -> list[list[str]]:
-    """A selection's alternatives: a mapping is one, a list gives one per entry (keywords have no fields)."""
-    entries = selection if isinstance(selection, list) else [selection]
-    return [_field_names(entry) if isinstance(entry, dict) else [] for entry in entries] or [[]]
-
-
-def _field_names(mapping: dict) -> list[str]:
-    """The mapping's field names without modifiers, in order, without repeats."""
-    names = [str(key).split("|")[0] for key in mapping]
-    return [name for i, name in enumerate(names) if name and name not in names[:i]]
-
-
-def _needed_selections(detection: dict) -> list[str]:
-    """Selections the condition uses outside `not` (all selections when the condition names none)."""
-    names = [str(key) for key in detection if key not in ("condition", "timeframe")]
+        return _minimal([tuple(f for f in rule.fields if f.lower() not in _ENVELOPE_FIELDS)])
+    selections = {str(key): _selection_alternatives(value) for key, value in detection.items() if key not in ("condition", "timeframe")}
     conditions = detection.get("condition")
-    needed: set[str] = set()
+    alternatives: list[tuple[str, ...]] = []
     for condition in conditions if isinstance(conditions, list) else [conditions]:
-        needed |= _positive_names(str(condition or ""), names)
-    return [name for name in names if name in needed] or names
+        try:
+            alternatives += _Condition(str(condition or ""), selections).parse()
+        except ValueError:  # pySigma accepted it, so this is rare: any one selection may be enough
+            alternatives += [alt for alts in selections.values() for alt in alts]
+    return _minimal(alternatives)
 
 
-def _positive_names(condition: str, names: list[str]) -> set[str]:
-    """Names a condition references without negation; `1 of sel_*` and `them` expand to matching names."""
-    found: set[str] = set()
-    negated, pending_not = [False], False
-    for token in _CONDITION_TOKEN.findall(condition.split("|")[0]):
+def _selection_alternatives(selection: object) -> list[tuple[str, ...]]:
+    """A selection's field sets: a mapping is one, a list gives one per entry (keywords need no field)."""
+    entries = selection if isinstance(selection, list) else [selection]
+    return _minimal([_field_names(entry) if isinstance(entry, dict) else () for entry in entries] or [()])
+
+
+def _field_names(mapping: dict) -> tuple[str, ...]:
+    """The mapping's field names without modifiers and envelope fields, in order, without repeats."""
+    names = [str(key).split("|")[0] for key in mapping]
+    return tuple(dict.fromkeys(name for name in names if name and name.lower() not in _ENVELOPE_FIELDS))
+
+
+def _minimal(alternatives: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Distinct alternatives, dropping any that asks for more than another (an item carrying it carries the other)."""
+    keyed = [(frozenset(f.lower() for f in alt), alt) for alt in alternatives]
+    kept: list[tuple[frozenset[str], tuple[str, ...]]] = []
+    for key, alt in sorted(keyed, key=lambda pair: len(pair[0])):
+        if not any(other <= key for other, _ in kept):
+            kept.append((key, alt))
+    return [alt for _, alt in kept[:MAX_ALTERNATIVES]]
+
+
+def _both(left: list[tuple[str, ...]], right: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """`left and right`: every pairing of an alternative of each side, fields combined."""
+    return _minimal([a + tuple(f for f in b if f not in a) for a in left for b in right])
+
+
+class _Condition:
+    """Reads a Sigma condition into the field sets that can satisfy it; anything under `not` needs no field."""
+
+    def __init__(self, condition: str, selections: dict[str, list[tuple[str, ...]]]) -> None:
+        self.tokens = _CONDITION_TOKEN.findall(condition.split("|")[0])
+        self.position = 0
+        self.selections = selections
+
+    def parse(self) -> list[tuple[str, ...]]:
+        """The whole condition's alternatives; ValueError when it is not one well-formed expression."""
+        result = self._or()
+        if self.position != len(self.tokens):
+            raise ValueError(f"unexpected {self.tokens[self.position]!r}")
+        return result
+
+    def _peek(self) -> str:
+        return self.tokens[self.position].lower() if self.position < len(self.tokens) else ""
+
+    def _take(self) -> str:
+        if self.position >= len(self.tokens):
+            raise ValueError("condition ends too early")
+        self.position += 1
+        return self.tokens[self.position - 1]
+
+    def _or(self) -> list[tuple[str, ...]]:
+        result = self._and()
+        while self._peek() == "or":
+            self._take()
+            result = _minimal(result + self._and())
+        return result
+
+    def _and(self) -> list[tuple[str, ...]]:
+        result = self._operand()
+        while self._peek() == "and":
+            self._take()
+            result = _both(result, self._operand())
+        return result
+
+    def _operand(self) -> list[tuple[str, ...]]:
+        token = self._take()
         word = token.lower()
         if word == "not":
-            pending_not = not pending_not
-        elif word in _CONDITION_WORDS:
-            continue
-        elif token == "(":
-            negated.append(negated[-1] ^ pending_not)
-            pending_not = False
-        elif token == ")":
-            negated = negated[:-1] or [False]
-        else:
-            if not negated[-1] ^ pending_not:
-                found.update(n for n in names if word == "them" or fnmatchcase(n, token))
-            pending_not = False
-    return found
+            self._operand()
+            return [()]
+        if token == "(":
+            result = self._or()
+            if self._take() != ")":
+                raise ValueError("unbalanced parentheses")
+            return result
+        if self._peek() == "of":
+            self._take()
+            return self._quantified(word, self._take())
+        if token not in self.selections:
+            raise ValueError(f"unknown selection {token!r}")
+        return self.selections[token]
+
+    def _quantified(self, quantity: str, pattern: str) -> list[tuple[str, ...]]:
+        """`1 of sel_*` (any one of the named selections) or `all of them` (every one)."""
+        names = [n for n in self.selections if (pattern.lower() == "them" and not n.startswith("_")) or fnmatchcase(n, pattern)]
+        if not names:
+            raise ValueError(f"no selection matches {pattern!r}")
+        if quantity != "all":
+            return _minimal([alt for name in names for alt in self.selections[name]])
+        result = self.selections[names[0]]
+        for name in names[1:]:
+            result = _both(result, self.selections[name])
+        return result

@@ -14,6 +14,7 @@ from atc.load.yamlfile import parse_yaml, read_text
 from atc.model import LogSource, Problem, Rule
 
 RULE_SUFFIXES = (".yml", ".yaml")
+MAX_RULE_VALUES = 20_000  # YAML values in one rule; SigmaHQ's largest rules have a few thousand
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _TEXT_KEYS = ("title", "id", "description", "status", "level", "author")
 _LIST_KEYS = ("references", "falsepositives", "tags")
@@ -26,18 +27,31 @@ def find_files(dirs: Iterable[Path], problems: list[Problem], kind: str) -> list
         if folder.is_file():
             found.add(folder)
         elif folder.is_dir():
-            found.update(p for p in folder.rglob("*") if p.suffix in RULE_SUFFIXES and p.is_file())
+            found.update(p for p in folder.rglob("*") if p.suffix in RULE_SUFFIXES and p.is_file() and inside(p, folder, problems, kind))
         else:
             problems.append(Problem(str(folder), kind, "folder not found"))
     return sorted(found)
 
 
+def inside(path: Path, folder: Path, problems: list[Problem], kind: str) -> bool:
+    """Whether a found file really lies inside its folder; a symbolic link leading out of it is a Problem."""
+    if path.resolve().is_relative_to(folder.resolve()):
+        return True
+    problems.append(Problem(str(path), kind, "symbolic link to a file outside the folder; refused (copy the file in instead)"))
+    return False
+
+
 def load_rules(dirs: Iterable[Path], problems: list[Problem]) -> list[Rule]:
     """Every valid Sigma rule below the folders; each bad file becomes one Problem."""
     rules = [rule for path in find_files(dirs, problems, "rule") if (rule := load_rule(path, problems))]
+    finish_rules(rules, problems)
+    return rules
+
+
+def finish_rules(rules: list[Rule], problems: list[Problem]) -> None:
+    """Give loaded rules (sorted by path) their page names and report ids used twice."""
     _assign_slugs(rules)
     _report_duplicate_ids(rules, problems)
-    return rules
 
 
 def load_rule(path: Path, problems: list[Problem]) -> Rule | None:
@@ -45,7 +59,7 @@ def load_rule(path: Path, problems: list[Problem]) -> Rule | None:
     text = read_text(path, problems, "rule")
     if text is None:
         return None
-    data = parse_yaml(text, path, problems, "rule")
+    data = parse_yaml(text, path, problems, "rule", MAX_RULE_VALUES)
     if data is None:
         return None
     error = _shape_error(data)
@@ -57,7 +71,7 @@ def load_rule(path: Path, problems: list[Problem]) -> Rule | None:
     except SigmaError as exc:
         problems.append(Problem(str(path), "sigma", f"pySigma rejects the rule: {one_line(exc)}"))
         return None
-    except (RecursionError, ValueError, TypeError, AttributeError, KeyError) as exc:
+    except Exception as exc:  # pySigma parses untrusted text; whatever it raises is the file's problem, not a crash
         problems.append(Problem(str(path), "sigma", f"pySigma cannot read the rule ({type(exc).__name__}): {one_line(exc)}"))
         return None
     fields, event_ids = detection_facts(sigma_rule)
@@ -151,12 +165,18 @@ def _assign_slugs(rules: list[Rule]) -> None:
     by_slug: dict[str, list[Rule]] = {}
     for rule in rules:
         by_slug.setdefault(safe_slug(rule.path.stem).lower(), []).append(rule)
+    taken: set[str] = set()
     for group in by_slug.values():
         for rule in group:
             rule.slug = safe_slug(rule.path.stem)
             if len(group) > 1:
                 digest = hashlib.sha1(f"{rule.path.parent.name}/{rule.path.name}/{rule.id}".encode()).hexdigest()[:8]
                 rule.slug = f"{rule.slug}_{digest}"
+            base, number = rule.slug, 1
+            while rule.slug.lower() in taken:  # same folder name, file name and id in two rule folders
+                number += 1
+                rule.slug = f"{base}_{number}"
+            taken.add(rule.slug.lower())
 
 
 def _report_duplicate_ids(rules: list[Rule], problems: list[Problem]) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from atc.load.logging_policies import FieldError, read_mapping, text, text_list
+from atc.load.rules import inside
 from atc.model import AtomicTest, Problem, Trigger
 
 KIND = "trigger"
@@ -36,6 +37,7 @@ def _atomic_files(dirs: list[Path], problems: list[Problem]) -> list[Path]:
         found.update(
             path for path in folder.rglob("T*.y*ml")
             if path.suffix in (".yaml", ".yml") and path.stem == path.parent.name and _TECHNIQUE_ID.fullmatch(path.stem)
+            and inside(path, folder, problems, KIND)
         )
     return sorted(found)
 

@@ -1,4 +1,4 @@
-"""Read one YAML file safely: C loader, size limit, and a Problem (never a traceback) on bad input."""
+"""Read one YAML file safely: C loader, size, value-count and nesting limits, and a Problem (never a traceback) on bad input."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,7 +14,12 @@ except AttributeError:  # PyYAML built without libyaml
     _Loader = yaml.SafeLoader
 
 MAX_BYTES = 1_000_000  # a rule or Data Needed file larger than this is refused
-MAX_NODES = 200_000  # YAML nodes after alias expansion (guards against alias bombs)
+MAX_NODES = 200_000  # YAML values after alias expansion (guards against alias bombs)
+MAX_DEPTH = 64  # nesting levels (real rules nest fewer than 10; deep nesting exhausts pySigma's recursion)
+
+
+class LimitExceeded(ValueError):
+    """The parsed YAML is too big or too deep; the message says which limit."""
 
 
 def read_text(path: Path, problems: list[Problem], kind: str) -> str | None:
@@ -34,44 +39,46 @@ def read_text(path: Path, problems: list[Problem], kind: str) -> str | None:
         problems.append(Problem(str(path), kind, f"not UTF-8 text (byte {exc.start}): save the file as UTF-8"))
         return None
     if not text.strip():
-        problems.append(Problem(str(path), kind, "file is empty"))
+        problems.append(Problem(str(path), kind, "file is empty; delete it or write the item into it"))
         return None
     return text
 
 
-def _count_nodes(data: Any, limit: int) -> int:
-    """Count containers and scalars, stopping early past the limit (aliases count every time they appear)."""
-    count, stack = 0, [data]
+def check_limits(data: Any, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> None:
+    """Raise LimitExceeded past max_nodes values (aliases count every time they appear) or max_depth levels."""
+    count, stack = 0, [(data, 1)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         count += 1
-        if count > limit:
-            break
+        if count > max_nodes:
+            raise LimitExceeded(f"YAML expands to more than {max_nodes:,} values (alias bomb or oversized file); split it into smaller files")
+        if depth > max_depth:
+            raise LimitExceeded(f"YAML nests deeper than {max_depth} levels; flatten it")
         if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            stack.extend((child, depth + 1) for pair in item.items() for child in pair)
         elif isinstance(item, list):
-            stack.extend(item)
-    return count
+            stack.extend((child, depth + 1) for child in item)
 
 
-def parse_yaml(text: str, path: Path, problems: list[Problem], kind: str, *, multi: bool = False) -> Any:
-    """Parse YAML text; on failure record a Problem with the line YAML gives and return None."""
+def parse_yaml(text: str, path: Path, problems: list[Problem], kind: str, max_nodes: int = MAX_NODES) -> Any:
+    """Parse one YAML document; on failure record a Problem (with the line YAML gives) and return None."""
     try:
-        if multi:
-            data: Any = [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
-        else:
-            data = yaml.load(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        problems.append(Problem(str(path), kind, f"invalid YAML: {exc.problem or exc.context}", line))
+        problems.append(Problem(str(path), kind, f"invalid YAML: {exc.problem or exc.context}; fix the syntax at this line", line))
         return None
     except (yaml.YAMLError, RecursionError) as exc:
-        problems.append(Problem(str(path), kind, f"invalid YAML: {type(exc).__name__}"))
+        problems.append(Problem(str(path), kind, f"invalid YAML ({type(exc).__name__}); fix the syntax"))
         return None
-    if _count_nodes(data, MAX_NODES) > MAX_NODES:
-        problems.append(Problem(str(path), kind, f"YAML expands to more than {MAX_NODES:,} values (alias bomb or oversized rule); refused"))
+    if data is None:
+        problems.append(Problem(str(path), kind, "file holds no YAML value (only comments or null); delete it or write the item into it"))
+        return None
+    try:
+        check_limits(data, max_nodes)
+    except LimitExceeded as exc:
+        problems.append(Problem(str(path), kind, f"{exc}; refused"))
         return None
     return data
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from atc.link.navigator import layer_techniques, navigator_layer
 from atc.load.rules import safe_slug
-from atc.model import AttackSnapshot, KnowledgeBase, Rule, Tactic, Technique, TechniqueRef
+from atc.model import AttackSnapshot, Rule, Tactic, Technique, TechniqueRef
 from atc.render.escape import safe_url
 from atc.render.pages import PageRenderer
 
@@ -36,9 +36,15 @@ class Coverage:
     tactic_rules: dict[str, list[Rule]] = field(default_factory=lambda: defaultdict(list))  # tactic id -> rules tagging it
     unknown_techniques: dict[str, list[Rule]] = field(default_factory=lambda: defaultdict(list))
     unknown_tactics: dict[str, list[Rule]] = field(default_factory=lambda: defaultdict(list))
-    revoked: dict[str, list[Rule]] = field(default_factory=lambda: defaultdict(list))
-    deprecated: dict[str, list[Rule]] = field(default_factory=lambda: defaultdict(list))
-    refs: dict[str, TechniqueRef] = field(default_factory=dict)  # revoked and deprecated tags by id
+    stale: dict[str, tuple[TechniqueRef, list[Rule]]] = field(default_factory=dict)  # revoked and deprecated tags
+
+    def counts(self) -> dict[str, int]:
+        """The number of rules counted for each technique id."""
+        return {tid: len(uses) for tid, uses in self.uses.items()}
+
+    def stale_tags(self, status: str) -> list[tuple[TechniqueRef, list[Rule]]]:
+        """The revoked or deprecated tags with their rules, by id."""
+        return [item for _, item in sorted(self.stale.items()) if item[0].status == status]
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,7 @@ class MatrixColumn:
 
     @property
     def covered(self) -> int:
+        """How many of the column's techniques have a rule."""
         return sum(1 for cell in self.cells if cell.rules)
 
 
@@ -104,12 +111,12 @@ def shade_level(count: int) -> int:
 
 
 def _count_rule(coverage: Coverage, rule: Rule) -> None:
+    """Add one rule's technique and tactic tags to the coverage."""
     for ref in rule.techniques:
         if ref.status == "unknown":
             coverage.unknown_techniques[ref.tag_id].append(rule)
-        elif ref.status in ("revoked", "deprecated"):
-            (coverage.revoked if ref.status == "revoked" else coverage.deprecated)[ref.tag_id].append(rule)
-            coverage.refs[ref.tag_id] = ref
+        elif ref.status != "current":
+            coverage.stale.setdefault(ref.tag_id, (ref, []))[1].append(rule)
         tid = counted_id(ref)
         if tid is not None:
             coverage.uses[tid].setdefault(rule.slug, RuleUse(rule)).refs.append(ref)
@@ -128,13 +135,18 @@ def build_coverage(rules: list[Rule]) -> Coverage:
     return coverage
 
 
-def technique_counts(rules: list[Rule]) -> dict[str, int]:
-    """The number of rules counted for each technique id."""
-    return Counter(tid for rule in rules for tid in {counted_id(ref) for ref in rule.techniques} - {None})
-
-
 def _by_name(techniques: list[Technique]) -> list[Technique]:
+    """Techniques in ATT&CK matrix order: by name."""
     return sorted(techniques, key=lambda t: (t.name.lower(), t.id))
+
+
+def nest(techniques: list[Technique]) -> list[tuple[Technique, bool]]:
+    """Techniques by name, each parent followed by its sub-techniques among them (flagged as nested)."""
+    ids = {t.id for t in techniques}
+    rows = []
+    for top in _by_name([t for t in techniques if t.parent not in ids]):
+        rows += [(top, False)] + [(sub, True) for sub in _by_name([t for t in techniques if t.parent == top.id])]
+    return rows
 
 
 def matrix_columns(snapshot: AttackSnapshot, counts: dict[str, int]) -> list[MatrixColumn]:
@@ -142,13 +154,8 @@ def matrix_columns(snapshot: AttackSnapshot, counts: dict[str, int]) -> list[Mat
     current = layer_techniques(snapshot)
     columns = []
     for tactic in snapshot.tactics:
-        members = [t for t in current if tactic.shortname in t.tactics]
-        ids = {t.id for t in members}
-        cells = []
-        for top in _by_name([t for t in members if t.parent not in ids]):
-            cells.append(MatrixCell(top, counts.get(top.id, 0), shade_level(counts.get(top.id, 0)), top.parent is not None))
-            for sub in _by_name([t for t in members if t.parent == top.id]):
-                cells.append(MatrixCell(sub, counts.get(sub.id, 0), shade_level(counts.get(sub.id, 0)), True))
+        rows = nest([t for t in current if tactic.shortname in t.tactics])
+        cells = [MatrixCell(t, counts.get(t.id, 0), shade_level(counts.get(t.id, 0)), t.parent is not None) for t, _ in rows]
         columns.append(MatrixColumn(tactic, cells))
     return columns
 
@@ -162,7 +169,7 @@ def product_slug(product: str) -> str:
 def layer_json(name: str, rules: list[Rule], snapshot: AttackSnapshot) -> str:
     """A Navigator layer of the rules' technique counts as deterministic JSON text."""
     description = f"Rules per technique (score = number of rules), ATT&CK {snapshot.version}; 0 marks a gap"
-    layer = navigator_layer(name, description, technique_counts(rules), snapshot)
+    layer = navigator_layer(name, description, build_coverage(rules).counts(), snapshot)
     return json.dumps(layer, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
@@ -188,11 +195,11 @@ class AttackPages:
 
     def __init__(self, renderer: PageRenderer, site_url: str | None) -> None:
         self.renderer = renderer
-        self.kb: KnowledgeBase = renderer.kb
+        self.kb = renderer.kb
         self.snapshot = self.kb.attack
         self.site_url = site_url
         self.coverage = build_coverage(self.kb.rules)
-        self.counts = {tid: len(uses) for tid, uses in self.coverage.uses.items()}
+        self.counts = self.coverage.counts()
         self.children: dict[str, list[Technique]] = defaultdict(list)
         for technique in self.snapshot.techniques.values():
             if technique.parent:
@@ -220,6 +227,7 @@ class AttackPages:
     # --- what a page lists -------------------------------------------------------------------
 
     def uses(self, tid: str) -> list[RuleUse]:
+        """The rules counted for a technique, by title."""
         return sorted(self.coverage.uses.get(tid, {}).values(), key=lambda use: (use.rule.title.lower(), use.rule.slug))
 
     def triggers(self, tid: str) -> list[TriggerItem]:
@@ -230,6 +238,7 @@ class AttackPages:
         return [self.trigger_item(trigger_id) for trigger_id in sorted(ids)]
 
     def trigger_item(self, tid: str) -> TriggerItem:
+        """A trigger id with its name and, when the knowledge base has it, its page."""
         page = f"{safe_slug(tid)}.md" if tid in self.kb.triggers else None
         return TriggerItem(tid, self.renderer.technique_name(tid), page)
 
@@ -242,16 +251,12 @@ class AttackPages:
         ]
 
     def subs(self, tid: str) -> list[Technique]:
+        """The sub-techniques of a technique that have pages, by name."""
         return [sub for sub in _by_name(self.children[tid]) if sub.id in self.technique_pages]
 
     def tactic_rows(self, tactic: Tactic) -> list[tuple[Technique, bool]]:
-        """The tactic's techniques that have pages, each parent followed by its sub-techniques (flagged as nested)."""
-        members = [t for t in self.technique_pages.values() if tactic.shortname in t.tactics]
-        ids = {t.id for t in members}
-        rows = []
-        for top in _by_name([t for t in members if t.parent not in ids]):
-            rows += [(top, False)] + [(sub, True) for sub in self.subs(top.id) if sub.id in ids]
-        return rows
+        """The tactic's techniques that have pages, each parent followed by its sub-techniques."""
+        return nest([t for t in self.technique_pages.values() if tactic.shortname in t.tactics])
 
     def tactic_rules(self, tactic: Tactic, rows: list[tuple[Technique, bool]]) -> list[tuple[Rule, list[str]]]:
         """Every rule of the tactic with the technique ids it counts for there (empty: tagged with the tactic only)."""
@@ -266,6 +271,7 @@ class AttackPages:
     # --- pages ---------------------------------------------------------------------------------
 
     def technique_page(self, technique: Technique) -> str:
+        """A technique's page: its rules, sub-techniques, triggers and Data Needed."""
         uses = self.uses(technique.id)
         return self.renderer.render(
             "technique.md.j2",
@@ -282,6 +288,7 @@ class AttackPages:
         )
 
     def tactic_page(self, tactic: Tactic) -> str:
+        """A tactic's page: its techniques, rules, triggers and Data Needed."""
         rows = self.tactic_rows(tactic)
         rules = self.tactic_rules(tactic, rows)
         triggers = {item.technique_id: item for technique, _ in rows for item in self.triggers(technique.id)}
@@ -304,6 +311,7 @@ class AttackPages:
         return layers
 
     def index_page(self, layers: dict[str, tuple[str, list[Rule]]]) -> str:
+        """The overview: coverage per tactic, layers, and the tags that count for no current technique."""
         coverage = self.coverage
         return self.renderer.render(
             "attack_index.md.j2",
@@ -314,8 +322,8 @@ class AttackPages:
             layers=[Layer(name, file, len(rules), navigator_link(self.site_url, file)) for file, (name, rules) in layers.items()],
             unknown_techniques=sorted(coverage.unknown_techniques.items()),
             unknown_tactics=sorted(coverage.unknown_tactics.items()),
-            revoked=[(coverage.refs[tid], rules) for tid, rules in sorted(coverage.revoked.items())],
-            deprecated=[(coverage.refs[tid], rules) for tid, rules in sorted(coverage.deprecated.items())],
+            revoked=coverage.stale_tags("revoked"),
+            deprecated=coverage.stale_tags("deprecated"),
         )
 
     def pages(self) -> dict[str, str]:

@@ -49,7 +49,7 @@ def csv_row(entry: dict[str, Any]) -> list[str]:
         **entry["logsource"],
         "tactics": ";".join(t["id"] or t["tag"] for t in entry["tactics"]),
         "techniques": ";".join(t["id"] for t in entry["techniques"]),
-        "counted_techniques": ";".join(t["counts_as"] for t in entry["techniques"] if t["counts_as"]),
+        "counted_techniques": ";".join(dict.fromkeys(t["counts_as"] for t in entry["techniques"] if t["counts_as"])),
         "data_needed": ";".join(entry["data_needed"]),
         "triggers": ";".join(entry["triggers"]),
         "converted_targets": ";".join(entry["converted_targets"]),

@@ -12,6 +12,7 @@ from atc.link.attack import tactic_url, technique_url
 from atc.load.rules import safe_slug
 from atc.model import KnowledgeBase, Rule, TacticRef, TechniqueRef, TriggerRef
 from atc.render.escape import fence, md_link, md_text, yaml_string
+from atc.render.gaps import gap_groups
 
 RULES_DIR = "Detection_Rules"
 DATA_NEEDED_DIR = "Data_Needed"
@@ -27,9 +28,10 @@ def _code_span(value: object) -> Markup:
 class PageRenderer:
     """Holds the jinja2 environment and the knowledge base's link targets."""
 
-    def __init__(self, kb: KnowledgeBase, targets: list[Target], templates_dir: Path) -> None:
+    def __init__(self, kb: KnowledgeBase, targets: list[Target], templates_dir: Path, edit_urls: dict[str, str] | None = None) -> None:
         self.kb = kb
         self.targets = targets
+        self.edit_urls = edit_urls or {}  # rule slug -> "edit this rule" URL
         self.version = f"v{kb.attack.version}"
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(templates_dir)),
@@ -87,8 +89,14 @@ class PageRenderer:
         return Markup(f"[{md_text(policy_id)}]({prefix}{safe_slug(policy_id)}.md)")
 
     def trigger_item(self, ref: TriggerRef) -> Markup:
+        """A rule's trigger link, noting when only some tests apply and when it comes from a tagged parent."""
         name = self.technique_name(ref.technique_id)
-        note = " (sub-technique of a tagged technique)" if ref.via_parent else ""
+        trigger = self.kb.triggers.get(ref.technique_id)
+        total = len(trigger.tests) if trigger else len(ref.test_guids)
+        notes = ([f"{len(ref.test_guids)} of {total} tests apply"] if len(ref.test_guids) < total else []) + (
+            ["sub-technique of a tagged technique"] if ref.via_parent else []
+        )
+        note = f" ({'; '.join(notes)})" if notes else ""
         return Markup(f"[{ref.technique_id}: {md_text(name)}](../{TRIGGERS_DIR}/{safe_slug(ref.technique_id)}.md){note}")
 
     def rule_link(self, rule: Rule, prefix: str) -> Markup:
@@ -106,7 +114,7 @@ class PageRenderer:
     def render(self, template: str, **context: object) -> str:
         return self.env.get_template(template).render(**context)
 
-    def pages(self, site_name: str) -> dict[str, str]:
+    def pages(self, site_name: str, site_url: str | None = None) -> dict[str, str]:
         """Every generated page, keyed by its path relative to docs/."""
         kb = self.kb
         rules_by_dn: dict[str, list[Rule]] = defaultdict(list)
@@ -116,9 +124,14 @@ class PageRenderer:
                 rules_by_dn[item_id].append(rule)
             for ref in rule.triggers:
                 rules_by_trigger[ref.technique_id].append(rule)
+        from atc.render.rule_extras import RelatedIndex  # imported here: it imports attack_pages, which imports this module
+
+        related = RelatedIndex(kb)
         pages: dict[str, str] = {}
         for rule in kb.rules:
-            pages[f"{RULES_DIR}/{rule.slug}.md"] = self.render("rule.md.j2", rule=rule, targets=self.targets)
+            pages[f"{RULES_DIR}/{rule.slug}.md"] = self.render(
+                "rule.md.j2", rule=rule, targets=self.targets, related=related.related(rule), edit_url=self.edit_urls.get(rule.slug)
+            )
         for item in kb.data_needed.values():
             pages[f"{DATA_NEEDED_DIR}/{safe_slug(item.id)}.md"] = self.render("data_needed.md.j2", item=item, rules=rules_by_dn[item.id])
         for policy in kb.logging_policies.values():
@@ -136,9 +149,11 @@ class PageRenderer:
         pages.update(self.index_pages(site_name, rules_by_dn, rules_by_trigger))
         from atc.render.attack_pages import attack_pages  # imported here: both modules import this one
         from atc.render.exports import exports
+        from atc.site.assets import site_assets
 
-        pages.update(attack_pages(self))
+        pages.update(attack_pages(self, site_url))
         pages.update(exports(self.kb, self.targets))
+        pages.update(site_assets())
         return pages
 
     def index_pages(self, site_name: str, rules_by_dn: dict[str, list[Rule]], rules_by_trigger: dict[str, list[Rule]]) -> dict[str, str]:
@@ -159,7 +174,11 @@ class PageRenderer:
             ),
             f"{RULES_DIR}/index.md": self.render("rules_index.md.j2", rules=sorted(kb.rules, key=lambda r: (r.title.lower(), r.slug))),
             f"{DATA_NEEDED_DIR}/index.md": self.render(
-                "data_needed_index.md.j2", items=list(kb.data_needed.values()), rule_counts={k: len(rules_by_dn[k]) for k in kb.data_needed}
+                "data_needed_index.md.j2", items=list(kb.data_needed.values()), rule_counts={k: len(rules_by_dn[k]) for k in kb.data_needed},
+                unserved=sum(1 for rule in kb.rules if not rule.data_needed),
+            ),
+            f"{DATA_NEEDED_DIR}/gaps.md": self.render(
+                "gaps.md.j2", groups=gap_groups(kb.rules), total=len(kb.rules)
             ),
             f"{POLICIES_DIR}/index.md": self.render("logging_policies_index.md.j2", policies=list(kb.logging_policies.values())),
             f"{TRIGGERS_DIR}/index.md": self.render(

@@ -18,6 +18,7 @@ from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.rule import SigmaRule
 from sigma.types import SigmaRegularExpression, SigmaString, SpecialChars
 
+MAX_PATTERN = 32_000  # characters; far larger patterns exceed PCRE2's compile limit ("regular expression is too large")
 JSON_CHAR = r'(?:[^"\\]|\\.)'  # one character of a JSON string body, escape pairs included
 WILDCARDS = {SpecialChars.WILDCARD_MULTI: JSON_CHAR + "*", SpecialChars.WILDCARD_SINGLE: JSON_CHAR}
 
@@ -143,4 +144,9 @@ class GrepBackend(TextQueryBackend):
 
     def finalize_query_default(self, rule: SigmaRule, query: str, index: int, state: ConversionState) -> str:
         """Case-insensitive pattern anchored at line start, quoted for the shell."""
-        return "grep -P " + _shell_quote(f"(?i)^(?:{query})")
+        pattern = f"(?i)^(?:{query})"
+        if len(pattern) > MAX_PATTERN:
+            raise SigmaFeatureNotSupportedByBackendError(
+                f"grep target: the pattern would be {len(pattern):,} characters, more than grep -P compiles (limit here {MAX_PATTERN:,})"
+            )
+        return "grep -P " + _shell_quote(pattern)

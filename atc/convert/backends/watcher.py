@@ -12,11 +12,7 @@ from sigma.rule import SigmaRule
 MAIL = "root@localhost"
 INTERVAL = "30m"
 INDICES = ["winlogbeat-*"]
-EMAIL_BODY = (
-    "Hits:\n{{#ctx.payload.hits.hits}}{{_source}}\n"
-    + "=" * 80
-    + "\n{{/ctx.payload.hits.hits}}"
-)
+EMAIL_BODY = "Hits:\n{{#ctx.payload.hits.hits}}{{_source}}\n" + "=" * 80 + "\n{{/ctx.payload.hits.hits}}"
 
 
 def watch(rule: SigmaRule, query: str) -> dict[str, Any]:

@@ -1,0 +1,62 @@
+"""`atc check`: load and link a knowledge base, run pySigma's rule-quality validators, write nothing."""
+from __future__ import annotations
+
+from dataclasses import fields
+
+from sigma.exceptions import SigmaRuleLocation
+from sigma.rule import SigmaDetectionItem, SigmaLogSource, SigmaRule
+from sigma.validation import SigmaValidator
+from sigma.validators.base import SigmaValidationIssue
+from sigma.validators.core import validators
+
+from atc.config import Settings
+from atc.link import link
+from atc.load.rules import one_line
+from atc.model import KnowledgeBase, LogSource, Problem, Rule
+
+# validators that download ATT&CK or D3FEND data (the link stage checks ATT&CK tags offline), or repeat our duplicate-id check
+SKIPPED_VALIDATORS = frozenset({"attacktag", "d3_fendtag", "identifier_uniqueness"})
+
+
+def _value_text(value: object) -> str:
+    """A validator issue's detail, short: a detection item by its field, a log source by its parts."""
+    if isinstance(value, SigmaDetectionItem):
+        return f"field {value.field or '(keywords)'}"
+    if isinstance(value, SigmaLogSource):
+        return LogSource(value.product, value.service, value.category).describe()
+    return one_line(ValueError(value), 120)
+
+
+def _issue_text(issue: SigmaValidationIssue) -> str:
+    """The issue's description and its own fields, on one line."""
+    details = ", ".join(
+        f"{f.name}: {_value_text(getattr(issue, f.name))}" for f in fields(issue) if f.name not in ("rules", "severity", "description")
+    )
+    return f"{issue.description}" + (f" ({details})" if details else "")
+
+
+def validate(rules: list[Rule]) -> list[Problem]:
+    """pySigma's offline validators over the rules, as warnings naming each rule's file."""
+    validator = SigmaValidator([cls for key, cls in sorted(validators.items()) if key not in SKIPPED_VALIDATORS])
+    issues: list[SigmaValidationIssue] = []
+    problems: list[Problem] = []
+    for rule in rules:
+        try:
+            issues.extend(validator.validate_rule(SigmaRule.from_dict(rule.data, source=SigmaRuleLocation(rule.path))))
+        except Exception as exc:  # a validator meeting an odd but loadable rule must not stop the check
+            problems.append(Problem(str(rule.path), "sigma-validation", f"a pySigma validator failed on the rule: {one_line(exc)}", severity="warning"))
+    for issue in issues + validator.finalize():
+        for sigma_rule in issue.rules:
+            path = str(sigma_rule.source.path) if sigma_rule.source else str(sigma_rule.id)
+            problems.append(Problem(path, "sigma-validation", _issue_text(issue), severity="warning"))
+    return sorted(set(problems))
+
+
+def run_check(settings: Settings) -> KnowledgeBase:
+    """The knowledge base as the build would see it, with every problem the build reports plus the validators'."""
+    from atc.build import load_knowledge_base
+
+    kb = load_knowledge_base(settings)
+    link(kb)
+    kb.problems.extend(validate(kb.rules))
+    return kb

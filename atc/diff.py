@@ -1,0 +1,263 @@
+"""What a change does to the knowledge base: rules added, changed, renamed and removed, query diffs,
+conversions newly failing or working, new problems, and ATT&CK coverage, Data Needed and trigger deltas.
+
+Only the rule files that differ between the sides are converted; linking (cheap) covers every rule of both sides.
+"""
+from __future__ import annotations
+
+import difflib
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from atc.convert.runner import convert_rules
+from atc.convert.targets import Target
+from atc.gitrev import repo_top
+from atc.model import KnowledgeBase, Problem, Rule
+from atc.render.attack_pages import counted_id
+from atc.revision import Side, at_revision, load_pair, working_tree
+
+
+@dataclass(frozen=True, order=True)
+class RuleRef:
+    path: str
+    id: str
+    title: str
+
+
+@dataclass(frozen=True, order=True)
+class Rename:
+    old_path: str
+    new_path: str
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str  # a top-level key of the rule, or "linked ..." for what linking derived from it
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True)
+class QueryDiff:
+    target: str
+    diff: str  # unified diff of the query text, base → head
+
+
+@dataclass
+class RuleChange:
+    path: str
+    id: str
+    title: str
+    old_path: str
+    fields: list[FieldChange] = field(default_factory=list)
+    queries: list[QueryDiff] = field(default_factory=list)
+
+
+@dataclass(frozen=True, order=True)
+class ConversionChange:
+    target: str
+    path: str
+    id: str
+    title: str
+    error: str | None = None  # why the head side fails (newly failing only)
+
+
+@dataclass(frozen=True, order=True)
+class ProblemEntry:
+    path: str
+    kind: str
+    message: str
+    severity: str
+
+
+@dataclass(frozen=True, order=True)
+class Named:
+    id: str
+    name: str
+
+
+@dataclass
+class DiffReport:
+    """Everything `atc diff` reports; lists are sorted so that the same change always gives the same report."""
+
+    base: str
+    head: str
+    targets: list[str]
+    rules_before: int
+    rules_after: int
+    added: list[RuleRef] = field(default_factory=list)
+    removed: list[RuleRef] = field(default_factory=list)
+    renamed: list[Rename] = field(default_factory=list)
+    changed: list[RuleChange] = field(default_factory=list)
+    newly_failing: list[ConversionChange] = field(default_factory=list)
+    newly_working: list[ConversionChange] = field(default_factory=list)
+    new_problems: list[ProblemEntry] = field(default_factory=list)
+    fixed_problems: list[ProblemEntry] = field(default_factory=list)
+    coverage_before: int = 0
+    coverage_after: int = 0
+    coverage_gained: list[Named] = field(default_factory=list)
+    coverage_lost: list[Named] = field(default_factory=list)
+    data_needed_linked: list[str] = field(default_factory=list)
+    data_needed_lost: list[str] = field(default_factory=list)
+    triggers_linked: list[Named] = field(default_factory=list)
+    triggers_lost: list[Named] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        """Whether the change leaves the knowledge base as it was."""
+        return not any(getattr(self, name) for name in CHANGE_LISTS)
+
+
+CHANGE_LISTS = (
+    "added", "removed", "renamed", "changed", "newly_failing", "newly_working", "new_problems", "fixed_problems",
+    "coverage_gained", "coverage_lost", "data_needed_linked", "data_needed_lost", "triggers_linked", "triggers_lost",
+)
+
+
+def run_diff(cwd: Path, base: str, head: str | None, config: str | None, targets: list[Target], jobs: int) -> DiffReport:
+    """Compare the knowledge base at revision base with revision head (None: the working tree)."""
+    top = repo_top(cwd)
+    with tempfile.TemporaryDirectory(prefix="atc-diff-") as tmp:
+        base_side = at_revision(top, base, Path(tmp) / "base", config)
+        head_side = working_tree(top, config) if head is None else at_revision(top, head, Path(tmp) / "head", config)
+        base_kb, head_kb = load_pair(base_side, head_side, jobs)
+        return compare(base_side, base_kb, head_side, head_kb, targets, jobs)
+
+
+def pair_rules(base: Side, base_rules: list[Rule], head: Side, head_rules: list[Rule]) -> tuple[list[tuple[Rule, Rule]], list[Rule], list[Rule]]:
+    """Match rules across sides: same path and id, then same id (a move), then same text (a move of an id-less rule)."""
+    left, right = list(base_rules), list(head_rules)
+    pairs: list[tuple[Rule, Rule]] = []
+    for key in (lambda r, s: (s.rel(r.path), r.id), lambda r, s: r.id or None, lambda r, s: r.source_text):
+        index: dict[Any, list[Rule]] = {}
+        for rule in left:
+            if (k := key(rule, base)) is not None:
+                index.setdefault(k, []).append(rule)
+        unmatched: list[Rule] = []
+        for rule in right:
+            candidates = index.get(key(rule, head))
+            if candidates:
+                match = candidates.pop(0)
+                left.remove(match)
+                pairs.append((match, rule))
+            else:
+                unmatched.append(rule)
+        right = unmatched
+    return pairs, left, right
+
+
+def compare(base: Side, base_kb: KnowledgeBase, head: Side, head_kb: KnowledgeBase, targets: list[Target], jobs: int) -> DiffReport:
+    """The report for two linked knowledge bases; converts the rules whose text differs."""
+    pairs, removed, added = pair_rules(base, base_kb.rules, head, head_kb.rules)
+    changed = [(old, new) for old, new in pairs if old.source_text != new.source_text]
+    convert_rules([rule for pair in changed for rule in pair] + added, targets, jobs)
+    report = DiffReport(base.label, head.label, [t.key for t in targets], len(base_kb.rules), len(head_kb.rules))
+    report.added = sorted(RuleRef(head.rel(r.path), r.id, r.title) for r in added)
+    report.removed = sorted(RuleRef(base.rel(r.path), r.id, r.title) for r in removed)
+    report.renamed = sorted(Rename(base.rel(old.path), head.rel(new.path), new.id, new.title) for old, new in pairs if base.rel(old.path) != head.rel(new.path))
+    for old, new in sorted(changed, key=lambda pair: head.rel(pair[1].path)):
+        report.changed.append(_rule_change(base, old, head, new, targets))
+        for target in targets:
+            before, after = old.conversions[target.key], new.conversions[target.key]
+            if before.status == "ok" and after.status != "ok":
+                report.newly_failing.append(ConversionChange(target.key, head.rel(new.path), new.id, new.title, after.error))
+            elif before.status != "ok" and after.status == "ok":
+                report.newly_working.append(ConversionChange(target.key, head.rel(new.path), new.id, new.title))
+    for rule in added:
+        report.newly_failing.extend(
+            ConversionChange(c.target, head.rel(rule.path), rule.id, rule.title, c.error) for c in rule.conversions.values() if c.status != "ok"
+        )
+    report.newly_failing.sort()
+    report.newly_working.sort()
+    _problem_deltas(report, base, base_kb, head, head_kb)
+    _link_deltas(report, base_kb, head_kb)
+    return report
+
+
+def _show(value: Any) -> str | None:
+    """A rule value as one line of YAML (None when absent)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**9, allow_unicode=True).strip().removesuffix("...").strip()
+
+
+def _linked_facts(rule: Rule) -> dict[str, str]:
+    """What linking derived from a rule, as comparable text."""
+    return {
+        "linked ATT&CK techniques": ", ".join(sorted({tid for ref in rule.techniques if (tid := counted_id(ref))})),
+        "linked Data Needed": ", ".join(sorted(rule.data_needed)),
+        "linked triggers": ", ".join(sorted(ref.technique_id for ref in rule.triggers)),
+    }
+
+
+def _rule_change(base: Side, old: Rule, head: Side, new: Rule, targets: list[Target]) -> RuleChange:
+    """The metadata fields and the queries that differ between two versions of a rule."""
+    change = RuleChange(head.rel(new.path), new.id, new.title, base.rel(old.path))
+    for key in dict.fromkeys([*new.data, *old.data]):
+        before, after = _show(old.data.get(key)), _show(new.data.get(key))
+        if before != after:
+            change.fields.append(FieldChange(str(key), before, after))
+    old_links, new_links = _linked_facts(old), _linked_facts(new)
+    change.fields.extend(FieldChange(name, old_links[name] or None, new_links[name] or None) for name in new_links if old_links[name] != new_links[name])
+    for target in targets:
+        before, after = old.conversions[target.key].query or "", new.conversions[target.key].query or ""
+        if before != after:
+            lines = difflib.unified_diff(before.splitlines(), after.splitlines(), f"a/{change.old_path}", f"b/{change.path}", lineterm="")
+            change.queries.append(QueryDiff(target.key, "\n".join(lines)))
+    return change
+
+
+def _problem_set(side: Side, kb: KnowledgeBase) -> dict[tuple[str, str, str], ProblemEntry]:
+    """A side's problems keyed by (repository path, kind, message), independent of where the side's files are."""
+    entries: dict[tuple[str, str, str], ProblemEntry] = {}
+    for problem in kb.problems:
+        entry = _entry(side, problem)
+        entries.setdefault((entry.path, entry.kind, entry.message), entry)
+    return entries
+
+
+def _entry(side: Side, problem: Problem) -> ProblemEntry:
+    message = problem.message.replace(str(side.root) + "/", "")
+    return ProblemEntry(side.rel(problem.path), problem.kind, message, problem.severity)
+
+
+def _problem_deltas(report: DiffReport, base: Side, base_kb: KnowledgeBase, head: Side, head_kb: KnowledgeBase) -> None:
+    before, after = _problem_set(base, base_kb), _problem_set(head, head_kb)
+    report.new_problems = sorted(after[key] for key in after.keys() - before.keys())
+    report.fixed_problems = sorted(before[key] for key in before.keys() - after.keys())
+
+
+def coverage(kb: KnowledgeBase) -> dict[str, str]:
+    """The ATT&CK techniques any rule covers (revoked ids counted as their replacement): id -> name."""
+    covered: dict[str, str] = {}
+    for rule in kb.rules:
+        for ref in rule.techniques:
+            tid = counted_id(ref)
+            if tid:
+                technique = kb.attack.techniques.get(tid)
+                covered[tid] = technique.name if technique else tid
+    return covered
+
+
+def _trigger_names(kb: KnowledgeBase) -> dict[str, str]:
+    return {ref.technique_id: kb.triggers[ref.technique_id].display_name for rule in kb.rules for ref in rule.triggers if ref.technique_id in kb.triggers}
+
+
+def _link_deltas(report: DiffReport, base_kb: KnowledgeBase, head_kb: KnowledgeBase) -> None:
+    before, after = coverage(base_kb), coverage(head_kb)
+    report.coverage_before, report.coverage_after = len(before), len(after)
+    report.coverage_gained = sorted(Named(tid, after[tid]) for tid in after.keys() - before.keys())
+    report.coverage_lost = sorted(Named(tid, before[tid]) for tid in before.keys() - after.keys())
+    dn_before = {item for rule in base_kb.rules for item in rule.data_needed}
+    dn_after = {item for rule in head_kb.rules for item in rule.data_needed}
+    report.data_needed_linked, report.data_needed_lost = sorted(dn_after - dn_before), sorted(dn_before - dn_after)
+    tr_before, tr_after = _trigger_names(base_kb), _trigger_names(head_kb)
+    report.triggers_linked = sorted(Named(tid, tr_after[tid]) for tid in tr_after.keys() - tr_before.keys())
+    report.triggers_lost = sorted(Named(tid, tr_before[tid]) for tid in tr_before.keys() - tr_after.keys())

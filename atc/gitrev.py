@@ -1,0 +1,90 @@
+"""Read files of a git revision without checking it out: `git ls-tree` for the listing, one `git cat-file --batch` for the blobs."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+class GitError(Exception):
+    """git failed or the revision is unknown; the message says which and why."""
+
+
+def _git(top: Path, *args: str, data: bytes | None = None) -> bytes:
+    """Run one git command in the repository and return its output."""
+    try:
+        done = subprocess.run(["git", "--literal-pathspecs", *args], cwd=top, input=data, capture_output=True, check=False)
+    except OSError as exc:
+        raise GitError(f"cannot run git: {exc}") from exc
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(f"git {args[0]} failed: {message[-1] if message else f'exit status {done.returncode}'}")
+    return done.stdout
+
+
+def repo_top(cwd: Path) -> Path:
+    """The top folder of the git working tree holding cwd."""
+    try:
+        return Path(_git(cwd, "rev-parse", "--show-toplevel").decode().strip()).resolve()
+    except GitError as exc:
+        raise GitError(f"{cwd} is not inside a git repository ({exc})") from exc
+
+
+def resolve(top: Path, rev: str) -> str:
+    """The commit id a revision name (branch, tag, sha, HEAD~2, origin/main) stands for."""
+    if rev.startswith("-"):
+        raise GitError(f"'{rev}' is not a revision")
+    try:
+        return _git(top, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
+    except GitError as exc:
+        raise GitError(f"unknown revision '{rev}': fetch it or check the name") from exc
+
+
+def list_blobs(top: Path, commit: str, paths: list[str]) -> dict[str, str]:
+    """Regular files under the paths (relative to the top) at the commit: path -> blob id; links and submodules are left out."""
+    if not paths:
+        return {}
+    listing = _git(top, "ls-tree", "-r", "-z", "--full-tree", commit, "--", *paths)
+    blobs: dict[str, str] = {}
+    for entry in listing.split(b"\0"):
+        if not entry:
+            continue
+        meta, _, name = entry.partition(b"\t")
+        mode, kind, blob = meta.decode().split()
+        if kind == "blob" and mode in ("100644", "100755"):
+            blobs[name.decode("utf-8", "surrogateescape")] = blob
+    return blobs
+
+
+def read_blobs(top: Path, blob_ids: list[str]) -> dict[str, bytes]:
+    """The contents of the blobs, read by one `git cat-file --batch`."""
+    unique = sorted(set(blob_ids))
+    if not unique:
+        return {}
+    output = _git(top, "cat-file", "--batch", data="".join(f"{blob}\n" for blob in unique).encode())
+    contents: dict[str, bytes] = {}
+    position = 0
+    for blob in unique:
+        header_end = output.index(b"\n", position)
+        name, kind, size = output[position:header_end].decode().split()
+        if kind != "blob" or name != blob:
+            raise GitError(f"git cat-file returned {kind} {name} for {blob}")
+        start = header_end + 1
+        contents[blob] = output[start:start + int(size)]
+        position = start + int(size) + 1
+    return contents
+
+
+def extract(top: Path, commit: str, paths: list[str], dest: Path) -> dict[str, bytes]:
+    """Write the files under the paths at the commit into dest (same relative layout) and return them by path."""
+    blobs = list_blobs(top, commit, paths)
+    contents = read_blobs(top, list(blobs.values()))
+    files: dict[str, bytes] = {}
+    root = dest.resolve()
+    for name, blob in blobs.items():
+        target = (root / name).resolve()
+        if not target.is_relative_to(root):
+            raise GitError(f"{name}: path leaves the extraction folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(contents[blob])
+        files[name] = contents[blob]
+    return files

@@ -1,0 +1,32 @@
+"""Render a DiffReport: Markdown through templates/diff_report.md.j2 (rule text escaped), or sorted JSON."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import jinja2
+
+from atc.diff import DiffReport
+from atc.render.escape import fence, md_text
+
+MARKER = "<!-- atc-diff-report -->"  # lets the pull-request comment job find and update its one comment
+
+
+def to_json(report: DiffReport) -> str:
+    """The report as JSON with sorted keys."""
+    return json.dumps(asdict(report), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def to_markdown(report: DiffReport, templates_dir: Path) -> str:
+    """The report as Markdown, for a pull-request comment or a file."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(md=md_text, fence=fence)
+    return env.get_template("diff_report.md.j2").render(report=report, marker=jinja2.filters.Markup(MARKER))

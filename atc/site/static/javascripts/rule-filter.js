@@ -1,0 +1,161 @@
+/* The rule index (Detection_Rules/index.md): filter its table by tactic, level, status, log source and free text.
+ *
+ * The page's static table is the data and the no-JavaScript fallback: each row is read once, then a filter only
+ * toggles `hidden` on rows. When the site is served over http(s), rules.json adds each rule's id, service,
+ * Data Needed and triggers to the free-text search. Rule text is only ever inserted with textContent.
+ */
+(function () {
+  "use strict";
+
+  const FILTERS = [
+    { key: "tactics", label: "Tactic", column: 5, list: true },
+    { key: "level", label: "Level", column: 1 },
+    { key: "status", label: "Status", column: 2 },
+    { key: "product", label: "Product", column: 3 },
+    { key: "category", label: "Category / service", column: 4 },
+  ];
+  const LEVELS = ["informational", "low", "medium", "high", "critical"];
+  const DEBOUNCE_MS = 150;
+
+  /** Split a comma-separated cell into its values. */
+  function cellValues(cell) {
+    return cell.textContent.split(",").map((value) => value.trim()).filter(Boolean);
+  }
+
+  /** The rule's slug from its link: the last path segment without ".html" or a trailing slash. */
+  function slugOf(row) {
+    const link = row.cells[0].querySelector("a");
+    if (!link) return "";
+    const parts = new URL(link.href).pathname.replace(/\/$/, "").split("/");
+    return decodeURIComponent(parts[parts.length - 1]).replace(/\.html$/, "");
+  }
+
+  /** One model entry per table row: its filter values and the lower-case text searched by the text box. */
+  function readRows(table) {
+    return Array.from(table.tBodies[0].rows, (row) => {
+      const values = {};
+      for (const filter of FILTERS) {
+        const cell = row.cells[filter.column];
+        values[filter.key] = cell ? cellValues(cell) : [];
+      }
+      return { row, values, slug: slugOf(row), text: row.textContent.toLowerCase() };
+    });
+  }
+
+  /** Add rules.json facts (id, service, Data Needed, triggers) to each row's searchable text. */
+  function enrich(rows, url) {
+    if (!/^https?:$/.test(window.location.protocol)) return; // browsers refuse fetch() on file://
+    fetch(url)
+      .then((response) => (response.ok ? response.json() : []))
+      .then((entries) => {
+        const bySlug = new Map(entries.map((entry) => [entry.slug, entry]));
+        for (const item of rows) {
+          const entry = bySlug.get(item.slug);
+          if (!entry) continue;
+          const extra = [entry.id, entry.logsource && entry.logsource.service, ...(entry.data_needed || []), ...(entry.triggers || [])];
+          item.text += " " + extra.filter(Boolean).join(" ").toLowerCase();
+        }
+      })
+      .catch(() => undefined); // the table's own text is still searched
+  }
+
+  /** The distinct values of one filter, levels in severity order, others alphabetical. */
+  function options(rows, filter) {
+    const seen = new Set(rows.flatMap((item) => item.values[filter.key]));
+    const order = filter.key === "level" ? (a, b) => LEVELS.indexOf(a) - LEVELS.indexOf(b) : (a, b) => a.localeCompare(b);
+    return Array.from(seen).sort(order);
+  }
+
+  /** A labelled <select> with an "all" choice then every value. */
+  function select(rows, filter) {
+    const label = document.createElement("label");
+    label.className = "atc-rule-filter__field";
+    const caption = document.createElement("span");
+    caption.textContent = filter.label;
+    const box = document.createElement("select");
+    box.name = filter.key;
+    box.add(new Option("all", ""));
+    for (const value of options(rows, filter)) box.add(new Option(value, value));
+    label.append(caption, box);
+    return label;
+  }
+
+  /** Whether a row passes the chosen values and every word of the text. */
+  function matches(item, chosen, words) {
+    for (const [key, value] of chosen) {
+      if (!item.values[key].includes(value)) return false;
+    }
+    return words.every((word) => item.text.includes(word));
+  }
+
+  /** Build the filter form above the table and wire it to the rows. */
+  function setUp(container) {
+    const article = container.closest("article") || document;
+    const table = article.querySelector("table");
+    if (!table || !table.tBodies.length || container.dataset.ready) return;
+    container.dataset.ready = "true";
+    const rows = readRows(table);
+
+    const form = document.createElement("form");
+    form.className = "atc-rule-filter__form";
+    form.setAttribute("role", "search");
+    const textLabel = document.createElement("label");
+    textLabel.className = "atc-rule-filter__field atc-rule-filter__text";
+    const textCaption = document.createElement("span");
+    textCaption.textContent = "Text";
+    const text = document.createElement("input");
+    text.type = "search";
+    text.name = "text";
+    text.placeholder = "title, technique id, rule id, Data Needed…";
+    textLabel.append(textCaption, text);
+    form.append(textLabel, ...FILTERS.map((filter) => select(rows, filter)));
+    const reset = document.createElement("button");
+    reset.type = "reset";
+    reset.className = "md-button";
+    reset.textContent = "Clear";
+    form.append(reset);
+    const count = document.createElement("p");
+    count.className = "atc-rule-filter__count";
+    count.setAttribute("aria-live", "polite");
+    container.append(form, count);
+    container.hidden = false;
+
+    const apply = () => {
+      const chosen = FILTERS.map((filter) => [filter.key, form.elements[filter.key].value]).filter(([, value]) => value);
+      const words = text.value.toLowerCase().split(/\s+/).filter(Boolean);
+      let shown = 0;
+      for (const item of rows) {
+        const hide = !matches(item, chosen, words);
+        if (item.row.hidden !== hide) item.row.hidden = hide;
+        if (!hide) shown += 1;
+      }
+      count.textContent = `${shown} of ${rows.length} rules`;
+    };
+    let timer = 0;
+    text.addEventListener("input", () => {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(apply, DEBOUNCE_MS);
+    });
+    form.addEventListener("change", (event) => {
+      if (event.target !== text) apply();
+    });
+    form.addEventListener("submit", (event) => event.preventDefault());
+    form.addEventListener("reset", () => window.setTimeout(apply, 0));
+    apply();
+    enrich(rows, new URL(container.dataset.rules || "../rules.json", window.location.href).href);
+  }
+
+  /** Set up the filter on the current page, if it is the rule index. */
+  function onPage() {
+    const container = document.getElementById("atc-rule-filter");
+    if (container) setUp(container);
+  }
+
+  if (typeof window.document$ !== "undefined") {
+    window.document$.subscribe(onPage); // mkdocs-material's instant navigation: runs on every page change
+  } else if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", onPage);
+  } else {
+    onPage();
+  }
+})();

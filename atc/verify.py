@@ -1,0 +1,265 @@
+"""Prove queries on events: run each rule's grep and SQLite queries over its positive and negative example events.
+
+Events live in `<events>/<rule id>/positive/*.json` and `<events>/<rule id>/negative/*.json`, one JSON event a file.
+Both runners read the same flattened events (`flatten`):
+
+- EVTX-to-JSON events (`{"Event": {"System": ..., "EventData": ...}}`, as evtx_dump writes them, Sysmon for Linux
+  included): System elements and EventData (or UserData) values become top-level fields; an element's XML attributes
+  are joined to its name with "_" (`Provider/@Name` is `Provider_Name`), an element's text keeps its name (`EventID`).
+- any other JSON (CloudTrail records, auditd records): nested objects become dotted paths (`userIdentity.type`),
+  which is how Sigma names nested fields; lists stay JSON text.
+
+grep runs as a real `grep -P` process over the flattened events as compact JSON lines. SQLite runs the query
+unchanged over an in-memory table `logs` with one `TEXT COLLATE NOCASE` column per field (every field of the events and
+every field the rule names), one row per event, and a REGEXP function (SQLite has none).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from atc.model import Rule
+
+VERIFIABLE = ("grep", "sqlite")
+EVENT_COLUMN = "_atc_event"  # the event's file name in each row, for telling which rows matched
+Status = Literal["passed", "failed", "no-events", "not-convertible"]
+
+
+class VerifyError(Exception):
+    """The verifier cannot run at all (bad events folder, unknown target)."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One example event: its file name and flattened fields."""
+
+    name: str
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RuleEvents:
+    positive: list[Event]
+    negative: list[Event]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One rule's query for one target, checked on the rule's events."""
+
+    rule: str  # rule file name
+    target: str
+    status: Status
+    positives: int = 0
+    negatives: int = 0
+    detail: str = ""
+
+    def page_line(self) -> str:
+        """The line a rule page shows under the query."""
+        if self.status == "passed":
+            return f"Verified on {self.positives} positive and {self.negatives} negative events"
+        return f"Failed verification: {self.detail}"
+
+
+@dataclass
+class VerifyReport:
+    targets: list[str]
+    outcomes: list[Outcome] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)  # event folders naming no rule
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def table(self) -> str:
+        """Per-target counts, then every failure and every query that could not be verified."""
+        lines = ["| target | rules verified | passed | failed | not convertible | no events |", "|---|---:|---:|---:|---:|---:|"]
+        for target in self.targets:
+            counts = {status: sum(o.target == target and o.status == status for o in self.outcomes) for status in ("passed", "failed", "not-convertible", "no-events")}
+            verified = counts["passed"] + counts["failed"]
+            lines.append(f"| {target} | {verified} | {counts['passed']} | {counts['failed']} | {counts['not-convertible']} | {counts['no-events']} |")
+        for outcome in self.outcomes:
+            if outcome.status in ("failed", "not-convertible"):
+                lines.append(f"{outcome.status.upper()} {outcome.target} {outcome.rule}: {outcome.detail}")
+        lines += [f"NO RULE for events folder {name}" for name in self.orphans]
+        return "\n".join(lines)
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+def _evtx_element(name: str, value: Any, out: dict[str, Any]) -> None:
+    """An EVTX-to-JSON element: attributes as name_attribute, text as name, children as name_child."""
+    if not isinstance(value, dict):
+        out[name] = value
+        return
+    for key, item in value.items():
+        if key == "#attributes":
+            for attribute, text in item.items():
+                out[f"{name}_{attribute}"] = text
+        elif key == "#text":
+            out[name] = item
+        else:
+            _evtx_element(f"{name}_{key}", item, out)
+
+
+def _dotted(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            _dotted(f"{prefix}.{key}" if prefix else str(key), item, out)
+    elif isinstance(value, list):
+        out[prefix] = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    else:
+        out[prefix] = value
+
+
+def flatten(event: dict[str, Any]) -> dict[str, Any]:
+    """One event as flat fields named the way Sigma names them (see the module's description)."""
+    record = event.get("Event")
+    if not (isinstance(record, dict) and isinstance(record.get("System"), dict)):
+        out: dict[str, Any] = {}
+        _dotted("", event, out)
+        return out
+    out = {}
+    for key, value in record["System"].items():
+        _evtx_element(key, value, out)
+    data = record.get("EventData") or record.get("UserData") or {}
+    if "UserData" in record and len(data) == 1 and isinstance(next(iter(data.values())), dict):
+        data = next(iter(data.values()))  # UserData wraps its values in one element named after the event
+    out.update((key, value) for key, value in data.items() if key != "#attributes")
+    return out
+
+
+def load_events(folder: Path) -> RuleEvents:
+    """The positive and negative events of one rule folder, sorted by file name."""
+    def side(name: str) -> list[Event]:
+        events = []
+        for path in sorted((folder / name).glob("*.json")):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise VerifyError(f"{path}: not a JSON event: {exc}") from exc
+            if not isinstance(data, dict):
+                raise VerifyError(f"{path}: an event must be a JSON object")
+            events.append(Event(path.name, flatten(data)))
+        return events
+
+    return RuleEvents(side("positive"), side("negative"))
+
+
+# --- runners: each returns the names of the events the query matched ----------------------------
+
+
+def json_line(event: Event) -> str:
+    """The event as one compact JSON line."""
+    return json.dumps(event.fields, separators=(",", ":"), ensure_ascii=False)
+
+
+def run_grep(query: str, events: list[Event], rule: Rule) -> set[str]:
+    """Run the grep command line with the events as JSON lines on its input."""
+    lines = {json_line(event): event.name for event in events}
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    run = subprocess.run(["sh", "-c", query], input="\n".join(lines) + "\n", capture_output=True, text=True, env=env, timeout=60)
+    if run.returncode > 1:
+        raise VerifyError(f"grep exited with status {run.returncode}: {' '.join(run.stderr.split())}")
+    return {lines[line] for line in run.stdout.splitlines() if line in lines}
+
+
+def _regexp(pattern: str, value: object) -> bool:
+    return value is not None and re.search(pattern, str(value)) is not None
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def run_sqlite(query: str, events: list[Event], rule: Rule) -> set[str]:
+    """Run the SQL query over a `logs` table holding the events."""
+    columns = list(dict.fromkeys([name for event in events for name in event.fields] + rule.fields))
+    for _ in range(20):  # a pipeline may name fields the rule does not: add each missing column and retry
+        con = sqlite3.connect(":memory:")
+        con.create_function("REGEXP", 2, _regexp, deterministic=True)
+        con.execute(f"CREATE TABLE logs ({', '.join(f'{_quote(c)} TEXT COLLATE NOCASE' for c in columns + [EVENT_COLUMN])})")
+        for event in events:
+            values = [event.fields.get(c) for c in columns] + [event.name]
+            values = [json.dumps(v) if isinstance(v, bool) else v for v in values]
+            con.execute(f"INSERT INTO logs VALUES ({', '.join('?' * len(values))})", values)
+        try:
+            cursor = con.execute(query)
+        except sqlite3.OperationalError as exc:
+            missing = re.fullmatch(r"no such column: (.+)", str(exc))
+            if not missing:
+                raise VerifyError(f"SQLite: {exc}") from exc
+            columns.append(missing.group(1).strip("`\"[]"))
+            continue
+        index = [d[0] for d in cursor.description].index(EVENT_COLUMN)
+        return {row[index] for row in cursor.fetchall()}
+    raise VerifyError("SQLite: too many missing columns")
+
+
+RUNNERS: dict[str, Callable[[str, list[Event], Rule], set[str]]] = {"grep": run_grep, "sqlite": run_sqlite}
+
+
+# --- verification -----------------------------------------------------------------------------
+
+
+def check(rule: Rule, target: str, events: RuleEvents) -> Outcome:
+    """Run the rule's converted query for one target on its events: positives must match, negatives must not."""
+    name = rule.path.name
+    conversion = rule.conversions.get(target)
+    if conversion is None or conversion.status != "ok" or conversion.query is None:
+        return Outcome(name, target, "not-convertible", detail=(conversion.error or "") if conversion else "not converted")
+    try:
+        matched = RUNNERS[target](conversion.query, events.positive + events.negative, rule)
+    except (VerifyError, OSError, subprocess.TimeoutExpired) as exc:
+        return Outcome(name, target, "failed", len(events.positive), len(events.negative), " ".join(str(exc).split()))
+    problems = [f"positive {e.name} not matched" for e in events.positive if e.name not in matched]
+    problems += [f"negative {e.name} matched" for e in events.negative if e.name in matched]
+    status: Status = "failed" if problems else "passed"
+    return Outcome(name, target, status, len(events.positive), len(events.negative), "; ".join(problems))
+
+
+def verify_rules(rules: list[Rule], events_dir: Path, targets: list[str]) -> VerifyReport:
+    """Check every converted rule that has events; record each outcome in the rule's `verification`."""
+    unknown = [t for t in targets if t not in RUNNERS]
+    if unknown:
+        raise VerifyError(f"cannot run target(s) {', '.join(unknown)} here; verifiable: {', '.join(RUNNERS)}")
+    if not events_dir.is_dir():
+        raise VerifyError(f"{events_dir}: events folder not found")
+    report = VerifyReport(list(targets))
+    ids = {rule.id for rule in rules}
+    report.orphans = sorted(p.name for p in events_dir.iterdir() if p.is_dir() and p.name not in ids)
+    for rule in rules:
+        folder = events_dir / rule.id
+        events = load_events(folder) if folder.is_dir() else RuleEvents([], [])
+        for target in targets:
+            if not events.positive and not events.negative:
+                report.outcomes.append(Outcome(rule.path.name, target, "no-events"))
+                continue
+            outcome = check(rule, target, events)
+            report.outcomes.append(outcome)
+            if outcome.status in ("passed", "failed"):
+                rule.verification[target] = outcome.page_line()
+    return report
+
+
+def verify(rules_dirs: list[Path], events_dir: Path, targets: tuple[str, ...] = VERIFIABLE, jobs: int = 1) -> VerifyReport:
+    """Load the rules, convert them for the runnable targets and check them on their events."""
+    from atc.convert.runner import convert_rules
+    from atc.convert.targets import select_targets
+    from atc.load.rules import load_rules
+    from atc.model import Problem
+
+    problems: list[Problem] = []
+    rules = load_rules(rules_dirs, problems)
+    errors = [str(p) for p in problems if p.severity == "error"]
+    if errors:
+        raise VerifyError("; ".join(errors[:5]))
+    convert_rules(rules, select_targets(list(targets)), jobs)
+    return verify_rules(rules, events_dir, list(targets))
