@@ -16,10 +16,11 @@ from atc.link import link
 from atc.load.attack import load_snapshot
 from atc.load.data_needed import load_data_needed
 from atc.load.logging_policies import load_logging_policies
-from atc.load.rules import load_rules
+from atc.load.remembered import load_rules_remembered
 from atc.load.triggers import load_triggers
-from atc.model import KnowledgeBase, Problem
+from atc.model import KnowledgeBase, Problem, Rule
 from atc.progress import Progress
+from atc.render.page_memo import PageMemo
 from atc.render.pages import PageRenderer
 from atc.render.rule_extras import edit_urls
 from atc.site.docs_writer import WriteReport, write_pages
@@ -41,10 +42,10 @@ class BuildResult:
         return self.kb.problems
 
 
-def load_knowledge_base(settings: Settings) -> KnowledgeBase:
+def load_knowledge_base(settings: Settings, progress: Progress | None = None) -> KnowledgeBase:
     """Stage 1: read every input; bad files become problems."""
     problems: list[Problem] = []
-    rules = load_rules(settings.rules, problems)
+    rules = load_rules_remembered(settings.rules, problems, settings.cache_dir, progress)
     policies = load_logging_policies(list(settings.logging_policies), problems)
     data_needed = load_data_needed(list(settings.data_needed), problems, policies)
     triggers = load_triggers(list(settings.triggers), problems)
@@ -69,13 +70,26 @@ def mkdocs_config(settings: Settings) -> Path:
     return settings.mkdocs_config if settings.mkdocs_config.is_file() else REPO_ROOT / "mkdocs.yml"
 
 
-def run_build(settings: Settings, stream: TextIO = sys.stderr, quiet: bool = False) -> BuildResult:
-    """Run the whole pipeline and return what it produced."""
+def verify_queries(kb: KnowledgeBase, rules: list[Rule], targets: list[Target], events: Path) -> None:
+    """Check the runnable targets' queries on the example events (marks the pages); a failure is a problem."""
+    from atc.verify import VERIFIABLE, VerifyError, verify_rules
+
+    try:
+        report = verify_rules(rules, events, [target.key for target in targets if target.key in VERIFIABLE])
+    except VerifyError as exc:
+        kb.problems.append(Problem(str(events), "verify", str(exc)))
+        return
+    for outcome in report.failures:
+        kb.problems.append(Problem(outcome.rule, "verify-failed", f"{outcome.target}: {outcome.detail}"))
+
+
+def run_build(settings: Settings, stream: TextIO = sys.stderr, quiet: bool = False, only_changed: str | None = None) -> BuildResult:
+    """Run the whole pipeline and return what it produced (only_changed: a preview of the rules that differ from that git revision)."""
     targets = select_targets(settings.targets)
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    kb = load_knowledge_base(settings)
+    kb = load_knowledge_base(settings, Progress("load", 0, stream, quiet))
     timings["load"] = time.perf_counter() - started
     _log(stream, quiet, f"load: {len(kb.rules)} rules, {len(kb.data_needed)} Data Needed, {len(kb.logging_policies)} logging policies, {len(kb.triggers)} triggers in {timings['load']:.2f} s")
 
@@ -83,10 +97,16 @@ def run_build(settings: Settings, stream: TextIO = sys.stderr, quiet: bool = Fal
     link(kb)
     timings["link"] = time.perf_counter() - started
 
-    progress = Progress("convert", len(kb.rules), stream, quiet)
+    converted = kb.rules
+    if only_changed is not None:
+        from atc.preview import changed_since
+
+        converted = changed_since(kb.rules, only_changed, Path.cwd())
+        _log(stream, quiet, f"preview: {len(converted)} rules differ from {only_changed}")
+    progress = Progress("convert", len(converted), stream, quiet)
     cache = ConversionCache(settings.cache_dir)
     try:
-        convert_stats = convert_rules(kb.rules, targets, settings.jobs, progress.advance, cache)
+        convert_stats = convert_rules(converted, targets, settings.jobs, progress.advance, cache)
     finally:
         cache.close()
     timings["convert"] = progress.close()
@@ -94,11 +114,25 @@ def run_build(settings: Settings, stream: TextIO = sys.stderr, quiet: bool = Fal
         for conversion in rule.conversions.values():
             if conversion.status != "ok":
                 kb.problems.append(Problem(str(rule.path), f"conversion-{conversion.status}", f"{conversion.target}: {conversion.error}", severity="warning"))
+    if settings.events is not None and settings.events.is_dir():
+        started = time.perf_counter()
+        verify_queries(kb, converted, targets, settings.events)
+        timings["verify"] = time.perf_counter() - started
 
     started = time.perf_counter()
     links = edit_urls(kb.rules, settings.repo_url, [settings.base_dir, *settings.rules])
-    pages = PageRenderer(kb, targets, settings.templates_dir, links).pages(*_site_meta(settings))
+    renderer = PageRenderer(kb, targets, settings.templates_dir, links)
+    if only_changed is None:  # a preview's partial pages are not worth remembering
+        renderer.memo = PageMemo(renderer, settings.templates_dir, settings.cache_dir)
+    pages = renderer.pages(*_site_meta(settings))
+    if renderer.memo:
+        renderer.memo.close()
+    if only_changed is not None:
+        from atc.preview import preview_pages
+
+        pages = preview_pages(pages, kb, converted)
     timings["render"] = time.perf_counter() - started
+    _log(stream, quiet, f"render: {len(pages)} pages in {timings['render']:.2f} s")
 
     with publishing(settings.docs_dir, settings.site_dir if settings.build_site else None) as staging:  # swapped in on success only
         started = time.perf_counter()
@@ -108,7 +142,7 @@ def run_build(settings: Settings, stream: TextIO = sys.stderr, quiet: bool = Fal
 
         if staging.site is not None:
             started = time.perf_counter()
-            build_site(mkdocs_config(settings), staging.docs, staging.site, offline=settings.offline)
+            build_site(mkdocs_config(settings), staging.docs, staging.site, offline=settings.offline, strict=settings.strict)
             timings["site"] = time.perf_counter() - started
             _log(stream, quiet, f"site: built {settings.site_dir} in {timings['site']:.2f} s")
     return BuildResult(kb, targets, pages, written, timings, convert_stats)

@@ -7,7 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from atc.config import ConfigError, Settings, default_settings, find_config, load_config_file, parse_targets
-from atc.convert.targets import TARGETS, UnknownTargetError
+from atc.convert.targets import OPTIONAL_TARGETS, TARGETS, UnknownTargetError
+from atc.queries_cli import add_query_parsers, run_convert, run_verify
 
 DESCRIPTION = """\
 Turn a detection team's Sigma rules into a browsable, searchable knowledge base:
@@ -23,7 +24,7 @@ knowledge base), an atc.yml in the current folder or given with --config
 templates_dir, mkdocs_config, cache_dir, targets, jobs, build_site, strict,
 repo_url, offline, attack_snapshot; paths relative to the file), then these options.
 
-targets: """ + ", ".join(t.key for t in TARGETS) + """
+targets: """ + ", ".join(t.key for t in TARGETS) + "; optional: " + ", ".join(t.key for t in OPTIONAL_TARGETS) + """
 
 exit status: 0 built; 1 --strict and problems were found; 2 unusable settings.
 """
@@ -69,8 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--offline", action="store_true", help="build a site that works from the file system, without a server (air-gapped use)")
     build.add_argument("--repo-url", metavar="URL", help="http(s) URL of the rules' repository (the atc.yml folder) for \"edit this rule\" links")
     build.add_argument("--targets", metavar="LIST", help="comma-separated query languages, in page order (default: all)")
+    build.add_argument("--events", type=Path, metavar="DIR", help="example events per rule id: check the grep and SQLite queries on them (default: events)")
     build.add_argument("--jobs", "-j", type=int, metavar="N", help="conversion processes (default: all cores)")
     build.add_argument("--quiet", "-q", action="store_true", help="no progress output, only problems and the summary")
+    build.add_argument(
+        "--only-changed", metavar="BASE",
+        help="preview: pages only for the rules that differ from git revision BASE, the pages they link to and the index pages",
+    )
 
     check = commands.add_parser(
         "check",
@@ -83,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_kb_options(check)
+    _add_diff_parser(commands)
+    add_query_parsers(commands)
     attack = commands.add_parser("attack", help="manage the bundled MITRE ATT&CK snapshot")
     attack_commands = attack.add_subparsers(dest="attack_command", metavar="ACTION", required=True)
     update = attack_commands.add_parser(
@@ -105,7 +113,7 @@ def settings_from_args(args: argparse.Namespace, cwd: Path) -> Settings:
         value = getattr(args, option, None)
         if value:
             changes[option] = tuple(value)
-    for option in ("docs_dir", "site_dir", "cache_dir"):
+    for option in ("docs_dir", "site_dir", "cache_dir", "events"):
         value = getattr(args, option, None)
         if value is not None:
             changes[option] = value
@@ -129,11 +137,15 @@ def settings_from_args(args: argparse.Namespace, cwd: Path) -> Settings:
 
 def _build(args: argparse.Namespace) -> int:
     from atc.build import run_build, summarise
+    from atc.gitrev import GitError
     from atc.site.mkdocs_build import SiteBuildError
 
     settings = settings_from_args(args, Path.cwd())
     try:
-        result = run_build(settings, quiet=args.quiet)
+        result = run_build(settings, quiet=args.quiet, only_changed=args.only_changed)
+    except GitError as exc:
+        print(f"atc: --only-changed: {exc}", file=sys.stderr)
+        return 2
     except SiteBuildError as exc:
         print(f"atc: {exc}", file=sys.stderr)
         return 1
@@ -151,6 +163,81 @@ def _check(args: argparse.Namespace) -> int:
     print(f"check: {len(kb.rules)} rules, {len(kb.data_needed)} Data Needed, {len(kb.logging_policies)} logging policies, {len(kb.triggers)} triggers; problems: {counts}", file=sys.stderr)
     errors = any(problem.severity == "error" for problem in kb.problems)
     return 1 if errors or (settings.strict and kb.problems) else 0
+
+
+DIFF_EPILOG = """\
+The repository is the git working tree holding the current folder. Each side is
+read with its own atc.yml (./atc.yml or --config, at the same path in the
+revision) or, without one, the default folders (rules, data_needed,
+logging_policies, triggers) at the repository's top. Nothing is checked out.
+Only rules whose text differs are converted, so a small change on a large
+repository reports in seconds.
+
+The report: rules added, removed, moved or renamed (matched by Sigma id, or by
+text when a rule has none) and changed (the fields that differ, a unified diff
+of each target's query), conversions newly failing or working, new and fixed
+problems (`atc check`), ATT&CK techniques newly covered or uncovered, and Data
+Needed and triggers newly linked or no longer linked.
+
+examples:
+  atc diff origin/main                 # origin/main against the working tree
+  atc diff v1.0 v1.1 --format json     # two revisions, for machines
+  atc diff origin/main --output diff.md --targets splunk,kusto
+
+exit status: 0 report written; 2 unknown revision, not a git repository or
+unusable settings.
+"""
+
+
+def _add_diff_parser(commands: argparse._SubParsersAction) -> None:
+    diff = commands.add_parser(
+        "diff",
+        help="report what a change does to the knowledge base (for pull-request previews)",
+        description="Compare the knowledge base at git revision BASE with HEAD (a revision, default: the working tree) "
+        "and write a Markdown (or JSON) report of what changed.",
+        epilog=DIFF_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    diff.add_argument("base", metavar="BASE", help="the revision to compare against: a branch, tag or commit (e.g. origin/main)")
+    diff.add_argument("head", metavar="HEAD", nargs="?", help="the revision with the change (default: the working tree, uncommitted edits included)")
+    diff.add_argument("--format", choices=("markdown", "json"), default="markdown", help="report format (default: markdown)")
+    diff.add_argument("--output", "-o", type=Path, metavar="FILE", help="write the report to FILE (default: standard output)")
+    diff.add_argument("--targets", metavar="LIST", help="comma-separated query languages to compare (default: the configured ones, else all)")
+    diff.add_argument("--config", type=Path, help="the atc.yml, inside the repository (default: ./atc.yml when present)")
+    diff.add_argument("--jobs", "-j", type=int, metavar="N", help="processes for parsing and converting (default: all cores)")
+
+
+def _diff(args: argparse.Namespace) -> int:
+    import time
+
+    from atc.config import REPO_ROOT
+    from atc.convert.targets import select_targets
+    from atc.diff import run_diff
+    from atc.gitrev import GitError, repo_top
+    from atc.render.diff_report import to_json, to_markdown
+    from atc.revision import config_rel, working_tree
+
+    started = time.perf_counter()
+    cwd = Path.cwd()
+    try:
+        top = repo_top(cwd)
+        config = config_rel(find_config(args.config, cwd), top)
+        settings = working_tree(top, config).settings
+        targets = select_targets(parse_targets(args.targets) if args.targets else settings.targets)
+        if args.jobs is not None and args.jobs < 1:
+            raise ConfigError("--jobs must be at least 1")
+        report = run_diff(cwd, args.base, args.head, config, targets, args.jobs or settings.jobs)
+    except GitError as exc:
+        print(f"atc: {exc}", file=sys.stderr)
+        return 2
+    text = to_json(report) if args.format == "json" else to_markdown(report, REPO_ROOT / "templates")
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    summary = f"{len(report.added)} added, {len(report.changed)} changed, {len(report.renamed)} moved, {len(report.removed)} removed"
+    print(f"diff: {report.base} → {report.head}: {summary} in {time.perf_counter() - started:.2f} s", file=sys.stderr)
+    return 0
 
 
 def _attack_update(args: argparse.Namespace) -> int:
@@ -171,6 +258,12 @@ def main(argv: list[str] | None = None) -> int:
             return _build(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "diff":
+            return _diff(args)
+        if args.command == "convert":
+            return run_convert(args)
+        if args.command == "verify":
+            return run_verify(args)
         return _attack_update(args)
     except (ConfigError, UnknownTargetError) as exc:
         print(f"atc: {exc}", file=sys.stderr)

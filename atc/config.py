@@ -35,10 +35,11 @@ class Settings:
     offline: bool = False  # build a site usable from the file system (mkdocs-material's offline plugin)
     base_dir: Path = REPO_ROOT  # the folder of atc.yml; "edit this rule" paths are relative to it (not an atc.yml key)
     attack_snapshot: Path | None = None  # None: the snapshot shipped in the package
+    events: Path | None = None  # example events per rule id (atc verify); grep and SQLite queries are checked when it exists
 
 
 _PATH_LISTS = ("rules", "data_needed", "logging_policies", "triggers")
-_PATHS = ("docs_dir", "site_dir", "templates_dir", "mkdocs_config", "cache_dir", "attack_snapshot")
+_PATHS = ("docs_dir", "site_dir", "templates_dir", "mkdocs_config", "cache_dir", "attack_snapshot", "events")
 
 
 def default_settings(root: Path = REPO_ROOT) -> Settings:
@@ -54,6 +55,7 @@ def default_settings(root: Path = REPO_ROOT) -> Settings:
         mkdocs_config=root / "mkdocs.yml",
         cache_dir=root / ".atc-cache",
         base_dir=root,
+        events=root / "events",
     )
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from atc.check import validate
+from atc.convert.cache import ConversionCache
 from atc.convert.runner import convert_rules
 from atc.convert.targets import Target
 from atc.gitrev import repo_top
@@ -122,20 +124,26 @@ CHANGE_LISTS = (
 def run_diff(cwd: Path, base: str, head: str | None, config: str | None, targets: list[Target], jobs: int) -> DiffReport:
     """Compare the knowledge base at revision base with revision head (None: the working tree)."""
     top = repo_top(cwd)
-    with tempfile.TemporaryDirectory(prefix="atc-diff-") as tmp:
-        base_side = at_revision(top, base, Path(tmp) / "base", config)
-        head_side = working_tree(top, config) if head is None else at_revision(top, head, Path(tmp) / "head", config)
-        base_kb, head_kb = load_pair(base_side, head_side, jobs)
-        return compare(base_side, base_kb, head_side, head_kb, targets, jobs)
+    work = working_tree(top, config)
+    cache = ConversionCache(work.settings.cache_dir)  # the build's cache: queries of unchanged text are not converted again
+    try:
+        with tempfile.TemporaryDirectory(prefix="atc-diff-") as tmp:
+            base_side = at_revision(top, base, Path(tmp) / "base", config)
+            head_side = work if head is None else at_revision(top, head, Path(tmp) / "head", config)
+            base_kb, head_kb = load_pair(top, base_side, head_side, jobs)
+            return compare(base_side, base_kb, head_side, head_kb, targets, jobs, cache)
+    finally:
+        cache.close()
 
 
 def pair_rules(base: Side, base_rules: list[Rule], head: Side, head_rules: list[Rule]) -> tuple[list[tuple[Rule, Rule]], list[Rule], list[Rule]]:
     """Match rules across sides: same path and id, then same id (a move), then same text (a move of an id-less rule)."""
-    left, right = list(base_rules), list(head_rules)
+    left = {id(rule): rule for rule in base_rules}  # unmatched base rules, in order
+    right = list(head_rules)
     pairs: list[tuple[Rule, Rule]] = []
     for key in (lambda r, s: (s.rel(r.path), r.id), lambda r, s: r.id or None, lambda r, s: r.source_text):
         index: dict[Any, list[Rule]] = {}
-        for rule in left:
+        for rule in left.values():
             if (k := key(rule, base)) is not None:
                 index.setdefault(k, []).append(rule)
         unmatched: list[Rule] = []
@@ -143,19 +151,21 @@ def pair_rules(base: Side, base_rules: list[Rule], head: Side, head_rules: list[
             candidates = index.get(key(rule, head))
             if candidates:
                 match = candidates.pop(0)
-                left.remove(match)
+                del left[id(match)]
                 pairs.append((match, rule))
             else:
                 unmatched.append(rule)
         right = unmatched
-    return pairs, left, right
+    return pairs, list(left.values()), right
 
 
-def compare(base: Side, base_kb: KnowledgeBase, head: Side, head_kb: KnowledgeBase, targets: list[Target], jobs: int) -> DiffReport:
+def compare(
+    base: Side, base_kb: KnowledgeBase, head: Side, head_kb: KnowledgeBase, targets: list[Target], jobs: int, cache: ConversionCache | None = None
+) -> DiffReport:
     """The report for two linked knowledge bases; converts the rules whose text differs."""
     pairs, removed, added = pair_rules(base, base_kb.rules, head, head_kb.rules)
     changed = [(old, new) for old, new in pairs if old.source_text != new.source_text]
-    convert_rules([rule for pair in changed for rule in pair] + added, targets, jobs)
+    convert_rules([rule for pair in changed for rule in pair] + added, targets, jobs, cache=cache)
     report = DiffReport(base.label, head.label, [t.key for t in targets], len(base_kb.rules), len(head_kb.rules))
     report.added = sorted(RuleRef(head.rel(r.path), r.id, r.title) for r in added)
     report.removed = sorted(RuleRef(base.rel(r.path), r.id, r.title) for r in removed)
@@ -174,7 +184,9 @@ def compare(base: Side, base_kb: KnowledgeBase, head: Side, head_kb: KnowledgeBa
         )
     report.newly_failing.sort()
     report.newly_working.sort()
-    _problem_deltas(report, base, base_kb, head, head_kb)
+    base_problems = base_kb.problems + validate([old for old, _ in changed] + removed)  # `atc check`'s validators, on what differs
+    head_problems = head_kb.problems + validate([new for _, new in changed] + added)
+    _problem_deltas(report, base, base_problems, head, head_problems)
     _link_deltas(report, base_kb, head_kb)
     return report
 
@@ -214,10 +226,10 @@ def _rule_change(base: Side, old: Rule, head: Side, new: Rule, targets: list[Tar
     return change
 
 
-def _problem_set(side: Side, kb: KnowledgeBase) -> dict[tuple[str, str, str], ProblemEntry]:
+def _problem_set(side: Side, problems: list[Problem]) -> dict[tuple[str, str, str], ProblemEntry]:
     """A side's problems keyed by (repository path, kind, message), independent of where the side's files are."""
     entries: dict[tuple[str, str, str], ProblemEntry] = {}
-    for problem in kb.problems:
+    for problem in problems:
         entry = _entry(side, problem)
         entries.setdefault((entry.path, entry.kind, entry.message), entry)
     return entries
@@ -228,8 +240,8 @@ def _entry(side: Side, problem: Problem) -> ProblemEntry:
     return ProblemEntry(side.rel(problem.path), problem.kind, message, problem.severity)
 
 
-def _problem_deltas(report: DiffReport, base: Side, base_kb: KnowledgeBase, head: Side, head_kb: KnowledgeBase) -> None:
-    before, after = _problem_set(base, base_kb), _problem_set(head, head_kb)
+def _problem_deltas(report: DiffReport, base: Side, base_problems: list[Problem], head: Side, head_problems: list[Problem]) -> None:
+    before, after = _problem_set(base, base_problems), _problem_set(head, head_problems)
     report.new_problems = sorted(after[key] for key in after.keys() - before.keys())
     report.fixed_problems = sorted(before[key] for key in before.keys() - after.keys())
 

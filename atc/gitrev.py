@@ -74,11 +74,17 @@ def read_blobs(top: Path, blob_ids: list[str]) -> dict[str, bytes]:
     return contents
 
 
-def extract(top: Path, commit: str, paths: list[str], dest: Path) -> dict[str, bytes]:
-    """Write the files under the paths at the commit into dest (same relative layout) and return them by path."""
-    blobs = list_blobs(top, commit, paths)
+def changed_paths(top: Path, commit: str, paths: list[str]) -> set[str]:
+    """Tracked files under the paths whose working-tree state differs from the commit (edited, added to the index, deleted)."""
+    if not paths:
+        return set()
+    output = _git(top, "diff", "--name-only", "-z", "--no-renames", commit, "--", *paths)
+    return {name.decode("utf-8", "surrogateescape") for name in output.split(b"\0") if name}
+
+
+def write_blobs(top: Path, blobs: dict[str, str], dest: Path) -> None:
+    """Write the blobs (path -> blob id) into dest under their paths."""
     contents = read_blobs(top, list(blobs.values()))
-    files: dict[str, bytes] = {}
     root = dest.resolve()
     for name, blob in blobs.items():
         target = (root / name).resolve()
@@ -86,5 +92,8 @@ def extract(top: Path, commit: str, paths: list[str], dest: Path) -> dict[str, b
             raise GitError(f"{name}: path leaves the extraction folder")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(contents[blob])
-        files[name] = contents[blob]
-    return files
+
+
+def extract(top: Path, commit: str, paths: list[str], dest: Path) -> None:
+    """Write the files under the paths (relative to the top) at the commit into dest, in the same layout."""
+    write_blobs(top, list_blobs(top, commit, paths), dest)

@@ -17,6 +17,11 @@ class Progress:
         self.start = time.perf_counter()
         self._next_log = max(1, total // 10)
 
+    def expect(self, total: int) -> None:
+        """Set the number of items once it is known (after the stage started)."""
+        self.total = total
+        self._next_log = max(1, total // 10)
+
     def advance(self, count: int = 1) -> None:
         self.done += count
         if self.quiet:

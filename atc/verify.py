@@ -53,7 +53,7 @@ class RuleEvents:
 class Outcome:
     """One rule's query for one target, checked on the rule's events."""
 
-    rule: str  # rule file name
+    rule: str  # the rule's file
     target: str
     status: Status
     positives: int = 0
@@ -179,16 +179,27 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _row(event: Event, rule: Rule) -> dict[str, Any]:
+    """The event's columns: SQLite names are case-insensitive, so of fields differing only in case the one the rule
+    names wins (auditd's ENRICHED SYSCALL over its raw syscall), else the last one; booleans as true/false."""
+    named = set(rule.fields)
+    row: dict[str, Any] = {}
+    for name in sorted(event.fields, key=lambda n: n in named):
+        value = event.fields[name]
+        row[name.casefold()] = json.dumps(value) if isinstance(value, bool) else value
+    return row
+
+
 def run_sqlite(query: str, events: list[Event], rule: Rule) -> set[str]:
     """Run the SQL query over a `logs` table holding the events."""
-    columns = list(dict.fromkeys([name for event in events for name in event.fields] + rule.fields))
+    rows = [_row(event, rule) for event in events]
+    columns = list(dict.fromkeys([name for row in rows for name in row] + [name.casefold() for name in rule.fields]))
     for _ in range(20):  # a pipeline may name fields the rule does not: add each missing column and retry
         con = sqlite3.connect(":memory:")
         con.create_function("REGEXP", 2, _regexp, deterministic=True)
         con.execute(f"CREATE TABLE logs ({', '.join(f'{_quote(c)} TEXT COLLATE NOCASE' for c in columns + [EVENT_COLUMN])})")
-        for event in events:
-            values = [event.fields.get(c) for c in columns] + [event.name]
-            values = [json.dumps(v) if isinstance(v, bool) else v for v in values]
+        for row, event in zip(rows, events):
+            values = [row.get(c) for c in columns] + [event.name]
             con.execute(f"INSERT INTO logs VALUES ({', '.join('?' * len(values))})", values)
         try:
             cursor = con.execute(query)
@@ -196,7 +207,7 @@ def run_sqlite(query: str, events: list[Event], rule: Rule) -> set[str]:
             missing = re.fullmatch(r"no such column: (.+)", str(exc))
             if not missing:
                 raise VerifyError(f"SQLite: {exc}") from exc
-            columns.append(missing.group(1).strip("`\"[]"))
+            columns.append(missing.group(1).strip("`\"[]").casefold())
             continue
         index = [d[0] for d in cursor.description].index(EVENT_COLUMN)
         return {row[index] for row in cursor.fetchall()}
@@ -211,7 +222,7 @@ RUNNERS: dict[str, Callable[[str, list[Event], Rule], set[str]]] = {"grep": run_
 
 def check(rule: Rule, target: str, events: RuleEvents) -> Outcome:
     """Run the rule's converted query for one target on its events: positives must match, negatives must not."""
-    name = rule.path.name
+    name = str(rule.path)
     conversion = rule.conversions.get(target)
     if conversion is None or conversion.status != "ok" or conversion.query is None:
         return Outcome(name, target, "not-convertible", detail=(conversion.error or "") if conversion else "not converted")
@@ -240,7 +251,7 @@ def verify_rules(rules: list[Rule], events_dir: Path, targets: list[str]) -> Ver
         events = load_events(folder) if folder.is_dir() else RuleEvents([], [])
         for target in targets:
             if not events.positive and not events.negative:
-                report.outcomes.append(Outcome(rule.path.name, target, "no-events"))
+                report.outcomes.append(Outcome(str(rule.path), target, "no-events"))
                 continue
             outcome = check(rule, target, events)
             report.outcomes.append(outcome)

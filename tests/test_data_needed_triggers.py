@@ -237,6 +237,12 @@ def test_a_list_selection_joined_by_and_needs_one_entry_and_the_other_selection(
     assert rule.data_needed == [DN_4688, DN_SYSMON_1]  # Image + CommandLine is one way; the filter's field is not needed
 
 
+def test_a_condition_of_negations_only_needs_the_negated_fields(kb_items):
+    detection = {"filter_main_path": {"Image|contains": "\\"}, "filter_optional_null": {"Image": None}, "condition": "not 1 of filter_*"}
+    rule = linked(make_rule(detection, product="windows", category="process_creation"), kb_items)
+    assert rule.data_needed == [DN_4688, DN_SYSMON_1]  # both carry Image; read as needing no field it would be a loose guess
+
+
 def test_sysmon_service_rule_with_event_id(kb_items):
     detection = {"selection": {"EventID": 1, "Image|endswith": "\\cmd.exe"}, "condition": "selection"}
     rule = linked(make_rule(detection, product="windows", service="sysmon", event_ids=[1]), kb_items)
@@ -247,6 +253,30 @@ def test_linux_rule(kb_items):
     detection = {"execve": {"type": "EXECVE", "a0": "cat", "a1|contains": "/etc/shadow"}, "condition": "execve"}
     rule = linked(make_rule(detection, product="linux", service="auditd"), kb_items)
     assert rule.data_needed == [DN_AUDITD]
+
+
+def auditd_item(title: str, record_type: str) -> DataNeeded:
+    """An auditd Data Needed item stating its record type (ATC writes EXECVE, SYSCALL, PATH as `type`)."""
+    return DataNeeded(id=title, path=Path(f"{title}.yml"), title=title, logsource=LogSource("linux", "auditd"), type=record_type,
+                      fields=["type", "msg", "syscall", "a0", "a1", "a2"])
+
+
+def test_auditd_record_type_picks_the_item_like_an_event_id():
+    items = {i.id: i for i in (auditd_item("DN_EXECVE", "EXECVE"), auditd_item("DN_SYSCALL", "SYSCALL"), auditd_item("DN_PATH", "PATH"))}
+    execve = {"selection": {"type": "execve", "a0": "chattr", "a1": "-i"}, "condition": "selection"}
+    assert linked(make_rule(execve, product="linux", service="auditd"), items).data_needed == ["DN_EXECVE"]
+    either = {"sel_syscall": {"type": "SYSCALL", "syscall": "personality"}, "sel_exec": {"type": ["EXECVE"], "a0": "sysctl"},
+              "condition": "1 of sel_*"}
+    assert linked(make_rule(either, product="linux", service="auditd"), items).data_needed == ["DN_EXECVE", "DN_SYSCALL"]
+    unknown_type = {"selection": {"type": "USER_CMD", "a0": "x"}, "condition": "selection"}
+    assert linked(make_rule(unknown_type, product="linux", service="auditd"), items).data_needed_gap == (
+        "no Data Needed for product=linux service=auditd carries all of the fields a0, type=USER_CMD")
+
+
+def test_auditd_item_without_a_record_type_serves_any_pinned_type(kb_items):
+    generic = auditd_item("DN_AUDITD_ANY", "auditd")
+    detection = {"selection": {"type": "PATH", "a0": "/etc/ld.so.preload"}, "condition": "selection"}
+    assert linked(make_rule(detection, product="linux", service="auditd"), {generic.id: generic}).data_needed == ["DN_AUDITD_ANY"]
 
 
 def test_cloud_rule(kb_items):

@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import posixpath
 import re
+from dataclasses import replace
 
 import pytest
 import yaml
 
 from atc.build import BuildResult
 from atc.config import REPO_ROOT
+from atc.render.escape import md_text
+from atc.render.gaps import gap_groups
+from atc.render.pages import PageRenderer
 from tests.conftest import SEED_SLUG
 
 SEED_DN = "DN_0032_5145_network_share_object_was_accessed_detailed"
@@ -34,9 +38,9 @@ def test_every_rule_has_data_needed_or_is_on_the_gaps_page_with_its_reason(defau
         if rule.data_needed:
             continue
         assert rule.data_needed_gap, rule.slug
-        assert rule_link(rule.slug) in gaps, rule.slug
-        group = gaps.split(f"## {rule.logsource.describe()}")[1].split("\n## ")[0] if rule.logsource.describe() in gaps else ""
-        assert rule_link(rule.slug) in group, f"{rule.slug} is not under its log source heading"
+        group = gaps.split(f"\n## {md_text(rule.logsource.describe())} (")[1].split("\n## ")[0]
+        assert f"{md_text(rule.data_needed_gap)} (" in group and rule_link(rule.slug) in group, rule.slug
+        assert f"{md_text(rule.data_needed_gap)} (see the [gaps](../Data_Needed/gaps.md))" in default_build.pages[f"Detection_Rules/{rule.slug}.md"]
 
 
 def test_gaps_page_is_linked_from_the_data_needed_index(default_build: BuildResult):
@@ -101,10 +105,22 @@ def test_link_checker_reads_targets(link: str):
 
 
 def test_every_nav_entry_is_a_generated_or_hand_written_page(default_build: BuildResult):
-    nav = yaml.safe_load((REPO_ROOT / "mkdocs.yml").read_text(encoding="utf-8").split("\nnot_in_nav:")[0].split("\nnav:\n", 1)[1].join(["nav:\n", ""]))["nav"]
+    nav = yaml.safe_load((REPO_ROOT / "mkdocs.yml").read_text(encoding="utf-8"))["nav"]
 
     def targets(entries: list) -> list[str]:
         return [t for entry in entries for value in entry.values() for t in (targets(value) if isinstance(value, list) else [value])]
 
     missing = [t for t in targets(nav) if t not in default_build.pages and not (REPO_ROOT / "docs" / t).is_file()]
     assert missing == []
+
+
+def test_gaps_page_groups_rules_by_log_source_largest_group_first(default_build: BuildResult):
+    unserved = [replace(rule, data_needed=[], data_needed_gap=f"no Data Needed for {rule.logsource.describe()}") for rule in default_build.kb.rules]
+    page = PageRenderer(default_build.kb, [], REPO_ROOT / "templates").render("gaps.md.j2", groups=gap_groups(unserved), total=len(unserved))
+    counts = [int(n) for n in re.findall(r"^## .+ \((\d+) rules?\)$", page, re.MULTILINE)]
+    assert counts == sorted(counts, reverse=True) and sum(counts) == len(unserved)
+    assert f"{len(unserved)} of {len(unserved)} rules link to no Data Needed item" in page
+    process_creation = [r for r in unserved if r.logsource.describe() == "product=windows category=process_creation"]
+    group = section(page, f"product=windows category=process\\_creation ({len(process_creation)} rules)")
+    assert "no Data Needed for product=windows category=process\\_creation" in group
+    assert all(rule_link(rule.slug) in group for rule in process_creation)

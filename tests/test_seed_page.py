@@ -41,7 +41,7 @@ def _section(page: str, heading: str) -> str:
 
 
 def _code(section: str) -> str:
-    match = re.search(r"^(`{3,})[\w+-]*\n(.*?)^\1$", section, re.S | re.M)
+    match = re.search(r"^(`{3,})(?:[\w+-]*|\{[^}\n]*\})\n(.*?)^\1$", section, re.S | re.M)
     assert match, "no code block in section"
     return match.group(2)
 

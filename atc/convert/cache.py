@@ -100,9 +100,10 @@ class ConversionCache:
         return mapping
 
     @staticmethod
-    def key(fingerprint: str, source_text: str) -> str:
-        """The content key of one (rule text, target fingerprint) pair."""
-        return _sha256(fingerprint, source_text)
+    def keys(fingerprints: dict[Target, str], source_text: str) -> dict[Target, str]:
+        """The content key of one rule text for each target: the target's fingerprint with the text's own sha256."""
+        text = _sha256(source_text)
+        return {target: _sha256(fingerprint, text) for target, fingerprint in fingerprints.items()}
 
     def get_many(self, keys: list[str]) -> dict[str, tuple[str, str | None, str | None]]:
         """Stored (status, query, error) rows for the keys that are present."""

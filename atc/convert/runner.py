@@ -16,7 +16,7 @@ from atc.convert.targets import Target, make_backend
 from atc.load.rules import one_line
 from atc.model import Conversion, Rule
 
-_backends: dict[str, Backend] = {}  # this process's backends, by target key
+_backends: dict[Target, Backend] = {}  # this process's backends: one per target entry, so per (backend, pipelines, format)
 
 
 class ConversionTimeout(Exception):
@@ -26,7 +26,7 @@ class ConversionTimeout(Exception):
 @contextmanager
 def _time_limit(seconds: float) -> Iterator[None]:
     def expire(signum: int, frame: object) -> None:
-        raise ConversionTimeout()
+        raise ConversionTimeout("time limit")  # with a message: pySigma appends rule context to args[0] (IndexError without)
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -40,14 +40,15 @@ def _time_limit(seconds: float) -> Iterator[None]:
 def convert_one(data: dict, target: Target) -> Conversion:
     """Convert one rule (given as its parsed YAML) for one target; never raises."""
     try:
-        backend = _backends.get(target.key) or _backends.setdefault(target.key, make_backend(target))
+        backend = _backends.get(target) or _backends.setdefault(target, make_backend(target))
         rule = SigmaRule.from_dict(data)
         with _time_limit(target.timeout):
             queries = backend.convert_rule(rule, target.output_format)
     except ConversionTimeout:
-        _backends.pop(target.key, None)  # its state is unknown after an interrupted conversion
+        _backends.pop(target, None)  # its state is unknown after an interrupted conversion
         return Conversion(target.key, "timeout", error=f"conversion took longer than {target.timeout:g} s and was stopped")
     except Exception as exc:  # a backend may raise anything; the page shows the reason
+        _backends.pop(target, None)  # a failed conversion can leave state behind (kusto repeats old errors in new ones)
         return Conversion(target.key, "failed", error=f"{type(exc).__name__}: {one_line(exc)}")
     text = "\n".join(str(query) for query in queries).strip()
     if not text:
@@ -78,7 +79,7 @@ def convert_rules(
     """Fill every rule's conversions: cached ones from the cache, the rest in parallel processes; results do not depend on scheduling."""
     stats = ConvertStats()
     fingerprints = cache.fingerprints(targets) if cache else {}
-    keys = [{t: ConversionCache.key(fingerprints[t], rule.source_text) for t in targets} if cache else {} for rule in rules]
+    keys = [ConversionCache.keys(fingerprints, rule.source_text) if cache else {} for rule in rules]
     stored = cache.get_many([key for row in keys for key in row.values()]) if cache else {}
     pending: list[tuple[Rule, dict[Target, str], tuple[Target, ...]]] = []
     for rule, row in zip(rules, keys):
@@ -94,11 +95,22 @@ def convert_rules(
     if jobs <= 1 or len(work) < 2 * jobs:
         _collect(pending, targets, map(_convert_rule, work), on_done, cache, stats)
         return stats
+    _prepare_backends({t for _, _, missing in pending for t in missing})  # the forked workers inherit them
     context = multiprocessing.get_context("fork")
     chunk = max(1, min(16, len(work) // (jobs * 8)))
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         _collect(pending, targets, pool.map(_convert_rule, work, chunksize=chunk), on_done, cache, stats)
     return stats
+
+
+def _prepare_backends(targets: set[Target]) -> None:
+    """Create this process's backends before forking, so every worker starts with them instead of building its own."""
+    for target in sorted(targets, key=lambda t: t.key):
+        if target not in _backends:
+            try:
+                _backends[target] = make_backend(target)
+            except Exception:  # convert_one reports the same error for each rule
+                continue
 
 
 def _collect(

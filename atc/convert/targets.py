@@ -47,7 +47,17 @@ TARGETS: tuple[Target, ...] = (
     Target("sqlite", "SQLite", "sigma.backends.sqlite:sqliteBackend", language="sql", sigma_cli="sqlite", note=SQLITE_NOTE),
 )
 
-BY_KEY: dict[str, Target] = {target.key: target for target in TARGETS}
+# Available with --targets or in atc.yml, not shown by default.
+OPTIONAL_TARGETS: tuple[Target, ...] = (
+    Target(
+        "splunk-spl2", "Splunk SPL2", "atc.convert.backends:SplunkSPL2Backend", ("splunk_windows",),
+        note="pySigma's splunk_spl2 backend with SPL2's precedence (AND before OR) and escaped backslashes: upstream, and so "
+        "`sigma convert -t splunk_spl2`, drops the parentheses around OR groups inside an AND and writes a backslash before "
+        "a wildcard like an escaped %, which changes the query's meaning.",
+    ),
+)
+
+BY_KEY: dict[str, Target] = {target.key: target for target in TARGETS + OPTIONAL_TARGETS}
 DEFAULT_TARGETS: tuple[str, ...] = tuple(target.key for target in TARGETS)
 
 
@@ -64,10 +74,16 @@ def select_targets(keys: tuple[str, ...] | list[str] | None) -> list[Target]:
     return [BY_KEY[key] for key in dict.fromkeys(chosen)]
 
 
-def _resolve_pipeline(name: str) -> ProcessingPipeline:
+@cache
+def installed_pipelines() -> dict:
+    """pySigma's installed processing pipelines by name, discovered once per process (discovery imports every plugin)."""
     from sigma.plugins import InstalledSigmaPlugins
 
-    pipelines = InstalledSigmaPlugins.autodiscover().pipelines
+    return dict(InstalledSigmaPlugins.autodiscover().pipelines)
+
+
+def _resolve_pipeline(name: str) -> ProcessingPipeline:
+    pipelines = installed_pipelines()
     if name not in pipelines:
         raise UnknownTargetError(f"processing pipeline {name!r} is not installed")
     return pipelines[name]()
@@ -85,8 +101,14 @@ def make_backend(target: Target) -> Backend:
 
 def sigma_cli_command(target: Target, rule_file: str) -> str:
     """The command line that reproduces this target's query outside atc (sigma-cli, or atc for our own backends)."""
+    return f"{_command_prefix(target)} {rule_file}"
+
+
+@cache
+def _command_prefix(target: Target) -> str:
+    """The reproduction command without the rule file, computed once per target (pipeline discovery is slow)."""
     if target.sigma_cli is None:
-        return f"atc convert -t {target.key} {rule_file}"
+        return f"atc convert -t {target.key}"
     parts = ["sigma", "convert", "-t", target.sigma_cli]
     for name in target.pipelines:
         parts += ["-p", name]
@@ -96,7 +118,7 @@ def sigma_cli_command(target: Target, rule_file: str) -> str:
         parts.append("--disable-pipeline-check")
     if target.output_format != "default":
         parts += ["-f", target.output_format]
-    return " ".join(parts + [rule_file])
+    return " ".join(parts)
 
 
 def _backend_class(target: Target) -> type[Backend]:
@@ -132,12 +154,11 @@ def _distribution_of(module: str) -> str:
     return f"atc {metadata.version('atc')}" if module.startswith("atc") else f"{module} (unknown version)"
 
 
+@cache
 def target_versions(target: Target) -> dict[str, str]:
     """What produced the target's queries: pySigma, the backend's and each pipeline's distribution with versions."""
-    from sigma.plugins import InstalledSigmaPlugins
-
     versions = {"pySigma": metadata.version("pysigma"), "backend": _distribution_of(target.backend.split(":")[0])}
-    pipelines = InstalledSigmaPlugins.autodiscover().pipelines
+    pipelines = installed_pipelines()
     for name in target.pipelines:
         versions[f"pipeline {name}"] = _distribution_of(pipelines[name].__module__)
     return versions

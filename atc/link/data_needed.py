@@ -17,11 +17,14 @@ How an item is chosen for a rule: three filters, a preference and a safeguard.
 3. Fields. The rule's condition is read into its "ways to fire": the field sets that can satisfy it.
    A selection mapping is one field set, a selection written as a list of mappings one per entry;
    `a and b` (and `all of sel_*`) combines a set of each side, `a or b` (and `1 of sel_*`, several
-   conditions) offers either side's, and whatever is under `not` (filters) needs no field. Field names
+   conditions) offers either side's, and whatever is under `not` (filters) needs no field, unless the
+   condition is made of negations only (`not 1 of filter_*`): then those are what it inspects. Field names
    lose their modifiers (`CommandLine|contains` -> CommandLine) and EventID, Channel and Provider_Name are
    left out (filter 2 covers them). An item that lists fields must carry every field of at least one way
    ("fields match"); an item that lists no fields, or a rule with a way that needs no field (keywords
-   only), passes without proving anything.
+   only), passes without proving anything. On auditd rules a plain `type: EXECVE` also pins the record
+   type, as an EventID would: the way needs `type=EXECVE`, which an item stating another audit record
+   type (ATC writes EXECVE, SYSCALL, PATH as its `type`) cannot give; an item stating none needs `type`.
 4. Preference. If any item passed with a fields match, items that passed without one are dropped.
 5. No guessing. A rule that names no EventID is not linked when several items remain and the choice is
    loose: none of them has a fields match, or more than MAX_UNPINNED remain (common fields such as
@@ -54,7 +57,14 @@ _WINDOWS_EQUIVALENTS: dict[str, tuple[tuple[str, frozenset[int]], ...]] = {
     "ps_classic_script": (("powershell-classic", frozenset({800})),),
 }
 _CONDITION_TOKEN = re.compile(r"\(|\)|[^\s()]+")
-MAX_ALTERNATIVES = 256  # field sets kept per rule; `and` over long lists could otherwise multiply without bound
+# auditd record types an item may state as its `type`; a rule's `type: EXECVE` then picks the item, like an EventID
+AUDIT_RECORD_TYPES = frozenset({
+    "execve", "syscall", "path", "cwd", "proctitle", "sockaddr", "config_change", "user_cmd", "user_auth", "user_acct",
+    "user_login", "user_start", "user_end", "user_chauthtok", "add_user", "del_user", "add_group", "del_group", "cred_acq",
+    "login", "service_start", "service_stop", "kern_module", "netfilter_cfg", "avc", "tty", "mmap", "bprm_fcaps",
+})
+_PINNED = "type="  # a way's pseudo-field for a pinned auditd record type: type=EXECVE
+MAX_ALTERNATIVES = 64  # smallest field sets kept per step; `and` over long lists could otherwise multiply without bound
 
 
 @dataclass(frozen=True)
@@ -73,9 +83,18 @@ class _Source:
 
 def link_data_needed(rules: list[Rule], items: dict[str, DataNeeded]) -> None:
     """Set every rule's `data_needed` (sorted ids) and, when it stays empty, its `data_needed_gap`."""
-    candidates = [(item, _Source.of(item.logsource), {f.lower() for f in item.fields}) for item in items.values()]
+    candidates = [(item, _Source.of(item.logsource), _item_fields(item)) for item in items.values()]
     for rule in rules:
         rule.data_needed, rule.data_needed_gap = _choose(rule, candidates)
+
+
+def _item_fields(item: DataNeeded) -> set[str]:
+    """The item's field names, lower-cased, plus `type=<record>` when an auditd item states its record type."""
+    fields = {f.lower() for f in item.fields}
+    record = (item.type or "").lower()
+    if (item.logsource.service or "").lower() == "auditd" and record in AUDIT_RECORD_TYPES:
+        fields.add(_PINNED + record)
+    return fields
 
 
 def _choose(rule: Rule, candidates: list[tuple[DataNeeded, _Source, set[str]]]) -> tuple[list[str], str | None]:
@@ -126,11 +145,20 @@ def _source_agrees(rule: _Source, event_ids: set[int], item: DataNeeded, source:
 
 def _fields_verdict(alternatives: list[tuple[str, ...]], item_fields: set[str]) -> str:
     """Filter 3: "match" (carries a needed alternative), "fail" (carries none) or "unknown" (cannot tell)."""
-    if any(alt and {f.lower() for f in alt} <= item_fields for alt in alternatives):
+    if any(alt and _carries(item_fields, alt) for alt in alternatives):
         return "match"
     if not item_fields or not alternatives or not all(alternatives):
         return "unknown"
     return "fail"
+
+
+def _carries(item_fields: set[str], way: tuple[str, ...]) -> bool:
+    """Whether the item has every field of the way; a pinned record type needs the item's own, or any when it states none."""
+    wanted = {f.lower() for f in way}
+    pinned = {f for f in wanted if f.startswith(_PINNED)}
+    if pinned and not any(f.startswith(_PINNED) for f in item_fields):
+        wanted = (wanted - pinned) | {"type"}
+    return wanted <= item_fields
 
 
 def _field_alternatives(rule: Rule) -> list[tuple[str, ...]]:
@@ -138,21 +166,33 @@ def _field_alternatives(rule: Rule) -> list[tuple[str, ...]]:
     detection = rule.data.get("detection") if isinstance(rule.data, dict) else None
     if not isinstance(detection, dict):
         return _minimal([tuple(f for f in rule.fields if f.lower() not in _ENVELOPE_FIELDS)])
-    selections = {str(key): _selection_alternatives(value) for key, value in detection.items() if key not in ("condition", "timeframe")}
+    pin = (rule.logsource.service or "").lower() == "auditd"
+    selections = {str(key): _selection_alternatives(value, pin) for key, value in detection.items() if key not in ("condition", "timeframe")}
     conditions = detection.get("condition")
     alternatives: list[tuple[str, ...]] = []
     for condition in conditions if isinstance(conditions, list) else [conditions]:
         try:
-            alternatives += _Condition(str(condition or ""), selections).parse()
+            alternatives += _Condition.ways(str(condition or ""), selections)
         except ValueError:  # pySigma accepted it, so this is rare: any one selection may be enough
             alternatives += [alt for alts in selections.values() for alt in alts]
     return _minimal(alternatives)
 
 
-def _selection_alternatives(selection: object) -> list[tuple[str, ...]]:
+def _selection_alternatives(selection: object, pin: bool) -> list[tuple[str, ...]]:
     """A selection's field sets: a mapping is one, a list gives one per entry (keywords need no field)."""
     entries = selection if isinstance(selection, list) else [selection]
-    return _minimal([_field_names(entry) if isinstance(entry, dict) else () for entry in entries] or [()])
+    return _minimal([way for entry in entries for way in (_mapping_ways(entry, pin) if isinstance(entry, dict) else [()])] or [()])
+
+
+def _mapping_ways(mapping: dict, pin: bool) -> list[tuple[str, ...]]:
+    """A mapping's field set; with `pin` (auditd) its plain `type` values become one way each: (a0, type=EXECVE)."""
+    names = _field_names(mapping)
+    values = mapping.get("type") if pin else None
+    records = [values] if isinstance(values, str) else values if isinstance(values, list) and all(isinstance(v, str) for v in values) else []
+    if not records:
+        return [names]
+    rest = tuple(name for name in names if name != "type")
+    return [rest + (_PINNED + record,) for record in records]
 
 
 def _field_names(mapping: dict) -> tuple[str, ...]:
@@ -166,9 +206,11 @@ def _minimal(alternatives: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
     keyed = [(frozenset(f.lower() for f in alt), alt) for alt in alternatives]
     kept: list[tuple[frozenset[str], tuple[str, ...]]] = []
     for key, alt in sorted(keyed, key=lambda pair: len(pair[0])):
+        if len(kept) == MAX_ALTERNATIVES:
+            break
         if not any(other <= key for other, _ in kept):
             kept.append((key, alt))
-    return [alt for _, alt in kept[:MAX_ALTERNATIVES]]
+    return [alt for _, alt in kept]
 
 
 def _both(left: list[tuple[str, ...]], right: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
@@ -179,10 +221,20 @@ def _both(left: list[tuple[str, ...]], right: list[tuple[str, ...]]) -> list[tup
 class _Condition:
     """Reads a Sigma condition into the field sets that can satisfy it; anything under `not` needs no field."""
 
-    def __init__(self, condition: str, selections: dict[str, list[tuple[str, ...]]]) -> None:
+    def __init__(self, condition: str, selections: dict[str, list[tuple[str, ...]]], through_not: bool = False) -> None:
         self.tokens = _CONDITION_TOKEN.findall(condition.split("|")[0])
         self.position = 0
         self.selections = selections
+        self.through_not = through_not  # read negated selections like the others
+        self.negations = 0  # how many `not` enclose the current token
+        self.positive = False  # whether a selection was used outside any `not`
+
+    @classmethod
+    def ways(cls, condition: str, selections: dict[str, list[tuple[str, ...]]]) -> list[tuple[str, ...]]:
+        """The condition's field sets; one made only of negations (`not 1 of filter_*`) inspects its negated fields."""
+        parser = cls(condition, selections)
+        result = parser.parse()
+        return result if parser.positive else cls(condition, selections, through_not=True).parse()
 
     def parse(self) -> list[tuple[str, ...]]:
         """The whole condition's alternatives; ValueError when it is not one well-formed expression."""
@@ -218,13 +270,16 @@ class _Condition:
         token = self._take()
         word = token.lower()
         if word == "not":
-            self._operand()
-            return [()]
+            self.negations += 1
+            inner = self._operand()
+            self.negations -= 1
+            return inner if self.through_not else [()]
         if token == "(":
             result = self._or()
             if self._take() != ")":
                 raise ValueError("unbalanced parentheses")
             return result
+        self.positive = self.positive or self.negations == 0
         if self._peek() == "of":
             self._take()
             return self._quantified(word, self._take())

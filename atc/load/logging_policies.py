@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from atc.load.rules import find_files
-from atc.load.yamlfile import read_yaml
+from atc.load.yamlfile import read_yaml, type_name
 from atc.model import LoggingPolicy, Problem
 
 KIND = "logging_policy"
@@ -16,17 +15,11 @@ class FieldError(ValueError):
     """A key of an item has the wrong type; the message says what to write instead."""
 
 
-def _type_name(value: Any) -> str:
-    """A reader-friendly name for a YAML value's type."""
-    names = {str: "text", list: "a list", dict: "a mapping", bool: "true/false", int: "a number", float: "a number"}
-    return names.get(type(value), type(value).__name__)
-
-
 def text(data: dict, key: str, *, required: bool = False) -> str | None:
     """The key's text (stripped), or None when absent or a placeholder such as "None"."""
     value = data.get(key)
     if value is not None and not isinstance(value, str):
-        raise FieldError(f"'{key}' must be text, not {_type_name(value)}")
+        raise FieldError(f"'{key}' must be text, not {type_name(value)}")
     value = (value or "").strip()
     if value.lower() in PLACEHOLDERS:
         if required:
@@ -41,7 +34,7 @@ def text_list(data: dict, key: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value if item is not None):
-        raise FieldError(f"'{key}' must be a list of text (one '- item' line each), not {_type_name(value)}")
+        raise FieldError(f"'{key}' must be a list of text (one '- item' line each), not {type_name(value)}")
     return [item.strip() for item in value if item is not None and item.strip().lower() not in PLACEHOLDERS]
 
 
@@ -67,7 +60,7 @@ def read_mapping(path: Path, problems: list[Problem], kind: str, what: str) -> d
     if data is None:
         return None
     if not isinstance(data, dict):
-        problems.append(Problem(str(path), kind, f"expected a mapping with {what}, found {_type_name(data)}"))
+        problems.append(Problem(str(path), kind, f"expected a mapping with {what}, found {type_name(data)}"))
         return None
     return data
 

@@ -10,7 +10,7 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import SigmaNumber, SigmaString
 
-from atc.load.yamlfile import parse_yaml, read_text
+from atc.load.yamlfile import MAX_DEPTH, parse_yaml, read_text, type_name
 from atc.model import LogSource, Problem, Rule
 
 RULE_SUFFIXES = (".yml", ".yaml")
@@ -68,8 +68,13 @@ def load_rule(path: Path, problems: list[Problem]) -> Rule | None:
         return None
     try:
         sigma_rule = SigmaRule.from_dict(data)
+        for condition in sigma_rule.detection.parsed_condition:
+            condition.parse()  # names a selection that does not exist, or is not a valid expression
     except SigmaError as exc:
         problems.append(Problem(str(path), "sigma", f"pySigma rejects the rule: {one_line(exc)}"))
+        return None
+    except RecursionError:
+        problems.append(Problem(str(path), "sigma", "the rule nests too deeply for pySigma (RecursionError); simplify its detection or condition"))
         return None
     except Exception as exc:  # pySigma parses untrusted text; whatever it raises is the file's problem, not a crash
         problems.append(Problem(str(path), "sigma", f"pySigma cannot read the rule ({type(exc).__name__}): {one_line(exc)}"))
@@ -100,22 +105,39 @@ def load_rule(path: Path, problems: list[Problem]) -> Rule | None:
 def _shape_error(data: object) -> str | None:
     """Why the parsed YAML is not usable as a rule (wrong kind of document or wrong types), or None."""
     if not isinstance(data, dict):
-        return f"not a Sigma rule: the file holds a {type(data).__name__}, expected a mapping with title, logsource and detection"
+        return f"not a Sigma rule: the file holds {type_name(data)}, expected a mapping with title, logsource and detection"
     missing = [key for key in ("title", "logsource", "detection") if key not in data]
     if missing:
-        return f"not a Sigma rule: missing {', '.join(missing)}"
+        return f"not a Sigma rule: missing {', '.join(missing)}; add {'it' if len(missing) == 1 else 'them'}"
     for key in _TEXT_KEYS:
         if data.get(key) is not None and not isinstance(data[key], str):
-            return f"'{key}' must be a text value, not a {type(data[key]).__name__}"
+            return f"'{key}' must be text (write `{key}: ...` on one line, quoted if needed), not {type_name(data[key])}"
     for key in _LIST_KEYS:
         value = data.get(key)
         if value is not None and not (isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value)):
-            return f"'{key}' must be a list of text values"
+            found = "a list with an item that is not text" if isinstance(value, list) else type_name(value)
+            return f"'{key}' must be a list of text values (one '- item' line each), not {found}"
+    fields = data.get("fields")
+    if fields is not None and not (isinstance(fields, list) and all(isinstance(name, str) for name in fields)):
+        return "'fields' must be a list of field names (one '- Name' line each)"
     if not isinstance(data["logsource"], dict):
-        return "'logsource' must be a mapping (product, service, category)"
+        return f"'logsource' must be a mapping (product, service, category), not {type_name(data['logsource'])}"
     if not isinstance(data["detection"], dict):
-        return "'detection' must be a mapping of selections and a condition"
+        return f"'detection' must be a mapping of selections and a condition, not {type_name(data['detection'])}"
+    conditions = data["detection"].get("condition")
+    for condition in conditions if isinstance(conditions, list) else [conditions]:
+        if isinstance(condition, str) and _nesting(condition) > MAX_DEPTH:
+            return f"'condition' nests deeper than {MAX_DEPTH} parentheses; simplify it"
     return None
+
+
+def _nesting(condition: str) -> int:
+    """The deepest parenthesis nesting of a condition."""
+    depth = deepest = 0
+    for char in condition:
+        depth += (char == "(") - (char == ")")
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:

@@ -111,6 +111,10 @@ def _test_from(raw: dict) -> AtomicTest:
         raise FieldError("'input_arguments' must map each argument name to a mapping (description, type, default)")
     if not all(isinstance(d, dict) for d in dependencies):
         raise FieldError("each entry of 'dependencies' must be a mapping (description, prereq_command, get_prereq_command)")
+    for dependency in dependencies:
+        wrong = [key for key in ("description", "prereq_command", "get_prereq_command") if not isinstance(dependency.get(key, ""), str)]
+        if wrong:
+            raise FieldError(f"'{wrong[0]}' of a dependency must be text (a command, or a | block for several lines)")
     return AtomicTest(
         name=text(raw, "name", required=True),
         guid=text(raw, "auto_generated_guid", required=True),

@@ -22,6 +22,12 @@ class LimitExceeded(ValueError):
     """The parsed YAML is too big or too deep; the message says which limit."""
 
 
+def type_name(value: Any) -> str:
+    """A reader-friendly name for a YAML value's type."""
+    names = {str: "text", list: "a list", dict: "a mapping", bool: "true/false", int: "a number", float: "a number", bytes: "binary data"}
+    return names.get(type(value), type(value).__name__)
+
+
 def read_text(path: Path, problems: list[Problem], kind: str) -> str | None:
     """The file's text, or None with a Problem when it is too large, unreadable or not UTF-8."""
     try:

@@ -6,6 +6,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 
 from atc.diff import DiffReport
 from atc.render.escape import fence, md_text
@@ -29,4 +30,5 @@ def to_markdown(report: DiffReport, templates_dir: Path) -> str:
         undefined=jinja2.StrictUndefined,
     )
     env.filters.update(md=md_text, fence=fence)
-    return env.get_template("diff_report.md.j2").render(report=report, marker=jinja2.filters.Markup(MARKER))
+    text = env.get_template("diff_report.md.j2").render(report=report, marker=Markup(MARKER))
+    return text if text.endswith("\n") else text + "\n"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 from markupsafe import Markup
@@ -11,18 +12,19 @@ from atc.convert.targets import Target
 from atc.link.attack import tactic_url, technique_url
 from atc.load.rules import safe_slug
 from atc.model import KnowledgeBase, Rule, TacticRef, TechniqueRef, TriggerRef
-from atc.render.escape import fence, md_link, md_text, yaml_string
+from atc.render.escape import code_text, fence, md_link, md_text, yaml_string
 from atc.render.gaps import gap_groups
+from atc.render.page_memo import PageMemo
+from atc.render.rule_indexes import rule_index_pages
+from atc.render.targets_page import reproduce, targets_page, versions_text
+
+if TYPE_CHECKING:  # rule_extras imports this module
+    from atc.render.rule_extras import RelatedIndex
 
 RULES_DIR = "Detection_Rules"
 DATA_NEEDED_DIR = "Data_Needed"
 POLICIES_DIR = "Logging_Policies"
 TRIGGERS_DIR = "Triggers"
-
-
-def _code_span(value: object) -> Markup:
-    """Text safe inside a single-backtick code span (backticks removed, one line)."""
-    return Markup(str(md_text(value)).replace("\\`", "'"))
 
 
 class PageRenderer:
@@ -32,6 +34,7 @@ class PageRenderer:
         self.kb = kb
         self.targets = targets
         self.edit_urls = edit_urls or {}  # rule slug -> "edit this rule" URL
+        self.memo: PageMemo | None = None  # set by the build: rule pages remembered across builds
         self.version = f"v{kb.attack.version}"
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(templates_dir)),
@@ -46,13 +49,15 @@ class PageRenderer:
             md_link=md_link,
             fence=fence,
             yaml_string=yaml_string,
-            code_span=_code_span,
+            code_span=code_text,
             tactic_item=self.tactic_item,
             technique_item=self.technique_item,
             data_needed_item=self.data_needed_item,
             logging_policy_item=self.logging_policy_item,
             trigger_item=self.trigger_item,
             rule_link=self.rule_link,
+            reproduce=reproduce,
+            versions=versions_text,
         )
 
     # --- link filters ----------------------------------------------------------------------
@@ -114,6 +119,10 @@ class PageRenderer:
     def render(self, template: str, **context: object) -> str:
         return self.env.get_template(template).render(**context)
 
+    def rule_context(self, rule: Rule, related: RelatedIndex) -> dict[str, object]:
+        """What rule.md.j2 is rendered with for one rule."""
+        return dict(rule=rule, targets=self.targets, related=related.related(rule), edit_url=self.edit_urls.get(rule.slug))
+
     def pages(self, site_name: str, site_url: str | None = None) -> dict[str, str]:
         """Every generated page, keyed by its path relative to docs/."""
         kb = self.kb
@@ -129,9 +138,9 @@ class PageRenderer:
         related = RelatedIndex(kb)
         pages: dict[str, str] = {}
         for rule in kb.rules:
-            pages[f"{RULES_DIR}/{rule.slug}.md"] = self.render(
-                "rule.md.j2", rule=rule, targets=self.targets, related=related.related(rule), edit_url=self.edit_urls.get(rule.slug)
-            )
+            path = f"{RULES_DIR}/{rule.slug}.md"
+            context = self.rule_context(rule, related)
+            pages[path] = self.memo.render(path, "rule.md.j2", context) if self.memo else self.render("rule.md.j2", **context)
         for item in kb.data_needed.values():
             pages[f"{DATA_NEEDED_DIR}/{safe_slug(item.id)}.md"] = self.render("data_needed.md.j2", item=item, rules=rules_by_dn[item.id])
         for policy in kb.logging_policies.values():
@@ -147,6 +156,8 @@ class PageRenderer:
                 rules=rules_by_trigger[trigger.technique_id],
             )
         pages.update(self.index_pages(site_name, rules_by_dn, rules_by_trigger))
+        pages.update(targets_page(self))
+        pages.update(rule_index_pages(self))
         from atc.render.attack_pages import attack_pages  # imported here: both modules import this one
         from atc.render.exports import exports
         from atc.site.assets import site_assets

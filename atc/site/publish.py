@@ -86,6 +86,7 @@ def swap_in(new: Path, target: Path) -> None:
 @contextmanager
 def publishing(docs_dir: Path, site_dir: Path | None) -> Iterator[Staging]:
     """Yield staging folders; on success swap them in as docs_dir and site_dir, on any failure leave both untouched."""
+    docs_dir, site_dir = docs_dir.resolve(), site_dir.resolve() if site_dir else None  # a symlinked docs/ keeps its link
     staging = Staging(staging_dir(docs_dir), staging_dir(site_dir) if site_dir else None)
     try:
         yield staging

@@ -2,6 +2,7 @@
 from atc.convert.backends.graylog import GraylogBackend
 from atc.convert.backends.grep import GrepBackend
 from atc.convert.backends.powershell import PowerShellBackend
+from atc.convert.backends.splunk_spl2 import SplunkSPL2Backend
 from atc.convert.backends.watcher import WatcherBackend
 
-__all__ = ["GraylogBackend", "GrepBackend", "PowerShellBackend", "WatcherBackend"]
+__all__ = ["GraylogBackend", "GrepBackend", "PowerShellBackend", "SplunkSPL2Backend", "WatcherBackend"]

@@ -1,0 +1,70 @@
+"""Remembered results of earlier builds (parsed rules, rendered pages), one slot per item, valid while its input digest matches."""
+from __future__ import annotations
+
+import hashlib
+import pickle
+import sqlite3
+import sys
+import zlib
+from functools import cache
+from pathlib import Path
+from typing import Any, Iterable
+
+DB_NAME = "memo.sqlite3"
+ATC_ROOT = Path(__file__).resolve().parent
+_SCHEMA = "CREATE TABLE IF NOT EXISTS memo (kind TEXT, slot TEXT, digest BLOB NOT NULL, value BLOB NOT NULL, PRIMARY KEY (kind, slot)) WITHOUT ROWID"
+
+
+def source_digest(*paths: Path) -> bytes:
+    """A digest of source files (code, templates): editing any of them invalidates what they produced."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(f"{path.name}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.digest()
+
+
+@cache
+def code_digest() -> bytes:
+    """A digest of atc's own sources and of every installed distribution's name and version (from the dist-info folders)."""
+    installed = sorted(p.name for entry in sys.path if Path(entry or ".").is_dir() for p in Path(entry or ".").glob("*.dist-info"))
+    return hashlib.sha256(source_digest(*ATC_ROOT.rglob("*.py")) + "\n".join(installed).encode()).digest()
+
+
+class Memo:
+    """One kind of remembered result (e.g. "rule"), read in bulk and written in one transaction; the cache folder is trusted like the code."""
+
+    def __init__(self, cache_dir: Path, kind: str) -> None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        self.kind = kind
+        self.db = sqlite3.connect(cache_dir / DB_NAME, timeout=60, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute(_SCHEMA)
+        self._stored: dict[str, tuple[bytes, bytes]] | None = None
+        self._pending: list[tuple[str, str, bytes, bytes]] = []
+
+    def get(self, slot: str, digest: bytes) -> Any | None:
+        """The value remembered for slot when it was made from the same digest, else None."""
+        if self._stored is None:
+            rows = self.db.execute("SELECT slot, digest, value FROM memo WHERE kind = ?", (self.kind,))
+            self._stored = {slot: (stored_digest, value) for slot, stored_digest, value in rows}
+        found = self._stored.get(slot)
+        if found is None or found[0] != digest:
+            return None
+        return pickle.loads(zlib.decompress(found[1]))
+
+    def put(self, slot: str, digest: bytes, value: Any) -> None:
+        """Remember value for slot (written on close)."""
+        self._pending.append((self.kind, slot, digest, zlib.compress(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), 1)))
+
+    def close(self, keep: Iterable[str] | None = None) -> None:
+        """Write what was put; with keep, forget the slots of this kind not in it (deleted items)."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO memo VALUES (?, ?, ?, ?)", self._pending)
+            if keep is not None:
+                wanted = set(keep)
+                stale = [(self.kind, slot) for (slot,) in self.db.execute("SELECT slot FROM memo WHERE kind = ?", (self.kind,)) if slot not in wanted]
+                self.db.executemany("DELETE FROM memo WHERE kind = ? AND slot = ?", stale)
+        self.db.close()

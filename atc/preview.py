@@ -1,0 +1,54 @@
+"""`atc build --only-changed BASE`: a small preview site with the rules that differ from a git revision,
+the pages they link to (Data Needed, logging policies, triggers, ATT&CK techniques and tactics) and the overview pages."""
+from __future__ import annotations
+
+import posixpath
+import re
+from pathlib import Path
+
+from atc.gitrev import changed_paths, list_blobs, repo_top, resolve
+from atc.load.rules import safe_slug
+from atc.model import KnowledgeBase, Rule
+from atc.render.attack_pages import ATTACK_DIR
+from atc.render.pages import DATA_NEEDED_DIR, POLICIES_DIR, RULES_DIR, TRIGGERS_DIR
+
+ATTACK_ITEM_DIRS = (f"{ATTACK_DIR}/techniques", f"{ATTACK_DIR}/tactics")
+_LINK = re.compile(r"\]\(([^)\s#]+\.md)(?:#[^)]*)?\)")
+
+
+def changed_since(rules: list[Rule], base: str, cwd: Path) -> list[Rule]:
+    """The rules whose file is new or differs from revision base (moved rules included)."""
+    top = repo_top(cwd)
+    commit = resolve(top, base)
+    rels = {id(rule): rule.path.resolve().relative_to(top).as_posix() for rule in rules if rule.path.resolve().is_relative_to(top)}
+    folders = sorted({posixpath.dirname(rel) or "." for rel in rels.values()})
+    tracked = list_blobs(top, commit, folders)
+    differ = changed_paths(top, commit, folders)
+    return [rule for rule in rules if (rel := rels.get(id(rule))) is not None and (rel not in tracked or rel in differ)]
+
+
+def item_pages(kb: KnowledgeBase) -> set[str]:
+    """The pages of one rule, Data Needed item, logging policy or trigger (the overview pages are the others)."""
+    return (
+        {f"{RULES_DIR}/{rule.slug}.md" for rule in kb.rules}
+        | {f"{DATA_NEEDED_DIR}/{safe_slug(item)}.md" for item in kb.data_needed}
+        | {f"{POLICIES_DIR}/{safe_slug(policy)}.md" for policy in kb.logging_policies}
+        | {f"{TRIGGERS_DIR}/{safe_slug(trigger)}.md" for trigger in kb.triggers}
+    )
+
+
+def _links(pages: dict[str, str], page: str) -> set[str]:
+    """The generated pages a page links to."""
+    folder = posixpath.dirname(page)
+    found = {posixpath.normpath(posixpath.join(folder, target)) for target in _LINK.findall(pages[page])}
+    return {target for target in found if target in pages}
+
+
+def preview_pages(pages: dict[str, str], kb: KnowledgeBase, changed: list[Rule]) -> dict[str, str]:
+    """The changed rules' pages, the item pages they link to (and the logging policies behind their Data Needed) and every overview page."""
+    keep = {f"{RULES_DIR}/{rule.slug}.md" for rule in changed}
+    linked = {target for page in keep for target in _links(pages, page) if not target.startswith(f"{RULES_DIR}/")}
+    policies = {target for page in linked if page.startswith(f"{DATA_NEEDED_DIR}/") for target in _links(pages, page) if target.startswith(f"{POLICIES_DIR}/")}
+    keep |= linked | policies
+    items = item_pages(kb)
+    return {page: text for page, text in pages.items() if page in keep or not (page in items or posixpath.dirname(page) in ATTACK_ITEM_DIRS)}

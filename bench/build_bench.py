@@ -1,0 +1,217 @@
+"""Benchmark `atc build` over a Sigma corpus: bare pySigma loop, cold, warm, one-rule edit and site build (medians).
+
+    .venv/bin/python bench/build_bench.py [CORPUS] [--repeat N] [--jobs N] [--no-site] [--no-baseline]
+
+CORPUS defaults to ../shared/corpora/sigma; its rules*/ folders are used (deprecated/ is not).
+Not part of the test suite: it takes minutes on the full corpus.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "sigma"
+ATC = [sys.executable, "-m", "atc.cli", "build", "--quiet"]
+_STAGE = re.compile(r"\b(load|link|convert|verify|render|write|site) ([\d.]+) s\b")
+_COUNTS = re.compile(r"summary: (\d+) rules, (\d+) pages, (\d+) written; conversions (\d+) done, (\d+) cached")
+
+
+@dataclass
+class Run:
+    """One measured `atc build`: wall time, stage times, counts, peak memory of its largest process."""
+
+    wall: float
+    stages: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    peak_mb: float = 0.0
+
+
+def rule_folders(corpus: Path) -> list[Path]:
+    """The corpus's rules*/ folders."""
+    return sorted(p for p in corpus.glob("rules*") if p.is_dir())
+
+
+def run_build(args: list[str]) -> Run:
+    """Run one build in a child process and measure it (ru_maxrss of the child tree's largest process)."""
+    started = time.perf_counter()
+    child = subprocess.Popen([*ATC, *args], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert child.stderr is not None
+    stderr = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)  # this child's tree only, unlike RUSAGE_CHILDREN
+    child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    summary = next((line for line in stderr.splitlines() if line.startswith("summary:")), "")
+    if not summary:
+        sys.exit(f"build failed:\n{stderr[-2000:]}")
+    counts = dict(zip(("rules", "pages", "written", "converted", "cached"), map(int, _COUNTS.search(summary).groups())))
+    run = Run(wall, {k: float(v) for k, v in _STAGE.findall(summary)}, counts)
+    run.peak_mb = usage.ru_maxrss / 1024
+    return run
+
+
+_worker_backends: dict = {}
+
+
+def _init_worker(keys: tuple[str, ...]) -> None:
+    from atc.convert.targets import BY_KEY, make_backend
+
+    for key in keys:
+        _worker_backends[key] = make_backend(BY_KEY[key])
+
+
+def _bare_convert(data: dict) -> int:
+    """Convert one rule with every backend the plain way (fresh rule object per backend); the count of queries."""
+    from sigma.rule import SigmaRule
+
+    done = 0
+    for backend in _worker_backends.values():
+        try:
+            done += len(backend.convert_rule(SigmaRule.from_dict(data)))
+        except Exception:  # a failing conversion is part of the loop's work, as in atc
+            pass
+    return done
+
+
+def bare_loop(folders: list[Path], processes: int) -> float:
+    """Seconds for a plain pySigma loop (C YAML loader, one backend per target per process) over the rules."""
+    import yaml
+
+    from atc.convert.targets import DEFAULT_TARGETS
+
+    rules = []
+    for folder in folders:
+        for path in sorted(folder.rglob("*.yml")):
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+            if isinstance(data, dict) and "detection" in data:
+                rules.append(data)
+    started = time.perf_counter()
+    if processes == 1:
+        _init_worker(DEFAULT_TARGETS)
+        for data in rules:
+            _bare_convert(data)
+    else:
+        with get_context("fork").Pool(processes, _init_worker, (DEFAULT_TARGETS,)) as pool:
+            list(pool.imap_unordered(_bare_convert, rules, chunksize=8))
+    return time.perf_counter() - started
+
+
+def _bare_in_child(folders: list[Path], processes: int) -> float:
+    """The bare loop in a fresh interpreter: no backend imported or cached yet."""
+    command = [sys.executable, __file__, "--bare", str(processes), *map(str, folders)]
+    return float(subprocess.run(command, cwd=REPO, check=True, capture_output=True, text=True).stdout.split()[-1])
+
+
+def size_mb(path: Path) -> float:
+    """Total size of the files below path, in MB."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def edit_one_rule(folder: Path, number: int) -> Path:
+    """Change one rule's one-line plain description (a different text each time)."""
+    plain = re.compile(r"^description: ([^|>'\"\s].*)$", re.M)
+    paths = sorted(folder.rglob("*.yml"))
+    for path in paths[len(paths) // 2 :] + paths:
+        text = path.read_text(encoding="utf-8")
+        if plain.search(text):
+            path.write_text(plain.sub(lambda m: f"description: {m.group(1)} (bench edit {number})", text, count=1), encoding="utf-8")
+            return path
+    sys.exit(f"{folder}: no rule with a one-line description to edit")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--no-site", action="store_true", help="skip the site build measurement")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the bare pySigma loop")
+    parser.add_argument("--bare", type=int, metavar="PROCESSES", help=argparse.SUPPRESS)  # internal: run the bare loop
+    parser.add_argument("folders", nargs="*", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.bare:  # the rule folders are the positional arguments, corpus included
+        print(f"{bare_loop([args.corpus, *args.folders], args.bare):.3f}")
+        return 0
+    if not args.corpus.is_dir():
+        parser.error(f"{args.corpus}: corpus not found")
+    cores = os.cpu_count() or 1
+    work = Path(tempfile.mkdtemp(prefix="atc-bench-"))
+    try:
+        for folder in rule_folders(args.corpus):
+            shutil.copytree(folder, work / "corpus" / folder.name)
+        folders = rule_folders(work / "corpus")
+        rules_args = [arg for folder in folders for arg in ("--rules", str(folder))]
+        print(f"corpus {args.corpus} ({', '.join(f.name for f in folders)}), {cores} cores, jobs {args.jobs}, {args.repeat} runs each", flush=True)
+
+        serial, pooled = [], []
+        if not args.no_baseline:
+            for _ in range(args.repeat):
+                serial.append(_bare_in_child(folders, 1))
+                pooled.append(_bare_in_child(folders, cores))
+                print(f"  bare loop: 1 process {serial[-1]:.1f} s, {cores} processes {pooled[-1]:.1f} s", flush=True)
+
+        def build(name: str, *extra: str) -> Run:
+            run = run_build([*rules_args, "--jobs", str(args.jobs), *extra])
+            stages = " ".join(f"{k} {v:.2f}" for k, v in run.stages.items())
+            print(f"  {name}: {run.wall:.2f} s ({stages}) {run.counts} peak {run.peak_mb:.0f} MB", flush=True)
+            return run
+
+        cold, warm, edit, site = [], [], [], []
+        for number in range(args.repeat):
+            out = work / f"cold{number}"
+            cold.append(build("cold", "--no-site", "--docs-dir", str(out / "docs"), "--cache-dir", str(out / "cache")))
+        docs, cache = work / "cold0" / "docs", work / "cold0" / "cache"
+        for number in range(args.repeat):
+            warm.append(build("warm", "--no-site", "--docs-dir", str(docs), "--cache-dir", str(cache)))
+        for number in range(args.repeat):
+            edit_one_rule(folders[0], number)
+            edit.append(build("one-rule edit", "--no-site", "--docs-dir", str(docs), "--cache-dir", str(cache)))
+        site_sizes, index_sizes = [], []
+        if not args.no_site:
+            for number in range(args.repeat):
+                site_dir = work / f"site{number}"
+                site.append(build("site", "--docs-dir", str(docs), "--cache-dir", str(cache), "--site-dir", str(site_dir)))
+                site_sizes.append(size_mb(site_dir))
+                index_sizes.append((site_dir / "search" / "search_index.json").stat().st_size / 1e6)
+                shutil.rmtree(site_dir)
+
+        print("\nmedians")
+        print("| measurement | seconds | notes |")
+        print("|:--|--:|:--|")
+        if serial:
+            print(f"| bare pySigma loop, 1 process | {med(serial):.1f} | / {cores} cores = {med(serial) / cores:.1f} s |")
+            print(f"| bare pySigma loop, {cores} processes | {med(pooled):.1f} | |")
+        for name, runs in (("cold --no-site", cold), ("warm, nothing changed", warm), ("one rule edited", edit), ("site build (warm docs)", site)):
+            if not runs:
+                continue
+            stages = ", ".join(f"{k} {med([r.stages.get(k, 0.0) for r in runs]):.2f}" for k in runs[0].stages)
+            counts = runs[-1].counts
+            print(f"| {name} | {med([r.wall for r in runs]):.2f} | {stages}; pages written {counts['written']}, converted {counts['converted']}, cached {counts['cached']}; peak {med([r.peak_mb for r in runs]):.0f} MB |")
+        rate = med([r.counts["converted"] / r.stages["convert"] for r in cold if r.stages.get("convert")])
+        print(f"\nconversions per second (cold): {rate:.0f}")
+        if serial:
+            print(f"cold --no-site / (bare loop / {cores} cores): {med([r.wall for r in cold]) / (med(serial) / cores):.2f}")
+        if site:
+            print(f"site: {med(site_sizes):.0f} MB, search index {med(index_sizes):.1f} MB")
+        print(f"peak memory (largest process, any build): {max(r.peak_mb for r in cold + warm + edit + site):.0f} MB")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

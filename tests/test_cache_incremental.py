@@ -1,0 +1,106 @@
+"""The conversion cache and incremental output: nothing converted twice, exactly the right things redone, pages kept when unchanged."""
+from __future__ import annotations
+
+import io
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from atc.build import BuildResult, run_build, summarise
+from atc.config import REPO_ROOT, Settings, default_settings
+from atc.convert.cache import ConversionCache
+from atc.convert.runner import convert_rules
+from atc.convert.targets import select_targets
+from atc.load.rules import load_rules
+
+TARGETS = ("splunk", "grep")
+
+
+@pytest.fixture()
+def kb_copy(tmp_path: Path) -> Settings:
+    """The default knowledge base's rules copied into a temporary folder, with their own docs and cache folders."""
+    shutil.copytree(REPO_ROOT / "rules", tmp_path / "rules")
+    return replace(
+        default_settings(),
+        rules=(tmp_path / "rules",),
+        docs_dir=tmp_path / "docs",
+        site_dir=tmp_path / "site",
+        cache_dir=tmp_path / "cache",
+        build_site=False,
+        targets=TARGETS,
+        jobs=1,
+    )
+
+
+def _build(settings: Settings) -> BuildResult:
+    return run_build(settings, quiet=True)
+
+
+def _some_rule(settings: Settings) -> Path:
+    return sorted(settings.rules[0].rglob("*.yml"))[0]
+
+
+def test_second_build_converts_nothing(kb_copy: Settings) -> None:
+    first = _build(kb_copy)
+    rules = len(first.kb.rules)
+    assert first.convert_stats.converted == rules * len(TARGETS) and first.convert_stats.cached == 0
+    second = _build(kb_copy)
+    assert second.convert_stats.converted == 0 and second.convert_stats.cached == rules * len(TARGETS)
+    assert second.pages == first.pages
+    out = io.StringIO()
+    summarise(second, out)
+    assert f"conversions 0 done, {rules * len(TARGETS)} cached" in out.getvalue()
+
+
+def test_changed_rule_is_the_only_one_converted_again(kb_copy: Settings) -> None:
+    _build(kb_copy)
+    path = _some_rule(kb_copy)
+    path.write_text(path.read_text(encoding="utf-8").replace("description:", "description: Edited.", 1), encoding="utf-8")
+    result = _build(kb_copy)
+    assert result.convert_stats.converted == len(TARGETS)
+    assert result.convert_stats.cached == (len(result.kb.rules) - 1) * len(TARGETS)
+    assert result.written is not None and result.written.written >= 1
+
+
+def test_changed_target_definition_invalidates_that_target_only(kb_copy: Settings) -> None:
+    targets = select_targets(TARGETS)
+    cache = ConversionCache(kb_copy.cache_dir)
+    rules = load_rules(kb_copy.rules, [])
+    assert convert_rules(rules, targets, 1, cache=cache).converted == len(rules) * 2
+    changed = [replace(targets[0], timeout=targets[0].timeout + 1), targets[1]]
+    rules = load_rules(kb_copy.rules, [])
+    stats = convert_rules(rules, changed, 1, cache=cache)
+    cache.close()
+    assert (stats.converted, stats.cached) == (len(rules), len(rules))
+    assert all(list(rule.conversions) == list(TARGETS) for rule in rules)
+
+
+def test_unchanged_pages_keep_their_mtime(kb_copy: Settings) -> None:
+    first = _build(kb_copy)
+    pages = sorted(first.pages)
+    before = {page: (kb_copy.docs_dir / page).stat().st_mtime_ns for page in pages}
+    second = _build(kb_copy)
+    assert second.written is not None and second.written.written == 0
+    assert {page: (kb_copy.docs_dir / page).stat().st_mtime_ns for page in pages} == before
+
+
+def test_deleted_rule_page_disappears(kb_copy: Settings) -> None:
+    first = _build(kb_copy)
+    path = _some_rule(kb_copy)
+    slug = next(rule.slug for rule in first.kb.rules if rule.path == path)
+    page = kb_copy.docs_dir / "Detection_Rules" / f"{slug}.md"
+    assert page.is_file()
+    path.unlink()
+    second = _build(kb_copy)
+    assert not page.exists()
+    assert f"Detection_Rules/{slug}.md" not in second.pages
+    assert second.written is not None and second.written.removed >= 1
+
+
+def test_results_do_not_depend_on_jobs(kb_copy: Settings, tmp_path: Path) -> None:
+    one = _build(kb_copy)
+    two = _build(replace(kb_copy, jobs=2, docs_dir=tmp_path / "docs2", cache_dir=tmp_path / "cache2"))
+    assert two.convert_stats.converted == one.convert_stats.converted > 0
+    assert two.pages == one.pages

@@ -1,0 +1,298 @@
+"""`atc diff` and `atc build --only-changed` on a temporary git repository with a small knowledge base."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from atc.build import run_build
+from atc.cli import main
+from atc.config import REPO_ROOT, load_config_file
+from atc.render.diff_report import MARKER
+
+TARGETS = "splunk,esql"  # esql cannot express keyword (field-less) detections; splunk can
+
+PROCESS = """\
+title: {title}
+id: {id}
+status: test
+description: {description}
+author: atc tests
+date: 2026-11-28
+tags:
+    - attack.execution
+    - attack.{technique}
+logsource:
+    product: windows
+    category: process_creation
+detection:
+    selection:
+        Image|endswith: '{image}'
+        CommandLine|contains: '{needle}'
+    condition: selection
+level: high
+"""
+
+CLEARED = """\
+title: Security Log Cleared
+id: 22222222-0000-4000-8000-000000000002
+description: The Security log was cleared.
+tags:
+    - attack.defense-evasion
+    - attack.t1070.001
+logsource:
+    product: windows
+    service: security
+detection:
+    selection:
+        EventID: 1102
+        Provider_Name: Microsoft-Windows-Eventlog
+    condition: selection
+level: high
+"""
+
+CLEARED_KEYWORDS = CLEARED.replace(
+    "    selection:\n        EventID: 1102\n        Provider_Name: Microsoft-Windows-Eventlog\n    condition: selection",
+    "    keywords:\n        - 'audit log was cleared'\n    condition: keywords",
+)
+
+KERNEL_MODULE = """\
+title: Kernel Module Loaded
+id: 33333333-0000-4000-8000-000000000003
+description: insmod or modprobe loads a kernel module.
+tags:
+    - attack.persistence
+    - attack.t1547.006
+logsource:
+    product: linux
+    service: auditd
+detection:
+    selection:
+        type: EXECVE
+        a0: insmod
+    condition: selection
+level: medium
+"""
+
+ENCODED = PROCESS.format(
+    title="Encoded PowerShell", id="11111111-0000-4000-8000-000000000001", description="PowerShell with an encoded command.",
+    technique="t1059.001", image="\\powershell.exe", needle="-EncodedCommand",
+)
+ENCODED_CHANGED = PROCESS.format(
+    title="Encoded PowerShell", id="11111111-0000-4000-8000-000000000001", description="PowerShell started with a Base64 encoded command.",
+    technique="t1059.001", image="\\powershell.exe", needle="-enc",
+).replace("    - attack.t1059.001\n", "    - attack.t1059.001\n    - attack.t1140\n")
+CERTUTIL = PROCESS.format(
+    title="Certutil Download", id="44444444-0000-4000-8000-000000000004", description="certutil fetches a file.",
+    technique="t1105", image="\\certutil.exe", needle="urlcache",
+)
+PSEXEC = PROCESS.format(
+    title="PsExec Service", id="55555555-0000-4000-8000-000000000005", description="A renamed PsExec service.",
+    technique="t1077", image="\\psexesvc.exe", needle="-accepteula",  # T1077 is revoked: it counts as T1021.002
+)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def write(repo: Path, rel: str, text: str) -> None:
+    path = repo / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def commit(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A rule repository with atc.yml, the default Data Needed, logging policies and triggers, and four rules committed."""
+    root = tmp_path / "kb"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "atc tests")
+    git(root, "config", "user.email", "tests@example.invalid")
+    for folder in ("data_needed", "logging_policies", "triggers"):
+        shutil.copytree(REPO_ROOT / folder, root / folder)
+    write(root, "atc.yml", f"rules: rules\ntargets: [{TARGETS}]\njobs: 1\ncache_dir: {tmp_path / 'cache'}\n")
+    write(root, "rules/windows/encoded.yml", ENCODED)
+    write(root, "rules/windows/cleared.yml", CLEARED)
+    write(root, "rules/linux/kernel_module.yml", KERNEL_MODULE)
+    write(root, "rules/windows/certutil.yml", CERTUTIL)
+    commit(root, "base")
+    monkeypatch.chdir(root)
+    return root
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    assert main(["diff", *args, "--format", "json", "--jobs", "1"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def the_change(repo: Path) -> str:
+    """Add, change, move, delete and break rules in one commit; return the base commit."""
+    base = git(repo, "rev-parse", "HEAD")
+    write(repo, "rules/windows/psexec.yml", PSEXEC)
+    write(repo, "rules/windows/encoded.yml", ENCODED_CHANGED)
+    write(repo, "rules/windows/cleared.yml", CLEARED_KEYWORDS)
+    git(repo, "mv", "rules/windows/certutil.yml", "rules/windows/lolbin_certutil.yml")
+    git(repo, "rm", "-q", "rules/linux/kernel_module.yml")
+    commit(repo, "the change")
+    return base
+
+
+def test_added_changed_moved_removed_exactly(repo, capsys):
+    base = the_change(repo)
+    report = run_json(capsys, base, "HEAD")
+    assert [(r["path"], r["id"]) for r in report["added"]] == [("rules/windows/psexec.yml", "55555555-0000-4000-8000-000000000005")]
+    assert [(r["path"], r["title"]) for r in report["removed"]] == [("rules/linux/kernel_module.yml", "Kernel Module Loaded")]
+    assert [(r["old_path"], r["new_path"]) for r in report["renamed"]] == [("rules/windows/certutil.yml", "rules/windows/lolbin_certutil.yml")]
+    assert [c["path"] for c in report["changed"]] == ["rules/windows/cleared.yml", "rules/windows/encoded.yml"]
+    assert (report["rules_before"], report["rules_after"]) == (4, 4)
+
+
+def test_changed_rule_fields_and_query_diffs(repo, capsys):
+    base = the_change(repo)
+    report = run_json(capsys, base, "HEAD")
+    encoded = next(c for c in report["changed"] if c["path"] == "rules/windows/encoded.yml")
+    fields = {f["field"]: (f["before"], f["after"]) for f in encoded["fields"]}
+    assert set(fields) == {"description", "tags", "detection", "linked ATT&CK techniques", "linked triggers"}
+    assert fields["linked ATT&CK techniques"] == ("T1059.001", "T1059.001, T1140")
+    assert fields["linked triggers"] == ("T1059.001", "T1059.001, T1140")
+    assert fields["description"] == ("PowerShell with an encoded command.", "PowerShell started with a Base64 encoded command.")
+    assert "-EncodedCommand" in fields["detection"][0] and "-enc" in fields["detection"][1]
+    diffs = {q["target"]: q["diff"] for q in encoded["queries"]}
+    assert set(diffs) == {"splunk", "esql"}
+    lines = diffs["splunk"].splitlines()
+    assert lines[:2] == ["--- a/rules/windows/encoded.yml", "+++ b/rules/windows/encoded.yml"]
+    assert any(line.startswith("-") and "EncodedCommand" in line for line in lines[2:])
+    assert any(line.startswith("+") and "*-enc*" in line for line in lines[2:])
+
+
+def test_newly_failing_target_is_flagged(repo, capsys):
+    base = the_change(repo)
+    report = run_json(capsys, base, "HEAD")
+    assert [(c["target"], c["path"]) for c in report["newly_failing"]] == [("esql", "rules/windows/cleared.yml")]
+    assert report["newly_failing"][0]["error"]
+    cleared = next(c for c in report["changed"] if c["path"] == "rules/windows/cleared.yml")
+    assert [q["target"] for q in cleared["queries"]] == ["splunk", "esql"]  # esql: the query is gone, so it differs too
+    assert report["newly_working"] == []
+
+
+def test_newly_working_when_the_break_is_reverted(repo, capsys):
+    write(repo, "rules/windows/cleared.yml", CLEARED_KEYWORDS)
+    broken = commit(repo, "break esql")
+    write(repo, "rules/windows/cleared.yml", CLEARED)
+    report = run_json(capsys, broken)  # against the working tree
+    assert [(c["target"], c["path"]) for c in report["newly_working"]] == [("esql", "rules/windows/cleared.yml")]
+    assert report["newly_failing"] == []
+
+
+def test_coverage_data_needed_and_trigger_deltas(repo, capsys):
+    base = the_change(repo)
+    report = run_json(capsys, base, "HEAD")
+    assert report["coverage_gained"] == [{"id": "T1021.002", "name": "SMB/Windows Admin Shares"}, {"id": "T1140", "name": "Deobfuscate/Decode Files or Information"}]
+    assert [t["id"] for t in report["coverage_lost"]] == ["T1547.006"]  # revoked T1077 counted as T1021.002, above
+    assert (report["coverage_before"], report["coverage_after"]) == (4, 5)
+    assert report["data_needed_lost"] == [  # the keyword rule names no event any more; the auditd rule is gone
+        "DN_0008_1102_windows_security_audit_log_cleared", "DN_0101_linux_auditd_execve", "DN_0102_linux_auditd_syscall",
+    ]
+    assert report["data_needed_linked"] == []
+    assert [t["id"] for t in report["triggers_linked"]] == ["T1140"]
+    assert [t["id"] for t in report["triggers_lost"]] == ["T1547.006"]
+
+
+def test_markdown_report(repo, capsys, tmp_path):
+    base = the_change(repo)
+    out = tmp_path / "diff.md"
+    assert main(["diff", base, "HEAD", "--output", str(out), "--jobs", "1"]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith(MARKER + "\n")
+    for heading in ("### Rules added (1)", "### Rules removed (1)", "### Rules moved or renamed (1)", "### Rules changed (2)",
+                    "### Conversions newly failing (1)", "### ATT&amp;CK techniques newly covered (2)", "### ATT&amp;CK techniques no longer covered (1)"):
+        assert heading in text
+    assert "```diff\n--- a/rules/windows/encoded.yml\n+++ b/rules/windows/encoded.yml\n" in text
+    assert "| esql | Security Log Cleared | rules/windows/cleared.yml |" in text
+
+
+def test_rule_text_is_escaped_in_markdown(repo, capsys):
+    write(repo, "rules/windows/encoded.yml", ENCODED.replace("PowerShell with an encoded command.", "'<script>alert(1)</script> | [x](javascript:y)'"))
+    assert main(["diff", "HEAD", "--jobs", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "<script>" not in text and "](javascript" not in text
+    assert "&lt;script&gt;" in text
+
+
+def test_working_tree_with_untracked_rule_and_new_problem(repo, capsys):
+    write(repo, "rules/windows/copy.yml", ENCODED.replace("title: Encoded PowerShell", "title: Encoded PowerShell Copy"))
+    report = run_json(capsys, "HEAD")
+    assert report["head"] == "working tree"
+    assert [r["path"] for r in report["added"]] == ["rules/windows/copy.yml"]
+    duplicates = [p for p in report["new_problems"] if p["kind"] == "duplicate-id"]
+    assert duplicates == [{
+        "path": "rules/windows/encoded.yml", "kind": "duplicate-id", "severity": "error",
+        "message": "rule id 11111111-0000-4000-8000-000000000001 is also used by rules/windows/copy.yml; give each rule its own id",
+    }]
+    assert report["changed"] == [] and report["removed"] == []
+
+
+def test_moved_rule_without_id_is_matched_by_text(repo, capsys):
+    no_id = "\n".join(line for line in CERTUTIL.splitlines() if not line.startswith("id:")) + "\n"
+    write(repo, "rules/windows/certutil.yml", no_id)
+    commit(repo, "drop the id")
+    git(repo, "mv", "rules/windows/certutil.yml", "rules/windows/moved.yml")
+    report = run_json(capsys, "HEAD")
+    assert [(r["old_path"], r["new_path"]) for r in report["renamed"]] == [("rules/windows/certutil.yml", "rules/windows/moved.yml")]
+    assert report["added"] == [] and report["removed"] == [] and report["changed"] == []
+
+
+def test_no_change_and_deterministic_json(repo, capsys):
+    first = run_json(capsys, "HEAD")
+    assert first["added"] == first["changed"] == first["new_problems"] == []
+    assert main(["diff", "HEAD", "--format", "json", "--jobs", "1"]) == 0
+    assert json.loads(capsys.readouterr().out) == first
+    assert main(["diff", "HEAD", "--jobs", "1"]) == 0
+    assert "No change to the knowledge base." in capsys.readouterr().out
+
+
+def test_revision_settings_come_from_its_own_atc_yml(repo, capsys):
+    (repo / "rules").rename(repo / "detections")
+    write(repo, "atc.yml", (repo / "atc.yml").read_text().replace("rules: rules", "rules: detections"))
+    report = run_json(capsys, "HEAD")  # same rules, moved to another folder named by the new atc.yml
+    assert report["added"] == report["removed"] == report["changed"] == []
+    assert len(report["renamed"]) == 4
+
+
+def test_unknown_revision_and_not_a_repository(repo, capsys, tmp_path, monkeypatch):
+    assert main(["diff", "no-such-branch"]) == 2
+    assert "unknown revision 'no-such-branch'" in capsys.readouterr().err
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    monkeypatch.chdir(outside)
+    assert main(["diff", "HEAD"]) == 2
+    assert "not inside a git repository" in capsys.readouterr().err
+
+
+def test_only_changed_build_keeps_changed_rules_their_links_and_indexes(repo, tmp_path):
+    base = the_change(repo)
+    settings = replace(load_config_file(repo / "atc.yml"), docs_dir=tmp_path / "docs", build_site=False)
+    result = run_build(settings, quiet=True, only_changed=base)
+    rule_pages = sorted(page for page in result.pages if page.startswith("Detection_Rules/"))
+    assert rule_pages == ["Detection_Rules/cleared.md", "Detection_Rules/encoded.md", "Detection_Rules/index.md",
+                          "Detection_Rules/lolbin_certutil.md", "Detection_Rules/psexec.md"]
+    assert {"index.md", "Data_Needed/index.md", "Triggers/index.md", "Logging_Policies/index.md"} <= set(result.pages)
+    assert {page for page in result.pages if page.startswith("Triggers/T")} == {"Triggers/T1059.001.md", "Triggers/T1070.001.md", "Triggers/T1105.md", "Triggers/T1140.md"}
+    assert not any(page.startswith("Triggers/T1547") for page in result.pages)
+    changed = [rule for rule in result.kb.rules if rule.conversions]
+    linked_dn = {f"Data_Needed/{item}.md" for rule in changed for item in rule.data_needed}
+    assert linked_dn and {page for page in result.pages if page.startswith("Data_Needed/DN_")} == linked_dn
+    assert any(page.startswith("Logging_Policies/LP_") for page in result.pages)
+    assert {rule.slug for rule in changed} == {"cleared", "encoded", "lolbin_certutil", "psexec"}

@@ -1,0 +1,217 @@
+"""The verifier: queries proven on events, for every default-KB rule and the seed's seven targets."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from atc.build import BuildResult
+from atc.cli import main
+from atc.config import REPO_ROOT
+from atc.convert.runner import convert_rules
+from atc.convert.targets import select_targets
+from atc.load.rules import load_rules
+from atc.model import Conversion
+from atc.verify import VERIFIABLE, Event, RuleEvents, VerifyError, check, flatten, json_line, load_events, verify, verify_rules
+from tests.conftest import SEED_SLUG
+
+RULES = REPO_ROOT / "rules"
+EVENTS = REPO_ROOT / "events"
+SEED_ID = "c462f537-a1e3-41a6-b5fc-b2c2cef9bf82"
+SEED_TARGETS = ["powershell", "es-qs", "xpack-watcher", "graylog", "splunk", "logpoint", "grep"]
+needs_grep = pytest.mark.skipif(shutil.which("grep") is None, reason="grep is not installed")
+
+
+@pytest.fixture(scope="module")
+def report():
+    return verify([RULES], EVENTS, VERIFIABLE, jobs=2)
+
+
+# --- every default-KB rule ------------------------------------------------------------------------
+
+
+def test_every_default_kb_rule_has_positive_and_negative_events() -> None:
+    rules = load_rules([RULES], [])
+    for rule in rules:
+        events = load_events(EVENTS / rule.id)
+        assert events.positive and events.negative, rule.path.name
+    assert {p.name for p in EVENTS.iterdir() if p.is_dir()} == {r.id for r in rules}
+
+
+@needs_grep
+@pytest.mark.parametrize("target", VERIFIABLE)
+def test_grep_and_sqlite_queries_of_every_default_kb_rule_pass_on_their_events(report, target: str) -> None:
+    outcomes = [o for o in report.outcomes if o.target == target]
+    not_convertible = [o for o in outcomes if o.status == "not-convertible"]
+    assert not_convertible == [], "a target that cannot convert a rule: say so here and count it"
+    assert [o for o in outcomes if o.status != "passed"] == []
+    assert len(outcomes) == len(load_rules([RULES], []))
+
+
+def test_report_table_counts(report) -> None:
+    table = report.table()
+    rules = len(load_rules([RULES], []))
+    assert f"| grep | {rules} | {rules} | 0 | 0 | 0 |" in table
+    assert f"| sqlite | {rules} | {rules} | 0 | 0 | 0 |" in table
+
+
+# --- the verifier catches wrong queries -----------------------------------------------------------
+
+
+def _seed_rule():
+    rule = next(r for r in load_rules([RULES], []) if r.id == SEED_ID)
+    convert_rules([rule], select_targets(list(VERIFIABLE)), 1)
+    return rule
+
+
+@needs_grep
+def test_a_query_that_matches_everything_fails_on_the_negatives() -> None:
+    rule = _seed_rule()
+    events = load_events(EVENTS / SEED_ID)
+    rule.conversions = {"grep": Conversion("grep", "ok", query="grep -P '.'"), "sqlite": Conversion("sqlite", "ok", query="SELECT * FROM logs WHERE 1")}
+    for target in VERIFIABLE:
+        outcome = check(rule, target, events)
+        assert outcome.status == "failed"
+        assert all(f"negative {e.name} matched" in outcome.detail for e in events.negative)
+        assert outcome.page_line().startswith("Failed verification: negative ")
+
+
+@needs_grep
+def test_a_query_that_matches_nothing_fails_on_the_positives_and_errors_are_reasons() -> None:
+    rule = _seed_rule()
+    events = load_events(EVENTS / SEED_ID)
+    rule.conversions = {"grep": Conversion("grep", "ok", query="grep -P '\\I'"), "sqlite": Conversion("sqlite", "ok", query="SELECT * FROM logs WHERE 0")}
+    grep = check(rule, "grep", events)
+    assert grep.status == "failed" and "grep exited with status 2" in grep.detail  # the seed's old grep line: not PCRE
+    sqlite = check(rule, "sqlite", events)
+    assert sqlite.status == "failed" and "positive renamed_service_stdin.json not matched" in sqlite.detail
+
+
+def test_a_target_that_cannot_convert_is_counted_not_hidden(tmp_path: Path) -> None:
+    rule = _seed_rule()
+    rule.conversions["grep"] = Conversion("grep", "failed", error="Reason: placeholder")
+    report = verify_rules([rule], EVENTS, ["grep"])
+    assert [(o.status, o.detail) for o in report.outcomes] == [("not-convertible", "Reason: placeholder")]
+    assert "NOT-CONVERTIBLE grep" in report.table()
+    assert "grep" not in rule.verification
+
+
+def test_verify_rejects_targets_it_cannot_run() -> None:
+    with pytest.raises(VerifyError, match="cannot run target"):
+        verify_rules([], EVENTS, ["splunk"])
+
+
+@needs_grep
+def test_cli_verify_exit_status_and_failure_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "--rules", str(RULES / "windows/security"), "--events", str(EVENTS)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("| target | rules verified |") and "NO RULE for events folder" in out  # the other folders' events
+    events = tmp_path / "events"
+    shutil.copytree(EVENTS / SEED_ID, events / SEED_ID)
+    negative = json.loads((events / SEED_ID / "positive/renamed_service_stdin.json").read_text())
+    (events / SEED_ID / "negative/renamed_copy.json").write_text(json.dumps(negative))
+    assert main(["verify", "--rules", str(RULES / "windows/security/win_security_susp_psexec_execution.yml"), "--events", str(events)]) == 1
+    out = capsys.readouterr().out
+    assert "| grep | 1 | 0 | 1 | 0 | 0 |" in out
+    assert "FAILED grep" in out and "negative renamed_copy.json matched" in out
+    assert main(["verify", "--rules", str(RULES), "--events", str(tmp_path / "none")]) == 2
+
+
+# --- events and their flattening -------------------------------------------------------------------
+
+
+def test_flatten_evtx_system_attributes_text_and_event_data() -> None:
+    event = {"Event": {"System": {"Provider": {"#attributes": {"Name": "Service Control Manager"}}, "EventID": {"#attributes": {"Qualifiers": 16384}, "#text": 7045},
+                                  "Channel": "System", "Correlation": None},
+                       "EventData": {"ImagePath": "C:\\Users\\Public\\svc.exe"}}}
+    assert flatten(event) == {"Provider_Name": "Service Control Manager", "EventID_Qualifiers": 16384, "EventID": 7045, "Channel": "System",
+                              "Correlation": None, "ImagePath": "C:\\Users\\Public\\svc.exe"}
+
+
+def test_flatten_user_data_and_nested_json() -> None:
+    cleared = {"Event": {"System": {"EventID": 1102}, "UserData": {"LogFileCleared": {"#attributes": {"xmlns": "x"}, "SubjectUserName": "j.doe"}}}}
+    assert flatten(cleared) == {"EventID": 1102, "SubjectUserName": "j.doe"}
+    record = {"userIdentity": {"type": "IAMUser", "sessionContext": {"attributes": {"mfaAuthenticated": "false"}}}, "requestParameters": None, "items": [1, {"a": 2}]}
+    assert flatten(record) == {"userIdentity.type": "IAMUser", "userIdentity.sessionContext.attributes.mfaAuthenticated": "false",
+                               "requestParameters": None, "items": '[1,{"a":2}]'}
+
+
+@needs_grep
+def test_sqlite_columns_are_case_insensitive_and_prefer_the_rules_spelling() -> None:
+    """auditd ENRICHED records carry syscall=313 and SYSCALL=finit_module: one SQLite column, the rule's wins."""
+    rule = next(r for r in load_rules([RULES / "linux/auditd"], []) if "kernel" in r.path.name)
+    convert_rules([rule], select_targets(["sqlite", "grep"]), 1)
+    events = RuleEvents([Event("p.json", {"type": "SYSCALL", "syscall": "313", "SYSCALL": "finit_module", "comm": "insmod"})], [])
+    assert check(rule, "sqlite", events).status == "passed"
+    assert check(rule, "grep", events).status == "passed"
+
+
+def test_events_are_realistic_one_per_file_and_json_lines_are_single_lines() -> None:
+    for path in EVENTS.rglob("*.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert isinstance(data, dict)
+        line = json_line(Event(path.name, flatten(data)))
+        assert "\n" not in line
+        if "Event" in data:
+            system = data["Event"]["System"]
+            assert {"Provider", "EventID", "TimeCreated", "EventRecordID", "Channel", "Computer"} <= set(system), path
+        elif "eventSource" in data:
+            assert {"eventVersion", "userIdentity", "eventTime", "eventName", "awsRegion", "recipientAccountId"} <= set(data), path
+        else:
+            assert "type" in data and re.fullmatch(r"audit\(\d+\.\d+:\d+\)", data["msg"]), path
+
+
+# --- pages ------------------------------------------------------------------------------------------
+
+
+def test_rule_pages_mark_verified_queries(default_build: BuildResult) -> None:
+    page = default_build.pages[f"Detection_Rules/{SEED_SLUG}.md"]
+    for target in VERIFIABLE:
+        section = re.search(rf"^### {target}\n(.*?)(?=^##|\Z)", page, re.S | re.M).group(1)
+        assert "**On example events**: Verified on 2 positive and 3 negative events" in section
+    assert page.count("**On example events**") == 2
+    assert not [p for p in default_build.problems if p.kind.startswith("verify")]
+
+
+def test_build_without_events_marks_nothing(default_build: BuildResult, tmp_path: Path) -> None:
+    from atc.build import run_build
+    from atc.config import default_settings
+
+    settings = replace(default_settings(), docs_dir=tmp_path / "docs", build_site=False, jobs=1, events=tmp_path / "no-events", targets=("grep",),
+                       cache_dir=tmp_path / "cache")
+    result = run_build(settings, quiet=True)
+    assert "On example events" not in result.pages[f"Detection_Rules/{SEED_SLUG}.md"]
+
+
+# --- the seed's seven queries against the seed's events ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seed_queries(default_build: BuildResult) -> dict[str, str]:
+    rule = next(r for r in default_build.kb.rules if r.id == SEED_ID)
+    return {key: rule.conversions[key].query for key in SEED_TARGETS}
+
+
+@needs_grep
+def test_seed_grep_runs_on_the_seed_events(default_build: BuildResult) -> None:
+    rule = next(r for r in default_build.kb.rules if r.id == SEED_ID)
+    assert check(rule, "grep", load_events(EVENTS / SEED_ID)).status == "passed"
+
+
+@pytest.mark.parametrize("target", [t for t in SEED_TARGETS if t != "grep"])
+def test_seed_queries_reference_the_positive_events_values(seed_queries: dict[str, str], target: str) -> None:
+    """Targets that cannot run here: the query names the values that make the positive events match."""
+    query = seed_queries[target]
+    events = load_events(EVENTS / SEED_ID)
+    for event in events.positive:
+        assert str(event.fields["EventID"]) in query
+        suffix = event.fields["RelativeTargetName"].rsplit("-", 1)[1]
+        assert f"-{suffix}" in query
+        assert "IPC$" in query and event.fields["ShareName"].startswith("\\\\")
+    negative = next(e for e in events.negative if e.fields["RelativeTargetName"].startswith("PSEXESVC"))
+    assert "PSEXESVC" in query and negative.fields["RelativeTargetName"].endswith("-stdout")  # only the negation keeps it out
+    assert re.search(r"(NOT|-not|-)\s*\(", query), "the PSEXESVC selection is negated"

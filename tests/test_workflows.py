@@ -1,0 +1,93 @@
+"""The GitHub workflows: valid against the GitHub workflow schema, and split so that pull-request code never runs with a write token."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from atc.config import REPO_ROOT
+
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+NAMES = ("pr-check.yml", "pr-comment.yml", "pages.yml")
+PINNED = re.compile(r"^actions/[a-z-]+(?:/[a-z-]+)?@v\d+$")
+
+
+def _checker() -> str | None:
+    beside = Path(sys.executable).with_name("check-jsonschema")
+    return str(beside) if beside.is_file() else shutil.which("check-jsonschema")
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
+
+
+def triggers(workflow: dict) -> dict:
+    return workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` key as true
+
+
+def steps(workflow: dict) -> list[dict]:
+    return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
+
+
+def schema_check(path: Path) -> subprocess.CompletedProcess[str]:
+    checker = _checker()
+    if checker is None:
+        pytest.skip("check-jsonschema is not installed (pip install -e '.[test]')")
+    return subprocess.run([checker, "--builtin-schema", "vendor.github-workflows", str(path)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_workflow_matches_the_github_schema(name):
+    done = schema_check(WORKFLOWS / name)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_schema_check_rejects_a_broken_workflow(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: pull_request\njobs:\n  check:\n    steps:\n      - run: true\n", encoding="utf-8")  # no runs-on
+    assert schema_check(broken).returncode == 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_actions_are_pinned_to_a_major_version(name):
+    uses = [step["uses"] for step in steps(load(name)) if "uses" in step]
+    assert uses and all(PINNED.match(item) for item in uses), uses
+
+
+def test_pull_request_check_runs_with_a_read_only_token():
+    workflow = load("pr-check.yml")
+    assert list(triggers(workflow)) == ["pull_request"]
+    assert workflow["permissions"] == {"contents": "read"}
+    assert all("permissions" not in job for job in workflow["jobs"].values())
+    runs = "\n".join(step.get("run", "") for step in steps(workflow))
+    for command in ("atc check --strict", 'atc diff "$BASE"', 'atc build --only-changed "$BASE"', "pip install -r requirements.lock", "pip install --no-deps -e ."):
+        assert command in runs
+    checkout = next(step for step in steps(workflow) if step.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0
+    assert "${{" not in runs  # event data reaches scripts through env only (no script injection)
+
+
+def test_comment_workflow_never_runs_pull_request_code():
+    workflow = load("pr-comment.yml")
+    assert triggers(workflow)["workflow_run"] == {"workflows": ["Pull request check"], "types": ["completed"]}
+    assert workflow["permissions"] == {"pull-requests": "write", "actions": "read"}
+    used = [step.get("uses", "") for step in steps(workflow)]
+    assert not any(item.startswith("actions/checkout@") for item in used)
+    assert not any("run" in step for step in steps(workflow))
+    script = next(step for step in steps(workflow) if step.get("uses", "").startswith("actions/github-script@"))["with"]["script"]
+    assert "/^[1-9][0-9]{0,9}$/.test(raw)" in script and "pr.head.sha !== run.head_sha" in script
+    assert "<!-- atc-diff-report -->" in script and "updateComment" in script
+
+
+def test_pages_deploys_from_the_main_branch():
+    workflow = load("pages.yml")
+    assert triggers(workflow)["push"] == {"branches": ["main"]}
+    deploy = workflow["jobs"]["deploy"]
+    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
+    assert [step["uses"] for step in deploy["steps"]] == ["actions/deploy-pages@v4"]
+    assert any(step.get("uses") == "actions/upload-pages-artifact@v3" for step in workflow["jobs"]["build"]["steps"])
