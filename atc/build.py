@@ -17,6 +17,7 @@ from atc.load.attack import load_snapshot
 from atc.load.data_needed import load_data_needed
 from atc.load.logging_policies import load_logging_policies
 from atc.load.remembered import load_rules_remembered
+from atc.load.rules import load_rules
 from atc.load.triggers import load_triggers
 from atc.model import KnowledgeBase, Problem, Rule
 from atc.progress import Progress
@@ -42,10 +43,10 @@ class BuildResult:
         return self.kb.problems
 
 
-def load_knowledge_base(settings: Settings, progress: Progress | None = None) -> KnowledgeBase:
-    """Stage 1: read every input; bad files become problems."""
+def load_knowledge_base(settings: Settings, progress: Progress | None = None, remember: bool = True) -> KnowledgeBase:
+    """Stage 1: read every input; bad files become problems. remember=False neither reads nor writes the cache."""
     problems: list[Problem] = []
-    rules = load_rules_remembered(settings.rules, problems, settings.cache_dir, progress)
+    rules = load_rules_remembered(settings.rules, problems, settings.cache_dir, progress) if remember else load_rules(settings.rules, problems)
     policies = load_logging_policies(list(settings.logging_policies), problems)
     data_needed = load_data_needed(list(settings.data_needed), problems, policies)
     triggers = load_triggers(list(settings.triggers), problems)

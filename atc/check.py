@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from uuid import UUID
 
 from sigma.exceptions import SigmaRuleLocation
 from sigma.rule import SigmaDetectionItem, SigmaLogSource, SigmaRule
 from sigma.validation import SigmaValidator
-from sigma.validators.base import SigmaValidationIssue
+from sigma.validators.base import SigmaRuleValidator, SigmaValidationIssue
 from sigma.validators.core import validators
 
-from atc.config import Settings
+from atc.build import load_knowledge_base
+from atc.config import ConfigError, Settings
 from atc.link import link
 from atc.load.rules import one_line
 from atc.model import KnowledgeBase, LogSource, Problem, Rule
@@ -24,7 +26,8 @@ def _value_text(value: object) -> str:
         return f"field {value.field or '(keywords)'}"
     if isinstance(value, SigmaLogSource):
         return LogSource(value.product, value.service, value.category).describe()
-    return one_line(ValueError(value), 120)
+    text = " ".join(str(value).split())
+    return text if len(text) <= 120 else text[:119] + "…"
 
 
 def _issue_text(issue: SigmaValidationIssue) -> str:
@@ -35,9 +38,29 @@ def _issue_text(issue: SigmaValidationIssue) -> str:
     return f"{issue.description}" + (f" ({details})" if details else "")
 
 
-def validate(rules: list[Rule]) -> list[Problem]:
-    """pySigma's offline validators over the rules, as warnings naming each rule's file."""
-    validator = SigmaValidator([cls for key, cls in sorted(validators.items()) if key not in SKIPPED_VALIDATORS])
+class ExclusionError(ConfigError):
+    """A validator exclusion names a validator pySigma does not have or an id that is not a UUID."""
+
+
+def _exclusions(pairs: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[UUID | None, set[type[SigmaRuleValidator]]]:
+    """pySigma's exclusion mapping from the settings' (rule id, validator names) pairs."""
+    result: dict[UUID | None, set[type[SigmaRuleValidator]]] = {}
+    for rule_id, names in pairs:
+        unknown = [name for name in names if name not in validators]
+        if unknown:
+            raise ExclusionError(f"validator_exclusions: unknown pySigma validator(s) {', '.join(unknown)} for rule {rule_id}")
+        try:
+            result[UUID(rule_id)] = {validators[name] for name in names}
+        except ValueError as exc:
+            raise ExclusionError(f"validator_exclusions: {rule_id!r} is not a rule id (UUID)") from exc
+    return result
+
+
+def validate(rules: list[Rule], exclusions: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> list[Problem]:
+    """pySigma's offline validators over the rules, as warnings naming each rule's file; excluded (rule, validator) pairs are skipped."""
+    validator = SigmaValidator(
+        [cls for key, cls in sorted(validators.items()) if key not in SKIPPED_VALIDATORS], exclusions=_exclusions(exclusions)
+    )
     issues: list[SigmaValidationIssue] = []
     problems: list[Problem] = []
     for rule in rules:
@@ -54,9 +77,7 @@ def validate(rules: list[Rule]) -> list[Problem]:
 
 def run_check(settings: Settings) -> KnowledgeBase:
     """The knowledge base as the build would see it, with every problem the build reports plus the validators'."""
-    from atc.build import load_knowledge_base
-
-    kb = load_knowledge_base(settings)
+    kb = load_knowledge_base(settings, remember=False)  # no cache: a check writes nothing
     link(kb)
-    kb.problems.extend(validate(kb.rules))
+    kb.problems.extend(validate(kb.rules, settings.validator_exclusions))
     return kb

@@ -35,6 +35,7 @@ class Settings:
     offline: bool = False  # build a site usable from the file system (mkdocs-material's offline plugin)
     base_dir: Path = REPO_ROOT  # the folder of atc.yml; "edit this rule" paths are relative to it (not an atc.yml key)
     attack_snapshot: Path | None = None  # None: the snapshot shipped in the package
+    validator_exclusions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (rule id, pySigma validators `atc check` skips for it)
     events: Path | None = None  # example events per rule id (atc verify); grep and SQLite queries are checked when it exists
 
 
@@ -92,6 +93,8 @@ def load_config_file(path: Path) -> Settings:
             changes[key] = tuple(parse_targets(value))
         elif key == "jobs":
             changes[key] = _positive_int(value, f"{path}: 'jobs'")
+        elif key == "validator_exclusions":
+            changes[key] = _exclusions(value, path)
         elif key in ("build_site", "strict", "offline"):
             if not isinstance(value, bool):
                 raise ConfigError(f"{path}: '{key}' must be true or false")
@@ -99,6 +102,15 @@ def load_config_file(path: Path) -> Settings:
         else:
             changes[key] = str(value)
     return replace(base, **changes)
+
+
+def _exclusions(value: Any, path: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """A mapping of rule id to the pySigma validator names to skip for that rule."""
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, list) and all(isinstance(name, str) for name in v) for k, v in value.items()
+    ):
+        raise ConfigError(f"{path}: 'validator_exclusions' must map rule ids to lists of pySigma validator names")
+    return tuple(sorted((rule_id, tuple(sorted(names))) for rule_id, names in value.items()))
 
 
 def parse_targets(value: Any) -> list[str]:

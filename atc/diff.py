@@ -184,8 +184,9 @@ def compare(
         )
     report.newly_failing.sort()
     report.newly_working.sort()
-    base_problems = base_kb.problems + validate([old for old, _ in changed] + removed)  # `atc check`'s validators, on what differs
-    head_problems = head_kb.problems + validate([new for _, new in changed] + added)
+    # `atc check`'s validators, on what differs, with each side's own exclusions
+    base_problems = base_kb.problems + validate([old for old, _ in changed] + removed, base.settings.validator_exclusions)
+    head_problems = head_kb.problems + validate([new for _, new in changed] + added, head.settings.validator_exclusions)
     _problem_deltas(report, base, base_problems, head, head_problems)
     _link_deltas(report, base_kb, head_kb)
     return report

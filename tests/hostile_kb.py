@@ -46,6 +46,7 @@ GENERATED: dict[str, Callable[[], tuple[str, bytes]]] = {
     "symlink_outside": lambda: ("symlink_outside.yml", b""),  # made a link by generate()
     "hostile_file_name": lambda: ("<img src=x onerror=alert(1)>.yml", rule_text("Hostile file name").encode()),
     "long_file_name": lambda: ("x" * 240 + ".yml", rule_text("Long file name").encode()),
+    "shell_file_name": lambda: ("$(touch pwned);x.yml", rule_text("Shell file name").encode()),
 }
 
 

@@ -13,6 +13,7 @@ from typing import Callable
 import pytest
 
 from atc.config import REPO_ROOT
+from atc.site import publish
 
 RULES = REPO_ROOT / "rules" / "windows" / "security"
 FIRST = ["win_security_susp_psexec_execution.yml", "win_security_audit_log_cleared.yml"]
@@ -119,3 +120,28 @@ def test_a_failing_site_build_changes_nothing(kb: Path) -> None:
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert tree(kb / "docs") == docs and tree(kb / "site") == site
     assert _staging(kb, "docs") == [] and _staging(kb, "site") == []
+
+
+def test_the_fallback_swap_and_its_repair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without renameat2 the swap is two renames; a kill between them leaves a backup that the next build puts back."""
+    monkeypatch.setattr(publish, "_exchange", lambda new, target: False)
+    target = tmp_path / "docs"
+    target.mkdir()
+    (target / "old.md").write_text("old", encoding="utf-8")
+    new = publish.staging_dir(target)
+    (new / "new.md").write_text("new", encoding="utf-8")
+    publish.swap_in(new, target)
+    assert [p.name for p in target.iterdir()] == ["new.md"] and [p.name for p in tmp_path.iterdir()] == ["docs"]
+    target.rename(tmp_path / ".docs.atc-old")  # as if killed between the two renames
+    publish.recover(target)
+    assert [p.name for p in target.iterdir()] == ["new.md"] and [p.name for p in tmp_path.iterdir()] == ["docs"]
+
+
+def test_only_staging_folders_of_dead_builds_are_removed(tmp_path: Path) -> None:
+    target = tmp_path / "docs"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    (tmp_path / f".docs.atc-new-{dead}-abc").mkdir()
+    mine = publish.staging_dir(target)
+    assert [p.name for p in tmp_path.iterdir()] == [mine.name]
+    publish.recover(target)
+    assert mine.is_dir()

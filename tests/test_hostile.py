@@ -1,6 +1,8 @@
 """The hostile corpus (tests/hostile/): the build finishes, names every bad file once, and plants no markup in the site."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from pathlib import Path
@@ -85,6 +87,12 @@ def test_only_http_links_come_from_rules(hostile_build: Built) -> None:
         assert f"<li>{shown}" in references
 
 
+def test_exports_carry_no_spreadsheet_formula(hostile_build: Built) -> None:
+    rows = list(csv.reader(io.StringIO((hostile_build.site / "analytics.csv").read_text(encoding="utf-8"))))
+    assert any("HYPERLINK" in cell for row in rows for cell in row)
+    assert not [cell for row in rows for cell in row if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
+
+
 def test_page_names_stay_inside_docs_and_collisions_get_distinct_pages(hostile_build: Built) -> None:
     names = [p.relative_to(hostile_build.docs).as_posix() for p in hostile_build.docs.rglob("*.md")]
     assert all(re.fullmatch(r"[A-Za-z0-9_./-]+", name) and ".." not in name for name in names), names
@@ -95,9 +103,12 @@ def test_page_names_stay_inside_docs_and_collisions_get_distinct_pages(hostile_b
 
 
 def test_check_reports_the_same_errors_and_writes_nothing(hostile_build: Built, tmp_path: Path) -> None:
+    (tmp_path / "atc.yml").write_text("docs_dir: docs\nsite_dir: site\ncache_dir: cache\n", encoding="utf-8")
+    before = {p: p.stat().st_mtime_ns for p in hostile_build.kb.rglob("*") if not p.is_symlink()}
     result = atc("check", *kb_options(hostile_build.kb), "--verbose", cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["atc.yml"]
+    assert {p: p.stat().st_mtime_ns for p in hostile_build.kb.rglob("*") if not p.is_symlink()} == before
     errors = sorted((p["path"], p["kind"], p["message"]) for p in problems_of(result.stderr, hostile_build.kb) if p["severity"] == "error")
     assert errors == sorted((p["path"], p["kind"], p["message"]) for p in hostile_build.problems if p["severity"] == "error")
     assert any(p["kind"] == "sigma-validation" for p in problems_of(result.stderr, hostile_build.kb))

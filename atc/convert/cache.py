@@ -6,6 +6,7 @@ import importlib.metadata
 import json
 import sqlite3
 from dataclasses import asdict
+from functools import cache
 from pathlib import Path
 from typing import Iterable
 
@@ -29,6 +30,7 @@ def _sha256(*parts: str) -> str:
     return digest.hexdigest()
 
 
+@cache
 def sigma_distributions() -> dict[str, str]:
     """Installed pySigma distributions (pySigma, its backends and pipelines) by name, with their versions."""
     found: dict[str, str] = {}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import shlex
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -101,7 +102,7 @@ def make_backend(target: Target) -> Backend:
 
 def sigma_cli_command(target: Target, rule_file: str) -> str:
     """The command line that reproduces this target's query outside atc (sigma-cli, or atc for our own backends)."""
-    return f"{_command_prefix(target)} {rule_file}"
+    return f"{_command_prefix(target)} {shlex.quote(rule_file)}"  # the file name comes from a pull request: never shell syntax
 
 
 @cache
@@ -145,6 +146,14 @@ def _module_distributions() -> dict[str, tuple[str, str]]:
 
 def _distribution_of(module: str) -> str:
     """'name version' of the distribution that installed a module (atc itself for our own backends)."""
+    from atc.convert.cache import module_distribution, sigma_distributions  # imported here: that module imports this one
+
+    pysigma = sigma_distributions()
+    owner = module_distribution(module, pysigma)  # the usual case, without reading every distribution's file list
+    if owner is not None:
+        return f"{owner} {pysigma[owner]}"
+    if module.split(".")[0] == "atc":
+        return f"atc {metadata.version('atc')}"
     known = _module_distributions()
     parts = module.split(".")
     while parts:

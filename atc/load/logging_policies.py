@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from atc.load.rules import find_files
+from atc.load.rules import find_files, safe_slug
 from atc.load.yamlfile import read_yaml, type_name
 from atc.model import LoggingPolicy, Problem
 
@@ -68,6 +68,7 @@ def read_mapping(path: Path, problems: list[Problem], kind: str, what: str) -> d
 def load_logging_policies(dirs: list[Path], problems: list[Problem]) -> dict[str, LoggingPolicy]:
     """Every logging policy below the folders, keyed by its title; bad files and duplicates become Problems."""
     policies: dict[str, LoggingPolicy] = {}
+    pages: dict[str, LoggingPolicy] = {}  # page name -> policy: titles that differ only in punctuation would share a page
     for path in find_files(dirs, problems, KIND):
         policy = _load_policy(path, problems)
         if policy is None:
@@ -75,7 +76,11 @@ def load_logging_policies(dirs: list[Path], problems: list[Problem]) -> dict[str
         if policy.id in policies:
             problems.append(Problem(str(path), KIND, f"duplicate logging policy id {policy.id} (also in {policies[policy.id].path}); rename one title"))
             continue
-        policies[policy.id] = policy
+        page = safe_slug(policy.id).lower()
+        if page in pages:
+            problems.append(Problem(str(path), KIND, f"title {policy.id!r} gives the same page name as {pages[page].id!r} ({pages[page].path}); rename one title"))
+            continue
+        policies[policy.id] = pages[page] = policy
     return policies
 
 

@@ -14,7 +14,7 @@ from atc.load.yamlfile import MAX_DEPTH, parse_yaml, read_text, type_name
 from atc.model import LogSource, Problem, Rule
 
 RULE_SUFFIXES = (".yml", ".yaml")
-MAX_RULE_VALUES = 20_000  # YAML values in one rule; SigmaHQ's largest rules have a few thousand
+MAX_RULE_VALUES = 10_000  # YAML values in one rule; SigmaHQ's largest rules have about two thousand
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _TEXT_KEYS = ("title", "id", "description", "status", "level", "author")
 _LIST_KEYS = ("references", "falsepositives", "tags")

@@ -13,6 +13,7 @@ from atc.model import Rule
 if TYPE_CHECKING:
     from atc.render.pages import PageRenderer
 
+
 class _ContextPickler(pickle.Pickler):
     """Pickles a page's context with every Rule replaced by that rule's own digest (each rule is pickled once per build)."""
 

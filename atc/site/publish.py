@@ -25,16 +25,18 @@ class Staging:
 
 
 def _sibling(target: Path, suffix: str) -> Path:
+    """A hidden folder next to target: .docs<suffix>."""
     return target.parent / f".{target.name}{suffix}"
 
 
 def _alive(pid: int) -> bool:
+    """Whether a process with this id exists (its staging folder may still be in use)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # exists, owned by someone else
+        pass
     return True
 
 
@@ -75,12 +77,12 @@ def swap_in(new: Path, target: Path) -> None:
         os.rename(new, target)
         return
     if _exchange(new, target):
-        shutil.rmtree(new)  # the previous tree
+        shutil.rmtree(new, ignore_errors=True)  # the previous tree; what cannot go now, recover() removes later
         return
     backup = _sibling(target, _BACKUP)  # fallback: two renames; recover() repairs a kill between them
     os.rename(target, backup)
     os.rename(new, target)
-    shutil.rmtree(backup)
+    shutil.rmtree(backup, ignore_errors=True)
 
 
 @contextmanager

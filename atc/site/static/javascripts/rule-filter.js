@@ -1,7 +1,7 @@
 /* The rule index (Detection_Rules/index.md): filter its table by tactic, level, status, log source and free text.
  *
  * The page's static table is the data and the no-JavaScript fallback: each row is read once, then a filter only
- * toggles `hidden` on rows. When the site is served over http(s), rules.json adds each rule's id, service,
+ * toggles `hidden` on rows, showing the first PAGE_ROWS matches until asked for all. When the site is served over http(s), rules.json adds each rule's id, service,
  * Data Needed and triggers to the free-text search. Rule text is only ever inserted with textContent.
  */
 (function () {
@@ -16,6 +16,7 @@
   ];
   const LEVELS = ["informational", "low", "medium", "high", "critical"];
   const DEBOUNCE_MS = 150;
+  const PAGE_ROWS = 200; // rows shown at once: laying out thousands of table rows takes seconds
 
   /** Split a comma-separated cell into its values. */
   function cellValues(cell) {
@@ -114,33 +115,51 @@
     reset.className = "md-button";
     reset.textContent = "Clear";
     form.append(reset);
-    const count = document.createElement("p");
+    const status = document.createElement("p");
+    status.className = "atc-rule-filter__status";
+    const count = document.createElement("span");
     count.className = "atc-rule-filter__count";
     count.setAttribute("aria-live", "polite");
-    container.append(form, count);
+    const more = document.createElement("button");
+    more.type = "button";
+    more.className = "atc-rule-filter__more";
+    status.append(count, more);
+    container.append(form, status);
     container.hidden = false;
 
+    let limit = PAGE_ROWS;
     const apply = () => {
       const chosen = FILTERS.map((filter) => [filter.key, form.elements[filter.key].value]).filter(([, value]) => value);
       const words = text.value.toLowerCase().split(/\s+/).filter(Boolean);
-      let shown = 0;
+      let found = 0;
       for (const item of rows) {
-        const hide = !matches(item, chosen, words);
+        const match = matches(item, chosen, words);
+        const hide = !match || found >= limit;
         if (item.row.hidden !== hide) item.row.hidden = hide;
-        if (!hide) shown += 1;
+        if (match) found += 1;
       }
-      count.textContent = `${shown} of ${rows.length} rules`;
+      count.textContent = `${found} of ${rows.length} rules`;
+      more.hidden = found <= limit;
+      more.textContent = `showing the first ${limit}: show all ${found}`;
+    };
+    const refilter = () => {
+      limit = PAGE_ROWS;
+      apply();
     };
     let timer = 0;
     text.addEventListener("input", () => {
       window.clearTimeout(timer);
-      timer = window.setTimeout(apply, DEBOUNCE_MS);
+      timer = window.setTimeout(refilter, DEBOUNCE_MS);
     });
     form.addEventListener("change", (event) => {
-      if (event.target !== text) apply();
+      if (event.target !== text) refilter();
     });
     form.addEventListener("submit", (event) => event.preventDefault());
-    form.addEventListener("reset", () => window.setTimeout(apply, 0));
+    form.addEventListener("reset", () => window.setTimeout(refilter, 0));
+    more.addEventListener("click", () => {
+      limit = Infinity;
+      apply();
+    });
     apply();
     enrich(rows, new URL(container.dataset.rules || "../rules.json", window.location.href).href);
   }
