@@ -154,22 +154,38 @@ def _log(stream: TextIO, quiet: bool, message: str) -> None:
         print(message, file=stream, flush=True)
 
 
-def print_problems(problems: list[Problem], stream: TextIO, per_kind: int = 20) -> str:
-    """Print the problems, a bounded number per kind, and return the count of each kind as text."""
+def print_problems(problems: list[Problem], stream: TextIO, verbose: bool = False, per_kind: int = 20) -> str:
+    """Print the problems (a bounded number per kind, conversions as a per-target digest unless verbose); return the counts as text."""
     by_kind: dict[str, list[Problem]] = {}
     for problem in sorted(problems):
         by_kind.setdefault(problem.kind, []).append(problem)
     for kind, items in sorted(by_kind.items()):
-        for problem in items[:per_kind]:
+        if kind.startswith("conversion-") and not verbose:
+            _print_conversion_digest(kind, items, stream)
+            continue
+        shown = items if verbose else items[:per_kind]
+        for problem in shown:
             print(problem, file=stream)
-        if len(items) > per_kind:
-            print(f"... and {len(items) - per_kind} more [{kind}] problems (use --verbose to list all)", file=stream)
+        if len(items) > len(shown):
+            print(f"... and {len(items) - len(shown)} more [{kind}] problems (use --verbose to list all)", file=stream)
     return ", ".join(f"{kind}: {len(items)}" for kind, items in sorted(by_kind.items())) or "none"
 
 
-def summarise(result: BuildResult, stream: TextIO, per_kind: int = 20) -> None:
-    """Print the problems (a bounded number per kind) and the closing counts."""
-    counts = print_problems(result.problems, stream, per_kind)
+def _print_conversion_digest(kind: str, items: list[Problem], stream: TextIO) -> None:
+    """Conversion problems by target with the commonest reason: one line per target instead of one per rule."""
+    by_target: dict[str, Counter[str]] = {}
+    for problem in items:
+        target, _, reason = problem.message.partition(": ")
+        by_target.setdefault(target, Counter())[reason[:110]] += 1
+    print(f"[{kind}] {len(items)} rule conversions, by target (--verbose names every file):", file=stream)
+    for target, reasons in sorted(by_target.items()):
+        reason, count = reasons.most_common(1)[0]
+        print(f"  {target:<14} {sum(reasons.values()):>5}  commonest ({count}): {reason}", file=stream)
+
+
+def summarise(result: BuildResult, stream: TextIO, verbose: bool = False) -> None:
+    """Print the problems and the closing counts."""
+    counts = print_problems(result.problems, stream, verbose)
     conversions = Counter(c.status for rule in result.kb.rules for c in rule.conversions.values())
     stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in result.timings.items())
     print(

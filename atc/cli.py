@@ -48,7 +48,7 @@ def _add_kb_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--logging-policies", type=Path, action="append", metavar="DIR", help="a folder of logging policy YAML (repeatable)")
     parser.add_argument("--triggers", type=Path, action="append", metavar="DIR", help="an Atomic Red Team atomics/ folder (repeatable)")
     parser.add_argument("--strict", action="store_true", default=None, help="exit with status 1 when any problem was found")
-    parser.add_argument("--verbose", "-v", action="store_true", help="list every problem, not the first 20 of each kind")
+    parser.add_argument("--verbose", "-v", action="store_true", help="list every problem with its file; without it, 20 per kind and conversion failures as one line per target")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,7 +149,7 @@ def _build(args: argparse.Namespace) -> int:
     except SiteBuildError as exc:
         print(f"atc: {exc}", file=sys.stderr)
         return 1
-    summarise(result, sys.stderr, per_kind=10**9 if args.verbose else 20)
+    summarise(result, sys.stderr, verbose=args.verbose)
     return 1 if settings.strict and result.problems else 0
 
 
@@ -159,7 +159,7 @@ def _check(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args, Path.cwd())
     kb = run_check(settings)
-    counts = print_problems(kb.problems, sys.stderr, per_kind=10**9 if args.verbose else 20)
+    counts = print_problems(kb.problems, sys.stderr, verbose=args.verbose)
     print(f"check: {len(kb.rules)} rules, {len(kb.data_needed)} Data Needed, {len(kb.logging_policies)} logging policies, {len(kb.triggers)} triggers; problems: {counts}", file=sys.stderr)
     errors = any(problem.severity == "error" for problem in kb.problems)
     return 1 if errors or (settings.strict and kb.problems) else 0

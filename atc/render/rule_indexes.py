@@ -17,21 +17,27 @@ PAGES = {"log_source.md": "Rules by log source", "tactic.md": "Rules by ATT&CK t
 
 @dataclass(frozen=True)
 class SubGroup:
+    """Rules under one sub-heading (None: directly under the group's heading)."""
+
     heading: str | None
     rules: list[Rule]
 
 
 @dataclass(frozen=True)
 class Group:
+    """One section of an index page."""
+
     heading: str
     subgroups: list[SubGroup]
 
     @property
     def count(self) -> int:
+        """The group's number of rules."""
         return sum(len(sub.rules) for sub in self.subgroups)
 
 
 def _by_title(rules: list[Rule]) -> list[Rule]:
+    """Rules by title, then page name."""
     return sorted(rules, key=lambda rule: (rule.title.lower(), rule.slug))
 
 
