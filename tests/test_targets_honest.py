@@ -40,7 +40,7 @@ def _data(path: Path) -> dict:
 
 
 def _section(page: str, heading: str) -> str:
-    match = re.search(rf"^### {re.escape(heading)}\n(.*?)(?=^##|\Z)", page, re.S | re.M)
+    match = re.search(rf"^### {re.escape(heading)}(?: \{{[^}}\n]*\}})?\n(.*?)(?=^##|\Z)", page, re.S | re.M)
     assert match, f"no section {heading}"
     return match.group(1)
 
