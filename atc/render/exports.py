@@ -65,6 +65,6 @@ def exports(kb: KnowledgeBase, targets: list[Target]) -> dict[str, str]:
     writer.writerow(CSV_COLUMNS)
     writer.writerows(csv_row(entry) for entry in entries)
     return {
-        "rules.json": json.dumps(entries, indent=1, ensure_ascii=False) + "\n",
+        "rules.json": json.dumps(entries, separators=(",", ":"), ensure_ascii=False) + "\n",
         "analytics.csv": buffer.getvalue(),
     }

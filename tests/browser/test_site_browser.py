@@ -115,7 +115,7 @@ def test_rule_index_works_through_instant_navigation(page: Page, site_url: str) 
 
 def test_copy_button_copies_the_splunk_query(page: Page, site_url: str) -> None:
     page.goto(f"{site_url}Detection_Rules/{SEED_SLUG}/")
-    block = page.locator("h3#splunk ~ div.highlight").first
+    block = page.locator("h3#splunk ~ pre").first
     expected = block.locator("code").inner_text()
     block.hover()
     block.locator("button[data-md-type='copy']").click()
