@@ -10,8 +10,7 @@ from pathlib import Path
 
 from sigma.pipelines.common import windows_logsource_mapping
 
-from atc.load.logging_policies import FieldError, event_id_list, read_mapping, text, text_list
-from atc.load.rules import find_files, safe_slug
+from atc.load.fields import FieldError, event_id_list, load_unique, read_mapping, text, text_list
 from atc.model import DataNeeded, LoggingPolicy, LogSource, Problem
 
 KIND = "data_needed"
@@ -50,21 +49,7 @@ _ATC_CATEGORIES = {"dns logs": "dns", "av alerts": "antivirus", "antivirus alert
 
 def load_data_needed(dirs: list[Path], problems: list[Problem], policies: dict[str, LoggingPolicy] | None = None) -> dict[str, DataNeeded]:
     """Every Data Needed item below the folders, keyed by title; pass the policies to derive event ids from them too."""
-    items: dict[str, DataNeeded] = {}
-    pages: dict[str, DataNeeded] = {}  # page name -> item: titles that differ only in punctuation would share a page
-    for path in find_files(dirs, problems, KIND):
-        item = _load_item(path, problems, policies or {})
-        if item is None:
-            continue
-        if item.id in items:
-            problems.append(Problem(str(path), KIND, f"duplicate Data Needed id {item.id} (also in {items[item.id].path}); rename one title"))
-            continue
-        page = safe_slug(item.id).lower()
-        if page in pages:
-            problems.append(Problem(str(path), KIND, f"title {item.id!r} gives the same page name as {pages[page].id!r} ({pages[page].path}); rename one title"))
-            continue
-        items[item.id] = pages[page] = item
-    return items
+    return load_unique(dirs, problems, KIND, "Data Needed", lambda path: _load_item(path, problems, policies or {}), lambda item: item.id)
 
 
 def _load_item(path: Path, problems: list[Problem], policies: dict[str, LoggingPolicy]) -> DataNeeded | None:

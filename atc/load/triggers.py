@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from atc.load.logging_policies import FieldError, read_mapping, text, text_list
+from atc.load.fields import FieldError, read_mapping, text, text_list
 from atc.load.rules import inside
 from atc.model import AtomicTest, Problem, Trigger
 

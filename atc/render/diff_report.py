@@ -5,11 +5,10 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-import jinja2
 from markupsafe import Markup
 
 from atc.diff import DiffReport
-from atc.render.escape import fence, md_text
+from atc.render.escape import template_environment
 
 MARKER = "<!-- atc-diff-report -->"  # lets the pull-request comment job find and update its one comment
 
@@ -21,14 +20,6 @@ def to_json(report: DiffReport) -> str:
 
 def to_markdown(report: DiffReport, templates_dir: Path) -> str:
     """The report as Markdown, for a pull-request comment or a file."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters.update(md=md_text, fence=fence)
+    env = template_environment(templates_dir)
     text = env.get_template("diff_report.md.j2").render(report=report, marker=Markup(MARKER))
     return text if text.endswith("\n") else text + "\n"

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+import jinja2
 from markupsafe import Markup, escape
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()!|])")  # Python-Markdown escapes, plus the table pipe
@@ -67,3 +69,17 @@ def fence(content: str, language: str = "", search_exclude: bool = False) -> Mar
 def yaml_string(value: object) -> Markup:
     """A one-line YAML scalar for page front matter, HTML-escaped since themes insert it unescaped."""
     return Markup(json.dumps(str(escape(" ".join(visible(str(value)).split()))), ensure_ascii=False))
+
+
+def template_environment(templates_dir: Path) -> jinja2.Environment:
+    """The jinja2 environment every page is rendered with: autoescape on, strict about undefined names."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    environment.filters.update(md=md_text, md_link=md_link, fence=fence, yaml_string=yaml_string)
+    return environment

@@ -5,14 +5,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import jinja2
 from markupsafe import Markup
 
 from atc.convert.targets import Target
 from atc.link.attack import tactic_url, technique_url
 from atc.load.rules import safe_slug
 from atc.model import KnowledgeBase, Rule, TacticRef, TechniqueRef, TriggerRef
-from atc.render.escape import code_text, fence, md_link, md_text, yaml_string
+from atc.render.escape import code_text, md_text, template_environment
 from atc.render.gaps import gap_groups
 from atc.render.page_memo import PageMemo
 from atc.render.rule_indexes import rule_index_pages
@@ -36,19 +35,8 @@ class PageRenderer:
         self.edit_urls = edit_urls or {}  # rule slug -> "edit this rule" URL
         self.memo: PageMemo | None = None  # set by the build: rule pages remembered across builds
         self.version = f"v{kb.attack.version}"
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(templates_dir)),
-            autoescape=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-            undefined=jinja2.StrictUndefined,
-        )
+        self.env = template_environment(templates_dir)
         self.env.filters.update(
-            md=md_text,
-            md_link=md_link,
-            fence=fence,
-            yaml_string=yaml_string,
             code_span=code_text,
             tactic_item=self.tactic_item,
             technique_item=self.technique_item,
