@@ -22,7 +22,8 @@ Settings come from, in order: the built-in defaults (the repository's own
 knowledge base), an atc.yml in the current folder or given with --config
 (keys: rules, data_needed, logging_policies, triggers, docs_dir, site_dir,
 templates_dir, mkdocs_config, cache_dir, targets, jobs, build_site, strict,
-repo_url, offline, attack_snapshot; paths relative to the file), then these options.
+repo_url, offline, attack_snapshot, events, validator_exclusions; paths relative
+to the file), then these options.
 
 targets: """ + ", ".join(t.key for t in TARGETS) + "; optional: " + ", ".join(t.key for t in OPTIONAL_TARGETS) + """
 
