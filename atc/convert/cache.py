@@ -13,9 +13,10 @@ from typing import Iterable
 from atc.convert.targets import Target
 from atc.model import Conversion
 
-FORMAT = 1  # bump when the meaning of a stored conversion changes (e.g. how queries are joined)
+FORMAT = 1  # bump when the stored layout changes; the converting code itself is fingerprinted below
 DB_NAME = "conversions.sqlite3"
 BACKENDS_DIR = Path(__file__).resolve().parent / "backends"
+RUNNER = Path(__file__).resolve().parent / "runner.py"  # fresh rules, time limits, reasons and query joining: every target
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversion (key TEXT PRIMARY KEY, status TEXT NOT NULL, query TEXT, error TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS memo (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -52,6 +53,11 @@ def module_distribution(module: str, distributions: Iterable[str]) -> str | None
     return None
 
 
+def runner_version() -> str:
+    """A hash of the runner's source: how it reports failures and joins queries is part of every stored conversion."""
+    return _sha256(RUNNER.read_text(encoding="utf-8"))
+
+
 def atc_backends_version() -> str:
     """A hash of atc's own backend sources: editing them invalidates the targets they implement."""
     return _sha256(*(f"{path.name}\n{path.read_text(encoding='utf-8')}" for path in sorted(BACKENDS_DIR.glob("*.py"))))
@@ -78,12 +84,13 @@ class ConversionCache:
             dists = sigma_distributions()
             pipelines = self._pipeline_distributions(dists)
             atc_code = atc_backends_version()
+            runner_code = runner_version()
             for target in missing:
                 module = target.backend.split(":")[0]
                 owners = {"pySigma", module_distribution(module, dists) if not module.startswith("atc.") else None}
                 owners.update(pipelines.get(name) for name in target.pipelines)
                 versions = {name: dists.get(name) for name in sorted(owner for owner in owners if owner)}
-                facts = {"format": FORMAT, "target": asdict(target), "versions": versions, "atc": atc_code if module.startswith("atc.") else None}
+                facts = {"format": FORMAT, "target": asdict(target), "versions": versions, "atc": atc_code if module.startswith("atc.") else None, "runner": runner_code}
                 self._fingerprints[target] = _sha256(json.dumps(facts, sort_keys=True))
         return {target: self._fingerprints[target] for target in targets}
 
