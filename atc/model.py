@@ -132,6 +132,35 @@ class Rule:
     verification: dict[str, str] = field(default_factory=dict)
 
 
+
+@dataclass(frozen=True)
+class RuleSummary:
+    """What lists, indexes, ATT&CK pages and exports show of a rule: never its description, detection or queries.
+
+    Pages built from summaries are remembered by the summaries' digests, so editing a rule's text or queries renders
+    its own page again and no other.
+    """
+
+    id: str
+    title: str
+    slug: str
+    level: str | None
+    status: str | None
+    logsource: LogSource
+    tactics: tuple[TacticRef, ...]
+    techniques: tuple[TechniqueRef, ...]
+    data_needed: tuple[str, ...]
+    data_needed_gap: str | None
+    triggers: tuple[TriggerRef, ...]
+    converted: tuple[str, ...]  # keys of the targets with a working query
+
+    @classmethod
+    def of(cls, rule: Rule) -> RuleSummary:
+        return cls(
+            rule.id, rule.title, rule.slug, rule.level, rule.status, rule.logsource, tuple(rule.tactics), tuple(rule.techniques),
+            tuple(rule.data_needed), rule.data_needed_gap, tuple(rule.triggers), tuple(key for key, c in rule.conversions.items() if c.status == "ok"),
+        )
+
 @dataclass
 class LoggingPolicy:
     id: str

@@ -16,7 +16,7 @@ from atc.load.data_needed import load_data_needed
 from atc.load.logging_policies import load_logging_policies
 from atc.load.rules import load_rules
 from atc.load.triggers import load_triggers
-from atc.model import DataNeeded, KnowledgeBase, Problem, Rule
+from atc.model import DataNeeded, KnowledgeBase, Problem, Rule, RuleSummary
 from atc.render.gaps import gap_groups
 
 SEED = 20  # the sample is drawn with this seed, so the hand-checked links can be found again
@@ -52,7 +52,7 @@ def print_statistics(kb: KnowledgeBase) -> None:
     print(f"rules with >= 1 trigger: {len(with_trigger)} ({len(with_trigger) / len(rules):.1%}); "
           f"{via_parent} of them list a sub-technique's tests via a tagged parent")
     print(f"\ngaps: {len(rules) - linked} rules without Data Needed, top {TOP_GAPS} log sources")
-    for group in gap_groups(rules)[:TOP_GAPS]:
+    for group in gap_groups([RuleSummary.of(rule) for rule in rules])[:TOP_GAPS]:
         print(f"  {group.count:4d}  {group.logsource}  ({group.reasons[0].reason})")
     reasons = Counter(gap_kind(rule.data_needed_gap or "") for rule in rules if not rule.data_needed)
     print("gap reasons: " + "; ".join(f"{reason}: {count}" for reason, count in reasons.most_common()))

@@ -17,7 +17,7 @@ from atc.convert.targets import select_targets
 from atc.link.attack import resolve_tags
 from atc.link.navigator import expected_cells, layer_techniques, validate_layer
 from atc.load.attack import load_snapshot
-from atc.model import AttackSnapshot, Conversion, DataNeeded, KnowledgeBase, LogSource, Rule, Trigger, TriggerRef
+from atc.model import AttackSnapshot, Conversion, DataNeeded, KnowledgeBase, LogSource, Rule, RuleSummary, Trigger, TriggerRef
 from atc.render.attack_pages import attack_pages, product_slug, shade_level
 from atc.render.escape import md_text
 from atc.render.exports import CSV_COLUMNS, csv_cell, exports
@@ -247,7 +247,7 @@ def test_analytics_csv_has_one_row_per_rule(default_build: BuildResult) -> None:
 
 
 def test_exports_neutralise_formulas(hand_kb: KnowledgeBase) -> None:
-    reader = csv.DictReader(io.StringIO(exports(hand_kb, [])["analytics.csv"]))
+    reader = csv.DictReader(io.StringIO(exports([RuleSummary.of(rule) for rule in hand_kb.rules], [])["analytics.csv"]))
     rows = {row["slug"]: row for row in reader}
     assert rows["future"]["title"] == "'=cmd|' /C calc'!A0"
     assert rows["tactic_only"]["title"] == "'-Tactic only"
@@ -257,7 +257,7 @@ def test_exports_neutralise_formulas(hand_kb: KnowledgeBase) -> None:
 
 
 def test_exports_list_converted_targets(hand_kb: KnowledgeBase) -> None:
-    entries = json.loads(exports(hand_kb, select_targets(["splunk", "grep"]))["rules.json"])
+    entries = json.loads(exports([RuleSummary.of(rule) for rule in hand_kb.rules], select_targets(["splunk", "grep"]))["rules.json"])
     psexec = next(entry for entry in entries if entry["slug"] == "psexec")
     assert psexec["converted_targets"] == ["grep"]
     assert psexec["data_needed"] == ["DN_share", "DN_missing"] and psexec["triggers"] == ["T1021.002"]

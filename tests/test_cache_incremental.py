@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import io
+import os
+import re
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -104,3 +108,48 @@ def test_results_do_not_depend_on_jobs(kb_copy: Settings, tmp_path: Path) -> Non
     two = _build(replace(kb_copy, jobs=2, docs_dir=tmp_path / "docs2", cache_dir=tmp_path / "cache2"))
     assert two.convert_stats.converted == one.convert_stats.converted > 0
     assert two.pages == one.pages
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{path}: {old!r} not found"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _fresh(settings: Settings, tmp_path: Path, name: str) -> BuildResult:
+    """A build of the same rules with nothing remembered."""
+    return _build(replace(settings, docs_dir=tmp_path / name / "docs", cache_dir=tmp_path / name / "cache"))
+
+
+def test_description_edit_renders_that_rule_page_only(kb_copy: Settings, tmp_path: Path) -> None:
+    first = _build(kb_copy)
+    seed = next(rule for rule in first.kb.rules if rule.slug == "win_security_susp_psexec_execution")
+    _edit(seed.path, "description: ", "description: Edited for the test. ")
+    second = _build(kb_copy)
+    assert second.made == 1
+    changed = {page for page in second.pages if second.pages[page] != first.pages.get(page)}
+    assert changed == {f"Detection_Rules/{seed.slug}.md"}
+    assert second.pages == _fresh(kb_copy, tmp_path, "fresh").pages
+
+
+def test_remembered_pages_equal_a_fresh_build_after_every_kind_of_edit(kb_copy: Settings, tmp_path: Path) -> None:
+    """Title, level, tag and log-source edits reach every list, index, ATT&CK page and export that shows them."""
+    _build(kb_copy)
+    paths = sorted(kb_copy.rules[0].rglob("*.yml"))
+    _edit(paths[0], "title: ", "title: Renamed ")
+    _edit(paths[1], "level: ", "level: critical\nx_old_level: ")
+    _edit(paths[2], "tags:\n", "tags:\n    - attack.t1059.001\n")
+    _edit(paths[3], "logsource:\n", "logsource:\n    product: edited_product\n")
+    paths[4].unlink()
+    remembered = _build(kb_copy)
+    assert 1 < remembered.made < len(remembered.pages)
+    fresh = _fresh(kb_copy, tmp_path, "fresh")
+    assert remembered.pages == fresh.pages
+
+
+def test_a_new_process_remembers_every_page(kb_copy: Settings) -> None:
+    """Nothing in a page's inputs depends on the process (string hashing, object identity): a second run renders nothing."""
+    command = [sys.executable, "-m", "atc.cli", "build", "--rules", str(kb_copy.rules[0]), "--no-site", "--docs-dir", str(kb_copy.docs_dir), "--cache-dir", str(kb_copy.cache_dir)]
+    logs = [subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stderr for seed in ("1", "2")]
+    assert re.search(r"render: \d+ pages in [\d.]+ s \(0 made", logs[1]), logs[1]
+    assert not re.search(r"render: \d+ pages in [\d.]+ s \(0 made", logs[0])

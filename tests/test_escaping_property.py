@@ -64,7 +64,7 @@ def test_hostile_rule_text_keeps_the_page_whole_and_inert(
     )
     kb = KnowledgeBase([rule], {}, {}, {}, SNAPSHOT)
     renderer = PageRenderer(kb, [], REPO_ROOT / "templates")
-    page = renderer.render("rule.md.j2", **renderer.rule_context(rule, RelatedIndex(kb)))
+    page = renderer.render("rule.md.j2", **renderer.rule_context(rule, renderer.summaries[0], RelatedIndex(kb, renderer.summaries)))
     html = _html(page)
 
     assert injected_markup(html) == []

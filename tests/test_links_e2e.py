@@ -11,6 +11,7 @@ import yaml
 from atc.build import BuildResult
 from atc.config import REPO_ROOT
 from atc.render.escape import md_text
+from atc.model import RuleSummary
 from atc.render.gaps import gap_groups
 from atc.render.pages import PageRenderer
 from tests.conftest import SEED_SLUG
@@ -116,7 +117,7 @@ def test_every_nav_entry_is_a_generated_or_hand_written_page(default_build: Buil
 
 def test_gaps_page_groups_rules_by_log_source_largest_group_first(default_build: BuildResult):
     unserved = [replace(rule, data_needed=[], data_needed_gap=f"no Data Needed for {rule.logsource.describe()}") for rule in default_build.kb.rules]
-    page = PageRenderer(default_build.kb, [], REPO_ROOT / "templates").render("gaps.md.j2", groups=gap_groups(unserved), total=len(unserved))
+    page = PageRenderer(default_build.kb, [], REPO_ROOT / "templates").render("gaps.md.j2", groups=gap_groups([RuleSummary.of(rule) for rule in unserved]), total=len(unserved))
     counts = [int(n) for n in re.findall(r"^## .+ \((\d+) rules?\)$", page, re.MULTILINE)]
     assert counts == sorted(counts, reverse=True) and sum(counts) == len(unserved)
     assert f"{len(unserved)} of {len(unserved)} rules link to no Data Needed item" in page

@@ -9,6 +9,7 @@ import pytest
 
 from atc.build import BuildResult
 from atc.config import ConfigError, load_config_file
+from atc.model import RuleSummary
 from atc.render.pages import PageRenderer
 from atc.render.rule_extras import RELATED_SHOWN, RelatedIndex, edit_url, edit_urls
 from tests.conftest import SEED_SLUG
@@ -27,19 +28,24 @@ def test_extra_sections_follow_every_target_section(default_build: BuildResult) 
 
 
 def test_related_rules_share_a_technique_or_data_needed(default_build: BuildResult) -> None:
-    index = RelatedIndex(default_build.kb)
-    for rule in default_build.kb.rules:
+    summaries = [RuleSummary.of(rule) for rule in default_build.kb.rules]
+    index = RelatedIndex(default_build.kb, summaries)
+    for rule in summaries:
         related = index.related(rule)
         for group in related.techniques:
             assert group.key in index.technique_ids(rule)
-            assert all(group.key in index.technique_ids(other) and other is not rule for other in group.rules)
+            assert all(group.key in index.technique_ids(other) and other.slug != rule.slug for other in group.shown)
+            sharing = [other for other in summaries if group.key in index.technique_ids(other)]
+            assert len(group.shown) + group.more == len(sharing) - 1
         for group in related.data_needed:
-            assert all(group.key in other.data_needed and other is not rule for other in group.rules)
+            assert all(group.key in other.data_needed and other.slug != rule.slug for other in group.shown)
+            assert len(group.shown) + group.more == sum(1 for other in summaries if group.key in other.data_needed) - 1
 
 
 def test_related_rules_are_linked_and_capped(default_build: BuildResult) -> None:
-    index = RelatedIndex(default_build.kb)
-    rule = max(default_build.kb.rules, key=lambda r: sum(len(g.rules) for g in index.related(r).techniques))
+    summaries = [RuleSummary.of(rule) for rule in default_build.kb.rules]
+    index = RelatedIndex(default_build.kb, summaries)
+    rule = max(summaries, key=lambda r: sum(len(g.shown) + g.more for g in index.related(r).techniques))
     group = index.related(rule).techniques[0]
     page = default_build.pages[f"Detection_Rules/{rule.slug}.md"]
     related = page.split("## Related rules", 1)[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import pickle
 import sqlite3
 from dataclasses import asdict
 from functools import cache
@@ -13,14 +14,16 @@ from typing import Iterable
 from atc.convert.targets import Target
 from atc.model import Conversion
 
-FORMAT = 1  # bump when the stored layout changes; the converting code itself is fingerprinted below
+FORMAT = 2  # bump when the stored layout changes; the converting code itself is fingerprinted below
 DB_NAME = "conversions.sqlite3"
 BACKENDS_DIR = Path(__file__).resolve().parent / "backends"
 RUNNER = Path(__file__).resolve().parent / "runner.py"  # fresh rules, time limits, reasons and query joining: every target
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS conversion (key TEXT PRIMARY KEY, status TEXT NOT NULL, query TEXT, error TEXT) WITHOUT ROWID;
+DROP TABLE IF EXISTS conversion;
+CREATE TABLE IF NOT EXISTS rule_conversions (text TEXT PRIMARY KEY, conversions BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS memo (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
+Stored = dict[str, Conversion]  # a rule text's conversions by target fingerprint
 
 
 def _sha256(*parts: str) -> str:
@@ -64,7 +67,11 @@ def atc_backends_version() -> str:
 
 
 class ConversionCache:
-    """Conversions stored by content key; safe for concurrent builds (SQLite WAL, one transaction per batch)."""
+    """Conversions stored by content: one row per rule text holding its conversions by target fingerprint.
+
+    A warm build reads one row per rule instead of one per (rule, target). Safe for concurrent builds: SQLite WAL,
+    and rows are merged under the write lock. The cache folder is trusted like the code (rows are pickles).
+    """
 
     def __init__(self, cache_dir: Path) -> None:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -109,24 +116,25 @@ class ConversionCache:
         return mapping
 
     @staticmethod
-    def keys(fingerprints: dict[Target, str], source_text: str) -> dict[Target, str]:
-        """The content key of one rule text for each target: the target's fingerprint with the text's own sha256."""
-        text = _sha256(source_text)
-        return {target: _sha256(fingerprint, text) for target, fingerprint in fingerprints.items()}
+    def text_key(source_text: str) -> str:
+        """The row key of a rule text: its sha256."""
+        return _sha256(source_text)
 
-    def get_many(self, keys: list[str]) -> dict[str, tuple[str, str | None, str | None]]:
-        """Stored (status, query, error) rows for the keys that are present."""
-        found: dict[str, tuple[str, str | None, str | None]] = {}
-        for start in range(0, len(keys), 500):
-            batch = keys[start : start + 500]
+    def get_many(self, keys: list[str]) -> dict[str, Stored]:
+        """The stored conversions of the rule texts that have any, by row key (looked up in key order: a third of the time of random order)."""
+        found: dict[str, Stored] = {}
+        ordered = sorted(set(keys))
+        for start in range(0, len(ordered), 5000):
+            batch = ordered[start : start + 5000]
             marks = ",".join("?" * len(batch))
-            for key, status, query, error in self.db.execute(f"SELECT key, status, query, error FROM conversion WHERE key IN ({marks})", batch):
-                found[key] = (status, query, error)
+            for key, blob in self.db.execute(f"SELECT text, conversions FROM rule_conversions WHERE text IN ({marks})", batch):
+                found[key] = pickle.loads(blob)
         return found
 
-    def put_many(self, items: list[tuple[str, Conversion]]) -> None:
-        """Store conversions under their keys in one transaction."""
-        rows = [(key, c.status, c.query, c.error) for key, c in items]
+    def put_many(self, rows: dict[str, Stored]) -> None:
+        """Add conversions to the rows of their rule texts in one transaction, keeping what another build stored meanwhile."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("INSERT OR REPLACE INTO conversion VALUES (?, ?, ?, ?)", rows)
+            current = self.get_many(list(rows))
+            merged = [(key, pickle.dumps({**current.get(key, {}), **new}, protocol=pickle.HIGHEST_PROTOCOL)) for key, new in rows.items()]
+            self.db.executemany("INSERT OR REPLACE INTO rule_conversions VALUES (?, ?)", merged)

@@ -79,16 +79,17 @@ def convert_rules(
     """Fill every rule's conversions: cached ones from the cache, the rest in parallel processes; results do not depend on scheduling."""
     stats = ConvertStats()
     fingerprints = cache.fingerprints(targets) if cache else {}
-    keys = [ConversionCache.keys(fingerprints, rule.source_text) if cache else {} for rule in rules]
-    stored = cache.get_many([key for row in keys for key in row.values()]) if cache else {}
-    pending: list[tuple[Rule, dict[Target, str], tuple[Target, ...]]] = []
-    for rule, row in zip(rules, keys):
-        hits = {t: Conversion(t.key, *stored[row[t]]) for t in targets if row.get(t) in stored}
-        rule.conversions = {t.key: hits[t] for t in targets if t in hits}
-        stats.cached += len(hits)
-        missing = tuple(t for t in targets if t not in hits)
+    keys = [ConversionCache.text_key(rule.source_text) for rule in rules] if cache else []
+    stored = cache.get_many(keys) if cache else {}
+    pending: list[tuple[Rule, str, tuple[Target, ...]]] = []
+    for number, rule in enumerate(rules):
+        key = keys[number] if cache else ""
+        row = stored.get(key, {})
+        rule.conversions = {t.key: row[fingerprints[t]] for t in targets if fingerprints.get(t) in row}
+        stats.cached += len(rule.conversions)
+        missing = tuple(t for t in targets if t.key not in rule.conversions)
         if missing:
-            pending.append((rule, row, missing))
+            pending.append((rule, key, missing))
         else:
             on_done(1)
     work = [(rule.data, missing) for rule, _, missing in pending]
@@ -114,7 +115,7 @@ def _prepare_backends(targets: set[Target]) -> None:
 
 
 def _collect(
-    pending: list[tuple[Rule, dict[Target, str], tuple[Target, ...]]],
+    pending: list[tuple[Rule, str, tuple[Target, ...]]],
     targets: list[Target],
     results: Iterator[list[Conversion]],
     on_done: Callable[[int], None],
@@ -122,16 +123,17 @@ def _collect(
     stats: ConvertStats,
 ) -> None:
     """Merge results in work order (target order on each rule), storing them in the cache in batches."""
-    batch: list[tuple[str, Conversion]] = []
-    for (rule, row, missing), conversions in zip(pending, results):
+    fingerprints = cache.fingerprints(targets) if cache else {}
+    batch: dict[str, dict[str, Conversion]] = {}
+    for (rule, key, missing), conversions in zip(pending, results):
         done = {**rule.conversions, **{c.target: c for c in conversions}}
         rule.conversions = {t.key: done[t.key] for t in targets if t.key in done}
         stats.converted += len(conversions)
         if cache:
-            batch.extend((row[t], c) for t, c in zip(missing, conversions))
-            if len(batch) >= 1000:
+            batch.setdefault(key, {}).update((fingerprints[t], c) for t, c in zip(missing, conversions))
+            if len(batch) >= 100:
                 cache.put_many(batch)
-                batch = []
+                batch = {}
         on_done(1)
     if cache and batch:
         cache.put_many(batch)

@@ -80,7 +80,7 @@ def installed_pipelines() -> dict:
     """pySigma's installed processing pipelines by name, discovered once per process (discovery imports every plugin)."""
     from sigma.plugins import InstalledSigmaPlugins
 
-    return dict(InstalledSigmaPlugins.autodiscover().pipelines)
+    return dict(InstalledSigmaPlugins.autodiscover(include_backends=False, include_validators=False).pipelines)
 
 
 def _resolve_pipeline(name: str) -> ProcessingPipeline:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -21,21 +22,26 @@ _LIST_KEYS = ("references", "falsepositives", "tags")
 
 
 def find_files(dirs: Iterable[Path], problems: list[Problem], kind: str) -> list[Path]:
-    """Every YAML file below the given folders, sorted; a missing folder is a Problem."""
+    """Every YAML file below the given folders (symbolic links to folders are not followed), sorted; a missing folder is a Problem."""
     found: set[Path] = set()
     for folder in dirs:
         if folder.is_file():
             found.add(folder)
         elif folder.is_dir():
-            found.update(p for p in folder.rglob("*") if p.suffix in RULE_SUFFIXES and p.is_file() and inside(p, folder, problems, kind))
+            root = folder.resolve()
+            for parent, _, names in os.walk(folder):
+                for name in names:
+                    path = Path(parent, name)
+                    if path.suffix in RULE_SUFFIXES and path.is_file() and inside(path, root, problems, kind):
+                        found.add(path)
         else:
             problems.append(Problem(str(folder), kind, "folder not found"))
     return sorted(found)
 
 
-def inside(path: Path, folder: Path, problems: list[Problem], kind: str) -> bool:
-    """Whether a found file really lies inside its folder; a symbolic link leading out of it is a Problem."""
-    if path.resolve().is_relative_to(folder.resolve()):
+def inside(path: Path, root: Path, problems: list[Problem], kind: str) -> bool:
+    """Whether a found file really lies inside its (resolved) folder; a symbolic link leading out of it is a Problem."""
+    if not path.is_symlink() or path.resolve().is_relative_to(root):  # the walk never leaves the folder through a directory
         return True
     problems.append(Problem(str(path), kind, "symbolic link to a file outside the folder; refused (copy the file in instead)"))
     return False

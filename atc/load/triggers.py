@@ -34,10 +34,11 @@ def _atomic_files(dirs: list[Path], problems: list[Problem]) -> list[Path]:
         if not folder.is_dir():
             problems.append(Problem(str(folder), KIND, "folder not found"))
             continue
+        root = folder.resolve()
         found.update(
             path for path in folder.rglob("T*.y*ml")
             if path.suffix in (".yaml", ".yml") and path.stem == path.parent.name and _TECHNIQUE_ID.fullmatch(path.stem)
-            and inside(path, folder, problems, KIND)
+            and inside(path, root, problems, KIND)
         )
     return sorted(found)
 

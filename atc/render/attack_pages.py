@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from atc.link.navigator import layer_techniques, navigator_layer
 from atc.load.rules import safe_slug
-from atc.model import AttackSnapshot, Rule, Tactic, Technique, TechniqueRef
+from atc.model import AttackSnapshot, RuleSummary, Tactic, Technique, TechniqueRef
 from atc.render.escape import safe_url
 from atc.render.pages import PageRenderer
 
@@ -24,7 +24,7 @@ ALL_LAYER = "all"
 class RuleUse:
     """A rule counted for a technique, with the tags that put it there."""
 
-    rule: Rule
+    rule: RuleSummary
     refs: list[TechniqueRef] = field(default_factory=list)
 
 
@@ -33,16 +33,16 @@ class Coverage:
     """Which rules count for which technique and tactic, and the tags that count for none."""
 
     uses: dict[str, dict[str, RuleUse]] = field(default_factory=lambda: defaultdict(dict))  # technique id -> rule slug -> use
-    tactic_rules: dict[str, list[Rule]] = field(default_factory=lambda: defaultdict(list))  # tactic id -> rules tagging it
-    unknown_techniques: dict[str, list[Rule]] = field(default_factory=lambda: defaultdict(list))
-    unknown_tactics: dict[str, list[Rule]] = field(default_factory=lambda: defaultdict(list))
-    stale: dict[str, tuple[TechniqueRef, list[Rule]]] = field(default_factory=dict)  # revoked and deprecated tags
+    tactic_rules: dict[str, list[RuleSummary]] = field(default_factory=lambda: defaultdict(list))  # tactic id -> rules tagging it
+    unknown_techniques: dict[str, list[RuleSummary]] = field(default_factory=lambda: defaultdict(list))
+    unknown_tactics: dict[str, list[RuleSummary]] = field(default_factory=lambda: defaultdict(list))
+    stale: dict[str, tuple[TechniqueRef, list[RuleSummary]]] = field(default_factory=dict)  # revoked and deprecated tags
 
     def counts(self) -> dict[str, int]:
         """The number of rules counted for each technique id."""
         return {tid: len(uses) for tid, uses in self.uses.items()}
 
-    def stale_tags(self, status: str) -> list[tuple[TechniqueRef, list[Rule]]]:
+    def stale_tags(self, status: str) -> list[tuple[TechniqueRef, list[RuleSummary]]]:
         """The revoked or deprecated tags with their rules, by id."""
         return [item for _, item in sorted(self.stale.items()) if item[0].status == status]
 
@@ -110,7 +110,7 @@ def shade_level(count: int) -> int:
     return 0 if count == 0 else 1 if count == 1 else 2 if count <= 3 else 3
 
 
-def _count_rule(coverage: Coverage, rule: Rule) -> None:
+def _count_rule(coverage: Coverage, rule: RuleSummary) -> None:
     """Add one rule's technique and tactic tags to the coverage."""
     for ref in rule.techniques:
         if ref.status == "unknown":
@@ -127,7 +127,7 @@ def _count_rule(coverage: Coverage, rule: Rule) -> None:
             coverage.tactic_rules[tactic_ref.tactic.id].append(rule)
 
 
-def build_coverage(rules: list[Rule]) -> Coverage:
+def build_coverage(rules: list[RuleSummary]) -> Coverage:
     """Count every rule's ATT&CK tags."""
     coverage = Coverage()
     for rule in rules:
@@ -166,16 +166,16 @@ def product_slug(product: str) -> str:
     return f"{slug}_" if slug == ALL_LAYER else slug
 
 
-def layer_json(name: str, rules: list[Rule], snapshot: AttackSnapshot) -> str:
+def layer_json(name: str, rules: list[RuleSummary], snapshot: AttackSnapshot) -> str:
     """A Navigator layer of the rules' technique counts as deterministic JSON text."""
     description = f"Rules per technique (score = number of rules), ATT&CK {snapshot.version}; 0 marks a gap"
     layer = navigator_layer(name, description, build_coverage(rules).counts(), snapshot)
     return json.dumps(layer, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
-def rules_by_product(rules: list[Rule]) -> dict[str, list[Rule]]:
+def rules_by_product(rules: list[RuleSummary]) -> dict[str, list[RuleSummary]]:
     """Rules grouped by their sanitised log-source product; rules without one are left out."""
-    groups: dict[str, list[Rule]] = defaultdict(list)
+    groups: dict[str, list[RuleSummary]] = defaultdict(list)
     for rule in rules:
         if rule.logsource.product:
             groups[product_slug(rule.logsource.product)].append(rule)
@@ -198,7 +198,7 @@ class AttackPages:
         self.kb = renderer.kb
         self.snapshot = self.kb.attack
         self.site_url = site_url
-        self.coverage = build_coverage(self.kb.rules)
+        self.coverage = build_coverage(renderer.summaries)
         self.counts = self.coverage.counts()
         self.children: dict[str, list[Technique]] = defaultdict(list)
         for technique in self.snapshot.techniques.values():
@@ -242,7 +242,7 @@ class AttackPages:
         page = f"{safe_slug(tid)}.md" if tid in self.kb.triggers else None
         return TriggerItem(tid, self.renderer.technique_name(tid), page)
 
-    def data_needed(self, rules: list[Rule]) -> list[DataNeededItem]:
+    def data_needed(self, rules: list[RuleSummary]) -> list[DataNeededItem]:
         """The Data Needed ids behind the rules, with how many of them need each."""
         counts = Counter(item_id for rule in rules for item_id in dict.fromkeys(rule.data_needed))
         return [
@@ -258,9 +258,9 @@ class AttackPages:
         """The tactic's techniques that have pages, each parent followed by its sub-techniques."""
         return nest([t for t in self.technique_pages.values() if tactic.shortname in t.tactics])
 
-    def tactic_rules(self, tactic: Tactic, rows: list[tuple[Technique, bool]]) -> list[tuple[Rule, list[str]]]:
+    def tactic_rules(self, tactic: Tactic, rows: list[tuple[Technique, bool]]) -> list[tuple[RuleSummary, list[str]]]:
         """Every rule of the tactic with the technique ids it counts for there (empty: tagged with the tactic only)."""
-        found: dict[str, tuple[Rule, list[str]]] = {}
+        found: dict[str, tuple[RuleSummary, list[str]]] = {}
         for technique, _ in rows:
             for use in self.uses(technique.id):
                 found.setdefault(use.rule.slug, (use.rule, []))[1].append(technique.id)
@@ -273,16 +273,18 @@ class AttackPages:
     def technique_page(self, technique: Technique) -> str:
         """A technique's page: its rules, sub-techniques, triggers and Data Needed."""
         uses = self.uses(technique.id)
-        return self.renderer.render(
+        tactics = [t for t in self.snapshot.tactics if t.shortname in technique.tactics]
+        subs = self.subs(technique.id)
+        return self.renderer.render(  # only what the page shows: the context is the page's memo key
             "technique.md.j2",
             technique=technique,
             version=self.snapshot.version,
             parent=self.technique_pages.get(technique.parent or ""),
-            tactics=[t for t in self.snapshot.tactics if t.shortname in technique.tactics],
-            tactic_pages=self.tactic_pages,
+            tactics=tactics,
+            tactic_pages=[t.id for t in tactics if t.id in self.tactic_pages],
             uses=uses,
-            subs=self.subs(technique.id),
-            counts=self.counts,
+            subs=subs,
+            counts={sub.id: self.counts.get(sub.id, 0) for sub in subs},
             triggers=self.triggers(technique.id),
             data_needed=self.data_needed([use.rule for use in uses]),
         )
@@ -297,20 +299,20 @@ class AttackPages:
             tactic=tactic,
             column=next(column for column in self.columns if column.tactic.id == tactic.id),
             rows=rows,
-            counts=self.counts,
+            counts={technique.id: self.counts.get(technique.id, 0) for technique, _ in rows},
             rules=rules,
             triggers=[triggers[tid] for tid in sorted(triggers)],
             data_needed=self.data_needed([rule for rule, _ in rules]),
         )
 
-    def layers(self) -> dict[str, tuple[str, list[Rule]]]:
+    def layers(self) -> dict[str, tuple[str, list[RuleSummary]]]:
         """Layer file name -> (layer name, rules): all rules, then one layer per product."""
-        layers = {f"{ALL_LAYER}.json": ("All rules", self.kb.rules)}
-        for slug, rules in rules_by_product(self.kb.rules).items():
+        layers = {f"{ALL_LAYER}.json": ("All rules", self.renderer.summaries)}
+        for slug, rules in rules_by_product(self.renderer.summaries).items():
             layers[f"{slug}.json"] = (f"Rules for {rules[0].logsource.product}", rules)
         return layers
 
-    def index_page(self, layers: dict[str, tuple[str, list[Rule]]]) -> str:
+    def index_page(self, layers: dict[str, tuple[str, list[RuleSummary]]]) -> str:
         """The overview: coverage per tactic, layers, and the tags that count for no current technique."""
         coverage = self.coverage
         return self.renderer.render(
@@ -334,7 +336,8 @@ class AttackPages:
             "matrix.md.j2", columns=self.columns, technique_pages=self.technique_pages, tactic_pages=self.tactic_pages, version=self.snapshot.version
         )
         layers = self.layers()
-        pages.update({f"{ATTACK_DIR}/layers/{file}": layer_json(name, rules, self.snapshot) for file, (name, rules) in layers.items()})
+        for file, (name, rules) in layers.items():
+            pages[f"{ATTACK_DIR}/layers/{file}"] = self.renderer.remember(("layer", name, rules), lambda: layer_json(name, rules, self.snapshot))
         pages[f"{ATTACK_DIR}/index.md"] = self.index_page(layers)
         return pages
 

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from atc.convert.targets import Target
-from atc.model import KnowledgeBase, Rule
+from atc.model import RuleSummary
 from atc.render.attack_pages import counted_id
 from atc.render.pages import RULES_DIR
 
@@ -18,7 +18,7 @@ CSV_COLUMNS = [
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def rule_entry(rule: Rule, targets: list[Target]) -> dict[str, Any]:
+def rule_entry(rule: RuleSummary, targets: list[Target]) -> dict[str, Any]:
     """A rule's facts as plain JSON values."""
     return {
         "id": rule.id,
@@ -32,7 +32,7 @@ def rule_entry(rule: Rule, targets: list[Target]) -> dict[str, Any]:
         "techniques": [{"id": ref.tag_id, "status": ref.status, "counts_as": counted_id(ref)} for ref in rule.techniques],
         "data_needed": list(rule.data_needed),
         "triggers": [ref.technique_id for ref in rule.triggers],
-        "converted_targets": [t.key for t in targets if (c := rule.conversions.get(t.key)) is not None and c.status == "ok"],
+        "converted_targets": [t.key for t in targets if t.key in rule.converted],
     }
 
 
@@ -57,9 +57,9 @@ def csv_row(entry: dict[str, Any]) -> list[str]:
     return [csv_cell(flat[column]) for column in CSV_COLUMNS]
 
 
-def exports(kb: KnowledgeBase, targets: list[Target]) -> dict[str, str]:
+def exports(rules: list[RuleSummary], targets: list[Target]) -> dict[str, str]:
     """rules.json and analytics.csv, rules sorted by title then slug."""
-    entries = [rule_entry(rule, targets) for rule in sorted(kb.rules, key=lambda r: (r.title.lower(), r.slug))]
+    entries = [rule_entry(rule, targets) for rule in sorted(rules, key=lambda r: (r.title.lower(), r.slug))]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

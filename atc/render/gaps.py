@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from atc.model import Rule
+from atc.model import RuleSummary
 
 
 @dataclass(frozen=True)
@@ -12,7 +12,7 @@ class GapReason:
     """One reason shared by some rules of a log source, with those rules (sorted by title)."""
 
     reason: str
-    rules: list[Rule]
+    rules: list[RuleSummary]
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,9 @@ class GapGroup:
     reasons: list[GapReason]
 
 
-def gap_groups(rules: list[Rule]) -> list[GapGroup]:
+def gap_groups(rules: list[RuleSummary]) -> list[GapGroup]:
     """Rules without Data Needed, grouped by log source; largest group first, then by log source name."""
-    by_source: dict[str, list[Rule]] = {}
+    by_source: dict[str, list[RuleSummary]] = {}
     for rule in rules:
         if not rule.data_needed:
             by_source.setdefault(rule.logsource.describe(), []).append(rule)
@@ -34,7 +34,7 @@ def gap_groups(rules: list[Rule]) -> list[GapGroup]:
     return sorted(groups, key=lambda group: (-group.count, group.logsource))
 
 
-def _reasons(rules: list[Rule]) -> list[GapReason]:
+def _reasons(rules: list[RuleSummary]) -> list[GapReason]:
     """The rules split by their gap reason, most frequent reason first."""
     counts = Counter(rule.data_needed_gap or "no Data Needed matched" for rule in rules)
     ordered = sorted(counts, key=lambda reason: (-counts[reason], reason))

@@ -1,72 +1,97 @@
-"""Rendered rule pages remembered across builds, keyed by a digest of everything the page is rendered from."""
+"""Rendered pages remembered across builds, keyed by a digest of everything each page is made from."""
 from __future__ import annotations
 
 import hashlib
 import io
 import pickle
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from atc.memo import Memo, code_digest, source_digest
-from atc.model import Rule
+from atc.model import Rule, RuleSummary
 
 if TYPE_CHECKING:
     from atc.render.pages import PageRenderer
 
+T = TypeVar("T")
 
-class _ContextPickler(pickle.Pickler):
-    """Pickles a page's context with every Rule replaced by that rule's own digest (each rule is pickled once per build)."""
 
-    def __init__(self, file: io.BytesIO, memo: PageMemo) -> None:
+class _ContentPickler(pickle.Pickler):
+    """Pickles a value by content alone, with known objects replaced by short references (see PageMemo.references).
+
+    In fast mode (no memo) an object shared twice is written twice: the bytes do not depend on which equal objects
+    happen to be one object, as they do between a freshly parsed rule and one read back from the memo. The values
+    are trees: no object refers back to itself.
+    """
+
+    def __init__(self, file: io.BytesIO, references: dict[int, bytes]) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self.page_memo = memo
+        self.references = references
 
     def persistent_id(self, obj: Any) -> bytes | None:
-        if obj is self.page_memo.renderer.targets:  # part of the shared digest already
-            return b"targets"
-        if isinstance(obj, Rule):
-            return self.page_memo.digests.get(id(obj)) or self.page_memo.rule_digest(obj)
-        if type(obj) is list and obj and isinstance(obj[0], Rule):  # a list of rules: their digests, joined at C speed
+        found = self.references.get(id(obj))
+        if found is not None:
+            return found
+        if isinstance(obj, (set, frozenset)):  # iteration order follows the process's string hashing: sorted instead
+            return b"set:" + content_digest(sorted(obj), self.references)
+        if type(obj) is list and obj and isinstance(obj[0], (Rule, RuleSummary)):  # many rules: their digests, joined at C speed
             try:
-                return hashlib.sha256(b"".join(map(self.page_memo.digests.__getitem__, map(id, obj)))).digest()
+                return hashlib.sha256(b"".join(map(self.references.__getitem__, map(id, obj)))).digest()
             except KeyError:  # not only the knowledge base's rules
                 return None
         return None
 
 
+def content_digest(value: object, references: dict[int, bytes] | None = None) -> bytes:
+    """A digest of the value's content (with references: the known objects by their references)."""
+    buffer = io.BytesIO()
+    pickler = _ContentPickler(buffer, references) if references else pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True  # no memo, as in _ContentPickler; without references, pickling runs at C speed
+    pickler.dump(value)
+    return hashlib.sha256(buffer.getvalue()).digest()
+
+
+def rule_digest(rule: Rule) -> bytes:
+    """A digest of a rule's whole state but its parsed YAML, which its text and the loader's code (in the base digest) decide."""
+    return content_digest({name: value for name, value in vars(rule).items() if name != "data"})
+
+
 class PageMemo:
-    """Renders a page only when its template, the rendering code, the knowledge base's shared facts or its context changed."""
+    """Makes a page only when its template, the rendering code, the knowledge base's shared facts or its own inputs changed."""
 
     def __init__(self, renderer: PageRenderer, templates_dir: Path, cache_dir: Path) -> None:
-        self.renderer = renderer
         self.memo = Memo(cache_dir, "page")
-        kb = renderer.kb
-        shared = pickle.dumps((kb.data_needed, kb.logging_policies, kb.triggers, kb.attack, renderer.targets), protocol=pickle.HIGHEST_PROTOCOL)
-        templates = source_digest(*(p for p in templates_dir.rglob("*") if p.is_file()))
-        self.base = hashlib.sha256(code_digest() + templates + hashlib.sha256(shared).digest()).digest()
         self.slots: list[str] = []
-        self.digests = {id(rule): self.rule_digest(rule) for rule in kb.rules}  # by object: the rules live as long as the build
+        self.made = 0  # pages (and other outputs) made in this build; the rest were remembered
+        kb = renderer.kb
+        # objects whose content is part of the base digest are referred to by name: ATT&CK, Data Needed, policies, triggers, targets
+        refs: dict[int, bytes] = {id(kb.attack): b"attack", id(renderer.targets): b"targets"}
+        refs.update((id(technique), f"technique:{tid}".encode()) for tid, technique in kb.attack.techniques.items())
+        refs.update((id(tactic), f"tactic:{tactic.id}".encode()) for tactic in kb.attack.tactics)
+        for kind, items in (("data-needed", kb.data_needed), ("policy", kb.logging_policies), ("trigger", kb.triggers)):
+            refs.update((id(item), f"{kind}:{key}".encode()) for key, item in items.items())
+        shared = content_digest((kb.data_needed, kb.logging_policies, kb.triggers, kb.attack, renderer.targets))
+        templates = source_digest(*(p for p in templates_dir.rglob("*") if p.is_file()))
+        self.base = hashlib.sha256(code_digest() + templates + shared).digest()
+        refs.update((id(rule), rule_digest(rule)) for rule in kb.rules)
+        refs.update((id(summary), content_digest(summary)) for summary in renderer.summaries)
+        self.references = refs
 
-    @staticmethod
-    def rule_digest(rule: Rule) -> bytes:
-        """A digest of one rule's whole state (facts, links, conversions)."""
-        return hashlib.sha256(pickle.dumps(rule, protocol=pickle.HIGHEST_PROTOCOL)).digest()
-
-    def render(self, slot: str, template: str, context: dict[str, object]) -> str:
-        """The page for slot: remembered when made from the same inputs, else rendered and remembered."""
-        self.slots.append(slot)
-        buffer = io.BytesIO()
+    def remember(self, inputs: object, make: Callable[[], T]) -> T:
+        """What make() gives for these inputs: remembered when an earlier build made it from the same inputs."""
         try:
-            _ContextPickler(buffer, self).dump((template, context))
-        except (pickle.PicklingError, TypeError, AttributeError):
-            return self.renderer.render(template, **context)
-        digest = hashlib.sha256(self.base + buffer.getvalue()).digest()
-        text = self.memo.get(slot, digest)
-        if text is None:
-            text = self.renderer.render(template, **context)
-            self.memo.put(slot, digest, text)
-        return text
+            digest = hashlib.sha256(self.base + content_digest(inputs, self.references)).digest()
+        except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+            return make()
+        slot = digest.hex()
+        self.slots.append(slot)
+        value = self.memo.get(slot, digest)
+        if value is None:
+            value = make()
+            self.memo.put(slot, digest, value)
+            self.made += 1
+        return value
 
     def close(self) -> None:
-        """Write the newly rendered pages and forget pages no longer generated."""
+        """Write what was newly made and forget what this build did not use."""
         self.memo.close(keep=self.slots)

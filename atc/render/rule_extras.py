@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from atc.load.rules import safe_slug
-from atc.model import KnowledgeBase, Rule
+from atc.model import KnowledgeBase, Rule, RuleSummary
 from atc.render.attack_pages import TECHNIQUE_PAGE_ID, counted_id
 from atc.render.escape import safe_url
 
@@ -16,22 +16,13 @@ RELATED_SHOWN = 10  # rules listed per shared technique or Data Needed; the rest
 
 @dataclass(frozen=True)
 class RelatedGroup:
-    """Other rules sharing one technique or one Data Needed item with a rule."""
+    """Other rules sharing one technique or one Data Needed item with a rule: the first few by title, the rest counted."""
 
     key: str  # technique id or Data Needed id
     label: str
     page: str | None  # the knowledge base page listing all of them, relative to docs/
-    rules: list[Rule]
-
-    @property
-    def shown(self) -> list[Rule]:
-        """The first rules of the group, by title."""
-        return self.rules[:RELATED_SHOWN]
-
-    @property
-    def more(self) -> int:
-        """How many rules of the group are not listed."""
-        return max(0, len(self.rules) - RELATED_SHOWN)
+    shown: list[RuleSummary]
+    more: int  # how many more rules share it
 
 
 @dataclass(frozen=True)
@@ -42,41 +33,47 @@ class Related:
     data_needed: list[RelatedGroup]
 
 
-def _title_order(rule: Rule) -> tuple[str, str]:
+def _title_order(rule: RuleSummary) -> tuple[str, str]:
     return rule.title.lower(), rule.slug
 
 
 class RelatedIndex:
-    """Rules indexed by counted technique and by Data Needed, to list a rule's neighbours."""
+    """Rule summaries indexed by counted technique and by Data Needed, to list a rule's neighbours."""
 
-    def __init__(self, kb: KnowledgeBase) -> None:
+    def __init__(self, kb: KnowledgeBase, summaries: list[RuleSummary]) -> None:
         self.kb = kb
-        self.by_technique: dict[str, list[Rule]] = defaultdict(list)
-        self.by_data_needed: dict[str, list[Rule]] = defaultdict(list)
-        for rule in sorted(kb.rules, key=_title_order):
+        self.by_technique: dict[str, list[RuleSummary]] = defaultdict(list)
+        self.by_data_needed: dict[str, list[RuleSummary]] = defaultdict(list)
+        for rule in sorted(summaries, key=_title_order):
             for tid in self.technique_ids(rule):
                 self.by_technique[tid].append(rule)
             for item_id in dict.fromkeys(rule.data_needed):
                 self.by_data_needed[item_id].append(rule)
 
     @staticmethod
-    def technique_ids(rule: Rule) -> list[str]:
+    def technique_ids(rule: RuleSummary) -> list[str]:
         """The techniques a rule counts for, in tag order, once each."""
         return list(dict.fromkeys(tid for ref in rule.techniques if (tid := counted_id(ref)) is not None))
 
-    def related(self, rule: Rule) -> Related:
-        """The other rules sharing a technique or a Data Needed item with `rule`."""
+    @staticmethod
+    def _group(key: str, label: str, page: str | None, members: list[RuleSummary], slug: str) -> RelatedGroup:
+        """The group of `members` (which include the rule itself) seen from the rule named `slug`."""
+        shown = [other for other in members[: RELATED_SHOWN + 1] if other.slug != slug][:RELATED_SHOWN]
+        return RelatedGroup(key, label, page, shown, len(members) - 1 - len(shown))
+
+    def related(self, rule: RuleSummary) -> Related:
+        """The other rules sharing a technique or a Data Needed item with `rule` (one of the indexed summaries)."""
         techniques = []
         for tid in self.technique_ids(rule):
             technique = self.kb.attack.techniques.get(tid)
             page = f"ATTACK/techniques/{tid}.md" if technique and TECHNIQUE_PAGE_ID.fullmatch(tid) else None
             label = f"{tid}: {technique.name}" if technique else tid
-            techniques.append(RelatedGroup(tid, label, page, [r for r in self.by_technique[tid] if r is not rule]))
+            techniques.append(self._group(tid, label, page, self.by_technique[tid], rule.slug))
         data_needed = []
         for item_id in dict.fromkeys(rule.data_needed):
             page = f"Data_Needed/{safe_slug(item_id)}.md" if item_id in self.kb.data_needed else None
-            data_needed.append(RelatedGroup(item_id, item_id, page, [r for r in self.by_data_needed[item_id] if r is not rule]))
-        return Related([g for g in techniques if g.rules], [g for g in data_needed if g.rules])
+            data_needed.append(self._group(item_id, item_id, page, self.by_data_needed[item_id], rule.slug))
+        return Related([g for g in techniques if g.shown], [g for g in data_needed if g.shown])
 
 
 def edit_url(rule: Rule, repo_url: str | None, roots: list[Path]) -> str | None:

@@ -5,7 +5,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from atc.model import Rule
+from atc.model import RuleSummary
 
 if TYPE_CHECKING:
     from atc.render.pages import PageRenderer
@@ -20,7 +20,7 @@ class SubGroup:
     """Rules under one sub-heading (None: directly under the group's heading)."""
 
     heading: str | None
-    rules: list[Rule]
+    rules: list[RuleSummary]
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,14 @@ class Group:
         return sum(len(sub.rules) for sub in self.subgroups)
 
 
-def _by_title(rules: list[Rule]) -> list[Rule]:
+def _by_title(rules: list[RuleSummary]) -> list[RuleSummary]:
     """Rules by title, then page name."""
     return sorted(rules, key=lambda rule: (rule.title.lower(), rule.slug))
 
 
-def by_log_source(rules: list[Rule]) -> list[Group]:
+def by_log_source(rules: list[RuleSummary]) -> list[Group]:
     """Product, then category (or service) within it."""
-    tree: dict[str, dict[str, list[Rule]]] = defaultdict(lambda: defaultdict(list))
+    tree: dict[str, dict[str, list[RuleSummary]]] = defaultdict(lambda: defaultdict(list))
     for rule in rules:
         source = rule.logsource
         sub = " / ".join(f"{k} {v}" for k, v in (("category", source.category), ("service", source.service)) if v) or "any category or service"
@@ -53,9 +53,9 @@ def by_log_source(rules: list[Rule]) -> list[Group]:
 
 def by_tactic(renderer: PageRenderer) -> list[Group]:
     """ATT&CK tactics in matrix order (a rule under each tactic it is tagged with), then untagged rules."""
-    tagged: dict[str, list[Rule]] = defaultdict(list)
-    untagged: list[Rule] = []
-    for rule in renderer.kb.rules:
+    tagged: dict[str, list[RuleSummary]] = defaultdict(list)
+    untagged: list[RuleSummary] = []
+    for rule in renderer.summaries:
         ids = dict.fromkeys(ref.tactic.id for ref in rule.tactics if ref.tactic is not None)
         for tactic_id in ids:
             tagged[tactic_id].append(rule)
@@ -65,9 +65,9 @@ def by_tactic(renderer: PageRenderer) -> list[Group]:
     return groups + ([Group("No ATT&CK tactic tagged", [SubGroup(None, _by_title(untagged))])] if untagged else [])
 
 
-def by_level(rules: list[Rule]) -> list[Group]:
+def by_level(rules: list[RuleSummary]) -> list[Group]:
     """Sigma levels from critical down; other or missing levels last."""
-    found: dict[str, list[Rule]] = defaultdict(list)
+    found: dict[str, list[RuleSummary]] = defaultdict(list)
     for rule in rules:
         found[rule.level if rule.level in LEVELS else "no or other level"].append(rule)
     order = [*LEVELS, "no or other level"]
@@ -76,7 +76,7 @@ def by_level(rules: list[Rule]) -> list[Group]:
 
 def rule_index_pages(renderer: PageRenderer) -> dict[str, str]:
     """Detection_Rules/by/*.md: every rule reachable from the navigation without a navigation entry of its own."""
-    rules = renderer.kb.rules
+    rules = renderer.summaries
     groups = {"log_source.md": by_log_source(rules), "tactic.md": by_tactic(renderer), "level.md": by_level(rules)}
     notes = {"tactic.md": "a rule tagged with several tactics is listed under each"}
     pages = {}

@@ -22,6 +22,10 @@ def reproduce(target: Target, rule: Rule) -> str:
 
 
 def targets_page(renderer: PageRenderer) -> dict[str, str]:
-    """targets.md: one row per configured target."""
-    commands = {target.key: sigma_cli_command(target, "rule.yml") for target in renderer.targets}
-    return {"targets.md": renderer.render("targets.md.j2", targets=renderer.targets, commands=commands)}
+    """targets.md: one row per configured target (its commands take a while to work out: remembered with the page)."""
+
+    def make() -> str:
+        commands = {target.key: sigma_cli_command(target, "rule.yml") for target in renderer.targets}
+        return renderer.render("targets.md.j2", targets=renderer.targets, commands=commands)
+
+    return {"targets.md": renderer.remember("targets.md", make)}

@@ -1,0 +1,74 @@
+"""The jinja2 filters that turn knowledge-base references into Markdown links."""
+from __future__ import annotations
+
+from markupsafe import Markup
+
+from atc.link.attack import tactic_url, technique_url
+from atc.load.rules import safe_slug
+from atc.model import KnowledgeBase, Rule, RuleSummary, TacticRef, TechniqueRef, TriggerRef
+from atc.render.escape import md_text
+
+RULES_DIR = "Detection_Rules"
+DATA_NEEDED_DIR = "Data_Needed"
+POLICIES_DIR = "Logging_Policies"
+TRIGGERS_DIR = "Triggers"
+
+
+class LinkFilters:
+    """Links to tactics, techniques, Data Needed, logging policies, triggers and rules, marked safe after escaping."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.version = f"v{kb.attack.version}"
+
+    def tactic_item(self, ref: TacticRef) -> Markup:
+        if ref.tactic is None:
+            return Markup(f"{md_text(ref.tag)} (unknown to ATT&amp;CK {md_text(self.version)})")
+        return Markup(f"[{ref.tactic.id}: {md_text(ref.tactic.name)}]({tactic_url(ref.tactic.id)})")
+
+    def _technique_link(self, tid: str, name: str | None) -> str:
+        label = f"{tid}: {md_text(name)}" if name else tid
+        return f"[{label}]({technique_url(tid)})"
+
+    def technique_item(self, ref: TechniqueRef) -> Markup:
+        name = ref.technique.name if ref.technique else None
+        link = self._technique_link(ref.tag_id, name)
+        if ref.status == "revoked" and ref.current is not None:
+            now = self._technique_link(ref.current.id, ref.current.name)
+            return Markup(f"{link} (revoked in ATT&amp;CK {md_text(self.version)}, now {now})")
+        if ref.status == "revoked":
+            return Markup(f"{link} (revoked in ATT&amp;CK {md_text(self.version)})")
+        if ref.status == "deprecated":
+            return Markup(f"{link} (deprecated in ATT&amp;CK {md_text(self.version)})")
+        if ref.status == "unknown":
+            return Markup(f"{link} (unknown to ATT&amp;CK {md_text(self.version)})")
+        return Markup(link)
+
+    def data_needed_item(self, item_id: str, prefix: str = f"../{DATA_NEEDED_DIR}/") -> Markup:
+        return Markup(f"[{md_text(item_id)}]({prefix}{safe_slug(item_id)}.md)")
+
+    def logging_policy_item(self, policy_id: str, prefix: str = f"../{POLICIES_DIR}/") -> Markup:
+        if policy_id not in self.kb.logging_policies:
+            return Markup(f"{md_text(policy_id)} (no such logging policy in this knowledge base)")
+        return Markup(f"[{md_text(policy_id)}]({prefix}{safe_slug(policy_id)}.md)")
+
+    def trigger_item(self, ref: TriggerRef) -> Markup:
+        """A rule's trigger link, noting when only some tests apply and when it comes from a tagged parent."""
+        name = self.technique_name(ref.technique_id)
+        trigger = self.kb.triggers.get(ref.technique_id)
+        total = len(trigger.tests) if trigger else len(ref.test_guids)
+        notes = ([f"{len(ref.test_guids)} of {total} tests apply"] if len(ref.test_guids) < total else []) + (
+            ["sub-technique of a tagged technique"] if ref.via_parent else []
+        )
+        note = f" ({'; '.join(notes)})" if notes else ""
+        return Markup(f"[{ref.technique_id}: {md_text(name)}](../{TRIGGERS_DIR}/{safe_slug(ref.technique_id)}.md){note}")
+
+    def rule_link(self, rule: Rule | RuleSummary, prefix: str) -> Markup:
+        return Markup(f"[{md_text(rule.title)}]({prefix}{rule.slug}.md)")
+
+    def technique_name(self, tid: str) -> str:
+        technique = self.kb.attack.techniques.get(tid)
+        if technique is not None:
+            return technique.name
+        trigger = self.kb.triggers.get(tid)
+        return trigger.display_name if trigger else tid
