@@ -70,4 +70,7 @@ class Memo:
                 wanted = set(keep)
                 stale = [(self.kind, slot) for (slot,) in self.db.execute("SELECT slot FROM memo WHERE kind = ?", (self.kind,)) if slot not in wanted]
                 self.db.executemany("DELETE FROM memo WHERE kind = ? AND slot = ?", stale)
+        free, total = (self.db.execute(f"PRAGMA {name}").fetchone()[0] for name in ("freelist_count", "page_count"))
+        if free * 3 > total:  # much forgotten (a new atc version renders everything again): give the space back
+            self.db.execute("VACUUM")
         self.db.close()

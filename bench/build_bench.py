@@ -1,4 +1,4 @@
-"""Benchmark `atc build` over a Sigma corpus: bare pySigma loop, cold, warm, one-rule edit and site build (medians).
+"""Benchmark `atc build` over a Sigma corpus: bare pySigma loop, cold, warm, one-rule edits and site build (medians).
 
     .venv/bin/python bench/build_bench.py [CORPUS] [--repeat N] [--jobs N] [--no-site] [--no-baseline]
 
@@ -121,16 +121,16 @@ def med(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def edit_one_rule(folder: Path, number: int) -> Path:
-    """Change one rule's one-line plain description (a different text each time)."""
-    plain = re.compile(r"^description: ([^|>'\"\s].*)$", re.M)
+def edit_one_rule(folder: Path, number: int, key: str = "description") -> Path:
+    """Change one rule's one-line plain description or title (a different text each time)."""
+    plain = re.compile(rf"^{key}: ([^|>'\"\s].*)$", re.M)
     paths = sorted(folder.rglob("*.yml"))
     for path in paths[len(paths) // 2 :] + paths:
         text = path.read_text(encoding="utf-8")
         if plain.search(text):
-            path.write_text(plain.sub(lambda m: f"description: {m.group(1)} (bench edit {number})", text, count=1), encoding="utf-8")
+            path.write_text(plain.sub(lambda m: f"{key}: {m.group(1)} (bench edit {number})", text, count=1), encoding="utf-8")
             return path
-    sys.exit(f"{folder}: no rule with a one-line description to edit")
+    sys.exit(f"{folder}: no rule with a one-line {key} to edit")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name}: {run.wall:.2f} s ({stages}) {run.counts} peak {run.peak_mb:.0f} MB", flush=True)
             return run
 
-        cold, warm, edit, site = [], [], [], []
+        cold, warm, edit, retitle, site = [], [], [], [], []
         for number in range(args.repeat):
             out = work / f"cold{number}"
             cold.append(build("cold", "--no-site", "--docs-dir", str(out / "docs"), "--cache-dir", str(out / "cache")))
@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         for number in range(args.repeat):
             edit_one_rule(folders[0], number)
             edit.append(build("one-rule edit", "--no-site", "--docs-dir", str(docs), "--cache-dir", str(cache)))
+        for number in range(args.repeat):  # a new title reaches every list, index and export showing the rule
+            edit_one_rule(folders[0], number, "title")
+            retitle.append(build("one rule retitled", "--no-site", "--docs-dir", str(docs), "--cache-dir", str(cache)))
         site_sizes, index_sizes = [], []
         if not args.no_site:
             for number in range(args.repeat):
@@ -195,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         if serial:
             print(f"| bare pySigma loop, 1 process | {med(serial):.1f} | / {cores} cores = {med(serial) / cores:.1f} s |")
             print(f"| bare pySigma loop, {cores} processes | {med(pooled):.1f} | |")
-        for name, runs in (("cold --no-site", cold), ("warm, nothing changed", warm), ("one rule edited", edit), ("site build (warm docs)", site)):
+        for name, runs in (("cold --no-site", cold), ("warm, nothing changed", warm), ("one rule edited (description)", edit), ("one rule retitled", retitle), ("site build (warm docs)", site)):
             if not runs:
                 continue
             stages = ", ".join(f"{k} {med([r.stages.get(k, 0.0) for r in runs]):.2f}" for k in runs[0].stages)
@@ -207,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cold --no-site / (bare loop / {cores} cores): {med([r.wall for r in cold]) / (med(serial) / cores):.2f}")
         if site:
             print(f"site: {med(site_sizes):.0f} MB, search index {med(index_sizes):.1f} MB")
-        print(f"peak memory (largest process, any build): {max(r.peak_mb for r in cold + warm + edit + site):.0f} MB")
+        print(f"peak memory (largest process, any build): {max(r.peak_mb for r in cold + warm + edit + retitle + site):.0f} MB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
