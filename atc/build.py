@@ -167,7 +167,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
 
         if staging.site is not None:
             started = time.perf_counter()
-            build_site(mkdocs_config(settings), staging.docs, staging.site, offline=settings.offline, strict=settings.strict)
+            build_site(mkdocs_config(settings), staging.docs, staging.site, offline=settings.offline, strict=settings.strict, jobs=settings.jobs)
             timings["site"] = time.perf_counter() - started
             _log(stream, quiet, f"site: built {settings.site_dir} in {timings['site']:.2f} s")
     return BuildResult(kb, targets, pages, written, timings, convert_stats, made)

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--repo-url", metavar="URL", help="http(s) URL of the rules' repository (the atc.yml folder) for \"edit this rule\" links")
     build.add_argument("--targets", metavar="LIST", help="comma-separated query languages, in page order (default: all)")
     build.add_argument("--events", type=Path, metavar="DIR", help="example events per rule id: check the grep and SQLite queries on them (default: events)")
-    build.add_argument("--jobs", "-j", type=int, metavar="N", help="conversion processes (default: all cores)")
+    build.add_argument("--jobs", "-j", type=int, metavar="N", help="processes for conversion and for the site's pages (default: all cores)")
     build.add_argument("--quiet", "-q", action="store_true", help="no progress output, only problems and the summary")
     build.add_argument(
         "--only-changed", metavar="BASE",

@@ -26,11 +26,16 @@ def offline_overrides(config_file: Path) -> dict[str, object]:
     return {"plugins": items if "offline" in names else [*items, "offline"], "theme": theme, "use_directory_urls": False}
 
 
-def build_site(config_file: Path, docs_dir: Path, site_dir: Path, offline: bool = False, strict: bool = False) -> None:
-    """Run mkdocs with the given configuration, reading docs_dir and writing site_dir; `strict` fails on any warning."""
+def build_site(config_file: Path, docs_dir: Path, site_dir: Path, offline: bool = False, strict: bool = False, jobs: int | None = None) -> None:
+    """Run mkdocs with the given configuration, reading docs_dir and writing site_dir; `strict` fails on any warning.
+
+    `jobs` sets the worker processes of the atc plugin (atc/site/plugin.py) when the configuration uses it.
+    """
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
+
+    from atc.site.plugin import AtcPlugin
 
     logging.getLogger("mkdocs").setLevel(logging.WARNING)
     overrides = offline_overrides(config_file) if offline else {}
@@ -38,6 +43,9 @@ def build_site(config_file: Path, docs_dir: Path, site_dir: Path, offline: bool 
         overrides["strict"] = True
     try:
         config = load_config(config_file=str(config_file), docs_dir=str(docs_dir.resolve()), site_dir=str(site_dir.resolve()), **overrides)
+        plugin = config.plugins.get("atc")
+        if jobs is not None and isinstance(plugin, AtcPlugin):
+            plugin.config.jobs = jobs
         if offline:  # our own file:// worker shim, so that the offline plugin adds no CDN script
             config.extra["polyfills"] = [*config.extra.get("polyfills", []), FILE_WORKER_SHIM]
         build(config)

@@ -1,0 +1,243 @@
+"""The `atc` mkdocs plugin: pages converted and indexed for search in forked workers, theme navigation and whitespace trimmed."""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import re
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from material.plugins.search.plugin import SearchIndex, SearchPlugin
+from mkdocs.config import base, config_options
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.plugins import BasePlugin, event_priority
+from mkdocs.structure.files import Files
+from mkdocs.structure.nav import Navigation
+from mkdocs.structure.pages import Page
+from mkdocs.structure.toc import TableOfContents
+
+CHUNK = 16  # pages a worker converts per task: small enough to balance the cores, large enough to batch the pipe
+_LINE_INDENT = re.compile(r"\n[\t\n\r ]+")  # a line break and the blank lines and indentation after it
+
+
+@dataclass
+class Converted:
+    """A page as a worker rendered it: what Page.render sets, its search entries and the log records of its rendering."""
+
+    content: str
+    toc: TableOfContents
+    title: str | None
+    anchor_ids: set[str] | None
+    links_to_anchors: dict[str, dict[str, str]] | None  # keyed by the linked file's src_uri
+    search_entries: list[dict[str, Any]] | None  # None: the search plugin is off
+    records: list[logging.LogRecord]
+
+
+class _Capture(logging.Handler):
+    """Keeps the records logged in a worker, each once, made picklable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the record unless another logger's handler already kept it."""
+        if self.records and self.records[-1] is record:
+            return
+        record.msg, record.args = record.getMessage(), None
+        if record.exc_info:
+            record.exc_text, record.exc_info = logging.Formatter().formatException(record.exc_info), None
+        self.records.append(record)
+
+
+_worker: tuple[MkDocsConfig, Files, SearchPlugin | None, _Capture] | None = None  # set in each forked worker
+
+
+def _start_worker(config: MkDocsConfig, files: Files, search: SearchPlugin | None) -> None:
+    """Worker initializer: keep the build's state and send every log record to a capture."""
+    global _worker
+    capture = _Capture()
+    root = logging.getLogger()
+    for logger in [root, *logging.Logger.manager.loggerDict.values()]:
+        if isinstance(logger, logging.Logger) and (logger.handlers or logger is root):
+            logger.handlers = [capture]
+    _worker = (config, files, search, capture)
+
+
+def _convert(src_uris: list[str]) -> list[tuple[str, Converted | None]]:
+    """Worker task: render the pages as mkdocs would; None for a page that failed (the main process renders it again)."""
+    assert _worker is not None
+    config, files, search, capture = _worker
+    results: list[tuple[str, Converted | None]] = []
+    for src_uri in src_uris:
+        file = files.get_file_from_path(src_uri)
+        assert file is not None
+        page = file.page or Page(None, file, config)
+        capture.records = []
+        config._current_page = page
+        try:
+            page.read_source(config)
+            page.markdown = config.plugins.on_page_markdown(page.markdown, page=page, config=config, files=files)
+            page.render(config, files)
+            entries = None
+            if search is not None:
+                index = SearchIndex(**search.config)
+                index.add_entry_from_context(page)
+                entries = index.entries
+        except Exception:  # noqa: BLE001 - mkdocs reports it when the main process renders the page
+            results.append((src_uri, None))
+            continue
+        finally:
+            config._current_page = None
+        links = None if page.links_to_anchors is None else {to.src_uri: anchors for to, anchors in page.links_to_anchors.items()}
+        assert page.content is not None and page.toc is not None
+        converted = Converted(page.content, page.toc, page._title_from_render, page.present_anchor_ids, links, entries, capture.records)
+        results.append((src_uri, converted))
+    return results
+
+
+class _PrecomputedSearchIndex(SearchIndex):
+    """The search plugin's index, taking a worker's entries for a page whose content is still what the worker indexed."""
+
+    def __init__(self, done: dict[str, Converted], **config: Any) -> None:
+        super().__init__(**config)
+        self.done = done
+
+    def add_entry_from_context(self, page: Page) -> None:
+        """Add the worker's entries for the page, or index the page here."""
+        converted = self.done.pop(page.file.src_uri, None)
+        if converted is not None and converted.search_entries is not None and converted.content == page.content:
+            self.entries.extend(converted.search_entries)
+        else:
+            super().add_entry_from_context(page)
+
+
+class _NavCache:
+    """Material's primary navigation for pages outside it: the same HTML wherever its links have the same relative URLs."""
+
+    def __init__(self, template: jinja2.Template, env: jinja2.Environment, nav: Navigation, config: MkDocsConfig) -> None:
+        self.render, self.url, self.nav = template.root_render_func, env.filters["url"], nav
+        items, self.targets = list(nav.items), [nav.homepage.url if nav.homepage else None, config.extra.get("homepage"), config.theme.get("logo")]
+        while items:  # the URLs the template passes through the url filter: every page and link of the navigation
+            item = items.pop()
+            items.extend(item.children or [])
+            self.targets.append(getattr(item, "url", None))
+        self.cache: dict[tuple[str, ...], str] = {}
+
+    def __call__(self, context: jinja2.runtime.Context) -> Iterator[str]:
+        """Render the navigation, or repeat it for a page outside it whose links come out the same."""
+        if any(item.active for item in self.nav.items):  # the page is in the navigation, which marks it
+            yield from self.render(context)
+            return
+        key = tuple(self.url(context, target) for target in self.targets if target is not None)
+        if key not in self.cache:
+            self.cache[key] = "".join(self.render(context))
+        yield self.cache[key]
+
+
+class AtcPluginConfig(base.Config):
+    """The plugin's options."""
+
+    jobs = config_options.Type(int, default=0)  # worker processes; 0: one per CPU; 1: render in the main process
+
+
+class AtcPlugin(BasePlugin[AtcPluginConfig]):
+    """Renders the pages' Markdown in forked workers and installs the results at mkdocs's own page events."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._results: Iterator[list[tuple[str, Converted | None]]] = iter(())
+        self._ready: dict[str, Converted | None] = {}
+        self._indexed: dict[str, Converted] = {}  # shared with the search index: installed pages not indexed yet
+        self._search: SearchPlugin | None = None
+        self._installing: tuple[Converted, str] | None = None
+        self._nav: Navigation | None = None
+
+    @event_priority(-100)  # after the search plugin made its index
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        """Find the search plugin and let its index take the workers' entries."""
+        search = next((plugin for plugin in config.plugins.values() if isinstance(plugin, SearchPlugin)), None)
+        self._search = search if search is not None and search.config.enabled else None
+        if self._search is not None:
+            self._search.search_index = _PrecomputedSearchIndex(self._indexed, **self._search.config)
+        return config
+
+    @event_priority(-100)  # the navigation is final: the workers' pages get the same titles as the main process's
+    def on_nav(self, nav: Navigation, config: MkDocsConfig, files: Files) -> Navigation:
+        """Fork the workers and hand them the documentation pages in build order, a chunk at a time."""
+        self._nav = nav
+        jobs = self.config.jobs or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        uris = [file.src_uri for file in files.documentation_pages()]
+        chunks = [uris[start : start + CHUNK] for start in range(0, len(uris), CHUNK)]
+        if jobs > 1 and len(chunks) > 1 and "fork" in multiprocessing.get_all_start_methods():
+            fork = multiprocessing.get_context("fork")  # the workers inherit config, files and navigation: nothing is pickled
+            self._pool = ProcessPoolExecutor(min(jobs, len(chunks)), fork, _start_worker, (config, files, self._search))
+            self._results = self._pool.map(_convert, chunks)
+        return nav
+
+    def _take(self, src_uri: str) -> Converted | None:
+        """The worker's result for a page, waiting for it; None if no worker rendered it."""
+        while src_uri not in self._ready:
+            chunk = next(self._results, None)
+            if chunk is None:
+                return None
+            self._ready.update(chunk)
+        return self._ready.pop(src_uri)
+
+    @event_priority(-100)  # the other plugins saw the Markdown, as they did in the worker
+    def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+        """Replay the worker's log records for a page it rendered and leave mkdocs nothing to convert."""
+        converted = self._take(page.file.src_uri) if self._pool is not None else None
+        if converted is None:
+            return markdown
+        for record in converted.records:
+            logging.getLogger(record.name).handle(record)
+        self._installing = (converted, markdown)
+        return ""
+
+    @event_priority(100)  # the other plugins see the worker's HTML
+    def on_page_content(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+        """Install the worker's rendering of the page in place of mkdocs's empty one."""
+        if self._installing is None:
+            return html
+        converted, page.markdown = self._installing
+        self._installing = None
+        page.toc, page._title_from_render, page.present_anchor_ids = converted.toc, converted.title, converted.anchor_ids
+        if converted.links_to_anchors is not None:
+            page.links_to_anchors = {files.get_file_from_path(uri): anchors for uri, anchors in converted.links_to_anchors.items()}
+        if self._search is not None:
+            self._indexed[page.file.src_uri] = converted
+        return converted.content
+
+    def on_env(self, env: jinja2.Environment, config: MkDocsConfig, files: Files) -> jinja2.Environment:
+        """Every page is converted: let the workers go; render the theme's navigation once for the pages outside it."""
+        self._close()
+        try:
+            template = env.get_template("partials/nav.html")
+        except jinja2.TemplateNotFound:  # a theme other than mkdocs-material
+            return env
+        assert self._nav is not None
+        template.root_render_func = _NavCache(template, env, self._nav, config)
+        return env
+
+    def on_post_page(self, output: str, page: Page, config: MkDocsConfig) -> str:
+        """Drop the theme's indentation and blank lines around the page content (one line break stays, HTML-wise the same)."""
+        if not page.content or output.count(page.content) != 1:  # no content to tell from the theme's HTML
+            return output
+        before, content, after = output.partition(page.content)
+        return _LINE_INDENT.sub("\n", before) + content + _LINE_INDENT.sub("\n", after)
+
+    def on_build_error(self, error: Exception) -> None:
+        """Drop the chunks no worker started and wait for the workers to exit."""
+        self._close()
+
+    def _close(self) -> None:
+        """Wait for the workers to exit and forget their results."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+        self._pool, self._results, self._installing = None, iter(()), None
+        self._ready.clear()
