@@ -153,3 +153,14 @@ def test_a_new_process_remembers_every_page(kb_copy: Settings) -> None:
     logs = [subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stderr for seed in ("1", "2")]
     assert re.search(r"render: \d+ pages in [\d.]+ s \(0 made", logs[1]), logs[1]
     assert not re.search(r"render: \d+ pages in [\d.]+ s \(0 made", logs[0])
+
+
+def test_a_family_remembered_whole_keeps_its_pages_remembered(kb_copy: Settings) -> None:
+    """A description edit takes the non-rule pages from one memo entry; a later retitle still finds most of them."""
+    first = _build(kb_copy)
+    seed = next(rule for rule in first.kb.rules if rule.slug == "win_security_susp_psexec_execution")
+    _edit(seed.path, "description: ", "description: Edited for the test. ")
+    assert _build(kb_copy).made == 1
+    _edit(seed.path, "title: ", "title: Retitled ")
+    retitled = _build(kb_copy)
+    assert 1 < retitled.made < len(retitled.pages) // 4

@@ -18,7 +18,11 @@ class LinkFilters:
     """Links to tactics, techniques, Data Needed, logging policies, triggers and rules, marked safe after escaping."""
 
     def __init__(self, kb: KnowledgeBase) -> None:
-        self.kb = kb
+        # the shared facts only, not the rules: compiled templates keep their environment and its filters alive
+        # until a garbage collection, and with them everything the filters hold
+        self.logging_policies = kb.logging_policies
+        self.triggers = kb.triggers
+        self.attack = kb.attack
         self.version = f"v{kb.attack.version}"
 
     def tactic_item(self, ref: TacticRef) -> Markup:
@@ -48,14 +52,14 @@ class LinkFilters:
         return Markup(f"[{md_text(item_id)}]({prefix}{safe_slug(item_id)}.md)")
 
     def logging_policy_item(self, policy_id: str, prefix: str = f"../{POLICIES_DIR}/") -> Markup:
-        if policy_id not in self.kb.logging_policies:
+        if policy_id not in self.logging_policies:
             return Markup(f"{md_text(policy_id)} (no such logging policy in this knowledge base)")
         return Markup(f"[{md_text(policy_id)}]({prefix}{safe_slug(policy_id)}.md)")
 
     def trigger_item(self, ref: TriggerRef) -> Markup:
         """A rule's trigger link, noting when only some tests apply and when it comes from a tagged parent."""
         name = self.technique_name(ref.technique_id)
-        trigger = self.kb.triggers.get(ref.technique_id)
+        trigger = self.triggers.get(ref.technique_id)
         total = len(trigger.tests) if trigger else len(ref.test_guids)
         notes = ([f"{len(ref.test_guids)} of {total} tests apply"] if len(ref.test_guids) < total else []) + (
             ["sub-technique of a tagged technique"] if ref.via_parent else []
@@ -67,8 +71,8 @@ class LinkFilters:
         return Markup(f"[{md_text(rule.title)}]({prefix}{rule.slug}.md)")
 
     def technique_name(self, tid: str) -> str:
-        technique = self.kb.attack.techniques.get(tid)
+        technique = self.attack.techniques.get(tid)
         if technique is not None:
             return technique.name
-        trigger = self.kb.triggers.get(tid)
+        trigger = self.triggers.get(tid)
         return trigger.display_name if trigger else tid

@@ -78,18 +78,25 @@ class PageMemo:
         self.references = refs
 
     def remember(self, inputs: object, make: Callable[[], T]) -> T:
-        """What make() gives for these inputs: remembered when an earlier build made it from the same inputs."""
+        """What make() gives for these inputs: remembered when an earlier build made it from the same inputs.
+
+        A value made from other remembered values (a family of pages) keeps them remembered while it is used.
+        """
         try:
             digest = hashlib.sha256(self.base + content_digest(inputs, self.references)).digest()
         except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
             return make()
         slot = digest.hex()
         self.slots.append(slot)
-        value = self.memo.get(slot, digest)
-        if value is None:
-            value = make()
-            self.memo.put(slot, digest, value)
-            self.made += 1
+        found = self.memo.get(slot, digest)
+        if found is not None:
+            value, parts = found
+            self.slots.extend(parts)
+            return value
+        start = len(self.slots)
+        value = make()
+        self.memo.put(slot, digest, (value, self.slots[start:]))
+        self.made += 1
         return value
 
     def close(self) -> None:

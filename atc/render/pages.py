@@ -32,7 +32,7 @@ class PageRenderer:
         self.edit_urls = edit_urls or {}  # rule slug -> "edit this rule" URL
         self.memo: PageMemo | None = None  # set by the build: pages remembered across builds
         self.env = template_environment(templates_dir)
-        self.links = LinkFilters(kb)  # holds no reference back to the renderer or its environment: no reference cycle keeps a build alive
+        self.links = LinkFilters(kb)  # no reference back to the renderer, nor to the rules: no reference cycle keeps a build alive
         self.env.filters.update(
             code_span=code_text,
             tactic_item=self.links.tactic_item,
@@ -70,6 +70,22 @@ class PageRenderer:
     def pages(self, site_name: str, site_url: str | None = None) -> dict[str, str]:
         """Every generated page, keyed by its path relative to docs/."""
         kb = self.kb
+        from atc.render.rule_extras import RelatedIndex  # imported here: it imports attack_pages, which imports this module
+
+        related = RelatedIndex(kb, self.summaries)
+        pages: dict[str, str] = {}
+        for rule, summary in zip(kb.rules, self.summaries):
+            pages[f"{RULES_DIR}/{rule.slug}.md"] = self.render("rule.md.j2", **self.rule_context(rule, summary, related))
+        # every other page is made from the summaries: one memo entry while none of them changes
+        pages.update(self.remember(("knowledge-base pages", self.summaries, site_name, site_url), lambda: self.knowledge_base_pages(site_name, site_url)))
+        from atc.site.assets import site_assets
+
+        pages.update(site_assets())
+        return pages
+
+    def knowledge_base_pages(self, site_name: str, site_url: str | None) -> dict[str, str]:
+        """The Data Needed, logging policy, trigger, index, ATT&CK and target pages and the exports."""
+        kb = self.kb
         rules_by_dn: dict[str, list[RuleSummary]] = defaultdict(list)
         rules_by_trigger: dict[str, list[RuleSummary]] = defaultdict(list)
         for rule in self.summaries:
@@ -77,12 +93,7 @@ class PageRenderer:
                 rules_by_dn[item_id].append(rule)
             for ref in rule.triggers:
                 rules_by_trigger[ref.technique_id].append(rule)
-        from atc.render.rule_extras import RelatedIndex  # imported here: it imports attack_pages, which imports this module
-
-        related = RelatedIndex(kb, self.summaries)
         pages: dict[str, str] = {}
-        for rule, summary in zip(kb.rules, self.summaries):
-            pages[f"{RULES_DIR}/{rule.slug}.md"] = self.render("rule.md.j2", **self.rule_context(rule, summary, related))
         for item in kb.data_needed.values():
             pages[f"{DATA_NEEDED_DIR}/{safe_slug(item.id)}.md"] = self.render("data_needed.md.j2", item=item, rules=rules_by_dn[item.id])
         for policy in kb.logging_policies.values():
@@ -102,11 +113,9 @@ class PageRenderer:
         pages.update(rule_index_pages(self))
         from atc.render.attack_pages import attack_pages  # imported here: both modules import this one
         from atc.render.exports import exports
-        from atc.site.assets import site_assets
 
         pages.update(attack_pages(self, site_url))
         pages.update(self.remember(("exports", self.summaries), lambda: exports(self.summaries, self.targets)))
-        pages.update(site_assets())
         return pages
 
     def index_pages(self, site_name: str, rules_by_dn: dict[str, list[RuleSummary]], rules_by_trigger: dict[str, list[RuleSummary]]) -> dict[str, str]:
