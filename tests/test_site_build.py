@@ -37,6 +37,23 @@ def test_rule_index_is_left_out_of_search(site: Path) -> None:
     assert any(doc["location"].startswith(f"Detection_Rules/{SEED_SLUG}/") for doc in docs)
 
 
+ATTRIBUTE_LIST = re.compile(r"^(?:#{1,6} .*|`{3,}.*)\{[^}]*\}\s*$")  # a heading or fence ending in { ... }
+
+
+def test_generated_markdown_is_plain_and_search_still_leaves_out_queries_and_sigma_text(site: Path) -> None:
+    docs = site.parent / "docs"
+    marked = [f"{page.name}: {line}" for page in docs.rglob("*.md") for line in page.read_text(encoding="utf-8").splitlines() if ATTRIBUTE_LIST.match(line)]
+    assert marked == []
+    seed = (docs / f"Detection_Rules/{SEED_SLUG}.md").read_text(encoding="utf-8")
+    assert "### splunk\n" in seed and "```yaml\n" in seed  # the sections the search index leaves out are there
+    entries = json.loads((site / "search/search_index.json").read_text(encoding="utf-8"))["docs"]
+    seed_entries = [entry for entry in entries if entry["location"].startswith(f"Detection_Rules/{SEED_SLUG}/")]
+    assert seed_entries and {entry["title"] for entry in seed_entries} >= {"Log source", "Fields"}
+    text = json.dumps(seed_entries)
+    for left_out in ("Sigma rule", "selection1", "PSEXESVC", "Reproduce", "sigma convert", "Related rules"):
+        assert left_out not in text, left_out
+
+
 def test_offline_overrides_keep_the_configured_plugins_and_drop_instant_navigation() -> None:
     overrides = offline_overrides(REPO_ROOT / "mkdocs.yml")
     plugins = overrides["plugins"]

@@ -1,6 +1,7 @@
 """The atc mkdocs plugin: worker processes give the serial build's site, warnings still fail --strict, theme whitespace goes."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -11,14 +12,14 @@ import yaml
 
 from atc.config import REPO_ROOT
 from atc.site.mkdocs_build import SiteBuildError, build_site
-from atc.site.plugin import CHUNK
+from atc.site.plugin import CHUNK, mark_excluded_sections
 
 RULES = 3 * CHUNK + 5  # pages outside the navigation, enough for several worker tasks
 INDENT = re.compile(r"\n[\t\n\r ]+")
 
 
 def _rule(number: int) -> str:
-    """A rule-like page: metadata table, search-excluded code sections, links to a neighbour and its anchor."""
+    """A rule-like page in plain Markdown: metadata table, code sections the plugin leaves out of search, links to a neighbour and its anchor."""
     neighbour = f"r{(number + 1) % RULES:02d}.md"
     return f"""---
 title: "Rule {number}"
@@ -29,18 +30,18 @@ title: "Rule {number}"
 
 ## Detection Rules
 
-### Sigma rule {{ data-search-exclude }}
+### Sigma rule
 
-```{{ .yaml data-search-exclude }}
+```yaml
 detection:
     selection:
         Image|endswith: '\\rule{number}.exe'
     condition: selection
 ```
 
-### splunk {{ data-search-exclude }}
+### splunk
 
-```{{ .text data-search-exclude }}
+```text
 Image="*\\\\rule{number}.exe"
 ```
 
@@ -98,11 +99,17 @@ def test_parallel_build_is_byte_identical_to_serial(sites: dict[str, dict[str, b
     assert [name for name in parallel if parallel[name] != serial[name]] == []
 
 
-def test_plugin_changes_only_the_theme_whitespace(sites: dict[str, dict[str, bytes]]) -> None:
+def test_plugin_changes_only_the_theme_whitespace_and_the_excluded_sections(sites: dict[str, dict[str, bytes]]) -> None:
     parallel, plain = sites["parallel"], sites["plain"]
     assert parallel.keys() == plain.keys()
-    assert parallel["search/search_index.json"] == plain["search/search_index.json"]
+    index, plain_index = (json.loads(site["search/search_index.json"]) for site in (parallel, plain))
+    excluded = ("#detection-rules", "#sigma-rule", "#splunk", "#related-rules")
+    assert sum(entry["location"].endswith(excluded) for entry in plain_index["docs"]) == 4 * RULES  # mkdocs alone indexes them
+    assert index["docs"] == [entry for entry in plain_index["docs"] if not entry["location"].endswith(excluded)]
+    assert "rule7.exe" not in parallel["search/search_index.json"].decode() and "Reproduce" not in parallel["search/search_index.json"].decode()
     for name, data in parallel.items():
+        if name == "search/search_index.json":
+            continue
         if name.endswith(".html"):
             assert INDENT.sub("\n", data.decode()) == INDENT.sub("\n", plain[name].decode()), name
         else:
@@ -120,3 +127,11 @@ def test_worker_warning_reaches_the_main_process_and_fails_a_strict_build(tmp_pa
     [record] = [record for record in caplog.records if "missing.md" in record.getMessage()]
     assert record.levelno == logging.WARNING and "rules/r30.md" in record.getMessage()
     assert record.process != os.getpid()  # logged in a worker, replayed here
+
+
+def test_excluded_sections_are_marked_by_heading_id_down_to_the_next_section_of_their_level() -> None:
+    html = '<h1 id="t">T</h1><h2 id="detection-rules">D</h2><h3 id="splunk">s</h3><h4>x</h4><h2 id="log-source">L</h2><h3 id="a">a</h3>'
+    marked = mark_excluded_sections(html, frozenset({"detection-rules"}))
+    assert marked == ('<h1 id="t">T</h1><h2 data-search-exclude id="detection-rules">D</h2><h3 data-search-exclude id="splunk">s</h3>'
+                      '<h4 data-search-exclude>x</h4><h2 id="log-source">L</h2><h3 id="a">a</h3>')
+    assert mark_excluded_sections(html, frozenset()) == html

@@ -55,15 +55,14 @@ def md_link(value: object, label: object | None = None) -> Markup:
     return Markup(f"[{shown}]({url})")
 
 
-def fence(content: str, language: str = "", search_exclude: bool = False) -> Markup:
-    """A fenced code block whose fence is longer than any backtick run in the content; search_exclude keeps it out of the search index."""
+def fence(content: str, language: str = "") -> Markup:
+    """A fenced code block whose fence is longer than any backtick run in the content (plain Markdown: no attribute list)."""
     content = visible(content.replace("\r\n", "\n").replace("\r", "\n"))
     longest = max((len(run) for run in _BACKTICK_RUN.findall(content)), default=0)
     marks = "`" * max(3, longest + 1)
     body = content if content.endswith("\n") else content + "\n"
     lang = re.sub(r"[^A-Za-z0-9_+-]", "", language)
-    info = f"{{ .{lang or 'text'} data-search-exclude }}" if search_exclude else lang
-    return Markup(f"{marks}{info}\n{body}{marks}")
+    return Markup(f"{marks}{lang or 'text'}\n{body}{marks}")
 
 
 def yaml_string(value: object) -> Markup:

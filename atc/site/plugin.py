@@ -22,6 +22,45 @@ from mkdocs.structure.toc import TableOfContents
 
 CHUNK = 16  # pages a worker converts per task: small enough to balance the cores, large enough to batch the pipe
 _LINE_INDENT = re.compile(r"\n[\t\n\r ]+")  # a line break and the blank lines and indentation after it
+_HEADING = re.compile(r"<h([1-6])((?:\s[^>]*)?)>")
+_ID = re.compile(r"""\sid=["']([^"']*)["']""")
+EXCLUDED_SECTIONS = ("detection-rules", "related-rules")  # a rule page's Sigma text, queries and neighbours
+
+
+def mark_excluded_sections(html: str, excluded: frozenset[str]) -> str:
+    """The page's HTML with the headings of the excluded sections (by heading id) and of their subsections marked for the search plugin to skip."""
+    if not excluded:
+        return html
+    parts: list[str] = []
+    position, inside = 0, 0  # inside: the level of the excluded section being walked, 0 outside one
+    for match in _HEADING.finditer(html):
+        level, attrs = int(match.group(1)), match.group(2)
+        heading_id = _ID.search(attrs)
+        if inside and level <= inside:
+            inside = 0
+        if not inside and heading_id is not None and heading_id.group(1) in excluded:
+            inside = level
+        if inside:
+            parts += [html[position : match.start()], f"<h{level} data-search-exclude{attrs}>"]
+            position = match.end()
+    return "".join(parts) + html[position:]
+
+
+class _SectionExcludingIndex(SearchIndex):
+    """The search plugin's index, leaving out the configured sections of every page (the Markdown carries no marks)."""
+
+    def __init__(self, excluded: frozenset[str], **config: Any) -> None:
+        super().__init__(**config)
+        self.excluded = excluded
+
+    def add_entry_from_context(self, page: Page) -> None:
+        """Index the page as the search plugin does, without the excluded sections."""
+        content = page.content
+        page.content = mark_excluded_sections(content or "", self.excluded)
+        try:
+            super().add_entry_from_context(page)
+        finally:
+            page.content = content
 
 
 @dataclass
@@ -54,10 +93,10 @@ class _Capture(logging.Handler):
         self.records.append(record)
 
 
-_worker: tuple[MkDocsConfig, Files, SearchPlugin | None, _Capture] | None = None  # set in each forked worker
+_worker: tuple[MkDocsConfig, Files, SearchPlugin | None, frozenset[str], _Capture] | None = None  # set in each forked worker
 
 
-def _start_worker(config: MkDocsConfig, files: Files, search: SearchPlugin | None) -> None:
+def _start_worker(config: MkDocsConfig, files: Files, search: SearchPlugin | None, excluded: frozenset[str]) -> None:
     """Worker initializer: keep the build's state and send every log record to a capture."""
     global _worker
     capture = _Capture()
@@ -65,13 +104,13 @@ def _start_worker(config: MkDocsConfig, files: Files, search: SearchPlugin | Non
     for logger in [root, *logging.Logger.manager.loggerDict.values()]:
         if isinstance(logger, logging.Logger) and (logger.handlers or logger is root):
             logger.handlers = [capture]
-    _worker = (config, files, search, capture)
+    _worker = (config, files, search, excluded, capture)
 
 
 def _convert(src_uris: list[str]) -> list[tuple[str, Converted | None]]:
     """Worker task: render the pages as mkdocs would; None for a page that failed (the main process renders it again)."""
     assert _worker is not None
-    config, files, search, capture = _worker
+    config, files, search, excluded, capture = _worker
     results: list[tuple[str, Converted | None]] = []
     for src_uri in src_uris:
         file = files.get_file_from_path(src_uri)
@@ -85,7 +124,7 @@ def _convert(src_uris: list[str]) -> list[tuple[str, Converted | None]]:
             page.render(config, files)
             entries = None
             if search is not None:
-                index = SearchIndex(**search.config)
+                index = _SectionExcludingIndex(excluded, **search.config)
                 index.add_entry_from_context(page)
                 entries = index.entries
         except Exception:  # noqa: BLE001 - mkdocs reports it when the main process renders the page
@@ -100,11 +139,11 @@ def _convert(src_uris: list[str]) -> list[tuple[str, Converted | None]]:
     return results
 
 
-class _PrecomputedSearchIndex(SearchIndex):
+class _PrecomputedSearchIndex(_SectionExcludingIndex):
     """The search plugin's index, taking a worker's entries for a page whose content is still what the worker indexed."""
 
-    def __init__(self, done: dict[str, Converted], **config: Any) -> None:
-        super().__init__(**config)
+    def __init__(self, done: dict[str, Converted], excluded: frozenset[str], **config: Any) -> None:
+        super().__init__(excluded, **config)
         self.done = done
 
     def add_entry_from_context(self, page: Page) -> None:
@@ -143,6 +182,7 @@ class AtcPluginConfig(base.Config):
     """The plugin's options."""
 
     jobs = config_options.Type(int, default=0)  # worker processes; 0: one per CPU; 1: render in the main process
+    search_exclude_sections = config_options.ListOfItems(config_options.Type(str), default=list(EXCLUDED_SECTIONS))  # heading ids
 
 
 class AtcPlugin(BasePlugin[AtcPluginConfig]):
@@ -156,14 +196,16 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
         self._search: SearchPlugin | None = None
         self._installing: tuple[Converted, str] | None = None
         self._nav: Navigation | None = None
+        self._excluded: frozenset[str] = frozenset(EXCLUDED_SECTIONS)
 
     @event_priority(-100)  # after the search plugin made its index
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         """Find the search plugin and let its index take the workers' entries."""
+        self._excluded = frozenset(self.config.search_exclude_sections)
         search = next((plugin for plugin in config.plugins.values() if isinstance(plugin, SearchPlugin)), None)
         self._search = search if search is not None and search.config.enabled else None
         if self._search is not None:
-            self._search.search_index = _PrecomputedSearchIndex(self._indexed, **self._search.config)
+            self._search.search_index = _PrecomputedSearchIndex(self._indexed, self._excluded, **self._search.config)
         return config
 
     @event_priority(-100)  # the navigation is final: the workers' pages get the same titles as the main process's
@@ -175,7 +217,7 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
         chunks = [uris[start : start + CHUNK] for start in range(0, len(uris), CHUNK)]
         if jobs > 1 and len(chunks) > 1 and "fork" in multiprocessing.get_all_start_methods():
             fork = multiprocessing.get_context("fork")  # the workers inherit config, files and navigation: nothing is pickled
-            self._pool = ProcessPoolExecutor(min(jobs, len(chunks)), fork, _start_worker, (config, files, self._search))
+            self._pool = ProcessPoolExecutor(min(jobs, len(chunks)), fork, _start_worker, (config, files, self._search, self._excluded))
             self._results = self._pool.map(_convert, chunks)
         return nav
 
