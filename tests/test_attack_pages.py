@@ -25,7 +25,7 @@ from atc.render.pages import PageRenderer
 from tests.conftest import SEED_SLUG
 
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-CELL = re.compile(r'<div class="atc-cell atc-level-(\d)(?: atc-sub)?" title="[^"]*" markdown="span">\[?(T\d{4}(?:\.\d{3})?) ')
+CELL = re.compile(r'<div class="atc-cell atc-level-(\d)(?: atc-sub)?" title="[^"]*" markdown="span">\[?<span class="atc-id">(T\d{4}(?:\.\d{3})?)</span> ')
 RULE_KEYS = {
     "id", "title", "level", "status", "slug", "path", "logsource", "tactics", "techniques",
     "data_needed", "triggers", "converted_targets",
@@ -172,7 +172,7 @@ def test_matrix_has_every_tactic_in_order_and_shows_gaps(default_build: BuildRes
     gaps = {tid for level, tid in cells if level == "0"}
     assert "T1595" in gaps  # Active Scanning: no rule
     assert "T1021.002" not in gaps
-    assert re.search(r'atc-level-\d atc-sub" title="\d+ rules?" markdown="span">\[T1021\.002 .*\]\(techniques/T1021\.002\.md\)', matrix)
+    assert re.search(r'atc-level-\d atc-sub" title="\d+ rules?" markdown="span">\[<span class="atc-id">T1021\.002</span> .*\]\(techniques/T1021\.002\.md\)', matrix)
 
 
 def test_matrix_lists_sub_techniques_after_their_parent(default_build: BuildResult) -> None:

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from atc.link.navigator import layer_techniques, navigator_layer
 from atc.load.rules import safe_slug
 from atc.model import AttackSnapshot, RuleSummary, Tactic, Technique, TechniqueRef
+from atc.render.charts import level_chart
 from atc.render.escape import safe_url
 from atc.render.pages import PageRenderer
 
@@ -18,6 +19,7 @@ TECHNIQUE_PAGE_ID = re.compile(r"T\d{4}(?:\.\d{3})?")
 TACTIC_PAGE_ID = re.compile(r"TA\d{4}")
 NAVIGATOR_URL = "https://mitre-attack.github.io/attack-navigator/#layerURL="
 ALL_LAYER = "all"
+LEVEL_PAGE = "../../Detection_Rules/by/level.md"  # from a technique or tactic page
 
 
 @dataclass
@@ -287,6 +289,7 @@ class AttackPages:
             counts={sub.id: self.counts.get(sub.id, 0) for sub in subs},
             triggers=self.triggers(technique.id),
             data_needed=self.data_needed([use.rule for use in uses]),
+            levels=level_chart([use.rule for use in uses], LEVEL_PAGE) if uses else None,
         )
 
     def tactic_page(self, tactic: Tactic) -> str:
@@ -303,6 +306,7 @@ class AttackPages:
             rules=rules,
             triggers=[triggers[tid] for tid in sorted(triggers)],
             data_needed=self.data_needed([rule for rule, _ in rules]),
+            levels=level_chart([rule for rule, _ in rules], LEVEL_PAGE) if rules else None,
         )
 
     def layers(self) -> dict[str, tuple[str, list[RuleSummary]]]:

@@ -32,6 +32,14 @@ def code_text(value: object) -> Markup:
     return Markup(f"<code>{md_text(value)}</code>")
 
 
+def md_text_with_code(value: object) -> Markup:
+    """Like md_text, but `backticked` parts become inline code (escaped like the rest) instead of showing their backticks."""
+    parts = " ".join(visible(str(value)).split()).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: plain text
+        return md_text(value)
+    return Markup("".join(code_text(part) if index % 2 else md_text(part) for index, part in enumerate(parts)))
+
+
 def safe_url(value: object) -> str | None:
     """The URL percent-encoded for a Markdown link, or None unless it is a plain http(s) URL."""
     text = str(value).strip()
@@ -80,5 +88,5 @@ def template_environment(templates_dir: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    environment.filters.update(md=md_text, md_link=md_link, fence=fence, yaml_string=yaml_string)
+    environment.filters.update(md=md_text, md_code=md_text_with_code, md_link=md_link, fence=fence, yaml_string=yaml_string)
     return environment

@@ -10,6 +10,7 @@ from atc.convert.targets import Target
 from atc.link.attack import technique_url
 from atc.load.rules import safe_slug
 from atc.model import KnowledgeBase, Rule, RuleSummary
+from atc.render.charts import Chart, conversion_chart, gaps_chart, level_chart, status_chart, tactic_chart
 from atc.render.escape import code_text, template_environment
 from atc.render.gaps import gap_groups
 from atc.render.link_filters import DATA_NEEDED_DIR, POLICIES_DIR, RULES_DIR, TRIGGERS_DIR, LinkFilters
@@ -17,7 +18,8 @@ from atc.render.page_memo import PageMemo
 from atc.render.rule_indexes import rule_index_pages
 from atc.render.targets_page import reproduce, targets_page, versions_text
 
-if TYPE_CHECKING:  # rule_extras imports this module
+if TYPE_CHECKING:  # rule_extras and attack_pages import this module
+    from atc.render.attack_pages import AttackPages
     from atc.render.rule_extras import RelatedIndex
 
 T = TypeVar("T")
@@ -108,17 +110,31 @@ class PageRenderer:
                 technique_url=technique_url(trigger.technique_id),
                 rules=rules_by_trigger[trigger.technique_id],
             )
-        pages.update(self.index_pages(site_name, rules_by_dn, rules_by_trigger))
-        pages.update(targets_page(self))
-        pages.update(rule_index_pages(self))
-        from atc.render.attack_pages import attack_pages  # imported here: both modules import this one
+        from atc.render.attack_pages import AttackPages  # imported here: both modules import this one
         from atc.render.exports import exports
 
-        pages.update(attack_pages(self, site_url))
+        attack = AttackPages(self, site_url)
+        pages.update(self.index_pages(site_name, rules_by_dn, rules_by_trigger, attack))
+        pages.update(targets_page(self))
+        pages.update(rule_index_pages(self))
+        pages.update(attack.pages())
         pages.update(self.remember(("exports", self.summaries), lambda: exports(self.summaries, self.targets)))
         return pages
 
-    def index_pages(self, site_name: str, rules_by_dn: dict[str, list[RuleSummary]], rules_by_trigger: dict[str, list[RuleSummary]]) -> dict[str, str]:
+    def home_charts(self, attack: AttackPages) -> list[Chart]:
+        """The home page's charts: coverage by tactic, rules by level and status, conversion health, Data Needed and logging gaps."""
+        rules = self.summaries
+        return [
+            tactic_chart(attack.columns, set(attack.tactic_pages), "ATTACK/"),
+            level_chart(rules, f"{RULES_DIR}/by/level.md"),
+            status_chart(rules, f"{RULES_DIR}/index.md"),
+            conversion_chart(rules, self.targets, "targets.md"),
+            gaps_chart(rules, self.kb.data_needed, f"{DATA_NEEDED_DIR}/gaps.md", f"{POLICIES_DIR}/index.md"),
+        ]
+
+    def index_pages(
+        self, site_name: str, rules_by_dn: dict[str, list[RuleSummary]], rules_by_trigger: dict[str, list[RuleSummary]], attack: AttackPages
+    ) -> dict[str, str]:
         kb = self.kb
         covered = {ref.current.id if ref.current else ref.tag_id for rule in self.summaries for ref in rule.techniques if ref.status != "unknown"}
         return {
@@ -133,6 +149,7 @@ class PageRenderer:
                 targets=self.targets,
                 attack_version=kb.attack.version,
                 attack_source=kb.attack.source,
+                charts=self.home_charts(attack),
             ),
             f"{RULES_DIR}/index.md": self.render("rules_index.md.j2", rules=sorted(self.summaries, key=lambda r: (r.title.lower(), r.slug))),
             f"{DATA_NEEDED_DIR}/index.md": self.render(

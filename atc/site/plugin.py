@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import posixpath
 import re
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +26,21 @@ _LINE_INDENT = re.compile(r"\n[\t\n\r ]+")  # a line break and the blank lines a
 _HEADING = re.compile(r"<h([1-6])((?:\s[^>]*)?)>")
 _ID = re.compile(r"""\sid=["']([^"']*)["']""")
 EXCLUDED_SECTIONS = ("detection-rules", "related-rules")  # a rule page's Sigma text, queries and neighbours
+_RAW_MD_HREF = re.compile(r'href="([^":?#<>]+\.md)(#[^"<>]*)?"')  # a link to a page left as written: raw HTML such as a chart's SVG
+
+
+def resolve_raw_links(html: str, page: Page, files: Files) -> str:
+    """The page's HTML with the links to pages that Markdown did not convert (in raw HTML blocks) turned into page URLs, as mkdocs turns its own."""
+    if 'href="' not in html or ".md" not in html:
+        return html
+
+    def url(match: re.Match[str]) -> str:
+        target = files.get_file_from_path(posixpath.normpath(posixpath.join(posixpath.dirname(page.file.src_uri), match.group(1))))
+        if target is None:
+            return match.group(0)
+        return f'href="{target.url_relative_to(page.file)}{match.group(2) or ""}"'
+
+    return _RAW_MD_HREF.sub(url, html)
 
 
 def mark_excluded_sections(html: str, excluded: frozenset[str]) -> str:
@@ -122,6 +138,7 @@ def _convert(src_uris: list[str]) -> list[tuple[str, Converted | None]]:
             page.read_source(config)
             page.markdown = config.plugins.on_page_markdown(page.markdown, page=page, config=config, files=files)
             page.render(config, files)
+            page.content = resolve_raw_links(page.content or "", page, files)
             entries = None
             if search is not None:
                 index = _SectionExcludingIndex(excluded, **search.config)
@@ -243,9 +260,9 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
 
     @event_priority(100)  # the other plugins see the worker's HTML
     def on_page_content(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
-        """Install the worker's rendering of the page in place of mkdocs's empty one."""
+        """Install the worker's rendering of the page in place of mkdocs's empty one (or resolve the raw links of mkdocs's own)."""
         if self._installing is None:
-            return html
+            return resolve_raw_links(html, page, files)
         converted, page.markdown = self._installing
         self._installing = None
         page.toc, page._title_from_render, page.present_anchor_ids = converted.toc, converted.title, converted.anchor_ids

@@ -1,0 +1,93 @@
+"""How the built default site looks in headless Chromium at 1400 px: charts, the matrix's width, unbroken ids, search titles."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from tests.browser.conftest import ConsoleLog, chromium_path, screenshot
+
+pytest.importorskip("playwright.sync_api", reason="browser tests skipped: the playwright package is not installed (make test installs it)")
+if chromium_path() is None:
+    pytest.skip("browser tests skipped: no Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run tries)", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, expect  # noqa: E402 - after the skips above
+
+WIDTH = 1400
+# the words of the matched elements that the browser laid out over more than one line box
+BROKEN_WORDS = """elements => elements.flatMap(element => {
+  const broken = [];
+  const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const match of node.data.matchAll(/\\S+/g)) {
+      const range = document.createRange();
+      range.setStart(node, match.index);
+      range.setEnd(node, match.index + match[0].length);
+      const tops = new Set(Array.from(range.getClientRects(), rect => Math.round(rect.top)));
+      if (tops.size > 1) broken.push(match[0]);
+    }
+  }
+  return broken;
+})"""
+
+
+@pytest.fixture
+def wide(browser: Browser) -> Iterator[Page]:
+    """A page 1400 px wide, as a detection engineer's screen; the test fails on any console error."""
+    context = browser.new_context(viewport={"width": WIDTH, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    log = ConsoleLog(page)
+    yield page
+    context.close()
+    assert not log.errors, "console errors:\n" + "\n".join(log.errors)
+
+
+def test_home_page_charts_are_drawn_and_open_the_page_behind_them(wide: Page, site_url: str) -> None:
+    wide.goto(site_url)
+    charts = wide.locator("article .atc-chart svg")
+    expect(charts).to_have_count(5)
+    for index in range(5):
+        box = charts.nth(index).bounding_box()
+        assert box and box["width"] > 300 and box["height"] > 40
+    bars = wide.eval_on_selector_all("article .atc-chart rect.atc-shade-2", "rects => rects.map(rect => rect.getBBox().width)")
+    assert bars and max(bars) > 100
+    screenshot(wide, "home-charts")
+    wide.locator("article .atc-chart svg a", has_text="Lateral Movement").first.click()
+    expect(wide).to_have_url(re.compile(r"ATTACK/tactics/TA0008/$"))
+    expect(wide.locator("article h1")).to_contain_text("Tactic TA0008: Lateral Movement")
+
+
+def test_matrix_shows_every_tactic_at_1400_px_without_scrolling(wide: Page, site_url: str) -> None:
+    wide.goto(f"{site_url}ATTACK/matrix/")
+    headers = wide.locator(".atc-matrix thead th")
+    assert headers.count() >= 14
+    rights = wide.eval_on_selector_all(".atc-matrix thead th", "cells => cells.map(cell => cell.getBoundingClientRect().right)")
+    assert max(rights) <= WIDTH
+    assert wide.eval_on_selector(".atc-matrix-wrap", "wrap => wrap.scrollWidth <= wrap.clientWidth")
+    assert wide.eval_on_selector_all(".atc-matrix .atc-id", BROKEN_WORDS) == []
+    screenshot(wide, "matrix-1400")
+
+
+def test_rule_index_and_targets_page_break_no_id_or_word(wide: Page, site_url: str) -> None:
+    wide.goto(f"{site_url}Detection_Rules/")
+    expect(wide.locator("#atc-rule-filter form")).to_be_visible()
+    assert wide.eval_on_selector_all("article table thead th, article table tbody td:not(:first-child)", BROKEN_WORDS) == []
+    wide.goto(f"{site_url}targets/")
+    assert wide.eval_on_selector("article table", "table => table.getBoundingClientRect().right") <= WIDTH
+    assert wide.eval_on_selector("article .md-typeset__table, article table", "box => box.scrollWidth <= box.clientWidth + 1")
+    notes = wide.locator("article").inner_text()
+    assert "`" not in notes  # backticked note text shows as code, not as backticks
+    screenshot(wide, "targets-1400")
+
+
+def test_search_results_tell_a_technique_from_its_triggers(wide: Page, site_url: str) -> None:
+    wide.goto(site_url)
+    search = wide.locator("input.md-search__input")
+    search.click()
+    search.press_sequentially("T1021.002", delay=20)
+    expect(wide.locator(".md-search-result__item").first).to_be_visible()
+    titles = wide.eval_on_selector_all(".md-search-result__item > a h1", "titles => titles.map(title => title.textContent.trim())")
+    assert len(titles) == len(set(titles)), titles
+    assert any(title.startswith("Technique T1021.002") for title in titles) and any(title.startswith("Triggers for T1021.002") for title in titles)

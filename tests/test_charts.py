@@ -1,0 +1,101 @@
+"""The home page's charts: inline SVG drawn from the knowledge base, every bar linking to the page behind it."""
+from __future__ import annotations
+
+import posixpath
+import re
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from atc.build import BuildResult
+from atc.config import REPO_ROOT
+from atc.convert.targets import select_targets
+from atc.load.attack import load_snapshot
+from atc.model import Conversion, DataNeeded, KnowledgeBase, LogSource, Rule
+from atc.link.attack import resolve_tags
+from atc.render.pages import PageRenderer
+
+SVG = re.compile(r"<svg .*?</svg>", re.S)
+NS = {"svg": "http://www.w3.org/2000/svg"}
+XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+
+
+def _charts(page: str) -> list[ElementTree.Element]:
+    """The page's SVG charts, parsed as XML (which also proves them well-formed)."""
+    return [ElementTree.fromstring(svg) for svg in SVG.findall(page)]
+
+
+def _bars(chart: ElementTree.Element) -> list[tuple[str, str, list[float]]]:
+    """Each bar of a chart: its link, its label and the widths of its segments."""
+    bars = []
+    for link in chart.findall("svg:a", NS):
+        label = link.find("svg:text", NS)
+        assert label is not None
+        bars.append((link.get(XLINK_HREF, ""), label.text or "", [float(rect.get("width", "0")) for rect in link.findall("svg:rect", NS)]))
+    return bars
+
+
+def _rule(snapshot, slug: str, level: str | None, status: str | None, tags: list[str], converted: bool) -> Rule:
+    rule = Rule(path=Path(f"{slug}.yml"), source_text="x", data={}, id=slug, title=slug, slug=slug, level=level, status=status,
+                tags=tags, logsource=LogSource(product="windows"))
+    rule.tactics, rule.techniques = resolve_tags(tags, snapshot)
+    rule.conversions = {"splunk": Conversion("splunk", "ok" if converted else "failed", "q" if converted else None, error=None if converted else "no")}
+    return rule
+
+
+@pytest.fixture(scope="module")
+def home() -> str:
+    """The home page of four rules: two high, one hostile level and status, one without; one served by Data Needed."""
+    snapshot = load_snapshot()
+    rules = [
+        _rule(snapshot, "a", "high", "stable", ["attack.lateral_movement", "attack.t1021.002"], True),
+        _rule(snapshot, "b", "high", "test", ["attack.t1003.001"], True),
+        _rule(snapshot, "c", "<script>alert(1)</script>", "[x](javascript:alert(1))", [], False),
+        _rule(snapshot, "d", None, None, [], True),
+    ]
+    rules[0].data_needed = ["DN_a"]
+    kb = KnowledgeBase(rules, {"DN_a": DataNeeded("DN_a", Path("a.yml"), "a", logging_policies=["LP_a"]), "DN_b": DataNeeded("DN_b", Path("b.yml"), "b")},
+                       {}, {}, snapshot)
+    return PageRenderer(kb, select_targets(["splunk"]), REPO_ROOT / "templates").pages("Test")["index.md"]
+
+
+def test_home_page_draws_five_linked_charts(home: str) -> None:
+    charts = _charts(home)
+    assert [chart.get("aria-label") for chart in charts] == [
+        "ATT&CK coverage by tactic", "Rules by level", "Rules by status", "Conversion health by target", "Data Needed and logging gaps",
+    ]
+    assert all(bars for bars in map(_bars, charts))
+
+
+def test_tactic_bars_are_shares_of_each_tactic_linking_to_its_page(home: str) -> None:
+    bars = {label: (href, widths) for href, label, widths in _bars(_charts(home)[0])}
+    assert len(bars) == len(load_snapshot().tactics)
+    href, widths = bars["Lateral Movement"]
+    assert href == "ATTACK/tactics/TA0008.md" and len(widths) == 2 and widths[0] > 0 and abs(sum(widths) - 330) < 0.2
+    assert bars["Impact"][0] == "ATTACK/matrix.md" and len(bars["Impact"][1]) == 1  # no rule: all gap, linked to the matrix
+
+
+def test_level_status_conversion_and_gap_bars_count_the_rules(home: str) -> None:
+    _, levels, statuses, conversions, gaps = (_bars(chart) for chart in _charts(home))
+    assert [(label, href) for href, label, _ in levels] == [("high", "Detection_Rules/by/level.md"), ("other or none", "Detection_Rules/by/level.md")]
+    assert levels[0][2] == levels[1][2] == [330.0]  # two and two: counts scaled to the longest bar
+    assert [widths for _, _, widths in statuses] == [[165.0], [165.0], [330.0]]
+    assert [label for _, label, _ in statuses] == ["stable", "test", "other or none"]  # an author's odd status is never drawn
+    assert "<script>" not in home and "javascript:" not in home
+    [(href, label, widths)] = conversions
+    assert (href, label, widths) == ("targets.md", "splunk", [247.5, 82.5])  # 3 of 4 converted
+    assert [(href, widths) for href, _, widths in gaps] == [("Data_Needed/gaps.md", [82.5, 247.5]), ("Logging_Policies/index.md", [165.0, 165.0])]
+
+
+def test_chart_links_lead_to_generated_pages(default_build: BuildResult) -> None:
+    links = [href for chart in _charts(default_build.pages["index.md"]) for href, _, _ in _bars(chart)]
+    assert links and all(posixpath.normpath(href) in default_build.pages for href in links)
+
+
+def test_technique_and_tactic_pages_chart_their_rules_by_level(default_build: BuildResult) -> None:
+    for page in ("ATTACK/techniques/T1021.002.md", "ATTACK/tactics/TA0008.md"):
+        [chart] = _charts(default_build.pages[page])
+        bars = _bars(chart)
+        assert chart.get("aria-label") == "Rules by level" and bars
+        assert all(posixpath.normpath(posixpath.join(posixpath.dirname(page), href)) == "Detection_Rules/by/level.md" for href, _, _ in bars)
