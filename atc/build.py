@@ -137,6 +137,8 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         for conversion in rule.conversions.values():
             if conversion.status != "ok":
                 kb.problems.append(Problem(str(rule.path), f"conversion-{conversion.status}", f"{conversion.target}: {conversion.error}", severity="warning"))
+            for warning in conversion.warnings:  # a backend's warnings go to the problem report, not to the terminal
+                kb.problems.append(Problem(str(rule.path), "conversion-warning", f"{conversion.target}: {warning}", severity="warning"))
     if settings.events is not None and settings.events.is_dir():
         started = time.perf_counter()
         verify_queries(kb, converted, targets, settings.events)

@@ -240,6 +240,7 @@ class Conversion:
     status: ConversionStatus
     query: str | None = None
     error: str | None = None  # one line, when not ok
+    warnings: tuple[str, ...] = ()  # what the backend warned about (UserWarning: ...), reported as problems
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Progress on long work: a live bar on a terminal, plain log lines otherwise, and stage timings."""
+"""Progress on long work: a live bar on a terminal, one log line per stage otherwise, and stage timings."""
 from __future__ import annotations
 
 import sys
@@ -7,7 +7,7 @@ from typing import TextIO
 
 
 class Progress:
-    """Counts one stage's items; draws a bar on a terminal or logs every tenth otherwise."""
+    """Counts one stage's items; draws a bar on a terminal, and otherwise logs the stage once, when it closes."""
 
     def __init__(self, stage: str, total: int, stream: TextIO | None = None, quiet: bool = False) -> None:
         self.stage, self.total, self.done = stage, total, 0
@@ -15,22 +15,15 @@ class Progress:
         self.tty = self.stream.isatty()
         self.quiet = quiet
         self.start = time.perf_counter()
-        self._next_log = max(1, total // 10)
 
     def expect(self, total: int) -> None:
         """Set the number of items once it is known (after the stage started)."""
         self.total = total
-        self._next_log = max(1, total // 10)
 
     def advance(self, count: int = 1) -> None:
         self.done += count
-        if self.quiet:
-            return
-        if self.tty:
+        if self.tty and not self.quiet:
             self._draw()
-        elif self.done >= self._next_log and self.done < self.total:
-            self._next_log += max(1, self.total // 10)
-            print(f"{self.stage}: {self.done}/{self.total} ({self.rate():.0f}/s)", file=self.stream, flush=True)
 
     def rate(self) -> float:
         elapsed = time.perf_counter() - self.start

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 from sigma.conversion.base import Backend
@@ -38,7 +39,17 @@ def _time_limit(seconds: float) -> Iterator[None]:
 
 
 def convert_one(data: dict, target: Target) -> Conversion:
-    """Convert one rule (given as its parsed YAML) for one target; never raises."""
+    """Convert one rule (given as its parsed YAML) for one target, with the warnings the backend gave; never raises."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        conversion = _convert_one(data, target)
+    if caught:
+        return replace(conversion, warnings=tuple(dict.fromkeys(f"{w.category.__name__}: {one_line(w.message)}" for w in caught)))
+    return conversion
+
+
+def _convert_one(data: dict, target: Target) -> Conversion:
+    """Convert one rule for one target; never raises."""
     try:
         backend = _backends.get(target) or _backends.setdefault(target, make_backend(target))
         rule = SigmaRule.from_dict(data)
