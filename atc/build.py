@@ -30,6 +30,8 @@ from atc.site.docs_writer import WriteReport, write_pages
 from atc.site.mkdocs_build import build_site
 from atc.site.publish import publishing
 
+SITE_PAGES = "site-pages.pickle"  # in the cache folder: the pages the last site build wrote (atc/site/page_store.py)
+
 
 @dataclass
 class BuildResult:
@@ -169,7 +171,10 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
 
         if staging.site is not None:
             started = time.perf_counter()
-            build_site(mkdocs_config(settings), staging.docs, staging.site, offline=settings.offline, strict=settings.strict, jobs=settings.jobs)
+            build_site(
+                mkdocs_config(settings), staging.docs, staging.site, offline=settings.offline, strict=settings.strict, jobs=settings.jobs,
+                previous_site=settings.site_dir, page_store=settings.cache_dir / SITE_PAGES,
+            )
             timings["site"] = time.perf_counter() - started
             _log(stream, quiet, f"site: built {settings.site_dir} in {timings['site']:.2f} s")
     return BuildResult(kb, targets, pages, written, timings, convert_stats, made)

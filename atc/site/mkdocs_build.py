@@ -26,10 +26,15 @@ def offline_overrides(config_file: Path) -> dict[str, object]:
     return {"plugins": items if "offline" in names else [*items, "offline"], "theme": theme, "use_directory_urls": False}
 
 
-def build_site(config_file: Path, docs_dir: Path, site_dir: Path, offline: bool = False, strict: bool = False, jobs: int | None = None) -> None:
+def build_site(
+    config_file: Path, docs_dir: Path, site_dir: Path, offline: bool = False, strict: bool = False, jobs: int | None = None,
+    previous_site: Path | None = None, page_store: Path | None = None,
+) -> None:
     """Run mkdocs with the given configuration, reading docs_dir and writing site_dir; `strict` fails on any warning.
 
-    `jobs` sets the worker processes of the atc plugin (atc/site/plugin.py) when the configuration uses it.
+    `jobs` sets the worker processes of the atc plugin (atc/site/plugin.py) when the configuration uses it. With
+    `previous_site` (the last build's site) and `page_store` (what that build wrote), pages whose Markdown and site did
+    not change are linked from the previous site instead of being built again: the site is the same as a full build's.
     """
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
@@ -46,6 +51,9 @@ def build_site(config_file: Path, docs_dir: Path, site_dir: Path, offline: bool 
         plugin = config.plugins.get("atc")
         if jobs is not None and isinstance(plugin, AtcPlugin):
             plugin.config.jobs = jobs
+        if previous_site is not None and page_store is not None and isinstance(plugin, AtcPlugin):
+            plugin.config.previous_site, plugin.config.page_store = str(previous_site.resolve()), str(page_store.resolve())
+            plugin.config.site_options = repr(sorted((key, repr(value)) for key, value in overrides.items()))
         if offline:  # our own file:// worker shim, so that the offline plugin adds no CDN script
             config.extra["polyfills"] = [*config.extra.get("polyfills", []), FILE_WORKER_SHIM]
         build(config)

@@ -8,8 +8,10 @@ import posixpath
 import re
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from pathlib import Path
 
 import jinja2
 from material.plugins.search.plugin import SearchIndex, SearchPlugin
@@ -21,6 +23,9 @@ from mkdocs.structure.nav import Navigation
 from mkdocs.structure.pages import Page
 from mkdocs.structure.toc import TableOfContents
 
+from atc.site.page_store import PageStore, Remembered, carry_over, page_key, site_fingerprint
+
+REMEMBERED_TEMPLATE = "atc-remembered.html"  # renders nothing: mkdocs writes no file, the plugin links the earlier build's
 CHUNK = 16  # pages a worker converts per task: small enough to balance the cores, large enough to batch the pipe
 _LINE_INDENT = re.compile(r"\n[\t\n\r ]+")  # a line break and the blank lines and indentation after it
 _HEADING = re.compile(r"<h([1-6])((?:\s[^>]*)?)>")
@@ -162,14 +167,17 @@ class _PrecomputedSearchIndex(_SectionExcludingIndex):
     def __init__(self, done: dict[str, Converted], excluded: frozenset[str], **config: Any) -> None:
         super().__init__(excluded, **config)
         self.done = done
+        self.by_page: dict[str, list[dict[str, Any]]] = {}  # each page's entries, for the page store
 
     def add_entry_from_context(self, page: Page) -> None:
-        """Add the worker's entries for the page, or index the page here."""
+        """Add the worker's (or an earlier build's) entries for the page, or index the page here."""
+        start = len(self.entries)
         converted = self.done.pop(page.file.src_uri, None)
         if converted is not None and converted.search_entries is not None and converted.content == page.content:
             self.entries.extend(converted.search_entries)
         else:
             super().add_entry_from_context(page)
+        self.by_page[page.file.src_uri] = self.entries[start:]
 
 
 class _NavCache:
@@ -199,6 +207,9 @@ class AtcPluginConfig(base.Config):
     """The plugin's options."""
 
     jobs = config_options.Type(int, default=0)  # worker processes; 0: one per CPU; 1: render in the main process
+    page_store = config_options.Type(str, default="")  # file remembering the pages built; "" : every page is built
+    previous_site = config_options.Type(str, default="")  # the earlier build's site, whose unchanged pages are linked in
+    site_options = config_options.Type(str, default="")  # settings given besides the configuration file (they shape every page)
     search_exclude_sections = config_options.ListOfItems(config_options.Type(str), default=list(EXCLUDED_SECTIONS))  # heading ids
 
 
@@ -214,6 +225,12 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
         self._installing: tuple[Converted, str] | None = None
         self._nav: Navigation | None = None
         self._excluded: frozenset[str] = frozenset(EXCLUDED_SECTIONS)
+        self._store: PageStore | None = None
+        self._keys: dict[str, bytes] = {}  # pages the store may remember (those outside the navigation) -> their keys
+        self._hits: dict[str, Remembered] = {}  # pages an earlier build wrote as this one would
+        self._made: dict[str, Remembered] = {}  # pages built now (size and time filled in once written)
+        self._capture: _Capture | None = None  # the records of a page rendered in this process
+        self._dest_uris: dict[str, str] = {}  # the pages the store may remember -> their HTML file under the site folder
 
     @event_priority(-100)  # after the search plugin made its index
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
@@ -229,14 +246,33 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
     def on_nav(self, nav: Navigation, config: MkDocsConfig, files: Files) -> Navigation:
         """Fork the workers and hand them the documentation pages in build order, a chunk at a time."""
         self._nav = nav
+        self._remembered_pages(nav, config, files)
         jobs = self.config.jobs or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-        uris = [file.src_uri for file in files.documentation_pages()]
+        uris = [file.src_uri for file in files.documentation_pages() if file.src_uri not in self._hits]
         chunks = [uris[start : start + CHUNK] for start in range(0, len(uris), CHUNK)]
         if jobs > 1 and len(chunks) > 1 and "fork" in multiprocessing.get_all_start_methods():
             fork = multiprocessing.get_context("fork")  # the workers inherit config, files and navigation: nothing is pickled
             self._pool = ProcessPoolExecutor(min(jobs, len(chunks)), fork, _start_worker, (config, files, self._search, self._excluded))
             self._results = self._pool.map(_convert, chunks)
         return nav
+
+    def _remembered_pages(self, nav: Navigation, config: MkDocsConfig, files: Files) -> None:
+        """Find the pages outside the navigation that an earlier build wrote from the same Markdown and site."""
+        if not self.config.page_store or not self.config.previous_site:
+            return
+        self._store = PageStore(Path(self.config.page_store))
+        previous = Path(self.config.previous_site)
+        in_nav = {page.file.src_uri for page in nav.pages}
+        config_file = Path(config.config_file_path) if config.config_file_path else None
+        fingerprint = site_fingerprint(config_file, {"options": self.config.site_options}, list(config.theme.dirs), sorted(file.src_uri for file in files))
+        for file in files.documentation_pages():
+            if file.src_uri in in_nav:
+                continue
+            key = self._keys[file.src_uri] = page_key(fingerprint, file.src_uri, file.content_bytes)
+            self._dest_uris[file.src_uri] = file.dest_uri
+            found = self._store.usable(file.src_uri, key, previous / file.dest_uri)
+            if found is not None:
+                self._hits[file.src_uri] = found
 
     def _take(self, src_uri: str) -> Converted | None:
         """The worker's result for a page, waiting for it; None if no worker rendered it."""
@@ -249,9 +285,18 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
 
     @event_priority(-100)  # the other plugins saw the Markdown, as they did in the worker
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
-        """Replay the worker's log records for a page it rendered and leave mkdocs nothing to convert."""
+        """Replay the worker's (or the earlier build's) log records for a page and leave mkdocs nothing to convert."""
+        remembered = self._hits.get(page.file.src_uri)
+        if remembered is not None:
+            for record in remembered.records:
+                logging.getLogger(record.name).handle(record)
+            page.meta["template"] = REMEMBERED_TEMPLATE
+            return ""
         converted = self._take(page.file.src_uri) if self._pool is not None else None
         if converted is None:
+            if page.file.src_uri in self._keys:  # rendered here: keep its records for the store
+                self._capture = _Capture()
+                logging.getLogger().addHandler(self._capture)
             return markdown
         for record in converted.records:
             logging.getLogger(record.name).handle(record)
@@ -261,20 +306,45 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
     @event_priority(100)  # the other plugins see the worker's HTML
     def on_page_content(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         """Install the worker's rendering of the page in place of mkdocs's empty one (or resolve the raw links of mkdocs's own)."""
+        uri = page.file.src_uri
+        remembered = self._hits.get(uri)
+        if remembered is not None:
+            self._install(page, files, remembered.title, remembered.anchor_ids, remembered.links_to_anchors)
+            if self._search is not None:
+                self._indexed[uri] = Converted("", page.toc, remembered.title, None, None, remembered.search_entries, [])
+            return ""
         if self._installing is None:
-            return resolve_raw_links(html, page, files)
+            records: list[logging.LogRecord] = []
+            if self._capture is not None:
+                logging.getLogger().removeHandler(self._capture)
+                records, self._capture = self._capture.records, None
+            content = resolve_raw_links(html, page, files)
+            if uri in self._keys:
+                links = None if page.links_to_anchors is None else {to.src_uri: anchors for to, anchors in page.links_to_anchors.items()}
+                self._made[uri] = Remembered(self._keys[uri], page._title_from_render, page.present_anchor_ids, links, None, records, 0, 0)
+            return content
         converted, page.markdown = self._installing
         self._installing = None
-        page.toc, page._title_from_render, page.present_anchor_ids = converted.toc, converted.title, converted.anchor_ids
-        if converted.links_to_anchors is not None:
-            page.links_to_anchors = {files.get_file_from_path(uri): anchors for uri, anchors in converted.links_to_anchors.items()}
+        if uri in self._keys:
+            self._made[uri] = Remembered(self._keys[uri], converted.title, converted.anchor_ids, converted.links_to_anchors, None, converted.records, 0, 0)
+        page.toc = converted.toc
+        self._install(page, files, converted.title, converted.anchor_ids, converted.links_to_anchors)
         if self._search is not None:
             self._indexed[page.file.src_uri] = converted
         return converted.content
 
+    @staticmethod
+    def _install(page: Page, files: Files, title: str | None, anchor_ids: set[str] | None, links: dict[str, dict[str, str]] | None) -> None:
+        """Give a page the title, anchors and links a rendering found (as Page.render sets them)."""
+        page._title_from_render, page.present_anchor_ids = title, anchor_ids
+        if links is not None:
+            page.links_to_anchors = {files.get_file_from_path(uri): anchors for uri, anchors in links.items()}
+
     def on_env(self, env: jinja2.Environment, config: MkDocsConfig, files: Files) -> jinja2.Environment:
         """Every page is converted: let the workers go; render the theme's navigation once for the pages outside it."""
         self._close()
+        if self._hits:  # a remembered page renders nothing: mkdocs writes no file for it
+            env.loader = jinja2.ChoiceLoader([jinja2.DictLoader({REMEMBERED_TEMPLATE: ""}), env.loader])
         try:
             template = env.get_template("partials/nav.html")
         except jinja2.TemplateNotFound:  # a theme other than mkdocs-material
@@ -289,6 +359,27 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
             return output
         before, content, after = output.partition(page.content)
         return _LINE_INDENT.sub("\n", before) + content + _LINE_INDENT.sub("\n", after)
+
+    def on_post_build(self, config: MkDocsConfig) -> None:
+        """Link the remembered pages' files from the earlier build into this one and remember this build's pages."""
+        if self._store is None:
+            return
+        site, previous = Path(config.site_dir), Path(self.config.previous_site)
+        index = self._search.search_index if self._search is not None else None
+        entries = index.by_page if isinstance(index, _PrecomputedSearchIndex) else {}
+        pages: dict[str, Remembered] = {}
+        for uri, remembered in self._hits.items():
+            dest = self._dest_uris[uri]
+            stat = carry_over(previous / dest, site / dest)
+            pages[uri] = replace(remembered, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+        for uri, made in self._made.items():
+            try:
+                stat = (site / self._dest_uris[uri]).stat()
+            except OSError:  # mkdocs wrote nothing for it
+                continue
+            made.search_entries, made.size, made.mtime_ns = entries.get(uri) if self._search is not None else None, stat.st_size, stat.st_mtime_ns
+            pages[uri] = made
+        self._store.save(pages)
 
     def on_build_error(self, error: Exception) -> None:
         """Drop the chunks no worker started and wait for the workers to exit."""
