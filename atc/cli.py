@@ -79,6 +79,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="preview: pages only for the rules that differ from git revision BASE, the pages they link to and the index pages",
     )
 
+    serve = commands.add_parser(
+        "serve",
+        help="build, serve the site with live reload, and rebuild what an edit affects",
+        description="Build the knowledge base and its site, serve it, and watch the rules, Data Needed, logging policies, "
+        "triggers, templates, atc.yml and mkdocs.yml: an edit re-renders the pages it affects, rebuilds only those HTML "
+        "pages and search entries, and reloads the browser.",
+        epilog=BUILD_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_kb_options(serve)
+    serve.add_argument("-a", "--dev-addr", default="127.0.0.1:8000", metavar="HOST:PORT", help="where to serve (default: 127.0.0.1:8000)")
+    for option in ("--docs-dir", "--site-dir", "--cache-dir"):
+        serve.add_argument(option, type=Path, metavar="DIR", help=build._option_string_actions[option].help)
+    serve.add_argument("--targets", metavar="LIST", help="comma-separated query languages, in page order (default: all)")
+    serve.add_argument("--jobs", "-j", type=int, metavar="N", help="processes for conversion and for the site's pages (default: all cores)")
+
     check = commands.add_parser(
         "check",
         help="validate the knowledge base without writing anything (for pre-commit and CI)",
@@ -152,6 +168,13 @@ def _build(args: argparse.Namespace) -> int:
         return 1
     summarise(result, sys.stderr, verbose=args.verbose)
     return 1 if settings.strict and result.problems else 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from atc.serve import serve
+
+    cwd = Path.cwd()
+    return serve(lambda: settings_from_args(args, cwd), args.dev_addr, find_config(args.config, cwd), verbose=args.verbose)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -259,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             return _build(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "serve":
+            return _serve(args)
         if args.command == "diff":
             return _diff(args)
         if args.command == "convert":

@@ -1,0 +1,122 @@
+"""`atc serve`: build, serve the site with live reload, and rebuild what an edited input affects (mkdocs' livereload server)."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Callable, TextIO
+
+from atc.build import BuildResult, run_build, summarise
+from atc.config import ConfigError, Settings
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """HOST:PORT as mkdocs' -a takes it (an IPv6 host in brackets); a bad address is a ConfigError."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"-a {address}: give the address as HOST:PORT, e.g. 127.0.0.1:8000")
+    return host.strip("[]"), int(port)
+
+
+def watched_paths(settings: Settings, config_file: Path | None) -> list[Path]:
+    """The inputs a change to which rebuilds the site: rules, Data Needed, policies, triggers, templates, atc.yml and mkdocs.yml."""
+    paths = [*settings.rules, *settings.data_needed, *settings.logging_policies, *settings.triggers, settings.templates_dir, settings.mkdocs_config]
+    if config_file is not None:
+        paths.append(config_file)
+    if settings.events is not None:
+        paths.append(settings.events)
+    found: dict[str, Path] = {}
+    for path in paths:
+        if path.exists():
+            found.setdefault(str(path.resolve()), path.resolve())
+    return sorted(found.values())
+
+
+def ignored(path: str, root: str, outputs: list[str]) -> bool:
+    """Whether a change below a watched root is none of the inputs': in a folder the build writes, or hidden (staging folders, editor swap files)."""
+    if any(path == folder or path.startswith(folder + os.sep) for folder in outputs):
+        return True
+    relative = os.path.relpath(path, root) if path != root else os.path.basename(path)
+    return any(part.startswith(".") for part in Path(relative).parts if part != "..")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM handler: stop serving as Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def serve(
+    load_settings: Callable[[], Settings], address: str, config_file: Path | None, stream: TextIO = sys.stderr, verbose: bool = False
+) -> int:
+    """Build once, then serve the site on address and rebuild (incrementally) whenever a watched input changes."""
+    import watchdog.events
+    from mkdocs.livereload import LiveReloadServer
+
+    from atc.site.mkdocs_build import SiteBuildError
+
+    host, port = parse_address(address)
+    settings = load_settings()
+    if not settings.build_site:
+        raise ConfigError("atc serve builds the site: drop --no-site / build_site: false")
+
+    def build() -> BuildResult:
+        started = time.perf_counter()
+        current = load_settings()
+        result = run_build(current, stream)
+        summarise(result, stream, verbose=verbose)
+        print(f"serve: rebuilt in {time.perf_counter() - started:.2f} s; reloading the browsers", file=stream, flush=True)
+        return result
+
+    def rebuild() -> None:
+        try:
+            build()
+        except (SiteBuildError, ConfigError) as exc:  # the server keeps the last good site and waits for the next edit
+            print(f"atc: {exc}", file=stream, flush=True)
+            raise
+
+    build()
+    site = settings.site_dir.resolve()
+    outputs = [str(folder.resolve()) for folder in (settings.docs_dir, settings.site_dir, settings.cache_dir)]
+
+    class Server(LiveReloadServer):
+        """mkdocs' live reload server, ignoring changes in the folders the build writes."""
+
+        def watch(self, path: str, func: None = None, *, recursive: bool = True) -> None:
+            path = os.path.abspath(path)
+            if path in self._watched_paths:
+                return
+            self._watched_paths[path] = 1
+
+            def changed(event: watchdog.events.FileSystemEvent) -> None:
+                paths = [str(event.src_path), str(getattr(event, "dest_path", "") or "")]
+                if event.is_directory or all(not name or ignored(name, path, outputs) for name in paths):
+                    return
+                with self._rebuild_cond:
+                    self._want_rebuild = True
+                    self._rebuild_cond.notify_all()
+
+            handler = watchdog.events.FileSystemEventHandler()
+            handler.on_any_event = changed  # type: ignore[method-assign]
+            self._watch_refs[path] = self.observer.schedule(handler, path, recursive=recursive and os.path.isdir(path))
+
+    server = Server(builder=rebuild, host=host, port=port, root=str(site), polling_interval=0.25)
+    server.build_delay = 0.05
+
+    def error_page(code: int) -> bytes | None:
+        page = site / f"{code}.html"
+        return page.read_bytes() if code in (404, 500) and page.is_file() else None
+
+    server.error_handler = error_page
+    for path in watched_paths(settings, config_file):
+        server.watch(str(path))
+    print(f"serve: http://{host}:{port}/ (Ctrl-C stops); watching {len(server._watched_paths)} inputs", file=stream, flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # a terminated server stops as after Ctrl-C
+    try:
+        server.serve()
+    except KeyboardInterrupt:
+        print("serve: stopped", file=stream)
+    finally:
+        server.shutdown()
+    return 0
