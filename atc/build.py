@@ -51,7 +51,7 @@ class BuildResult:
 def load_knowledge_base(settings: Settings, progress: Progress | None = None, remember: bool = True) -> KnowledgeBase:
     """Stage 1: read every input; bad files become problems. remember=False neither reads nor writes the cache."""
     problems: list[Problem] = []
-    rules = load_rules_remembered(settings.rules, problems, settings.cache_dir, progress) if remember else load_rules(settings.rules, problems)
+    rules = load_rules_remembered(settings.rules, problems, settings.cache_dir, progress, settings.jobs) if remember else load_rules(settings.rules, problems)
     policies = load_logging_policies(list(settings.logging_policies), problems)
     data_needed = load_data_needed(list(settings.data_needed), problems, policies)
     triggers = load_triggers(list(settings.triggers), problems)
@@ -149,6 +149,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
     started = time.perf_counter()
     links = edit_urls(kb.rules, settings.repo_url, [settings.base_dir, *settings.rules])
     renderer = PageRenderer(kb, targets, settings.templates_dir, links)
+    renderer.jobs = settings.jobs
     if only_changed is None:  # a preview's partial pages are not worth remembering
         renderer.memo = PageMemo(renderer, settings.templates_dir, settings.cache_dir)
     pages = renderer.pages(*_site_meta(settings))

@@ -8,6 +8,7 @@ from typing import Iterable
 from atc.load.rules import find_files, finish_rules, load_rule
 from atc.memo import Memo, code_digest
 from atc.model import Problem, Rule
+from atc.parallel import ForkedMap
 from atc.progress import Progress
 
 
@@ -21,33 +22,45 @@ def rule_digest(code: bytes, path: Path, raw: bytes) -> bytes:
     return hashlib.sha256(code + str(path).encode("utf-8", "surrogateescape") + b"\0" + raw).digest()
 
 
-def load_rules_remembered(dirs: Iterable[Path], problems: list[Problem], cache_dir: Path, progress: Progress | None = None) -> list[Rule]:
-    """Every valid Sigma rule below the folders, as load_rules gives them, parsing only new or changed files."""
+def _load(path: Path) -> tuple[Rule | None, list[Problem]]:
+    """One rule file parsed, with its own problems (a worker task)."""
+    own: list[Problem] = []
+    return load_rule(path, own), own
+
+
+def load_rules_remembered(
+    dirs: Iterable[Path], problems: list[Problem], cache_dir: Path, progress: Progress | None = None, jobs: int = 1
+) -> list[Rule]:
+    """Every valid Sigma rule below the folders, as load_rules gives them, parsing only new or changed files (in `jobs` processes)."""
     memo = Memo(cache_dir, "rule")
     code = loader_digest()
-    rules: list[Rule] = []
     paths = find_files(dirs, problems, "rule")
     if progress:
         progress.expect(len(paths))
+    found: list[tuple[Rule | None, list[Problem]] | None] = []
+    raws: list[bytes | None] = []
     for path in paths:
         try:
             raw = path.read_bytes()
         except OSError:
             raw = None
-        digest = rule_digest(code, path, raw) if raw is not None else None
-        found = memo.get(str(path), digest) if digest else None
-        if found is None:
-            own: list[Problem] = []
-            rule = load_rule(path, own)
-            found = (rule, own)
-            if digest and (rule is None or rule.source_text == raw.decode("utf-8-sig", "replace")):
-                memo.put(str(path), digest, found)
-        rule, own = found
+        raws.append(raw)
+        found.append(memo.get(str(path), rule_digest(code, path, raw)) if raw is not None else None)
+    missing = [number for number, item in enumerate(found) if item is None]
+    for number, parsed in zip(missing, ForkedMap(_load, [paths[number] for number in missing], jobs).results()):
+        found[number] = parsed
+        rule, raw = parsed[0], raws[number]
+        if raw is not None and (rule is None or rule.source_text == raw.decode("utf-8-sig", "replace")):
+            memo.put(str(paths[number]), rule_digest(code, paths[number], raw), parsed)
+    rules: list[Rule] = []
+    for item in found:
+        assert item is not None
+        rule, own = item
         problems.extend(own)
         if rule is not None:
             rules.append(rule)
-        if progress:
-            progress.advance()
+    if progress:
+        progress.advance(len(paths))
     memo.close(keep=(str(path) for path in paths))
     finish_rules(rules, problems)
     return rules

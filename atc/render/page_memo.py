@@ -99,6 +99,26 @@ class PageMemo:
         self.made += 1
         return value
 
+    def recall(self, inputs: object) -> tuple[bytes | None, Any]:
+        """The digest of a page's inputs and the page an earlier build made from them (None: make it, then keep() it)."""
+        try:
+            digest = hashlib.sha256(self.base + content_digest(inputs, self.references)).digest()
+        except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+            return None, None
+        slot = digest.hex()
+        self.slots.append(slot)
+        found = self.memo.get(slot, digest)
+        if found is None:
+            return digest, None
+        value, parts = found
+        self.slots.extend(parts)
+        return digest, value
+
+    def keep(self, digest: bytes, value: object) -> None:
+        """Remember a page made from the inputs whose digest recall() gave."""
+        self.memo.put(digest.hex(), digest, (value, []))
+        self.made += 1
+
     def close(self) -> None:
         """Write what was newly made and forget what this build did not use."""
         self.memo.close(keep=self.slots)

@@ -6,10 +6,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, TypeVar
 
+import jinja2
+
 from atc.convert.targets import Target
 from atc.link.attack import technique_url
 from atc.load.rules import safe_slug
 from atc.model import KnowledgeBase, Rule, RuleSummary
+from atc.parallel import ForkedMap
 from atc.render.charts import Chart, conversion_chart, gaps_chart, level_chart, status_chart, tactic_chart
 from atc.render.escape import code_text, template_environment
 from atc.render.gaps import gap_groups
@@ -23,6 +26,14 @@ if TYPE_CHECKING:  # rule_extras and attack_pages import this module
     from atc.render.rule_extras import RelatedIndex
 
 T = TypeVar("T")
+_rendering: tuple[jinja2.Template, list[dict[str, object]]] | None = None  # what forked workers render (set before the fork)
+
+
+def _render_page(number: int) -> str:
+    """Worker task: one page of the template being rendered in parallel."""
+    assert _rendering is not None
+    template, contexts = _rendering
+    return template.render(**contexts[number])
 
 
 class PageRenderer:
@@ -33,6 +44,7 @@ class PageRenderer:
         self.targets = targets
         self.edit_urls = edit_urls or {}  # rule slug -> "edit this rule" URL
         self.memo: PageMemo | None = None  # set by the build: pages remembered across builds
+        self.jobs = 1  # processes rendering the rule pages
         self.env = template_environment(templates_dir)
         self.links = LinkFilters(kb)  # no reference back to the renderer, nor to the rules: no reference cycle keeps a build alive
         self.env.filters.update(
@@ -61,6 +73,28 @@ class PageRenderer:
         """A page from a template (remembered from an earlier build when made from the same template and context)."""
         return self.remember((template, context), lambda: self.env.get_template(template).render(**context))
 
+    def render_all(self, template: str, contexts: list[dict[str, object]]) -> Callable[[], list[str]]:
+        """Start making pages from one template (those an earlier build made are remembered, the others rendered in forked
+        workers); the returned function waits for them and gives them in order."""
+        global _rendering
+        recalled = [self.memo.recall((template, context)) if self.memo else (None, None) for context in contexts]
+        missing = [number for number, (_, text) in enumerate(recalled) if text is None]
+        _rendering = (self.env.get_template(template), [contexts[number] for number in missing])
+        work = ForkedMap(_render_page, range(len(missing)), self.jobs)
+
+        def finish() -> list[str]:
+            global _rendering
+            texts = [text for _, text in recalled]
+            for number, text in zip(missing, work.results()):
+                texts[number] = text
+                digest = recalled[number][0]
+                if self.memo is not None and digest is not None:
+                    self.memo.keep(digest, text)
+            _rendering = None
+            return texts
+
+        return finish
+
     def remember(self, inputs: object, make: Callable[[], T]) -> T:
         """make(), or what it gave an earlier build for the same inputs when the build remembers pages."""
         return make() if self.memo is None else self.memo.remember(inputs, make)
@@ -75,11 +109,12 @@ class PageRenderer:
         from atc.render.rule_extras import RelatedIndex  # imported here: it imports attack_pages, which imports this module
 
         related = RelatedIndex(kb, self.summaries)
-        pages: dict[str, str] = {}
-        for rule, summary in zip(kb.rules, self.summaries):
-            pages[f"{RULES_DIR}/{rule.slug}.md"] = self.render("rule.md.j2", **self.rule_context(rule, summary, related))
+        contexts = [self.rule_context(rule, summary, related) for rule, summary in zip(kb.rules, self.summaries)]
+        rule_pages = self.render_all("rule.md.j2", contexts)  # in forked workers, while this process makes the other pages
         # every other page is made from the summaries: one memo entry while none of them changes
-        pages.update(self.remember(("knowledge-base pages", self.summaries, site_name, site_url), lambda: self.knowledge_base_pages(site_name, site_url)))
+        others = self.remember(("knowledge-base pages", self.summaries, site_name, site_url), lambda: self.knowledge_base_pages(site_name, site_url))
+        pages = {f"{RULES_DIR}/{rule.slug}.md": text for rule, text in zip(kb.rules, rule_pages())}
+        pages.update(others)
         from atc.site.assets import site_assets
 
         pages.update(site_assets())

@@ -1,0 +1,46 @@
+"""Forked worker processes for the stages' independent items (rule files to parse, pages to render), results in input order."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Callable, Sequence, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+MIN_ITEMS = 64  # fewer items are done in this process: forking costs more than it saves
+
+
+def cores() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _run_chunk(function: Callable[[T], R], chunk: Sequence[T]) -> list[R]:
+    """Worker task: the function over one chunk."""
+    return [function(item) for item in chunk]
+
+
+class ForkedMap:
+    """function over items in `jobs` forked workers (they inherit this process's state: nothing but items and results is pickled).
+
+    Started at construction, so that the caller can do other work before asking for the results.
+    """
+
+    def __init__(self, function: Callable[[T], R], items: Sequence[T], jobs: int) -> None:
+        self.function, self.items = function, items
+        self.pool: ProcessPoolExecutor | None = None
+        self.futures: list[Future[list[R]]] = []
+        if jobs > 1 and len(items) >= MIN_ITEMS and "fork" in multiprocessing.get_all_start_methods():
+            size = max(8, min(64, len(items) // (jobs * 8)))
+            self.pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("fork"))
+            self.futures = [self.pool.submit(_run_chunk, function, items[start : start + size]) for start in range(0, len(items), size)]
+
+    def results(self) -> list[R]:
+        """The results in item order (computed here when no worker was started)."""
+        if self.pool is None:
+            return [self.function(item) for item in self.items]
+        try:
+            return [result for future in self.futures for result in future.result()]
+        finally:
+            self.pool.shutdown()

@@ -1,0 +1,41 @@
+"""Load and render in forked workers: results in input order, and the same pages as one process makes."""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from atc.build import run_build
+from atc.config import default_settings
+from atc.parallel import MIN_ITEMS, ForkedMap
+from tests.conftest import CORPORA, needs_corpora
+from tests.test_deterministic import tree
+
+
+def _square_and_pid(number: int) -> tuple[int, int]:
+    return number * number, os.getpid()
+
+
+def test_forked_map_keeps_the_order_and_uses_workers() -> None:
+    results = ForkedMap(_square_and_pid, range(200), 2).results()
+    assert [square for square, _ in results] == [number * number for number in range(200)]
+    assert os.getpid() not in {pid for _, pid in results}
+
+
+def test_few_items_or_one_job_stay_in_this_process() -> None:
+    for items, jobs in ((range(MIN_ITEMS - 1), 2), (range(200), 1)):
+        assert {pid for _, pid in ForkedMap(_square_and_pid, items, jobs).results()} == {os.getpid()}
+
+
+@needs_corpora()
+def test_parallel_load_and_render_make_the_pages_one_process_makes(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    for path in sorted((CORPORA / "sigma/rules/windows/process_creation").glob("*.yml"))[:150]:
+        (rules / path.name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, rules / path.name)
+    base = replace(default_settings(), rules=(rules,), build_site=False, targets=("splunk",))
+    for name, jobs in (("one", 1), ("two", 2)):
+        run_build(replace(base, docs_dir=tmp_path / name / "docs", cache_dir=tmp_path / name / "cache", jobs=jobs), quiet=True)
+    one, two = tree(tmp_path / "one/docs"), tree(tmp_path / "two/docs")
+    assert len(one) > 150 and one == two
