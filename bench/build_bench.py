@@ -1,6 +1,6 @@
 """Benchmark `atc build` over a Sigma corpus: bare pySigma loop, cold, warm, one-rule edits and site build (medians).
 
-    .venv/bin/python bench/build_bench.py [CORPUS] [--repeat N] [--jobs N] [--no-site] [--no-baseline]
+    .venv/bin/python bench/build_bench.py [CORPUS] [--repeat N] [--jobs N] [--targets LIST] [--no-site] [--no-baseline] [--no-edits]
 
 CORPUS defaults to ../shared/corpora/sigma; its rules*/ folders are used (deprecated/ is not).
 Not part of the test suite: it takes minutes on the full corpus.
@@ -83,12 +83,13 @@ def _bare_convert(data: dict) -> int:
     return done
 
 
-def bare_loop(folders: list[Path], processes: int) -> float:
+def bare_loop(folders: list[Path], processes: int, targets: tuple[str, ...] | None = None) -> float:
     """Seconds for a plain pySigma loop (C YAML loader, one backend per target per process) over the rules."""
     import yaml
 
     from atc.convert.targets import DEFAULT_TARGETS
 
+    targets = targets or DEFAULT_TARGETS
     rules = []
     for folder in folders:
         for path in sorted(folder.rglob("*.yml")):
@@ -97,18 +98,18 @@ def bare_loop(folders: list[Path], processes: int) -> float:
                 rules.append(data)
     started = time.perf_counter()
     if processes == 1:
-        _init_worker(DEFAULT_TARGETS)
+        _init_worker(targets)
         for data in rules:
             _bare_convert(data)
     else:
-        with get_context("fork").Pool(processes, _init_worker, (DEFAULT_TARGETS,)) as pool:
+        with get_context("fork").Pool(processes, _init_worker, (targets,)) as pool:
             list(pool.imap_unordered(_bare_convert, rules, chunksize=8))
     return time.perf_counter() - started
 
 
-def _bare_in_child(folders: list[Path], processes: int) -> float:
+def _bare_in_child(folders: list[Path], processes: int, targets: str | None) -> float:
     """The bare loop in a fresh interpreter: no backend imported or cached yet."""
-    command = [sys.executable, __file__, "--bare", str(processes), *map(str, folders)]
+    command = [sys.executable, __file__, "--bare", str(processes), *(["--targets", targets] if targets else []), *map(str, folders)]
     return float(subprocess.run(command, cwd=REPO, check=True, capture_output=True, text=True).stdout.split()[-1])
 
 
@@ -133,6 +134,40 @@ def edit_one_rule(folder: Path, number: int, key: str = "description") -> Path:
     sys.exit(f"{folder}: no rule with a one-line {key} to edit")
 
 
+def serve_latency(rules_args: list[str], docs: Path, cache: Path, site: Path, folder: Path, number: int, jobs: int) -> float:
+    """Seconds from a rule edit until `atc serve` (already up, built) serves the edited page."""
+    import json
+    import socket
+    import threading
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "atc.cli", "serve", *rules_args, "--docs-dir", str(docs), "--cache-dir", str(cache),
+               "--site-dir", str(site), "-a", f"127.0.0.1:{port}", "--jobs", str(jobs)]
+    child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(child.stdout or []), daemon=True).start()
+    try:
+        while not any("serve: http://" in line for line in lines):
+            if child.poll() is not None:
+                sys.exit("atc serve stopped:\n" + "".join(lines)[-2000:])
+            time.sleep(0.1)
+        slugs = {Path(entry["path"]).name: entry["slug"] for entry in json.loads((docs / "rules.json").read_text(encoding="utf-8"))}
+        path = edit_one_rule(folder, number)
+        started = time.perf_counter()
+        url, marker = f"http://127.0.0.1:{port}/Detection_Rules/{slugs[path.name]}/", f"(bench edit {number})"
+        while marker not in urllib.request.urlopen(url).read().decode():
+            if time.perf_counter() - started > 300:
+                sys.exit("atc serve: the edit did not show within 300 s")
+            time.sleep(0.05)
+        return time.perf_counter() - started
+    finally:
+        child.terminate()
+        child.wait(timeout=60)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
@@ -140,11 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--no-site", action="store_true", help="skip the site build measurement")
     parser.add_argument("--no-baseline", action="store_true", help="skip the bare pySigma loop")
+    parser.add_argument("--targets", metavar="LIST", help="comma-separated targets for atc and the bare loop (default: all 12)")
+    parser.add_argument("--no-edits", action="store_true", help="cold (and bare) runs only: no warm, edit, site or serve runs")
     parser.add_argument("--bare", type=int, metavar="PROCESSES", help=argparse.SUPPRESS)  # internal: run the bare loop
     parser.add_argument("folders", nargs="*", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare:  # the rule folders are the positional arguments, corpus included
-        print(f"{bare_loop([args.corpus, *args.folders], args.bare):.3f}")
+        print(f"{bare_loop([args.corpus, *args.folders], args.bare, tuple(args.targets.split(',')) if args.targets else None):.3f}")
         return 0
     if not args.corpus.is_dir():
         parser.error(f"{args.corpus}: corpus not found")
@@ -154,14 +191,14 @@ def main(argv: list[str] | None = None) -> int:
         for folder in rule_folders(args.corpus):
             shutil.copytree(folder, work / "corpus" / folder.name)
         folders = rule_folders(work / "corpus")
-        rules_args = [arg for folder in folders for arg in ("--rules", str(folder))]
+        rules_args = [arg for folder in folders for arg in ("--rules", str(folder))] + (["--targets", args.targets] if args.targets else [])
         print(f"corpus {args.corpus} ({', '.join(f.name for f in folders)}), {cores} cores, jobs {args.jobs}, {args.repeat} runs each", flush=True)
 
         serial, pooled = [], []
         if not args.no_baseline:
             for _ in range(args.repeat):
-                serial.append(_bare_in_child(folders, 1))
-                pooled.append(_bare_in_child(folders, cores))
+                serial.append(_bare_in_child(folders, 1, args.targets))
+                pooled.append(_bare_in_child(folders, cores, args.targets))
                 print(f"  bare loop: 1 process {serial[-1]:.1f} s, {cores} processes {pooled[-1]:.1f} s", flush=True)
 
         def build(name: str, *extra: str) -> Run:
@@ -170,10 +207,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name}: {run.wall:.2f} s ({stages}) {run.counts} peak {run.peak_mb:.0f} MB", flush=True)
             return run
 
-        cold, warm, edit, retitle, site = [], [], [], [], []
+        cold, warm, edit, retitle, site, warm_site, edit_site, serve_edit = [], [], [], [], [], [], [], []
         for number in range(args.repeat):
             out = work / f"cold{number}"
             cold.append(build("cold", "--no-site", "--docs-dir", str(out / "docs"), "--cache-dir", str(out / "cache")))
+        if args.no_edits:
+            args.repeat, args.no_site = 0, True
         docs, cache = work / "cold0" / "docs", work / "cold0" / "cache"
         for number in range(args.repeat):
             warm.append(build("warm", "--no-site", "--docs-dir", str(docs), "--cache-dir", str(cache)))
@@ -190,7 +229,17 @@ def main(argv: list[str] | None = None) -> int:
                 site.append(build("site", "--docs-dir", str(docs), "--cache-dir", str(cache), "--site-dir", str(site_dir)))
                 site_sizes.append(size_mb(site_dir))
                 index_sizes.append((site_dir / "search" / "search_index.json").stat().st_size / 1e6)
-                shutil.rmtree(site_dir)
+                if number < args.repeat - 1:
+                    shutil.rmtree(site_dir)
+            site_dir = work / f"site{args.repeat - 1}"  # the incremental site build: the last full site stays
+            for number in range(args.repeat):
+                warm_site.append(build("warm with site", "--docs-dir", str(docs), "--cache-dir", str(cache), "--site-dir", str(site_dir)))
+            for number in range(args.repeat):
+                edit_one_rule(folders[0], 100 + number)
+                edit_site.append(build("one-rule edit with site", "--docs-dir", str(docs), "--cache-dir", str(cache), "--site-dir", str(site_dir)))
+            for number in range(args.repeat):
+                serve_edit.append(serve_latency(rules_args, docs, cache, site_dir, folders[0], 200 + number, args.jobs))
+                print(f"  serve: edit visible after {serve_edit[-1]:.2f} s", flush=True)
 
         print("\nmedians")
         print("| measurement | seconds | notes |")
@@ -198,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
         if serial:
             print(f"| bare pySigma loop, 1 process | {med(serial):.1f} | / {cores} cores = {med(serial) / cores:.1f} s |")
             print(f"| bare pySigma loop, {cores} processes | {med(pooled):.1f} | |")
-        for name, runs in (("cold --no-site", cold), ("warm, nothing changed", warm), ("one rule edited (description)", edit), ("one rule retitled", retitle), ("site build (warm docs)", site)):
+        for name, runs in (
+            ("cold --no-site", cold), ("warm, nothing changed", warm), ("one rule edited (description)", edit), ("one rule retitled", retitle),
+            ("full site build (warm docs, new site folder)", site), ("warm with site, nothing changed", warm_site), ("one rule edited, with site", edit_site),
+        ):
             if not runs:
                 continue
             stages = ", ".join(f"{k} {med([r.stages.get(k, 0.0) for r in runs]):.2f}" for k in runs[0].stages)
@@ -208,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nconversions per second (cold): {rate:.0f}")
         if serial:
             print(f"cold --no-site / (bare loop / {cores} cores): {med([r.wall for r in cold]) / (med(serial) / cores):.2f}")
+        if serve_edit:
+            print(f"atc serve, one rule edited until the served page shows it: {med(serve_edit):.2f} s (median of {len(serve_edit)})")
         if site:
             print(f"site: {med(site_sizes):.0f} MB, search index {med(index_sizes):.1f} MB")
         print(f"peak memory (largest process, any build): {max(r.peak_mb for r in cold + warm + edit + retitle + site):.0f} MB")

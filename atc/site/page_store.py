@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1  # bump when Remembered changes
+FORMAT = 2  # bump when Remembered changes
 _PACKAGES = ("mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "jinja2", "atc")
 
 
@@ -28,6 +28,7 @@ class Remembered:
     records: list[logging.LogRecord]
     size: int
     mtime_ns: int
+    inode: int = 0
 
 
 def _versions() -> list[str]:
@@ -91,7 +92,7 @@ class PageStore:
             stat = previous_file.stat()
         except OSError:
             return None
-        return found if (stat.st_size, stat.st_mtime_ns) == (found.size, found.mtime_ns) else None
+        return found if (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (found.size, found.mtime_ns, found.inode) else None
 
     def save(self, pages: dict[str, Remembered]) -> None:
         """Replace the stored pages with this build's (written next to the file, then renamed over it)."""

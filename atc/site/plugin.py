@@ -371,13 +371,14 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
         for uri, remembered in self._hits.items():
             dest = self._dest_uris[uri]
             stat = carry_over(previous / dest, site / dest)
-            pages[uri] = replace(remembered, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+            pages[uri] = replace(remembered, size=stat.st_size, mtime_ns=stat.st_mtime_ns, inode=stat.st_ino)
         for uri, made in self._made.items():
             try:
                 stat = (site / self._dest_uris[uri]).stat()
             except OSError:  # mkdocs wrote nothing for it
                 continue
-            made.search_entries, made.size, made.mtime_ns = entries.get(uri) if self._search is not None else None, stat.st_size, stat.st_mtime_ns
+            made.search_entries = entries.get(uri) if self._search is not None else None
+            made.size, made.mtime_ns, made.inode = stat.st_size, stat.st_mtime_ns, stat.st_ino
             pages[uri] = made
         self._store.save(pages)
 
