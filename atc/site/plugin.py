@@ -1,6 +1,7 @@
 """The `atc` mkdocs plugin: pages converted and indexed for search in forked workers, theme navigation and whitespace trimmed."""
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
@@ -161,6 +162,11 @@ def _convert(src_uris: list[str]) -> list[tuple[str, Converted | None]]:
     return results
 
 
+def _rendered_elsewhere(page: Page, config: MkDocsConfig, files: Files) -> None:
+    """Stands in for Page.render on a page a worker or an earlier build rendered: no Markdown instance to set up for it."""
+    page.content = ""
+
+
 class _PrecomputedSearchIndex(_SectionExcludingIndex):
     """The search plugin's index, taking a worker's entries for a page whose content is still what the worker indexed."""
 
@@ -291,6 +297,7 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
             for record in remembered.records:
                 logging.getLogger(record.name).handle(record)
             page.meta["template"] = REMEMBERED_TEMPLATE
+            page.render = functools.partial(_rendered_elsewhere, page)  # type: ignore[method-assign]
             return ""
         converted = self._take(page.file.src_uri) if self._pool is not None else None
         if converted is None:
@@ -301,14 +308,18 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
         for record in converted.records:
             logging.getLogger(record.name).handle(record)
         self._installing = (converted, markdown)
+        page.render = functools.partial(_rendered_elsewhere, page)  # type: ignore[method-assign]
         return ""
 
     @event_priority(100)  # the other plugins see the worker's HTML
     def on_page_content(self, html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         """Install the worker's rendering of the page in place of mkdocs's empty one (or resolve the raw links of mkdocs's own)."""
         uri = page.file.src_uri
+        if "render" in vars(page):  # the stand-in: Page.render again from now on
+            del page.render
         remembered = self._hits.get(uri)
         if remembered is not None:
+            page.toc = TableOfContents([])
             self._install(page, files, remembered.title, remembered.anchor_ids, remembered.links_to_anchors)
             if self._search is not None:
                 self._indexed[uri] = Converted("", page.toc, remembered.title, None, None, remembered.search_entries, [])
