@@ -37,13 +37,26 @@ def test_an_edit_rebuilds_its_page_only_and_the_site_equals_a_full_build(tmp_pat
     assert _linked(first, tmp_path / "none") == set()
     (docs / "rules/r05.md").write_text(_rule(5).replace("Rule 5", "Rule five"), encoding="utf-8")
     second = _build(tmp_path, "second", docs, first, store)
-    rules = {f"rules/r{number:02d}/index.html" for number in range(len(list((docs / "rules").glob("*.md"))))}
-    assert _linked(second, first) == rules - {"rules/r05/index.html"} | {"about/more/index.html"}  # pages in the navigation are always built
+    pages = {f"rules/r{number:02d}/index.html" for number in range(len(list((docs / "rules").glob("*.md"))))}
+    pages |= {"index.html", "about/notes/index.html", "about/more/index.html"}
+    assert _linked(second, first) == pages - {"rules/r05/index.html"}
     assert "Rule five" in (second / "rules/r05/index.html").read_text(encoding="utf-8")
     full = _build(tmp_path, "full", docs, None, None)
     assert tree(second) == tree(full)
-    third = _build(tmp_path, "third", docs, second, store, jobs=1)  # nothing changed: every page outside the navigation is linked
-    assert _linked(third, second) == rules | {"about/more/index.html"} and tree(third) == tree(full)
+    third = _build(tmp_path, "third", docs, second, store, jobs=1)  # nothing changed: every page is linked
+    assert _linked(third, second) == pages and tree(third) == tree(full)
+
+
+def test_a_page_in_the_navigation_without_a_title_there_rebuilds_every_page(tmp_path: Path) -> None:
+    docs, store = _docs(tmp_path / "docs"), tmp_path / "store.pickle"
+    config = _config(tmp_path / "untitled.yml", 2)
+    config.write_text(config.read_text(encoding="utf-8").replace("- Notes: about/notes.md", "- about/notes.md"), encoding="utf-8")
+    first = tmp_path / "first"
+    build_site(config, docs, first, strict=True, previous_site=tmp_path / "none", page_store=store)
+    (docs / "about/notes.md").write_text("# Field notes\n", encoding="utf-8")  # its title shows in every page's navigation
+    second = tmp_path / "second"
+    build_site(config, docs, second, strict=True, previous_site=first, page_store=store)
+    assert _linked(second, first) == set() and "Field notes" in (second / "rules/r07/index.html").read_text(encoding="utf-8")
 
 
 def test_a_new_page_or_configuration_builds_every_page_again(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -263,17 +264,17 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
         return nav
 
     def _remembered_pages(self, nav: Navigation, config: MkDocsConfig, files: Files) -> None:
-        """Find the pages outside the navigation that an earlier build wrote from the same Markdown and site."""
+        """Find the pages that an earlier build wrote from the same Markdown and site."""
         if not self.config.page_store or not self.config.previous_site:
             return
         self._store = PageStore(Path(self.config.page_store))
         previous = Path(self.config.previous_site)
-        in_nav = {page.file.src_uri for page in nav.pages}
+        # the navigation every page shows: its titles come from mkdocs.yml, or else from the page (its source stands in)
+        titles = [(page.file.src_uri, vars(page)["title"] if "title" in vars(page) else hashlib.sha256(page.file.content_bytes).hexdigest()) for page in nav.pages]
         config_file = Path(config.config_file_path) if config.config_file_path else None
-        fingerprint = site_fingerprint(config_file, {"options": self.config.site_options}, list(config.theme.dirs), sorted(file.src_uri for file in files))
+        options = {"options": self.config.site_options, "navigation": titles}
+        fingerprint = site_fingerprint(config_file, options, list(config.theme.dirs), sorted(file.src_uri for file in files))
         for file in files.documentation_pages():
-            if file.src_uri in in_nav:
-                continue
             key = self._keys[file.src_uri] = page_key(fingerprint, file.src_uri, file.content_bytes)
             self._dest_uris[file.src_uri] = file.dest_uri
             found = self._store.usable(file.src_uri, key, previous / file.dest_uri)

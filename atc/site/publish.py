@@ -5,6 +5,7 @@ import ctypes
 import os
 import shutil
 import tempfile
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,13 +72,20 @@ def _exchange(new: Path, target: Path) -> bool:
     return result == 0
 
 
+def _remove_later(tree: Path) -> None:
+    """Remove a replaced tree in a background thread (thousands of folders take seconds); the process waits for it at exit."""
+    gone = tree.with_name(f"{tree.name}-old")  # still a staging name: recover() removes it if the process dies first
+    os.rename(tree, gone)
+    threading.Thread(target=shutil.rmtree, args=(gone,), kwargs={"ignore_errors": True}, name=f"remove {gone.name}").start()
+
+
 def swap_in(new: Path, target: Path) -> None:
     """Put the tree at new in target's place; afterwards new holds nothing the caller needs."""
     if not target.exists():
         os.rename(new, target)
         return
     if _exchange(new, target):
-        shutil.rmtree(new, ignore_errors=True)  # the previous tree; what cannot go now, recover() removes later
+        _remove_later(new)  # the previous tree; what cannot go now, recover() removes later
         return
     backup = _sibling(target, _BACKUP)  # fallback: two renames; recover() repairs a kill between them
     os.rename(target, backup)
