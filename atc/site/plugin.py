@@ -233,7 +233,7 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
         self._nav: Navigation | None = None
         self._excluded: frozenset[str] = frozenset(EXCLUDED_SECTIONS)
         self._store: PageStore | None = None
-        self._keys: dict[str, bytes] = {}  # pages the store may remember (those outside the navigation) -> their keys
+        self._keys: dict[str, bytes] = {}  # the pages the store may remember -> their keys
         self._hits: dict[str, Remembered] = {}  # pages an earlier build wrote as this one would
         self._made: dict[str, Remembered] = {}  # pages built now (size and time filled in once written)
         self._capture: _Capture | None = None  # the records of a page rendered in this process

@@ -91,3 +91,16 @@ def test_search_results_tell_a_technique_from_its_triggers(wide: Page, site_url:
     titles = wide.eval_on_selector_all(".md-search-result__item > a h1", "titles => titles.map(title => title.textContent.trim())")
     assert len(titles) == len(set(titles)), titles
     assert any(title.startswith("Technique T1021.002") for title in titles) and any(title.startswith("Triggers for T1021.002") for title in titles)
+
+
+def test_a_rule_page_prints_without_navigation_and_with_whole_queries(wide: Page, site_url: str) -> None:
+    from tests.conftest import SEED_SLUG
+
+    wide.goto(f"{site_url}Detection_Rules/{SEED_SLUG}/")
+    wide.emulate_media(media="print")
+    assert wide.eval_on_selector(".md-header", "header => getComputedStyle(header).display") == "none"
+    assert wide.eval_on_selector_all(".md-sidebar", "bars => bars.every(bar => getComputedStyle(bar).display === 'none')")
+    assert wide.eval_on_selector_all("article pre > code", "codes => codes.length > 0 && codes.every(code => getComputedStyle(code).whiteSpace === 'pre-wrap')")
+    cut = "boxes => boxes.filter(box => box.scrollWidth > box.clientWidth + 1).map(box => box.textContent.slice(0, 60))"
+    assert wide.eval_on_selector_all("article pre, article pre > code, article .md-typeset__scrollwrap", cut) == []  # nothing cut off at the side
+    wide.pdf(path=str(screenshot(wide, "seed-rule-print").with_suffix(".pdf")))
