@@ -59,15 +59,19 @@ def test_a_page_in_the_navigation_without_a_title_there_rebuilds_every_page(tmp_
     assert _linked(second, first) == set() and "Field notes" in (second / "rules/r07/index.html").read_text(encoding="utf-8")
 
 
-def test_a_new_page_or_configuration_builds_every_page_again(tmp_path: Path) -> None:
-    docs, store = _docs(tmp_path / "docs"), tmp_path / "store.pickle"
-    first = _build(tmp_path, "first", docs, None, store)
-    (docs / "rules/new.md").write_text("# New\n", encoding="utf-8")  # links elsewhere may now resolve: nothing is reused
+def test_a_page_whose_link_target_appears_is_built_again_and_so_is_everything_after_a_lost_site(tmp_path: Path) -> None:
+    docs, store = _docs(tmp_path / "docs", {"rules/r30.md": _rule(30) + "\nSee [the new rule](new.md).\n"}), tmp_path / "store.pickle"
+    first = tmp_path / "first"
+    build_site(_config(tmp_path / "lax.yml", 2), docs, first, previous_site=tmp_path / "none", page_store=store)  # new.md missing: a warning
+    (docs / "rules/new.md").write_text("# New\n", encoding="utf-8")
     second = _build(tmp_path, "second", docs, first, store)
-    assert _linked(second, first) == set()
-    (tmp_path / "first").rename(tmp_path / "gone")
-    third = _build(tmp_path, "third", docs, first, store)  # the earlier files are gone: built again
-    assert _linked(third, tmp_path / "gone") == set() and tree(third) == tree(second)
+    rebuilt = {name for name in tree(second) if name.endswith(".html")} - _linked(second, first)
+    assert rebuilt == {"rules/new/index.html", "rules/r30/index.html", "404.html"}  # r30's Markdown is the same; its link now resolves
+    assert 'href="../new/"' in (second / "rules/r30/index.html").read_text(encoding="utf-8")
+    assert tree(second) == tree(_build(tmp_path, "full", docs, None, None))
+    (tmp_path / "second").rename(tmp_path / "gone")
+    third = _build(tmp_path, "third", docs, second, store)  # the earlier files are gone: built again
+    assert _linked(third, tmp_path / "gone") == set() and tree(third) == tree(tmp_path / "full")
 
 
 def test_a_remembered_page_repeats_its_warnings_so_strict_still_fails(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

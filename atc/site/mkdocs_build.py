@@ -53,7 +53,7 @@ def build_site(
             plugin.config.jobs = jobs
         if previous_site is not None and page_store is not None and isinstance(plugin, AtcPlugin):
             plugin.config.previous_site, plugin.config.page_store = str(previous_site.resolve()), str(page_store.resolve())
-            plugin.config.site_options = repr(sorted((key, repr(value)) for key, value in overrides.items()))
+            plugin.config.site_options = repr(sorted((key, repr(value)) for key, value in overrides.items() if key != "strict"))  # strict: same pages
         if offline:  # our own file:// worker shim, so that the offline plugin adds no CDN script
             config.extra["polyfills"] = [*config.extra.get("polyfills", []), FILE_WORKER_SHIM]
         build(config)

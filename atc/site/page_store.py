@@ -5,6 +5,8 @@ import hashlib
 import logging
 import os
 import pickle
+import posixpath
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -12,7 +14,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-FORMAT = 2  # bump when Remembered changes
+FORMAT = 3  # bump when Remembered or the keys change
+_LINK = re.compile(rb"\]\(\s*<?([^)\s>]+)|^[ \t]*\[[^\]\n]+\]:[ \t]*<?([^\s>]+)|(?:href|src)=[\"']([^\"']+)", re.M)  # inline, reference, HTML
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _PACKAGES = ("mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "jinja2", "atc")
 
 
@@ -49,8 +53,8 @@ def _folder_state(folder: Path) -> list[str]:
     return sorted(f"{path.relative_to(folder)}:{path.stat().st_size}:{path.stat().st_mtime_ns}" for path in folder.rglob("*") if path.is_file())
 
 
-def site_fingerprint(config_file: Path | None, overrides: dict[str, object], theme_dirs: list[str], file_uris: list[str]) -> bytes:
-    """A digest of what every page's HTML depends on besides its own Markdown: configuration, versions, theme, the site's files."""
+def site_fingerprint(config_file: Path | None, overrides: dict[str, object], theme_dirs: list[str]) -> bytes:
+    """A digest of what every page's HTML depends on besides its own Markdown and links: configuration, versions, theme."""
     digest = hashlib.sha256(f"atc-site-pages {FORMAT}\n".encode())
     digest.update(config_file.read_bytes() if config_file and config_file.is_file() else b"")
     digest.update(repr(sorted(overrides.items())).encode())
@@ -60,13 +64,26 @@ def site_fingerprint(config_file: Path | None, overrides: dict[str, object], the
     for folder in theme_dirs:  # installed themes: their versions above; a custom_dir: its files
         if not any(str(Path(folder).resolve()).startswith(prefix) for prefix in site_packages):
             digest.update("\n".join([folder, *_folder_state(Path(folder))]).encode())
-    digest.update("\n".join(file_uris).encode())  # a page's links resolve against the site's files
     return digest.digest()
 
 
-def page_key(fingerprint: bytes, src_uri: str, source: bytes) -> bytes:
-    """A page's key: the site's fingerprint, its place and its Markdown."""
-    return hashlib.sha256(fingerprint + src_uri.encode() + b"\0" + source).digest()
+def link_targets(src_uri: str, source: bytes) -> list[str]:
+    """The site paths a page's Markdown (or raw HTML) links to, relative links only, resolved against the page's folder."""
+    folder = posixpath.dirname(src_uri)
+    found = set()
+    for match in _LINK.finditer(source):
+        target = (match.group(1) or match.group(2) or match.group(3)).decode("utf-8", "replace")
+        target = target.split("#", 1)[0].split("?", 1)[0]
+        if target and not _SCHEME.match(target) and not target.startswith("/"):
+            found.add(posixpath.normpath(posixpath.join(folder, target)))
+    return sorted(found)
+
+
+def page_key(fingerprint: bytes, src_uri: str, source: bytes, links: list[tuple[str, str | None]]) -> bytes:
+    """A page's key: the site's fingerprint, its place, its Markdown, and what each of its links leads to (a URL, or nothing)."""
+    digest = hashlib.sha256(fingerprint + src_uri.encode() + b"\0" + source)
+    digest.update(repr(links).encode())
+    return digest.digest()
 
 
 class PageStore:

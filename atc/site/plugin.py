@@ -25,7 +25,7 @@ from mkdocs.structure.nav import Navigation
 from mkdocs.structure.pages import Page
 from mkdocs.structure.toc import TableOfContents
 
-from atc.site.page_store import PageStore, Remembered, carry_over, page_key, site_fingerprint
+from atc.site.page_store import PageStore, Remembered, carry_over, link_targets, page_key, site_fingerprint
 
 REMEMBERED_TEMPLATE = "atc-remembered.html"  # renders nothing: mkdocs writes no file, the plugin links the earlier build's
 CHUNK = 16  # pages a worker converts per task: small enough to balance the cores, large enough to batch the pipe
@@ -273,9 +273,11 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
         titles = [(page.file.src_uri, vars(page)["title"] if "title" in vars(page) else hashlib.sha256(page.file.content_bytes).hexdigest()) for page in nav.pages]
         config_file = Path(config.config_file_path) if config.config_file_path else None
         options = {"options": self.config.site_options, "navigation": titles}
-        fingerprint = site_fingerprint(config_file, options, list(config.theme.dirs), sorted(file.src_uri for file in files))
+        fingerprint = site_fingerprint(config_file, options, list(config.theme.dirs))
         for file in files.documentation_pages():
-            key = self._keys[file.src_uri] = page_key(fingerprint, file.src_uri, file.content_bytes)
+            source = file.content_bytes
+            links = [(target, found.url if (found := files.get_file_from_path(target)) else None) for target in link_targets(file.src_uri, source)]
+            key = self._keys[file.src_uri] = page_key(fingerprint, file.src_uri, source, links)
             self._dest_uris[file.src_uri] = file.dest_uri
             found = self._store.usable(file.src_uri, key, previous / file.dest_uri)
             if found is not None:
