@@ -154,10 +154,11 @@ def serve_latency(rules_args: list[str], docs: Path, cache: Path, site: Path, fo
             if child.poll() is not None:
                 sys.exit("atc serve stopped:\n" + "".join(lines)[-2000:])
             time.sleep(0.1)
-        slugs = {Path(entry["path"]).name: entry["slug"] for entry in json.loads((docs / "rules.json").read_text(encoding="utf-8"))}
+        slugs = sorted(entry["slug"] for entry in json.loads((docs / "rules.json").read_text(encoding="utf-8")))
         path = edit_one_rule(folder, number)
         started = time.perf_counter()
-        url, marker = f"http://127.0.0.1:{port}/Detection_Rules/{slugs[path.name]}/", f"(bench edit {number})"
+        slug = path.stem if path.stem in slugs else next(slug for slug in slugs if slug.startswith(f"{path.stem}_"))  # a page name made unique
+        url, marker = f"http://127.0.0.1:{port}/Detection_Rules/{slug}/", f"(bench edit {number})"
         while marker not in urllib.request.urlopen(url).read().decode():
             if time.perf_counter() - started > 300:
                 sys.exit("atc serve: the edit did not show within 300 s")
