@@ -52,6 +52,7 @@ def serve(
 ) -> int:
     """Build once, then serve the site on address and rebuild (incrementally) whenever a watched input changes."""
     import watchdog.events
+    from watchdog.utils.dirsnapshot import EmptyDirectorySnapshot
     from mkdocs.livereload import LiveReloadServer
 
     from atc.site.mkdocs_build import SiteBuildError
@@ -101,7 +102,19 @@ def serve(
             handler.on_any_event = changed  # type: ignore[method-assign]
             self._watch_refs[path] = self.observer.schedule(handler, path, recursive=recursive and os.path.isdir(path))
 
-    server = Server(builder=rebuild, host=host, port=port, root=str(site), polling_interval=0.25)
+        def serve(self, *, open_in_browser: bool = False) -> None:
+            """Serve and rebuild on changes, saying so only once every watched input has been looked at (an edit from then on counts)."""
+            self.server_bind()
+            self.server_activate()
+            self.observer.start()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and any(isinstance(getattr(e, "_snapshot", None), EmptyDirectorySnapshot) for e in self.observer.emitters):
+                time.sleep(0.05)
+            print(f"serve: {self.url} (Ctrl-C stops); watching {len(self._watched_paths)} inputs", file=stream, flush=True)
+            self.serve_thread.start()
+            self._build_loop()
+
+    server = Server(builder=rebuild, host=host, port=port, root=str(site), polling_interval=0.5)
     server.build_delay = 0.05
 
     def error_page(code: int) -> bytes | None:
@@ -111,7 +124,6 @@ def serve(
     server.error_handler = error_page
     for path in watched_paths(settings, config_file):
         server.watch(str(path))
-    print(f"serve: http://{host}:{port}/ (Ctrl-C stops); watching {len(server._watched_paths)} inputs", file=stream, flush=True)
     signal.signal(signal.SIGTERM, _interrupt)  # a terminated server stops as after Ctrl-C
     try:
         server.serve()
