@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 FORMAT = 3  # bump when Remembered or the keys change
-_LINK = re.compile(rb"\]\(\s*<?([^)\s>]+)|^[ \t]*\[[^\]\n]+\]:[ \t]*<?([^\s>]+)|(?:href|src)=[\"']([^\"']+)", re.M)  # inline, reference, HTML
+# links as Markdown writes them inline and by reference, and as HTML does; each pattern starts with a literal (fast to scan for);
+# a false match only adds a link to the key
+_LINKS = tuple(re.compile(pattern) for pattern in (rb"\]\([ \t]*<?([^)\s>]+)", rb"\]:[ \t]*<?([^\s>]+)", rb'href="([^"]+)"', rb"src=\"([^\"]+)\""))
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _PACKAGES = ("mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "jinja2", "atc")
 
@@ -70,10 +73,10 @@ def site_fingerprint(config_file: Path | None, overrides: dict[str, object], the
 def link_targets(src_uri: str, source: bytes) -> list[str]:
     """The site paths a page's Markdown (or raw HTML) links to, relative links only, resolved against the page's folder."""
     folder = posixpath.dirname(src_uri)
+    raw = {link for pattern in _LINKS for link in pattern.findall(source)}
     found = set()
-    for match in _LINK.finditer(source):
-        target = (match.group(1) or match.group(2) or match.group(3)).decode("utf-8", "replace")
-        target = target.split("#", 1)[0].split("?", 1)[0]
+    for link in raw:
+        target = unquote(link.decode("utf-8", "replace").split("#", 1)[0].split("?", 1)[0])  # as mkdocs reads a link
         if target and not _SCHEME.match(target) and not target.startswith("/"):
             found.add(posixpath.normpath(posixpath.join(folder, target)))
     return sorted(found)

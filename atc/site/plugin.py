@@ -274,9 +274,10 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
         config_file = Path(config.config_file_path) if config.config_file_path else None
         options = {"options": self.config.site_options, "navigation": titles}
         fingerprint = site_fingerprint(config_file, options, list(config.theme.dirs))
+        urls = {file.src_uri: file.url for file in files}
         for file in files.documentation_pages():
             source = file.content_bytes
-            links = [(target, found.url if (found := files.get_file_from_path(target)) else None) for target in link_targets(file.src_uri, source)]
+            links = [(target, urls.get(target)) for target in link_targets(file.src_uri, source)]
             key = self._keys[file.src_uri] = page_key(fingerprint, file.src_uri, source, links)
             self._dest_uris[file.src_uri] = file.dest_uri
             found = self._store.usable(file.src_uri, key, previous / file.dest_uri)
