@@ -196,11 +196,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"corpus {args.corpus} ({', '.join(f.name for f in folders)}), {cores} cores, jobs {args.jobs}, {args.repeat} runs each", flush=True)
 
         serial, pooled = [], []
-        if not args.no_baseline:
-            for _ in range(args.repeat):
-                serial.append(_bare_in_child(folders, 1, args.targets))
-                pooled.append(_bare_in_child(folders, cores, args.targets))
-                print(f"  bare loop: 1 process {serial[-1]:.1f} s, {cores} processes {pooled[-1]:.1f} s", flush=True)
 
         def build(name: str, *extra: str) -> Run:
             run = run_build([*rules_args, "--jobs", str(args.jobs), *extra])
@@ -209,7 +204,11 @@ def main(argv: list[str] | None = None) -> int:
             return run
 
         cold, warm, edit, retitle, site, warm_site, edit_site, serve_edit = [], [], [], [], [], [], [], []
-        for number in range(args.repeat):
+        for number in range(args.repeat):  # interleaved with the bare loop: the machine's speed drifts
+            if not args.no_baseline:
+                serial.append(_bare_in_child(folders, 1, args.targets))
+                pooled.append(_bare_in_child(folders, cores, args.targets))
+                print(f"  bare loop: 1 process {serial[-1]:.1f} s, {cores} processes {pooled[-1]:.1f} s", flush=True)
             out = work / f"cold{number}"
             cold.append(build("cold", "--no-site", "--docs-dir", str(out / "docs"), "--cache-dir", str(out / "cache")))
         if args.no_edits:
@@ -261,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nconversions per second (cold): {rate:.0f}")
         if serial:
             print(f"cold --no-site / (bare loop / {cores} cores): {med([r.wall for r in cold]) / (med(serial) / cores):.2f}")
+            print(f"cold --no-site / bare loop in {cores} processes: {med([r.wall for r in cold]) / med(pooled):.2f}")
         if serve_edit:
             print(f"atc serve, one rule edited until the served page shows it: {med(serve_edit):.2f} s (median of {len(serve_edit)})")
         if site:
