@@ -12,6 +12,10 @@ Both runners read the same flattened events (`flatten`):
 grep runs as a real `grep -P` process over the flattened events as compact JSON lines. SQLite runs the query
 unchanged over an in-memory table `logs` with one `TEXT COLLATE NOCASE` column per field (every field of the events and
 every field the rule names), one row per event, and a REGEXP function (SQLite has none).
+
+Rule text is untrusted, so every run is bounded: each query gets TIME_LIMIT seconds (grep is killed, SQLite is
+interrupted, and REGEXP uses the `regex` engine with a timeout instead of Python's unbounded `re`). An event file that
+is not a regular file inside the events folder, not JSON, or nested deeper than the YAML limit fails that rule only.
 """
 from __future__ import annotations
 
@@ -20,13 +24,19 @@ import os
 import re
 import sqlite3
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+import regex
+
+from atc.load.yamlfile import LimitExceeded, check_limits
 from atc.model import Rule
 
 VERIFIABLE = ("grep", "sqlite")
+TIME_LIMIT = 10.0  # seconds one query may run on one rule's events
+MAX_EVENT_BYTES = 1_000_000  # an example event larger than this is refused
 EVENT_COLUMN = "_atc_event"  # the event's file name in each row, for telling which rows matched
 Status = Literal["passed", "failed", "no-events", "not-convertible"]
 
@@ -136,19 +146,32 @@ def flatten(event: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _read_event(path: Path, root: Path) -> dict[str, Any]:
+    """One event file's JSON object; VerifyError (naming the file) for anything else."""
+    if path.is_symlink() and not path.resolve().is_relative_to(root):
+        raise VerifyError(f"{path}: symbolic link to a file outside the events folder; refused (copy the event in instead)")
+    if not path.is_file():
+        raise VerifyError(f"{path}: not a regular file (a FIFO, device or folder); refused")
+    if path.stat().st_size > MAX_EVENT_BYTES:
+        raise VerifyError(f"{path}: larger than {MAX_EVENT_BYTES:,} bytes; refused")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        check_limits(data)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VerifyError(f"{path}: not a JSON event: {exc}") from exc
+    except (RecursionError, LimitExceeded) as exc:
+        raise VerifyError(f"{path}: {exc if isinstance(exc, LimitExceeded) else 'JSON nested too deeply'}; refused") from exc
+    if not isinstance(data, dict):
+        raise VerifyError(f"{path}: an event must be a JSON object")
+    return data
+
+
 def load_events(folder: Path) -> RuleEvents:
     """The positive and negative events of one rule folder, sorted by file name."""
+    root = folder.resolve().parent
+
     def side(name: str) -> list[Event]:
-        events = []
-        for path in sorted((folder / name).glob("*.json")):
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise VerifyError(f"{path}: not a JSON event: {exc}") from exc
-            if not isinstance(data, dict):
-                raise VerifyError(f"{path}: an event must be a JSON object")
-            events.append(Event(path.name, flatten(data)))
-        return events
+        return [Event(path.name, flatten(_read_event(path, root))) for path in sorted((folder / name).glob("*.json"))]
 
     return RuleEvents(side("positive"), side("negative"))
 
@@ -165,14 +188,40 @@ def run_grep(query: str, events: list[Event], rule: Rule) -> set[str]:
     """Run the grep command line with the events as JSON lines on its input."""
     lines = {json_line(event): event.name for event in events}
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
-    run = subprocess.run(["sh", "-c", query], input="\n".join(lines) + "\n", capture_output=True, text=True, env=env, timeout=60)
+    if "\0" in query:
+        raise VerifyError("the grep query holds a NUL character, which no command line can carry")
+    run = subprocess.run(["sh", "-c", query], input="\n".join(lines) + "\n", capture_output=True, text=True, env=env, timeout=TIME_LIMIT)
     if run.returncode > 1:
         raise VerifyError(f"grep exited with status {run.returncode}: {' '.join(run.stderr.split())}")
     return {lines[line] for line in run.stdout.splitlines() if line in lines}
 
 
-def _regexp(pattern: str, value: object) -> bool:
-    return value is not None and re.search(pattern, str(value)) is not None
+class _Deadline:
+    """The time limit of one SQLite run: REGEXP with a timeout, and a progress handler that interrupts the query."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+        self.expired = False
+
+    def left(self) -> float:
+        """Seconds left; marks the run expired at zero."""
+        left = self.end - time.monotonic()
+        self.expired = self.expired or left <= 0
+        return max(left, 0.0)
+
+    def regexp(self, pattern: str, value: object) -> bool:
+        """SQLite's REGEXP: the `regex` engine (re-compatible) stopped when the time is up."""
+        if value is None:
+            return False
+        try:
+            return regex.search(pattern, str(value), timeout=self.left()) is not None
+        except TimeoutError:
+            self.expired = True
+            raise
+
+    def interrupt(self) -> int:
+        """The progress handler: non-zero stops the query."""
+        return int(self.left() <= 0)
 
 
 def _quote(name: str) -> str:
@@ -194,23 +243,28 @@ def run_sqlite(query: str, events: list[Event], rule: Rule) -> set[str]:
     """Run the SQL query over a `logs` table holding the events."""
     rows = [_row(event, rule) for event in events]
     columns = list(dict.fromkeys([name for row in rows for name in row] + [name.casefold() for name in rule.fields]))
+    deadline = _Deadline(TIME_LIMIT)
     for _ in range(20):  # a pipeline may name fields the rule does not: add each missing column and retry
         con = sqlite3.connect(":memory:")
-        con.create_function("REGEXP", 2, _regexp, deterministic=True)
+        con.create_function("REGEXP", 2, deadline.regexp, deterministic=True)
+        con.set_progress_handler(deadline.interrupt, 10_000)
         con.execute(f"CREATE TABLE logs ({', '.join(f'{_quote(c)} TEXT COLLATE NOCASE' for c in columns + [EVENT_COLUMN])})")
         for row, event in zip(rows, events):
             values = [row.get(c) for c in columns] + [event.name]
             con.execute(f"INSERT INTO logs VALUES ({', '.join('?' * len(values))})", values)
         try:
             cursor = con.execute(query)
-        except sqlite3.OperationalError as exc:
+            found = cursor.fetchall()
+        except sqlite3.Error as exc:
+            if deadline.expired:
+                raise VerifyError(f"SQLite: the query ran longer than the {TIME_LIMIT:g} s limit (catastrophic regular expression?)") from exc
             missing = re.fullmatch(r"no such column: (.+)", str(exc))
             if not missing:
                 raise VerifyError(f"SQLite: {exc}") from exc
             columns.append(missing.group(1).strip("`\"[]").casefold())
             continue
         index = [d[0] for d in cursor.description].index(EVENT_COLUMN)
-        return {row[index] for row in cursor.fetchall()}
+        return {row[index] for row in found}
     raise VerifyError("SQLite: too many missing columns")
 
 
@@ -228,8 +282,11 @@ def check(rule: Rule, target: str, events: RuleEvents) -> Outcome:
         return Outcome(name, target, "not-convertible", detail=(conversion.error or "") if conversion else "not converted")
     try:
         matched = RUNNERS[target](conversion.query, events.positive + events.negative, rule)
-    except (VerifyError, OSError, subprocess.TimeoutExpired) as exc:
-        return Outcome(name, target, "failed", len(events.positive), len(events.negative), " ".join(str(exc).split()))
+    except subprocess.TimeoutExpired:
+        return Outcome(name, target, "failed", len(events.positive), len(events.negative), f"grep ran longer than the {TIME_LIMIT:g} s limit")
+    except Exception as exc:  # the query is made from untrusted rule text: whatever it does is this rule's failure
+        detail = " ".join(str(exc).split()) if isinstance(exc, VerifyError) else f"cannot run the query ({type(exc).__name__}): {' '.join(str(exc).split())}"
+        return Outcome(name, target, "failed", len(events.positive), len(events.negative), detail)
     problems = [f"positive {e.name} not matched" for e in events.positive if e.name not in matched]
     problems += [f"negative {e.name} matched" for e in events.negative if e.name in matched]
     status: Status = "failed" if problems else "passed"
@@ -248,7 +305,12 @@ def verify_rules(rules: list[Rule], events_dir: Path, targets: list[str]) -> Ver
     report.orphans = sorted(p.name for p in events_dir.iterdir() if p.is_dir() and p.name not in ids)
     for rule in rules:
         folder = events_dir / rule.id
-        events = load_events(folder) if folder.is_dir() else RuleEvents([], [])
+        try:
+            events = load_events(folder) if rule.id and folder.is_dir() else RuleEvents([], [])
+        except VerifyError as exc:
+            for target in targets:
+                report.outcomes.append(Outcome(str(rule.path), target, "failed", detail=str(exc)))
+            continue
         for target in targets:
             if not events.positive and not events.negative:
                 report.outcomes.append(Outcome(str(rule.path), target, "no-events"))

@@ -16,6 +16,7 @@ from atc.model import LogSource, Problem, Rule
 
 RULE_SUFFIXES = (".yml", ".yaml")
 MAX_RULE_VALUES = 10_000  # YAML values in one rule; SigmaHQ's largest rules have about two thousand
+_ASCII_DIGITS = re.compile(r"[0-9]{1,10}")  # an event id as text: '4688', never other scripts' digits
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _TEXT_KEYS = ("title", "id", "description", "status", "level", "author")
 _LIST_KEYS = ("references", "falsepositives", "tags")
@@ -177,7 +178,7 @@ def detection_facts(rule: SigmaRule) -> tuple[list[str], list[int]]:
 def _as_int(value: object) -> int | None:
     if isinstance(value, SigmaNumber):
         return int(value.number) if isinstance(value.number, int) else None
-    if isinstance(value, SigmaString) and value.is_plain() and str(value).isdigit():
+    if isinstance(value, SigmaString) and not value.contains_special() and _ASCII_DIGITS.fullmatch(str(value)):
         return int(str(value))
     return None
 

@@ -110,6 +110,8 @@ def _test_from(raw: dict) -> AtomicTest:
     arguments = raw.get("input_arguments") or {}
     if not isinstance(arguments, dict) or not all(isinstance(v, dict) for v in arguments.values()):
         raise FieldError("'input_arguments' must map each argument name to a mapping (description, type, default)")
+    if not all(isinstance(name, str) for name in arguments):
+        raise FieldError("'input_arguments' names must be text (quote a name such as '1')")
     if not all(isinstance(d, dict) for d in dependencies):
         raise FieldError("each entry of 'dependencies' must be a mapping (description, prereq_command, get_prereq_command)")
     for dependency in dependencies:
