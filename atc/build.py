@@ -28,7 +28,7 @@ from atc.render.pages import PageRenderer
 from atc.render.rule_extras import edit_urls
 from atc.site.docs_writer import WriteReport, write_pages
 from atc.site.mkdocs_build import build_site
-from atc.site.publish import publishing
+from atc.site.publish import check_output, publishing
 
 
 @dataclass
@@ -108,6 +108,7 @@ def run_build(settings: Settings, stream: TextIO = sys.stderr, quiet: bool = Fal
 def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: str | None) -> BuildResult:
     targets = select_targets(settings.targets)
     timings: dict[str, float] = {}
+    check_output(settings.docs_dir, settings.site_dir if settings.build_site else None)  # before any work: refuse folders that are not atc's
 
     started = time.perf_counter()
     kb = load_knowledge_base(settings, Progress("load", 0, stream, quiet))
@@ -163,6 +164,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         started = time.perf_counter()
         written = write_pages(pages, settings.docs_dir, staging.docs)
         timings["write"] = time.perf_counter() - started
+        kb.problems.extend(Problem(path, "docs", why) for path, why in written.refused)
         _log(stream, quiet, f"write: {written.written} pages written, {written.unchanged} unchanged, {written.removed} removed in {settings.docs_dir}")
 
         if staging.site is not None:

@@ -140,6 +140,7 @@ def _build(args: argparse.Namespace) -> int:
     from atc.build import run_build, summarise
     from atc.gitrev import GitError
     from atc.site.mkdocs_build import SiteBuildError
+    from atc.site.publish import OutputError
 
     settings = settings_from_args(args, Path.cwd())
     try:
@@ -147,8 +148,11 @@ def _build(args: argparse.Namespace) -> int:
     except GitError as exc:
         print(f"atc: --only-changed: {exc}", file=sys.stderr)
         return 2
-    except SiteBuildError as exc:
+    except (SiteBuildError, OutputError) as exc:
         print(f"atc: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # an unwritable cache or output folder: one line, no traceback
+        print(f"atc: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     summarise(result, sys.stderr, verbose=args.verbose)
     return 1 if settings.strict and result.problems else 0

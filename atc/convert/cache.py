@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable
 
 from atc.convert.targets import Target
+from atc.memo import discard, open_db
 from atc.model import Conversion
 
 FORMAT = 2  # bump when the stored layout changes; the converting code itself is fingerprinted below
@@ -74,11 +75,8 @@ class ConversionCache:
     """
 
     def __init__(self, cache_dir: Path) -> None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(cache_dir / DB_NAME, timeout=60, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
+        self.path = cache_dir / DB_NAME
+        self.db = open_db(self.path, _SCHEMA)
         self._fingerprints: dict[Target, str] = {}
 
     def close(self) -> None:
@@ -104,9 +102,12 @@ class ConversionCache:
     def _pipeline_distributions(self, dists: dict[str, str]) -> dict[str, str]:
         """Pipeline name → distribution; discovering pipelines imports every plugin, so it is remembered per environment."""
         memo_key = "pipelines:" + _sha256(json.dumps(dists, sort_keys=True))
-        row = self.db.execute("SELECT value FROM memo WHERE key = ?", (memo_key,)).fetchone()
-        if row:
-            return json.loads(row[0])
+        try:
+            row = self.db.execute("SELECT value FROM memo WHERE key = ?", (memo_key,)).fetchone()
+            if row:
+                return json.loads(row[0])
+        except (sqlite3.DataError, sqlite3.OperationalError, ValueError):  # a damaged value (undecodable text) is a miss
+            pass
         from sigma.plugins import InstalledSigmaPlugins
 
         found = InstalledSigmaPlugins.autodiscover().pipelines
@@ -124,11 +125,22 @@ class ConversionCache:
         """The stored conversions of the rule texts that have any, by row key (looked up in key order: a third of the time of random order)."""
         found: dict[str, Stored] = {}
         ordered = sorted(set(keys))
-        for start in range(0, len(ordered), 5000):
-            batch = ordered[start : start + 5000]
-            marks = ",".join("?" * len(batch))
-            for key, blob in self.db.execute(f"SELECT text, conversions FROM rule_conversions WHERE text IN ({marks})", batch):
-                found[key] = pickle.loads(blob)
+        try:
+            for start in range(0, len(ordered), 5000):
+                batch = ordered[start : start + 5000]
+                marks = ",".join("?" * len(batch))
+                for key, blob in self.db.execute(f"SELECT text, conversions FROM rule_conversions WHERE text IN ({marks})", batch):
+                    try:
+                        found[key] = pickle.loads(blob)
+                    except Exception:  # a damaged row is a miss: converted again and stored over
+                        continue
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as exc:  # corrupted past its header: start afresh
+            self.db.close()
+            discard(self.path, exc)
+            self.db = open_db(self.path, _SCHEMA)
+            return {}
         return found
 
     def put_many(self, rows: dict[str, Stored]) -> None:

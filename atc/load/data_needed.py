@@ -16,8 +16,8 @@ from atc.model import DataNeeded, LoggingPolicy, LogSource, Problem
 KIND = "data_needed"
 
 # <EventID>4688</EventID> in XML samples, "EventID": 4688 or EventID=4688 in JSON / key=value samples
-_SAMPLE_EVENT_ID = re.compile(r"<EventID\b[^>]*>\s*(\d+)\s*</EventID>|\bEventI[Dd]\"?\s*[:=]\s*\"?(\d+)")
-_TITLE_EVENT_ID = re.compile(r"^DN_\d+_(\d+)_")  # DN_0040_528_user_... -> 528
+_SAMPLE_EVENT_ID = re.compile(r"<EventID\b[^>]*>\s*(\d+)\s*</EventID>|\bEventI[Dd]\"?\s*[:=]\s*\"?(\d+)", re.ASCII)
+_TITLE_EVENT_ID = re.compile(r"^DN_\d+_(\d+)_", re.ASCII)  # DN_0040_528_user_... -> 528
 
 _PRODUCTS = {"windows": "windows", "linux": "linux", "unix": "unix", "macos": "macos", "office 365": "m365", "aws": "aws", "gcp": "gcp", "azure": "azure"}
 _CLOUD_PROVIDERS = {"azure ad": "azure"}  # ATC's "Cloud" platform names the cloud in its provider

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import unicodedata
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -16,7 +17,10 @@ from atc.model import LogSource, Problem, Rule
 
 RULE_SUFFIXES = (".yml", ".yaml")
 MAX_RULE_VALUES = 10_000  # YAML values in one rule; SigmaHQ's largest rules have about two thousand
+MAX_EXPANDED_VALUES = 10_000  # values after pySigma's parse-time modifiers (windash: 5 per flag, so 5^n per value)
+_WINDASH_FLAG = re.compile(r"\B[-/]\b")  # what pySigma's windash modifier expands
 _ASCII_DIGITS = re.compile(r"[0-9]{1,10}")  # an event id as text: '4688', never other scripts' digits
+GENERATED_NAMES = frozenset({"index", "gaps"})  # pages atc writes beside items' pages (Data_Needed/gaps.md)
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _TEXT_KEYS = ("title", "id", "description", "status", "level", "author")
 _LIST_KEYS = ("references", "falsepositives", "tags")
@@ -33,7 +37,7 @@ def find_files(dirs: Iterable[Path], problems: list[Problem], kind: str) -> list
             for parent, _, names in os.walk(folder):
                 for name in names:
                     path = Path(parent, name)
-                    if path.suffix in RULE_SUFFIXES and path.is_file() and inside(path, root, problems, kind):
+                    if path.suffix in RULE_SUFFIXES and inside(path, root, problems, kind):  # special files: read_text reports them
                         found.add(path)
         else:
             problems.append(Problem(str(folder), kind, "folder not found"))
@@ -131,11 +135,40 @@ def _shape_error(data: object) -> str | None:
         return f"'logsource' must be a mapping (product, service, category), not {type_name(data['logsource'])}"
     if not isinstance(data["detection"], dict):
         return f"'detection' must be a mapping of selections and a condition, not {type_name(data['detection'])}"
+    expanded = _expanded_values(data["detection"])
+    if expanded > MAX_EXPANDED_VALUES:
+        return (
+            f"the detection's modifiers expand to {expanded:,} values, more than the {MAX_EXPANDED_VALUES:,} allowed "
+            "(windash makes 5 of each '-' or '/' flag, base64offset 3 of each value); split the value or use fewer flags"
+        )
     conditions = data["detection"].get("condition")
     for condition in conditions if isinstance(conditions, list) else [conditions]:
         if isinstance(condition, str) and _nesting(condition) > MAX_DEPTH:
             return f"'condition' nests deeper than {MAX_DEPTH} parentheses; simplify it"
     return None
+
+
+def _expanded_values(detection: dict) -> int:
+    """How many values pySigma makes of the detection while parsing it (windash and base64offset multiply them)."""
+    total = 0
+    selections = [detection[key] for key in detection if key != "condition"]
+    while selections:
+        selection = selections.pop()
+        if isinstance(selection, list):
+            selections.extend(item for item in selection if isinstance(item, (dict, list)))
+            total += sum(1 for item in selection if not isinstance(item, (dict, list)))
+            continue
+        if not isinstance(selection, dict):
+            continue
+        for key, value in selection.items():
+            modifiers = str(key).split("|")[1:]
+            values = value if isinstance(value, list) else [value]
+            for item in values:
+                count = 5 ** len(_WINDASH_FLAG.findall(str(item))) if "windash" in modifiers else 1
+                total += count * (3 if "base64offset" in modifiers else 1)
+            if total > MAX_EXPANDED_VALUES:
+                return total
+    return total
 
 
 def _nesting(condition: str) -> int:
@@ -184,9 +217,9 @@ def _as_int(value: object) -> int | None:
 
 
 def safe_slug(stem: str) -> str:
-    """A page name that is a plain file name: no separators, no leading dots, bounded length, never `index`."""
-    slug = _SLUG_UNSAFE.sub("_", stem).strip("._-")[:100] or "page"
-    return f"{slug}_" if slug.lower() == "index" else slug
+    """A page name that is a plain file name: NFKC-normalised ASCII, no separators, no leading dots, bounded length, never a generated page's name."""
+    slug = _SLUG_UNSAFE.sub("_", unicodedata.normalize("NFKC", stem)).strip("._-")[:100] or "page"
+    return f"{slug}_" if slug.lower() in GENERATED_NAMES else slug
 
 
 def _assign_slugs(rules: list[Rule]) -> None:

@@ -10,7 +10,7 @@ from atc.load.rules import inside
 from atc.model import AtomicTest, Problem, Trigger
 
 KIND = "trigger"
-_TECHNIQUE_ID = re.compile(r"T\d{4}(?:\.\d{3})?", re.IGNORECASE)
+_TECHNIQUE_ID = re.compile(r"T\d{4}(?:\.\d{3})?", re.IGNORECASE | re.ASCII)
 
 
 def load_triggers(dirs: list[Path], problems: list[Problem]) -> dict[str, Trigger]:

@@ -1,6 +1,7 @@
 """Read one YAML file safely: C loader, size, value-count and nesting limits, and a Problem (never a traceback) on bad input."""
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,13 @@ def type_name(value: Any) -> str:
 
 
 def read_text(path: Path, problems: list[Problem], kind: str) -> str | None:
-    """The file's text, or None with a Problem when it is too large, unreadable or not UTF-8."""
+    """The file's text, or None with a Problem when it is not a regular file, too large, unreadable or not UTF-8."""
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block the build or never end
+            problems.append(Problem(str(path), kind, "not a regular file (a FIFO, socket or device); skipped"))
+            return None
+        size = info.st_size
         if size > MAX_BYTES:
             problems.append(Problem(str(path), kind, f"file is {size:,} bytes, more than the {MAX_BYTES:,} allowed; split it or trim it"))
             return None

@@ -14,8 +14,8 @@ from atc.render.escape import safe_url
 from atc.render.pages import PageRenderer
 
 ATTACK_DIR = "ATTACK"
-TECHNIQUE_PAGE_ID = re.compile(r"T\d{4}(?:\.\d{3})?")
-TACTIC_PAGE_ID = re.compile(r"TA\d{4}")
+TECHNIQUE_PAGE_ID = re.compile(r"T\d{4}(?:\.\d{3})?", re.ASCII)
+TACTIC_PAGE_ID = re.compile(r"TA\d{4}", re.ASCII)
 NAVIGATOR_URL = "https://mitre-attack.github.io/attack-navigator/#layerURL="
 ALL_LAYER = "all"
 

@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()!|])")  # Python-Markdown escapes, plus the table pipe
 # what makes a line Markdown structure when it starts it (after HTML escaping; `*`, `_`, `!`, `|` are escaped
 # everywhere): headings, list items (also `1.`), setext underlines, fences, details, definition lists, blocks
-_LINE_START = re.compile(r"^(?:[#+\-=~:?/%]|\d+(?=[.)]))")
+_LINE_START = re.compile(r"^(?:[#+\-=~:?/%]|\d+(?=[.)]))")  # Unicode digits: Python-Markdown lists take them
 _BACKTICK_RUN = re.compile(r"`+")
 _URL_SAFE = ":/?#@!$&'*+,;=%-._~"
 # control characters (tab and line breaks aside), bidirectional overrides ("Trojan Source"), Unicode's line and paragraph
