@@ -11,6 +11,7 @@ from pathlib import Path
 from sigma.pipelines.common import windows_logsource_mapping
 
 from atc.load.fields import FieldError, event_id_list, load_unique, read_mapping, text, text_list
+from atc.load.yamlfile import per_file
 from atc.model import DataNeeded, LoggingPolicy, LogSource, Problem
 
 KIND = "data_needed"
@@ -52,6 +53,7 @@ def load_data_needed(dirs: list[Path], problems: list[Problem], policies: dict[s
     return load_unique(dirs, problems, KIND, "Data Needed", lambda path: _load_item(path, problems, policies or {}), lambda item: item.id)
 
 
+@per_file(KIND)
 def _load_item(path: Path, problems: list[Problem], policies: dict[str, LoggingPolicy]) -> DataNeeded | None:
     """One Data Needed file, or None with the reason recorded."""
     data = read_mapping(path, problems, KIND, "title, description, platform, channel, fields")

@@ -12,7 +12,7 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import SigmaNumber, SigmaString
 
-from atc.load.yamlfile import MAX_DEPTH, parse_yaml, read_text, type_name
+from atc.load.yamlfile import MAX_DEPTH, parse_yaml, per_file, read_text, type_name
 from atc.model import LogSource, Problem, Rule
 
 RULE_SUFFIXES = (".yml", ".yaml")
@@ -65,6 +65,7 @@ def finish_rules(rules: list[Rule], problems: list[Problem]) -> None:
     _report_duplicate_ids(rules, problems)
 
 
+@per_file("rule")
 def load_rule(path: Path, problems: list[Problem]) -> Rule | None:
     """One rule file, or None with the reason recorded."""
     text = read_text(path, problems, "rule")

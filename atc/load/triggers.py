@@ -7,6 +7,7 @@ from typing import Any
 
 from atc.load.fields import FieldError, read_mapping, text, text_list
 from atc.load.rules import inside
+from atc.load.yamlfile import per_file
 from atc.model import AtomicTest, Problem, Trigger
 
 KIND = "trigger"
@@ -43,6 +44,7 @@ def _atomic_files(dirs: list[Path], problems: list[Problem]) -> list[Path]:
     return sorted(found)
 
 
+@per_file(KIND)
 def _load_trigger(path: Path, problems: list[Problem]) -> Trigger | None:
     """One technique file; a broken test is reported and skipped, the file's other tests still load."""
     data = read_mapping(path, problems, KIND, "attack_technique, display_name and atomic_tests")

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import stat
+import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import yaml
 
@@ -17,6 +18,24 @@ except AttributeError:  # PyYAML built without libyaml
 MAX_BYTES = 1_000_000  # a rule or Data Needed file larger than this is refused
 MAX_NODES = 200_000  # YAML values after alias expansion (guards against alias bombs)
 MAX_DEPTH = 64  # nesting levels (real rules nest fewer than 10; deep nesting exhausts pySigma's recursion)
+
+
+Loaded = TypeVar("Loaded")
+
+
+def per_file(kind: str) -> Callable[[Callable[..., Loaded | None]], Callable[..., Loaded | None]]:
+    """Make a one-file loader (path, problems, ...) turn any exception into a Problem naming the file: no traceback, the build goes on."""
+    def decorate(load: Callable[..., Loaded | None]) -> Callable[..., Loaded | None]:
+        @functools.wraps(load)
+        def guarded(path: Path, problems: list[Problem], *args: Any) -> Loaded | None:
+            try:
+                return load(path, problems, *args)
+            except Exception as exc:  # the file is untrusted: whatever it makes a library raise is this file's problem
+                message = " ".join(str(exc).split())[:300]
+                problems.append(Problem(str(path), kind, f"cannot load the file ({type(exc).__name__}: {message}); skipped"))
+                return None
+        return guarded
+    return decorate
 
 
 class LimitExceeded(ValueError):
