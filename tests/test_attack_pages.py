@@ -253,7 +253,8 @@ def test_exports_neutralise_formulas(hand_kb: KnowledgeBase) -> None:
     assert rows["tactic_only"]["title"] == "'-Tactic only"
     assert rows["future"]["product"] == "../Evil Product"
     assert rows["future"]["tactics"] == "lateral_movment"
-    assert [csv_cell(v) for v in ("+1", "@x", "\tx", "\rx", "a=b", None)] == ["'+1", "'@x", "'\tx", "'\rx", "a=b", ""]
+    assert [csv_cell(v) for v in ("+1", "@x", "\tx", "\rx", "a=b", None)] == ["'+1", "'@x", "'\tx", "\nx", "a=b", ""]
+    assert csv_cell("a\r=b\r\n-c\n@d") == "a\n'=b\n'-c\n'@d"  # every line of a cell, line breaks as \n (always quoted)
 
 
 def test_exports_list_converted_targets(hand_kb: KnowledgeBase) -> None:

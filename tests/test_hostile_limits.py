@@ -164,3 +164,28 @@ def test_bad_event_files_fail_their_own_rule_only(tmp_path: Path) -> None:
     assert "symbolic link to a file outside the events folder" in by_rule["link"]["sqlite"].detail
     assert "not a regular file" in by_rule["fifo"]["grep"].detail
     assert all(o.status == "failed" for name in ("nul", "deep", "link", "fifo") for o in by_rule[name].values())
+
+
+def test_a_rule_page_that_cannot_be_rendered_is_a_problem_naming_the_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from atc.build import run_build
+    from atc.config import default_settings
+    from atc.render.pages import PageRenderer
+
+    for name in ("fine", "odd"):
+        _rule(tmp_path / "rules", f"{name}.yml", name.title(), "    selection:\n        CommandLine|contains: x\n    condition: selection\n", f"6f1d0000-0000-4000-8000-00000000000{len(name)}")
+    for folder in ("data_needed", "logging_policies", "triggers"):
+        (tmp_path / folder).mkdir()
+    context = PageRenderer.rule_context
+
+    def failing(self: PageRenderer, rule, summary, related):  # type: ignore[no-untyped-def]
+        if rule.title == "Odd":
+            raise TypeError("'<' not supported between instances of 'str' and 'int'")
+        return context(self, rule, summary, related)
+
+    monkeypatch.setattr(PageRenderer, "rule_context", failing)
+    built = run_build(replace(default_settings(tmp_path), build_site=False, targets=("grep",), jobs=1), quiet=True)
+    assert [(Path(p.path).name, p.kind) for p in built.problems] == [("odd.yml", "render")]
+    assert "cannot render the rule's page (TypeError: '<' not supported" in built.problems[0].message
+    assert "Detection_Rules/fine.md" in built.pages and "Detection_Rules/odd.md" not in built.pages

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 from atc.convert.targets import Target
 from atc.link.attack import technique_url
 from atc.load.rules import safe_slug
-from atc.model import KnowledgeBase, Rule, RuleSummary
+from atc.model import KnowledgeBase, Problem, Rule, RuleSummary
 from atc.render.escape import code_text, template_environment
 from atc.render.gaps import gap_groups
 from atc.render.link_filters import DATA_NEEDED_DIR, POLICIES_DIR, RULES_DIR, TRIGGERS_DIR, LinkFilters
@@ -75,7 +75,11 @@ class PageRenderer:
         related = RelatedIndex(kb, self.summaries)
         pages: dict[str, str] = {}
         for rule, summary in zip(kb.rules, self.summaries):
-            pages[f"{RULES_DIR}/{rule.slug}.md"] = self.render("rule.md.j2", **self.rule_context(rule, summary, related))
+            try:
+                pages[f"{RULES_DIR}/{rule.slug}.md"] = self.render("rule.md.j2", **self.rule_context(rule, summary, related))
+            except Exception as exc:  # a value no check foresaw: this rule's problem, not the build's end
+                message = " ".join(str(exc).split())[:300]
+                kb.problems.append(Problem(str(rule.path), "render", f"cannot render the rule's page ({type(exc).__name__}: {message}); the page is left out"))
         # every other page is made from the summaries: one memo entry while none of them changes
         pages.update(self.remember(("knowledge-base pages", self.summaries, site_name, site_url), lambda: self.knowledge_base_pages(site_name, site_url)))
         from atc.site.assets import site_assets
