@@ -189,3 +189,35 @@ def test_a_rule_page_that_cannot_be_rendered_is_a_problem_naming_the_rule(tmp_pa
     assert [(Path(p.path).name, p.kind) for p in built.problems] == [("odd.yml", "render")]
     assert "cannot render the rule's page (TypeError: '<' not supported" in built.problems[0].message
     assert "Detection_Rules/fine.md" in built.pages and "Detection_Rules/odd.md" not in built.pages
+
+
+def test_output_folders_keep_their_permissions(tmp_path: Path) -> None:
+    options = _small_kb(tmp_path)
+    (tmp_path / "site").mkdir(mode=0o750)
+    (tmp_path / "site").chmod(0o750)
+    assert atc("build", *options, cwd=tmp_path).returncode == 0
+    assert (tmp_path / "site").stat().st_mode & 0o777 == 0o750
+    assert (tmp_path / "docs").stat().st_mode & 0o777 == 0o777 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_special_files_in_every_input_folder_are_skipped_with_a_problem(tmp_path: Path) -> None:
+    from atc.load.data_needed import load_data_needed
+    from atc.load.logging_policies import load_logging_policies
+    from atc.load.rules import load_rules
+    from atc.load.triggers import load_triggers
+
+    paths = [tmp_path / "rules" / "r.yml", tmp_path / "dn" / "DN_1.yml", tmp_path / "lp" / "LP_1.yml", tmp_path / "art" / "T1059" / "T1059.yaml"]
+    for path in paths:
+        path.parent.mkdir(parents=True)
+        os.mkfifo(path)  # reading one would block the build for ever
+    problems: list[Problem] = []
+    assert load_rules([tmp_path / "rules"], problems) == []
+    assert load_data_needed([tmp_path / "dn"], problems) == {} and load_logging_policies([tmp_path / "lp"], problems) == {}
+    assert load_triggers([tmp_path / "art"], problems) == {}
+    assert [(Path(p.path), p.message) for p in problems] == [(path, "not a regular file (a FIFO, socket or device); skipped") for path in paths]

@@ -79,7 +79,16 @@ def staging_dir(target: Path) -> Path:
     """A fresh empty folder next to target (same file system, so the swap is a rename)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     recover(target)
-    return Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}{_STAGING}{os.getpid()}-"))
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}{_STAGING}{os.getpid()}-"))
+    staging.chmod(target.stat().st_mode & 0o7777 if target.is_dir() else 0o777 & ~_umask())  # mkdtemp's 0700 would hide the site from a web server
+    return staging
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it, then put back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _exchange(new: Path, target: Path) -> bool:
