@@ -171,7 +171,14 @@ def load_events(folder: Path) -> RuleEvents:
     root = folder.resolve().parent
 
     def side(name: str) -> list[Event]:
-        return [Event(path.name, flatten(_read_event(path, root))) for path in sorted((folder / name).glob("*.json"))]
+        events = []
+        for path in sorted((folder / name).glob("*.json")):
+            data = _read_event(path, root)
+            try:
+                events.append(Event(path.name, flatten(data)))
+            except (AttributeError, TypeError) as exc:  # e.g. EVTX "#attributes" that are not a mapping
+                raise VerifyError(f"{path}: not an event atc can read ({exc}); refused") from exc
+        return events
 
     return RuleEvents(side("positive"), side("negative"))
 

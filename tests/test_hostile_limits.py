@@ -148,6 +148,7 @@ def test_bad_event_files_fail_their_own_rule_only(tmp_path: Path) -> None:
         "deep": ("    selection:\n        CommandLine|contains: x\n    condition: selection\n", lambda d: (d / "positive").mkdir(parents=True) or (d / "positive" / "e.json").write_text('{"a":' * 5000 + "1" + "}" * 5000)),
         "link": ("    selection:\n        CommandLine|contains: x\n    condition: selection\n", lambda d: (d / "positive").mkdir(parents=True) or (d / "positive" / "e.json").symlink_to(outside)),
         "fifo": ("    selection:\n        CommandLine|contains: x\n    condition: selection\n", lambda d: (d / "negative").mkdir(parents=True) or os.mkfifo(d / "negative" / "e.json")),
+        "shape": ("    selection:\n        CommandLine|contains: x\n    condition: selection\n", lambda d: _events(d, "positive", "e.json", {"Event": {"System": {"Provider": {"#attributes": "not a mapping"}}}})),
         "good": ("    selection:\n        CommandLine|contains: x\n    condition: selection\n", lambda d: _events(d, "positive", "e.json", {"CommandLine": "xx"})),
     }
     for number, (name, (detection, make_events)) in enumerate(cases.items()):
@@ -163,7 +164,8 @@ def test_bad_event_files_fail_their_own_rule_only(tmp_path: Path) -> None:
     assert "JSON nested too deeply" in by_rule["deep"]["grep"].detail or "nests deeper than 64 levels" in by_rule["deep"]["grep"].detail
     assert "symbolic link to a file outside the events folder" in by_rule["link"]["sqlite"].detail
     assert "not a regular file" in by_rule["fifo"]["grep"].detail
-    assert all(o.status == "failed" for name in ("nul", "deep", "link", "fifo") for o in by_rule[name].values())
+    assert "not an event atc can read" in by_rule["shape"]["sqlite"].detail
+    assert all(o.status == "failed" for name in ("nul", "deep", "link", "fifo", "shape") for o in by_rule[name].values())
 
 
 def test_a_rule_page_that_cannot_be_rendered_is_a_problem_naming_the_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,8 +1,11 @@
 """Property: any small knowledge base built from generated YAML (random structure, random Unicode in every field,
 control characters and non-characters included) builds without a traceback, gives each file a page or a problem,
-writes front matter that mkdocs' own loader reads back, and plants no markup in the HTML."""
+writes front matter that mkdocs' own loader reads back, and plants no markup in the HTML; example events for every
+rule make the build verify its grep and SQLite queries too."""
 from __future__ import annotations
 
+import json
+import re
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -68,8 +71,10 @@ ATOMIC_TEST = st.fixed_dictionaries({
     "executor": _maybe(st.fixed_dictionaries({"name": st.sampled_from(["powershell", "sh"]), "command": TEXT, "cleanup_command": _maybe(TEXT)})),
 })
 TRIGGER = st.fixed_dictionaries({"attack_technique": st.just("T1059"), "display_name": _maybe(TEXT), "atomic_tests": _maybe(st.lists(ATOMIC_TEST, max_size=2))})
+EVENT = st.dictionaries(st.sampled_from(["CommandLine", "Image", "EventID", "a.b"]), st.one_of(TEXT, st.integers(), ANY), max_size=3)
 KB = st.fixed_dictionaries({
     "rules": st.lists(st.one_of(RULE, RULE, RULE, ANY), min_size=1, max_size=3),
+    "events": st.lists(st.one_of(EVENT, ANY), min_size=1, max_size=2),
     "data_needed": st.lists(DATA_NEEDED, max_size=2),
     "policies": st.lists(POLICY, max_size=1),
     "triggers": st.lists(TRIGGER, max_size=1),
@@ -114,7 +119,15 @@ def test_any_small_knowledge_base_builds_safely(kb: dict[str, list]) -> None:
         files += [_write(root / "triggers" / "T1059", "T1059.yaml", doc) for doc in kb["triggers"]]
         for name in ("data_needed", "logging_policies", "triggers"):
             (root / name).mkdir(exist_ok=True)
-        built = run_build(replace(default_settings(root), build_site=False, targets=("grep",), jobs=1), quiet=True)
+        for rule in kb["rules"]:  # the same example events for every rule with an id: verify runs its queries on them
+            rule_id = rule.get("id") if isinstance(rule, dict) else None
+            for number, event in enumerate(kb["events"]):
+                if isinstance(rule_id, str) and re.fullmatch(r"[0-9a-f-]{36}", rule_id):
+                    side = root / "events" / rule_id / ("positive" if number == 0 else "negative")
+                    side.mkdir(parents=True, exist_ok=True)
+                    (side / "e.json").write_text(json.dumps(_drop_none(event)), encoding="utf-8")
+        (root / "events").mkdir(exist_ok=True)
+        built = run_build(replace(default_settings(root), build_site=False, targets=("grep", "sqlite"), jobs=1), quiet=True)
 
         loaded = {rule.path for rule in built.kb.rules} | {item.path for item in built.kb.data_needed.values()}
         loaded |= {policy.path for policy in built.kb.logging_policies.values()} | {trigger.path for trigger in built.kb.triggers.values()}
