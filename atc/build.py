@@ -26,7 +26,7 @@ from atc.progress import Progress
 from atc.render.page_memo import PageMemo
 from atc.render.pages import PageRenderer
 from atc.render.rule_extras import edit_urls
-from atc.site.docs_writer import WriteReport, write_pages
+from atc.site.docs_writer import WriteReport, carry_refused, write_pages
 from atc.site.mkdocs_build import build_site
 from atc.site.publish import check_output, publishing
 
@@ -164,7 +164,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         started = time.perf_counter()
         written = write_pages(pages, settings.docs_dir, staging.docs)
         timings["write"] = time.perf_counter() - started
-        kb.problems.extend(Problem(path, "docs", why) for path, why in written.refused)
+        kb.problems.extend(Problem(str(settings.docs_dir / relative), "docs", why) for relative, why in written.refused)
         _log(stream, quiet, f"write: {written.written} pages written, {written.unchanged} unchanged, {written.removed} removed in {settings.docs_dir}")
 
         if staging.site is not None:
@@ -172,6 +172,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
             build_site(mkdocs_config(settings), staging.docs, staging.site, offline=settings.offline, strict=settings.strict, jobs=settings.jobs)
             timings["site"] = time.perf_counter() - started
             _log(stream, quiet, f"site: built {settings.site_dir} in {timings['site']:.2f} s")
+        carry_refused(written, settings.docs_dir, staging.docs)
     return BuildResult(kb, targets, pages, written, timings, convert_stats, made)
 
 

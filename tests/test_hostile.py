@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import re
+import stat
 from pathlib import Path
 
 from tests.hostile_kb import CORPUS, EXPECTED, GENERATED, RULE_HEAD, Built, atc, kb_options, problems_of
@@ -137,6 +138,8 @@ def test_docs_entries_leading_out_or_special_are_not_published(hostile_build: Bu
     assert not (hostile_build.site / "leak").exists() and not (hostile_build.site / "outside").exists()
     assert "Hand-written notes" in (hostile_build.site / "inside" / "index.html").read_text(encoding="utf-8")
     assert (hostile_build.site / ".atc-site").is_file()
+    assert (hostile_build.docs / "leak.md").is_symlink() and (hostile_build.docs / "outside").is_symlink()  # kept, not deleted
+    assert stat.S_ISFIFO((hostile_build.docs / "fifo.md").lstat().st_mode)
 
 
 def test_page_names_stay_inside_docs_and_collisions_get_distinct_pages(hostile_build: Built) -> None:
