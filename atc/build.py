@@ -85,6 +85,7 @@ def verify_queries(kb: KnowledgeBase, rules: list[Rule], targets: list[Target], 
         return
     for outcome in report.failures:
         kb.problems.append(Problem(outcome.rule, "verify-failed", f"{outcome.target}: {outcome.detail}"))
+    kb.problems.extend(Problem(path, "events", why) for path, why in report.bad_events)
 
 
 @contextmanager

@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_kb_options(check)
+    check.add_argument("--events", type=Path, metavar="DIR", help="example events per rule id: report event files that cannot be read (default: events)")
     _add_diff_parser(commands)
     add_query_parsers(commands)
     attack = commands.add_parser("attack", help="manage the bundled MITRE ATT&CK snapshot")

@@ -65,7 +65,7 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    """Print the verification table; 1 when any query failed."""
+    """Print the verification table; 1 when any query failed or an event file was refused."""
     from atc.config import parse_targets
     from atc.verify import VerifyError, verify
 
@@ -75,4 +75,4 @@ def run_verify(args: argparse.Namespace) -> int:
         print(f"atc: {exc}", file=sys.stderr)
         return 2
     print(report.table())
-    return 1 if report.failures else 0
+    return 1 if report.failures or report.bad_events else 0

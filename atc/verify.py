@@ -31,7 +31,7 @@ from typing import Any, Callable, Literal
 
 import regex
 
-from atc.load.yamlfile import LimitExceeded, check_limits
+from atc.load.yamlfile import MAX_DEPTH, MAX_NODES, LimitExceeded, check_limits
 from atc.model import Rule
 
 VERIFIABLE = ("grep", "sqlite")
@@ -82,6 +82,7 @@ class VerifyReport:
     targets: list[str]
     outcomes: list[Outcome] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)  # event folders naming no rule
+    bad_events: list[tuple[str, str]] = field(default_factory=list)  # event files refused: (path, why); their rules use the others
 
     @property
     def failures(self) -> list[Outcome]:
@@ -98,6 +99,7 @@ class VerifyReport:
             if outcome.status in ("failed", "not-convertible"):
                 lines.append(f"{outcome.status.upper()} {outcome.target} {outcome.rule}: {outcome.detail}")
         lines += [f"NO RULE for events folder {name}" for name in self.orphans]
+        lines += [f"BAD EVENT {path}: {why}" for path, why in self.bad_events]
         return "\n".join(lines)
 
 
@@ -160,24 +162,30 @@ def _read_event(path: Path, root: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise VerifyError(f"{path}: not a JSON event: {exc}") from exc
     except (RecursionError, LimitExceeded) as exc:
-        raise VerifyError(f"{path}: {exc if isinstance(exc, LimitExceeded) else 'JSON nested too deeply'}; refused") from exc
+        raise VerifyError(f"{path}: the event nests deeper than {MAX_DEPTH} levels or holds more than {MAX_NODES:,} values; refused") from exc
     if not isinstance(data, dict):
         raise VerifyError(f"{path}: an event must be a JSON object")
     return data
 
 
-def load_events(folder: Path) -> RuleEvents:
-    """The positive and negative events of one rule folder, sorted by file name."""
+def load_events(folder: Path, bad: list[tuple[str, str]] | None = None) -> RuleEvents:
+    """The positive and negative events of one rule folder, sorted by file name; a file that cannot be an event is
+    left out and recorded in `bad` as (path, why) (without `bad`, VerifyError)."""
     root = folder.resolve().parent
 
     def side(name: str) -> list[Event]:
         events = []
         for path in sorted((folder / name).glob("*.json")):
-            data = _read_event(path, root)
             try:
-                events.append(Event(path.name, flatten(data)))
-            except (AttributeError, TypeError) as exc:  # e.g. EVTX "#attributes" that are not a mapping
-                raise VerifyError(f"{path}: not an event atc can read ({exc}); refused") from exc
+                data = _read_event(path, root)
+                try:
+                    events.append(Event(path.name, flatten(data)))
+                except (AttributeError, TypeError) as exc:  # e.g. EVTX "#attributes" that are not a mapping
+                    raise VerifyError(f"{path}: not an event atc can read ({exc}); refused") from exc
+            except VerifyError as exc:
+                if bad is None:
+                    raise
+                bad.append((str(path), str(exc).removeprefix(f"{path}: ")))
         return events
 
     return RuleEvents(side("positive"), side("negative"))
@@ -300,6 +308,15 @@ def check(rule: Rule, target: str, events: RuleEvents) -> Outcome:
     return Outcome(name, target, status, len(events.positive), len(events.negative), "; ".join(problems))
 
 
+def bad_event_files(rules: list[Rule], events_dir: Path) -> list[tuple[str, str]]:
+    """The rules' example event files that cannot be events, as (path, why): what `atc check` reports without running queries."""
+    bad: list[tuple[str, str]] = []
+    for rule in rules:
+        if rule.id and (events_dir / rule.id).is_dir():
+            load_events(events_dir / rule.id, bad)
+    return bad
+
+
 def verify_rules(rules: list[Rule], events_dir: Path, targets: list[str]) -> VerifyReport:
     """Check every converted rule that has events; record each outcome in the rule's `verification`."""
     unknown = [t for t in targets if t not in RUNNERS]
@@ -312,12 +329,7 @@ def verify_rules(rules: list[Rule], events_dir: Path, targets: list[str]) -> Ver
     report.orphans = sorted(p.name for p in events_dir.iterdir() if p.is_dir() and p.name not in ids)
     for rule in rules:
         folder = events_dir / rule.id
-        try:
-            events = load_events(folder) if rule.id and folder.is_dir() else RuleEvents([], [])
-        except VerifyError as exc:
-            for target in targets:
-                report.outcomes.append(Outcome(str(rule.path), target, "failed", detail=str(exc)))
-            continue
+        events = load_events(folder, report.bad_events) if rule.id and folder.is_dir() else RuleEvents([], [])
         for target in targets:
             if not events.positive and not events.negative:
                 report.outcomes.append(Outcome(str(rule.path), target, "no-events"))

@@ -50,6 +50,8 @@ GENERATED: dict[str, Callable[[], tuple[str, bytes]]] = {
     "long_file_name": lambda: ("x" * 240 + ".yml", rule_text("Long file name").encode()),
     "shell_file_name": lambda: ("$(touch pwned);x.yml", rule_text("Shell file name").encode()),
 }
+EVENTS = "events/6f1d0000-0000-4000-8000-000000000102"  # the example events of rules/quoted_event_id.yml
+GENERATED_EVENTS = {"event_link_outside": f"{EVENTS}/positive/link_outside.json", "event_fifo": f"{EVENTS}/negative/fifo.json"}
 
 
 @dataclass
@@ -80,6 +82,11 @@ def generate(kb: Path) -> dict[str, dict]:
         else:
             (folder / name).write_bytes(data)
         cases[f"rules/generated/{name}"] = EXPECTED["generated"][case]
+    secret_event = kb.parent / "outside" / "event.json"
+    secret_event.write_text('{"CommandLine": "leaked event"}', encoding="utf-8")
+    (kb / GENERATED_EVENTS["event_link_outside"]).symlink_to(secret_event)
+    os.mkfifo(kb / GENERATED_EVENTS["event_fifo"])
+    cases.update((path, EXPECTED["generated"][case]) for case, path in GENERATED_EVENTS.items())
     return cases
 
 
@@ -131,5 +138,5 @@ def hostile_build(tmp_path_factory: pytest.TempPathFactory) -> Built:
     files = {**EXPECTED["files"], **generate(kb)}
     docs, site = root / "out" / "docs", root / "out" / "site"
     plant_in_docs(docs, root)
-    result = atc("build", *kb_options(kb), "--docs-dir", str(docs), "--site-dir", str(site), "--jobs", "2", "--verbose", "--quiet", cwd=root)
+    result = atc("build", *kb_options(kb), "--events", str(kb / "events"), "--docs-dir", str(docs), "--site-dir", str(site), "--jobs", "2", "--verbose", "--quiet", cwd=root)
     return Built(kb, docs, site, result.returncode, result.stderr, problems_of(result.stderr, kb), files)
