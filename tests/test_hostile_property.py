@@ -13,7 +13,7 @@ from typing import Any
 
 import markdown
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from mkdocs.utils.meta import get_data
 
@@ -58,6 +58,16 @@ RULE = st.fixed_dictionaries({
         "condition": st.sampled_from(["selection", "not selection", "1 of sel*"]),
     })),
 })
+WELL_TYPED_RULE = st.fixed_dictionaries({  # rules pySigma takes: their queries run on the events
+    "title": TEXT, "id": st.uuids().map(str), "status": st.just("test"), "description": TEXT, "author": TEXT,
+    "tags": st.lists(st.sampled_from(["attack.t1059", "attack.execution"]), max_size=2), "falsepositives": st.lists(TEXT, max_size=1),
+    "logsource": st.just({"product": "windows", "category": "process_creation"}),
+    "detection": st.fixed_dictionaries({
+        "selection": st.dictionaries(st.sampled_from(["CommandLine", "Image", "CommandLine|contains", "Image|endswith", "CommandLine|re"]), st.one_of(TEXT, st.lists(TEXT, min_size=1, max_size=2)), min_size=1, max_size=2),
+        "condition": st.just("selection"),
+    }),
+    "level": st.just("low"),
+})
 DATA_NEEDED = st.fixed_dictionaries({
     "title": _maybe(TEXT), "description": _maybe(TEXT), "fields": _maybe(st.lists(TEXT, max_size=3)),
     "logsource": _maybe(st.fixed_dictionaries({"product": st.just("windows"), "category": st.just("process_creation")})),
@@ -71,9 +81,9 @@ ATOMIC_TEST = st.fixed_dictionaries({
     "executor": _maybe(st.fixed_dictionaries({"name": st.sampled_from(["powershell", "sh"]), "command": TEXT, "cleanup_command": _maybe(TEXT)})),
 })
 TRIGGER = st.fixed_dictionaries({"attack_technique": st.just("T1059"), "display_name": _maybe(TEXT), "atomic_tests": _maybe(st.lists(ATOMIC_TEST, max_size=2))})
-EVENT = st.dictionaries(st.sampled_from(["CommandLine", "Image", "EventID", "a.b"]), st.one_of(TEXT, st.integers(), ANY), max_size=3)
+EVENT = st.dictionaries(st.sampled_from(["CommandLine", "Image", "EventID", "a.b"]), st.one_of(TEXT, TEXT, st.integers(), ANY), max_size=3)
 KB = st.fixed_dictionaries({
-    "rules": st.lists(st.one_of(RULE, RULE, RULE, ANY), min_size=1, max_size=3),
+    "rules": st.lists(st.one_of(WELL_TYPED_RULE, WELL_TYPED_RULE, RULE, RULE, ANY), min_size=1, max_size=3),
     "events": st.lists(st.one_of(EVENT, ANY), min_size=1, max_size=2),
     "data_needed": st.lists(DATA_NEEDED, max_size=2),
     "policies": st.lists(POLICY, max_size=1),
@@ -108,7 +118,7 @@ def _markdown() -> markdown.Markdown:
 MARKDOWN = _markdown()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(KB)
 def test_any_small_knowledge_base_builds_safely(kb: dict[str, list]) -> None:
     with tempfile.TemporaryDirectory() as folder:
@@ -121,14 +131,15 @@ def test_any_small_knowledge_base_builds_safely(kb: dict[str, list]) -> None:
             (root / name).mkdir(exist_ok=True)
         for rule in kb["rules"]:  # the same example events for every rule with an id: verify runs its queries on them
             rule_id = rule.get("id") if isinstance(rule, dict) else None
-            for number, event in enumerate(kb["events"]):
+            for number, sample in enumerate(kb["events"]):
                 if isinstance(rule_id, str) and re.fullmatch(r"[0-9a-f-]{36}", rule_id):
                     side = root / "events" / rule_id / ("positive" if number == 0 else "negative")
                     side.mkdir(parents=True, exist_ok=True)
-                    (side / "e.json").write_text(json.dumps(_drop_none(event)), encoding="utf-8")
+                    (side / "e.json").write_text(json.dumps(_drop_none(sample)), encoding="utf-8")
         (root / "events").mkdir(exist_ok=True)
         built = run_build(replace(default_settings(root), build_site=False, targets=("grep", "sqlite"), jobs=1), quiet=True)
 
+        event(f"rules with a verified query: {sum(bool(rule.verification) for rule in built.kb.rules) > 0}")
         loaded = {rule.path for rule in built.kb.rules} | {item.path for item in built.kb.data_needed.values()}
         loaded |= {policy.path for policy in built.kb.logging_policies.values()} | {trigger.path for trigger in built.kb.triggers.values()}
         named = {Path(problem.path) for problem in built.problems}
