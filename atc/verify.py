@@ -15,7 +15,8 @@ every field the rule names), one row per event, and a REGEXP function (SQLite ha
 
 Rule text is untrusted, so every run is bounded: each query gets TIME_LIMIT seconds (grep is killed, SQLite is
 interrupted, and REGEXP uses the `regex` engine with a timeout instead of Python's unbounded `re`). An event file that
-is not a regular file inside the events folder, not JSON, or nested deeper than the YAML limit fails that rule only.
+is not a regular file inside the events folder, not a JSON object, or nested deeper than the YAML limits is left out
+with a problem of its own (`VerifyReport.bad_events`); the rule is verified on its other events.
 """
 from __future__ import annotations
 
