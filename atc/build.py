@@ -166,6 +166,10 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         written = write_pages(pages, settings.docs_dir, staging.docs)
         timings["write"] = time.perf_counter() - started
         kb.problems.extend(Problem(str(settings.docs_dir / relative), "docs", why) for relative, why in written.refused)
+        kb.problems.extend(
+            Problem(str(settings.docs_dir / relative), "docs", "a hand-written file has the name of a generated page; kept, the page is not written (rename the file)")
+            for relative in written.clashes
+        )
         _log(stream, quiet, f"write: {written.written} pages written, {written.unchanged} unchanged, {written.removed} removed in {settings.docs_dir}")
 
         if staging.site is not None:

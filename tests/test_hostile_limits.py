@@ -227,3 +227,19 @@ def test_special_files_in_every_input_folder_are_skipped_with_a_problem(tmp_path
     assert load_data_needed([tmp_path / "dn"], problems) == {} and load_logging_policies([tmp_path / "lp"], problems) == {}
     assert load_triggers([tmp_path / "art"], problems) == {}
     assert [(Path(p.path), p.message) for p in problems] == [(path, "not a regular file (a FIFO, socket or device); skipped") for path in paths]
+
+
+def test_a_hand_written_file_at_a_generated_pages_path_is_kept_and_reported(tmp_path: Path) -> None:
+    options = _small_kb(tmp_path)
+    assert atc("build", *options, "--no-site", cwd=tmp_path).returncode == 0
+    page = tmp_path / "docs" / "Detection_Rules" / "later.md"
+    page.write_text("# My own notes\n", encoding="utf-8")  # hand-written; then a rule gets the same page name
+    _rule(tmp_path / "rules", "later.yml", "Later", "    selection:\n        CommandLine|contains: y\n    condition: selection\n", "6f1d0000-0000-4000-8000-0000000000bb")
+    result = atc("build", *options, "--no-site", cwd=tmp_path)
+    assert result.returncode == 0
+    assert f"{page}: error: [docs] a hand-written file has the name of a generated page; kept, the page is not written" in result.stderr
+    assert page.read_text(encoding="utf-8") == "# My own notes\n"
+    assert "Detection_Rules/later.md" not in json.loads((tmp_path / "docs" / ".atc-generated.json").read_text(encoding="utf-8"))
+    other = tmp_path / "docs" / "index.md"
+    other.write_text("edited\n", encoding="utf-8")  # a generated page edited by hand is atc's: made again
+    assert atc("build", *options, "--no-site", cwd=tmp_path).returncode == 0 and other.read_text(encoding="utf-8") != "edited\n"
