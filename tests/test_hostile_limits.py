@@ -138,7 +138,7 @@ def test_a_catastrophic_regex_in_verify_stops_at_the_time_limit(tmp_path: Path, 
     assert outcomes["grep"].status == "failed"  # PCRE's backtracking limit or the time limit, never a hang
 
 
-def test_bad_event_files_fail_their_own_rule_only(tmp_path: Path) -> None:
+def test_bad_event_files_are_their_own_problem_and_unrunnable_queries_fail_their_rule(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     events = tmp_path / "events"
     outside = tmp_path / "outside.json"
