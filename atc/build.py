@@ -57,6 +57,13 @@ def load_knowledge_base(settings: Settings, progress: Progress | None = None, re
     return KnowledgeBase(rules, data_needed, policies, triggers, attack, problems)
 
 
+def _inputs(settings: Settings) -> list[Path]:
+    """Every path the build reads: output folders must not hold any of them."""
+    paths = [*settings.rules, *settings.data_needed, *settings.logging_policies, *settings.triggers]
+    paths += [settings.templates_dir, settings.mkdocs_config, settings.cache_dir, settings.base_dir]
+    return paths + ([settings.events] if settings.events is not None else [])
+
+
 def _site_meta(settings: Settings) -> tuple[str, str | None]:
     """The site's name and published URL from the mkdocs configuration."""
     import yaml
@@ -109,7 +116,7 @@ def run_build(settings: Settings, stream: TextIO = sys.stderr, quiet: bool = Fal
 def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: str | None) -> BuildResult:
     targets = select_targets(settings.targets)
     timings: dict[str, float] = {}
-    check_output(settings.docs_dir, settings.site_dir if settings.build_site else None)  # before any work: refuse folders that are not atc's
+    check_output(settings.docs_dir, settings.site_dir if settings.build_site else None, _inputs(settings))  # before any work: refuse folders that are not atc's
 
     started = time.perf_counter()
     kb = load_knowledge_base(settings, Progress("load", 0, stream, quiet))

@@ -243,3 +243,13 @@ def test_a_hand_written_file_at_a_generated_pages_path_is_kept_and_reported(tmp_
     other = tmp_path / "docs" / "index.md"
     other.write_text("edited\n", encoding="utf-8")  # a generated page edited by hand is atc's: made again
     assert atc("build", *options, "--no-site", cwd=tmp_path).returncode == 0 and other.read_text(encoding="utf-8") != "edited\n"
+
+
+@pytest.mark.parametrize("option,folder", [("--docs-dir", "."), ("--docs-dir", "rules"), ("--site-dir", ".."), ("--docs-dir", "/")])
+def test_an_output_folder_holding_the_inputs_or_the_working_folder_is_refused(tmp_path: Path, option: str, folder: str) -> None:
+    options = _small_kb(tmp_path)
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    result = atc("build", *options, option, folder, cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "which the build reads (or works in); atc replaces its output folders" in result.stderr
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before

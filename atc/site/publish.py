@@ -8,7 +8,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from atc.site.docs_writer import MANIFEST  # docs/'s marker: the pages atc generated there
 
@@ -31,8 +31,19 @@ class Staging:
     site: Path | None
 
 
-def check_output(docs_dir: Path, site_dir: Path | None) -> None:
-    """Refuse output folders that are not atc's: a non-empty site/ without atc's marker, a docs/ holding a repository."""
+def check_output(docs_dir: Path, site_dir: Path | None, inputs: Iterable[Path] = ()) -> None:
+    """Refuse output folders that are not atc's: one that holds an input of the build or the current folder, a
+    non-empty site/ without atc's marker, a docs/ holding a repository."""
+    for folder in (docs_dir, site_dir):
+        if folder is None:
+            continue
+        resolved = folder.resolve()
+        for path in (*inputs, Path.cwd()):
+            if path.resolve().is_relative_to(resolved):
+                raise OutputError(
+                    f"{folder}: holds {path}, which the build reads (or works in); atc replaces its output folders, "
+                    "so give each one a folder of its own"
+                )
     if site_dir is not None and site_dir.is_dir() and not (site_dir / SITE_MARKER).is_file() and any(site_dir.iterdir()):
         raise OutputError(
             f"{site_dir}: the site folder is not empty and was not built by atc (no {SITE_MARKER} in it); "
