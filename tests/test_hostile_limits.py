@@ -253,3 +253,18 @@ def test_an_output_folder_holding_the_inputs_or_the_working_folder_is_refused(tm
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "which the build reads (or works in); atc replaces its output folders" in result.stderr
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
+
+
+def test_a_page_that_breaks_markdown_is_a_site_build_error_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mkdocs.commands.build
+
+    from atc.config import REPO_ROOT
+    from atc.site.mkdocs_build import SiteBuildError, build_site
+
+    def nested_too_deep(config: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded while calling a Python object")
+
+    monkeypatch.setattr(mkdocs.commands.build, "build", nested_too_deep)
+    (tmp_path / "docs").mkdir()
+    with pytest.raises(SiteBuildError, match=r"mkdocs failed \(RecursionError\): maximum recursion depth exceeded"):
+        build_site(REPO_ROOT / "mkdocs.yml", tmp_path / "docs", tmp_path / "site")
