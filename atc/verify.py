@@ -14,7 +14,8 @@ unchanged over an in-memory table `logs` with one `TEXT COLLATE NOCASE` column p
 every field the rule names), one row per event, and a REGEXP function (SQLite has none).
 
 Rule text is untrusted, so every run is bounded: each query gets TIME_LIMIT seconds (grep is killed, SQLite is
-interrupted, and REGEXP uses the `regex` engine with a timeout instead of Python's unbounded `re`). An event file that
+interrupted, and every regular expression made from rule text runs through `bounded_search`: the `regex` engine with
+a timeout instead of Python's unbounded `re`). An event file that
 is not a regular file inside the events folder, not a JSON object, or nested deeper than the YAML limits is left out
 with a problem of its own (`VerifyReport.bad_events`); the rule is verified on its other events.
 """
@@ -206,38 +207,54 @@ def run_grep(query: str, events: list[Event], rule: Rule) -> set[str]:
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
     if "\0" in query:
         raise VerifyError("the grep query holds a NUL character, which no command line can carry")
-    run = subprocess.run(["sh", "-c", query], input="\n".join(lines) + "\n", capture_output=True, text=True, env=env, timeout=TIME_LIMIT)
+    run = subprocess.run(["sh", "-c", query], input="\n".join(lines) + "\n", capture_output=True, text=True, env=env, timeout=time_left())
     if run.returncode > 1:
         raise VerifyError(f"grep exited with status {run.returncode}: {' '.join(run.stderr.split())}")
     return {lines[line] for line in run.stdout.splitlines() if line in lines}
 
 
-class _Deadline:
-    """The time limit of one SQLite run: REGEXP with a timeout, and a progress handler that interrupts the query."""
+class QueryTimeout(VerifyError):
+    """A query ran past TIME_LIMIT on a rule's events."""
 
-    def __init__(self, seconds: float) -> None:
-        self.end = time.monotonic() + seconds
-        self.expired = False
 
-    def left(self) -> float:
-        """Seconds left; marks the run expired at zero."""
-        left = self.end - time.monotonic()
-        self.expired = self.expired or left <= 0
-        return max(left, 0.0)
+_deadline = float("inf")  # time.monotonic() at which the running query's time is up (set by `check`)
+_TIMED_OUT = "the query ran longer than the {:g} s limit (catastrophic regular expression?)"
 
-    def regexp(self, pattern: str, value: object) -> bool:
-        """SQLite's REGEXP: the `regex` engine (re-compatible) stopped when the time is up."""
-        if value is None:
-            return False
-        try:
-            return regex.search(pattern, str(value), timeout=self.left()) is not None
-        except TimeoutError:
-            self.expired = True
-            raise
 
-    def interrupt(self) -> int:
-        """The progress handler: non-zero stops the query."""
-        return int(self.left() <= 0)
+def time_left() -> float:
+    """Seconds the running query has left (at most TIME_LIMIT); QueryTimeout once it has none."""
+    left = min(_deadline - time.monotonic(), TIME_LIMIT)
+    if left <= 0:
+        raise QueryTimeout(_TIMED_OUT.format(TIME_LIMIT))
+    return left
+
+
+def _expired() -> bool:
+    return _deadline <= time.monotonic()
+
+
+def bounded_search(pattern: str, text: str, flags: int = 0, whole: bool = False) -> bool:
+    """re.search (re.fullmatch when whole) on the `regex` engine, stopped when the running query's time is up.
+
+    Every regular expression made from rule text goes through here: Python's `re` has no time limit.
+    """
+    global _deadline
+    try:
+        found = (regex.fullmatch if whole else regex.search)(pattern, text, flags, timeout=time_left())
+    except TimeoutError as exc:
+        _deadline = time.monotonic()  # the engine's clock said so: the whole query is out of time
+        raise QueryTimeout(_TIMED_OUT.format(TIME_LIMIT)) from exc
+    return found is not None
+
+
+def _regexp(pattern: str, value: object) -> bool:
+    """SQLite's REGEXP function."""
+    return value is not None and bounded_search(pattern, str(value))
+
+
+def _interrupt() -> int:
+    """SQLite's progress handler: non-zero stops the query once its time is up."""
+    return int(_expired())
 
 
 def _quote(name: str) -> str:
@@ -259,11 +276,10 @@ def run_sqlite(query: str, events: list[Event], rule: Rule) -> set[str]:
     """Run the SQL query over a `logs` table holding the events."""
     rows = [_row(event, rule) for event in events]
     columns = list(dict.fromkeys([name for row in rows for name in row] + [name.casefold() for name in rule.fields]))
-    deadline = _Deadline(TIME_LIMIT)
     for _ in range(20):  # a pipeline may name fields the rule does not: add each missing column and retry
         con = sqlite3.connect(":memory:")
-        con.create_function("REGEXP", 2, deadline.regexp, deterministic=True)
-        con.set_progress_handler(deadline.interrupt, 10_000)
+        con.create_function("REGEXP", 2, _regexp, deterministic=True)
+        con.set_progress_handler(_interrupt, 10_000)
         con.execute(f"CREATE TABLE logs ({', '.join(f'{_quote(c)} TEXT COLLATE NOCASE' for c in columns + [EVENT_COLUMN])})")
         for row, event in zip(rows, events):
             values = [row.get(c) for c in columns] + [event.name]
@@ -272,8 +288,8 @@ def run_sqlite(query: str, events: list[Event], rule: Rule) -> set[str]:
             cursor = con.execute(query)
             found = cursor.fetchall()
         except sqlite3.Error as exc:
-            if deadline.expired:
-                raise VerifyError(f"SQLite: the query ran longer than the {TIME_LIMIT:g} s limit (catastrophic regular expression?)") from exc
+            if _expired():
+                raise QueryTimeout("SQLite: " + _TIMED_OUT.format(TIME_LIMIT)) from exc
             missing = re.fullmatch(r"no such column: (.+)", str(exc))
             if not missing:
                 raise VerifyError(f"SQLite: {exc}") from exc
@@ -296,6 +312,8 @@ def check(rule: Rule, target: str, events: RuleEvents) -> Outcome:
     conversion = rule.conversions.get(target)
     if conversion is None or conversion.status != "ok" or conversion.query is None:
         return Outcome(name, target, "not-convertible", detail=(conversion.error or "") if conversion else "not converted")
+    global _deadline
+    _deadline = time.monotonic() + TIME_LIMIT
     try:
         matched = RUNNERS[target](conversion.query, events.positive + events.negative, rule)
     except subprocess.TimeoutExpired:
@@ -303,6 +321,8 @@ def check(rule: Rule, target: str, events: RuleEvents) -> Outcome:
     except Exception as exc:  # the query is made from untrusted rule text: whatever it does is this rule's failure
         detail = " ".join(str(exc).split()) if isinstance(exc, VerifyError) else f"cannot run the query ({type(exc).__name__}): {' '.join(str(exc).split())}"
         return Outcome(name, target, "failed", len(events.positive), len(events.negative), detail)
+    finally:
+        _deadline = float("inf")
     problems = [f"positive {e.name} not matched" for e in events.positive if e.name not in matched]
     problems += [f"negative {e.name} matched" for e in events.negative if e.name in matched]
     status: Status = "failed" if problems else "passed"
