@@ -149,6 +149,8 @@ def test_page_names_stay_inside_docs_and_collisions_get_distinct_pages(hostile_b
     assert len(same) == 3
     assert (hostile_build.docs / "Detection_Rules" / "index.md").read_text(encoding="utf-8").count("Same name") == 3
     assert "Leaked secret" not in (hostile_build.docs / "Detection_Rules" / "index.md").read_text(encoding="utf-8")
+    warned = sorted(p["path"] for p in hostile_build.problems if p["kind"] == "page-name")
+    assert warned == ["rules/collide_a/same.yml", "rules/collide_b/same.yml", "rules/same!.yml"]
 
 
 def test_check_reports_the_same_errors_and_writes_nothing(hostile_build: Built, tmp_path: Path) -> None:

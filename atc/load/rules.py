@@ -61,7 +61,7 @@ def load_rules(dirs: Iterable[Path], problems: list[Problem]) -> list[Rule]:
 
 def finish_rules(rules: list[Rule], problems: list[Problem]) -> None:
     """Give loaded rules (sorted by path) their page names and report ids used twice."""
-    _assign_slugs(rules)
+    _assign_slugs(rules, problems)
     _report_duplicate_ids(rules, problems)
 
 
@@ -223,8 +223,8 @@ def safe_slug(stem: str) -> str:
     return f"{slug}_" if slug.lower() in GENERATED_NAMES else slug
 
 
-def _assign_slugs(rules: list[Rule]) -> None:
-    """Sanitised, stable, distinct page names; colliding names get a suffix from the rule's folder, file and id."""
+def _assign_slugs(rules: list[Rule], problems: list[Problem]) -> None:
+    """Sanitised, stable, distinct page names; colliding names get a suffix from the rule's folder, file and id (a warning says so)."""
     by_slug: dict[str, list[Rule]] = {}
     for rule in rules:
         by_slug.setdefault(safe_slug(rule.path.stem).lower(), []).append(rule)
@@ -234,6 +234,8 @@ def _assign_slugs(rules: list[Rule]) -> None:
             rule.slug = safe_slug(rule.path.stem)
             if len(group) > 1:
                 digest = hashlib.sha1(f"{rule.path.parent.name}/{rule.path.name}/{rule.id}".encode()).hexdigest()[:8]
+                others = ", ".join(str(other.path) for other in group if other is not rule)
+                problems.append(Problem(str(rule.path), "page-name", f"the page name {rule.slug} is also that of {others}; this rule's page is {rule.slug}_{digest}", severity="warning"))
                 rule.slug = f"{rule.slug}_{digest}"
             base, number = rule.slug, 1
             while rule.slug.lower() in taken:  # same folder name, file name and id in two rule folders
