@@ -149,6 +149,8 @@ def test_page_names_stay_inside_docs_and_collisions_get_distinct_pages(hostile_b
     assert len(same) == 3
     assert (hostile_build.docs / "Detection_Rules" / "index.md").read_text(encoding="utf-8").count("Same name") == 3
     assert "Leaked secret" not in (hostile_build.docs / "Detection_Rules" / "index.md").read_text(encoding="utf-8")
+    odd_ids = sorted(p["message"] for p in hostile_build.problems if p["kind"] == "event-id")
+    assert odd_ids == [f"EventID {value!r} is not written in ASCII digits; it is ignored when choosing Data Needed" for value in ("4688²", "٤٦٨٨")]
     warned = sorted(p["path"] for p in hostile_build.problems if p["kind"] == "page-name")
     assert warned == ["rules/collide_a/same.yml", "rules/collide_b/same.yml", "rules/same!.yml"]
 

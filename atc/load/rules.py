@@ -92,6 +92,8 @@ def load_rule(path: Path, problems: list[Problem]) -> Rule | None:
         problems.append(Problem(str(path), "sigma", f"pySigma cannot read the rule ({type(exc).__name__}): {one_line(exc)}"))
         return None
     fields, event_ids = detection_facts(sigma_rule)
+    for value in _unreadable_event_ids(sigma_rule):
+        problems.append(Problem(str(path), "event-id", f"EventID {value!r} is not written in ASCII digits; it is ignored when choosing Data Needed", severity="warning"))
     logsource = sigma_rule.logsource
     return Rule(
         path=path,
@@ -207,6 +209,18 @@ def detection_facts(rule: SigmaRule) -> tuple[list[str], list[int]]:
             if item.field == "EventID":
                 event_ids.update(_as_int(value) for value in item.value if _as_int(value) is not None)
     return sorted(fields), sorted(event_ids)
+
+
+def _unreadable_event_ids(rule: SigmaRule) -> list[str]:
+    """EventID values made of digits that are not ASCII ('4688²', '٤٦٨٨'): other tools would read them differently."""
+    found = []
+    for detection in rule.detection.detections.values():
+        for item in _detection_items(detection):
+            if item.field != "EventID":
+                continue
+            texts = [str(value) for value in item.value if isinstance(value, SigmaString) and _as_int(value) is None]
+            found += [text for text in texts if not text.isascii() and any(char.isdigit() for char in text)]
+    return sorted(set(found))
 
 
 def _as_int(value: object) -> int | None:
