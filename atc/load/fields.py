@@ -1,16 +1,14 @@
 """Typed readers for the keys of Data Needed, logging policy and trigger files: wrong types become FieldError."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from atc.load.rules import find_files, safe_slug
+from atc.load.rules import EVENT_ID_TEXT, find_files, safe_slug
 from atc.load.yamlfile import read_yaml, type_name
 from atc.model import Problem
 
 PLACEHOLDERS = ("", "none", "null", "n/a")  # ATC writes "None" where it has nothing to say
-_EVENT_ID = re.compile(r"[0-9]{1,10}")  # ASCII digits only: int() takes other scripts' digits, isdigit() even superscripts
 
 
 class FieldError(ValueError):
@@ -50,7 +48,7 @@ def event_id_list(data: dict, *keys: str) -> list[int]:
     for item in value:
         if isinstance(item, str) and item.strip().lower() in PLACEHOLDERS:
             continue
-        if isinstance(item, bool) or not (isinstance(item, int) or (isinstance(item, str) and _EVENT_ID.fullmatch(item.strip()))):
+        if isinstance(item, bool) or not (isinstance(item, int) or (isinstance(item, str) and EVENT_ID_TEXT.fullmatch(item.strip()))):
             raise FieldError(f"'{key}' must be a list of event id numbers; {item!r} is not one")
         ids.add(int(item))
     return sorted(ids)

@@ -19,7 +19,7 @@ RULE_SUFFIXES = (".yml", ".yaml")
 MAX_RULE_VALUES = 10_000  # YAML values in one rule; SigmaHQ's largest rules have about two thousand
 MAX_EXPANDED_VALUES = 10_000  # values after pySigma's parse-time modifiers (windash: 5 per flag, so 5^n per value)
 _WINDASH_FLAG = re.compile(r"\B[-/]\b")  # what pySigma's windash modifier expands
-_ASCII_DIGITS = re.compile(r"[0-9]{1,10}")  # an event id as text: '4688', never other scripts' digits
+EVENT_ID_TEXT = re.compile(r"[0-9]{1,10}")  # an event id as text: ASCII digits ('4688'); int() takes other scripts' digits, isdigit() even '²'
 GENERATED_NAMES = frozenset({"index", "gaps"})  # pages atc writes beside items' pages (Data_Needed/gaps.md)
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _TEXT_KEYS = ("title", "id", "description", "status", "level", "author")
@@ -226,7 +226,7 @@ def _unreadable_event_ids(rule: SigmaRule) -> list[str]:
 def _as_int(value: object) -> int | None:
     if isinstance(value, SigmaNumber):
         return int(value.number) if isinstance(value.number, int) else None
-    if isinstance(value, SigmaString) and not value.contains_special() and _ASCII_DIGITS.fullmatch(str(value)):
+    if isinstance(value, SigmaString) and not value.contains_special() and EVENT_ID_TEXT.fullmatch(str(value)):
         return int(str(value))
     return None
 
