@@ -245,7 +245,7 @@ def test_a_hand_written_file_at_a_generated_pages_path_is_kept_and_reported(tmp_
     assert atc("build", *options, "--no-site", cwd=tmp_path).returncode == 0 and other.read_text(encoding="utf-8") != "edited\n"
 
 
-@pytest.mark.parametrize("option,folder", [("--docs-dir", "."), ("--docs-dir", "rules"), ("--site-dir", ".."), ("--docs-dir", "/")])
+@pytest.mark.parametrize("option,folder", [("--docs-dir", "."), ("--docs-dir", "rules"), ("--site-dir", "..")])  # never "/": a regression would walk the machine
 def test_an_output_folder_holding_the_inputs_or_the_working_folder_is_refused(tmp_path: Path, option: str, folder: str) -> None:
     options = _small_kb(tmp_path)
     before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
