@@ -61,6 +61,54 @@ class Technique:
     data_components: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class AttackLogSource:
+    """A log source as ATT&CK names it: `WinEventLog:Security` / `EventCode=5145`, `auditd:SYSCALL` / `execve`."""
+
+    name: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class DataComponent:
+    """An ATT&CK data component (DC0102 Network Share Access) and the log sources that carry it."""
+
+    id: str
+    name: str
+    url: str
+    log_sources: tuple[AttackLogSource, ...] = ()
+
+
+@dataclass(frozen=True)
+class AnalyticLogSource:
+    """One log source an analytic reads, with the data component it belongs to."""
+
+    data_component: str  # DC id
+    name: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class Analytic:
+    """An ATT&CK analytic (AN1468): one platform's way of carrying out a detection strategy."""
+
+    id: str
+    platforms: tuple[str, ...]
+    log_sources: tuple[AnalyticLogSource, ...] = ()
+    mutable_elements: tuple[str, ...] = ()  # the fields a team tunes: TimeWindow, UserContext, ...
+
+
+@dataclass(frozen=True)
+class DetectionStrategy:
+    """An ATT&CK detection strategy (DET0530): the techniques it detects and its analytics."""
+
+    id: str
+    name: str
+    url: str
+    techniques: tuple[str, ...] = ()
+    analytics: tuple[str, ...] = ()  # AN ids
+
+
 @dataclass
 class AttackSnapshot:
     """Compact offline ATT&CK facts, loaded from the snapshot shipped in the package."""
@@ -69,6 +117,13 @@ class AttackSnapshot:
     source: str
     tactics: list[Tactic]  # matrix order
     techniques: dict[str, Technique]
+    data_components: dict[str, DataComponent] = field(default_factory=dict)
+    detection_strategies: dict[str, DetectionStrategy] = field(default_factory=dict)
+    analytics: dict[str, Analytic] = field(default_factory=dict)
+
+    def strategies_for(self, technique_id: str) -> list[DetectionStrategy]:
+        """The detection strategies that detect a technique, by id."""
+        return [s for s in self.detection_strategies.values() if technique_id in s.techniques]
 
     def tactic_by_shortname(self, shortname: str) -> Tactic | None:
         for tactic in self.tactics:
@@ -88,6 +143,15 @@ class TechniqueRef:
     status: TechniqueStatus
     technique: Technique | None = None  # the technique the tag names (None when unknown)
     current: Technique | None = None  # where a revoked id now lives (end of the chain)
+
+
+@dataclass(frozen=True)
+class DetectionRef:
+    """A detection strategy of a rule's technique, and the analytics whose log sources the rule reads."""
+
+    strategy: str  # DET id
+    technique: str  # the current technique id it detects
+    implements: tuple[str, ...] = ()  # AN ids on the rule's platforms; empty: same technique, other data
 
 
 @dataclass(frozen=True)
@@ -126,6 +190,8 @@ class Rule:
     data_needed: list[str] = field(default_factory=list)  # Data Needed ids
     data_needed_gap: str | None = None  # why no Data Needed matched
     triggers: list["TriggerRef"] = field(default_factory=list)
+    data_components: list[str] = field(default_factory=list)  # ATT&CK DC ids of what the rule reads
+    detections: list["DetectionRef"] = field(default_factory=list)  # the detection strategies of its techniques
     # filled by the convert stage: target key -> conversion
     conversions: dict[str, "Conversion"] = field(default_factory=dict)
     # filled by the verifier: target key -> one line on how its query did on the rule's example events
@@ -153,12 +219,15 @@ class RuleSummary:
     data_needed_gap: str | None
     triggers: tuple[TriggerRef, ...]
     converted: tuple[str, ...]  # keys of the targets with a working query
+    data_components: tuple[str, ...] = ()
+    detections: tuple[DetectionRef, ...] = ()
 
     @classmethod
     def of(cls, rule: Rule) -> RuleSummary:
         return cls(
             rule.id, rule.title, rule.slug, rule.level, rule.status, rule.logsource, tuple(rule.tactics), tuple(rule.techniques),
             tuple(rule.data_needed), rule.data_needed_gap, tuple(rule.triggers), tuple(key for key, c in rule.conversions.items() if c.status == "ok"),
+            tuple(rule.data_components), tuple(rule.detections),
         )
 
 @dataclass
