@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -123,7 +124,15 @@ class AttackSnapshot:
 
     def strategies_for(self, technique_id: str) -> list[DetectionStrategy]:
         """The detection strategies that detect a technique, by id."""
-        return [s for s in self.detection_strategies.values() if technique_id in s.techniques]
+        return self._strategies_by_technique.get(technique_id, [])
+
+    @cached_property
+    def _strategies_by_technique(self) -> dict[str, list[DetectionStrategy]]:
+        found: dict[str, list[DetectionStrategy]] = {}
+        for strategy in sorted(self.detection_strategies.values(), key=lambda s: s.id):
+            for tid in strategy.techniques:
+                found.setdefault(tid, []).append(strategy)
+        return found
 
     def tactic_by_shortname(self, shortname: str) -> Tactic | None:
         for tactic in self.tactics:
