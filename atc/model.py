@@ -320,6 +320,18 @@ class Conversion:
     error: str | None = None  # one line, when not ok
 
 
+@dataclass(frozen=True)
+class Environment:
+    """One of the team's environments (atc.yml `environments:`) and what it collects."""
+
+    name: str  # the key in atc.yml
+    title: str
+    data_needed: tuple[str, ...] = ()  # Data Needed ids collected
+    logging_policies: tuple[str, ...] = ()  # logging policies switched on: an item whose policies all are is collected
+    data_components: tuple[str, ...] = ()  # ATT&CK DC ids collected
+    log_sources: tuple[LogSource, ...] = ()  # Sigma log sources collected (an unset part matches any)
+
+
 @dataclass
 class KnowledgeBase:
     rules: list[Rule]
@@ -328,3 +340,4 @@ class KnowledgeBase:
     triggers: dict[str, Trigger]
     attack: AttackSnapshot
     problems: list[Problem] = field(default_factory=list)
+    environments: tuple[Environment, ...] = ()
