@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,7 @@ def _exclusions(value: Any, path: Path) -> tuple[tuple[str, tuple[str, ...]], ..
     return tuple(sorted((rule_id, tuple(sorted(names))) for rule_id, names in value.items()))
 
 
+_ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ENVIRONMENT_KEYS = ("title", "data_needed", "logging_policies", "data_components", "log_sources")
 _LOGSOURCE_KEYS = ("product", "service", "category")
 
@@ -129,8 +131,8 @@ def environments(value: Any, path: Path) -> tuple[Environment, ...]:
     found = []
     for name, spec in value.items():
         where = f"{path}: environment {name!r}"
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"{path}: environment names must be text")
+        if not isinstance(name, str) or not _ENVIRONMENT_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: a name is letters, digits, '-' and '_' (it names the page); put other text in 'title'")
         spec = spec or {}
         if not isinstance(spec, dict) or set(spec) - set(_ENVIRONMENT_KEYS):
             raise ConfigError(f"{where} may only set {', '.join(_ENVIRONMENT_KEYS)}")

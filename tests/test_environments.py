@@ -63,6 +63,7 @@ def test_environments_are_read_from_atc_yml(tmp_path: Path) -> None:
     ("environments:\n  corp: {collects: [x]}\n", "may only set"),
     ("environments:\n  corp: {data_needed: [1]}\n", "must be a list of ids"),
     ("environments:\n  corp: {log_sources: [{product: aws, bogus: x}]}\n", "log_sources"),
+    ("environments:\n  ../x y: {}\n", "letters, digits"),
 ])
 def test_bad_environments_are_refused_with_a_message(tmp_path: Path, text: str, message: str) -> None:
     config = tmp_path / "atc.yml"
