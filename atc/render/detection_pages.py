@@ -53,17 +53,16 @@ class DetectionPages:
             for ref in rule.detections:
                 self.rules_by_strategy[ref.strategy].append(rule)
         self.strategy_pages = attack.strategy_pages()
+        self.strategies_by_component: dict[str, list[DetectionStrategy]] = defaultdict(list)
+        for strategy_id in self.strategy_pages:
+            strategy = self.snapshot.detection_strategies[strategy_id]
+            read = {s.data_component for a in strategy.analytics if a in self.snapshot.analytics for s in self.snapshot.analytics[a].log_sources}
+            for component in sorted(read):
+                self.strategies_by_component[component].append(strategy)
+        self._rows: dict[str, list[AnalyticRow]] = {}
 
     def component_page(self, component: DataComponent) -> str:
         """A data component's page: its log sources, the Data Needed items and rules that use it, strategies reading it."""
-        strategies = sorted({
-            strategy.id: strategy
-            for strategy_id in self.strategy_pages
-            for strategy in [self.snapshot.detection_strategies[strategy_id]]
-            for analytic_id in strategy.analytics
-            if analytic_id in self.snapshot.analytics
-            and any(source.data_component == component.id for source in self.snapshot.analytics[analytic_id].log_sources)
-        }.values(), key=lambda strategy: strategy.id)
         return self.renderer.render(
             "data_component.md.j2",
             component=component,
@@ -71,11 +70,16 @@ class DetectionPages:
             items=self.items_by_component.get(component.id, []),
             known_items=set(self.renderer.kb.data_needed),
             rules=_by_title(self.rules_by_component.get(component.id, [])),
-            strategies=strategies,
+            strategies=self.strategies_by_component.get(component.id, []),
         )
 
     def analytic_rows(self, strategy: DetectionStrategy) -> list[AnalyticRow]:
-        """The strategy's analytics by platform, each with the rules that implement it."""
+        """The strategy's analytics by platform, each with the rules that implement it (worked out once)."""
+        if strategy.id not in self._rows:
+            self._rows[strategy.id] = self._analytic_rows(strategy)
+        return self._rows[strategy.id]
+
+    def _analytic_rows(self, strategy: DetectionStrategy) -> list[AnalyticRow]:
         rows = []
         rules = self.rules_by_strategy.get(strategy.id, [])
         for analytic_id in strategy.analytics:
