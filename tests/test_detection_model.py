@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from atc.link.attack import resolve_tags
 from atc.link.detection import Channel, link_detection, logsource_reads, Read
 from atc.link.navigator import validate_layer
 from atc.load.attack import load_snapshot
-from atc.model import AttackSnapshot, DataNeeded, DetectionRef, LogSource, Rule
+from atc.model import AttackLogSource, AttackSnapshot, DataComponent, DataNeeded, DetectionRef, LogSource, Rule
 from tests.conftest import CORPORA, SEED_SLUG, needs_corpora
 
 MINI_STIX = Path(__file__).parent / "fixtures" / "stix" / "mini-attack.json"
@@ -49,7 +50,9 @@ def test_channels_are_event_codes_identifiers_or_prose() -> None:
     assert Channel.parse("verb=create, resource=cronjobs").identifiers == {"create", "cronjobs"}
     assert Channel.parse("compute.instances.list OR storage.buckets.list").identifiers == {"compute.instances.list", "storage.buckets.list"}
     prose = Channel.parse("Unusual kinit or klist activity")
-    assert not prose.codes and not prose.identifiers
+    assert not prose.codes and not prose.identifiers and prose.phrases == {"unusual kinit or klist activity"}
+    assert Channel.parse("Add member to group, Add owner to group").phrases == {"add member to group", "add owner to group"}
+    assert Channel.parse("systemctl with subcommands start, stop, enable, disable").phrases == {"systemctl with subcommands start"}
     assert not Channel.parse("None").identifiers
 
 
@@ -77,6 +80,14 @@ def test_linux_rule_implements_the_linux_analytic_only(mini: AttackSnapshot) -> 
     link_detection([execve], {}, mini)
     assert execve.data_components == ["DC0064"]  # auditd:EXECVE / execve
     assert execve.detections == [DetectionRef("DET0530", "T1021.002", ("AN1469",))]
+
+
+def test_prose_channel_matches_only_an_equal_detection_value(mini: AttackSnapshot) -> None:
+    exact = rule(mini, "m365", LogSource("m365", "audit"), {"sel": {"Operation": "Add member to group"}}, [])
+    loose = rule(mini, "m365b", LogSource("m365", "audit"), {"sel": {"Operation": "member"}}, [])
+    snapshot = replace(mini, data_components={"DC0094": DataComponent("DC0094", "Group Modification", "u", (AttackLogSource("m365:unified", "Add member to group"),))})
+    link_detection([exact, loose], {}, snapshot)
+    assert exact.data_components == ["DC0094"] and loose.data_components == []
 
 
 def test_same_technique_other_data(mini: AttackSnapshot) -> None:

@@ -7,7 +7,9 @@ source (a data component's, or an analytic's) is read by the rule when the names
 - its channel lists event codes (`EventCode=4624, 4648`) and one of them is the read's event id; or
 - its channel is a list of identifiers (`execve`, `StopInstances, TerminateInstances`, `verb=create`) and one of
   them is the read's pinned value or a value the rule's detection names (`eventName: StopInstances`).
-A channel written as prose ("Unusual kinit or klist activity") describes behaviour, not data: it matches nothing.
+A channel written as prose ("Unusual kinit or klist activity") describes behaviour, not data: it matches only a
+detection value equal to it, or to one of its comma-separated phrases of several words
+(`operationName: Add member to group`).
 
 A rule implements an analytic of one of its techniques' detection strategies when the analytic is for the rule's
 platform (from its product; any platform when it names none) and the rule reads one of the analytic's log sources.
@@ -66,20 +68,22 @@ class Read:
 
 @dataclass(frozen=True)
 class Channel:
-    """An ATT&CK channel, parsed: event codes, identifiers, or neither (prose)."""
+    """An ATT&CK channel, parsed: event codes, identifiers, or neither (prose); and its comma-separated phrases."""
 
     codes: frozenset[int]
     identifiers: frozenset[str]
+    phrases: frozenset[str] = frozenset()  # several words, matched only by an equal detection value: "Add member to group"
 
     @classmethod
     def parse(cls, channel: str) -> Channel:
-        """`EventCode=3, 22` -> codes {3, 22}; `connect/sendto` -> identifiers {connect, sendto}; prose -> neither."""
+        """`EventCode=3, 22` -> codes {3, 22}; `connect/sendto` -> identifiers {connect, sendto}; prose -> phrases only."""
         if _EVENT_CODES.match(channel):
             return cls(frozenset(int(n) for n in _NUMBER.findall(channel)), frozenset())
+        phrases = frozenset(phrase.strip().lower() for phrase in channel.split(",") if " " in phrase.strip())  # a word alone is no phrase
         pieces = [piece.split("=")[-1] for piece in _SEPARATORS.split(channel.strip()) if piece]
         if pieces and all(_IDENTIFIER.fullmatch(piece) for piece in pieces):
-            return cls(frozenset(), frozenset(piece.lower() for piece in pieces) - {"none"})
-        return cls(frozenset(), frozenset())
+            return cls(frozenset(), frozenset(piece.lower() for piece in pieces) - {"none"}, phrases)
+        return cls(frozenset(), frozenset(), phrases)
 
 
 class ReadMatcher:
@@ -106,6 +110,8 @@ class ReadMatcher:
             if read.event_id is not None and read.event_id in channel.codes:
                 return True
             if channel.identifiers and ((read.pinned or "") in channel.identifiers or channel.identifiers & values):
+                return True
+            if channel.phrases & values:
                 return True
         return False
 
