@@ -166,6 +166,8 @@ def test_data_component_page_lists_log_sources_items_and_rules(default_build: Bu
     assert "| WinEventLog:Security | EventCode=5145 |" in page
     assert "(../../Data_Needed/DN_0032_5145_network_share_object_was_accessed_detailed.md)" in page
     assert f"(../../Detection_Rules/{SEED_SLUG}.md)" in page
+    item = default_build.pages["Data_Needed/DN_0032_5145_network_share_object_was_accessed_detailed.md"]
+    assert "| **ATT&amp;CK Data Components** | [DC0102: Network Share Access](../ATTACK/data_components/DC0102.md) |" in item
     index = default_build.pages["ATTACK/data_components/index.md"]
     assert "[DC0102: Network Share Access](DC0102.md)" in index
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 
 from atc.convert.targets import Target
 from atc.link.attack import technique_url
+from atc.link.detection import DetectionLinker
 from atc.link.environments import EnvironmentView, verdicts
 from atc.load.rules import safe_slug
 from atc.model import KnowledgeBase, Rule, RuleSummary
@@ -115,8 +116,11 @@ class PageRenderer:
             for ref in rule.triggers:
                 rules_by_trigger[ref.technique_id].append(rule)
         pages: dict[str, str] = {}
+        linker = DetectionLinker(kb.attack, kb.data_needed)
         for item in kb.data_needed.values():
-            pages[f"{DATA_NEEDED_DIR}/{safe_slug(item.id)}.md"] = self.render("data_needed.md.j2", item=item, rules=rules_by_dn[item.id])
+            pages[f"{DATA_NEEDED_DIR}/{safe_slug(item.id)}.md"] = self.render(
+                "data_needed.md.j2", item=item, rules=rules_by_dn[item.id], components=linker.item_components(item)
+            )
         for policy in kb.logging_policies.values():
             enabled = [item for item in kb.data_needed.values() if policy.id in item.logging_policies]
             behind = sorted({rule.slug: rule for item in enabled for rule in rules_by_dn[item.id]}.values(), key=lambda r: r.slug)
