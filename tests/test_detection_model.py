@@ -13,7 +13,10 @@ from atc.build import BuildResult
 from atc.link.attack import resolve_tags
 from atc.link.detection import Channel, link_detection, logsource_reads, Read
 from atc.link.navigator import validate_layer
-from atc.load.attack import load_snapshot
+from atc.config import REPO_ROOT
+from atc.load.attack import DEFAULT_SNAPSHOT, load_snapshot
+from atc.render.attack_pages import attack_pages
+from atc.render.pages import PageRenderer
 from atc.model import AttackLogSource, AttackSnapshot, DataComponent, DataNeeded, DetectionRef, LogSource, Rule
 from tests.conftest import CORPORA, SEED_SLUG, needs_corpora
 
@@ -200,3 +203,17 @@ def test_analytics_layer_and_matrix(default_build: BuildResult) -> None:
         assert score == implemented.get(tid, 0), tid
     matrix = default_build.pages["ATTACK/matrix-analytics.md"]
     assert "analytics implemented" in matrix and 'title="0 analytics"' in matrix
+
+
+def test_a_snapshot_without_the_detection_model_still_builds(default_build: BuildResult, tmp_path: Path) -> None:
+    """A snapshot made before ATT&CK v18 has no strategies or analytics: the pages in the navigation still exist."""
+    data = json.loads(DEFAULT_SNAPSHOT.read_text(encoding="utf-8"))
+    for key in ("data_components", "detection_strategies", "analytics"):
+        del data[key]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(data), encoding="utf-8")
+    kb = replace(default_build.kb, attack=load_snapshot(old), rules=[replace(r, data_components=[], detections=[]) for r in default_build.kb.rules])
+    pages = attack_pages(PageRenderer(kb, [], REPO_ROOT / "templates"))
+    assert {"ATTACK/matrix-analytics.md", "ATTACK/data_components/index.md", "ATTACK/detection_strategies/index.md"} <= set(pages)
+    assert not any(re.search(r"/(DC|DET)\d{4}\.md$", name) for name in pages)
+    assert "atc attack update" in pages["ATTACK/data_components/index.md"]

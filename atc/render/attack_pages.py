@@ -390,11 +390,10 @@ class AttackPages:
             "matrix.md.j2", columns=self.columns, technique_pages=self.technique_pages, tactic_pages=self.tactic_pages, version=self.snapshot.version,
             measure="rules", detection_model=bool(self.snapshot.detection_strategies),
         )
-        if self.snapshot.detection_strategies:
-            pages[f"{ATTACK_DIR}/matrix-analytics.md"] = self.renderer.render(
-                "matrix.md.j2", columns=matrix_columns(self.snapshot, self.analytics), technique_pages=self.technique_pages,
-                tactic_pages=self.tactic_pages, version=self.snapshot.version, measure="analytics", detection_model=True,
-            )
+        pages[f"{ATTACK_DIR}/matrix-analytics.md"] = self.renderer.render(  # in the navigation: made even when the snapshot has no analytics
+            "matrix.md.j2", columns=matrix_columns(self.snapshot, self.analytics), technique_pages=self.technique_pages,
+            tactic_pages=self.tactic_pages, version=self.snapshot.version, measure="analytics", detection_model=True,
+        )
         layers = self.layers()
         for file, (name, rules, scores) in layers.items():
             pages[f"{ATTACK_DIR}/layers/{file}"] = self.renderer.remember(("layer", name, rules, scores), lambda: layer_json(name, rules, self.snapshot, scores))

@@ -112,9 +112,7 @@ class DetectionPages:
         )
 
     def pages(self) -> dict[str, str]:
-        """Every data component and detection strategy page and their indexes, keyed by path under docs/."""
-        if not self.snapshot.data_components:
-            return {}
+        """Every data component and detection strategy page and their indexes (always made: they are in the navigation)."""
         base = f"{ATTACK_DIR}/{DATA_COMPONENTS_DIR}"
         components = sorted(self.snapshot.data_components.values(), key=lambda c: c.id)
         pages = {f"{base}/{safe_slug(c.id)}.md": self.component_page(c) for c in components}
