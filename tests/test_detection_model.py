@@ -11,7 +11,7 @@ import pytest
 from atc.attack_update import build_snapshot, write_snapshot
 from atc.build import BuildResult
 from atc.link.attack import resolve_tags
-from atc.link.detection import Channel, link_detection, logsource_reads, Read
+from atc.link.detection import Channel, Read, link_detection, logsource_reads, windows_names
 from atc.link.navigator import validate_layer
 from atc.config import REPO_ROOT
 from atc.load.attack import DEFAULT_SNAPSHOT, load_snapshot
@@ -57,6 +57,13 @@ def test_channels_are_event_codes_identifiers_or_prose() -> None:
     assert Channel.parse("Add member to group, Add owner to group").phrases == {"add member to group", "add owner to group"}
     assert Channel.parse("systemctl with subcommands start, stop, enable, disable").phrases == {"systemctl with subcommands start"}
     assert not Channel.parse("None").identifiers
+
+
+def test_windows_channel_names() -> None:
+    assert windows_names("Security") == ("wineventlog:security",)
+    assert windows_names("Microsoft-Windows-Sysmon/Operational") == ("wineventlog:microsoft-windows-sysmon/operational", "wineventlog:sysmon")
+    assert windows_names("Microsoft-Windows-AppLocker/EXE and DLL")[1] == "wineventlog:applocker"
+    assert windows_names("Windows PowerShell")[1] == windows_names("PowerShellCore/Operational")[1] == "wineventlog:powershell"
 
 
 def test_log_source_reads_use_pysigma_channel_and_sysmon_tables() -> None:

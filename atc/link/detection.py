@@ -117,9 +117,12 @@ class ReadMatcher:
 
 
 def windows_names(channel: str) -> tuple[str, ...]:
-    """ATT&CK's names for a Windows event log channel: `WinEventLog:` + the channel, and + its short form."""
-    short = re.sub(r"^Microsoft-Windows-|/Operational$", "", channel)
-    short = {"Windows PowerShell": "PowerShell", "WMI-Activity": "WMI"}.get(short, short)
+    """ATT&CK's names for a Windows event log channel: `WinEventLog:` + the channel, and + its short form.
+
+    The short form drops `Microsoft-Windows-` and the log after `/`: `Microsoft-Windows-AppLocker/EXE and DLL` → AppLocker.
+    """
+    short = re.sub(r"^Microsoft-Windows-", "", channel).split("/")[0]
+    short = {"Windows PowerShell": "PowerShell", "PowerShellCore": "PowerShell", "WMI-Activity": "WMI"}.get(short, short)
     return tuple(dict.fromkeys(f"wineventlog:{name}".lower() for name in (channel, short)))
 
 
