@@ -54,7 +54,7 @@ def load_knowledge_base(settings: Settings, progress: Progress | None = None, re
     data_needed = load_data_needed(list(settings.data_needed), problems, policies)
     triggers = load_triggers(list(settings.triggers), problems)
     attack = load_snapshot(settings.attack_snapshot)
-    return KnowledgeBase(rules, data_needed, policies, triggers, attack, problems)
+    return KnowledgeBase(rules, data_needed, policies, triggers, attack, problems, settings.environments)
 
 
 def _inputs(settings: Settings) -> list[Path]:

@@ -22,8 +22,13 @@ Settings come from, in order: the built-in defaults (the repository's own
 knowledge base), an atc.yml in the current folder or given with --config
 (keys: rules, data_needed, logging_policies, triggers, docs_dir, site_dir,
 templates_dir, mkdocs_config, cache_dir, targets, jobs, build_site, strict,
-repo_url, offline, attack_snapshot, events, validator_exclusions; paths relative
-to the file), then these options.
+repo_url, offline, attack_snapshot, events, validator_exclusions, environments;
+paths relative to the file), then these options.
+
+environments (atc.yml only): a mapping of name to what the environment collects,
+e.g. corp: {data_needed: [DN_...], logging_policies: [LP_...], data_components:
+[DC0032], log_sources: [{product: windows, service: sysmon}]}; each gets a page
+of the rules it can run and those it is blind to, and a Navigator layer.
 
 targets: """ + ", ".join(t.key for t in TARGETS) + "; optional: " + ", ".join(t.key for t in OPTIONAL_TARGETS) + """
 
