@@ -132,7 +132,11 @@ def flatten(event: dict[str, Any]) -> dict[str, Any]:
     data = record.get("EventData") or record.get("UserData") or {}
     if "UserData" in record and len(data) == 1 and isinstance(next(iter(data.values())), dict):
         data = next(iter(data.values()))  # UserData wraps its values in one element named after the event
-    out.update((key, value) for key, value in data.items() if key != "#attributes")
+    for key, value in data.items():
+        if key == "Data" and isinstance(value, list):  # unnamed <Data> elements (the classic "Windows PowerShell" log)
+            out[key] = "\n".join("" if item is None else str(item) for item in value)
+        elif key != "#attributes":
+            out[key] = value
     return out
 
 
@@ -175,6 +179,41 @@ def _regexp(pattern: str, value: object) -> bool:
     return value is not None and re.search(pattern, str(value)) is not None
 
 
+def same_ignoring_case(a: str, b: str) -> bool:
+    """Equal under Unicode simple case folding (as Python's re.IGNORECASE and PCRE2's caseless mode compare)."""
+    return len(a) == len(b) and re.fullmatch(re.escape(a), b, re.IGNORECASE) is not None
+
+
+def _nocase(a: str, b: str) -> int:
+    """NOCASE collation folding all of Unicode (SQLite's own folds ASCII only: CAFÉ would differ from café)."""
+    if same_ignoring_case(a, b):
+        return 0
+    return -1 if (a.lower(), a) < (b.lower(), b) else 1
+
+
+def _like(pattern: str | None, value: object, escape: str | None = None) -> bool | None:
+    """LIKE folding all of Unicode (SQLite's own LIKE folds ASCII only)."""
+    if pattern is None or value is None:
+        return None
+    parts, chars = [], iter(pattern)
+    for ch in chars:
+        if escape is not None and ch == escape:
+            parts.append(re.escape(next(chars, "")))
+        else:
+            parts.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+    return re.fullmatch("".join(parts), str(value), re.IGNORECASE | re.DOTALL) is not None
+
+
+def sqlite_connection() -> sqlite3.Connection:
+    """An in-memory database with REGEXP and Unicode case folding for NOCASE columns and LIKE."""
+    con = sqlite3.connect(":memory:")
+    con.create_function("REGEXP", 2, _regexp, deterministic=True)
+    con.create_function("like", 2, _like, deterministic=True)
+    con.create_function("like", 3, _like, deterministic=True)
+    con.create_collation("NOCASE", _nocase)
+    return con
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -195,8 +234,7 @@ def run_sqlite(query: str, events: list[Event], rule: Rule) -> set[str]:
     rows = [_row(event, rule) for event in events]
     columns = list(dict.fromkeys([name for row in rows for name in row] + [name.casefold() for name in rule.fields]))
     for _ in range(20):  # a pipeline may name fields the rule does not: add each missing column and retry
-        con = sqlite3.connect(":memory:")
-        con.create_function("REGEXP", 2, _regexp, deterministic=True)
+        con = sqlite_connection()
         con.execute(f"CREATE TABLE logs ({', '.join(f'{_quote(c)} TEXT COLLATE NOCASE' for c in columns + [EVENT_COLUMN])})")
         for row, event in zip(rows, events):
             values = [row.get(c) for c in columns] + [event.name]

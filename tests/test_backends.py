@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sigma.backends.elasticsearch import LuceneBackend
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.pipelines.elasticsearch.windows import ecs_windows
 from sigma.rule import SigmaRule
 
-from atc.convert.backends import GraylogBackend, GrepBackend, PowerShellBackend, WatcherBackend
+from atc.convert.backends import GraylogBackend, GrepBackend, LuceneBackend, PowerShellBackend, WatcherBackend
 
 SEED = r"""
 title: Suspicious PsExec Execution
@@ -110,7 +109,7 @@ GREP_CASES = [
         id="regex-case-sensitive",
     ),
     pytest.param(
-        {"sel": {"Image|re|i": r"^c:\\\\windows\\\\.*\\\\cmd\.exe$"}, "condition": "sel"},
+        {"sel": {"Image|re|i": r"^c:\\windows\\.*\\cmd\.exe$"}, "condition": "sel"},  # one backslash, as on the decoded value
         [event(Image="C:\\Windows\\System32\\cmd.exe")],
         [event(Image="D:\\Windows\\System32\\cmd.exe"), event(Image="C:\\Windows\\System32\\cmd.exe.bak")],
         id="regex-anchored-ignorecase",
@@ -301,11 +300,12 @@ def test_watcher_seed_watch() -> None:
     assert watch["trigger"] == {"schedule": {"interval": "30m"}}
     assert watch["input"]["search"]["request"] == {
         "body": {
-            "size": 0,
+            "size": 100,  # the mail lists the hits (size 0 would leave ctx.payload.hits.hits empty)
+            "sort": [{"@timestamp": {"order": "desc"}}],
             "query": {
                 "bool": {
                     "must": [{"query_string": {"query": lucene, "analyze_wildcard": True}}],
-                    "filter": {"range": {"timestamp": {"gte": "now-30m/m"}}},
+                    "filter": {"range": {"@timestamp": {"gte": "now-30m/m"}}},  # winlogbeat's event time field
                 }
             },
         },
@@ -318,6 +318,15 @@ def test_watcher_seed_watch() -> None:
     assert email["body"] == "Hits:\n{{#ctx.payload.hits.hits}}{{_source}}\n" + "=" * 80 + "\n{{/ctx.payload.hits.hits}}"
     assert (email["profile"], email["from"], email["to"]) == ("standard", "root@localhost", "root@localhost")
     assert email["attachments"] == {"data.json": {"data": {"format": "json"}}}
+
+
+@pytest.mark.parametrize("backend", [LuceneBackend(ecs_windows()), GraylogBackend()], ids=["es-qs", "graylog"])
+def test_lucene_values_with_line_breaks_stay_one_term(backend: object) -> None:
+    """Upstream escapes only the space: `a<LF>b` became two terms. Whitespace is now escaped or inside a phrase."""
+    rule = make_rule({"sel": {"CommandLine": "a\nb", "Image|contains": "x\ty"}, "condition": "sel"})
+    query = backend.convert_rule(rule)[0]
+    assert '"a\\\nb"' in query and "*x\\\ty*" in query  # a phrase, and a backslash before each line break and tab
+    assert all(line.endswith("\\") for line in query.split("\n")[:-1]), query
 
 
 def test_watcher_is_the_default_format_and_survives_shell_characters() -> None:

@@ -33,9 +33,14 @@ SQLITE_NOTE = (
     "as Zircolite does, since Sigma matching is case-insensitive and SQLite's `=` is not; `re` needs a REGEXP function."
 )
 
+LUCENE_NOTE = (
+    "pySigma's Lucene backend (`sigma convert -t lucene -p ecs_windows`) with every whitespace character of a value "
+    "escaped or phrase-quoted: upstream escapes only the space, so a value holding a line break becomes two terms."
+)
+
 TARGETS: tuple[Target, ...] = (
     Target("powershell", "PowerShell (Get-WinEvent)", "atc.convert.backends:PowerShellBackend", language="powershell"),
-    Target("es-qs", "Elasticsearch query string (Lucene, ECS)", "sigma.backends.elasticsearch:LuceneBackend", ("ecs_windows",), sigma_cli="lucene"),
+    Target("es-qs", "Elasticsearch query string (Lucene, ECS)", "atc.convert.backends:LuceneBackend", ("ecs_windows",), note=LUCENE_NOTE),
     Target("xpack-watcher", "Elasticsearch X-Pack Watcher", "atc.convert.backends:WatcherBackend", ("ecs_windows",), "watcher", language="bash"),
     Target("graylog", "Graylog search", "atc.convert.backends:GraylogBackend"),
     Target("splunk", "Splunk SPL", "sigma.backends.splunk:SplunkBackend", ("splunk_windows",), sigma_cli="splunk"),
