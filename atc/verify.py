@@ -26,7 +26,8 @@ from typing import Any, Callable, Literal
 
 from atc.model import Rule
 
-VERIFIABLE = ("grep", "sqlite")
+VERIFIABLE = ("grep", "sqlite")  # run for real
+SIMULATED = ("powershell",)  # evaluated by atc/verify_powershell.py, no PowerShell runs
 EVENT_COLUMN = "_atc_event"  # the event's file name in each row, for telling which rows matched
 Status = Literal["passed", "failed", "no-events", "not-convertible"]
 
@@ -62,9 +63,10 @@ class Outcome:
 
     def page_line(self) -> str:
         """The line a rule page shows under the query."""
+        how = " (simulated: no PowerShell ran)" if self.target == "powershell" else ""
         if self.status == "passed":
-            return f"Verified on {self.positives} positive and {self.negatives} negative events"
-        return f"Failed verification: {self.detail}"
+            return f"Verified{how} on {self.positives} positive and {self.negatives} negative events"
+        return f"Failed verification{how}: {self.detail}"
 
 
 @dataclass
@@ -133,6 +135,8 @@ def flatten(event: dict[str, Any]) -> dict[str, Any]:
     if "UserData" in record and len(data) == 1 and isinstance(next(iter(data.values())), dict):
         data = next(iter(data.values()))  # UserData wraps its values in one element named after the event
     for key, value in data.items():
+        if key == "Data" and isinstance(value, dict) and isinstance(value.get("#text"), list):
+            value = value["#text"]  # evtx_dump's rendering of several unnamed <Data> elements
         if key == "Data" and isinstance(value, list):  # unnamed <Data> elements (the classic "Windows PowerShell" log)
             out[key] = "\n".join("" if item is None else str(item) for item in value)
         elif key != "#attributes":
@@ -252,7 +256,18 @@ def run_sqlite(query: str, events: list[Event], rule: Rule) -> set[str]:
     raise VerifyError("SQLite: too many missing columns")
 
 
-RUNNERS: dict[str, Callable[[str, list[Event], Rule], set[str]]] = {"grep": run_grep, "sqlite": run_sqlite}
+def run_powershell(query: str, events: list[Event], rule: Rule) -> set[str]:
+    """Simulate the PowerShell query on the events (see atc/verify_powershell.py: no PowerShell runs)."""
+    from atc.verify_powershell import NotSimulable, PowerShellQuery
+
+    try:
+        simulated = PowerShellQuery(query)
+    except NotSimulable as exc:
+        raise VerifyError(f"PowerShell simulation: {exc}") from exc
+    return {event.name for event in events if simulated.matches(event.fields)}
+
+
+RUNNERS: dict[str, Callable[[str, list[Event], Rule], set[str]]] = {"grep": run_grep, "sqlite": run_sqlite, "powershell": run_powershell}
 
 
 # --- verification -----------------------------------------------------------------------------

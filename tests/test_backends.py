@@ -14,6 +14,7 @@ from sigma.pipelines.elasticsearch.windows import ecs_windows
 from sigma.rule import SigmaRule
 
 from atc.convert.backends import GraylogBackend, GrepBackend, LuceneBackend, PowerShellBackend, WatcherBackend
+from atc.convert.backends.powershell import EVENT_DATA
 
 SEED = r"""
 title: Suspicious PsExec Execution
@@ -205,16 +206,17 @@ def test_grep_refuses_patterns_too_large_for_pcre(tmp_path: Path) -> None:
 
 def test_powershell_seed_structure() -> None:
     query = PowerShellBackend().convert_rule(seed())[0]
-    assert query.startswith("Get-WinEvent -LogName Security | where { $d = @{}; ")
+    assert query.startswith("Get-WinEvent -LogName Security | where { $x = [xml]$_.ToXml(); $d = @{}; ")
     assert query.endswith(" } | select TimeCreated,Id,RecordId,ProcessId,MachineName,Message")
-    assert "([xml]$_.ToXml()).Event.EventData.Data" in query
+    for part in ("$x.Event.System.ChildNodes", "$x.Event.EventData.ChildNodes", "$x.Event.UserData.ChildNodes", "$d['Data'] = $u -join"):
+        assert part in query
     assert query.count("$_.Id -eq 5145") == 2
     for suffix in ("stdin", "stdout", "stderr"):
         assert f"$d['RelativeTargetName'] -like '*-{suffix}'" in query
     assert " -or ".join(f"$d['RelativeTargetName'] -like '*-{s}'" for s in ("stdin", "stdout", "stderr")) in query
     assert query.count("$d['ShareName'] -like '\\*\\IPC$'") == 2
     assert "-and (-not ($_.Id -eq 5145 -and $d['ShareName'] -like '\\*\\IPC$' -and $d['RelativeTargetName'] -like 'PSEXESVC*'))" in query
-    condition = query.split("'#text' } }; ", 1)[1]
+    condition = query.split(EVENT_DATA, 1)[1]
     assert condition.count("(") == condition.count(")")
 
 
