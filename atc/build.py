@@ -141,6 +141,12 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         started = time.perf_counter()
         verify_queries(kb, converted, targets, settings.events)
         timings["verify"] = time.perf_counter() - started
+    if any("regression_tests_path" in rule.data for rule in converted if isinstance(rule.data, dict)):
+        from atc.evidence import collect_evidence
+
+        started = time.perf_counter()
+        kb.problems += collect_evidence(converted, [target.key for target in targets], [settings.base_dir, *(folder.parent for folder in settings.rules)])
+        timings["evidence"] = time.perf_counter() - started
 
     started = time.perf_counter()
     links = edit_urls(kb.rules, settings.repo_url, [settings.base_dir, *settings.rules])

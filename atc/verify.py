@@ -74,6 +74,8 @@ class VerifyReport:
     targets: list[str]
     outcomes: list[Outcome] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)  # event folders naming no rule
+    evidence: list[str] = field(default_factory=list)  # one line per regression test result or unusable test
+    evidence_failures: int = 0  # regression test results that differ from match_count
 
     @property
     def failures(self) -> list[Outcome]:
@@ -90,7 +92,7 @@ class VerifyReport:
             if outcome.status in ("failed", "not-convertible"):
                 lines.append(f"{outcome.status.upper()} {outcome.target} {outcome.rule}: {outcome.detail}")
         lines += [f"NO RULE for events folder {name}" for name in self.orphans]
-        return "\n".join(lines)
+        return "\n".join(lines + self.evidence)
 
 
 # --- events -----------------------------------------------------------------------------------
@@ -313,10 +315,12 @@ def verify_rules(rules: list[Rule], events_dir: Path, targets: list[str]) -> Ver
     return report
 
 
-def verify(rules_dirs: list[Path], events_dir: Path, targets: tuple[str, ...] = VERIFIABLE, jobs: int = 1) -> VerifyReport:
-    """Load the rules, convert them for the runnable targets and check them on their events."""
+def verify(rules_dirs: list[Path], events_dir: Path | None, targets: tuple[str, ...] = VERIFIABLE, jobs: int = 1, roots: tuple[Path, ...] = ()) -> VerifyReport:
+    """Load the rules, convert them for the runnable targets, check them on their example events (when a folder is
+    given) and on the SigmaHQ regression tests their `regression_tests_path` names (resolved from `roots` or above)."""
     from atc.convert.runner import convert_rules
     from atc.convert.targets import select_targets
+    from atc.evidence import collect_evidence
     from atc.load.rules import load_rules
     from atc.model import Problem
 
@@ -326,4 +330,12 @@ def verify(rules_dirs: list[Path], events_dir: Path, targets: tuple[str, ...] = 
     if errors:
         raise VerifyError("; ".join(errors[:5]))
     convert_rules(rules, select_targets(list(targets)), jobs)
-    return verify_rules(rules, events_dir, list(targets))
+    if events_dir is not None:
+        report = verify_rules(rules, events_dir, list(targets))
+    else:
+        report = VerifyReport(list(targets))
+    found = collect_evidence(rules, list(targets), list(roots))
+    report.evidence = [f"EVIDENCE {e.target} {rule.path}: {e.line()}" for rule in rules for e in rule.evidence]
+    report.evidence += [f"EVIDENCE UNUSABLE {p.path}: {p.message}" for p in found if p.kind == "evidence"]
+    report.evidence_failures = sum(p.kind == "evidence-failed" for p in found)
+    return report

@@ -30,6 +30,7 @@ ATC_BACKENDS: dict[str, str] = {
     "atc_powershell": "atc.convert.backends.powershell:PowerShellBackend",
     "atc_grep": "atc.convert.backends.grep:GrepBackend",
     "atc_graylog": "atc.convert.backends.graylog:GraylogBackend",
+    "atc_kusto": "atc.convert.backends.kusto:KustoBackend",
     "atc_lucene": "atc.convert.backends.lucene:LuceneBackend",
     "atc_watcher": "atc.convert.backends.watcher:WatcherBackend",
     "atc_splunk_spl2": "atc.convert.backends.splunk_spl2:SplunkSPL2Backend",

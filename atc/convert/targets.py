@@ -38,6 +38,12 @@ LUCENE_NOTE = (
     "escaped or phrase-quoted: upstream escapes only the space, so a value holding a line break becomes two terms."
 )
 
+KUSTO_NOTE = (
+    "pySigma's Kusto backend with the pipeline chosen per rule: the first of microsoft_xdr (Defender XDR Device* tables), "
+    "sentinel_asim (Sentinel ASIM tables) and azure_monitor (SecurityEvent and other Azure Monitor tables) that maps the "
+    "rule's log source to a table holding the rule's fields; the query's first line names it (`sigma convert -t kusto -p <pipeline>` gives the rest)."
+)
+
 TARGETS: tuple[Target, ...] = (
     Target("powershell", "PowerShell (Get-WinEvent)", "atc.convert.backends:PowerShellBackend", language="powershell"),
     Target("es-qs", "Elasticsearch query string (Lucene, ECS)", "atc.convert.backends:LuceneBackend", ("ecs_windows",), note=LUCENE_NOTE),
@@ -48,7 +54,7 @@ TARGETS: tuple[Target, ...] = (
     Target("grep", "grep -P over JSON lines", "atc.convert.backends:GrepBackend", language="bash", note=GREP_NOTE),
     Target("esql", "Elasticsearch ES|QL", "sigma.backends.elasticsearch:ESQLBackend", ("ecs_windows",), sigma_cli="esql"),
     Target("eql", "Elasticsearch EQL", "sigma.backends.elasticsearch:EqlBackend", ("ecs_windows",), sigma_cli="eql"),
-    Target("kusto", "KQL (Microsoft XDR)", "sigma.backends.kusto:KustoBackend", ("microsoft_xdr",), language="kusto", sigma_cli="kusto"),
+    Target("kusto", "KQL (Defender XDR, Sentinel ASIM or Azure Monitor tables)", "atc.convert.backends:KustoBackend", language="kusto", note=KUSTO_NOTE),
     Target("loki", "Grafana Loki (LogQL)", "sigma.backends.loki:LogQLBackend", sigma_cli="loki"),
     Target("sqlite", "SQLite", "sigma.backends.sqlite:sqliteBackend", language="sql", sigma_cli="sqlite", note=SQLITE_NOTE),
 )

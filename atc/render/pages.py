@@ -76,12 +76,21 @@ class PageRenderer:
         pages: dict[str, str] = {}
         for rule, summary in zip(kb.rules, self.summaries):
             pages[f"{RULES_DIR}/{rule.slug}.md"] = self.render("rule.md.j2", **self.rule_context(rule, summary, related))
+        pages["evidence.md"] = self.evidence_page()
         # every other page is made from the summaries: one memo entry while none of them changes
         pages.update(self.remember(("knowledge-base pages", self.summaries, site_name, site_url), lambda: self.knowledge_base_pages(site_name, site_url)))
         from atc.site.assets import site_assets
 
         pages.update(site_assets())
         return pages
+
+    def evidence_page(self) -> str:
+        """evidence.md: every rule with SigmaHQ regression tests, each target's verdict, and every failure."""
+        rules = [rule for rule in self.kb.rules if rule.evidence_source]
+        runnable = [t.key for t in self.targets if t.key in ("grep", "sqlite", "powershell")]
+        failures = [(rule, evidence) for rule in rules for evidence in rule.evidence if not evidence.passed]
+        unread = [rule for rule in rules if not rule.evidence]
+        return self.render("evidence.md.j2", rules=rules, targets=runnable, failures=failures, unread=unread, total=len(self.kb.rules))
 
     def knowledge_base_pages(self, site_name: str, site_url: str | None) -> dict[str, str]:
         """The Data Needed, logging policy, trigger, index, ATT&CK and target pages and the exports."""
