@@ -22,15 +22,21 @@ class Target:
     timeout: float = 30.0  # seconds for one rule
     sigma_cli: str | None = None  # `sigma convert -t` name when sigma-cli can reproduce it
     note: str = ""  # what the query expects of the data, shown on the targets page
+    requires: str = ""  # the input the query is exact for, stated under every query of the target
 
 
 GREP_NOTE = (
-    "One JSON event per line, keyed by Sigma field names (nested objects are fine, a dotted Sigma field needs the "
-    "dotted key: flatten CloudTrail's userIdentity.type); the pattern is case-insensitive like Sigma."
+    "Sigma's semantics on the decoded values of JSON lines: a pattern stays inside its field's value, numbers match JSON "
+    "numbers or the same digits in a string, null means absent or JSON null, keywords look at values only, case is "
+    "folded for all of Unicode, regular expressions are rewritten for JSON's escapes (word boundaries, backreferences and "
+    "lookbehind are refused with the reason). A dotted Sigma field needs the dotted key (flatten nested objects)."
 )
+GREP_REQUIRES = "UTF-8 JSON lines as json.dumps(event, ensure_ascii=False) writes them, keyed by Sigma field names; run grep in a UTF-8 locale (LC_ALL=C.UTF-8)."
 SQLITE_NOTE = (
     "A table `logs` with one column per Sigma field (dotted names for nested JSON), declared `TEXT COLLATE NOCASE` "
-    "as Zircolite does, since Sigma matching is case-insensitive and SQLite's `=` is not; `re` needs a REGEXP function."
+    "as Zircolite does, since Sigma matching is case-insensitive and SQLite's `=` is not; `re` needs a REGEXP function. "
+    "SQLite's own NOCASE and LIKE fold ASCII only (CAFÉ differs from café): atc's verifier registers Unicode-aware "
+    "ones; in your database load the ICU extension or register them. On TEXT columns `|gt`/`|lt` compare text."
 )
 
 LUCENE_NOTE = (
@@ -51,7 +57,7 @@ TARGETS: tuple[Target, ...] = (
     Target("graylog", "Graylog search", "atc.convert.backends:GraylogBackend"),
     Target("splunk", "Splunk SPL", "sigma.backends.splunk:SplunkBackend", ("splunk_windows",), sigma_cli="splunk"),
     Target("logpoint", "LogPoint", "sigma.backends.logpoint:Logpoint", ("logpoint_windows",), sigma_cli="logpoint"),
-    Target("grep", "grep -P over JSON lines", "atc.convert.backends:GrepBackend", language="bash", note=GREP_NOTE),
+    Target("grep", "grep -P over JSON lines", "atc.convert.backends:GrepBackend", language="bash", note=GREP_NOTE, requires=GREP_REQUIRES),
     Target("esql", "Elasticsearch ES|QL", "sigma.backends.elasticsearch:ESQLBackend", ("ecs_windows",), sigma_cli="esql"),
     Target("eql", "Elasticsearch EQL", "sigma.backends.elasticsearch:EqlBackend", ("ecs_windows",), sigma_cli="eql"),
     Target("kusto", "KQL (Defender XDR, Sentinel ASIM or Azure Monitor tables)", "atc.convert.backends:KustoBackend", language="kusto", note=KUSTO_NOTE),

@@ -40,7 +40,6 @@ BARE_END = r"(?=\s*[,}\]])"
 TOKENS = f'(?:[^"]|"{JSON_CHAR}*")*?'
 VALUE_STRING = f'"(?={JSON_CHAR}*"(?!\\s*:))'  # the opening quote of a string that is a value, not a key
 REGEX_FLAGS = {SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE, SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE, SigmaRegularExpressionFlag.DOTALL: re.DOTALL}
-INPUT = "UTF-8 JSON lines as json.dumps(event, ensure_ascii=False) writes them, keyed by Sigma field names, in a UTF-8 locale (LC_ALL=C.UTF-8)"
 
 
 def _string_body(s: SigmaString) -> str:
