@@ -57,7 +57,7 @@ class KustoBackend(UpstreamKustoBackend):
                 queries = self._backend(name).convert_rule(copy.deepcopy(rule), output_format)
             except Exception as exc:  # the next pipeline may map the log source to a table that has the rule's fields
                 self._by_pipeline.pop(name, None)  # a failed conversion leaves state behind in the upstream backend
-                reasons[name] = "no table for this log source" if NO_TABLE in str(exc) else " ".join(str(exc).split())[:300]
+                reasons[name] = "no table for this log source" if NO_TABLE in str(exc) else " ".join(str(exc).split()).split(". ")[0][:160]
                 continue
             how = f"-p {name}" if ":" not in name else f"-p azure_monitor (query table {name.partition(':')[2]})"
             return [f"// sigma convert -t kusto {how}\n{query}" for query in queries]
