@@ -186,9 +186,15 @@ def resolve_pipelines(specs: Iterable[str], backend: str | None = None) -> Proce
     try:
         return resolver.resolve(specs, target=backend)
     except SigmaPipelineNotFoundError as exc:
-        raise PluginError(f"processing pipeline {exc} is neither installed nor a readable file") from exc
+        missing = next((spec for spec in specs if not _resolvable(spec)), specs[0])
+        raise PluginError(f"processing pipeline {missing!r} is neither installed nor a readable file") from exc
     except SigmaPipelineNotAllowedForBackendError as exc:
         raise PluginError(str(exc)) from exc
+
+
+def _resolvable(spec: str) -> bool:
+    """True when a spec names an installed pipeline or an existing file or folder."""
+    return spec in _installed_pipelines() or Path(spec.rstrip("/*")).exists()
 
 
 def pipeline_allows(name: str, backend: str) -> bool:
