@@ -82,7 +82,8 @@ SHARE = "\\\\*\\IPC$"  # the share name as Windows logs it: \\*\IPC$
 
 def test_grep_seed_selects_renamed_psexec_pipes_only(tmp_path: Path) -> None:
     command = GrepBackend().convert_rule(seed())[0]
-    assert command.startswith("grep -P '(?i)^") and command.endswith("'")
+    assert command.startswith("grep -P '(?i)(?(DEFINE)") and command.endswith("'")
+    assert "PSEXESVC[-+.\\w]" not in command  # no bare-scalar alternative for a value no number or boolean can spell
     hit = event(EventID=5145, ShareName=SHARE, RelativeTargetName="svc123-stdin")
     nested = json.dumps({"Event": {"System": {"EventID": "5145"}, "EventData": {"ShareName": SHARE, "RelativeTargetName": "RemCom_x-STDOUT"}}})
     spaced = '{"EventID" : 5145, "ShareName" : ' + json.dumps(SHARE) + ', "RelativeTargetName" : "a-stderr"}'

@@ -27,7 +27,7 @@ from sigma.rule import SigmaRule
 from sigma.types import SigmaCIDRExpression, SigmaRegularExpression, SigmaRegularExpressionFlag, SigmaString, SpecialChars
 
 from atc.convert.backends.ip_regex import ipv6_network_pattern
-from atc.convert.backends.json_regex import JSON_CHAR, Untranslatable, pcre_literal, translate
+from atc.convert.backends.json_regex import JSON_CHAR, JSON_CHAR_DEFINITION, Untranslatable, pcre_literal, translate
 
 MAX_PATTERN = 32_000  # characters; far larger patterns exceed PCRE2's compile limit ("regular expression is too large")
 WILDCARDS = {SpecialChars.WILDCARD_MULTI: JSON_CHAR + "*", SpecialChars.WILDCARD_SINGLE: JSON_CHAR}
@@ -57,6 +57,9 @@ def _string_body(s: SigmaString) -> str:
 
 def _bare_body(s: SigmaString) -> str | None:
     """Sigma string as a PCRE over a bare JSON scalar (4688, true), or None when no scalar can match it."""
+    head = s.s[0] if s.s and isinstance(s.s[0], str) else ""
+    if head and not (head[0] in "-+.0123456789" or any(word.startswith(head.lower()[: len(word)]) for word in ("true", "false"))):
+        return None  # no number or boolean starts this way
     parts = []
     for part in s.s:
         if isinstance(part, str):
@@ -214,7 +217,7 @@ class GrepBackend(TextQueryBackend):
 
     def finalize_query_default(self, rule: SigmaRule, query: str, index: int, state: ConversionState) -> str:
         """Case-insensitive pattern anchored at line start, quoted for the shell."""
-        pattern = f"(?i)^(?:{query})"
+        pattern = f"(?i){JSON_CHAR_DEFINITION}^(?:{query})"
         if len(pattern) > MAX_PATTERN:
             raise SigmaFeatureNotSupportedByBackendError(
                 f"grep target: the pattern would be {len(pattern):,} characters, more than grep -P compiles (limit here {MAX_PATTERN:,})"

@@ -31,13 +31,25 @@ def _hextet(value: int, fixed_bits: int) -> tuple[str, bool]:
     return "(?:" + "|".join(forms) + ")", all("0" in c for c in classes)
 
 
+def _free_tail(count: int) -> list[str]:
+    """Spellings of `count` unconstrained hextets after a written one: all written, or `::` among them."""
+    hextet = "[0-9a-f]{1,4}"
+    forms = [f"(?::{hextet}){{{count}}}"]
+    for before in range(count):  # hextets written before the `::`; at most count - 1 written in all
+        after = count - 1 - before
+        forms.append(f"(?::{hextet}){{{before}}}::" + (f"(?:{hextet}(?::{hextet}){{0,{after - 1}}})?" if after else ""))
+    return forms
+
+
 def ipv6_network_pattern(network: ipaddress.IPv6Network) -> str:
     """PCRE (to use case-insensitively) for any RFC 4291 text form of any address in the network, IPv4-embedded forms aside."""
     value = int(network.network_address)
     hextets = [_hextet((value >> (112 - 16 * i)) & 0xFFFF, max(0, min(16, network.prefixlen - 16 * i))) for i in range(8)]
-    forms = [":".join(pattern for pattern, _ in hextets)]
-    for head in range(8):  # `::` stands for one or more zero hextets between `head` written ones and `tail` written ones
-        for tail in range(8 - head):
-            if head + tail <= 7 and all(can_be_zero for _, can_be_zero in hextets[head : 8 - tail]):
-                forms.append(":".join(p for p, _ in hextets[:head]) + "::" + ":".join(p for p, _ in hextets[8 - tail :]))
-    return "(?:" + "|".join(forms) + ")"
+    fixed = max(1, min(8, -(-network.prefixlen // 16)))  # hextets written out before the free ones (at least one)
+    head = ":".join(pattern for pattern, _ in hextets[:fixed])
+    forms = [head] if fixed == 8 else [head + tail for tail in _free_tail(8 - fixed)]
+    for written in range(fixed if fixed < 8 else 8):  # `::` starting among the constrained hextets
+        for tail in range(8 - written):
+            if written + tail <= 7 and all(can_be_zero for _, can_be_zero in hextets[written : 8 - tail]):
+                forms.append(":".join(p for p, _ in hextets[:written]) + "::" + ":".join(p for p, _ in hextets[8 - tail :]))
+    return "(?:" + "|".join(dict.fromkeys(forms)) + ")"

@@ -21,8 +21,10 @@ except ImportError:  # pragma: no cover
     import sre_constants as C  # type: ignore[no-redef]
     import sre_parse  # type: ignore[no-redef]
 
-# One character of a JSON string body: a plain character, a \uXXXX escape or a two-character escape.
-JSON_CHAR = r'(?:[^"\\]|\\(?:u[0-9a-fA-F]{4}|[^u]))'
+# One character of a JSON string body: a plain character, a \uXXXX escape or a two-character escape. Patterns call it
+# as a subroutine, defined once at the start of the pattern (DEFINE), which keeps long patterns within PCRE's limits.
+JSON_CHAR_DEFINITION = r'(?(DEFINE)(?<c>[^"\\]|\\(?:u[0-9a-fA-F]{4}|[^u])))'
+JSON_CHAR = "(?&c)"
 # The characters JSON writes as escapes, which never appear raw inside a string body.
 ESCAPED = ['"', "\\"] + [chr(code) for code in range(0x20)]
 VALUE_START = r'(?<=")(?<!\\")'  # right after a string's opening quote (an escaped quote is preceded by a backslash)
@@ -185,7 +187,8 @@ class _Translator:
 
 
 def translate(pattern: str, flags: int = 0) -> str:
-    """The pattern as PCRE over a JSON string body, searched from any position of the body (re.search semantics).
+    """The pattern as PCRE over a JSON string body, searched from any position of the body (re.search semantics);
+    the whole PCRE must start with JSON_CHAR_DEFINITION.
 
     `flags` are Python re flags (IGNORECASE, MULTILINE, DOTALL); inline flags in the pattern apply too. The result
     is wrapped in (?i:...) or (?-i:...) and never matches past the string's closing quote.
