@@ -8,7 +8,7 @@ from importlib import metadata
 
 from sigma.conversion.base import Backend
 
-from atc.convert.plugins import backend_class, pipeline_allows, pipeline_module, resolve_pipelines
+from atc.convert.plugins import backend_class, is_pipeline_file, pipeline_allows, pipeline_module, resolve_pipelines
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,11 @@ def _distribution_of(module: str) -> str:
 @cache
 def target_versions(target: Target) -> dict[str, str]:
     """What produced the target's queries: pySigma, the backend's and each pipeline's distribution with versions."""
-    versions = {"pySigma": metadata.version("pysigma"), "backend": _distribution_of(backend_class(target.backend).__module__)}
-    for name in target.pipelines:
+    backend = backend_class(target.backend)
+    versions = {"pySigma": metadata.version("pysigma"), "backend": _distribution_of(backend.__module__)}
+    upstream = next((c for c in backend.__mro__[1:] if c.__module__.startswith("sigma.backends.")), None)
+    if backend.__module__.startswith("atc.") and upstream is not None:  # atc's subclass of a pySigma backend
+        versions["upstream backend"] = _distribution_of(upstream.__module__)
+    for name in (*getattr(backend, "own_pipelines", ()), *(spec for spec in target.pipelines if not is_pipeline_file(spec))):
         versions[f"pipeline {name}"] = _distribution_of(pipeline_module(name))
     return versions

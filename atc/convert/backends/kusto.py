@@ -28,6 +28,7 @@ class KustoBackend(UpstreamKustoBackend):
     """
 
     identifier: ClassVar[str] = "atc_kusto"
+    own_pipelines: ClassVar[tuple[str, ...]] = PIPELINES  # resolved by the backend itself, named in the versions
 
     def __init__(self, processing_pipeline: ProcessingPipeline | None = None, collect_errors: bool = False, **options: Any) -> None:
         super().__init__(processing_pipeline, collect_errors, **options)

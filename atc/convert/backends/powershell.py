@@ -74,6 +74,7 @@ class PowerShellBackend(TextQueryBackend):
     name: ClassVar[str] = "PowerShell Get-WinEvent"
     identifier: ClassVar[str] = "atc_powershell"
     formats: ClassVar[dict[str, str]] = {"default": "Get-WinEvent pipeline"}
+    own_pipelines: ClassVar[tuple[str, ...]] = ("sysmon",)  # resolved by the backend itself, named in the versions
 
     # -and and -or share one precedence level in PowerShell: parenthesise every sub-expression.
     parenthesize: bool = True
@@ -112,7 +113,7 @@ class PowerShellBackend(TextQueryBackend):
         return whichever `@Pipeline` function was defined last).
         """
         super().__init__(processing_pipeline, collect_errors, **options)
-        self.backend_processing_pipeline = resolve_pipelines(["sysmon"]) + _powershell_categories()
+        self.backend_processing_pipeline = resolve_pipelines(self.own_pipelines) + _powershell_categories()
 
     def escape_and_quote_field(self, field_name: str) -> str:
         """Record property for System fields, else the EventData value."""
