@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from atc.load.yamlfile import read_yaml
 from atc.model import Evidence, Problem, Rule
 from atc.verify import RUNNERS, SIMULATED, Event, VerifyError, flatten
 
 RUNNABLE = ("grep", "sqlite", "powershell")
+MAX_EVENT_BYTES = 20_000_000  # a regression test's JSON events (SigmaHQ's are a few kilobytes)
 
 
 class EvidenceError(Exception):
@@ -58,10 +58,10 @@ def resolve_info(rule: Rule, roots: list[Path]) -> tuple[Path, Path] | None:
 
 def read_tests(info: Path, root: Path, rule: Rule) -> list[RegressionTest]:
     """The tests an info.yml lists for this rule."""
-    try:
-        data = yaml.load(info.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise EvidenceError(f"{info}: cannot read: {' '.join(str(exc).split())}") from exc
+    problems: list[Problem] = []
+    data = read_yaml(info, problems, "evidence")  # size, alias and nesting limits as for rules
+    if problems:
+        raise EvidenceError(f"{info}: {problems[0].message}")
     if not isinstance(data, dict):
         raise EvidenceError(f"{info}: not a mapping")
     named = [str(item.get("id")) for item in data.get("rule_metadata") or [] if isinstance(item, dict)]
@@ -86,6 +86,8 @@ def read_tests(info: Path, root: Path, rule: Rule) -> list[RegressionTest]:
 def read_events(path: Path) -> list[Event]:
     """The events of a JSON data file (one object, a list of objects, or JSON lines), flattened like atc verify's."""
     try:
+        if path.stat().st_size > MAX_EVENT_BYTES:
+            raise EvidenceError(f"{path}: {path.stat().st_size:,} bytes of events, more than the {MAX_EVENT_BYTES:,} read")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise EvidenceError(f"{path}: cannot read the events: {exc}") from exc

@@ -91,3 +91,14 @@ def test_verify_reads_atc_yml_like_build(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["verify", "--targets", "sqlite"]) == 1  # the option still wins; SQLite misses the spelled-out loopback
     out = capsys.readouterr().out
     assert f"EVIDENCE sqlite {repo / 'rules'}" in out and "Loopback Spelled Out: matches 1 of 1 regression events, expected 0: FAILED" in out
+
+
+def test_an_alias_bomb_info_yml_is_refused_with_the_file_named(tmp_path: Path) -> None:
+    from atc.evidence import EvidenceError, read_tests
+
+    rule = next(r for r in load_rules([FIXTURE / "rules"], []) if r.path.stem == "proc_creation_win_fixture_certutil_urlcache")
+    info = tmp_path / "info.yml"
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 8)]
+    info.write_text("\n".join(lines) + "\n")
+    with pytest.raises(EvidenceError, match=f"{info}: YAML expands to more than"):
+        read_tests(info, tmp_path, rule)
