@@ -57,6 +57,8 @@ def test_a_visible_warning_names_invisible_characters_next_to_the_block(exact_bu
     # grep writes \\x{202e} and the watcher JSON \\u202e: the other targets hold the character itself
     assert len(warnings) == converted - 2 and all("U+202E RIGHT-TO-LEFT OVERRIDE" in w for w in warnings)
     assert "atc-hidden-warning" not in exact_build.pages["Detection_Rules/trailing_space.md"]
+    tab = exact_build.pages["Detection_Rules/tab_value.md"]  # Python-Markdown expands tabs even in code blocks
+    assert "U+0009 CHARACTER TABULATION</code>; the page's Markdown keeps them, but the site shows a tab as spaces" in tab
 
 
 def test_every_default_kb_query_block_equals_atc_convert(default_build: BuildResult, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,7 +18,7 @@ _INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f
 
 
 # what a query may hold that a reader cannot see: the above, a carriage return, joiners, separators and invisible marks
-_HIDDEN_IN_CODE = re.compile(_INVISIBLE.pattern[:-1] + r"\r\u00ad\u061c\u180e\u200c\u200d\u2028\u2029\u2061-\u2064]")
+_HIDDEN_IN_CODE = re.compile(_INVISIBLE.pattern[:-1] + r"\t\r\u00ad\u061c\u180e\u200c\u200d\u2028\u2029\u2061-\u2064]")
 
 
 def visible(text: str) -> str:
@@ -80,10 +80,13 @@ def exact_fence(content: str, language: str = "", search_exclude: bool = False) 
     return Markup(f"{marks}{info}\n{content}\n{marks}")
 
 
+_CONTROL_NAMES = {"\t": "CHARACTER TABULATION", "\r": "CARRIAGE RETURN"}
+
+
 def hidden_characters(text: str) -> list[str]:
     """The invisible or bidirectional characters in a text, once each in order of appearance, e.g. U+202E RIGHT-TO-LEFT OVERRIDE."""
     found = dict.fromkeys(_HIDDEN_IN_CODE.findall(text))
-    return [f"U+{ord(ch):04X} {unicodedata.name(ch, 'control character')}" for ch in found]
+    return [f"U+{ord(ch):04X} {_CONTROL_NAMES.get(ch) or unicodedata.name(ch, 'control character')}" for ch in found]
 
 
 def hidden_warning(text: str) -> Markup:
@@ -92,8 +95,12 @@ def hidden_warning(text: str) -> Markup:
     if not names:
         return Markup("")
     listed = ", ".join(f"<code>{escape(name)}</code>" for name in names)
-    return Markup(f'\n<p class="atc-hidden-warning"><strong>Warning: invisible characters.</strong> The query above holds {listed}; '
-                  "they are kept as they are, so a copied query matches what the rule says.</p>")
+    if re.search("[\t\r]", text):
+        kept = ("the page's Markdown keeps them, but the site shows a tab as spaces and a carriage return as a line break: "
+                "<code>atc convert</code> gives the exact query.")
+    else:
+        kept = "they are kept as they are, so a copied query matches what the rule says."
+    return Markup(f'\n<p class="atc-hidden-warning"><strong>Warning: invisible characters.</strong> The query above holds {listed}; {kept}</p>')
 
 
 def yaml_string(value: object) -> Markup:
