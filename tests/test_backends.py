@@ -188,6 +188,11 @@ def test_grep_patterns_run_in_real_grep(detection: dict, hits: list[str], misses
         {"sel": {"SourceUser|fieldref": "TargetUser"}, "condition": "sel"},
         {"sel": {"Count|gt": 5}, "condition": "sel"},
         {"sel": {"User|expand": "%Admins%"}, "condition": "sel"},
+        {"sel": {"CommandLine|re": r"\bnet\b"}, "condition": "sel"},  # a word boundary on JSON-escaped text
+        {"sel": {"CommandLine|re": "(a)\\1"}, "condition": "sel"},  # a backreference
+        {"sel": {"CommandLine|re": "(?<=x)y"}, "condition": "sel"},  # a lookbehind
+        {"sel": {"CommandLine|re": "a{100000}"}, "condition": "sel"},  # more than PCRE repeats
+        {"sel": {"CommandLine|re|m": "^x"}, "condition": "sel"},  # ^ after a line break
     ],
 )
 def test_grep_unsupported_features_raise_a_pysigma_error(detection: dict) -> None:

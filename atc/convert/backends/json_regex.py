@@ -30,6 +30,7 @@ ESCAPED = ['"', "\\"] + [chr(code) for code in range(0x20)]
 VALUE_START = r'(?<=")(?<!\\")'  # right after a string's opening quote (an escaped quote is preceded by a backslash)
 VALUE_END = r'(?=")'  # right before the closing quote (inside a body every raw quote is escaped)
 NEWLINE = r"\\n"
+PCRE_MAX_REPEAT = 65_535
 
 
 class Untranslatable(ValueError):
@@ -156,6 +157,8 @@ class _Translator:
             return f"(?{case}:{inner})"
         if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
             low, high, parsed = av
+            if max(low, high if high != C.MAXREPEAT else 0) > PCRE_MAX_REPEAT:
+                raise Untranslatable(f"a repetition count above {PCRE_MAX_REPEAT:,}, the most PCRE accepts")
             bound = {(0, C.MAXREPEAT): "*", (1, C.MAXREPEAT): "+", (0, 1): "?"}.get((low, high))
             if bound is None:
                 bound = f"{{{low},}}" if high == C.MAXREPEAT else f"{{{low},{high}}}"
@@ -195,9 +198,11 @@ def translate(pattern: str, flags: int = 0) -> str:
     """
     try:
         parsed = sre_parse.parse(pattern, flags)
+        translator = _Translator(parsed.state.flags & (re.IGNORECASE | re.MULTILINE | re.DOTALL))
+        body = translator.sequence(list(parsed))
     except re.error as exc:
         raise Untranslatable(f"not a valid regular expression: {exc}") from exc
-    translator = _Translator(parsed.state.flags & (re.IGNORECASE | re.MULTILINE | re.DOTALL))
-    body = translator.sequence(list(parsed))
+    except RecursionError as exc:
+        raise Untranslatable("nested too deeply") from exc
     return f"(?{'i' if translator.flags & re.IGNORECASE else '-i'}:{body})"
 
