@@ -38,17 +38,31 @@ def test_every_fixture_rule_shows_its_regression_results_per_target(built: Build
     assert run_keys.count("Two Registry Writes: matches 1 of 2 regression events") == 3  # the regex keeps to one key level
 
 
-def test_a_wrong_result_is_a_failure_on_the_page_the_list_and_the_problems(built: BuildResult) -> None:
-    """The loopback spelled 0000:...:0001: grep and PowerShell know it is ::1, pySigma's SQLite prefixes do not."""
+def test_the_fixtures_pass_everywhere_including_the_spelled_out_loopback(built: BuildResult) -> None:
+    """0000:...:0001 is ::1: grep, SQLite (REGEXP over every spelling) and PowerShell all keep it out."""
     rule = next(r for r in built.kb.rules if r.slug == IPV6)
-    verdicts = {e.target: e.passed for e in rule.evidence}
-    assert verdicts == {"grep": True, "powershell": True, "sqlite": False}
-    failed = [p for p in built.kb.problems if p.kind == "evidence-failed"]
-    assert [(Path(p.path).stem, p.message.split(":")[0]) for p in failed] == [(IPV6, "sqlite")]
+    assert {e.target: (e.matched, e.passed) for e in rule.evidence} == {t: (0, True) for t in ("grep", "sqlite", "powershell")}
+    assert not [p for p in built.kb.problems if p.kind.startswith("evidence")]
     listing = built.pages["evidence.md"]
-    assert "5 of 5 rules have regression tests; 1 result failed" in listing
-    assert f"({'Detection_Rules/' + IPV6}.md), sqlite: Loopback Spelled Out: matches 1 of 1 regression events, expected 0: FAILED" in listing
-    assert listing.count(" | passed | passed | passed |") == 4 and listing.count("| passed | passed | **failed** |") == 1
+    assert "5 of 5 rules have regression tests; 0 results failed" in listing and listing.count(" | passed | passed | passed |") == 5
+    assert "None: every query gave the expected number of matches." in listing
+
+
+def test_a_wrong_count_is_a_failure_on_the_page_the_list_and_the_problems(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURE, repo)
+    info = next((repo / "regression_data").rglob("registry_set_fixture_run_key_public/info.yml"))
+    info.write_text(info.read_text().replace("match_count: 1", "match_count: 2"))  # the second write is one key deeper
+    settings = replace(default_settings(), rules=(repo / "rules",), docs_dir=tmp_path / "docs", site_dir=tmp_path / "site",
+                       cache_dir=tmp_path / "cache", build_site=False, jobs=1, base_dir=repo, events=None)
+    result = run_build(settings, quiet=True)
+    failed = sorted(p.message.split(":")[0] for p in result.kb.problems if p.kind == "evidence-failed")
+    assert failed == ["grep", "powershell", "sqlite"]
+    page = result.pages["Detection_Rules/registry_set_fixture_run_key_public.md"]
+    assert page.count("Two Registry Writes: matches 1 of 2 regression events") == 3 and page.count("expected 2: FAILED") == 3
+    listing = result.pages["evidence.md"]
+    assert "3 results failed" in listing and listing.count("| **failed** | **failed** | **failed** |") == 1
+    assert "(Detection_Rules/registry_set_fixture_run_key_public.md), grep: Two Registry Writes: matches 1 of 2 regression events, expected 2: FAILED" in listing
 
 
 def test_unusable_tests_are_named_problems_and_paths_never_leave_the_repository(tmp_path: Path) -> None:
@@ -88,9 +102,13 @@ def test_verify_reads_atc_yml_like_build(tmp_path: Path, capsys: pytest.CaptureF
     out = capsys.readouterr().out
     assert "| grep |" in out and "| powershell |" in out and "| sqlite |" not in out and "| splunk |" not in out
     assert out.count("EVIDENCE grep") == 5 and out.count("EVIDENCE powershell") == 5 and ": FAILED" not in out
-    assert main(["verify", "--targets", "sqlite"]) == 1  # the option still wins; SQLite misses the spelled-out loopback
+    assert main(["verify", "--targets", "sqlite"]) == 0  # the option wins over atc.yml
     out = capsys.readouterr().out
-    assert f"EVIDENCE sqlite {repo / 'rules'}" in out and "Loopback Spelled Out: matches 1 of 1 regression events, expected 0: FAILED" in out
+    assert f"EVIDENCE sqlite {repo / 'rules'}" in out and "| grep |" not in out
+    info = next((repo / "regression_data").rglob("posh_pc_fixture_hidden_window/info.yml"))
+    info.write_text(info.read_text().replace("match_count: 1", "match_count: 0"))
+    assert main(["verify"]) == 1  # a regression test that disagrees fails the run
+    assert "Classic Log Test: matches 1 of 1 regression events, expected 0: FAILED" in capsys.readouterr().out
 
 
 def test_an_alias_bomb_info_yml_is_refused_with_the_file_named(tmp_path: Path) -> None:

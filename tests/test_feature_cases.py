@@ -34,9 +34,6 @@ def verdicts(case: Case, target: str) -> tuple[str, set[str], set[str]]:
 
 # Known wrong results, kept visible: (case, target) -> why.
 KNOWN_WRONG = {
-    ("numeric-comparison", "sqlite"): "on the documented TEXT columns SQLite compares `Count > 5` as text ('10' < '5')",
-    ("cidr-ipv6", "sqlite"): "pySigma's SQLite backend expands a network into LIKE prefixes of one spelling (misses 2001:DB8:0:0::1)",
-    ("cidr-ipv6-leading-zeros", "sqlite"): "pySigma's SQLite backend matches ::1 only as written (misses 0000:...:0001)",
     **{(case, "powershell"): "Windows event XML writes an empty value and an absent one alike: the query reads both as $null"
        for case in ("empty-string", "null-is-absent-or-null", "not-null", "exists")},
 }

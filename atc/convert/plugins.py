@@ -34,6 +34,7 @@ ATC_BACKENDS: dict[str, str] = {
     "atc_lucene": "atc.convert.backends.lucene:LuceneBackend",
     "atc_watcher": "atc.convert.backends.watcher:WatcherBackend",
     "atc_splunk_spl2": "atc.convert.backends.splunk_spl2:SplunkSPL2Backend",
+    "atc_sqlite": "atc.convert.backends.sqlite:SQLiteBackend",
 }
 
 

@@ -36,7 +36,9 @@ SQLITE_NOTE = (
     "A table `logs` with one column per Sigma field (dotted names for nested JSON), declared `TEXT COLLATE NOCASE` "
     "as Zircolite does, since Sigma matching is case-insensitive and SQLite's `=` is not; `re` needs a REGEXP function. "
     "SQLite's own NOCASE and LIKE fold ASCII only (CAFÉ differs from café): atc's verifier registers Unicode-aware "
-    "ones; in your database load the ICU extension or register them. On TEXT columns `|gt`/`|lt` compare text."
+    "ones; in your database load the ICU extension or register them. pySigma's SQLite backend (`sigma convert -t sqlite`) "
+    "with `|gt`/`|lt` comparing numbers (`CAST(... AS REAL)`: upstream compares TEXT columns as text) and IPv6 networks "
+    "as a REGEXP over every spelling (upstream: LIKE prefixes of one spelling)."
 )
 
 LUCENE_NOTE = (
@@ -62,7 +64,7 @@ TARGETS: tuple[Target, ...] = (
     Target("eql", "Elasticsearch EQL", "sigma.backends.elasticsearch:EqlBackend", ("ecs_windows",), sigma_cli="eql"),
     Target("kusto", "KQL (Defender XDR, Sentinel ASIM or Azure Monitor tables)", "atc.convert.backends:KustoBackend", language="kusto", note=KUSTO_NOTE),
     Target("loki", "Grafana Loki (LogQL)", "sigma.backends.loki:LogQLBackend", sigma_cli="loki"),
-    Target("sqlite", "SQLite", "sigma.backends.sqlite:sqliteBackend", language="sql", sigma_cli="sqlite", note=SQLITE_NOTE),
+    Target("sqlite", "SQLite", "atc.convert.backends:SQLiteBackend", language="sql", note=SQLITE_NOTE),
 )
 
 # Available with --targets or in atc.yml, not shown by default.
