@@ -6,6 +6,8 @@ import importlib.metadata
 import json
 import pickle
 import sqlite3
+import sys
+import unicodedata
 from dataclasses import asdict
 from functools import cache
 from pathlib import Path
@@ -18,6 +20,8 @@ from atc.model import Conversion
 FORMAT = 3  # bump when the stored layout changes; the converting code itself is fingerprinted below
 DB_NAME = "conversions.sqlite3"
 CONVERT_DIR = Path(__file__).resolve().parent
+# The grep target's regex rewrite uses Python's regex parser and Unicode tables: part of what a query depends on.
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor} unicode {unicodedata.unidata_version}"
 _SCHEMA = """
 DROP TABLE IF EXISTS conversion;
 CREATE TABLE IF NOT EXISTS rule_conversions (text TEXT PRIMARY KEY, conversions BLOB NOT NULL) WITHOUT ROWID;
@@ -100,7 +104,7 @@ class ConversionCache:
             code = converter_version()
             for target in missing:
                 files = {spec: _file_digest(spec) for spec in target.pipelines if is_pipeline_file(spec)}
-                facts = {"format": FORMAT, "target": asdict(target), "versions": versions, "code": code, "files": files}
+                facts = {"format": FORMAT, "target": asdict(target), "versions": versions, "code": code, "files": files, "python": PYTHON}
                 self._fingerprints[target] = _sha256(json.dumps(facts, sort_keys=True))
         return {target: self._fingerprints[target] for target in targets}
 
