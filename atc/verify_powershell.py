@@ -112,6 +112,8 @@ class _Condition:
     """A parsed `where` condition: evaluated per event by walking its tokens once."""
 
     def __init__(self, text: str) -> None:
+        self.fields: dict[str, Any] = {}  # the event being evaluated, names folded (PowerShell hashtables ignore case)
+        self.at = 0  # the next token
         self.tokens: list[tuple[str, str]] = []
         position = 0
         while position < len(text.rstrip()):
