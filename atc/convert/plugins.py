@@ -23,7 +23,7 @@ from sigma.pipelines.base import Pipeline
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.processing.resolver import ProcessingPipelineResolver
 
-PipelineFactory = Callable[[], ProcessingPipeline]
+PipelineFactory = Callable[..., ProcessingPipeline]
 
 # atc's own backends by identifier, imported only when asked for (they import this module).
 ATC_BACKENDS: dict[str, str] = {
@@ -162,12 +162,12 @@ def pipeline_module(name: str) -> str:
     return entry.module
 
 
-def pipeline(name: str) -> ProcessingPipeline:
-    """A fresh copy of an installed pipeline by name."""
+def pipeline(name: str, **parameters: object) -> ProcessingPipeline:
+    """A fresh copy of an installed pipeline by name (with the parameters its function takes, e.g. query_table)."""
     entry = _installed_pipelines().get(name)
     if entry is None:
         raise PluginError(f"processing pipeline {name!r} is not installed; installed: {', '.join(pipeline_names())}")
-    return entry.factory()
+    return entry.factory(**parameters)
 
 
 def is_pipeline_file(spec: str) -> bool:

@@ -6,10 +6,10 @@ from typing import Any, ClassVar
 
 from sigma.backends.kusto import KustoBackend as UpstreamKustoBackend
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
-from sigma.pipelines.azuremonitor import azure_monitor_pipeline
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
+from atc.convert.plugins import pipeline as named_pipeline
 from atc.convert.plugins import resolve_pipelines
 
 # In order of preference: Defender XDR's Device* tables, then Sentinel's ASIM tables, then Azure Monitor's
@@ -38,7 +38,7 @@ class KustoBackend(UpstreamKustoBackend):
         """The upstream backend for one pipeline name, or for "azure_monitor:<table>" (that pipeline with its table set)."""
         if name not in self._by_pipeline:
             pipeline_name, _, table = name.partition(":")
-            pipeline = azure_monitor_pipeline(query_table=table) if table else resolve_pipelines([pipeline_name])
+            pipeline = named_pipeline(pipeline_name, query_table=table) if table else resolve_pipelines([pipeline_name])
             if self.processing_pipeline:
                 pipeline += self.processing_pipeline
             self._by_pipeline[name] = UpstreamKustoBackend(processing_pipeline=pipeline, collect_errors=self.collect_errors, **self.backend_options)
