@@ -83,10 +83,10 @@ def mkdocs_config(settings: Settings) -> Path:
 
 def verify_queries(kb: KnowledgeBase, rules: list[Rule], targets: list[Target], events: Path) -> None:
     """Check the runnable targets' queries on the example events (marks the pages); a failure is a problem."""
-    from atc.verify import VERIFIABLE, VerifyError, verify_rules
+    from atc.verify import SIMULATED, VERIFIABLE, VerifyError, verify_rules
 
     try:
-        report = verify_rules(rules, events, [target.key for target in targets if target.key in VERIFIABLE])
+        report = verify_rules(rules, events, [target.key for target in targets if target.key in VERIFIABLE + SIMULATED])
     except VerifyError as exc:
         kb.problems.append(Problem(str(events), "verify", str(exc)))
         return
@@ -150,6 +150,12 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         started = time.perf_counter()
         verify_queries(kb, converted, targets, settings.events)
         timings["verify"] = time.perf_counter() - started
+    if any("regression_tests_path" in rule.data for rule in converted if isinstance(rule.data, dict)):
+        from atc.evidence import collect_evidence
+
+        started = time.perf_counter()
+        kb.problems += collect_evidence(converted, [target.key for target in targets], [settings.base_dir, *(folder.parent for folder in settings.rules)])
+        timings["evidence"] = time.perf_counter() - started
 
     started = time.perf_counter()
     links = edit_urls(kb.rules, settings.repo_url, [settings.base_dir, *settings.rules])

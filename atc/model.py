@@ -205,7 +205,36 @@ class Rule:
     conversions: dict[str, "Conversion"] = field(default_factory=dict)
     # filled by the verifier: target key -> one line on how its query did on the rule's example events
     verification: dict[str, str] = field(default_factory=dict)
+    # filled from the rule's SigmaHQ regression tests (regression_tests_path), when that path resolves
+    evidence: list["Evidence"] = field(default_factory=list)
+    evidence_source: str | None = None  # the info.yml, relative to the folder it resolved in
 
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One target's query run on one of a rule's SigmaHQ regression tests (real events rendered from EVTX as JSON)."""
+
+    target: str
+    test: str  # the test's name in info.yml
+    matched: int  # events the query matched
+    events: int  # events in the test's data file
+    expected: int | None  # the test's match_count
+    simulated: bool = False  # the PowerShell logic evaluated by atc, no PowerShell ran
+    detail: str = ""  # why the query could not run (not convertible, no data file)
+
+    @property
+    def passed(self) -> bool:
+        return not self.detail and self.matched == (self.events if self.expected is None else self.expected)
+
+    def line(self) -> str:
+        """The sentence a rule page shows under the query."""
+        if self.detail:
+            return f"{self.test}: not run ({self.detail})"
+        how = " (simulated)" if self.simulated else ""
+        expected = "" if self.expected is None else f", expected {self.expected}"
+        verdict = "as expected" if self.passed else "FAILED"
+        return f"{self.test}: matches {self.matched} of {self.events} regression events{how}{expected}: {verdict}"
 
 
 @dataclass(frozen=True)

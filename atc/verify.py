@@ -26,18 +26,19 @@ import os
 import re
 import sqlite3
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-import regex
+from regex import DOTALL, IGNORECASE
+from regex import escape as regex_escape
 
+from atc.bounded_regex import TIME_LIMIT, QueryTimeout, bounded_search, expired, query_time, time_left
 from atc.load.yamlfile import MAX_DEPTH, MAX_NODES, LimitExceeded, check_limits
 from atc.model import Rule
 
-VERIFIABLE = ("grep", "sqlite")
-TIME_LIMIT = 10.0  # seconds one query may run on one rule's events
+VERIFIABLE = ("grep", "sqlite")  # run for real
+SIMULATED = ("powershell",)  # evaluated by atc/verify_powershell.py, no PowerShell runs
 MAX_EVENT_BYTES = 1_000_000  # an example event larger than this is refused
 EVENT_COLUMN = "_atc_event"  # the event's file name in each row, for telling which rows matched
 Status = Literal["passed", "failed", "no-events", "not-convertible"]
@@ -74,9 +75,10 @@ class Outcome:
 
     def page_line(self) -> str:
         """The line a rule page shows under the query."""
+        how = " (simulated: no PowerShell ran)" if self.target == "powershell" else ""
         if self.status == "passed":
-            return f"Verified on {self.positives} positive and {self.negatives} negative events"
-        return f"Failed verification: {self.detail}"
+            return f"Verified{how} on {self.positives} positive and {self.negatives} negative events"
+        return f"Failed verification{how}: {self.detail}"
 
 
 @dataclass
@@ -85,6 +87,8 @@ class VerifyReport:
     outcomes: list[Outcome] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)  # event folders naming no rule
     bad_events: list[tuple[str, str]] = field(default_factory=list)  # event files refused: (path, why); their rules use the others
+    evidence: list[str] = field(default_factory=list)  # one line per regression test result or unusable test
+    evidence_failures: int = 0  # regression test results that differ from match_count
 
     @property
     def failures(self) -> list[Outcome]:
@@ -102,7 +106,7 @@ class VerifyReport:
                 lines.append(f"{outcome.status.upper()} {outcome.target} {outcome.rule}: {outcome.detail}")
         lines += [f"NO RULE for events folder {name}" for name in self.orphans]
         lines += [f"BAD EVENT {path}: {why}" for path, why in self.bad_events]
-        return "\n".join(lines)
+        return "\n".join(lines + self.evidence)
 
 
 # --- events -----------------------------------------------------------------------------------
@@ -146,7 +150,13 @@ def flatten(event: dict[str, Any]) -> dict[str, Any]:
     data = record.get("EventData") or record.get("UserData") or {}
     if "UserData" in record and len(data) == 1 and isinstance(next(iter(data.values())), dict):
         data = next(iter(data.values()))  # UserData wraps its values in one element named after the event
-    out.update((key, value) for key, value in data.items() if key != "#attributes")
+    for key, value in data.items():
+        if key == "Data" and isinstance(value, dict) and isinstance(value.get("#text"), list):
+            value = value["#text"]  # evtx_dump's rendering of several unnamed <Data> elements
+        if key == "Data" and isinstance(value, list):  # unnamed <Data> elements (the classic "Windows PowerShell" log)
+            out[key] = "\n".join("" if item is None else str(item) for item in value)
+        elif key != "#attributes":
+            out[key] = value
     return out
 
 
@@ -213,40 +223,6 @@ def run_grep(query: str, events: list[Event], rule: Rule) -> set[str]:
     return {lines[line] for line in run.stdout.splitlines() if line in lines}
 
 
-class QueryTimeout(VerifyError):
-    """A query ran past TIME_LIMIT on a rule's events."""
-
-
-_deadline = float("inf")  # time.monotonic() at which the running query's time is up (set by `check`)
-_TIMED_OUT = "the query ran longer than the {:g} s limit (catastrophic regular expression?)"
-
-
-def time_left() -> float:
-    """Seconds the running query has left (at most TIME_LIMIT); QueryTimeout once it has none."""
-    left = min(_deadline - time.monotonic(), TIME_LIMIT)
-    if left <= 0:
-        raise QueryTimeout(_TIMED_OUT.format(TIME_LIMIT))
-    return left
-
-
-def _expired() -> bool:
-    return _deadline <= time.monotonic()
-
-
-def bounded_search(pattern: str, text: str, flags: int = 0, whole: bool = False) -> bool:
-    """re.search (re.fullmatch when whole) on the `regex` engine, stopped when the running query's time is up.
-
-    Every regular expression made from rule text goes through here: Python's `re` has no time limit.
-    """
-    global _deadline
-    try:
-        found = (regex.fullmatch if whole else regex.search)(pattern, text, flags, timeout=time_left())
-    except TimeoutError as exc:
-        _deadline = time.monotonic()  # the engine's clock said so: the whole query is out of time
-        raise QueryTimeout(_TIMED_OUT.format(TIME_LIMIT)) from exc
-    return found is not None
-
-
 def _regexp(pattern: str, value: object) -> bool:
     """SQLite's REGEXP function."""
     return value is not None and bounded_search(pattern, str(value))
@@ -254,7 +230,42 @@ def _regexp(pattern: str, value: object) -> bool:
 
 def _interrupt() -> int:
     """SQLite's progress handler: non-zero stops the query once its time is up."""
-    return int(_expired())
+    return int(expired())
+
+
+def same_ignoring_case(a: str, b: str) -> bool:
+    """Equal under Unicode simple case folding (as Python's re.IGNORECASE and PCRE2's caseless mode compare)."""
+    return len(a) == len(b) and bounded_search(regex_escape(a), b, IGNORECASE, whole=True)
+
+
+def _nocase(a: str, b: str) -> int:
+    """NOCASE collation folding all of Unicode (SQLite's own folds ASCII only: CAFÉ would differ from café)."""
+    if same_ignoring_case(a, b):
+        return 0
+    return -1 if (a.lower(), a) < (b.lower(), b) else 1
+
+
+def _like(pattern: str | None, value: object, escape: str | None = None) -> bool | None:
+    """LIKE folding all of Unicode (SQLite's own LIKE folds ASCII only)."""
+    if pattern is None or value is None:
+        return None
+    parts, chars = [], iter(pattern)
+    for ch in chars:
+        if escape is not None and ch == escape:
+            parts.append(regex_escape(next(chars, "")))
+        else:
+            parts.append(".*" if ch == "%" else "." if ch == "_" else regex_escape(ch))
+    return bounded_search("".join(parts), str(value), IGNORECASE | DOTALL, whole=True)
+
+
+def sqlite_connection() -> sqlite3.Connection:
+    """An in-memory database with REGEXP and Unicode case folding for NOCASE columns and LIKE."""
+    con = sqlite3.connect(":memory:")
+    con.create_function("REGEXP", 2, _regexp, deterministic=True)
+    con.create_function("like", 2, _like, deterministic=True)
+    con.create_function("like", 3, _like, deterministic=True)
+    con.create_collation("NOCASE", _nocase)
+    return con
 
 
 def _quote(name: str) -> str:
@@ -277,8 +288,7 @@ def run_sqlite(query: str, events: list[Event], rule: Rule) -> set[str]:
     rows = [_row(event, rule) for event in events]
     columns = list(dict.fromkeys([name for row in rows for name in row] + [name.casefold() for name in rule.fields]))
     for _ in range(20):  # a pipeline may name fields the rule does not: add each missing column and retry
-        con = sqlite3.connect(":memory:")
-        con.create_function("REGEXP", 2, _regexp, deterministic=True)
+        con = sqlite_connection()
         con.set_progress_handler(_interrupt, 10_000)
         con.execute(f"CREATE TABLE logs ({', '.join(f'{_quote(c)} TEXT COLLATE NOCASE' for c in columns + [EVENT_COLUMN])})")
         for row, event in zip(rows, events):
@@ -288,8 +298,8 @@ def run_sqlite(query: str, events: list[Event], rule: Rule) -> set[str]:
             cursor = con.execute(query)
             found = cursor.fetchall()
         except sqlite3.Error as exc:
-            if _expired():
-                raise QueryTimeout("SQLite: " + _TIMED_OUT.format(TIME_LIMIT)) from exc
+            if expired():
+                raise QueryTimeout() from exc
             missing = re.fullmatch(r"no such column: (.+)", str(exc))
             if not missing:
                 raise VerifyError(f"SQLite: {exc}") from exc
@@ -300,7 +310,31 @@ def run_sqlite(query: str, events: list[Event], rule: Rule) -> set[str]:
     raise VerifyError("SQLite: too many missing columns")
 
 
-RUNNERS: dict[str, Callable[[str, list[Event], Rule], set[str]]] = {"grep": run_grep, "sqlite": run_sqlite}
+def run_powershell(query: str, events: list[Event], rule: Rule) -> set[str]:
+    """Simulate the PowerShell query on the events (see atc/verify_powershell.py: no PowerShell runs)."""
+    from atc.verify_powershell import NotSimulable, PowerShellQuery
+
+    try:
+        simulated = PowerShellQuery(query)
+    except NotSimulable as exc:
+        raise VerifyError(f"PowerShell simulation: {exc}") from exc
+    return {event.name for event in events if simulated.matches(event.fields)}
+
+
+RUNNERS: dict[str, Callable[[str, list[Event], Rule], set[str]]] = {"grep": run_grep, "sqlite": run_sqlite, "powershell": run_powershell}
+
+
+def run_query(target: str, query: str, events: list[Event], rule: Rule) -> set[str]:
+    """The names of the events the target's query matches, within TIME_LIMIT; VerifyError for anything that goes wrong."""
+    try:
+        with query_time():
+            return RUNNERS[target](query, events, rule)
+    except VerifyError:
+        raise
+    except (QueryTimeout, subprocess.TimeoutExpired) as exc:
+        raise VerifyError(QueryTimeout().args[0]) from exc
+    except Exception as exc:  # the query is made from untrusted rule text: whatever it does is this rule's failure
+        raise VerifyError(f"cannot run the query ({type(exc).__name__}): {' '.join(str(exc).split())}") from exc
 
 
 # --- verification -----------------------------------------------------------------------------
@@ -312,17 +346,10 @@ def check(rule: Rule, target: str, events: RuleEvents) -> Outcome:
     conversion = rule.conversions.get(target)
     if conversion is None or conversion.status != "ok" or conversion.query is None:
         return Outcome(name, target, "not-convertible", detail=(conversion.error or "") if conversion else "not converted")
-    global _deadline
-    _deadline = time.monotonic() + TIME_LIMIT
     try:
-        matched = RUNNERS[target](conversion.query, events.positive + events.negative, rule)
-    except subprocess.TimeoutExpired:
-        return Outcome(name, target, "failed", len(events.positive), len(events.negative), f"grep ran longer than the {TIME_LIMIT:g} s limit")
-    except Exception as exc:  # the query is made from untrusted rule text: whatever it does is this rule's failure
-        detail = " ".join(str(exc).split()) if isinstance(exc, VerifyError) else f"cannot run the query ({type(exc).__name__}): {' '.join(str(exc).split())}"
-        return Outcome(name, target, "failed", len(events.positive), len(events.negative), detail)
-    finally:
-        _deadline = float("inf")
+        matched = run_query(target, conversion.query, events.positive + events.negative, rule)
+    except VerifyError as exc:
+        return Outcome(name, target, "failed", len(events.positive), len(events.negative), " ".join(str(exc).split()))
     problems = [f"positive {e.name} not matched" for e in events.positive if e.name not in matched]
     problems += [f"negative {e.name} matched" for e in events.negative if e.name in matched]
     status: Status = "failed" if problems else "passed"
@@ -362,10 +389,12 @@ def verify_rules(rules: list[Rule], events_dir: Path, targets: list[str]) -> Ver
     return report
 
 
-def verify(rules_dirs: list[Path], events_dir: Path, targets: tuple[str, ...] = VERIFIABLE, jobs: int = 1) -> VerifyReport:
-    """Load the rules, convert them for the runnable targets and check them on their events."""
+def verify(rules_dirs: list[Path], events_dir: Path | None, targets: tuple[str, ...] = VERIFIABLE, jobs: int = 1, roots: tuple[Path, ...] = ()) -> VerifyReport:
+    """Load the rules, convert them for the runnable targets, check them on their example events (when a folder is
+    given) and on the SigmaHQ regression tests their `regression_tests_path` names (resolved from `roots` or above)."""
     from atc.convert.runner import convert_rules
     from atc.convert.targets import select_targets
+    from atc.evidence import collect_evidence
     from atc.load.rules import load_rules
     from atc.model import Problem
 
@@ -375,4 +404,12 @@ def verify(rules_dirs: list[Path], events_dir: Path, targets: tuple[str, ...] = 
     if errors:
         raise VerifyError("; ".join(errors[:5]))
     convert_rules(rules, select_targets(list(targets)), jobs)
-    return verify_rules(rules, events_dir, list(targets))
+    if events_dir is not None:
+        report = verify_rules(rules, events_dir, list(targets))
+    else:
+        report = VerifyReport(list(targets))
+    found = collect_evidence(rules, list(targets), list(roots))
+    report.evidence = [f"EVIDENCE {e.target} {rule.path}: {e.line()}" for rule in rules for e in rule.evidence]
+    report.evidence += [f"EVIDENCE UNUSABLE {p.path}: {p.message}" for p in found if p.kind == "evidence"]
+    report.evidence_failures = sum(p.kind == "evidence-failed" for p in found)
+    return report

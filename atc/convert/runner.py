@@ -50,8 +50,8 @@ def convert_one(data: dict, target: Target) -> Conversion:
     except Exception as exc:  # a backend may raise anything; the page shows the reason
         _backends.pop(target, None)  # a failed conversion can leave state behind (kusto repeats old errors in new ones)
         return Conversion(target.key, "failed", error=f"{type(exc).__name__}: {one_line(exc)}")
-    text = "\n".join(str(query) for query in queries).strip()
-    if not text:
+    text = "\n".join(str(query) for query in queries)  # exactly what the backend returned: a trailing space can be part of a value
+    if not text.strip():
         return Conversion(target.key, "failed", error="the backend produced no query for this rule")
     return Conversion(target.key, "ok", query=text)
 

@@ -100,6 +100,7 @@ class PageRenderer:
             except Exception as exc:  # a value no check foresaw: this rule's problem, not the build's end
                 message = " ".join(str(exc).split())[:300]
                 kb.problems.append(Problem(str(rule.path), "render", f"cannot render the rule's page ({type(exc).__name__}: {message}); the page is left out"))
+        pages["evidence.md"] = self.evidence_page()
         # every other page is made from the summaries: one memo entry while none of them changes
         pages.update(self.remember(
             ("knowledge-base pages", self.summaries, site_name, site_url, kb.environments), lambda: self.knowledge_base_pages(site_name, site_url)
@@ -108,6 +109,14 @@ class PageRenderer:
 
         pages.update(site_assets())
         return pages
+
+    def evidence_page(self) -> str:
+        """evidence.md: every rule with SigmaHQ regression tests, each target's verdict, and every failure."""
+        rules = [rule for rule in self.kb.rules if rule.evidence_source]
+        runnable = [t.key for t in self.targets if t.key in ("grep", "sqlite", "powershell")]
+        failures = [(rule, evidence) for rule in rules for evidence in rule.evidence if not evidence.passed]
+        unread = [rule for rule in rules if not rule.evidence]
+        return self.render("evidence.md.j2", rules=rules, targets=runnable, failures=failures, unread=unread, total=len(self.kb.rules))
 
     def knowledge_base_pages(self, site_name: str, site_url: str | None) -> dict[str, str]:
         """The Data Needed, logging policy, trigger, index, ATT&CK and target pages and the exports."""
