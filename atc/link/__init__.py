@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from atc.link.attack import resolve_tags
 from atc.link.data_needed import link_data_needed
+from atc.link.references import link_references
 from atc.link.triggers import link_triggers
 from atc.model import KnowledgeBase, Problem
 
@@ -17,6 +18,7 @@ def link(kb: KnowledgeBase) -> None:
         for tactic in rule.tactics:
             if tactic.tactic is None:
                 kb.problems.append(Problem(str(rule.path), "attack-unknown", f"tactic '{tactic.tag}' is unknown to ATT&CK {kb.attack.version}", severity="warning"))
+    link_references(kb)
     link_data_needed(kb.rules, kb.data_needed)
     link_triggers(kb.rules, kb.triggers)
     for item in kb.data_needed.values():
