@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 from atc.convert.targets import Target
 from atc.link.attack import technique_url
@@ -26,7 +26,7 @@ T = TypeVar("T")
 class PageRenderer:
     """Holds the jinja2 environment and the knowledge base's link targets."""
 
-    def __init__(self, kb: KnowledgeBase, targets: list[Target], templates_dir: Path, edit_urls: dict[str, str] | None = None) -> None:
+    def __init__(self, kb: KnowledgeBase, targets: list[Target], templates_dir: Path | Sequence[Path], edit_urls: dict[str, str] | None = None) -> None:
         self.kb = kb
         self.targets = targets
         self.edit_urls = edit_urls or {}  # rule slug -> "edit this rule" URL
