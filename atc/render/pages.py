@@ -91,8 +91,8 @@ class PageRenderer:
         for rule in self.summaries:
             for item_id in rule.data_needed:
                 rules_by_dn[item_id].append(rule)
-            for ref in rule.triggers:
-                rules_by_trigger[ref.technique_id].append(rule)
+            for technique_id in dict.fromkeys(ref.technique_id for ref in rule.triggers):  # a simulation's test and the tag's tests: once
+                rules_by_trigger[technique_id].append(rule)
         pages: dict[str, str] = {}
         for item in kb.data_needed.values():
             pages[f"{DATA_NEEDED_DIR}/{safe_slug(item.id)}.md"] = self.render("data_needed.md.j2", item=item, rules=rules_by_dn[item.id])
