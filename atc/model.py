@@ -150,8 +150,11 @@ class Rule:
 
     @property
     def convertible(self) -> bool:
-        """Whether targets convert this document (a filter has no query of its own; pySigma rejected the rule)."""
-        return self.kind in ("rule", "correlation", "aggregation")
+        """Whether targets convert this document: not a filter (no query of its own), a rule pySigma rejects, an aggregation
+        atc wrote no equivalent for, nor a correlation none of whose rules the knowledge base holds."""
+        if self.kind == "correlation":
+            return bool(self.base_rules)
+        return self.kind == "rule" or (self.kind == "aggregation" and self.conversion_docs is not None)
 
 
 RuleKind = Literal["rule", "correlation", "filter", "aggregation", "rejected"]
