@@ -20,7 +20,7 @@ WORKFLOWS = ("pr-check.yml", "pr-comment.yml", "pages.yml")
 # the install step of atc's own workflows, and what a team's repository runs instead (atc checked out at a pinned ref)
 OWN_INSTALL = "python -m pip install --no-deps ."
 TOOL_DIR = ".atc-tool"
-GITIGNORE = ("/site/", ".atc-cache/", f"/{TOOL_DIR}/")  # build outputs and the CI's checkout of atc
+GITIGNORE = ("/site/", ".atc-cache/", f"/{TOOL_DIR}/", ".venv/")  # build outputs, the CI's checkout of atc, a local venv
 
 
 @dataclass
