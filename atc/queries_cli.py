@@ -46,15 +46,16 @@ def add_query_parsers(commands: argparse._SubParsersAction) -> None:
 def run_convert(args: argparse.Namespace) -> int:
     """Print each file's query, or its reason on standard error (exit 1 when any is not convertible)."""
     from atc.convert.runner import convert_one
-    from atc.load.yamlfile import parse_yaml, read_text
+    from atc.load.yamlfile import parse_yaml_documents, read_text
     from atc.model import Problem
 
     status = 0
     for path in args.files:
         problems: list[Problem] = []
         text = read_text(path, problems, "rule")
-        data = parse_yaml(text, path, problems, "rule") if text is not None else None
-        conversion = convert_one(data, BY_KEY[args.target]) if isinstance(data, dict) else None
+        documents = parse_yaml_documents(text, path, problems, "rule") if text is not None else None
+        data = documents[0] if documents and len(documents) == 1 else documents  # several: converted together, as a collection
+        conversion = convert_one(data, BY_KEY[args.target]) if isinstance(data, (dict, list)) else None
         if conversion is None or conversion.status != "ok":
             reason = conversion.error if conversion else "; ".join(str(p) for p in problems) or "not a YAML mapping"
             print(f"atc: {path}: not convertible: {reason}", file=sys.stderr)

@@ -153,3 +153,23 @@ def test_simulation_links_that_exact_atomic_test_first(built):
     first = rule.triggers[0]
     assert (first.technique_id, first.test_guids, first.simulation) == ("T1562.002", ("00000000-0000-4000-8000-00000000a001",), "Stop the event log")
     assert "[Stop the event log](../Triggers/T1562.002.md) (T1562.002: " in page(built, "v19_tags")
+
+
+def test_a_correlation_needs_the_data_of_its_base_rules(built):
+    rules = by_slug(built)
+    assert rules["logon_burst"].data_needed and rules["logon_burst_2"].data_needed == rules["logon_burst"].data_needed
+    assert rules["logon_burst_2"].data_needed_gap is None
+
+
+def test_an_aggregation_keeps_the_fields_of_its_search_and_v19_tags_get_the_embedded_techniques_tests(built):
+    assert by_slug(built)["legacy_count"].fields == ["Image"]
+    triggers = by_slug(built)["v19_tags"].triggers
+    assert [(ref.technique_id, ref.simulation is not None, len(ref.test_guids)) for ref in triggers] == [("T1562.002", True, 1), ("T1562.002", False, 2)]
+    assert built.pages["Triggers/T1562.002.md"].count("Event log service stopped") == 1  # listed once
+
+
+def test_atc_convert_converts_a_multi_document_file_as_a_collection(capsys):
+    from atc.cli import main
+
+    assert main(["convert", "-t", "splunk", str(FIXTURES / "rules" / "logon_burst.yml")]) == 0
+    assert "| stats count as event_count by _time TargetUserName" in capsys.readouterr().out

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from atc.link.attack import resolve_tags
 from atc.link.data_needed import link_data_needed
-from atc.link.references import link_references
+from atc.link.references import inherit_data_needed, link_references
 from atc.link.triggers import link_triggers
 from atc.model import KnowledgeBase, Problem
 
@@ -20,6 +20,7 @@ def link(kb: KnowledgeBase) -> None:
                 kb.problems.append(Problem(str(rule.path), "attack-unknown", f"tactic '{tactic.tag}' is unknown to ATT&CK {kb.attack.version}", severity="warning"))
     link_references(kb)
     link_data_needed(kb.rules, kb.data_needed)
+    inherit_data_needed(kb)
     link_triggers(kb.rules, kb.triggers)
     for item in kb.data_needed.values():
         for policy in item.logging_policies:

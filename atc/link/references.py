@@ -59,3 +59,13 @@ def _unique(documents: list[dict]) -> list[dict]:
     """The documents without repeats (a rule used twice), in order."""
     seen: set[int] = set()
     return [doc for doc in documents if id(doc) not in seen and not seen.add(id(doc))]
+
+
+def inherit_data_needed(kb: KnowledgeBase) -> None:
+    """A correlation needs the data of its base rules: their Data Needed items, in order (run after Data Needed matching)."""
+    by_slug = {rule.slug: rule for rule in kb.rules}
+    for rule in kb.rules:
+        if rule.kind == "correlation" and rule.base_rules:
+            bases = [by_slug[slug] for slug, _ in rule.base_rules if slug in by_slug]
+            rule.data_needed = list(dict.fromkeys(item for base in bases for item in base.data_needed))
+            rule.data_needed_gap = None if rule.data_needed else "no Data Needed item serves its base rules"

@@ -59,7 +59,8 @@ def _technique_tags(tags: list[str]) -> list[str]:
 
 def _rule_triggers(rule: Rule, triggers: dict[str, Trigger], children: dict[str, list[str]]) -> list[TriggerRef]:
     """The rule's trigger links: tagged techniques first-hand, a tagged parent's sub-techniques via_parent."""
-    tagged = _technique_tags(rule.tags)
+    newer = {tid for ref in rule.techniques if ref.status == "newer" for tid in ref.embedded}  # ATT&CK v19 tags: the embedded ids' tests
+    tagged = sorted(set(_technique_tags(rule.tags)) | newer)
     wanted = {technique_id: False for technique_id in tagged}
     for technique_id in tagged:
         for child in children.get(technique_id, []):

@@ -100,7 +100,13 @@ def load_document(data: object, path: Path, text: str, problems: list[Problem], 
             condition.parse()  # names a selection that does not exist, or is not a valid expression
     except SigmaError as exc:
         if is_aggregation(data):
-            return aggregation_rule(data, path, text, problems, document)
+            rule = aggregation_rule(data, path, text, problems, document)
+            if rule.conversion_docs:  # the fields and event ids of its search, for Data Needed matching
+                try:
+                    rule.fields, rule.event_ids = detection_facts(SigmaRule.from_dict(rule.conversion_docs[0]))
+                except Exception:  # a search pySigma cannot read either: no fields to match Data Needed with
+                    pass
+            return rule
         reason = f"pySigma rejects the rule: {one_line(exc)}"
         problems.append(Problem(str(path), "sigma", reason))
         return rejected_rule(data, path, text, reason, document)
