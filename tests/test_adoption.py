@@ -135,3 +135,12 @@ def test_team_mkdocs_yml_reaches_the_built_site(repo):
     home = (repo / "site" / "index.html").read_text(encoding="utf-8")
     assert "Team Rules" in home and 'href="handbook/"' in home
     assert (repo / "site" / "handbook" / "index.html").is_file()
+
+
+@pytest.mark.parametrize("name", ["pr-check.yml", "pr-comment.yml", "pages.yml"])
+def test_workflows_written_by_init_match_the_github_schema(repo, name):
+    from tests.test_workflows import schema_check
+
+    assert main(["init", "--workflows", "--atc-repo", "acme/atc", "--atc-ref", "v1.0.0"]) == 0
+    done = schema_check(repo / ".github" / "workflows" / name)
+    assert done.returncode == 0, done.stdout + done.stderr
