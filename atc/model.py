@@ -136,6 +136,7 @@ class Rule:
     kind: RuleKind = "rule"
     page_stem: str = ""  # the wanted page name before collisions are resolved: the file's stem, plus a suffix after its first document
     document: int = 0  # the document's position in a multi-document file
+    shares_file: bool = False  # the file holds other rule documents too (its reproduce line converts them all)
     name: str | None = None  # Sigma `name:`, by which correlation and filter rules refer to it
     problem: str | None = None  # "rejected": pySigma's reason, shown in a banner
     correlation: Correlation | None = None
@@ -147,6 +148,8 @@ class Rule:
     base_rules: list[tuple[str, str]] = field(default_factory=list)  # a correlation's rules, a filter's rules
     used_by: list[tuple[str, str]] = field(default_factory=list)  # the correlation rules that use this rule
     filters: list[tuple[str, str]] = field(default_factory=list)  # the filters applied to this rule's queries
+    base_files: list[Path] = field(default_factory=list)  # other files converted with it (a correlation's base rules), for the reproduce line
+    filter_files: list[Path] = field(default_factory=list)  # the files of the filters applied to it (sigma convert --filter)
 
     @property
     def convertible(self) -> bool:

@@ -173,3 +173,32 @@ def test_atc_convert_converts_a_multi_document_file_as_a_collection(capsys):
 
     assert main(["convert", "-t", "splunk", str(FIXTURES / "rules" / "logon_burst.yml")]) == 0
     assert "| stats count as event_count by _time TargetUserName" in capsys.readouterr().out
+
+
+SIGMA_CLI = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "sigma"
+
+
+@pytest.mark.parametrize("slug", ["logon_burst", "logon_burst_2"])
+def test_the_reproduce_line_of_a_filtered_rule_and_a_correlation_gives_the_pages_query(built, slug):
+    import shlex
+    import subprocess
+
+    if not SIGMA_CLI.is_file():
+        pytest.skip("sigma-cli is not installed (pip install -e '.[test]')")
+    rule = by_slug(built)[slug]
+    text = section(page(built, slug), "splunk")
+    command = next(line for line in text.splitlines() if line.startswith("Reproduce")).split("<code>")[1].split("</code>")[0]
+    command = command.replace("\\_", "_")
+    assert "--filter filter_admin_host.yml" in command
+    done = subprocess.run([str(SIGMA_CLI), *shlex.split(command)[1:]], cwd=FIXTURES / "rules", capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert rule.conversions["splunk"].query in done.stdout  # the file's other queries may be printed too (it holds two rules)
+
+
+def test_atc_convert_applies_filters_like_sigma_convert(capsys):
+    from atc.cli import main
+
+    rules = FIXTURES / "rules"
+    assert main(["convert", "-t", "grep", "--filter", str(rules / "filter_admin_host.yml"), str(rules / "sigma1_collection.yml")]) == 0
+    assert main(["convert", "-t", "splunk", "--filter", str(rules / "filter_admin_host.yml"), str(rules / "logon_burst.yml")]) == 0
+    assert 'NOT Workstation="ADMINPC"' in capsys.readouterr().out

@@ -17,6 +17,7 @@ def link_references(kb: KnowledgeBase) -> None:
         for target in _targets(item, item.filter_rules, by_ref, kb.problems):
             item.base_rules.append((target.slug, target.title))
             target.filters.append((item.slug, item.title))
+            target.filter_files.append(item.path)
             filters.setdefault(target.slug, []).append(item)
     for rule in kb.rules:
         if rule.kind == "rule" and rule.slug in filters:
@@ -27,6 +28,8 @@ def link_references(kb: KnowledgeBase) -> None:
             item.base_rules.append((target.slug, target.title))
             target.used_by.append((item.slug, item.title))
             documents.extend(_documents(target, by_ref, filters, set()))
+            item.base_files.extend(path for path in (target.path, *target.base_files) if path != item.path and path not in item.base_files)
+            item.filter_files.extend(path for path in target.filter_files if path not in item.filter_files)
         item.conversion_docs = [*_unique(documents), item.data]
 
 

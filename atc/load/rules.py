@@ -78,6 +78,7 @@ def load_file(path: Path, problems: list[Problem]) -> list[Rule]:
     rules = [rule for number, data in collection_documents(documents, path, problems) if (rule := load_document(data, path, text, problems, number))]
     for position, rule in enumerate(rules):
         rule.conversion_docs = rule.conversion_docs or [rule.data]  # the file's text is shared: conversions are keyed by the documents
+        rule.shares_file = len(rules) > 1
         if position:
             rule.page_stem = f"{path.stem}_{rule.name or position + 1}"
     return rules
