@@ -52,11 +52,17 @@ def test_every_rule_document_of_the_fixtures_gets_a_page(built):
         "list_category": "rejected",
         "logon_burst": "rule",
         "logon_burst_2": "correlation",
+        "Rundll32_Without_Arguments": "rule",  # a .yaml file with spaces in its name
         "sigma1_collection": "rule",
         "sigma1_collection_2": "rule",
         "v19_tags": "rule",
     }
     assert all(f"Detection_Rules/{slug}.md" in built.pages for slug in kinds)
+
+
+def test_a_yaml_file_with_spaces_in_its_name_gets_a_quoted_reproduce_line(built):
+    text = section(page(built, "Rundll32_Without_Arguments"), "splunk")
+    assert "splunk\\_windows &#39;Rundll32 Without Arguments.yaml&#39;</code>" in text
 
 
 def test_a_multi_document_file_is_no_longer_invalid_yaml(tmp_path):
