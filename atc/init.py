@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ _DATA_NEEDED = re.compile(r"^title:\s*['\"]?DN_", re.MULTILINE)
 _POLICY = re.compile(r"^title:\s*['\"]?LP_", re.MULTILINE)
 _ATOMIC = re.compile(r"^T\d{4}(?:\.\d{3})?$")
 _HEAD = 65_536  # bytes read of each YAML file to tell what it is
+_GITHUB = re.compile(r"^(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)([\w.-]+/[\w.-]+?)(?:\.git)?/?$")
 EXAMPLE_RULE = "rules/example_whoami.yml"
 WORKFLOWS = ("pr-check.yml", "pr-comment.yml", "pages.yml")
 # the install step of atc's own workflows, and what a team's repository runs instead (atc checked out at a pinned ref)
@@ -91,7 +93,25 @@ def _yaml_list(items: list[str]) -> str:
     return items[0] if len(items) == 1 else "[" + ", ".join(items) + "]"
 
 
-def config_text(found: Found, example: bool) -> str:
+def _git(root: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def repo_url(root: Path) -> str | None:
+    """The "edit this rule" base URL from the repository's GitHub remote `origin` and current branch, when there is one."""
+    match = _GITHUB.match(_git(root, "remote", "get-url", "origin"))
+    if match is None:
+        return None
+    prefix = _git(root, "rev-parse", "--show-prefix").rstrip("/")  # atc.yml's folder inside the repository
+    path = f"/{prefix}" if prefix else ""
+    return f"https://github.com/{match[1]}/blob/{_git(root, 'symbolic-ref', '--short', 'HEAD') or 'main'}{path}"
+
+
+def config_text(found: Found, example: bool, url: str | None = None) -> str:
     """The commented atc.yml for what was found."""
     kept = sorted(top for top in found.rules if top != "deprecated")
     counts = ", ".join(f"{top}: {found.rules[top]:,}" for top in kept)
@@ -120,8 +140,8 @@ def config_text(found: Found, example: bool) -> str:
         "# Query languages, in page order (default: all; `atc build --help` lists them)",
         "# targets: [splunk, es-qs, esql, kusto, sqlite]",
         "",
-        "# \"Edit this rule\" links: the URL of this folder in your repository",
-        "# repo_url: https://github.com/your-org/your-rules/blob/main",
+        "# \"Edit this rule\" links: the URL of this folder in your repository" + (" (from the git remote origin)" if url else ""),
+        f"repo_url: {url}" if url else "# repo_url: https://github.com/your-org/your-rules/blob/main",
         "",
         "# Your look: templates here override atc's of the same name; mkdocs.yml is merged over atc's defaults",
         "# templates_dir: templates",
@@ -188,7 +208,7 @@ def run_init(root: Path, force: bool, workflows: bool, repository: str, ref: str
         rule.write_text(EXAMPLE_TEXT, encoding="utf-8")
         found.rules["rules"] = 1
         out.append(f"no Sigma rules found: wrote an example, {rule}")
-    config.write_text(config_text(found, example), encoding="utf-8")
+    config.write_text(config_text(found, example, repo_url(root)), encoding="utf-8")
     out.append(f"wrote {config}: rules in {', '.join(sorted(found.rules))}" + "".join(
         f"; {label} in {', '.join(_outermost(values))}" for label, values in (("Data Needed", found.data_needed), ("logging policies", found.logging_policies), ("triggers", found.triggers)) if values
     ))

@@ -144,3 +144,13 @@ def test_workflows_written_by_init_match_the_github_schema(repo, name):
     assert main(["init", "--workflows", "--atc-repo", "acme/atc", "--atc-ref", "v1.0.0"]) == 0
     done = schema_check(repo / ".github" / "workflows" / name)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_init_takes_the_edit_links_from_the_github_remote(repo):
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", "-b", "trunk"], cwd=repo, check=True)
+    subprocess.run(["git", "remote", "add", "origin", "git@github.com:acme/detections.git"], cwd=repo, check=True)
+    assert main(["init"]) == 0
+    config = yaml.safe_load((repo / "atc.yml").read_text(encoding="utf-8"))
+    assert config["repo_url"] == "https://github.com/acme/detections/blob/trunk"
