@@ -6,9 +6,7 @@ ids the snapshot does not know: after `atc attack update` fetches ATT&CK v19 or 
 """
 from __future__ import annotations
 
-V19 = "ATT&CK v19"
-
-# v19 technique id -> (v19 name, the embedded v18.1 ids it covers, the first one counting for coverage)
+# v19 technique id -> (its v19 name, the embedded v18.1 ids it took over; coverage counts the first)
 TECHNIQUES: dict[str, tuple[str, tuple[str, ...]]] = {
     "T1684": ("Social Engineering", ("T1656", "T1672")),
     "T1684.001": ("Impersonation", ("T1656",)),
