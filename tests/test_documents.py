@@ -48,6 +48,7 @@ def test_every_rule_document_of_the_fixtures_gets_a_page(built):
         "filter_admin_host": "filter",
         "legacy_count": "aggregation",
         "legacy_event_count": "aggregation",
+        "legacy_max": "aggregation",
         "legacy_near": "aggregation",
         "list_category": "rejected",
         "logon_burst": "rule",
@@ -109,10 +110,13 @@ def test_legacy_aggregation_gets_an_atc_written_correlation_converted_where_a_ba
     event_count = by_slug(built)["legacy_event_count"]
     assert "type: event_count" in event_count.equivalent and "timespan: 1d" in event_count.equivalent
     assert "no timeframe" in event_count.equivalent_note
-    near = page(built, "legacy_near")
-    assert "Not convertible: Sigma 1 aggregation, and atc wrote no equivalent." in near and "no one-to-one Sigma 2 form" in near
-    assert "### splunk" not in near
-    assert by_slug(built)["legacy_near"].conversions == {}
+    near = by_slug(built)["legacy_near"]
+    assert "type: temporal" in near.equivalent and "timespan: 1m" in near.equivalent
+    assert 'eval event_type="dump_tool_near_logon_search_2"' in section(page(built, "legacy_near"), "splunk")
+    unwritten = page(built, "legacy_max")
+    assert "Not convertible: Sigma 1 aggregation, and atc wrote no equivalent." in unwritten and "Sigma 2 has no correlation type for max" in unwritten
+    assert "### splunk" not in unwritten
+    assert by_slug(built)["legacy_max"].conversions == {}
 
 
 def test_equivalent_maps_operators_and_functions():
@@ -128,6 +132,10 @@ def test_equivalent_maps_operators_and_functions():
         assert written.documents[1]["correlation"]["condition"] == threshold
         assert written.documents[0]["detection"]["condition"] == "sel"
     assert equivalent({**base, "detection": {**base["detection"], "condition": "sel | max(x) > 1"}}).documents is None
+    assert equivalent({**base, "detection": {**base["detection"], "condition": "sel | near a and not b"}}).documents is None
+    near = equivalent({**base, "detection": {**base["detection"], "condition": "sel | near a and b"}})
+    assert [doc["detection"]["condition"] for doc in near.documents[:3]] == ["sel", "a", "b"]
+    assert near.documents[3]["correlation"]["type"] == "temporal" and len(near.documents[3]["correlation"]["rules"]) == 3
 
 
 def test_rejected_rule_gets_a_page_with_a_banner_and_no_target_section(built):
