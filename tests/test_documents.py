@@ -216,3 +216,27 @@ def test_atc_convert_applies_filters_like_sigma_convert(capsys):
     assert main(["convert", "-t", "grep", "--filter", str(rules / "filter_admin_host.yml"), str(rules / "sigma1_collection.yml")]) == 0
     assert main(["convert", "-t", "splunk", "--filter", str(rules / "filter_admin_host.yml"), str(rules / "logon_burst.yml")]) == 0
     assert 'NOT Workstation="ADMINPC"' in capsys.readouterr().out
+
+
+def test_atc_diff_shows_what_a_filter_change_does_to_the_rules_it_applies_to(tmp_path, monkeypatch, capsys):
+    import json
+    import shutil
+    import subprocess
+
+    from atc.cli import main
+
+    shutil.copytree(FIXTURES / "rules", tmp_path / "rules")
+    (tmp_path / "atc.yml").write_text("rules: rules\ntargets: [splunk]\n", encoding="utf-8")
+    git = ["git", "-c", "user.email=atc@example.com", "-c", "user.name=atc"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "."], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], cwd=tmp_path, check=True)
+    filter_file = tmp_path / "rules" / "filter_admin_host.yml"
+    filter_file.write_text(filter_file.read_text(encoding="utf-8").replace("ADMINPC", "JUMPHOST"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["diff", "HEAD", "--format", "json", "--jobs", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    changed = {item["title"]: item for item in report["changed"]}
+    assert set(changed) == {"Exclude admin host", "Failed logon", "Many failed logons"}  # the filter, its rule, the correlation using that rule
+    assert '+source="WinEventLog:Security" EventCode=4625 NOT Workstation="JUMPHOST"' in changed["Failed logon"]["queries"][0]["diff"]
+    assert changed["Exclude admin host"]["queries"] == []  # a filter has no query of its own
