@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, TextIO
 
-from atc.config import REPO_ROOT, Settings
+from atc.config import Settings
 from atc.convert.cache import ConversionCache
 from atc.convert.runner import ConvertStats, convert_rules
 from atc.convert.targets import Target, select_targets
@@ -26,6 +26,7 @@ from atc.progress import Progress
 from atc.render.page_memo import PageMemo
 from atc.render.pages import PageRenderer
 from atc.render.rule_extras import edit_urls
+from atc.resources import templates_dir
 from atc.site.docs_writer import WriteReport, carry_refused, write_pages
 from atc.site.mkdocs_build import build_site
 from atc.site.publish import check_output, publishing
@@ -77,8 +78,17 @@ def _site_meta(settings: Settings) -> tuple[str, str | None]:
 
 
 def mkdocs_config(settings: Settings) -> Path:
-    """The mkdocs configuration: the one configured, else the repository's default."""
-    return settings.mkdocs_config if settings.mkdocs_config.is_file() else REPO_ROOT / "mkdocs.yml"
+    """The mkdocs configuration: atc's default, with the team's mkdocs.yml (when there is one) merged over it."""
+    from atc.site.mkdocs_config import site_config
+
+    return site_config(settings.mkdocs_config, settings.cache_dir)
+
+
+def template_dirs(settings: Settings) -> list[Path]:
+    """Where templates are looked up: the team's override folder first (when it exists), then atc's own."""
+    own = templates_dir()
+    team = settings.templates_dir
+    return [team, own] if team.is_dir() and team.resolve() != own.resolve() else [own]
 
 
 def verify_queries(kb: KnowledgeBase, rules: list[Rule], targets: list[Target], events: Path) -> None:
@@ -159,9 +169,10 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
 
     started = time.perf_counter()
     links = edit_urls(kb.rules, settings.repo_url, [settings.base_dir, *settings.rules])
-    renderer = PageRenderer(kb, targets, settings.templates_dir, links)
+    templates = template_dirs(settings)
+    renderer = PageRenderer(kb, targets, templates, links)
     if only_changed is None:  # a preview's partial pages are not worth remembering
-        renderer.memo = PageMemo(renderer, settings.templates_dir, settings.cache_dir)
+        renderer.memo = PageMemo(renderer, templates, settings.cache_dir)
     pages = renderer.pages(*_site_meta(settings))
     made = len(pages)
     if renderer.memo:

@@ -41,6 +41,7 @@ class Settings:
     validator_exclusions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (rule id, pySigma validators `atc check` skips for it)
     events: Path | None = None  # example events per rule id (atc verify); grep and SQLite queries are checked when it exists
     environments: tuple[Environment, ...] = ()  # the team's environments and what each collects (rule pages say where rules run)
+    given: frozenset[str] = frozenset()  # settings given in atc.yml or as options: a missing path among them is an error (not an atc.yml key)
 
 
 _PATH_LISTS = ("rules", "data_needed", "logging_policies", "triggers")
@@ -56,7 +57,7 @@ def default_settings(root: Path = REPO_ROOT) -> Settings:
         triggers=(root / "triggers",),
         docs_dir=root / "docs",
         site_dir=root / "site",
-        templates_dir=REPO_ROOT / "templates",
+        templates_dir=root / "templates",  # the team's template overrides (atc's own templates are used for the rest)
         mkdocs_config=root / "mkdocs.yml",
         cache_dir=root / ".atc-cache",
         base_dir=root,
@@ -80,7 +81,7 @@ def load_config_file(path: Path) -> Settings:
         raise ConfigError(f"{path}: cannot read configuration: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the configuration must be a mapping of settings")
-    known = {f.name for f in fields(Settings)} - {"base_dir"}
+    known = {f.name for f in fields(Settings)} - {"base_dir", "given"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -107,7 +108,7 @@ def load_config_file(path: Path) -> Settings:
             changes[key] = value
         else:
             changes[key] = str(value)
-    return replace(base, **changes)
+    return replace(base, **changes, given=frozenset(changes))
 
 
 def _exclusions(value: Any, path: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -174,6 +175,29 @@ def _positive_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{what} must be a whole number of at least 1")
     return value
+
+
+class MissingPathError(ConfigError):
+    """A rules or data path that was given does not exist."""
+
+
+# settings naming inputs that must exist when given; the rule folders must exist even when left to their default
+_INPUTS = ("rules", "data_needed", "logging_policies", "triggers", "templates_dir", "mkdocs_config", "attack_snapshot", "events")
+
+
+def check_paths(settings: Settings) -> Settings:
+    """The settings with missing default input folders dropped; a missing path that was given (or a missing rules folder) is an error."""
+    changes: dict[str, Any] = {}
+    for key in _INPUTS:
+        value = getattr(settings, key)
+        paths = value if isinstance(value, tuple) else (value,) if value is not None else ()
+        missing = [path for path in paths if not path.exists()]
+        if missing and (key in settings.given or key == "rules"):
+            where = "atc.yml or the options" if key in settings.given else "the default, as atc.yml does not set it"
+            raise MissingPathError(f"{missing[0]}: {key.replace('_', ' ')} path not found ({where}); fix the path or create it")
+        if missing and isinstance(value, tuple):
+            changes[key] = tuple(path for path in value if path.exists())
+    return replace(settings, **changes)
 
 
 def find_config(explicit: Path | None, cwd: Path) -> Path | None:

@@ -15,7 +15,7 @@ import yaml
 
 from atc.check import validate
 from atc.convert.cache import ConversionCache
-from atc.convert.runner import convert_rules
+from atc.convert.runner import conversion_text, convert_rules
 from atc.convert.targets import Target
 from atc.gitrev import repo_top
 from atc.model import KnowledgeBase, Problem, Rule
@@ -164,7 +164,7 @@ def compare(
 ) -> DiffReport:
     """The report for two linked knowledge bases; converts the rules whose text differs."""
     pairs, removed, added = pair_rules(base, base_kb.rules, head, head_kb.rules)
-    changed = [(old, new) for old, new in pairs if old.source_text != new.source_text]
+    changed = [(old, new) for old, new in pairs if conversion_text(old) != conversion_text(new)]  # a rule's own documents, with its filters
     convert_rules([rule for pair in changed for rule in pair] + added, targets, jobs, cache=cache)
     report = DiffReport(base.label, head.label, [t.key for t in targets], len(base_kb.rules), len(head_kb.rules))
     report.added = sorted(RuleRef(head.rel(r.path), r.id, r.title) for r in added)
@@ -172,11 +172,12 @@ def compare(
     report.renamed = sorted(Rename(base.rel(old.path), head.rel(new.path), new.id, new.title) for old, new in pairs if base.rel(old.path) != head.rel(new.path))
     for old, new in sorted(changed, key=lambda pair: head.rel(pair[1].path)):
         report.changed.append(_rule_change(base, old, head, new, targets))
-        for target in targets:
-            before, after = old.conversions[target.key], new.conversions[target.key]
-            if before.status == "ok" and after.status != "ok":
-                report.newly_failing.append(ConversionChange(target.key, head.rel(new.path), new.id, new.title, after.error))
-            elif before.status != "ok" and after.status == "ok":
+        for target in targets:  # a filter or a rule pySigma rejects has no conversion at all
+            before, after = old.conversions.get(target.key), new.conversions.get(target.key)
+            was, now = before is not None and before.status == "ok", after is not None and after.status == "ok"
+            if was and not now:
+                report.newly_failing.append(ConversionChange(target.key, head.rel(new.path), new.id, new.title, after.error if after else f"not converted (a {new.kind} rule)"))
+            elif now and not was:
                 report.newly_working.append(ConversionChange(target.key, head.rel(new.path), new.id, new.title))
     for rule in added:
         report.newly_failing.extend(
@@ -220,7 +221,7 @@ def _rule_change(base: Side, old: Rule, head: Side, new: Rule, targets: list[Tar
     old_links, new_links = _linked_facts(old), _linked_facts(new)
     change.fields.extend(FieldChange(name, old_links[name] or None, new_links[name] or None) for name in new_links if old_links[name] != new_links[name])
     for target in targets:
-        before, after = old.conversions[target.key].query or "", new.conversions[target.key].query or ""
+        before, after = (rule.conversions[target.key].query or "" if target.key in rule.conversions else "" for rule in (old, new))
         if before != after:
             lines = difflib.unified_diff(before.splitlines(), after.splitlines(), f"a/{change.old_path}", f"b/{change.path}", lineterm="")
             change.queries.append(QueryDiff(target.key, "\n".join(lines)))

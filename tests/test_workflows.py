@@ -65,7 +65,7 @@ def test_pull_request_check_runs_with_a_read_only_token():
     assert workflow["permissions"] == {"contents": "read"}
     assert all("permissions" not in job for job in workflow["jobs"].values())
     runs = "\n".join(step.get("run", "") for step in steps(workflow))
-    for command in ("atc check --strict", 'atc diff "$BASE"', 'atc build --only-changed "$BASE"', "pip install -r requirements.lock", "pip install --no-deps -e ."):
+    for command in ("atc check --strict", 'atc diff "$BASE"', 'atc build --only-changed "$BASE"', "pip install -r requirements.lock", "pip install --no-deps ."):
         assert command in runs
     checkout = next(step for step in steps(workflow) if step.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["fetch-depth"] == 0

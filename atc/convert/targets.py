@@ -99,9 +99,14 @@ def make_backend(target: Target) -> Backend:
     return backend_class(target.backend)(processing_pipeline=resolve_pipelines(target.pipelines))
 
 
-def sigma_cli_command(target: Target, rule_file: str) -> str:
-    """The command line that reproduces this target's query outside atc (sigma-cli, or atc for our own backends)."""
-    return f"{_command_prefix(target)} {shlex.quote(rule_file)}"  # the file name comes from a pull request: never shell syntax
+def sigma_cli_command(target: Target, rule_file: str, filters: tuple[str, ...] = (), others: tuple[str, ...] = ()) -> str:
+    """The command line that reproduces this target's query outside atc (sigma-cli, or atc for our own backends).
+
+    filters: filter files applied to the rule (`--filter`); others: files converted with it (a correlation's base rules).
+    """
+    options = "".join(f" --filter {shlex.quote(name)}" for name in filters)
+    files = " ".join(shlex.quote(name) for name in (*others, rule_file))  # file names come from a pull request: never shell syntax
+    return f"{_command_prefix(target)}{options} {files}"
 
 
 @cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 from atc.convert.targets import Target
 from atc.link.attack import technique_url
@@ -28,7 +28,7 @@ T = TypeVar("T")
 class PageRenderer:
     """Holds the jinja2 environment and the knowledge base's link targets."""
 
-    def __init__(self, kb: KnowledgeBase, targets: list[Target], templates_dir: Path, edit_urls: dict[str, str] | None = None) -> None:
+    def __init__(self, kb: KnowledgeBase, targets: list[Target], templates_dir: Path | Sequence[Path], edit_urls: dict[str, str] | None = None) -> None:
         self.kb = kb
         self.targets = targets
         self.edit_urls = edit_urls or {}  # rule slug -> "edit this rule" URL
@@ -126,8 +126,8 @@ class PageRenderer:
         for rule in self.summaries:
             for item_id in rule.data_needed:
                 rules_by_dn[item_id].append(rule)
-            for ref in rule.triggers:
-                rules_by_trigger[ref.technique_id].append(rule)
+            for technique_id in dict.fromkeys(ref.technique_id for ref in rule.triggers):  # a simulation's test and the tag's tests: once
+                rules_by_trigger[technique_id].append(rule)
         pages: dict[str, str] = {}
         linker = DetectionLinker(kb.attack, kb.data_needed)
         for item in kb.data_needed.values():
