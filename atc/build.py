@@ -14,6 +14,7 @@ from atc.config import REPO_ROOT, Settings
 from atc.convert.cache import ConversionCache
 from atc.convert.runner import ConvertStats, convert_rules
 from atc.convert.targets import Target, select_targets
+from atc.gitrev import GitError
 from atc.link import link
 from atc.load.attack import load_snapshot
 from atc.load.data_needed import load_data_needed
@@ -142,9 +143,25 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         verify_queries(kb, converted, targets, settings.events)
         timings["verify"] = time.perf_counter() - started
 
+    history = None
+    if settings.history.enabled and only_changed is None:  # a preview shows the change itself
+        from atc.history.stage import read_history
+
+        started = time.perf_counter()
+        try:
+            history = read_history(kb, settings, targets)
+        except GitError as exc:
+            kb.problems.append(Problem(str(settings.base_dir), "history", f"the rule history is left out: {exc}", severity="warning"))
+        timings["history"] = time.perf_counter() - started
+        if history is not None:
+            _log(stream, quiet, f"history: {len(history.dates)} rules with commits, {len(history.periods)} {history.grouping} periods in {timings['history']:.2f} s")
+            for note in history.limits:
+                _log(stream, quiet, f"history: {note}")
+
     started = time.perf_counter()
     links = edit_urls(kb.rules, settings.repo_url, [settings.base_dir, *settings.rules])
     renderer = PageRenderer(kb, targets, settings.templates_dir, links)
+    renderer.history = history
     if only_changed is None:  # a preview's partial pages are not worth remembering
         renderer.memo = PageMemo(renderer, settings.templates_dir, settings.cache_dir)
     pages = renderer.pages(*_site_meta(settings))

@@ -171,7 +171,7 @@ def compare(
     report.removed = sorted(RuleRef(base.rel(r.path), r.id, r.title) for r in removed)
     report.renamed = sorted(Rename(base.rel(old.path), head.rel(new.path), new.id, new.title) for old, new in pairs if base.rel(old.path) != head.rel(new.path))
     for old, new in sorted(changed, key=lambda pair: head.rel(pair[1].path)):
-        report.changed.append(_rule_change(base, old, head, new, targets))
+        report.changed.append(rule_change(base, old, head, new, targets))
         for target in targets:
             before, after = old.conversions[target.key], new.conversions[target.key]
             if before.status == "ok" and after.status != "ok":
@@ -188,7 +188,7 @@ def compare(
     base_problems = base_kb.problems + validate([old for old, _ in changed] + removed, base.settings.validator_exclusions)
     head_problems = head_kb.problems + validate([new for _, new in changed] + added, head.settings.validator_exclusions)
     _problem_deltas(report, base, base_problems, head, head_problems)
-    _link_deltas(report, base_kb, head_kb)
+    link_deltas(report, base_kb, head_kb)
     return report
 
 
@@ -210,7 +210,7 @@ def _linked_facts(rule: Rule) -> dict[str, str]:
     }
 
 
-def _rule_change(base: Side, old: Rule, head: Side, new: Rule, targets: list[Target]) -> RuleChange:
+def rule_change(base: Side, old: Rule, head: Side, new: Rule, targets: list[Target]) -> RuleChange:
     """The metadata fields and the queries that differ between two versions of a rule."""
     change = RuleChange(head.rel(new.path), new.id, new.title, base.rel(old.path))
     for key in dict.fromkeys([*new.data, *old.data]):
@@ -263,7 +263,7 @@ def _trigger_names(kb: KnowledgeBase) -> dict[str, str]:
     return {ref.technique_id: kb.triggers[ref.technique_id].display_name for rule in kb.rules for ref in rule.triggers if ref.technique_id in kb.triggers}
 
 
-def _link_deltas(report: DiffReport, base_kb: KnowledgeBase, head_kb: KnowledgeBase) -> None:
+def link_deltas(report: DiffReport, base_kb: KnowledgeBase, head_kb: KnowledgeBase) -> None:
     before, after = coverage(base_kb), coverage(head_kb)
     report.coverage_before, report.coverage_after = len(before), len(after)
     report.coverage_gained = sorted(Named(tid, after[tid]) for tid in after.keys() - before.keys())

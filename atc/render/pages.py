@@ -17,7 +17,8 @@ from atc.render.page_memo import PageMemo
 from atc.render.rule_indexes import rule_index_pages
 from atc.render.targets_page import reproduce, targets_page, versions_text
 
-if TYPE_CHECKING:  # rule_extras imports this module
+if TYPE_CHECKING:  # rule_extras imports this module; the history stage imports the renderer's escaping, via diff
+    from atc.history.model import KbHistory, RuleDates
     from atc.render.rule_extras import RelatedIndex
 
 T = TypeVar("T")
@@ -31,6 +32,7 @@ class PageRenderer:
         self.targets = targets
         self.edit_urls = edit_urls or {}  # rule slug -> "edit this rule" URL
         self.memo: PageMemo | None = None  # set by the build: pages remembered across builds
+        self.history: KbHistory | None = None  # set by the build when the knowledge base is in git
         self.env = template_environment(templates_dir)
         self.links = LinkFilters(kb)  # no reference back to the renderer, nor to the rules: no reference cycle keeps a build alive
         self.env.filters.update(
@@ -65,7 +67,13 @@ class PageRenderer:
 
     def rule_context(self, rule: Rule, summary: RuleSummary, related: RelatedIndex) -> dict[str, object]:
         """What rule.md.j2 is rendered with for one rule."""
-        return dict(rule=rule, targets=self.targets, related=related.related(summary), edit_url=self.edit_urls.get(rule.slug))
+        history = self.history.rules.get(rule.slug) if self.history else None
+        return dict(rule=rule, targets=self.targets, related=related.related(summary), edit_url=self.edit_urls.get(rule.slug), history=history)
+
+    @property
+    def dates(self) -> dict[str, RuleDates]:
+        """Each rule's first and last commit and number of revisions, by slug (empty without history)."""
+        return self.history.dates if self.history else {}
 
     def pages(self, site_name: str, site_url: str | None = None) -> dict[str, str]:
         """Every generated page, keyed by its path relative to docs/."""
@@ -77,7 +85,11 @@ class PageRenderer:
         for rule, summary in zip(kb.rules, self.summaries):
             pages[f"{RULES_DIR}/{rule.slug}.md"] = self.render("rule.md.j2", **self.rule_context(rule, summary, related))
         # every other page is made from the summaries: one memo entry while none of them changes
-        pages.update(self.remember(("knowledge-base pages", self.summaries, site_name, site_url), lambda: self.knowledge_base_pages(site_name, site_url)))
+        pages.update(self.remember(("knowledge-base pages", self.summaries, self.dates, site_name, site_url), lambda: self.knowledge_base_pages(site_name, site_url)))
+        from atc.render.history_pages import changes_pages
+
+        periods = (self.history.periods, self.history.grouping, self.history.limits) if self.history else None
+        pages.update(self.remember(("changes", periods, site_name, site_url), lambda: changes_pages(self, site_name, site_url)))
         from atc.site.assets import site_assets
 
         pages.update(site_assets())
@@ -115,7 +127,7 @@ class PageRenderer:
         from atc.render.exports import exports
 
         pages.update(attack_pages(self, site_url))
-        pages.update(self.remember(("exports", self.summaries), lambda: exports(self.summaries, self.targets)))
+        pages.update(self.remember(("exports", self.summaries, self.dates), lambda: exports(self.summaries, self.targets, self.dates)))
         return pages
 
     def index_pages(self, site_name: str, rules_by_dn: dict[str, list[RuleSummary]], rules_by_trigger: dict[str, list[RuleSummary]]) -> dict[str, str]:
@@ -134,7 +146,9 @@ class PageRenderer:
                 attack_version=kb.attack.version,
                 attack_source=kb.attack.source,
             ),
-            f"{RULES_DIR}/index.md": self.render("rules_index.md.j2", rules=sorted(self.summaries, key=lambda r: (r.title.lower(), r.slug))),
+            f"{RULES_DIR}/index.md": self.render(
+                "rules_index.md.j2", rules=sorted(self.summaries, key=lambda r: (r.title.lower(), r.slug)), dates=self.dates, history=self.history is not None
+            ),
             f"{DATA_NEEDED_DIR}/index.md": self.render(
                 "data_needed_index.md.j2", items=list(kb.data_needed.values()), rule_counts={k: len(rules_by_dn[k]) for k in kb.data_needed},
                 unserved=sum(1 for rule in self.summaries if not rule.data_needed),
