@@ -268,3 +268,47 @@ def test_history_settings_from_atc_yml(tmp_path):
         config.write_text(bad, encoding="utf-8")
         with pytest.raises(ConfigError, match="history"):
             load_config_file(config)
+
+
+HOSTILE = '<script>alert(1)</script><img src=x onerror=alert(2)> [x](javascript:alert(3)) \u202e'
+
+
+def test_hostile_commit_author_tag_and_title_in_the_site(tmp_path):
+    root = tmp_path / "kb"
+    make_repo(root, tmp_path / "cache")
+    git(root, "config", "user.name", HOSTILE)
+    write(root, "rules/windows/cleared.yml", CLEARED.replace("title: Security Log Cleared", f"title: '{HOSTILE}'"))
+    commit(root, f"Retitle {HOSTILE}", "2026-11-20T10:00:00Z")
+    git(root, "tag", "<svg/onload=alert(4)>")
+    settings = load_config_file(root / "atc.yml")
+    out = tmp_path / "out"
+    result = run_build(replace(settings, docs_dir=out / "docs", site_dir=out / "site", build_site=True, strict=False), quiet=True)
+    from tests.html_safety import injected_markup, visible_text
+
+    for name in ("Detection_Rules/cleared/index.html", "changes/index.html", "Detection_Rules/index.html"):
+        html = (out / "site" / name).read_text(encoding="utf-8")
+        assert injected_markup(html) == [], name
+    rule_html = (out / "site/Detection_Rules/cleared/index.html").read_text(encoding="utf-8")
+    assert "Retitle <script>alert(1)</script>" in visible_text(rule_html)  # shown as text
+    assert '<details class="atc-history__queries">' not in rule_html  # a new title changes no query
+    encoded_html = (out / "site/Detection_Rules/encoded_command/index.html").read_text(encoding="utf-8")
+    details = encoded_html.split('<details class="atc-history__queries">', 1)[1].split("</details>", 1)[0]
+    assert '<code class="language-diff">' in details or 'class="language-diff"' in details
+    feed = ET.fromstring((out / "site/changes.xml").read_text(encoding="utf-8"))
+    atom = "{http://www.w3.org/2005/Atom}"
+    titles = [entry.findtext(f"{atom}title") for entry in feed.findall(f"{atom}entry")]
+    assert titles[0] == "Changes: <svg/onload=alert(4)>"
+    assert "<U+202E>" in feed.findall(f"{atom}entry")[0].findtext(f"{atom}content")
+    assert result.pages["changes.md"].count("## ") >= 2
+
+
+def test_uncommitted_edits_and_new_rules_are_named(tmp_path):
+    root = tmp_path / "kb"
+    make_repo(root, tmp_path / "cache")
+    write(root, "rules/windows/cleared.yml", CLEARED.replace("level: high", "level: low"))
+    write(root, "rules/windows/new_rule.yml", CERTUTIL.replace("44444444-0000", "66666666-0000").replace("title: Certutil Download", "title: New Rule"))
+    result = build(root)
+    assert "The working tree holds changes to this rule that are not committed." in page(result, "cleared")
+    assert "The working tree holds changes" not in page(result, "certutil")
+    assert "This rule is not committed yet." in page(result, "new_rule")
+    assert next(e for e in json.loads(result.pages["rules.json"]) if e["slug"] == "new_rule")["revisions"] is None
