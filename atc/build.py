@@ -154,7 +154,12 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
             kb.problems.append(Problem(str(settings.base_dir), "history", f"the rule history is left out: {exc}", severity="warning"))
         timings["history"] = time.perf_counter() - started
         if history is not None:
-            _log(stream, quiet, f"history: {len(history.dates)} rules with commits, {len(history.periods)} {history.grouping} periods in {timings['history']:.2f} s")
+            stats = history.convert_stats
+            _log(
+                stream, quiet,
+                f"history: {len(history.dates)} rules with commits, {len(history.periods)} {history.grouping} periods; old revisions: "
+                f"{stats.converted} conversions done, {stats.cached} cached; in {timings['history']:.2f} s",
+            )
             for note in history.limits:
                 _log(stream, quiet, f"history: {note}")
 

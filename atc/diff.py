@@ -214,6 +214,8 @@ def rule_change(base: Side, old: Rule, head: Side, new: Rule, targets: list[Targ
     """The metadata fields and the queries that differ between two versions of a rule."""
     change = RuleChange(head.rel(new.path), new.id, new.title, base.rel(old.path))
     for key in dict.fromkeys([*new.data, *old.data]):
+        if old.data.get(key) == new.data.get(key):  # equal values show alike: skip dumping them
+            continue
         before, after = _show(old.data.get(key)), _show(new.data.get(key))
         if before != after:
             change.fields.append(FieldChange(str(key), before, after))

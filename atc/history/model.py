@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from atc.convert.runner import ConvertStats
 from atc.diff import DiffReport, FieldChange, QueryDiff
 from atc.history.gitlog import Commit
 
@@ -63,3 +64,4 @@ class KbHistory:
     grouping: Literal["tag", "month"]
     depth: int
     limits: list[str] = field(default_factory=list)  # what the history leaves out and why (shallow clone, depth)
+    convert_stats: ConvertStats = field(default_factory=ConvertStats)  # conversions of old revisions

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from atc.config import Settings
 from atc.convert.cache import ConversionCache
-from atc.convert.runner import convert_rules
+from atc.convert.runner import ConvertStats, convert_rules
 from atc.convert.targets import Target
 from atc.diff import rule_change
 from atc.history.gitlog import Commit, FileChange
@@ -63,6 +63,7 @@ class RuleHistories:
         self.targets = targets
         self.revisions = settings.history.revisions
         self.commit_url = commit_url
+        self.stats = ConvertStats()  # conversions of old revisions
 
     def read(
         self, rules: list[Rule], log: list[tuple[Commit, list[FileChange]]], shallow: set[str], head: dict[str, str], jobs: int, cache: ConversionCache
@@ -100,7 +101,7 @@ class RuleHistories:
                     if rule is not None and not self.versions.is_current(rule) and not rule.conversions:
                         wanted[id(rule)] = rule
         if wanted and self.targets:
-            convert_rules(list(wanted.values()), self.targets, jobs, cache=cache)
+            self.stats = convert_rules(list(wanted.values()), self.targets, jobs, cache=cache)
 
     def _entry(self, commit: Commit, change: FileChange, shallow: set[str], with_queries: bool) -> HistoryEntry:
         """One commit's effect on a rule."""

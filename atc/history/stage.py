@@ -53,7 +53,8 @@ def read_history(kb: KnowledgeBase, settings: Settings, targets: list[Target]) -
     versions = RuleVersions(top, kb, settings.cache_dir)
     cache = ConversionCache(settings.cache_dir)
     try:
-        rules, dates = RuleHistories(top, settings, versions, targets, commit_url(settings)).read(kb.rules, log, shallow, head, settings.jobs, cache)
+        histories = RuleHistories(top, settings, versions, targets, commit_url(settings))
+        rules, dates = histories.read(kb.rules, log, shallow, head, settings.jobs, cache)
         named = tags(top)
         head_sha = git_output(top, "rev-parse", "HEAD").decode().strip()
         spans, limits = tag_spans(top, named, head_sha, shallow, history.periods) if named else month_spans(top, history.depth, shallow, history.periods)
@@ -66,4 +67,4 @@ def read_history(kb: KnowledgeBase, settings: Settings, targets: list[Target]) -
         notes.append("this is a shallow clone: the history starts at its oldest commit (fetch the whole history for more)")
     if len(log) >= history.depth:
         notes.append(f"only the last {history.depth} commits that touched the rules are read (history.depth)")
-    return KbHistory(rules, dates, periods, "tag" if named else "month", history.depth, notes + limits + left_out)
+    return KbHistory(rules, dates, periods, "tag" if named else "month", history.depth, notes + limits + left_out, histories.stats)
