@@ -263,7 +263,7 @@ def test_history_settings_from_atc_yml(tmp_path):
     config = tmp_path / "atc.yml"
     config.write_text("history:\n  depth: 50\n  revisions: 2\n  commit_url: https://git.example/c/{sha}\n", encoding="utf-8")
     assert load_config_file(config).history == HistorySettings(depth=50, revisions=2, commit_url="https://git.example/c/{sha}")
-    assert load_config_file(tmp_path / "missing.yml" if False else config).history.periods == 12
+    assert load_config_file(config).history.periods == 12 and load_config_file(config).history.enabled
     for bad in ("history: 3\n", "history:\n  depth: 0\n", "history:\n  deep: 3\n", "history:\n  commit_url: https://x/\n"):
         config.write_text(bad, encoding="utf-8")
         with pytest.raises(ConfigError, match="history"):

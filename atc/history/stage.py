@@ -47,6 +47,8 @@ def read_history(kb: KnowledgeBase, settings: Settings, targets: list[Target]) -
     history = settings.history
     side = Side("", top, settings)
     folders = side.inside(settings.rules)
+    if not folders:  # the rules live outside the repository holding atc.yml
+        return None
     shallow = shallow_boundary(top)
     log = read_log(top, folders, history.depth)
     head = {rel: blob for rel, blob in list_blobs(top, "HEAD", folders).items() if rel.endswith(RULE_SUFFIXES)}
