@@ -233,20 +233,14 @@ def test_shallow_clone_degrades_and_says_so(scratch, tmp_path):
     assert re.findall(r"^## (\S+) ", changes, re.M) == []  # November starts before the clone's oldest commit
 
 
-def test_not_a_git_repository_skips_history(tmp_path):
+def test_not_a_git_repository_skips_history(tmp_path, monkeypatch):
     root = tmp_path / "plain"
     for folder in ("data_needed", "logging_policies", "triggers"):
         shutil.copytree(REPO_ROOT / folder, root / folder)
     write(root, "rules/encoded.yml", ENCODED)
     write(root, "atc.yml", f"rules: rules\ntargets: [splunk]\njobs: 1\ncache_dir: {tmp_path / 'cache'}\nbuild_site: false\n")
-    env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(tmp_path)}
-    old = os.environ.copy()
-    os.environ.update(env)
-    try:
-        result = build(root)
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # git must not find a repository above the folder
+    result = build(root)
     assert "## History" not in page(result, "encoded")
     assert not [p for p in result.problems if p.kind == "history"]
     assert "changes.xml" not in result.pages and "is not in a git repository" in result.pages["changes.md"]

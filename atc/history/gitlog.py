@@ -56,7 +56,7 @@ def read_log(top: Path, paths: list[str], depth: int) -> list[tuple[Commit, list
     if not paths:
         return []
     output = git_output(
-        top, "-c", "diff.renameLimit=20000", "log", "-z", "--raw", "-M", "--no-abbrev", f"--format={_FORMAT}", f"-n{depth}", "HEAD", "--", *paths
+        top, "log", "-z", "--raw", "-M", "-l20000", "--no-abbrev", f"--format={_FORMAT}", f"-n{depth}", "HEAD", "--", *paths
     )
     tokens = output.split(b"\0")
     log: list[tuple[Commit, list[FileChange]]] = []
