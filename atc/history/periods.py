@@ -101,6 +101,7 @@ class Periods:
         self.kb = kb
         self.versions = versions
         self.folders = folders
+        self.placed: dict[tuple[str, str], Rule] = {}  # (path, blob id) -> the rule at that path: states share most of them
 
     def read(self, spans: list[Span], jobs: int) -> tuple[list[Period], list[str]]:
         """One report per span whose commits this clone holds, newest first; what was left out, and why."""
@@ -121,7 +122,15 @@ class Periods:
         return periods, limits
 
     def _rules(self, state: dict[str, str]) -> list[Rule]:
-        return [replace(rule, path=self.top / rel) for rel, blob in sorted(state.items()) if (rule := self.versions.get(blob)) is not None]
+        """The rules of a state, each with its path in the repository."""
+        rules = []
+        for rel, blob in sorted(state.items()):
+            placed = self.placed.get((rel, blob))
+            if placed is None and (rule := self.versions.get(blob)) is not None:
+                placed = self.placed[rel, blob] = replace(rule, path=self.top / rel)
+            if placed is not None:
+                rules.append(placed)
+        return rules
 
     def _report(self, span: Span, before: dict[str, str], after: dict[str, str]) -> DiffReport:
         """What changed from the start of the span to its end (the fields of changed rules; no queries)."""

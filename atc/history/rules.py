@@ -2,6 +2,7 @@
 first), what each changed in its metadata and, for the newest ones, a diff of every query that changed."""
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
@@ -20,10 +21,18 @@ from atc.revision import Side
 Touch = tuple[Commit, FileChange]
 
 
-def repository_path(rule: Rule, top: Path) -> str | None:
-    """The rule file's path relative to the repository top (None: outside it)."""
-    path = rule.path.resolve()
-    return path.relative_to(top).as_posix() if path.is_relative_to(top) else None
+def repository_paths(rules: list[Rule], top: Path) -> dict[str, str]:
+    """Each rule file's path as git names it (its folder resolved, the file itself not: git tracks a link), by slug; rules outside the repository left out."""
+    folders: dict[Path, str] = {}
+    prefix = str(top) + os.sep
+    found: dict[str, str] = {}
+    for rule in rules:
+        folder = folders.get(rule.path.parent)
+        if folder is None:
+            folder = folders[rule.path.parent] = os.path.realpath(rule.path.parent) + os.sep
+        if folder.startswith(prefix):
+            found[rule.slug] = (folder[len(prefix):] + rule.path.name).replace(os.sep, "/")
+    return found
 
 
 def touches(log: list[tuple[Commit, list[FileChange]]], paths: dict[str, str]) -> dict[str, list[Touch]]:
@@ -69,7 +78,7 @@ class RuleHistories:
         self, rules: list[Rule], log: list[tuple[Commit, list[FileChange]]], shallow: set[str], head: dict[str, str], jobs: int, cache: ConversionCache
     ) -> tuple[dict[str, RuleHistory], dict[str, RuleDates]]:
         """Histories and rules.json dates by rule slug; head: HEAD's rule files (path -> blob id)."""
-        rels = {rule.slug: rel for rule in rules if (rel := repository_path(rule, self.top)) is not None}
+        rels = repository_paths(rules, self.top)
         found = touches(log, {rel: slug for slug, rel in rels.items()})
         self.versions.add({blob: path for items in found.values() for _, c in items for blob, path in ((c.old_blob, c.old_path), (c.blob, c.path)) if blob and path}, jobs)
         self._convert(found, jobs, cache)

@@ -3,6 +3,7 @@ across builds) and linked against today's Data Needed, triggers and ATT&CK snaps
 from __future__ import annotations
 
 import hashlib
+import pickle
 import posixpath
 import tempfile
 from pathlib import Path
@@ -31,6 +32,9 @@ class RuleVersions:
             self.rules[self.blob_of[rule.path]] = rule
         self.working = {id(rule) for rule in self.rules.values()}
         self.memo = Memo(cache_dir, "history-rule")
+        # a revision is remembered parsed and linked: by its blob id, the loader's code and what linking reads
+        linked_from = pickle.dumps((kb.data_needed, kb.triggers, kb.attack), protocol=pickle.HIGHEST_PROTOCOL)
+        self.base = hashlib.sha256(loader_digest() + hashlib.sha256(linked_from).digest()).digest()
         self.used: set[str] = set()
 
     def is_current(self, rule: Rule) -> bool:
@@ -38,38 +42,30 @@ class RuleVersions:
         return id(rule) in self.working
 
     def add(self, blobs: dict[str, str], jobs: int) -> None:
-        """Parse and link the blobs (blob id -> a path that held it) not known yet; remembered by blob id in the build's cache."""
+        """Parse and link the blobs (blob id -> a path that held it) not known yet; remembered, linked, in the build's cache."""
         missing = {blob: path for blob, path in blobs.items() if blob not in self.rules}
         if not missing:
             return
-        memo = self.memo
         self.used.update(missing)
-        code = loader_digest()
-        digests = {blob: hashlib.sha256(code + blob.encode()).digest() for blob in missing}
-        fresh: list[Rule] = []
+        digests = {blob: hashlib.sha256(self.base + blob.encode()).digest() for blob in missing}
         unparsed: dict[str, str] = {}
         for blob in sorted(missing):
-            found = memo.get(blob, digests[blob])
+            found = self.memo.get(blob, digests[blob])
             if found is None:
                 unparsed[blob] = missing[blob]
             else:
                 self.rules[blob] = found[0]
-                if found[0] is not None:
-                    fresh.append(found[0])
-        if unparsed:
-            with tempfile.TemporaryDirectory(prefix="atc-history-") as tmp:
-                names = {f"{blob}/{posixpath.basename(path)}": blob for blob, path in unparsed.items()}
-                write_blobs(self.top, names, Path(tmp))
-                paths = [Path(tmp) / name for name in sorted(names)]
-                for name, (rule, _) in zip(sorted(names), parse_files(paths, jobs)):
-                    blob = names[name]
-                    self.rules[blob] = rule
-                    memo.put(blob, digests[blob], (rule,))
-                    if rule is not None:
-                        fresh.append(rule)
-        for rule in fresh:  # links and conversions depend on today's settings: never remembered with the parse
-            rule.conversions = {}
-        link(KnowledgeBase(fresh, self.kb.data_needed, self.kb.logging_policies, self.kb.triggers, self.kb.attack, []))
+        if not unparsed:
+            return
+        with tempfile.TemporaryDirectory(prefix="atc-history-") as tmp:
+            names = {f"{blob}/{posixpath.basename(path)}": blob for blob, path in unparsed.items()}
+            write_blobs(self.top, names, Path(tmp))
+            parsed = {names[name]: rule for name, (rule, _) in zip(sorted(names), parse_files([Path(tmp) / name for name in sorted(names)], jobs))}
+        kb = self.kb
+        link(KnowledgeBase([rule for rule in parsed.values() if rule is not None], kb.data_needed, kb.logging_policies, kb.triggers, kb.attack, []))
+        for blob, rule in parsed.items():
+            self.rules[blob] = rule
+            self.memo.put(blob, digests[blob], (rule,))
 
     def close(self) -> None:
         """Store what was parsed; forget the revisions this build no longer reached."""
