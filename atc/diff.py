@@ -13,7 +13,6 @@ from typing import Any
 
 import yaml
 
-from atc.check import validate
 from atc.convert.cache import ConversionCache
 from atc.convert.runner import convert_rules
 from atc.convert.targets import Target
@@ -185,6 +184,8 @@ def compare(
     report.newly_failing.sort()
     report.newly_working.sort()
     # `atc check`'s validators, on what differs, with each side's own exclusions
+    from atc.check import validate  # imported here: pySigma's validators take a while to import, and the history stage uses this module without them
+
     base_problems = base_kb.problems + validate([old for old, _ in changed] + removed, base.settings.validator_exclusions)
     head_problems = head_kb.problems + validate([new for _, new in changed] + added, head.settings.validator_exclusions)
     _problem_deltas(report, base, base_problems, head, head_problems)

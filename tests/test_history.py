@@ -306,3 +306,16 @@ def test_uncommitted_edits_and_new_rules_are_named(tmp_path):
     assert "The working tree holds changes" not in page(result, "certutil")
     assert "This rule is not committed yet." in page(result, "new_rule")
     assert next(e for e in json.loads(result.pages["rules.json"]) if e["slug"] == "new_rule")["revisions"] is None
+
+
+def test_build_help_lists_the_history_settings(capsys):
+    from dataclasses import fields
+
+    from atc.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    text = capsys.readouterr().out
+    assert "--no-history" in text
+    for setting in fields(HistorySettings):
+        assert f"    {setting.name}:" in text
