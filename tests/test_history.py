@@ -243,7 +243,7 @@ def test_not_a_git_repository_skips_history(tmp_path, monkeypatch):
     result = build(root)
     assert "## History" not in page(result, "encoded")
     assert not [p for p in result.problems if p.kind == "history"]
-    assert "changes.xml" not in result.pages and "is not in a git repository" in result.pages["changes.md"]
+    assert "changes.xml" not in result.pages and "the knowledge base is not in a git repository" in result.pages["changes.md"]
     assert json.loads(result.pages["rules.json"])[0]["revisions"] is None
 
 
