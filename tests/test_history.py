@@ -319,3 +319,39 @@ def test_build_help_lists_the_history_settings(capsys):
     assert "--no-history" in text
     for setting in fields(HistorySettings):
         assert f"    {setting.name}:" in text
+
+
+def test_moves_are_followed_when_two_files_swap_names():
+    from atc.history.gitlog import Commit, FileChange
+    from atc.history.rules import touches
+
+    def at(sha: str) -> Commit:
+        return Commit(sha, (), 0, "a", sha)
+
+    log = [  # one commit swaps the names: a.yml -> b.yml and b.yml -> a.yml
+        (at("swap"), [FileChange("R", "a.yml", "b.yml", "1", "1"), FileChange("R", "b.yml", "a.yml", "2", "2")]),
+        (at("edit"), [FileChange("M", "a.yml", "a.yml", "0", "1"), FileChange("M", "b.yml", "b.yml", "9", "2")]),
+        (at("make"), [FileChange("A", None, "a.yml", None, "0"), FileChange("A", None, "b.yml", None, "9")]),
+    ]
+    found = touches(log, {"a.yml": "now-a", "b.yml": "now-b"})
+    assert [(c.sha, ch.path) for c, ch in found["now-b"]] == [("swap", "b.yml"), ("edit", "a.yml"), ("make", "a.yml")]
+    assert [(c.sha, ch.path) for c, ch in found["now-a"]] == [("swap", "a.yml"), ("edit", "b.yml"), ("make", "b.yml")]
+
+
+def test_commit_links():
+    from atc.config import default_settings
+    from atc.history.stage import commit_url
+
+    def url(repo_url: str | None, **history: object) -> str | None:
+        return commit_url(replace(default_settings(), repo_url=repo_url, history=replace(HistorySettings(), **history)))
+
+    assert url("https://github.com/org/rules/blob/main") == "https://github.com/org/rules/commit/{sha}"
+    assert url("https://gitlab.example/group/sub/rules/-/blob/main/kb") == "https://gitlab.example/group/sub/rules/-/commit/{sha}"
+    assert url("https://git.example/rules/src/main") is None and url(None) is None
+    assert url(None, commit_url="https://git.example/c/{sha}") == "https://git.example/c/{sha}"
+
+
+def test_periods_setting_bounds_the_changes_page(scratch):
+    root, _, _ = scratch
+    text = build(root, periods=1).pages["changes.md"]
+    assert re.findall(r"^## (\S+) ", text, re.M) == ["2026-11"]
