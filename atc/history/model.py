@@ -62,6 +62,5 @@ class KbHistory:
     dates: dict[str, RuleDates]  # by rule slug
     periods: list[Period]
     grouping: Literal["tag", "month"]
-    depth: int
     limits: list[str] = field(default_factory=list)  # what the history leaves out and why (shallow clone, depth)
     convert_stats: ConvertStats = field(default_factory=ConvertStats)  # conversions of old revisions

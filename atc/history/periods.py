@@ -8,11 +8,10 @@ import re
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 from atc.diff import DiffReport, Rename, RuleRef, link_deltas, pair_rules, rule_change
 from atc.gitrev import GitError, list_blobs
-from atc.history.gitlog import Commit, commits, first_parent_chain, tags
+from atc.history.gitlog import Commit, commits, first_parent_chain
 from atc.history.model import Period
 from atc.history.versions import RuleVersions
 from atc.load.rules import RULE_SUFFIXES

@@ -69,4 +69,4 @@ def read_history(kb: KnowledgeBase, settings: Settings, targets: list[Target]) -
         notes.append("this is a shallow clone: the history starts at its oldest commit (fetch the whole history for more)")
     if len(log) >= history.depth:
         notes.append(f"only the last {history.depth} commits that touched the rules are read (history.depth)")
-    return KbHistory(rules, dates, periods, "tag" if named else "month", history.depth, notes + limits + left_out, histories.stats)
+    return KbHistory(rules, dates, periods, "tag" if named else "month", notes + limits + left_out, histories.stats)
