@@ -152,6 +152,9 @@ def test_depth_setting_reads_fewer_commits(scratch):
     history = history_section(page(result, "encoded_command"))
     assert re.findall(r"^\*\*(\d{4}-\d\d-\d\d)\*\*", history, re.M) == ["2026-11-05"]
     assert "older ones are not in this clone or beyond `history.depth`" in history
+    changes = result.pages["changes.md"]
+    assert re.findall(r"^## (\S+) ", changes, re.M) == []  # November began before the two commits read
+    assert "2026-11 is left out: it reaches beyond the 2 commits read \\(history.depth\\)" in changes
 
 
 def test_rules_json_dates_and_revisions(scratch):

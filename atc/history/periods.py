@@ -73,6 +73,9 @@ def month_spans(top: Path, depth: int, shallow: set[str], limit: int) -> tuple[l
         month = time.strftime("%Y-%m", time.gmtime(run[0].time))
         if number + 1 < len(runs):
             start: str | None = runs[number + 1][0].sha
+        elif len(chain) >= depth:  # the month may begin before the commits read
+            limits.append(f"{month} is left out: it reaches beyond the {depth} commits read (history.depth)")
+            continue
         elif run[-1].parents:
             start = run[-1].parents[0]
         elif run[-1].sha in shallow:
