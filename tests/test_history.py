@@ -176,10 +176,10 @@ def test_changes_page_per_month(scratch):
     assert list(sections) == ["2026-11", "2026-10", "2026-09"]
     november, october, september = sections["2026-11"], sections["2026-10"], sections["2026-09"]
     assert "### Removed (1)" in november and "Kernel Module Loaded" in november
-    assert "| PowerShell Encoded Command | <code>rules/windows/encoded.yml</code> | <code>rules/windows/powershell/encoded\\_command.yml</code> |" in november
+    assert "| [PowerShell Encoded Command](Detection_Rules/encoded_command.md) | <code>rules/windows/encoded.yml</code> | <code>rules/windows/powershell/encoded\\_command.yml</code> |" in november
     assert "- no longer covered: T1547.006" in november
     assert "### Added (1)" in october and "PsExec Service" in october
-    assert "| PowerShell Encoded Command | <code>rules/windows/encoded.yml</code> | title, description, tags, detection, level, linked ATT&amp;CK techniques, linked triggers |" in october
+    assert "| [PowerShell Encoded Command](Detection_Rules/encoded_command.md) | <code>rules/windows/encoded.yml</code> | title, description, tags, detection, level, linked ATT&amp;CK techniques, linked triggers |" in october
     assert "- newly covered: T1140" in october and "- newly covered: T1021.002" in october
     assert "### Added (4)" in september and "an empty knowledge base" in september
     assert "- newly needed: [DN\\_0008\\_1102\\_windows\\_security\\_audit\\_log\\_cleared](Data_Needed/DN_0008_1102_windows_security_audit_log_cleared.md)" in september

@@ -18,10 +18,10 @@ _NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")  # beyond what visible() sp
 FEED_LISTED = 20  # rules named per kind of change in a feed entry; the page lists them all
 
 
-def changes_pages(renderer: PageRenderer, site_name: str, site_url: str | None) -> dict[str, str]:
-    """changes.md always (it is in the navigation), changes.xml when the knowledge base has a git history."""
+def changes_pages(renderer: PageRenderer, slugs: dict[str, str], site_name: str, site_url: str | None) -> dict[str, str]:
+    """changes.md always (it is in the navigation), changes.xml when the knowledge base has a git history; slugs: rule id -> page."""
     history = renderer.history
-    pages = {CHANGES_PAGE: renderer.env.get_template("changes.md.j2").render(history=history, feed=FEED)}
+    pages = {CHANGES_PAGE: renderer.env.get_template("changes.md.j2").render(history=history, feed=FEED, slugs=slugs)}
     if history is not None:
         pages[FEED] = atom_feed(history.periods, site_name, site_url)
     return pages

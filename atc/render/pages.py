@@ -89,7 +89,8 @@ class PageRenderer:
         from atc.render.history_pages import changes_pages
 
         periods = (self.history.periods, self.history.grouping, self.history.limits) if self.history else None
-        pages.update(self.remember(("changes", periods, site_name, site_url), lambda: changes_pages(self, site_name, site_url)))
+        slugs = {rule.id: rule.slug for rule in self.summaries if rule.id}  # the changes page links the rules that still exist
+        pages.update(self.remember(("changes", periods, slugs, site_name, site_url), lambda: changes_pages(self, slugs, site_name, site_url)))
         from atc.site.assets import site_assets
 
         pages.update(site_assets())
