@@ -8,7 +8,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TYPE_CHECKING, Iterator, TextIO
 
 from atc.config import REPO_ROOT, Settings
 from atc.convert.cache import ConversionCache
@@ -31,6 +31,9 @@ from atc.site.docs_writer import WriteReport, write_pages
 from atc.site.mkdocs_build import build_site
 from atc.site.publish import publishing
 
+if TYPE_CHECKING:
+    from atc.history.model import KbHistory
+
 
 @dataclass
 class BuildResult:
@@ -41,6 +44,7 @@ class BuildResult:
     timings: dict[str, float] = field(default_factory=dict)
     convert_stats: ConvertStats = field(default_factory=ConvertStats)
     made: int = 0  # pages and exports rendered; the others were remembered from an earlier build
+    history: KbHistory | None = None  # the rule history from git, when the knowledge base is in a repository
 
     @property
     def problems(self) -> list[Problem]:
@@ -192,7 +196,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
             build_site(mkdocs_config(settings), staging.docs, staging.site, offline=settings.offline, strict=settings.strict, jobs=settings.jobs)
             timings["site"] = time.perf_counter() - started
             _log(stream, quiet, f"site: built {settings.site_dir} in {timings['site']:.2f} s")
-    return BuildResult(kb, targets, pages, written, timings, convert_stats, made)
+    return BuildResult(kb, targets, pages, written, timings, convert_stats, made, history)
 
 
 def _log(stream: TextIO, quiet: bool, message: str) -> None:

@@ -134,7 +134,13 @@ def test_old_revisions_converted_with_todays_targets_through_the_cache(scratch, 
     root, _, result = scratch
     again = build(root)
     assert again.convert_stats.converted == 0  # the working tree's rules: all cached
+    assert again.history.convert_stats.converted == 0 and again.history.convert_stats.cached > 0  # the old revisions too
     assert history_section(page(again, "encoded_command")) == history_section(page(result, "encoded_command"))
+    # a target added today diffs the old revisions in that language as well
+    settings = load_config_file(root / "atc.yml")
+    grep = run_build(replace(settings, docs_dir=tmp_path / "docs", targets=("splunk", "esql", "grep")), quiet=True)
+    assert "<summary>Queries changed: splunk, esql, grep</summary>" in history_section(page(grep, "encoded_command"))
+    assert grep.history.convert_stats.converted > 0
 
 
 def test_revisions_setting_bounds_converted_changes(scratch):
