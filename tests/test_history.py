@@ -281,7 +281,7 @@ def test_hostile_commit_author_tag_and_title_in_the_site(tmp_path):
     make_repo(root, tmp_path / "cache")
     git(root, "config", "user.name", HOSTILE)
     write(root, "rules/windows/cleared.yml", CLEARED.replace("title: Security Log Cleared", f"title: '{HOSTILE}'"))
-    commit(root, f"Retitle {HOSTILE}", "2026-11-20T10:00:00Z")
+    commit(root, f"Retitle {HOSTILE} {{: onclick=\"alert(5)\" }}", "2026-11-20T10:00:00Z")  # attr_list syntax too
     git(root, "tag", "<svg/onload=alert(4)>")
     settings = load_config_file(root / "atc.yml")
     out = tmp_path / "out"
