@@ -23,13 +23,22 @@ data_needed, ... next to atc.yml, or in the current folder when only --rules
 is given), an atc.yml in the current folder or given with --config
 (keys: rules, data_needed, logging_policies, triggers, docs_dir, site_dir,
 templates_dir, mkdocs_config, cache_dir, targets, jobs, build_site, strict,
-repo_url, offline, attack_snapshot, events, validator_exclusions, environments;
-paths relative to the file), then these options.
+repo_url, offline, attack_snapshot, events, validator_exclusions, environments,
+history; paths relative to the file), then these options.
 
 environments (atc.yml only): a mapping of name to what the environment collects,
 e.g. corp: {data_needed: [DN_...], logging_policies: [LP_...], data_components:
 [DC0032], log_sources: [{product: windows, service: sysmon}]}; each gets a page
 of the rules it can run and those it is blind to, and a Navigator layer.
+
+history (when the knowledge base is in git; defaults shown):
+  history:
+    enabled: true     # a history section per rule page, the changes page and feed
+    depth: 1000       # commits read back from HEAD (one git log pass)
+    revisions: 5      # per rule, the newest changes whose queries are diffed
+    periods: 12       # the changes page: the last N tags, else months
+    commit_url: null  # e.g. https://git.example/rules/commit/{sha}; default:
+                      # derived from a GitHub or GitLab repo_url
 
 targets: """ + ", ".join(t.key for t in TARGETS) + "; optional: " + ", ".join(t.key for t in OPTIONAL_TARGETS) + """
 
@@ -84,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--targets", metavar="LIST", help="comma-separated query languages, in page order (default: all)")
     build.add_argument("--events", type=Path, metavar="DIR", help="example events per rule id: check the grep and SQLite queries on them (default: events)")
     build.add_argument("--jobs", "-j", type=int, metavar="N", help="processes for conversion and for the site's pages (default: all cores)")
+    build.add_argument("--no-history", action="store_true", help="leave out the rule history from git (history: {enabled: false})")
     build.add_argument("--quiet", "-q", action="store_true", help="no progress output, only problems and the summary")
     build.add_argument(
         "--only-changed", metavar="BASE",
@@ -148,6 +158,8 @@ def settings_from_args(args: argparse.Namespace, cwd: Path) -> Settings:
         changes["build_site"] = False
     if getattr(args, "offline", False):
         changes["offline"] = True
+    if getattr(args, "no_history", False):
+        changes["history"] = replace(settings.history, enabled=False)
     if getattr(args, "repo_url", None):
         changes["repo_url"] = args.repo_url
     if args.strict:

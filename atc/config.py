@@ -20,6 +20,17 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class HistorySettings:
+    """`history:` in atc.yml: what the rule pages, the changes page and rules.json show of the git history, and what it may cost."""
+
+    enabled: bool = True  # false: no history section, changes page, feed or dates (a folder outside git is skipped anyway)
+    depth: int = 1000  # commits read back from HEAD, in one `git log` pass
+    revisions: int = 5  # per rule, the newest changes whose queries are converted (with today's targets) and diffed
+    periods: int = 12  # the changes page: the last N tags, or months when the repository has no tags
+    commit_url: str | None = None  # a commit's web page, "{sha}" replaced; default: derived from repo_url (GitHub, GitLab)
+
+
+@dataclass(frozen=True)
 class Settings:
     rules: tuple[Path, ...]
     data_needed: tuple[Path, ...]
@@ -42,6 +53,7 @@ class Settings:
     events: Path | None = None  # example events per rule id (atc verify); grep and SQLite queries are checked when it exists
     environments: tuple[Environment, ...] = ()  # the team's environments and what each collects (rule pages say where rules run)
     given: frozenset[str] = frozenset()  # settings given in atc.yml or as options: a missing path among them is an error (not an atc.yml key)
+    history: HistorySettings = HistorySettings()  # rule history from git
 
 
 _PATH_LISTS = ("rules", "data_needed", "logging_policies", "triggers")
@@ -102,6 +114,8 @@ def load_config_file(path: Path) -> Settings:
             changes[key] = _exclusions(value, path)
         elif key == "environments":
             changes[key] = environments(value, path)
+        elif key == "history":
+            changes[key] = _history(value, path)
         elif key in ("build_site", "strict", "offline"):
             if not isinstance(value, bool):
                 raise ConfigError(f"{path}: '{key}' must be true or false")
@@ -161,6 +175,31 @@ def _log_sources(value: Any, where: str) -> tuple[LogSource, ...]:
     ):
         raise ConfigError(f"{where}: 'log_sources' must be a list of mappings of {', '.join(_LOGSOURCE_KEYS)}")
     return tuple(LogSource(**item) for item in items)
+
+
+def _history(value: Any, path: Path) -> HistorySettings:
+    """The `history:` mapping: enabled, depth, revisions, periods, commit_url."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: 'history' must be a mapping (keys: {', '.join(f.name for f in fields(HistorySettings))})")
+    known = [f.name for f in fields(HistorySettings)]
+    unknown = sorted(str(key) for key in value if key not in known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown history setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    changes: dict[str, Any] = {}
+    for key, item in value.items():
+        if key == "enabled":
+            if not isinstance(item, bool):
+                raise ConfigError(f"{path}: 'history.enabled' must be true or false")
+            changes[key] = item
+        elif key == "commit_url":
+            if item is not None and (not isinstance(item, str) or "{sha}" not in item):
+                raise ConfigError(f"{path}: 'history.commit_url' must be a URL containing {{sha}}")
+            changes[key] = item
+        elif key == "revisions" and item == 0:
+            changes[key] = 0  # no query diffs
+        else:
+            changes[key] = _positive_int(item, f"{path}: 'history.{key}'")
+    return replace(HistorySettings(), **changes)
 
 
 def parse_targets(value: Any) -> list[str]:

@@ -91,3 +91,5 @@ def test_pages_deploys_from_the_main_branch():
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert [step["uses"] for step in deploy["steps"]] == ["actions/deploy-pages@v4"]
     assert any(step.get("uses") == "actions/upload-pages-artifact@v3" for step in workflow["jobs"]["build"]["steps"])
+    checkout = next(step for step in workflow["jobs"]["build"]["steps"] if step.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0  # the published rule history is whole, not a shallow clone's
