@@ -8,12 +8,13 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TYPE_CHECKING, Iterator, TextIO
 
-from atc.config import REPO_ROOT, Settings
+from atc.config import Settings
 from atc.convert.cache import ConversionCache
 from atc.convert.runner import ConvertStats, convert_rules
 from atc.convert.targets import Target, select_targets
+from atc.gitrev import GitError
 from atc.link import link
 from atc.load.attack import load_snapshot
 from atc.load.data_needed import load_data_needed
@@ -26,9 +27,13 @@ from atc.progress import Progress
 from atc.render.page_memo import PageMemo
 from atc.render.pages import PageRenderer
 from atc.render.rule_extras import edit_urls
-from atc.site.docs_writer import WriteReport, write_pages
+from atc.resources import templates_dir
+from atc.site.docs_writer import WriteReport, carry_refused, write_pages
 from atc.site.mkdocs_build import build_site
-from atc.site.publish import publishing
+from atc.site.publish import check_output, publishing
+
+if TYPE_CHECKING:
+    from atc.history.model import KbHistory
 
 SITE_PAGES = "site-pages.pickle"  # in the cache folder: the pages the last site build wrote (atc/site/page_store.py)
 
@@ -42,6 +47,7 @@ class BuildResult:
     timings: dict[str, float] = field(default_factory=dict)
     convert_stats: ConvertStats = field(default_factory=ConvertStats)
     made: int = 0  # pages and exports rendered; the others were remembered from an earlier build
+    history: KbHistory | None = None  # the rule history from git, when the knowledge base is in a repository
 
     @property
     def problems(self) -> list[Problem]:
@@ -56,7 +62,14 @@ def load_knowledge_base(settings: Settings, progress: Progress | None = None, re
     data_needed = load_data_needed(list(settings.data_needed), problems, policies)
     triggers = load_triggers(list(settings.triggers), problems)
     attack = load_snapshot(settings.attack_snapshot)
-    return KnowledgeBase(rules, data_needed, policies, triggers, attack, problems)
+    return KnowledgeBase(rules, data_needed, policies, triggers, attack, problems, settings.environments)
+
+
+def _inputs(settings: Settings) -> list[Path]:
+    """Every path the build reads: output folders must not hold any of them."""
+    paths = [*settings.rules, *settings.data_needed, *settings.logging_policies, *settings.triggers]
+    paths += [settings.templates_dir, settings.mkdocs_config, settings.cache_dir, settings.base_dir]
+    return paths + ([settings.events] if settings.events is not None else [])
 
 
 def _site_meta(settings: Settings) -> tuple[str, str | None]:
@@ -72,21 +85,31 @@ def _site_meta(settings: Settings) -> tuple[str, str | None]:
 
 
 def mkdocs_config(settings: Settings) -> Path:
-    """The mkdocs configuration: the one configured, else the repository's default."""
-    return settings.mkdocs_config if settings.mkdocs_config.is_file() else REPO_ROOT / "mkdocs.yml"
+    """The mkdocs configuration: atc's default, with the team's mkdocs.yml (when there is one) merged over it."""
+    from atc.site.mkdocs_config import site_config
+
+    return site_config(settings.mkdocs_config, settings.cache_dir)
+
+
+def template_dirs(settings: Settings) -> list[Path]:
+    """Where templates are looked up: the team's override folder first (when it exists), then atc's own."""
+    own = templates_dir()
+    team = settings.templates_dir
+    return [team, own] if team.is_dir() and team.resolve() != own.resolve() else [own]
 
 
 def verify_queries(kb: KnowledgeBase, rules: list[Rule], targets: list[Target], events: Path) -> None:
     """Check the runnable targets' queries on the example events (marks the pages); a failure is a problem."""
-    from atc.verify import VERIFIABLE, VerifyError, verify_rules
+    from atc.verify import SIMULATED, VERIFIABLE, VerifyError, verify_rules
 
     try:
-        report = verify_rules(rules, events, [target.key for target in targets if target.key in VERIFIABLE])
+        report = verify_rules(rules, events, [target.key for target in targets if target.key in VERIFIABLE + SIMULATED])
     except VerifyError as exc:
         kb.problems.append(Problem(str(events), "verify", str(exc)))
         return
     for outcome in report.failures:
         kb.problems.append(Problem(outcome.rule, "verify-failed", f"{outcome.target}: {outcome.detail}"))
+    kb.problems.extend(Problem(path, "events", why) for path, why in report.bad_events)
 
 
 @contextmanager
@@ -110,6 +133,7 @@ def run_build(settings: Settings, stream: TextIO = sys.stderr, quiet: bool = Fal
 def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: str | None) -> BuildResult:
     targets = select_targets(settings.targets)
     timings: dict[str, float] = {}
+    check_output(settings.docs_dir, settings.site_dir if settings.build_site else None, _inputs(settings))  # before any work: refuse folders that are not atc's
 
     started = time.perf_counter()
     kb = load_knowledge_base(settings, Progress("load", 0, stream, quiet))
@@ -145,13 +169,41 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         started = time.perf_counter()
         verify_queries(kb, converted, targets, settings.events)
         timings["verify"] = time.perf_counter() - started
+    if any("regression_tests_path" in rule.data for rule in converted if isinstance(rule.data, dict)):
+        from atc.evidence import collect_evidence
+
+        started = time.perf_counter()
+        kb.problems += collect_evidence(converted, [target.key for target in targets], [settings.base_dir, *(folder.parent for folder in settings.rules)])
+        timings["evidence"] = time.perf_counter() - started
+
+    history = None
+    if settings.history.enabled and only_changed is None:  # a preview shows the change itself
+        from atc.history.stage import read_history
+
+        started = time.perf_counter()
+        try:
+            history = read_history(kb, settings, targets)
+        except GitError as exc:
+            kb.problems.append(Problem(str(settings.base_dir), "history", f"the rule history is left out: {exc}", severity="warning"))
+        timings["history"] = time.perf_counter() - started
+        if history is not None:
+            stats = history.convert_stats
+            _log(
+                stream, quiet,
+                f"history: {len(history.dates)} rules with commits, {len(history.periods)} {history.grouping} periods; old revisions: "
+                f"{stats.converted} conversions done, {stats.cached} cached; in {timings['history']:.2f} s",
+            )
+            for note in history.limits:
+                _log(stream, quiet, f"history: {note}")
 
     started = time.perf_counter()
     links = edit_urls(kb.rules, settings.repo_url, [settings.base_dir, *settings.rules])
-    renderer = PageRenderer(kb, targets, settings.templates_dir, links)
+    templates = template_dirs(settings)
+    renderer = PageRenderer(kb, targets, templates, links)
+    renderer.history = history
     renderer.jobs = settings.jobs
     if only_changed is None:  # a preview's partial pages are not worth remembering
-        renderer.memo = PageMemo(renderer, settings.templates_dir, settings.cache_dir)
+        renderer.memo = PageMemo(renderer, templates, settings.cache_dir)
     pages = renderer.pages(*_site_meta(settings))
     made = len(pages)
     if renderer.memo:
@@ -168,6 +220,11 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         started = time.perf_counter()
         written = write_pages(pages, settings.docs_dir, staging.docs)
         timings["write"] = time.perf_counter() - started
+        kb.problems.extend(Problem(str(settings.docs_dir / relative), "docs", why) for relative, why in written.refused)
+        kb.problems.extend(
+            Problem(str(settings.docs_dir / relative), "docs", "a hand-written file has the name of a generated page; kept, the page is not written (rename the file)")
+            for relative in written.clashes
+        )
         _log(stream, quiet, f"write: {written.written} pages written, {written.unchanged} unchanged, {written.removed} removed in {settings.docs_dir}")
 
         if staging.site is not None:
@@ -178,7 +235,8 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
             )
             timings["site"] = time.perf_counter() - started
             _log(stream, quiet, f"site: built {settings.site_dir} in {timings['site']:.2f} s")
-    return BuildResult(kb, targets, pages, written, timings, convert_stats, made)
+        carry_refused(written, settings.docs_dir, staging.docs)
+    return BuildResult(kb, targets, pages, written, timings, convert_stats, made, history)
 
 
 def _log(stream: TextIO, quiet: bool, message: str) -> None:

@@ -63,7 +63,7 @@ def validate(rules: list[Rule], exclusions: tuple[tuple[str, tuple[str, ...]], .
     )
     issues: list[SigmaValidationIssue] = []
     problems: list[Problem] = []
-    for rule in rules:
+    for rule in (rule for rule in rules if rule.kind == "rule"):  # correlations, filters and rules pySigma rejects are not SigmaRules
         try:
             issues.extend(validator.validate_rule(SigmaRule.from_dict(rule.data, source=SigmaRuleLocation(rule.path))))
         except Exception as exc:  # a validator meeting an odd but loadable rule must not stop the check
@@ -80,4 +80,8 @@ def run_check(settings: Settings) -> KnowledgeBase:
     kb = load_knowledge_base(settings, remember=False)  # no cache: a check writes nothing
     link(kb)
     kb.problems.extend(validate(kb.rules, settings.validator_exclusions))
+    if settings.events is not None and settings.events.is_dir():
+        from atc.verify import bad_event_files
+
+        kb.problems.extend(Problem(path, "events", why) for path, why in bad_event_files(kb.rules, settings.events))
     return kb

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -61,6 +62,54 @@ class Technique:
     data_components: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class AttackLogSource:
+    """A log source as ATT&CK names it: `WinEventLog:Security` / `EventCode=5145`, `auditd:SYSCALL` / `execve`."""
+
+    name: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class DataComponent:
+    """An ATT&CK data component (DC0102 Network Share Access) and the log sources that carry it."""
+
+    id: str
+    name: str
+    url: str
+    log_sources: tuple[AttackLogSource, ...] = ()
+
+
+@dataclass(frozen=True)
+class AnalyticLogSource:
+    """One log source an analytic reads, with the data component it belongs to."""
+
+    data_component: str  # DC id
+    name: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class Analytic:
+    """An ATT&CK analytic (AN1468): one platform's way of carrying out a detection strategy."""
+
+    id: str
+    platforms: tuple[str, ...]
+    log_sources: tuple[AnalyticLogSource, ...] = ()
+    mutable_elements: tuple[str, ...] = ()  # the fields a team tunes: TimeWindow, UserContext, ...
+
+
+@dataclass(frozen=True)
+class DetectionStrategy:
+    """An ATT&CK detection strategy (DET0530): the techniques it detects and its analytics."""
+
+    id: str
+    name: str
+    url: str
+    techniques: tuple[str, ...] = ()
+    analytics: tuple[str, ...] = ()  # AN ids
+
+
 @dataclass
 class AttackSnapshot:
     """Compact offline ATT&CK facts, loaded from the snapshot shipped in the package."""
@@ -69,6 +118,21 @@ class AttackSnapshot:
     source: str
     tactics: list[Tactic]  # matrix order
     techniques: dict[str, Technique]
+    data_components: dict[str, DataComponent] = field(default_factory=dict)
+    detection_strategies: dict[str, DetectionStrategy] = field(default_factory=dict)
+    analytics: dict[str, Analytic] = field(default_factory=dict)
+
+    def strategies_for(self, technique_id: str) -> list[DetectionStrategy]:
+        """The detection strategies that detect a technique, by id."""
+        return self._strategies_by_technique.get(technique_id, [])
+
+    @cached_property
+    def _strategies_by_technique(self) -> dict[str, list[DetectionStrategy]]:
+        found: dict[str, list[DetectionStrategy]] = {}
+        for strategy in sorted(self.detection_strategies.values(), key=lambda s: s.id):
+            for tid in strategy.techniques:
+                found.setdefault(tid, []).append(strategy)
+        return found
 
     def tactic_by_shortname(self, shortname: str) -> Tactic | None:
         for tactic in self.tactics:
@@ -77,7 +141,7 @@ class AttackSnapshot:
         return None
 
 
-TechniqueStatus = Literal["current", "revoked", "deprecated", "unknown"]
+TechniqueStatus = Literal["current", "revoked", "deprecated", "unknown", "newer"]  # newer: an ATT&CK v19 id the snapshot predates
 
 
 @dataclass(frozen=True)
@@ -87,13 +151,24 @@ class TechniqueRef:
     tag_id: str  # as tagged, upper-case: T1077
     status: TechniqueStatus
     technique: Technique | None = None  # the technique the tag names (None when unknown)
-    current: Technique | None = None  # where a revoked id now lives (end of the chain)
+    current: Technique | None = None  # where a revoked id now lives (end of the chain); for "newer", the embedded id it counts as
+    embedded: tuple[str, ...] = ()  # "newer": the embedded snapshot's ids for this v19 id (atc/link/attack_v19.py)
+
+
+@dataclass(frozen=True)
+class DetectionRef:
+    """A detection strategy of a rule's technique, and the analytics whose log sources the rule reads."""
+
+    strategy: str  # DET id
+    technique: str  # the current technique id it detects
+    implements: tuple[str, ...] = ()  # AN ids on the rule's platforms; empty: same technique, other data
 
 
 @dataclass(frozen=True)
 class TacticRef:
     tag: str  # as tagged: lateral_movement
     tactic: Tactic | None  # None when the snapshot does not know it
+    newer: str | None = None  # an ATT&CK v19 tactic the snapshot predates: its v19 id and name, e.g. "TA0112 Defense Impairment"
 
 
 # --- knowledge base items ----------------------------------------------------------------------
@@ -126,11 +201,83 @@ class Rule:
     data_needed: list[str] = field(default_factory=list)  # Data Needed ids
     data_needed_gap: str | None = None  # why no Data Needed matched
     triggers: list["TriggerRef"] = field(default_factory=list)
+    data_components: list[str] = field(default_factory=list)  # ATT&CK DC ids of what the rule reads
+    detections: list["DetectionRef"] = field(default_factory=list)  # the detection strategies of its techniques
     # filled by the convert stage: target key -> conversion
     conversions: dict[str, "Conversion"] = field(default_factory=dict)
     # filled by the verifier: target key -> one line on how its query did on the rule's example events
     verification: dict[str, str] = field(default_factory=dict)
+    # filled from the rule's SigmaHQ regression tests (regression_tests_path), when that path resolves
+    evidence: list["Evidence"] = field(default_factory=list)
+    evidence_source: str | None = None  # the info.yml, relative to the folder it resolved in
+    # what kind of Sigma document the page shows, and what belongs to that kind (atc/load/documents.py)
+    kind: RuleKind = "rule"
+    page_stem: str = ""  # the wanted page name before collisions are resolved: the file's stem, plus a suffix after its first document
+    document: int = 0  # the document's position in a multi-document file
+    shares_file: bool = False  # the file holds other rule documents too (its reproduce line converts them all)
+    name: str | None = None  # Sigma `name:`, by which correlation and filter rules refer to it
+    problem: str | None = None  # "rejected": pySigma's reason, shown in a banner
+    correlation: Correlation | None = None
+    filter_rules: tuple[str, ...] = ()  # "filter": the names or ids of the rules it applies to
+    equivalent: str | None = None  # "aggregation": the Sigma 2 correlation atc writes for it (YAML text)
+    equivalent_note: str | None = None  # what atc assumed writing it, or why it wrote none
+    conversion_docs: list[dict] | None = None  # the documents converted together (base rules, filters, this one); None: `data` alone
+    # filled by the link stage (atc/link/references.py): (slug, title) of the pages linked both ways
+    base_rules: list[tuple[str, str]] = field(default_factory=list)  # a correlation's rules, a filter's rules
+    used_by: list[tuple[str, str]] = field(default_factory=list)  # the correlation rules that use this rule
+    filters: list[tuple[str, str]] = field(default_factory=list)  # the filters applied to this rule's queries
+    base_files: list[Path] = field(default_factory=list)  # other files converted with it (a correlation's base rules), for the reproduce line
+    filter_files: list[Path] = field(default_factory=list)  # the files of the filters applied to it (sigma convert --filter)
 
+    @property
+    def convertible(self) -> bool:
+        """Whether targets convert this document: not a filter (no query of its own), a rule pySigma rejects, an aggregation
+        atc wrote no equivalent for, nor a correlation none of whose rules the knowledge base holds."""
+        if self.kind == "correlation":
+            return bool(self.base_rules)
+        return self.kind == "rule" or (self.kind == "aggregation" and self.conversion_docs is not None)
+
+
+RuleKind = Literal["rule", "correlation", "filter", "aggregation", "rejected"]
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """A Sigma 2 correlation rule's settings, as written."""
+
+    type: str
+    rules: tuple[str, ...]
+    group_by: tuple[str, ...] = ()
+    timespan: str | None = None
+    condition: str | None = None  # e.g. "gte: 10", or a field's condition written out
+    generate: bool = False
+
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One target's query run on one of a rule's SigmaHQ regression tests (real events rendered from EVTX as JSON)."""
+
+    target: str
+    test: str  # the test's name in info.yml
+    matched: int  # events the query matched
+    events: int  # events in the test's data file
+    expected: int | None  # the test's match_count
+    simulated: bool = False  # the PowerShell logic evaluated by atc, no PowerShell ran
+    detail: str = ""  # why the query could not run (not convertible, no data file)
+
+    @property
+    def passed(self) -> bool:
+        return not self.detail and self.matched == (self.events if self.expected is None else self.expected)
+
+    def line(self) -> str:
+        """The sentence a rule page shows under the query."""
+        if self.detail:
+            return f"{self.test}: not run ({self.detail})"
+        how = " (simulated)" if self.simulated else ""
+        expected = "" if self.expected is None else f", expected {self.expected}"
+        verdict = "as expected" if self.passed else "FAILED"
+        return f"{self.test}: matches {self.matched} of {self.events} regression events{how}{expected}: {verdict}"
 
 
 @dataclass(frozen=True)
@@ -153,12 +300,15 @@ class RuleSummary:
     data_needed_gap: str | None
     triggers: tuple[TriggerRef, ...]
     converted: tuple[str, ...]  # keys of the targets with a working query
+    data_components: tuple[str, ...] = ()
+    detections: tuple[DetectionRef, ...] = ()
 
     @classmethod
     def of(cls, rule: Rule) -> RuleSummary:
         return cls(
             rule.id, rule.title, rule.slug, rule.level, rule.status, rule.logsource, tuple(rule.tactics), tuple(rule.techniques),
             tuple(rule.data_needed), rule.data_needed_gap, tuple(rule.triggers), tuple(key for key, c in rule.conversions.items() if c.status == "ok"),
+            tuple(rule.data_components), tuple(rule.detections),
         )
 
 @dataclass
@@ -216,6 +366,7 @@ class TriggerRef:
     technique_id: str
     via_parent: bool = False  # a sub-technique's tests, listed because the rule tags the parent
     test_guids: tuple[str, ...] = ()
+    simulation: str | None = None  # the test's name when the rule's `simulation:` names it by atomic_guid (listed first)
 
 
 @dataclass
@@ -243,6 +394,18 @@ class Conversion:
     warnings: tuple[str, ...] = ()  # what the backend warned about (UserWarning: ...), reported as problems
 
 
+@dataclass(frozen=True)
+class Environment:
+    """One of the team's environments (atc.yml `environments:`) and what it collects."""
+
+    name: str  # the key in atc.yml
+    title: str
+    data_needed: tuple[str, ...] = ()  # Data Needed ids collected
+    logging_policies: tuple[str, ...] = ()  # logging policies switched on: an item whose policies all are is collected
+    data_components: tuple[str, ...] = ()  # ATT&CK DC ids collected
+    log_sources: tuple[LogSource, ...] = ()  # Sigma log sources collected (an unset part matches any)
+
+
 @dataclass
 class KnowledgeBase:
     rules: list[Rule]
@@ -251,3 +414,4 @@ class KnowledgeBase:
     triggers: dict[str, Trigger]
     attack: AttackSnapshot
     problems: list[Problem] = field(default_factory=list)
+    environments: tuple[Environment, ...] = ()

@@ -1,14 +1,14 @@
 """The target registry: one entry per query language a rule page shows, in page order."""
 from __future__ import annotations
 
-import importlib
 import shlex
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
 
 from sigma.conversion.base import Backend
-from sigma.processing.pipeline import ProcessingPipeline
+
+from atc.convert.plugins import backend_class, is_pipeline_file, pipeline_allows, pipeline_module, resolve_pipelines
 
 
 @dataclass(frozen=True)
@@ -22,30 +22,49 @@ class Target:
     timeout: float = 30.0  # seconds for one rule
     sigma_cli: str | None = None  # `sigma convert -t` name when sigma-cli can reproduce it
     note: str = ""  # what the query expects of the data, shown on the targets page
+    requires: str = ""  # the input the query is exact for, stated under every query of the target
 
 
 GREP_NOTE = (
-    "One JSON event per line, keyed by Sigma field names (nested objects are fine, a dotted Sigma field needs the "
-    "dotted key: flatten CloudTrail's userIdentity.type); the pattern is case-insensitive like Sigma."
+    "Sigma's semantics on the decoded values of JSON lines: a pattern stays inside its field's value, numbers match JSON "
+    "numbers or the same digits in a string, null means absent or JSON null, keywords look at values only, case is "
+    "folded for all of Unicode, regular expressions are rewritten for JSON's escapes (word boundaries, backreferences and "
+    "lookbehind are refused with the reason). A dotted Sigma field needs the dotted key (flatten nested objects)."
 )
+GREP_REQUIRES = "UTF-8 JSON lines as json.dumps(event, ensure_ascii=False) writes them, keyed by Sigma field names; run grep in a UTF-8 locale (LC_ALL=C.UTF-8)."
 SQLITE_NOTE = (
     "A table `logs` with one column per Sigma field (dotted names for nested JSON), declared `TEXT COLLATE NOCASE` "
-    "as Zircolite does, since Sigma matching is case-insensitive and SQLite's `=` is not; `re` needs a REGEXP function."
+    "as Zircolite does, since Sigma matching is case-insensitive and SQLite's `=` is not; `re` needs a REGEXP function. "
+    "SQLite's own NOCASE and LIKE fold ASCII only (CAFÉ differs from café): atc's verifier registers Unicode-aware "
+    "ones; in your database load the ICU extension or register them. pySigma's SQLite backend (`sigma convert -t sqlite`) "
+    "with `|gt`/`|lt` comparing numbers (`CAST(... AS REAL)`: upstream compares TEXT columns as text) and IPv6 networks "
+    "as a REGEXP over every spelling (upstream: LIKE prefixes of one spelling)."
+)
+
+LUCENE_NOTE = (
+    "pySigma's Lucene backend (`sigma convert -t lucene -p ecs_windows`) with every whitespace character of a value "
+    "escaped or phrase-quoted: upstream escapes only the space, so a value holding a line break becomes two terms."
+)
+
+KUSTO_NOTE = (
+    "pySigma's Kusto backend with the pipeline chosen per rule: the first of microsoft_xdr (Defender XDR Device* tables), "
+    "sentinel_asim (Sentinel ASIM tables) and azure_monitor (SecurityEvent and other Azure Monitor tables) that maps the "
+    "rule's log source to a table holding the rule's fields; the query's first line names it (`sigma convert -t kusto -p <pipeline>` gives the rest)."
 )
 
 TARGETS: tuple[Target, ...] = (
     Target("powershell", "PowerShell (Get-WinEvent)", "atc.convert.backends:PowerShellBackend", language="powershell"),
-    Target("es-qs", "Elasticsearch query string (Lucene, ECS)", "sigma.backends.elasticsearch:LuceneBackend", ("ecs_windows",), sigma_cli="lucene"),
+    Target("es-qs", "Elasticsearch query string (Lucene, ECS)", "atc.convert.backends:LuceneBackend", ("ecs_windows",), note=LUCENE_NOTE),
     Target("xpack-watcher", "Elasticsearch X-Pack Watcher", "atc.convert.backends:WatcherBackend", ("ecs_windows",), "watcher", language="bash"),
     Target("graylog", "Graylog search", "atc.convert.backends:GraylogBackend"),
     Target("splunk", "Splunk SPL", "sigma.backends.splunk:SplunkBackend", ("splunk_windows",), sigma_cli="splunk"),
     Target("logpoint", "LogPoint", "sigma.backends.logpoint:Logpoint", ("logpoint_windows",), sigma_cli="logpoint"),
-    Target("grep", "grep -P over JSON lines", "atc.convert.backends:GrepBackend", language="bash", note=GREP_NOTE),
+    Target("grep", "grep -P over JSON lines", "atc.convert.backends:GrepBackend", language="bash", note=GREP_NOTE, requires=GREP_REQUIRES),
     Target("esql", "Elasticsearch ES|QL", "sigma.backends.elasticsearch:ESQLBackend", ("ecs_windows",), sigma_cli="esql"),
     Target("eql", "Elasticsearch EQL", "sigma.backends.elasticsearch:EqlBackend", ("ecs_windows",), sigma_cli="eql"),
-    Target("kusto", "KQL (Microsoft XDR)", "sigma.backends.kusto:KustoBackend", ("microsoft_xdr",), language="kusto", sigma_cli="kusto"),
+    Target("kusto", "KQL (Defender XDR, Sentinel ASIM or Azure Monitor tables)", "atc.convert.backends:KustoBackend", language="kusto", note=KUSTO_NOTE),
     Target("loki", "Grafana Loki (LogQL)", "sigma.backends.loki:LogQLBackend", sigma_cli="loki"),
-    Target("sqlite", "SQLite", "sigma.backends.sqlite:sqliteBackend", language="sql", sigma_cli="sqlite", note=SQLITE_NOTE),
+    Target("sqlite", "SQLite", "atc.convert.backends:SQLiteBackend", language="sql", note=SQLITE_NOTE),
 )
 
 # Available with --targets or in atc.yml, not shown by default.
@@ -75,34 +94,19 @@ def select_targets(keys: tuple[str, ...] | list[str] | None) -> list[Target]:
     return [BY_KEY[key] for key in dict.fromkeys(chosen)]
 
 
-@cache
-def installed_pipelines() -> dict:
-    """pySigma's installed processing pipelines by name, discovered once per process (discovery imports every plugin)."""
-    from sigma.plugins import InstalledSigmaPlugins
-
-    return dict(InstalledSigmaPlugins.autodiscover(include_backends=False, include_validators=False).pipelines)
-
-
-def _resolve_pipeline(name: str) -> ProcessingPipeline:
-    pipelines = installed_pipelines()
-    if name not in pipelines:
-        raise UnknownTargetError(f"processing pipeline {name!r} is not installed")
-    return pipelines[name]()
-
-
 def make_backend(target: Target) -> Backend:
-    """A fresh backend for one target (backends are neither thread-safe nor reusable across formats)."""
-    module_name, class_name = target.backend.split(":")
-    backend_class = getattr(importlib.import_module(module_name), class_name)
-    pipeline = None
-    for name in target.pipelines:
-        pipeline = _resolve_pipeline(name) if pipeline is None else pipeline + _resolve_pipeline(name)
-    return backend_class(processing_pipeline=pipeline)
+    """A fresh backend for one target, its pipelines resolved by name from the plugin registry (never by import order)."""
+    return backend_class(target.backend)(processing_pipeline=resolve_pipelines(target.pipelines))
 
 
-def sigma_cli_command(target: Target, rule_file: str) -> str:
-    """The command line that reproduces this target's query outside atc (sigma-cli, or atc for our own backends)."""
-    return f"{_command_prefix(target)} {shlex.quote(rule_file)}"  # the file name comes from a pull request: never shell syntax
+def sigma_cli_command(target: Target, rule_file: str, filters: tuple[str, ...] = (), others: tuple[str, ...] = ()) -> str:
+    """The command line that reproduces this target's query outside atc (sigma-cli, or atc for our own backends).
+
+    filters: filter files applied to the rule (`--filter`); others: files converted with it (a correlation's base rules).
+    """
+    options = "".join(f" --filter {shlex.quote(name)}" for name in filters)
+    files = " ".join(shlex.quote(name) for name in (*others, rule_file))  # file names come from a pull request: never shell syntax
+    return f"{_command_prefix(target)}{options} {files}"
 
 
 @cache
@@ -113,23 +117,13 @@ def _command_prefix(target: Target) -> str:
     parts = ["sigma", "convert", "-t", target.sigma_cli]
     for name in target.pipelines:
         parts += ["-p", name]
-    if not target.pipelines and _backend_class(target).requires_pipeline:
+    if not target.pipelines and backend_class(target.backend).requires_pipeline:
         parts.append("--without-pipeline")
-    if any(not _pipeline_allows(name, target.sigma_cli) for name in target.pipelines):
+    if any(not pipeline_allows(name, target.sigma_cli) for name in target.pipelines):
         parts.append("--disable-pipeline-check")
     if target.output_format != "default":
         parts += ["-f", target.output_format]
     return " ".join(parts)
-
-
-def _backend_class(target: Target) -> type[Backend]:
-    module_name, class_name = target.backend.split(":")
-    return getattr(importlib.import_module(module_name), class_name)
-
-
-def _pipeline_allows(name: str, backend_id: str) -> bool:
-    allowed = _resolve_pipeline(name).allowed_backends
-    return not allowed or backend_id in allowed
 
 
 @cache
@@ -166,8 +160,11 @@ def _distribution_of(module: str) -> str:
 @cache
 def target_versions(target: Target) -> dict[str, str]:
     """What produced the target's queries: pySigma, the backend's and each pipeline's distribution with versions."""
-    versions = {"pySigma": metadata.version("pysigma"), "backend": _distribution_of(target.backend.split(":")[0])}
-    pipelines = installed_pipelines()
-    for name in target.pipelines:
-        versions[f"pipeline {name}"] = _distribution_of(pipelines[name].__module__)
+    backend = backend_class(target.backend)
+    versions = {"pySigma": metadata.version("pysigma"), "backend": _distribution_of(backend.__module__)}
+    upstream = next((c for c in backend.__mro__[1:] if c.__module__.startswith("sigma.backends.")), None)
+    if backend.__module__.startswith("atc.") and upstream is not None:  # atc's subclass of a pySigma backend
+        versions["upstream backend"] = _distribution_of(upstream.__module__)
+    for name in (*getattr(backend, "own_pipelines", ()), *(spec for spec in target.pipelines if not is_pipeline_file(spec))):
+        versions[f"pipeline {name}"] = _distribution_of(pipeline_module(name))
     return versions

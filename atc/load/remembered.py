@@ -5,7 +5,7 @@ import hashlib
 from pathlib import Path
 from typing import Iterable
 
-from atc.load.rules import find_files, finish_rules, load_rule
+from atc.load.rules import find_files, finish_rules, load_file
 from atc.memo import Memo, code_digest
 from atc.model import Problem, Rule
 from atc.parallel import ForkedMap
@@ -22,10 +22,10 @@ def rule_digest(code: bytes, path: Path, raw: bytes) -> bytes:
     return hashlib.sha256(code + str(path).encode("utf-8", "surrogateescape") + b"\0" + raw).digest()
 
 
-def _load(path: Path) -> tuple[Rule | None, list[Problem]]:
-    """One rule file parsed, with its own problems (a worker task)."""
+def _load(path: Path) -> tuple[list[Rule], list[Problem]]:
+    """One rule file parsed (every document a rule), with its own problems (a worker task)."""
     own: list[Problem] = []
-    return load_rule(path, own), own
+    return load_file(path, own), own
 
 
 def load_rules_remembered(
@@ -37,11 +37,11 @@ def load_rules_remembered(
     paths = find_files(dirs, problems, "rule")
     if progress:
         progress.expect(len(paths))
-    found: list[tuple[Rule | None, list[Problem]] | None] = []
+    found: list[tuple[list[Rule], list[Problem]] | None] = []
     raws: list[bytes | None] = []
     for path in paths:
         try:
-            raw = path.read_bytes()
+            raw = path.read_bytes() if path.is_file() else None  # a FIFO is left to load_file, which reports it unread
         except OSError:
             raw = None
         raws.append(raw)
@@ -49,16 +49,15 @@ def load_rules_remembered(
     missing = [number for number, item in enumerate(found) if item is None]
     for number, parsed in zip(missing, ForkedMap(_load, [paths[number] for number in missing], jobs).results()):
         found[number] = parsed
-        rule, raw = parsed[0], raws[number]
-        if raw is not None and (rule is None or rule.source_text == raw.decode("utf-8-sig", "replace")):
+        loaded, raw = parsed[0], raws[number]
+        if raw is not None and all(rule.source_text == raw.decode("utf-8-sig", "replace") for rule in loaded):
             memo.put(str(paths[number]), rule_digest(code, paths[number], raw), parsed)
     rules: list[Rule] = []
     for item in found:
         assert item is not None
-        rule, own = item
+        loaded, own = item
         problems.extend(own)
-        if rule is not None:
-            rules.append(rule)
+        rules.extend(loaded)
     if progress:
         progress.advance(len(paths))
     memo.close(keep=(str(path) for path in paths))

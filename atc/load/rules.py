@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import unicodedata
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -11,11 +12,19 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import SigmaNumber, SigmaString
 
-from atc.load.yamlfile import MAX_DEPTH, parse_yaml, read_text, type_name
+from atc.load.aggregation import is_aggregation
+from atc.load.documents import aggregation_rule, collection_documents, correlation_rule, filter_rule, rejected_rule
+from atc.load.yamlfile import MAX_DEPTH, one_line, parse_yaml_documents, per_file, read_text, type_name
 from atc.model import LogSource, Problem, Rule
+
+__all__ = ["find_files", "finish_rules", "load_file", "load_rules", "one_line", "safe_slug"]
 
 RULE_SUFFIXES = (".yml", ".yaml")
 MAX_RULE_VALUES = 10_000  # YAML values in one rule; SigmaHQ's largest rules have about two thousand
+MAX_EXPANDED_VALUES = 10_000  # values after pySigma's parse-time modifiers (windash: 5 per flag, so 5^n per value)
+_WINDASH_FLAG = re.compile(r"\B[-/]\b")  # what pySigma's windash modifier expands
+EVENT_ID_TEXT = re.compile(r"[0-9]{1,10}")  # an event id as text: ASCII digits ('4688'); int() takes other scripts' digits, isdigit() even '²'
+GENERATED_NAMES = frozenset({"index", "gaps"})  # pages atc writes beside items' pages (Data_Needed/gaps.md)
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _TEXT_KEYS = ("title", "id", "description", "status", "level", "author")
 _LIST_KEYS = ("references", "falsepositives", "tags")
@@ -32,7 +41,7 @@ def find_files(dirs: Iterable[Path], problems: list[Problem], kind: str) -> list
             for parent, _, names in os.walk(folder):
                 for name in names:
                     path = Path(parent, name)
-                    if path.suffix in RULE_SUFFIXES and path.is_file() and inside(path, root, problems, kind):
+                    if path.suffix in RULE_SUFFIXES and inside(path, root, problems, kind):  # special files: read_text reports them
                         found.add(path)
         else:
             problems.append(Problem(str(folder), kind, "folder not found"))
@@ -49,43 +58,79 @@ def inside(path: Path, root: Path, problems: list[Problem], kind: str) -> bool:
 
 def load_rules(dirs: Iterable[Path], problems: list[Problem]) -> list[Rule]:
     """Every valid Sigma rule below the folders; each bad file becomes one Problem."""
-    rules = [rule for path in find_files(dirs, problems, "rule") if (rule := load_rule(path, problems))]
+    rules = [rule for path in find_files(dirs, problems, "rule") for rule in load_file(path, problems)]
     finish_rules(rules, problems)
     return rules
 
 
 def finish_rules(rules: list[Rule], problems: list[Problem]) -> None:
     """Give loaded rules (sorted by path) their page names and report ids used twice."""
-    _assign_slugs(rules)
+    _assign_slugs(rules, problems)
     _report_duplicate_ids(rules, problems)
 
 
-def load_rule(path: Path, problems: list[Problem]) -> Rule | None:
-    """One rule file, or None with the reason recorded."""
+def load_file(path: Path, problems: list[Problem]) -> list[Rule]:
+    """Every rule document of one file (a rule; or several `---` documents, Sigma 1 collections, correlations, filters); bad ones become Problems."""
+    return _load_documents(path, problems) or []
+
+
+@per_file("rule")
+def _load_documents(path: Path, problems: list[Problem]) -> list[Rule]:
     text = read_text(path, problems, "rule")
     if text is None:
-        return None
-    data = parse_yaml(text, path, problems, "rule", MAX_RULE_VALUES)
-    if data is None:
-        return None
+        return []
+    documents = parse_yaml_documents(text, path, problems, "rule", MAX_RULE_VALUES)
+    if documents is None:
+        return []
+    if len(documents) == 1 and not (isinstance(documents[0], dict) and "action" in documents[0]):
+        rule = load_document(documents[0], path, text, problems)
+        return [rule] if rule else []
+    rules = [rule for number, data in collection_documents(documents, path, problems) if (rule := load_document(data, path, text, problems, number))]
+    for position, rule in enumerate(rules):
+        rule.conversion_docs = rule.conversion_docs or [rule.data]  # the file's text is shared: conversions are keyed by the documents
+        rule.shares_file = len(rules) > 1
+        if position:
+            rule.page_stem = f"{path.stem}_{rule.name or position + 1}"
+    return rules
+
+
+def load_document(data: object, path: Path, text: str, problems: list[Problem], document: int = 0) -> Rule | None:
+    """One YAML document as a Rule of its kind, or None with the reason recorded."""
+    if isinstance(data, dict) and "correlation" in data:
+        return correlation_rule(data, path, text, problems, document)
+    if isinstance(data, dict) and "filter" in data:
+        return filter_rule(data, path, text, problems, document)
     error = _shape_error(data)
     if error:
         problems.append(Problem(str(path), "rule", error))
         return None
+    assert isinstance(data, dict)
     try:
         sigma_rule = SigmaRule.from_dict(data)
         for condition in sigma_rule.detection.parsed_condition:
             condition.parse()  # names a selection that does not exist, or is not a valid expression
     except SigmaError as exc:
-        problems.append(Problem(str(path), "sigma", f"pySigma rejects the rule: {one_line(exc)}"))
-        return None
+        if is_aggregation(data):
+            rule = aggregation_rule(data, path, text, problems, document)
+            if rule.conversion_docs:  # the fields and event ids of its search, for Data Needed matching
+                try:
+                    rule.fields, rule.event_ids = detection_facts(SigmaRule.from_dict(rule.conversion_docs[0]))
+                except Exception:  # a search pySigma cannot read either: no fields to match Data Needed with
+                    pass
+            return rule
+        reason = f"pySigma rejects the rule: {one_line(exc)}"
+        problems.append(Problem(str(path), "sigma", reason))
+        return rejected_rule(data, path, text, reason, document)
     except RecursionError:
         problems.append(Problem(str(path), "sigma", "the rule nests too deeply for pySigma (RecursionError); simplify its detection or condition"))
         return None
     except Exception as exc:  # pySigma parses untrusted text; whatever it raises is the file's problem, not a crash
-        problems.append(Problem(str(path), "sigma", f"pySigma cannot read the rule ({type(exc).__name__}): {one_line(exc)}"))
-        return None
+        reason = f"pySigma cannot read the rule ({type(exc).__name__}): {one_line(exc)}"
+        problems.append(Problem(str(path), "sigma", reason))
+        return rejected_rule(data, path, text, reason, document)
     fields, event_ids = detection_facts(sigma_rule)
+    for value in _unreadable_event_ids(sigma_rule):
+        problems.append(Problem(str(path), "event-id", f"EventID {value!r} is not written in ASCII digits; it is ignored when choosing Data Needed", severity="warning"))
     logsource = sigma_rule.logsource
     return Rule(
         path=path,
@@ -105,6 +150,9 @@ def load_rule(path: Path, problems: list[Problem]) -> Rule | None:
         logsource=LogSource(logsource.product, logsource.service, logsource.category),
         fields=fields,
         event_ids=event_ids,
+        page_stem=path.stem,
+        document=document,
+        name=str(data["name"]) if isinstance(data.get("name"), str) else None,
     )
 
 
@@ -130,11 +178,40 @@ def _shape_error(data: object) -> str | None:
         return f"'logsource' must be a mapping (product, service, category), not {type_name(data['logsource'])}"
     if not isinstance(data["detection"], dict):
         return f"'detection' must be a mapping of selections and a condition, not {type_name(data['detection'])}"
+    expanded = _expanded_values(data["detection"])
+    if expanded > MAX_EXPANDED_VALUES:
+        return (
+            f"the detection's modifiers expand to {expanded:,} values, more than the {MAX_EXPANDED_VALUES:,} allowed "
+            "(windash makes 5 of each '-' or '/' flag, base64offset 3 of each value); split the value or use fewer flags"
+        )
     conditions = data["detection"].get("condition")
     for condition in conditions if isinstance(conditions, list) else [conditions]:
         if isinstance(condition, str) and _nesting(condition) > MAX_DEPTH:
             return f"'condition' nests deeper than {MAX_DEPTH} parentheses; simplify it"
     return None
+
+
+def _expanded_values(detection: dict) -> int:
+    """How many values pySigma makes of the detection while parsing it (windash and base64offset multiply them)."""
+    total = 0
+    selections = [detection[key] for key in detection if key != "condition"]
+    while selections:
+        selection = selections.pop()
+        if isinstance(selection, list):
+            selections.extend(item for item in selection if isinstance(item, (dict, list)))
+            total += sum(1 for item in selection if not isinstance(item, (dict, list)))
+            continue
+        if not isinstance(selection, dict):
+            continue
+        for key, value in selection.items():
+            modifiers = str(key).split("|")[1:]
+            values = value if isinstance(value, list) else [value]
+            for item in values:
+                count = 5 ** len(_WINDASH_FLAG.findall(str(item))) if "windash" in modifiers else 1
+                total += count * (3 if "base64offset" in modifiers else 1)
+            if total > MAX_EXPANDED_VALUES:
+                return total
+    return total
 
 
 def _nesting(condition: str) -> int:
@@ -144,12 +221,6 @@ def _nesting(condition: str) -> int:
         depth += (char == "(") - (char == ")")
         deepest = max(deepest, depth)
     return deepest
-
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception's message on one line, trimmed."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _detection_items(detection: SigmaDetection) -> Iterator[SigmaDetectionItem]:
@@ -174,31 +245,46 @@ def detection_facts(rule: SigmaRule) -> tuple[list[str], list[int]]:
     return sorted(fields), sorted(event_ids)
 
 
+def _unreadable_event_ids(rule: SigmaRule) -> list[str]:
+    """EventID values made of digits that are not ASCII ('4688²', '٤٦٨٨'): other tools would read them differently."""
+    found = []
+    for detection in rule.detection.detections.values():
+        for item in _detection_items(detection):
+            if item.field != "EventID":
+                continue
+            texts = [str(value) for value in item.value if isinstance(value, SigmaString) and _as_int(value) is None]
+            found += [text for text in texts if not text.isascii() and any(char.isdigit() for char in text)]
+    return sorted(set(found))
+
+
 def _as_int(value: object) -> int | None:
     if isinstance(value, SigmaNumber):
         return int(value.number) if isinstance(value.number, int) else None
-    if isinstance(value, SigmaString) and value.is_plain() and str(value).isdigit():
+    if isinstance(value, SigmaString) and not value.contains_special() and EVENT_ID_TEXT.fullmatch(str(value)):
         return int(str(value))
     return None
 
 
 def safe_slug(stem: str) -> str:
-    """A page name that is a plain file name: no separators, no leading dots, bounded length, never `index`."""
-    slug = _SLUG_UNSAFE.sub("_", stem).strip("._-")[:100] or "page"
-    return f"{slug}_" if slug.lower() == "index" else slug
+    """A page name that is a plain file name: NFKC-normalised ASCII, no separators, no leading dots, bounded length, never a generated page's name."""
+    slug = _SLUG_UNSAFE.sub("_", unicodedata.normalize("NFKC", stem)).strip("._-")[:100] or "page"
+    return f"{slug}_" if slug.lower() in GENERATED_NAMES else slug
 
 
-def _assign_slugs(rules: list[Rule]) -> None:
-    """Sanitised, stable, distinct page names; colliding names get a suffix from the rule's folder, file and id."""
+def _assign_slugs(rules: list[Rule], problems: list[Problem]) -> None:
+    """Sanitised, stable, distinct page names; colliding names get a suffix from the rule's folder, file and id (a warning says so)."""
     by_slug: dict[str, list[Rule]] = {}
     for rule in rules:
-        by_slug.setdefault(safe_slug(rule.path.stem).lower(), []).append(rule)
+        by_slug.setdefault(safe_slug(rule.page_stem or rule.path.stem).lower(), []).append(rule)
     taken: set[str] = set()
     for group in by_slug.values():
         for rule in group:
-            rule.slug = safe_slug(rule.path.stem)
+            rule.slug = safe_slug(rule.page_stem or rule.path.stem)
             if len(group) > 1:
-                digest = hashlib.sha1(f"{rule.path.parent.name}/{rule.path.name}/{rule.id}".encode()).hexdigest()[:8]
+                where = f"{rule.path.parent.name}/{rule.path.name}/{rule.id}" + (f"/{rule.document}" if rule.document else "")
+                digest = hashlib.sha1(where.encode()).hexdigest()[:8]
+                others = ", ".join(str(other.path) for other in group if other is not rule)
+                problems.append(Problem(str(rule.path), "page-name", f"the page name {rule.slug} is also that of {others}; this rule's page is {rule.slug}_{digest}", severity="warning"))
                 rule.slug = f"{rule.slug}_{digest}"
             base, number = rule.slug, 1
             while rule.slug.lower() in taken:  # same folder name, file name and id in two rule folders

@@ -1,8 +1,10 @@
 """Read one YAML file safely: C loader, size, value-count and nesting limits, and a Problem (never a traceback) on bad input."""
 from __future__ import annotations
 
+import stat
+import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import yaml
 
@@ -18,6 +20,24 @@ MAX_NODES = 200_000  # YAML values after alias expansion (guards against alias b
 MAX_DEPTH = 64  # nesting levels (real rules nest fewer than 10; deep nesting exhausts pySigma's recursion)
 
 
+Loaded = TypeVar("Loaded")
+
+
+def per_file(kind: str) -> Callable[[Callable[..., Loaded | None]], Callable[..., Loaded | None]]:
+    """Make a one-file loader (path, problems, ...) turn any exception into a Problem naming the file: no traceback, the build goes on."""
+    def decorate(load: Callable[..., Loaded | None]) -> Callable[..., Loaded | None]:
+        @functools.wraps(load)
+        def guarded(path: Path, problems: list[Problem], *args: Any) -> Loaded | None:
+            try:
+                return load(path, problems, *args)
+            except Exception as exc:  # the file is untrusted: whatever it makes a library raise is this file's problem
+                message = " ".join(str(exc).split())[:300]
+                problems.append(Problem(str(path), kind, f"cannot load the file ({type(exc).__name__}: {message}); skipped"))
+                return None
+        return guarded
+    return decorate
+
+
 class LimitExceeded(ValueError):
     """The parsed YAML is too big or too deep; the message says which limit."""
 
@@ -28,10 +48,20 @@ def type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line, trimmed."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def read_text(path: Path, problems: list[Problem], kind: str) -> str | None:
-    """The file's text, or None with a Problem when it is too large, unreadable or not UTF-8."""
+    """The file's text, or None with a Problem when it is not a regular file, too large, unreadable or not UTF-8."""
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block the build or never end
+            problems.append(Problem(str(path), kind, "not a regular file (a FIFO, socket or device); skipped"))
+            return None
+        size = info.st_size
         if size > MAX_BYTES:
             problems.append(Problem(str(path), kind, f"file is {size:,} bytes, more than the {MAX_BYTES:,} allowed; split it or trim it"))
             return None
@@ -87,6 +117,30 @@ def parse_yaml(text: str, path: Path, problems: list[Problem], kind: str, max_no
         problems.append(Problem(str(path), kind, f"{exc}; refused"))
         return None
     return data
+
+
+def parse_yaml_documents(text: str, path: Path, problems: list[Problem], kind: str, max_nodes: int = MAX_NODES) -> list[Any] | None:
+    """Parse every YAML document of a file (`---` separated; empty ones dropped); on failure record a Problem and return None."""
+    try:
+        documents = [document for document in yaml.load_all(text, Loader=_Loader) if document is not None]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problems.append(Problem(str(path), kind, f"invalid YAML: {exc.problem or exc.context}; fix the syntax at this line", line))
+        return None
+    except (yaml.YAMLError, RecursionError) as exc:
+        problems.append(Problem(str(path), kind, f"invalid YAML ({type(exc).__name__}); fix the syntax"))
+        return None
+    if not documents:
+        problems.append(Problem(str(path), kind, "file holds no YAML value (only comments or null); delete it or write the item into it"))
+        return None
+    try:
+        for document in documents:  # aliases never cross documents, and the file size bounds how many there are
+            check_limits(document, max_nodes)
+    except LimitExceeded as exc:
+        problems.append(Problem(str(path), kind, f"{exc}; refused"))
+        return None
+    return documents
 
 
 def read_yaml(path: Path, problems: list[Problem], kind: str) -> Any:

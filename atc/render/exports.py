@@ -4,7 +4,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any
 
 from atc.convert.targets import Target
 from atc.model import RuleSummary
@@ -13,13 +14,16 @@ from atc.render.pages import RULES_DIR
 
 CSV_COLUMNS = [
     "id", "title", "level", "status", "slug", "path", "product", "service", "category",
-    "tactics", "techniques", "counted_techniques", "data_needed", "triggers", "converted_targets",
+    "tactics", "techniques", "counted_techniques", "data_needed", "triggers", "converted_targets", "first_commit", "last_commit", "revisions",
 ]
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_LINE_STARTING_FORMULA = re.compile(r"(^|\n)(?=[=+\-@\t])")  # a line that a spreadsheet reads as a formula
+
+if TYPE_CHECKING:
+    from atc.history.model import RuleDates
 
 
-def rule_entry(rule: RuleSummary, targets: list[Target]) -> dict[str, Any]:
-    """A rule's facts as plain JSON values."""
+def rule_entry(rule: RuleSummary, targets: list[Target], dates: RuleDates | None = None) -> dict[str, Any]:
+    """A rule's facts as plain JSON values (first and last commit and revisions: null without git history)."""
     return {
         "id": rule.id,
         "title": rule.title,
@@ -33,13 +37,19 @@ def rule_entry(rule: RuleSummary, targets: list[Target]) -> dict[str, Any]:
         "data_needed": list(rule.data_needed),
         "triggers": [ref.technique_id for ref in rule.triggers],
         "converted_targets": [t.key for t in targets if t.key in rule.converted],
+        "first_commit": dates.first_commit if dates else None,
+        "last_commit": dates.last_commit if dates else None,
+        "revisions": dates.revisions if dates else None,
     }
 
 
 def csv_cell(value: object) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_START) else text
+    """A CSV cell that a spreadsheet will not run as a formula: no line of it starts like one.
+
+    Line breaks become "\n", which the writer always quotes (a bare "\r" it would leave unquoted, splitting the row).
+    """
+    text = "" if value is None else str(value).replace("\r\n", "\n").replace("\r", "\n")
+    return _LINE_STARTING_FORMULA.sub(r"\1'", text)
 
 
 def csv_row(entry: dict[str, Any]) -> list[str]:
@@ -57,9 +67,9 @@ def csv_row(entry: dict[str, Any]) -> list[str]:
     return [csv_cell(flat[column]) for column in CSV_COLUMNS]
 
 
-def exports(rules: list[RuleSummary], targets: list[Target]) -> dict[str, str]:
+def exports(rules: list[RuleSummary], targets: list[Target], dates: dict[str, RuleDates] | None = None) -> dict[str, str]:
     """rules.json and analytics.csv, rules sorted by title then slug."""
-    entries = [rule_entry(rule, targets) for rule in sorted(rules, key=lambda r: (r.title.lower(), r.slug))]
+    entries = [rule_entry(rule, targets, (dates or {}).get(rule.slug)) for rule in sorted(rules, key=lambda r: (r.title.lower(), r.slug))]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
+from atc.link import attack_v19
 from atc.link.attack import tactic_url, technique_url
 from atc.load.rules import safe_slug
-from atc.model import KnowledgeBase, Rule, RuleSummary, TacticRef, TechniqueRef, TriggerRef
+from atc.link.environments import Verdict
+from atc.model import DetectionRef, KnowledgeBase, Rule, RuleSummary, TacticRef, TechniqueRef, TriggerRef
 from atc.render.escape import md_text
 
 RULES_DIR = "Detection_Rules"
 DATA_NEEDED_DIR = "Data_Needed"
 POLICIES_DIR = "Logging_Policies"
 TRIGGERS_DIR = "Triggers"
+ATTACK_PAGES_DIR = "ATTACK"
+ENVIRONMENTS_DIR = "Environments"
 
 
 class LinkFilters:
@@ -24,11 +28,15 @@ class LinkFilters:
         self.triggers = kb.triggers
         self.attack = kb.attack
         self.version = f"v{kb.attack.version}"
+        self.environments = {environment.name: environment for environment in kb.environments}
 
     def tactic_item(self, ref: TacticRef) -> Markup:
         if ref.tactic is None:
             return Markup(f"{md_text(ref.tag)} (unknown to ATT&amp;CK {md_text(self.version)})")
-        return Markup(f"[{ref.tactic.id}: {md_text(ref.tactic.name)}]({tactic_url(ref.tactic.id)})")
+        link = f"[{ref.tactic.id}: {md_text(ref.tactic.name)}]({tactic_url(ref.tactic.id)})"
+        if ref.newer:
+            return Markup(f"{md_text(ref.tag)}: {md_text(ref.newer)} (ATT&amp;CK v19; in the embedded {md_text(self.version)}: {link})")
+        return Markup(link)
 
     def _technique_link(self, tid: str, name: str | None) -> str:
         label = f"{tid}: {md_text(name)}" if name else tid
@@ -46,6 +54,10 @@ class LinkFilters:
             return Markup(f"{link} (deprecated in ATT&amp;CK {md_text(self.version)})")
         if ref.status == "unknown":
             return Markup(f"{link} (unknown to ATT&amp;CK {md_text(self.version)})")
+        if ref.status == "newer":
+            embedded = ", ".join(self._technique_link(tid, self.technique_name(tid)) for tid in ref.embedded)
+            name = attack_v19.TECHNIQUES[ref.tag_id][0] if ref.tag_id in attack_v19.TECHNIQUES else None
+            return Markup(f"{self._technique_link(ref.tag_id, name)} (ATT&amp;CK v19; in the embedded {md_text(self.version)}: {embedded})")
         return Markup(link)
 
     def data_needed_item(self, item_id: str, prefix: str = f"../{DATA_NEEDED_DIR}/") -> Markup:
@@ -59,6 +71,9 @@ class LinkFilters:
     def trigger_item(self, ref: TriggerRef) -> Markup:
         """A rule's trigger link, noting when only some tests apply and when it comes from a tagged parent."""
         name = self.technique_name(ref.technique_id)
+        if ref.simulation is not None:
+            return Markup(f"[{md_text(ref.simulation)}](../{TRIGGERS_DIR}/{safe_slug(ref.technique_id)}.md) "
+                          f"({ref.technique_id}: {md_text(name)}; the test the rule's simulation names)")
         trigger = self.triggers.get(ref.technique_id)
         total = len(trigger.tests) if trigger else len(ref.test_guids)
         notes = ([f"{len(ref.test_guids)} of {total} tests apply"] if len(ref.test_guids) < total else []) + (
@@ -69,6 +84,33 @@ class LinkFilters:
 
     def rule_link(self, rule: Rule | RuleSummary, prefix: str) -> Markup:
         return Markup(f"[{md_text(rule.title)}]({prefix}{rule.slug}.md)")
+
+    def data_component_item(self, component_id: str, prefix: str = f"../{ATTACK_PAGES_DIR}/data_components/") -> Markup:
+        """A data component's link with its name."""
+        component = self.attack.data_components.get(component_id)
+        name = f": {md_text(component.name)}" if component else ""
+        return Markup(f"[{md_text(component_id)}{name}]({prefix}{safe_slug(component_id)}.md)")
+
+    def detection_item(self, ref: DetectionRef, prefix: str = f"../{ATTACK_PAGES_DIR}/detection_strategies/") -> Markup:
+        """A rule's detection strategy: which of its analytics the rule implements, or that it reads other data."""
+        strategy = self.attack.detection_strategies.get(ref.strategy)
+        name = f": {md_text(strategy.name)}" if strategy else ""
+        link = f"[{md_text(ref.strategy)}{name}]({prefix}{safe_slug(ref.strategy)}.md)"
+        if not ref.implements:
+            return Markup(f"{link} ({md_text(ref.technique)}): same technique, other data")
+        analytics = ", ".join(
+            f"{md_text(an)} on {md_text(', '.join(self.attack.analytics[an].platforms)) if an in self.attack.analytics else 'its platform'}" for an in ref.implements
+        )
+        return Markup(f"{link} ({md_text(ref.technique)}): implements {analytics}")
+
+    def environment_item(self, verdict: Verdict, prefix: str = f"../{ENVIRONMENTS_DIR}/") -> Markup:
+        """Where a rule runs: "runs in X (on ...)" or "blind in Y: what is missing"."""
+        environment = self.environments.get(verdict.environment)
+        title = environment.title if environment else verdict.environment
+        link = f"[{md_text(title)}]({prefix}{safe_slug(verdict.environment)}.md)"
+        if verdict.runs:
+            return Markup(f"runs in {link} (on {md_text(', '.join(verdict.via))})")
+        return Markup(f"blind in {link}: {md_text(verdict.reason)}")
 
     def technique_name(self, tid: str) -> str:
         technique = self.attack.techniques.get(tid)

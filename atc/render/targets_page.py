@@ -1,6 +1,7 @@
 """What produced each query and how to get it again: the targets page and each rule page's reproduction line."""
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from atc.convert.targets import Target, sigma_cli_command, target_versions
@@ -17,8 +18,11 @@ def versions_text(target: Target) -> str:
 
 
 def reproduce(target: Target, rule: Rule) -> str:
-    """The command line reproducing the rule's query for the target (run next to the rule file)."""
-    return sigma_cli_command(target, rule.path.name)
+    """The command line reproducing the rule's query for the target (run next to the rule file), with its filters and base rules' files."""
+    folder = rule.path.parent
+    return sigma_cli_command(
+        target, rule.path.name, tuple(os.path.relpath(path, folder) for path in rule.filter_files), tuple(os.path.relpath(path, folder) for path in rule.base_files)
+    )
 
 
 def targets_page(renderer: PageRenderer) -> dict[str, str]:

@@ -32,7 +32,7 @@ CHUNK = 16  # pages a worker converts per task: small enough to balance the core
 _LINE_INDENT = re.compile(r"\n[\t\n\r ]+")  # a line break and the blank lines and indentation after it
 _HEADING = re.compile(r"<h([1-6])((?:\s[^>]*)?)>")
 _ID = re.compile(r"""\sid=["']([^"']*)["']""")
-EXCLUDED_SECTIONS = ("detection-rules", "related-rules")  # a rule page's Sigma text, queries and neighbours
+EXCLUDED_SECTIONS = ("detection-rules", "related-rules", "history")  # a rule page's Sigma text, queries, neighbours and commits
 _RAW_MD_HREF = re.compile(r'href="([^":?#<>]+\.md)(#[^"<>]*)?"')  # a link to a page left as written: raw HTML such as a chart's SVG
 
 
