@@ -22,8 +22,15 @@ Settings come from, in order: the built-in defaults (the repository's own
 knowledge base), an atc.yml in the current folder or given with --config
 (keys: rules, data_needed, logging_policies, triggers, docs_dir, site_dir,
 templates_dir, mkdocs_config, cache_dir, targets, jobs, build_site, strict,
-repo_url, offline, attack_snapshot, events, validator_exclusions; paths relative
-to the file), then these options.
+repo_url, offline, attack_snapshot, events, validators, validator_exclusions;
+paths relative to the file), then these options.
+
+A targets entry is a built-in key or a target of the team's own:
+  - {key: splunk-ours, backend: splunk, pipelines: [splunk_windows, pipelines/fields.yml],
+     format: default, options: {index: main}, language: spl, export: savedsearches}
+backend: an installed pySigma backend (`sigma list targets`); pipelines: installed
+names (`sigma list pipelines`) or YAML files; options: sigma-cli's -O key=value;
+export: a deployable output format written to exports/<key>/ (false: none).
 
 targets: """ + ", ".join(t.key for t in TARGETS) + "; optional: " + ", ".join(t.key for t in OPTIONAL_TARGETS) + """
 
@@ -33,9 +40,13 @@ exit status: 0 built; 1 --strict and problems were found; 2 unusable settings.
 
 CHECK_EPILOG = """\
 Settings come from the built-in defaults, an atc.yml (or --config), then these
-options, as for `atc build`. Skipped validators: attacktag and d3_fendtag (they
-download MITRE data; ATT&CK tags are checked against the offline snapshot
-instead) and identifier_uniqueness (reported as duplicate-id).
+options, as for `atc build`. `validators:` in atc.yml names the validator sets
+to run: pysigma (pySigma's own, the default), sigmahq (SigmaHQ's conventions,
+from pysigma-validators-sigmahq) or any other installed validator plugin.
+Skipped: validators that download data at run time (pySigma's attacktag and
+d3_fendtag, SigmaHQ's taxonomy, file name and event id checks; ATT&CK tags are
+checked against the offline snapshot instead) and identifier_uniqueness
+(reported as duplicate-id).
 
 exit status: 0 no errors (warnings allowed); 1 a file has an error, or --strict
 and any problem (warnings included); 2 unusable settings.
@@ -158,9 +169,14 @@ def _check(args: argparse.Namespace) -> int:
     from atc.build import print_problems
     from atc.check import run_check
 
+    from atc.validator_sets import chosen_sets
+
     settings = settings_from_args(args, Path.cwd())
     kb = run_check(settings)
     counts = print_problems(kb.problems, sys.stderr, verbose=args.verbose)
+    for found in chosen_sets(settings.validators):
+        skipped = f"; skipped (they download data at run time): {', '.join(found.needs_download)}" if found.needs_download else ""
+        print(f"validators {found.name}: {len(found.runs)} run{skipped}", file=sys.stderr)
     print(f"check: {len(kb.rules)} rules, {len(kb.data_needed)} Data Needed, {len(kb.logging_policies)} logging policies, {len(kb.triggers)} triggers; problems: {counts}", file=sys.stderr)
     errors = any(problem.severity == "error" for problem in kb.problems)
     return 1 if errors or (settings.strict and kb.problems) else 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,27 @@ class ConfigError(Exception):
     """The configuration file or an option is unusable; the message says what to fix."""
 
 
+OptionValue = str | int | tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class TargetEntry:
+    """A team's own target from atc.yml: an installed pySigma backend with its pipelines, format and options."""
+
+    key: str
+    backend: str  # sigma-cli's backend identifier (`sigma list targets`)
+    pipelines: tuple[str, ...] = ()  # installed pipeline names or YAML files relative to atc.yml, as sigma-cli's -p
+    format: str = "default"
+    options: tuple[tuple[str, OptionValue], ...] = ()  # sigma-cli's -O key=value, as sigma-cli passes them
+    language: str = "text"  # code-block language
+    label: str = ""
+    export: str | None = None  # deployable output format for exports/<key>/ (None: the backend's usual one, "": none)
+
+
+TARGET_ENTRY_KEYS = ("key", "backend", "pipelines", "format", "options", "language", "label", "export")
+TARGET_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+
+
 @dataclass(frozen=True)
 class Settings:
     rules: tuple[Path, ...]
@@ -28,6 +50,7 @@ class Settings:
     mkdocs_config: Path
     cache_dir: Path
     targets: tuple[str, ...] | None = None  # None: the registry's defaults
+    target_entries: tuple[TargetEntry, ...] = ()  # the team's own targets defined in atc.yml (selected by key in targets)
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     build_site: bool = True
     strict: bool = False
@@ -37,6 +60,7 @@ class Settings:
     attack_snapshot: Path | None = None  # None: the snapshot shipped in the package
     validator_exclusions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (rule id, pySigma validators `atc check` skips for it)
     events: Path | None = None  # example events per rule id (atc verify); grep and SQLite queries are checked when it exists
+    validators: tuple[str, ...] = ("pysigma",)  # validator sets `atc check` runs: pysigma (pySigma's own), sigmahq, ...
 
 
 _PATH_LISTS = ("rules", "data_needed", "logging_policies", "triggers")
@@ -76,7 +100,7 @@ def load_config_file(path: Path) -> Settings:
         raise ConfigError(f"{path}: cannot read configuration: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the configuration must be a mapping of settings")
-    known = {f.name for f in fields(Settings)} - {"base_dir"}
+    known = {f.name for f in fields(Settings)} - {"base_dir", "target_entries"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -90,7 +114,9 @@ def load_config_file(path: Path) -> Settings:
                 raise ConfigError(f"{path}: '{key}' must be a path")
             changes[key] = folder / value
         elif key == "targets":
-            changes[key] = tuple(parse_targets(value))
+            changes[key], changes["target_entries"] = _targets(value, path)
+        elif key == "validators":
+            changes[key] = _names(value, f"{path}: 'validators' must be a list of validator set names (pysigma, sigmahq, ...)")
         elif key == "jobs":
             changes[key] = _positive_int(value, f"{path}: 'jobs'")
         elif key == "validator_exclusions":
@@ -111,6 +137,93 @@ def _exclusions(value: Any, path: Path) -> tuple[tuple[str, tuple[str, ...]], ..
     ):
         raise ConfigError(f"{path}: 'validator_exclusions' must map rule ids to lists of pySigma validator names")
     return tuple(sorted((rule_id, tuple(sorted(names))) for rule_id, names in value.items()))
+
+
+def _names(value: Any, message: str) -> tuple[str, ...]:
+    """A non-empty list of names."""
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) and item.strip() for item in value):
+        raise ConfigError(message)
+    return tuple(item.strip() for item in value)
+
+
+def _targets(value: Any, path: Path) -> tuple[tuple[str, ...], tuple[TargetEntry, ...]]:
+    """The target keys in page order, and the team's own target definitions among them."""
+    if not isinstance(value, list):
+        return tuple(parse_targets(value)), ()
+    keys: list[str] = []
+    entries: list[TargetEntry] = []
+    for number, item in enumerate(value, 1):
+        if isinstance(item, dict):
+            entries.append(target_entry(item, f"{path}: targets entry {number}"))
+            keys.append(entries[-1].key)
+        elif isinstance(item, str) and item.strip():
+            keys.append(item.strip())
+        else:
+            raise ConfigError(f"{path}: targets entry {number} must be a target key or a mapping with key and backend")
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise ConfigError(f"{path}: target(s) {', '.join(duplicates)} listed more than once")
+    return tuple(keys), tuple(entries)
+
+
+def target_entry(item: dict, where: str) -> TargetEntry:
+    """One team target mapping, checked for shape (whether its backend, format and pipelines exist is checked on use)."""
+    unknown = sorted(str(k) for k in set(item) - set(TARGET_ENTRY_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(TARGET_ENTRY_KEYS)}")
+    for required in ("key", "backend"):
+        if not isinstance(item.get(required), str) or not item[required].strip():
+            raise ConfigError(f"{where}: '{required}' is required (a name)")
+    key = item["key"].strip()
+    where = f"{where} ({key})"
+    if not TARGET_KEY.match(key):
+        raise ConfigError(f"{where}: 'key' may hold only letters, digits, '.', '_' and '-'")
+    pipelines = item.get("pipelines", [])
+    if isinstance(pipelines, str):
+        pipelines = [pipelines]
+    if not isinstance(pipelines, list) or not all(isinstance(p, str) and p.strip() for p in pipelines):
+        raise ConfigError(f"{where}: 'pipelines' must be a list of pipeline names or YAML file paths")
+    for name in ("format", "language", "label"):
+        if name in item and not (isinstance(item[name], str) and item[name].strip()):
+            raise ConfigError(f"{where}: '{name}' must be a name")
+    export = item.get("export")
+    if export is not None and export is not False and not (isinstance(export, str) and export.strip()):
+        raise ConfigError(f"{where}: 'export' must be an output format of the backend, or false for none")
+    return TargetEntry(
+        key=key,
+        backend=item["backend"].strip(),
+        pipelines=tuple(p.strip() for p in pipelines),
+        format=str(item.get("format", "default")).strip(),
+        options=_options(item.get("options") or {}, where),
+        language=str(item.get("language", "text")).strip(),
+        label=str(item.get("label", "")).strip(),
+        export="" if export is False else (export.strip() if isinstance(export, str) else None),
+    )
+
+
+def _option_value(value: Any) -> str | int | None:
+    """A value as sigma-cli's -O key=value passes it: a whole number when it reads as one, else the text."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        return str(value)
+
+
+def _options(value: Any, where: str) -> tuple[tuple[str, OptionValue], ...]:
+    """Backend options (-O key=value): text or whole-number values, or lists of them (a key given several times)."""
+    message = f"{where}: 'options' must map option names to text or whole numbers (or lists of them), as sigma-cli's -O key=value"
+    if not isinstance(value, dict):
+        raise ConfigError(message)
+    options: list[tuple[str, OptionValue]] = []
+    for name, raw in sorted(value.items(), key=lambda kv: str(kv[0])):
+        items = raw if isinstance(raw, list) else [raw]
+        converted = [_option_value(v) for v in items]
+        if not isinstance(name, str) or not TARGET_KEY.match(name) or not converted or any(v is None for v in converted):
+            raise ConfigError(message)
+        options.append((name, tuple(converted) if len(converted) > 1 else converted[0]))  # type: ignore[arg-type]  # one value: as sigma-cli
+    return tuple(options)
 
 
 def parse_targets(value: Any) -> list[str]:
