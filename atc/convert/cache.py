@@ -11,13 +11,13 @@ from functools import cache
 from pathlib import Path
 from typing import Iterable
 
+from atc.convert.plugins import is_pipeline_file
 from atc.convert.targets import Target
 from atc.model import Conversion
 
-FORMAT = 2  # bump when the stored layout changes; the converting code itself is fingerprinted below
+FORMAT = 3  # bump when the stored layout changes; the converting code itself is fingerprinted below
 DB_NAME = "conversions.sqlite3"
-BACKENDS_DIR = Path(__file__).resolve().parent / "backends"
-RUNNER = Path(__file__).resolve().parent / "runner.py"  # fresh rules, time limits, reasons and query joining: every target
+CONVERT_DIR = Path(__file__).resolve().parent
 _SCHEMA = """
 DROP TABLE IF EXISTS conversion;
 CREATE TABLE IF NOT EXISTS rule_conversions (text TEXT PRIMARY KEY, conversions BLOB NOT NULL) WITHOUT ROWID;
@@ -56,14 +56,21 @@ def module_distribution(module: str, distributions: Iterable[str]) -> str | None
     return None
 
 
-def runner_version() -> str:
-    """A hash of the runner's source: how it reports failures and joins queries is part of every stored conversion."""
-    return _sha256(RUNNER.read_text(encoding="utf-8"))
+def converter_version() -> str:
+    """A hash of atc's converting code (runner, targets, plugin registry, own backends): editing it invalidates conversions."""
+    return _sha256(*(f"{path.name}\n{path.read_text(encoding='utf-8')}" for path in _converter_sources()))
 
 
-def atc_backends_version() -> str:
-    """A hash of atc's own backend sources: editing them invalidates the targets they implement."""
-    return _sha256(*(f"{path.name}\n{path.read_text(encoding='utf-8')}" for path in sorted(BACKENDS_DIR.glob("*.py"))))
+def _converter_sources() -> list[Path]:
+    """The source files whose code decides a conversion."""
+    return sorted(CONVERT_DIR.glob("*.py")) + sorted((CONVERT_DIR / "backends").glob("*.py"))
+
+
+def _file_digest(spec: str) -> str:
+    """The content hash of a pipeline file or folder of YAML files (missing ones hash as missing)."""
+    path = Path(spec)
+    files = sorted(path.glob("**/*.yml")) if path.is_dir() else [path]
+    return _sha256(*(f"{file}\n{file.read_text(encoding='utf-8') if file.is_file() else '<missing>'}" for file in files))
 
 
 class ConversionCache:
@@ -85,35 +92,17 @@ class ConversionCache:
         self.db.close()
 
     def fingerprints(self, targets: list[Target]) -> dict[Target, str]:
-        """Each target's fingerprint: its definition plus the versions of every piece of code that converts for it."""
+        """Each target's fingerprint: its definition, every installed pySigma distribution's version, atc's converting
+        code and the content of any pipeline file it names (a pipeline or backend may pull in any other plugin)."""
         missing = [target for target in targets if target not in self._fingerprints]
         if missing:
-            dists = sigma_distributions()
-            pipelines = self._pipeline_distributions(dists)
-            atc_code = atc_backends_version()
-            runner_code = runner_version()
+            versions = sigma_distributions()
+            code = converter_version()
             for target in missing:
-                module = target.backend.split(":")[0]
-                owners = {"pySigma", module_distribution(module, dists) if not module.startswith("atc.") else None}
-                owners.update(pipelines.get(name) for name in target.pipelines)
-                versions = {name: dists.get(name) for name in sorted(owner for owner in owners if owner)}
-                facts = {"format": FORMAT, "target": asdict(target), "versions": versions, "atc": atc_code if module.startswith("atc.") else None, "runner": runner_code}
+                files = {spec: _file_digest(spec) for spec in target.pipelines if is_pipeline_file(spec)}
+                facts = {"format": FORMAT, "target": asdict(target), "versions": versions, "code": code, "files": files}
                 self._fingerprints[target] = _sha256(json.dumps(facts, sort_keys=True))
         return {target: self._fingerprints[target] for target in targets}
-
-    def _pipeline_distributions(self, dists: dict[str, str]) -> dict[str, str]:
-        """Pipeline name → distribution; discovering pipelines imports every plugin, so it is remembered per environment."""
-        memo_key = "pipelines:" + _sha256(json.dumps(dists, sort_keys=True))
-        row = self.db.execute("SELECT value FROM memo WHERE key = ?", (memo_key,)).fetchone()
-        if row:
-            return json.loads(row[0])
-        from sigma.plugins import InstalledSigmaPlugins
-
-        found = InstalledSigmaPlugins.autodiscover().pipelines
-        owners = {name: module_distribution(getattr(factory, "__module__", ""), dists) for name, factory in found.items()}
-        mapping = {name: owner for name, owner in sorted(owners.items()) if owner}
-        self.db.execute("INSERT OR REPLACE INTO memo VALUES (?, ?)", (memo_key, json.dumps(mapping, sort_keys=True)))
-        return mapping
 
     @staticmethod
     def text_key(source_text: str) -> str:

@@ -1,14 +1,14 @@
 """The target registry: one entry per query language a rule page shows, in page order."""
 from __future__ import annotations
 
-import importlib
 import shlex
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
 
 from sigma.conversion.base import Backend
-from sigma.processing.pipeline import ProcessingPipeline
+
+from atc.convert.plugins import backend_class, pipeline_allows, pipeline_module, resolve_pipelines
 
 
 @dataclass(frozen=True)
@@ -75,29 +75,9 @@ def select_targets(keys: tuple[str, ...] | list[str] | None) -> list[Target]:
     return [BY_KEY[key] for key in dict.fromkeys(chosen)]
 
 
-@cache
-def installed_pipelines() -> dict:
-    """pySigma's installed processing pipelines by name, discovered once per process (discovery imports every plugin)."""
-    from sigma.plugins import InstalledSigmaPlugins
-
-    return dict(InstalledSigmaPlugins.autodiscover(include_backends=False, include_validators=False).pipelines)
-
-
-def _resolve_pipeline(name: str) -> ProcessingPipeline:
-    pipelines = installed_pipelines()
-    if name not in pipelines:
-        raise UnknownTargetError(f"processing pipeline {name!r} is not installed")
-    return pipelines[name]()
-
-
 def make_backend(target: Target) -> Backend:
-    """A fresh backend for one target (backends are neither thread-safe nor reusable across formats)."""
-    module_name, class_name = target.backend.split(":")
-    backend_class = getattr(importlib.import_module(module_name), class_name)
-    pipeline = None
-    for name in target.pipelines:
-        pipeline = _resolve_pipeline(name) if pipeline is None else pipeline + _resolve_pipeline(name)
-    return backend_class(processing_pipeline=pipeline)
+    """A fresh backend for one target, its pipelines resolved by name from the plugin registry (never by import order)."""
+    return backend_class(target.backend)(processing_pipeline=resolve_pipelines(target.pipelines))
 
 
 def sigma_cli_command(target: Target, rule_file: str) -> str:
@@ -113,23 +93,13 @@ def _command_prefix(target: Target) -> str:
     parts = ["sigma", "convert", "-t", target.sigma_cli]
     for name in target.pipelines:
         parts += ["-p", name]
-    if not target.pipelines and _backend_class(target).requires_pipeline:
+    if not target.pipelines and backend_class(target.backend).requires_pipeline:
         parts.append("--without-pipeline")
-    if any(not _pipeline_allows(name, target.sigma_cli) for name in target.pipelines):
+    if any(not pipeline_allows(name, target.sigma_cli) for name in target.pipelines):
         parts.append("--disable-pipeline-check")
     if target.output_format != "default":
         parts += ["-f", target.output_format]
     return " ".join(parts)
-
-
-def _backend_class(target: Target) -> type[Backend]:
-    module_name, class_name = target.backend.split(":")
-    return getattr(importlib.import_module(module_name), class_name)
-
-
-def _pipeline_allows(name: str, backend_id: str) -> bool:
-    allowed = _resolve_pipeline(name).allowed_backends
-    return not allowed or backend_id in allowed
 
 
 @cache
@@ -166,8 +136,7 @@ def _distribution_of(module: str) -> str:
 @cache
 def target_versions(target: Target) -> dict[str, str]:
     """What produced the target's queries: pySigma, the backend's and each pipeline's distribution with versions."""
-    versions = {"pySigma": metadata.version("pysigma"), "backend": _distribution_of(target.backend.split(":")[0])}
-    pipelines = installed_pipelines()
+    versions = {"pySigma": metadata.version("pysigma"), "backend": _distribution_of(backend_class(target.backend).__module__)}
     for name in target.pipelines:
-        versions[f"pipeline {name}"] = _distribution_of(pipelines[name].__module__)
+        versions[f"pipeline {name}"] = _distribution_of(pipeline_module(name))
     return versions

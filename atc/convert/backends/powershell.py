@@ -9,13 +9,14 @@ from sigma.conversion.base import TextQueryBackend
 from sigma.conversion.state import ConversionState
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.pipelines.common import windows_logsource_mapping
-from sigma.pipelines.sysmon import sysmon_pipeline
 from sigma.pipelines.windows.windows import windows_generic_category_channel_mapping
 from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import AddConditionTransformation, ChangeLogsourceTransformation
 from sigma.rule import SigmaRule
 from sigma.types import CompareOperators, SigmaRegularExpression, SigmaString
+
+from atc.convert.plugins import resolve_pipelines
 
 # Sigma fields that are properties of the EventLogRecord itself rather than EventData values.
 RECORD_PROPERTIES = {"EventID": "$_.Id", "Provider_Name": "$_.ProviderName", "Channel": "$_.LogName", "Computer": "$_.MachineName"}
@@ -60,8 +61,6 @@ class PowerShellBackend(TextQueryBackend):
     name: ClassVar[str] = "PowerShell Get-WinEvent"
     identifier: ClassVar[str] = "atc_powershell"
     formats: ClassVar[dict[str, str]] = {"default": "Get-WinEvent pipeline"}
-    # Generic Windows categories become Sysmon or PowerShell log sources with their EventID; the channel goes to -LogName.
-    backend_processing_pipeline: ClassVar[ProcessingPipeline] = sysmon_pipeline() + _powershell_categories()
 
     # -and and -or share one precedence level in PowerShell: parenthesise every sub-expression.
     parenthesize: bool = True
@@ -92,6 +91,15 @@ class PowerShellBackend(TextQueryBackend):
     field_not_exists_expression: ClassVar[str] = "$null -eq {field}"
     unbound_value_num_expression: ClassVar[str] = "$_.Message -like '*{value}*'"
     unbound_value_re_expression: ClassVar[str] = "$_.Message -cmatch {value}"
+
+    def __init__(self, processing_pipeline: ProcessingPipeline | None = None, collect_errors: bool = False, **options: object) -> None:
+        """Generic Windows categories become Sysmon or PowerShell log sources with their EventID; the channel goes to -LogName.
+
+        The sysmon pipeline is resolved by name from the registry (calling pySigma's decorated `sysmon_pipeline` can
+        return whichever `@Pipeline` function was defined last).
+        """
+        super().__init__(processing_pipeline, collect_errors, **options)
+        self.backend_processing_pipeline = resolve_pipelines(["sysmon"]) + _powershell_categories()
 
     def escape_and_quote_field(self, field_name: str) -> str:
         """Record property for System fields, else the EventData value."""
