@@ -13,7 +13,9 @@ from typing import Iterator, TextIO
 from atc.config import REPO_ROOT, Settings
 from atc.convert.cache import ConversionCache
 from atc.convert.runner import ConvertStats, convert_rules
-from atc.convert.targets import Target, select_targets
+from atc.convert.deploy import DeployExport, build_exports, deploy_targets
+from atc.convert.targets import Target
+from atc.convert.team_targets import configured_targets
 from atc.link import link
 from atc.load.attack import load_snapshot
 from atc.load.data_needed import load_data_needed
@@ -40,6 +42,7 @@ class BuildResult:
     timings: dict[str, float] = field(default_factory=dict)
     convert_stats: ConvertStats = field(default_factory=ConvertStats)
     made: int = 0  # pages and exports rendered; the others were remembered from an earlier build
+    exports: list[DeployExport] = field(default_factory=list)  # deployable exports per target (exports/<target>/)
 
     @property
     def problems(self) -> list[Problem]:
@@ -106,7 +109,7 @@ def run_build(settings: Settings, stream: TextIO = sys.stderr, quiet: bool = Fal
 
 
 def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: str | None) -> BuildResult:
-    targets = select_targets(settings.targets)
+    targets = configured_targets(settings.targets, settings.target_entries, settings.base_dir)
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
@@ -127,11 +130,16 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         _log(stream, quiet, f"preview: {len(converted)} rules differ from {only_changed}")
     progress = Progress("convert", len(converted), stream, quiet)
     cache = ConversionCache(settings.cache_dir)
+    deploy = deploy_targets(targets) if only_changed is None else []  # a preview converts some rules: no whole-base export
     try:
-        convert_stats = convert_rules(converted, targets, settings.jobs, progress.advance, cache)
+        convert_stats = convert_rules(converted, targets + deploy, settings.jobs, progress.advance, cache)
     finally:
         cache.close()
+    exports = build_exports(kb.rules, targets) if deploy else []
     timings["convert"] = progress.close()
+    for export in exports:
+        if export.error:
+            kb.problems.append(Problem(f"exports/{export.target}", "export", f"{export.target}: the backend could not write the {export.format} file: {export.error}", severity="warning"))
     gc.freeze()
     for rule in kb.rules:
         for conversion in rule.conversions.values():
@@ -144,7 +152,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
 
     started = time.perf_counter()
     links = edit_urls(kb.rules, settings.repo_url, [settings.base_dir, *settings.rules])
-    renderer = PageRenderer(kb, targets, settings.templates_dir, links)
+    renderer = PageRenderer(kb, targets, settings.templates_dir, links, exports)
     if only_changed is None:  # a preview's partial pages are not worth remembering
         renderer.memo = PageMemo(renderer, settings.templates_dir, settings.cache_dir)
     pages = renderer.pages(*_site_meta(settings))
@@ -170,7 +178,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
             build_site(mkdocs_config(settings), staging.docs, staging.site, offline=settings.offline, strict=settings.strict, jobs=settings.jobs)
             timings["site"] = time.perf_counter() - started
             _log(stream, quiet, f"site: built {settings.site_dir} in {timings['site']:.2f} s")
-    return BuildResult(kb, targets, pages, written, timings, convert_stats, made)
+    return BuildResult(kb, targets, pages, written, timings, convert_stats, made, exports)
 
 
 def _log(stream: TextIO, quiet: bool, message: str) -> None:
@@ -214,7 +222,7 @@ def summarise(result: BuildResult, stream: TextIO, verbose: bool = False) -> Non
     stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in result.timings.items())
     print(
         f"summary: {len(result.kb.rules)} rules, {len(result.pages)} pages, {result.written.written if result.written else 0} written; "
-        f"conversions {result.convert_stats.converted} done, {result.convert_stats.cached} cached; ok {conversions['ok']}, "
+        f"conversions {result.convert_stats.converted} done, {result.convert_stats.cached} cached ({result.convert_stats.for_exports} more for exports); ok {conversions['ok']}, "
         f"failed {conversions['failed']}, timed out {conversions['timeout']}; problems: {counts}; {stages}",
         file=stream,
     )

@@ -228,7 +228,7 @@ def _diff(args: argparse.Namespace) -> int:
     import time
 
     from atc.config import REPO_ROOT
-    from atc.convert.targets import select_targets
+    from atc.convert.team_targets import configured_targets
     from atc.diff import run_diff
     from atc.gitrev import GitError, repo_top
     from atc.render.diff_report import to_json, to_markdown
@@ -240,7 +240,7 @@ def _diff(args: argparse.Namespace) -> int:
         top = repo_top(cwd)
         config = config_rel(find_config(args.config, cwd), top)
         settings = working_tree(top, config).settings
-        targets = select_targets(parse_targets(args.targets) if args.targets else settings.targets)
+        targets = configured_targets(parse_targets(args.targets) if args.targets else settings.targets, settings.target_entries, settings.base_dir)
         if args.jobs is not None and args.jobs < 1:
             raise ConfigError("--jobs must be at least 1")
         report = run_diff(cwd, args.base, args.head, config, targets, args.jobs or settings.jobs)

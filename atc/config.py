@@ -186,6 +186,8 @@ def target_entry(item: dict, where: str) -> TargetEntry:
     for name in ("format", "language", "label"):
         if name in item and not (isinstance(item[name], str) and item[name].strip()):
             raise ConfigError(f"{where}: '{name}' must be a name")
+    if "language" in item and not TARGET_KEY.match(item["language"].strip()):
+        raise ConfigError(f"{where}: 'language' must be a name (a code-block language: letters, digits, '.', '_', '-')")
     export = item.get("export")
     if export is not None and export is not False and not (isinstance(export, str) and export.strip()):
         raise ConfigError(f"{where}: 'export' must be an output format of the backend, or false for none")

@@ -6,6 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, TypeVar
 
+from atc.convert.deploy import DeployExport
 from atc.convert.targets import Target
 from atc.link.attack import technique_url
 from atc.load.rules import safe_slug
@@ -15,7 +16,7 @@ from atc.render.gaps import gap_groups
 from atc.render.link_filters import DATA_NEEDED_DIR, POLICIES_DIR, RULES_DIR, TRIGGERS_DIR, LinkFilters
 from atc.render.page_memo import PageMemo
 from atc.render.rule_indexes import rule_index_pages
-from atc.render.targets_page import reproduce, targets_page, versions_text
+from atc.render.targets_page import deploy_files, export_summary, reproduce, targets_page, versions_text
 
 if TYPE_CHECKING:  # rule_extras imports this module
     from atc.render.rule_extras import RelatedIndex
@@ -26,9 +27,12 @@ T = TypeVar("T")
 class PageRenderer:
     """Holds the jinja2 environment and the knowledge base's link targets."""
 
-    def __init__(self, kb: KnowledgeBase, targets: list[Target], templates_dir: Path, edit_urls: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, kb: KnowledgeBase, targets: list[Target], templates_dir: Path, edit_urls: dict[str, str] | None = None, exports: list[DeployExport] | None = None
+    ) -> None:
         self.kb = kb
         self.targets = targets
+        self.exports = exports or []  # deployable exports per target, written under exports/<target>/
         self.edit_urls = edit_urls or {}  # rule slug -> "edit this rule" URL
         self.memo: PageMemo | None = None  # set by the build: pages remembered across builds
         self.env = template_environment(templates_dir)
@@ -77,7 +81,9 @@ class PageRenderer:
         for rule, summary in zip(kb.rules, self.summaries):
             pages[f"{RULES_DIR}/{rule.slug}.md"] = self.render("rule.md.j2", **self.rule_context(rule, summary, related))
         # every other page is made from the summaries: one memo entry while none of them changes
-        pages.update(self.remember(("knowledge-base pages", self.summaries, site_name, site_url), lambda: self.knowledge_base_pages(site_name, site_url)))
+        shown_exports = [export_summary(export) for export in self.exports]
+        pages.update(self.remember(("knowledge-base pages", self.summaries, shown_exports, site_name, site_url), lambda: self.knowledge_base_pages(site_name, site_url)))
+        pages.update(deploy_files(self.exports))
         from atc.site.assets import site_assets
 
         pages.update(site_assets())
@@ -131,6 +137,7 @@ class PageRenderer:
                 logging_policies=kb.logging_policies,
                 triggers=kb.triggers,
                 targets=self.targets,
+                exports=[export_summary(export) for export in self.exports],
                 attack_version=kb.attack.version,
                 attack_source=kb.attack.source,
             ),

@@ -1,0 +1,124 @@
+"""Deployable exports: every rule in one file per target, in its backend's deploy format, finalised by the backend itself."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+from atc.convert.targets import Target, make_backend
+from atc.load.rules import one_line
+from atc.model import Rule
+
+# The usual deployable output format of each backend (sigma-cli's identifier), when a target names none.
+DEPLOY_FORMATS: dict[str, str] = {
+    "splunk": "savedsearches",
+    "lucene": "kibana_ndjson",
+    "esql": "kibana_ndjson",
+    "loki": "ruler",
+    "sqlite": "zircolite",
+    "opensearch_lucene": "dashboards_ndjson",
+}
+FILE_NAMES: dict[str, str] = {
+    "savedsearches": "savedsearches.conf",
+    "kibana_ndjson": "kibana.ndjson",
+    "siem_rule_ndjson": "siem_rules.ndjson",
+    "dashboards_ndjson": "dashboards.ndjson",
+    "ruler": "ruler.yml",
+    "grafana_alerting": "grafana_alerting.yml",
+    "zircolite": "zircolite.json",
+}
+
+
+@dataclass(frozen=True)
+class NotConverted:
+    """A rule the backend could not put into the export, and why."""
+
+    rule_id: str
+    title: str
+    slug: str
+    rule_file: str
+    status: str  # failed, timeout or missing
+    reason: str
+
+
+@dataclass(frozen=True)
+class DeployExport:
+    """One target's export: the file's name and text, how many rules it holds and which it could not hold."""
+
+    target: str  # the target's key: the export lives under exports/<target>/
+    format: str
+    file_name: str
+    text: str
+    converted: int
+    not_converted: tuple[NotConverted, ...]
+    error: str = ""  # why the backend could not write the file at all (then text is empty)
+
+
+def export_format(target: Target) -> str:
+    """The target's deployable output format, or "" when it has none."""
+    if target.export is not None:
+        return target.export
+    return DEPLOY_FORMATS.get(target.sigma_cli or "", "")
+
+
+def deploy_target(target: Target) -> Target:
+    """The target converting in its deploy format, keeping each rule's output objects for the backend's finaliser."""
+    return replace(target, key=f"{target.key}@{export_format(target)}", output_format=export_format(target), raw=True, export="")
+
+
+def deploy_targets(targets: list[Target]) -> list[Target]:
+    """The deploy-format targets of those targets that have one."""
+    return [deploy_target(target) for target in targets if export_format(target)]
+
+
+def _file_text(output: object) -> str:
+    """The backend's finalised output as file text: text as it is, a list of objects as NDJSON, an object as JSON."""
+    if isinstance(output, str):
+        text = output
+    elif isinstance(output, list) and all(isinstance(item, str) for item in output):
+        text = "\n".join(output)
+    elif isinstance(output, list):
+        text = "\n".join(json.dumps(item, ensure_ascii=False) for item in output)
+    else:
+        text = json.dumps(output, ensure_ascii=False, indent=2)
+    return text.lstrip("\n") + ("" if text.endswith("\n") else "\n")
+
+
+def _file_name(fmt: str, output: object) -> str:
+    if fmt in FILE_NAMES:
+        return FILE_NAMES[fmt]
+    if isinstance(output, list) and output and not all(isinstance(item, str) for item in output):
+        return f"{fmt}.ndjson"
+    return f"{fmt}.json" if isinstance(output, dict) else f"{fmt}.txt"
+
+
+def build_exports(rules: list[Rule], targets: list[Target]) -> list[DeployExport]:
+    """One export per target with a deploy format, taking the deploy conversions off the rules (pages never show them)."""
+    exports: list[DeployExport] = []
+    ordered = sorted(rules, key=lambda r: (r.title.lower(), r.slug))
+    for target in targets:
+        fmt = export_format(target)
+        if not fmt:
+            continue
+        key = deploy_target(target).key
+        queries: list[object] = []
+        missing: list[NotConverted] = []
+        for rule in ordered:
+            conversion = rule.conversions.get(key)
+            if conversion is not None and conversion.status == "ok":
+                queries.extend(json.loads(conversion.query))
+                continue
+            status, reason = (conversion.status, conversion.error or "") if conversion else ("missing", "not converted")
+            missing.append(NotConverted(rule.id, rule.title, rule.slug, rule.path.name, status, reason))
+        try:
+            backend = make_backend(deploy_target(target))
+            backend.init_processing_pipeline(fmt)
+            output = backend.finalize(queries, fmt)
+        except Exception as exc:  # a backend's finaliser may raise anything: the targets page says why
+            exports.append(DeployExport(target.key, fmt, FILE_NAMES.get(fmt, fmt), "", 0, tuple(missing), f"{type(exc).__name__}: {one_line(exc)}"))
+            continue
+        exports.append(DeployExport(target.key, fmt, _file_name(fmt, output), _file_text(output), len(ordered) - len(missing), tuple(missing)))
+    keys = [target.key for target in deploy_targets(targets)]
+    for rule in rules:
+        for key in keys:
+            rule.conversions.pop(key, None)
+    return exports
