@@ -13,6 +13,7 @@ from typing import Iterator, TextIO
 from atc.config import REPO_ROOT, Settings
 from atc.convert.cache import ConversionCache
 from atc.convert.runner import ConvertStats, convert_rules
+from atc.convert.attack_data import use_snapshot
 from atc.convert.deploy import DeployExport, build_exports, deploy_targets
 from atc.convert.targets import Target
 from atc.convert.team_targets import configured_targets
@@ -131,6 +132,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
     progress = Progress("convert", len(converted), stream, quiet)
     cache = ConversionCache(settings.cache_dir)
     deploy = deploy_targets(targets) if only_changed is None else []  # a preview converts some rules: no whole-base export
+    use_snapshot(kb.attack, settings.cache_dir)  # formats naming ATT&CK techniques read the snapshot, never the network
     try:
         convert_stats = convert_rules(converted, targets + deploy, settings.jobs, progress.advance, cache)
     finally:

@@ -11,6 +11,7 @@ from sigma.validators.base import SigmaRuleValidator, SigmaValidationIssue
 
 from atc.build import load_knowledge_base
 from atc.config import ConfigError, Settings
+from atc.convert.team_targets import configured_targets
 from atc.link import link
 from atc.load.rules import one_line
 from atc.model import KnowledgeBase, LogSource, Problem, Rule
@@ -81,6 +82,7 @@ def validate(rules: list[Rule], exclusions: tuple[tuple[str, tuple[str, ...]], .
 
 def run_check(settings: Settings) -> KnowledgeBase:
     """The knowledge base as the build would see it, with every problem the build reports plus the validators'."""
+    configured_targets(settings.targets, settings.target_entries, settings.base_dir)  # the team's own targets are usable
     kb = load_knowledge_base(settings, remember=False)  # no cache: a check writes nothing
     link(kb)
     kb.problems.extend(validate(kb.rules, settings.validator_exclusions, settings.validators))

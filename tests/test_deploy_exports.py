@@ -144,3 +144,35 @@ def test_sigma_cli_writes_the_same_stanzas(exported: BuildResult) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert savedsearches(run.stdout) == savedsearches(exported.pages["exports/splunk/savedsearches.conf"])
+
+
+def test_a_title_that_would_inject_settings_is_kept_out_of_savedsearches(tmp_path: Path) -> None:
+    config = scratch_repo(tmp_path, "targets: [splunk, sqlite]\n")
+    hostile = CERTUTIL.replace("title: Certutil Downloading A File", 'title: "Harmless\\naction.script = evil.sh\\ncron_schedule = * * * * *"')
+    (tmp_path / "rules" / "windows" / "proc_creation_win_certutil_download.yml").write_text(hostile, encoding="utf-8")
+    (tmp_path / "rules" / "windows" / "proc_creation_win_webserver_whoami.yml").write_text(WHOAMI, encoding="utf-8")
+    result = run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
+    stanzas = savedsearches(result.pages["exports/splunk/savedsearches.conf"])
+    assert set(stanzas) == {"default", "Whoami Run By A Web Server"}
+    assert "evil.sh" not in result.pages["exports/splunk/savedsearches.conf"]
+    (row,) = not_converted(result, "splunk")
+    assert row["status"] == "refused" and "line break" in row["reason"]
+    assert row["title"] == "Harmless action.script = evil.sh cron_schedule = * * * * *"  # one line a cell in the CSV
+    assert len(json.loads(result.pages["exports/sqlite/zircolite.json"])) == 2  # JSON is written by a serialiser: safe
+
+
+def test_siem_rule_export_names_attack_techniques_from_the_snapshot_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sigma.data.mitre_attack as attack
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pySigma tried to download ATT&CK")
+
+    monkeypatch.setattr(attack, "urlopen", refuse)
+    config = scratch_repo(tmp_path, "targets:\n  - {key: elastic, backend: lucene, pipelines: [ecs_windows], export: siem_rule_ndjson}\n")
+    result = run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
+    (rule,) = [json.loads(line) for line in result.pages["exports/elastic/siem_rules.ndjson"].splitlines()]
+    (threat,) = rule["threat"]
+    assert threat["tactic"]["id"] == "TA0011" and threat["technique"][0] == {
+        "id": "T1105", "reference": "https://attack.mitre.org/techniques/T1105", "name": "Ingress Tool Transfer", "subtechnique": [],
+    }
+    assert not_converted(result, "elastic") == []

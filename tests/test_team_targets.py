@@ -185,3 +185,11 @@ def test_options_are_passed_as_sigma_cli_passes_them(tmp_path: Path) -> None:
     assert settings.target_entries == (
         TargetEntry(key="ours", backend="splunk", options=(("many", ("a", "b")), ("min_time", "-1d"), ("n", 5), ("one", "c"))),
     )
+
+
+def test_atc_check_reports_an_unusable_team_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from atc.cli import main
+
+    config = scratch_repo(tmp_path, "targets:\n  - {key: ours, backend: splunk, pipelines: [pipelines/field_mapping.yml]}\n", BAD_PIPELINE)
+    assert main(["check", "--config", str(config)]) == 2
+    assert "atc: atc.yml target 'ours': pipelines/field_mapping.yml:5: the pipeline file is not valid YAML" in capsys.readouterr().err

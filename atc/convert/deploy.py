@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 
 from atc.convert.targets import Target, make_backend
@@ -36,7 +37,7 @@ class NotConverted:
     title: str
     slug: str
     rule_file: str
-    status: str  # failed, timeout or missing
+    status: str  # failed, timeout, refused (its entry would corrupt the file) or missing
     reason: str
 
 
@@ -68,6 +69,27 @@ def deploy_target(target: Target) -> Target:
 def deploy_targets(targets: list[Target]) -> list[Target]:
     """The deploy-format targets of those targets that have one."""
     return [deploy_target(target) for target in targets if export_format(target)]
+
+
+STANZA_HEADER = re.compile(r"\[[^\[\]\n]*\]")
+SETTING = re.compile(r"[A-Za-z0-9_.:-]+ = ")
+
+
+def entry_problem(fmt: str, entry: object) -> str | None:
+    """Why one rule's entry would corrupt a text export (a rule's title can break a stanza and inject settings), or None.
+
+    JSON and YAML formats are written by serialisers; Splunk's .conf is plain text: every line of a rule's stanza must be
+    its header, a `key = value` setting or the continuation of a value ending in a backslash.
+    """
+    if fmt != "savedsearches":
+        return None
+    lines = str(entry).strip("\n").split("\n")
+    if not STANZA_HEADER.fullmatch(lines[0]):
+        return "its title would break the savedsearches.conf stanza header (a line break or control character)"
+    for previous, line in zip(lines, lines[1:]):
+        if not previous.endswith("\\") and not SETTING.match(line):
+            return "a line break in its title or a value would put a line into savedsearches.conf that is not a setting"
+    return None
 
 
 def _file_text(output: object) -> str:
@@ -104,10 +126,17 @@ def build_exports(rules: list[Rule], targets: list[Target]) -> list[DeployExport
         missing: list[NotConverted] = []
         for rule in ordered:
             conversion = rule.conversions.get(key)
-            if conversion is not None and conversion.status == "ok":
-                queries.extend(json.loads(conversion.query))
-                continue
-            status, reason = (conversion.status, conversion.error or "") if conversion else ("missing", "not converted")
+            if conversion is None:
+                status, reason = "missing", "not converted"
+            elif conversion.status != "ok":
+                status, reason = conversion.status, conversion.error or ""
+            else:
+                entries = json.loads(conversion.query or "[]")
+                problem = next(filter(None, (entry_problem(fmt, entry) for entry in entries)), None)
+                if problem is None:
+                    queries.extend(entries)
+                    continue
+                status, reason = "refused", problem
             missing.append(NotConverted(rule.id, rule.title, rule.slug, rule.path.name, status, reason))
         try:
             backend = make_backend(deploy_target(target))
