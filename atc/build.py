@@ -131,13 +131,13 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         _log(stream, quiet, f"preview: {len(converted)} rules differ from {only_changed}")
     progress = Progress("convert", len(converted), stream, quiet)
     cache = ConversionCache(settings.cache_dir)
-    deploy = deploy_targets(targets) if only_changed is None else []  # a preview converts some rules: no whole-base export
+    deploy = deploy_targets(targets) if settings.exports and only_changed is None else []  # a preview converts some rules: no whole-base export
     use_snapshot(kb.attack, settings.cache_dir)  # formats naming ATT&CK techniques read the snapshot, never the network
     try:
         convert_stats = convert_rules(converted, targets + deploy, settings.jobs, progress.advance, cache)
+        exports = build_exports(kb.rules, targets, cache) if deploy else []
     finally:
         cache.close()
-    exports = build_exports(kb.rules, targets) if deploy else []
     timings["convert"] = progress.close()
     for export in exports:
         if export.error:

@@ -22,7 +22,7 @@ Settings come from, in order: the built-in defaults (the repository's own
 knowledge base), an atc.yml in the current folder or given with --config
 (keys: rules, data_needed, logging_policies, triggers, docs_dir, site_dir,
 templates_dir, mkdocs_config, cache_dir, targets, jobs, build_site, strict,
-repo_url, offline, attack_snapshot, events, validators, validator_exclusions;
+repo_url, offline, exports, attack_snapshot, events, validators, validator_exclusions;
 paths relative to the file), then these options.
 
 A targets entry is a built-in key or a target of the team's own:
@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--site-dir", type=Path, metavar="DIR", help="where the static site goes (default: site)")
     build.add_argument("--cache-dir", type=Path, metavar="DIR", help="where converted queries are cached (default: .atc-cache)")
     build.add_argument("--no-site", action="store_true", help="write the Markdown pages only, do not run mkdocs")
+    build.add_argument("--no-exports", action="store_true", help="no deployable exports under exports/<target>/ (no conversions in deploy formats)")
     build.add_argument("--offline", action="store_true", help="build a site that works from the file system, without a server (air-gapped use)")
     build.add_argument("--repo-url", metavar="URL", help="http(s) URL of the rules' repository (the atc.yml folder) for \"edit this rule\" links")
     build.add_argument("--targets", metavar="LIST", help="comma-separated query languages, in page order (default: all)")
@@ -129,6 +130,8 @@ def settings_from_args(args: argparse.Namespace, cwd: Path) -> Settings:
         value = getattr(args, option, None)
         if value is not None:
             changes[option] = value
+    if getattr(args, "no_exports", False):
+        changes["exports"] = False
     if getattr(args, "no_site", False):
         changes["build_site"] = False
     if getattr(args, "offline", False):

@@ -56,6 +56,7 @@ class Settings:
     strict: bool = False
     repo_url: str | None = None  # for "edit this rule" links: the URL of base_dir in the team's repository
     offline: bool = False  # build a site usable from the file system (mkdocs-material's offline plugin)
+    exports: bool = True  # deployable exports per target under exports/<target>/ (a conversion per rule in each deploy format)
     base_dir: Path = REPO_ROOT  # the folder of atc.yml; "edit this rule" paths are relative to it (not an atc.yml key)
     attack_snapshot: Path | None = None  # None: the snapshot shipped in the package
     validator_exclusions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (rule id, pySigma validators `atc check` skips for it)
@@ -121,7 +122,7 @@ def load_config_file(path: Path) -> Settings:
             changes[key] = _positive_int(value, f"{path}: 'jobs'")
         elif key == "validator_exclusions":
             changes[key] = _exclusions(value, path)
-        elif key in ("build_site", "strict", "offline"):
+        elif key in ("build_site", "strict", "offline", "exports"):
             if not isinstance(value, bool):
                 raise ConfigError(f"{path}: '{key}' must be true or false")
             changes[key] = value

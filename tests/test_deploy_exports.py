@@ -176,3 +176,10 @@ def test_siem_rule_export_names_attack_techniques_from_the_snapshot_offline(tmp_
         "id": "T1105", "reference": "https://attack.mitre.org/techniques/T1105", "name": "Ingress Tool Transfer", "subtechnique": [],
     }
     assert not_converted(result, "elastic") == []
+
+
+def test_exports_can_be_turned_off(tmp_path: Path) -> None:
+    config = scratch_repo(tmp_path, "targets: [splunk]\nexports: false\n")
+    result = run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
+    assert result.exports == [] and not any(path.startswith("exports/") for path in result.pages)
+    assert result.convert_stats.for_exports == 0 and "exports/" not in result.pages["index.md"]

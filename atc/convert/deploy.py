@@ -1,10 +1,12 @@
 """Deployable exports: every rule in one file per target, in its backend's deploy format, finalised by the backend itself."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, replace
 
+from atc.convert.cache import ConversionCache
 from atc.convert.targets import Target, make_backend
 from atc.load.rules import one_line
 from atc.model import Rule
@@ -71,6 +73,7 @@ def deploy_targets(targets: list[Target]) -> list[Target]:
     return [deploy_target(target) for target in targets if export_format(target)]
 
 
+CHECKED = frozenset({"savedsearches"})  # formats written as plain text, whose entries entry_problem checks
 STANZA_HEADER = re.compile(r"\[[^\[\]\n]*\]")
 SETTING = re.compile(r"[A-Za-z0-9_.:-]+ = ")
 
@@ -81,7 +84,7 @@ def entry_problem(fmt: str, entry: object) -> str | None:
     JSON and YAML formats are written by serialisers; Splunk's .conf is plain text: every line of a rule's stanza must be
     its header, a `key = value` setting or the continuation of a value ending in a backslash.
     """
-    if fmt != "savedsearches":
+    if fmt not in CHECKED:
         return None
     lines = str(entry).strip("\n").split("\n")
     if not STANZA_HEADER.fullmatch(lines[0]):
@@ -113,39 +116,59 @@ def _file_name(fmt: str, output: object) -> str:
     return f"{fmt}.json" if isinstance(output, dict) else f"{fmt}.txt"
 
 
-def build_exports(rules: list[Rule], targets: list[Target]) -> list[DeployExport]:
-    """One export per target with a deploy format, taking the deploy conversions off the rules (pages never show them)."""
+def _entries(rules: list[Rule], key: str, fmt: str) -> tuple[list[str], list[NotConverted]]:
+    """The stored deploy conversions going into the file (JSON lists, in rule order) and the rules left out, with why."""
+    included: list[str] = []
+    missing: list[NotConverted] = []
+    for rule in rules:
+        conversion = rule.conversions.get(key)
+        if conversion is None:
+            status, reason = "missing", "not converted"
+        elif conversion.status != "ok":
+            status, reason = conversion.status, conversion.error or ""
+        else:
+            problem = next(filter(None, (entry_problem(fmt, entry) for entry in json.loads(conversion.query or "[]"))), None) if fmt in CHECKED else None
+            if problem is None:
+                included.append(conversion.query or "[]")
+                continue
+            status, reason = "refused", problem
+        missing.append(NotConverted(rule.id, rule.title, rule.slug, rule.path.name, status, reason))
+    return included, missing
+
+
+def _finalise(target: Target, fmt: str, included: list[str]) -> str:
+    """The backend's own finaliser over every rule's entries: {"file": name, "text": ..., "error": ...} as JSON."""
+    queries = [entry for text in included for entry in json.loads(text)]
+    try:
+        backend = make_backend(deploy_target(target))
+        backend.init_processing_pipeline(fmt)
+        output = backend.finalize(queries, fmt)
+    except Exception as exc:  # a backend's finaliser may raise anything: the targets page says why
+        return json.dumps({"file": FILE_NAMES.get(fmt, fmt), "text": "", "error": f"{type(exc).__name__}: {one_line(exc)}"})
+    return json.dumps({"file": _file_name(fmt, output), "text": _file_text(output), "error": ""})
+
+
+def build_exports(rules: list[Rule], targets: list[Target], cache: ConversionCache | None = None) -> list[DeployExport]:
+    """One export per target with a deploy format, taking the deploy conversions off the rules (pages never show them).
+
+    A file is remembered in the cache by its inputs (target fingerprint, every entry): the Loki backend's YAML writer
+    alone takes seconds over thousands of rules.
+    """
     exports: list[DeployExport] = []
     ordered = sorted(rules, key=lambda r: (r.title.lower(), r.slug))
+    fingerprints = cache.fingerprints(deploy_targets(targets)) if cache else {}
     for target in targets:
         fmt = export_format(target)
         if not fmt:
             continue
-        key = deploy_target(target).key
-        queries: list[object] = []
-        missing: list[NotConverted] = []
-        for rule in ordered:
-            conversion = rule.conversions.get(key)
-            if conversion is None:
-                status, reason = "missing", "not converted"
-            elif conversion.status != "ok":
-                status, reason = conversion.status, conversion.error or ""
-            else:
-                entries = json.loads(conversion.query or "[]")
-                problem = next(filter(None, (entry_problem(fmt, entry) for entry in entries)), None)
-                if problem is None:
-                    queries.extend(entries)
-                    continue
-                status, reason = "refused", problem
-            missing.append(NotConverted(rule.id, rule.title, rule.slug, rule.path.name, status, reason))
-        try:
-            backend = make_backend(deploy_target(target))
-            backend.init_processing_pipeline(fmt)
-            output = backend.finalize(queries, fmt)
-        except Exception as exc:  # a backend's finaliser may raise anything: the targets page says why
-            exports.append(DeployExport(target.key, fmt, FILE_NAMES.get(fmt, fmt), "", 0, tuple(missing), f"{type(exc).__name__}: {one_line(exc)}"))
-            continue
-        exports.append(DeployExport(target.key, fmt, _file_name(fmt, output), _file_text(output), len(ordered) - len(missing), tuple(missing)))
+        deploy = deploy_target(target)
+        included, missing = _entries(ordered, deploy.key, fmt)
+        if cache:
+            digest = hashlib.sha256("\0".join([fingerprints[deploy], *included]).encode("utf-8", "surrogatepass")).hexdigest()
+            made = json.loads(cache.remembered(f"export:{target.key}", digest, lambda: _finalise(target, fmt, included)))
+        else:
+            made = json.loads(_finalise(target, fmt, included))
+        exports.append(DeployExport(target.key, fmt, made["file"], made["text"], len(ordered) - len(missing), tuple(missing), made["error"]))
     keys = [target.key for target in deploy_targets(targets)]
     for rule in rules:
         for key in keys:
