@@ -183,3 +183,13 @@ def test_exports_can_be_turned_off(tmp_path: Path) -> None:
     result = run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
     assert result.exports == [] and not any(path.startswith("exports/") for path in result.pages)
     assert result.convert_stats.for_exports == 0 and "exports/" not in result.pages["index.md"]
+
+
+def test_each_backend_exports_in_its_usual_deploy_format() -> None:
+    from atc.convert.deploy import export_format
+    from atc.convert.targets import BY_KEY
+
+    formats = {key: export_format(target) for key, target in BY_KEY.items()}
+    assert formats["splunk"] == "savedsearches" and formats["loki"] == "ruler" and formats["sqlite"] == "zircolite"
+    assert formats["es-qs"] == formats["esql"] == "kibana_ndjson" and formats["eql"] == "siem_rule_ndjson"
+    assert formats["kusto"] == formats["grep"] == formats["powershell"] == ""  # no deployable format: no export

@@ -5,21 +5,17 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, replace
+from functools import cache
+from typing import Iterable
 
 from atc.convert.cache import ConversionCache
+from atc.convert.plugins import backend_class
 from atc.convert.targets import Target, make_backend
 from atc.load.rules import one_line
 from atc.model import Rule
 
-# The usual deployable output format of each backend (sigma-cli's identifier), when a target names none.
-DEPLOY_FORMATS: dict[str, str] = {
-    "splunk": "savedsearches",
-    "lucene": "kibana_ndjson",
-    "esql": "kibana_ndjson",
-    "loki": "ruler",
-    "sqlite": "zircolite",
-    "opensearch_lucene": "dashboards_ndjson",
-}
+# Deployable output formats, preferred in this order when a target names none: the first its backend has is used.
+DEPLOY_PREFERENCE: tuple[str, ...] = ("savedsearches", "kibana_ndjson", "ruler", "zircolite", "dashboards_ndjson", "siem_rule_ndjson")
 FILE_NAMES: dict[str, str] = {
     "savedsearches": "savedsearches.conf",
     "kibana_ndjson": "kibana.ndjson",
@@ -56,11 +52,15 @@ class DeployExport:
     error: str = ""  # why the backend could not write the file at all (then text is empty)
 
 
+def usual_export(formats: Iterable[str]) -> str:
+    """The deployable format atc uses for a backend with these output formats, or "" when it has none."""
+    return next((fmt for fmt in DEPLOY_PREFERENCE if fmt in formats), "")
+
+
+@cache
 def export_format(target: Target) -> str:
-    """The target's deployable output format, or "" when it has none."""
-    if target.export is not None:
-        return target.export
-    return DEPLOY_FORMATS.get(target.sigma_cli or "", "")
+    """The target's deployable output format (named by the target, else its backend's usual one), or "" for none."""
+    return target.export if target.export is not None else usual_export(backend_class(target.backend).formats)
 
 
 def deploy_target(target: Target) -> Target:

@@ -11,7 +11,7 @@ from sigma.processing.pipeline import ProcessingPipeline
 
 from atc.config import TargetEntry
 from atc.convert.plugins import ATC_BACKENDS, backend_class, backend_ids, is_pipeline_file, pipeline_names, resolve_pipelines
-from atc.convert.deploy import DEPLOY_FORMATS
+from atc.convert.deploy import usual_export
 from atc.convert.targets import BY_KEY, DEFAULT_TARGETS, Target, UnknownTargetError, backend_options
 
 
@@ -38,7 +38,7 @@ def installed_plugins() -> dict[str, object]:
     """What a team can name in atc.yml: installed backends (with formats and their pipelines) and generic pipelines."""
     allowed = {name: resolve_pipelines([name]).allowed_backends for name in pipeline_names()}  # type: ignore[union-attr]
     backends = [
-        InstalledBackend(name, tuple(backend_class(name).formats), DEPLOY_FORMATS.get(name, ""), tuple(p for p, ok in allowed.items() if name in ok))
+        InstalledBackend(name, tuple(backend_class(name).formats), usual_export(backend_class(name).formats), tuple(p for p, ok in allowed.items() if name in ok))
         for name in pysigma_backends()
     ]
     return {"backends": backends, "generic_pipelines": [name for name, ok in allowed.items() if not ok]}
@@ -116,7 +116,7 @@ def team_target(entry: TargetEntry, base_dir: Path) -> Target:
         sigma_cli=entry.backend,
         options=entry.options,
         shown_pipelines=entry.pipelines,
-        export=entry.export if entry.export is not None else DEPLOY_FORMATS.get(entry.backend, ""),
+        export=entry.export if entry.export is not None else usual_export(backend.formats),
         files_digest=files_digest(pipelines),
     )
     try:
