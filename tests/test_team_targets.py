@@ -1,6 +1,7 @@
 """Targets of the team's own in atc.yml: field-mapping pipeline files, exact sigma-cli commands, checked settings, cache."""
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -193,3 +194,86 @@ def test_atc_check_reports_an_unusable_team_target(tmp_path: Path, capsys: pytes
     config = scratch_repo(tmp_path, "targets:\n  - {key: ours, backend: splunk, pipelines: [pipelines/field_mapping.yml]}\n", BAD_PIPELINE)
     assert main(["check", "--config", str(config)]) == 2
     assert "atc: atc.yml target 'ours': pipelines/field_mapping.yml:5: the pipeline file is not valid YAML" in capsys.readouterr().err
+
+
+PLUGIN_BACKEND = '''\
+from sigma.conditions import ConditionAND, ConditionNOT, ConditionOR
+from sigma.conversion.base import TextQueryBackend
+
+
+class TeamSiemBackend(TextQueryBackend):
+    """A SIEM only this team has: field == 'value', and/or/not, * as wildcard."""
+
+    name = "Team SIEM"
+    identifier = "teamsiem"
+    formats = {"default": "queries", "rules": "one rule object per query"}
+    requires_pipeline = False
+    precedence = (ConditionNOT, ConditionAND, ConditionOR)
+    group_expression = "({expr})"
+    token_separator = " "
+    or_token = "or"
+    and_token = "and"
+    not_token = "not"
+    eq_token = " == "
+    str_quote = "'"
+    escape_char = "\\\\"
+    wildcard_multi = "*"
+    wildcard_single = "?"
+
+    def finalize_query_rules(self, rule, query, index, state):
+        return {"name": rule.title, "where": query}
+
+    def finalize_output_rules(self, queries):
+        return list(queries)
+
+
+backends = {"teamsiem": TeamSiemBackend}
+'''
+PLUGIN_PIPELINE = '''\
+from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+from sigma.processing.transformations import FieldMappingTransformation
+
+
+def team_fields() -> ProcessingPipeline:
+    return ProcessingPipeline(
+        name="Team field names", priority=20, allowed_backends=frozenset({"teamsiem"}),
+        items=[ProcessingItem(FieldMappingTransformation({"Image": "proc.image"}), identifier="team_fields")],
+    )
+
+
+pipelines = {"team_fields": team_fields}
+'''
+
+
+@pytest.fixture()
+def installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A backend and a pipeline plugin installed the way pySigma plugins are: modules under sigma.backends / sigma.pipelines."""
+    from atc.convert import plugins
+
+    site = tmp_path / "site-packages"
+    (site / "sigma" / "backends" / "teamsiem").mkdir(parents=True)
+    (site / "sigma" / "backends" / "teamsiem" / "__init__.py").write_text(PLUGIN_BACKEND, encoding="utf-8")
+    (site / "sigma" / "pipelines" / "teamfields").mkdir(parents=True)
+    (site / "sigma" / "pipelines" / "teamfields" / "__init__.py").write_text(PLUGIN_PIPELINE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", str(site))  # for sigma-cli, run as a command
+    for cached in (plugins._installed_backends, plugins._installed_pipelines):
+        cached.cache_clear()
+    yield site
+    for cached in (plugins._installed_backends, plugins._installed_pipelines):
+        cached.cache_clear()
+
+
+def test_a_backend_and_pipeline_plugin_the_team_installs_is_usable(tmp_path: Path, installed_plugin: Path) -> None:
+    config = scratch_repo(tmp_path / "repo", "targets:\n  - {key: ours, backend: teamsiem, pipelines: [team_fields, pipelines/field_mapping.yml], export: rules}\n")
+    result = build(config)
+    rule = result.kb.rules[0]
+    assert rule.conversions["ours"].query == "proc.image == '*\\certutil.exe' and process.command_line == '*urlcache*'"
+    (entry,) = [json.loads(line) for line in result.pages["exports/ours/rules.ndjson"].splitlines()]
+    assert entry == {"name": "Certutil Downloading A File", "where": rule.conversions["ours"].query}
+    assert "| <code>teamsiem</code> | default, rules | none | team\\_fields |" in result.pages["targets.md"]
+    command = shlex.split(reproduce_line(rule_page(result), "ours"))
+    if SIGMA_CLI.exists():
+        run = subprocess.run([str(SIGMA_CLI), *command[1:]], cwd=rule.path.parent, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.strip() == rule.conversions["ours"].query
