@@ -193,3 +193,4 @@ def test_each_backend_exports_in_its_usual_deploy_format() -> None:
     assert formats["splunk"] == "savedsearches" and formats["loki"] == "ruler" and formats["sqlite"] == "zircolite"
     assert formats["es-qs"] == formats["esql"] == "kibana_ndjson" and formats["eql"] == "siem_rule_ndjson"
     assert formats["kusto"] == formats["grep"] == formats["powershell"] == ""  # no deployable format: no export
+    assert formats["xpack-watcher"] == ""  # each query is a watch already; its Lucene backend's kibana_ndjson would repeat es-qs

@@ -43,7 +43,7 @@ SQLITE_NOTE = (
 TARGETS: tuple[Target, ...] = (
     Target("powershell", "PowerShell (Get-WinEvent)", "atc.convert.backends:PowerShellBackend", language="powershell"),
     Target("es-qs", "Elasticsearch query string (Lucene, ECS)", "sigma.backends.elasticsearch:LuceneBackend", ("ecs_windows",), sigma_cli="lucene"),
-    Target("xpack-watcher", "Elasticsearch X-Pack Watcher", "atc.convert.backends:WatcherBackend", ("ecs_windows",), "watcher", language="bash"),
+    Target("xpack-watcher", "Elasticsearch X-Pack Watcher", "atc.convert.backends:WatcherBackend", ("ecs_windows",), "watcher", language="bash", export=""),
     Target("graylog", "Graylog search", "atc.convert.backends:GraylogBackend"),
     Target("splunk", "Splunk SPL", "sigma.backends.splunk:SplunkBackend", ("splunk_windows",), sigma_cli="splunk"),
     Target("logpoint", "LogPoint", "sigma.backends.logpoint:Logpoint", ("logpoint_windows",), sigma_cli="logpoint"),
