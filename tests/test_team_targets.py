@@ -277,3 +277,14 @@ def test_a_backend_and_pipeline_plugin_the_team_installs_is_usable(tmp_path: Pat
         run = subprocess.run([str(SIGMA_CLI), *command[1:]], cwd=rule.path.parent, capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip() == rule.conversions["ours"].query
+
+
+def test_build_help_names_every_setting() -> None:
+    from dataclasses import fields
+
+    from atc.cli import BUILD_EPILOG
+    from atc.config import Settings
+
+    names = " ".join(BUILD_EPILOG.split())
+    assert [f.name for f in fields(Settings) if f.name not in ("base_dir", "target_entries") and f.name not in names] == []
+    assert "export: a deployable output format" in names
