@@ -128,7 +128,8 @@ def test_cache_keys_on_the_pipeline_files_content(tmp_path: Path) -> None:
 
 def test_targets_page_lists_installed_backends_and_the_team_target(tmp_path: Path) -> None:
     page = build(scratch_repo(tmp_path)).pages["targets.md"]
-    assert "| splunk-ours |" in page
+    assert "| splunk-ours | splunk-ours \\(splunk\\) | <code>splunk</code> | splunk\\_windows, pipelines/field\\_mapping.yml | default |" in page
+    assert str(tmp_path) not in page  # no machine path on a page
     assert "-p pipelines/field\\_mapping.yml" in page  # on the targets page, as written in atc.yml
     installed = page.split("## Installed and usable", 1)[1]
     assert re.search(r"\| <code>splunk</code> \| default, savedsearches, data\\_model \| savedsearches \| .*splunk\\_windows", installed)

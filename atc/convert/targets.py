@@ -30,6 +30,11 @@ class Target:
     export: str | None = None  # deployable output format for exports/<key>/ ("": none; None: the backend's usual one)
     raw: bool = False  # keep the backend's per-rule output objects as a JSON list (deployable formats are finalised later)
 
+    @property
+    def written_pipelines(self) -> tuple[str, ...]:
+        """The pipelines as atc.yml names them (files relative to its folder), for pages: never a machine's own path."""
+        return self.shown_pipelines if self.shown_pipelines is not None else self.pipelines
+
 
 GREP_NOTE = (
     "One JSON event per line, keyed by Sigma field names (nested objects are fine, a dotted Sigma field needs the "
@@ -104,7 +109,7 @@ def sigma_cli_command(target: Target, rule_file: str, rule_dir: Path | None = No
 def _shown_pipelines(target: Target, rule_dir: Path | None) -> list[str]:
     """The -p arguments: pipeline names, and files relative to the rule's folder (or as written in atc.yml)."""
     if rule_dir is None:
-        return list(target.shown_pipelines if target.shown_pipelines is not None else target.pipelines)
+        return list(target.written_pipelines)
     return [os.path.relpath(spec, rule_dir) if is_pipeline_file(spec) else spec for spec in target.pipelines]
 
 
