@@ -103,7 +103,7 @@ def _file_text(output: object) -> str:
         text = "\n".join(output)
     elif isinstance(output, list):
         text = "\n".join(json.dumps(item, ensure_ascii=False) for item in output)
-    else:
+    else:  # an object (bytes raise here: a binary format cannot be a page)
         text = json.dumps(output, ensure_ascii=False, indent=2)
     return text.lstrip("\n") + ("" if text.endswith("\n") else "\n")
 
@@ -143,9 +143,10 @@ def _finalise(target: Target, fmt: str, included: list[str]) -> str:
         backend = make_backend(deploy_target(target))
         backend.init_processing_pipeline(fmt)
         output = backend.finalize(queries, fmt)
-    except Exception as exc:  # a backend's finaliser may raise anything: the targets page says why
-        return json.dumps({"file": FILE_NAMES.get(fmt, fmt), "text": "", "error": f"{type(exc).__name__}: {one_line(exc)}"})
-    return json.dumps({"file": _file_name(fmt, output), "text": _file_text(output), "error": ""})
+        made = {"file": _file_name(fmt, output), "text": _file_text(output), "error": ""}
+    except Exception as exc:  # a backend's finaliser may raise anything (or give bytes): the targets page says why
+        made = {"file": FILE_NAMES.get(fmt, fmt), "text": "", "error": f"{type(exc).__name__}: {one_line(exc)}"}
+    return json.dumps(made)
 
 
 def build_exports(rules: list[Rule], targets: list[Target], cache: ConversionCache | None = None) -> list[DeployExport]:
