@@ -13,7 +13,7 @@ from typing import Iterator, TextIO
 from atc.config import REPO_ROOT, Settings
 from atc.convert.cache import ConversionCache
 from atc.convert.runner import ConvertStats, convert_rules
-from atc.convert.attack_data import use_snapshot
+from atc.convert.attack_data import use_snapshot, with_attack
 from atc.convert.deploy import DeployExport, build_exports, deploy_targets
 from atc.convert.targets import Target
 from atc.convert.team_targets import configured_targets
@@ -131,11 +131,12 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         _log(stream, quiet, f"preview: {len(converted)} rules differ from {only_changed}")
     progress = Progress("convert", len(converted), stream, quiet)
     cache = ConversionCache(settings.cache_dir)
-    deploy = deploy_targets(targets) if settings.exports and only_changed is None else []  # a preview converts some rules: no whole-base export
-    use_snapshot(kb.attack, settings.cache_dir)  # formats naming ATT&CK techniques read the snapshot, never the network
+    attack = use_snapshot(kb.attack, settings.cache_dir)  # formats naming ATT&CK techniques read the snapshot, never the network
+    targets = with_attack(targets, attack)
+    deploy = with_attack(deploy_targets(targets), attack) if settings.exports and only_changed is None else []  # no whole-base export in a preview
     try:
         convert_stats = convert_rules(converted, targets + deploy, settings.jobs, progress.advance, cache)
-        exports = build_exports(kb.rules, targets, cache) if deploy else []
+        exports = build_exports(kb.rules, deploy, cache)
     finally:
         cache.close()
     timings["convert"] = progress.close()

@@ -194,3 +194,21 @@ def test_each_backend_exports_in_its_usual_deploy_format() -> None:
     assert formats["es-qs"] == formats["esql"] == "kibana_ndjson" and formats["eql"] == "siem_rule_ndjson"
     assert formats["kusto"] == formats["grep"] == formats["powershell"] == ""  # no deployable format: no export
     assert formats["xpack-watcher"] == ""  # each query is a watch already; its Lucene backend's kibana_ndjson would repeat es-qs
+
+
+def test_a_new_attack_snapshot_converts_the_siem_rule_export_again(tmp_path: Path) -> None:
+    from atc.load.attack import DEFAULT_SNAPSHOT
+
+    config = scratch_repo(tmp_path, "targets:\n  - {key: elastic, backend: lucene, pipelines: [ecs_windows], export: siem_rule_ndjson}\n  - splunk\n")
+    settings = replace(load_config_file(config), build_site=False, jobs=1)
+    first = run_build(settings, quiet=True)
+    snapshot = json.loads(DEFAULT_SNAPSHOT.read_text(encoding="utf-8"))
+    for technique in snapshot["techniques"]:
+        if technique["id"] == "T1105":
+            technique["name"] = "Ingress Tool Transfer (renamed)"
+    (tmp_path / "attack.json").write_text(json.dumps(snapshot), encoding="utf-8")
+    second = run_build(replace(settings, attack_snapshot=tmp_path / "attack.json"), quiet=True)
+    assert second.convert_stats.converted == 0 and second.convert_stats.cached == 2  # the pages' queries name no technique
+    (rule,) = [json.loads(line) for line in second.pages["exports/elastic/siem_rules.ndjson"].splitlines()]
+    assert rule["threat"][0]["technique"][0]["name"] == "Ingress Tool Transfer (renamed)"
+    assert "(renamed)" not in first.pages["exports/elastic/siem_rules.ndjson"]

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
+from atc.convert.targets import Target
 from atc.model import AttackSnapshot
 
 
@@ -32,16 +34,26 @@ def stix_bundle(attack: AttackSnapshot) -> dict:
     return {"type": "bundle", "objects": objects}
 
 
-def use_snapshot(attack: AttackSnapshot, cache_dir: Path) -> None:
-    """Point pySigma's ATT&CK data at the snapshot (a file under the cache folder), so no conversion downloads it."""
+ATTACK_FORMATS = ("siem_rule",)  # output formats (and their _ndjson forms) whose output names ATT&CK tactics and techniques
+
+
+def with_attack(targets: list[Target], digest: str) -> list[Target]:
+    """The targets, those whose format names ATT&CK techniques marked with the data's digest (it keys their conversions)."""
+    return [replace(target, attack_digest=digest) if target.output_format.startswith(ATTACK_FORMATS) else target for target in targets]
+
+
+def use_snapshot(attack: AttackSnapshot, cache_dir: Path) -> str:
+    """Point pySigma's ATT&CK data at the snapshot (a file under the cache folder), so no conversion downloads it; its digest."""
     from sigma.data import mitre_attack
 
     text = json.dumps(stix_bundle(attack), sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()
     folder = cache_dir / "pysigma-attack"
-    bundle = folder / f"enterprise-attack-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+    bundle = folder / f"enterprise-attack-{digest[:16]}.json"
     if not bundle.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         bundle.write_text(text, encoding="utf-8")
     mitre_attack.set_cache_dir(str(folder / "parsed"))
     mitre_attack.set_url(str(bundle))  # opens pySigma's disk cache to empty it ...
     mitre_attack.set_cache_dir(str(folder / "parsed"))  # ... and this closes it: forked workers open their own
+    return digest

@@ -136,11 +136,12 @@ def _entries(rules: list[Rule], key: str, fmt: str) -> tuple[list[str], list[Not
     return included, missing
 
 
-def _finalise(target: Target, fmt: str, included: list[str]) -> str:
+def _finalise(deploy: Target, included: list[str]) -> str:
     """The backend's own finaliser over every rule's entries: {"file": name, "text": ..., "error": ...} as JSON."""
+    fmt = deploy.output_format
     queries = [entry for text in included for entry in json.loads(text)]
     try:
-        backend = make_backend(deploy_target(target))
+        backend = make_backend(deploy)
         backend.init_processing_pipeline(fmt)
         output = backend.finalize(queries, fmt)
         made = {"file": _file_name(fmt, output), "text": _file_text(output), "error": ""}
@@ -149,29 +150,24 @@ def _finalise(target: Target, fmt: str, included: list[str]) -> str:
     return json.dumps(made)
 
 
-def build_exports(rules: list[Rule], targets: list[Target], cache: ConversionCache | None = None) -> list[DeployExport]:
-    """One export per target with a deploy format, taking the deploy conversions off the rules (pages never show them).
+def build_exports(rules: list[Rule], deploy: list[Target], cache: ConversionCache | None = None) -> list[DeployExport]:
+    """One export per deploy target (deploy_targets), taking the deploy conversions off the rules (pages never show them).
 
     A file is remembered in the cache by its inputs (target fingerprint, every entry): the Loki backend's YAML writer
     alone takes seconds over thousands of rules.
     """
     exports: list[DeployExport] = []
     ordered = sorted(rules, key=lambda r: (r.title.lower(), r.slug))
-    fingerprints = cache.fingerprints(deploy_targets(targets)) if cache else {}
-    for target in targets:
-        fmt = export_format(target)
-        if not fmt:
-            continue
-        deploy = deploy_target(target)
-        included, missing = _entries(ordered, deploy.key, fmt)
+    fingerprints = cache.fingerprints(deploy) if cache else {}
+    for target in deploy:
+        included, missing = _entries(ordered, target.key, target.output_format)
         if cache:
-            digest = hashlib.sha256("\0".join([fingerprints[deploy], *included]).encode("utf-8", "surrogatepass")).hexdigest()
-            made = json.loads(cache.remembered(f"export:{target.key}", digest, lambda: _finalise(target, fmt, included)))
+            digest = hashlib.sha256("\0".join([fingerprints[target], *included]).encode("utf-8", "surrogatepass")).hexdigest()
+            made = json.loads(cache.remembered(f"export:{target.key}", digest, lambda: _finalise(target, included)))
         else:
-            made = json.loads(_finalise(target, fmt, included))
-        exports.append(DeployExport(target.key, fmt, made["file"], made["text"], len(ordered) - len(missing), tuple(missing), made["error"]))
-    keys = [target.key for target in deploy_targets(targets)]
+            made = json.loads(_finalise(target, included))
+        exports.append(DeployExport(target.key.rpartition("@")[0], target.output_format, made["file"], made["text"], len(ordered) - len(missing), tuple(missing), made["error"]))
     for rule in rules:
-        for key in keys:
-            rule.conversions.pop(key, None)
+        for target in deploy:
+            rule.conversions.pop(target.key, None)
     return exports

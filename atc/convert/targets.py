@@ -27,6 +27,7 @@ class Target:
     options: tuple[tuple[str, str | int | tuple[str | int, ...]], ...] = ()  # backend options (sigma-cli's -O key=value)
     shown_pipelines: tuple[str, ...] | None = None  # pipelines as the team wrote them (files relative to atc.yml); None: pipelines
     files_digest: str = ""  # sha256 of the pipeline files' content: an edited file makes another target (backends, cache, pages)
+    attack_digest: str = ""  # the ATT&CK data its format names techniques from (siem_rule formats): a new snapshot converts again
     export: str | None = None  # deployable output format for exports/<key>/ ("": none; None: the backend's usual one)
     raw: bool = False  # keep the backend's per-rule output objects as a JSON list (deployable formats are finalised later)
 
