@@ -289,3 +289,16 @@ def test_build_help_names_every_setting() -> None:
     names = " ".join(BUILD_EPILOG.split())
     assert [f.name for f in fields(Settings) if f.name not in ("base_dir", "target_entries") and f.name not in names] == []
     assert "export: a deployable output format" in names
+
+
+@pytest.mark.skipif(not SIGMA_CLI.exists(), reason="sigma-cli is not installed in .venv")
+def test_a_format_giving_objects_shows_them_as_sigma_cli_prints_them(tmp_path: Path) -> None:
+    result = build(scratch_repo(tmp_path, "targets:\n  - {key: kibana, backend: lucene, pipelines: [ecs_windows], format: kibana_ndjson, export: false}\n"))
+    rule = result.kb.rules[0]
+    query = rule.conversions["kibana"].query
+    assert json.loads(query)["attributes"]["title"] == "SIGMA - Certutil Downloading A File"  # JSON, not a Python dict's repr
+    command = shlex.split(reproduce_line(rule_page(result), "kibana"))
+    assert command[-3:-1] == ["-f", "kibana_ndjson"]
+    run = subprocess.run([str(SIGMA_CLI), *command[1:]], cwd=rule.path.parent, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == query
