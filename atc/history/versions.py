@@ -17,7 +17,7 @@ from atc.revision import _parse as parse_files
 
 
 class RuleVersions:
-    """blob id -> the rule that file holds (None: it does not parse)."""
+    """blob id -> the rule that file holds (its first document; None: it does not parse)."""
 
     def __init__(self, top: Path, kb: KnowledgeBase, cache_dir: Path) -> None:
         self.top = top
@@ -29,7 +29,7 @@ class RuleVersions:
                 self.blob_of[rule.path] = blob_id(rule.path.read_bytes())
             except OSError:
                 continue
-            self.rules[self.blob_of[rule.path]] = rule
+            self.rules.setdefault(self.blob_of[rule.path], rule)  # a multi-document file's history is its first document's
         self.working = {id(rule) for rule in self.rules.values()}
         self.memo = Memo(cache_dir, "history-rule")
         # a revision is remembered parsed and linked: by its blob id, the loader's code and what linking reads
@@ -60,7 +60,7 @@ class RuleVersions:
         with tempfile.TemporaryDirectory(prefix="atc-history-") as tmp:
             names = {f"{blob}/{posixpath.basename(path)}": blob for blob, path in unparsed.items()}
             write_blobs(self.top, names, Path(tmp))
-            parsed = {names[name]: rule for name, (rule, _) in zip(sorted(names), parse_files([Path(tmp) / name for name in sorted(names)], jobs))}
+            parsed = {names[name]: (rules[0] if rules else None) for name, (rules, _) in zip(sorted(names), parse_files([Path(tmp) / name for name in sorted(names)], jobs))}
         kb = self.kb
         link(KnowledgeBase([rule for rule in parsed.values() if rule is not None], kb.data_needed, kb.logging_policies, kb.triggers, kb.attack, []))
         for blob, rule in parsed.items():

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 import jinja2
 
+from atc.convert.deploy import DeployExport
 from atc.convert.targets import Target
 from atc.link.attack import technique_url
 from atc.link.detection import DetectionLinker
@@ -21,7 +22,7 @@ from atc.render.gaps import gap_groups
 from atc.render.link_filters import DATA_NEEDED_DIR, POLICIES_DIR, RULES_DIR, TRIGGERS_DIR, LinkFilters
 from atc.render.page_memo import PageMemo
 from atc.render.rule_indexes import rule_index_pages
-from atc.render.targets_page import reproduce, targets_page, versions_text
+from atc.render.targets_page import deploy_files, export_summary, reproduce, targets_page, versions_text
 
 if TYPE_CHECKING:  # rule_extras and attack_pages import this module; the history stage imports the renderer's escaping, via diff
     from atc.history.model import KbHistory, RuleDates
@@ -57,9 +58,12 @@ def _render_problem(rule: Rule, exc: Exception) -> Problem:
 class PageRenderer:
     """Holds the jinja2 environment and the knowledge base's link targets."""
 
-    def __init__(self, kb: KnowledgeBase, targets: list[Target], templates_dir: Path | Sequence[Path], edit_urls: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, kb: KnowledgeBase, targets: list[Target], templates_dir: Path | Sequence[Path], edit_urls: dict[str, str] | None = None, exports: list[DeployExport] | None = None
+    ) -> None:
         self.kb = kb
         self.targets = targets
+        self.exports = exports or []  # deployable exports per target, written under exports/<target>/
         self.edit_urls = edit_urls or {}  # rule slug -> "edit this rule" URL
         self.memo: PageMemo | None = None  # set by the build: pages remembered across builds
         self.history: KbHistory | None = None  # set by the build when the knowledge base is in git
@@ -162,14 +166,16 @@ class PageRenderer:
         rule_pages = self.render_all("rule.md.j2", contexts)  # in forked workers, while this process makes the other pages
         others = {"evidence.md": self.evidence_page()}
         # every other page is made from the summaries: one memo entry while none of them changes
+        shown_exports = [export_summary(export) for export in self.exports]
         others.update(self.remember(
-            ("knowledge-base pages", self.summaries, self.dates, site_name, site_url, kb.environments), lambda: self.knowledge_base_pages(site_name, site_url)
+            ("knowledge-base pages", self.summaries, self.dates, shown_exports, site_name, site_url, kb.environments), lambda: self.knowledge_base_pages(site_name, site_url)
         ))
         from atc.render.history_pages import changes_pages
 
         periods = (self.history.periods, self.history.grouping, self.history.limits) if self.history else None
         slugs = {rule.id: rule.slug for rule in self.summaries if rule.id}  # the changes page links the rules that still exist
         others.update(self.remember(("changes", periods, slugs, site_name, site_url), lambda: changes_pages(self, slugs, site_name, site_url)))
+        others.update(deploy_files(self.exports))
         pages: dict[str, str] = {}
         for rule, made in zip(kb.rules, rule_pages()):
             if isinstance(made, str):
@@ -258,6 +264,7 @@ class PageRenderer:
                 logging_policies=kb.logging_policies,
                 triggers=kb.triggers,
                 targets=self.targets,
+                exports=[export_summary(export) for export in self.exports],
                 attack_version=kb.attack.version,
                 attack_source=kb.attack.source,
                 environments=kb.environments,
