@@ -86,7 +86,8 @@ def test_an_edited_rule_reloads_its_open_page(browser: Browser, served: Served) 
     expect(page.locator("article")).to_contain_text("detects every run of psexec", timeout=120_000)  # no navigation: live reload
     seconds = time.monotonic() - edited
     served.wait_for("serve: rebuilt")
-    assert [line for line in served.lines if line.startswith("write: ")][-1].startswith("write: 1 pages written,")  # the edited rule's page only
+    last = [line for line in served.lines if line.startswith("write: ")][-1]
+    assert 1 <= int(last.split()[1]) < 10, last  # the edited rule's page and the exports showing its description, not every page
     screenshot(page, "serve-reloaded")
     context.close()
     print(f"edit visible after {seconds:.1f} s")
