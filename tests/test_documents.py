@@ -36,7 +36,7 @@ def by_slug(built: BuildResult) -> dict:
 
 def section(text: str, heading: str) -> str:
     """The text of a page from one `### heading` to the next."""
-    start = text.index(f"### {heading} ")
+    start = text.index(f"### {heading}\n")  # plain Markdown: the heading ends the line
     end = text.find("\n### ", start + 1)
     return text[start:] if end < 0 else text[start:end]
 
