@@ -99,7 +99,7 @@ def test_field_mapping_pipeline_changes_the_team_targets_queries_and_command(tmp
         "sigma convert -t splunk -p splunk_windows -p ../../pipelines/field_mapping.yml -O min_time=-7d proc_creation_win_certutil_download.yml"
     )
     assert reproduce_line(rule_page(result), "splunk") == "sigma convert -t splunk -p splunk_windows proc_creation_win_certutil_download.yml"
-    assert "```{ .spl " in section(rule_page(result), "splunk-ours")
+    assert "```spl\n" in section(rule_page(result), "splunk-ours")
 
 
 @pytest.mark.skipif(not SIGMA_CLI.exists(), reason="sigma-cli is not installed in .venv")
