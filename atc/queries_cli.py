@@ -72,7 +72,7 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    """Print the verification table; 1 when any query failed (on example events or regression tests)."""
+    """Print the verification table; 1 when any query failed (on example events or regression tests) or an event file was refused."""
     from atc.config import ConfigError, default_settings, find_config, load_config_file, parse_targets
     from atc.verify import SIMULATED, VERIFIABLE, VerifyError, verify
 
@@ -93,4 +93,4 @@ def run_verify(args: argparse.Namespace) -> int:
         print(f"atc: {exc}", file=sys.stderr)
         return 2
     print(report.table())
-    return 1 if report.failures or report.evidence_failures else 0
+    return 1 if report.failures or report.evidence_failures or report.bad_events else 0

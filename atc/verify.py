@@ -12,6 +12,12 @@ Both runners read the same flattened events (`flatten`):
 grep runs as a real `grep -P` process over the flattened events as compact JSON lines. SQLite runs the query
 unchanged over an in-memory table `logs` with one `TEXT COLLATE NOCASE` column per field (every field of the events and
 every field the rule names), one row per event, and a REGEXP function (SQLite has none).
+
+Rule text is untrusted, so every run is bounded: each query gets TIME_LIMIT seconds (grep is killed, SQLite is
+interrupted, and every regular expression made from rule text runs through `bounded_search`: the `regex` engine with
+a timeout instead of Python's unbounded `re`). An event file that
+is not a regular file inside the events folder, not a JSON object, or nested deeper than the YAML limits is left out
+with a problem of its own (`VerifyReport.bad_events`); the rule is verified on its other events.
 """
 from __future__ import annotations
 
@@ -20,14 +26,20 @@ import os
 import re
 import sqlite3
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+import regex
+
+from atc.load.yamlfile import MAX_DEPTH, MAX_NODES, LimitExceeded, check_limits
 from atc.model import Rule
 
 VERIFIABLE = ("grep", "sqlite")  # run for real
 SIMULATED = ("powershell",)  # evaluated by atc/verify_powershell.py, no PowerShell runs
+TIME_LIMIT = 10.0  # seconds one query may run on one rule's events
+MAX_EVENT_BYTES = 1_000_000  # an example event larger than this is refused
 EVENT_COLUMN = "_atc_event"  # the event's file name in each row, for telling which rows matched
 Status = Literal["passed", "failed", "no-events", "not-convertible"]
 
@@ -74,6 +86,7 @@ class VerifyReport:
     targets: list[str]
     outcomes: list[Outcome] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)  # event folders naming no rule
+    bad_events: list[tuple[str, str]] = field(default_factory=list)  # event files refused: (path, why); their rules use the others
     evidence: list[str] = field(default_factory=list)  # one line per regression test result or unusable test
     evidence_failures: int = 0  # regression test results that differ from match_count
 
@@ -92,6 +105,7 @@ class VerifyReport:
             if outcome.status in ("failed", "not-convertible"):
                 lines.append(f"{outcome.status.upper()} {outcome.target} {outcome.rule}: {outcome.detail}")
         lines += [f"NO RULE for events folder {name}" for name in self.orphans]
+        lines += [f"BAD EVENT {path}: {why}" for path, why in self.bad_events]
         return "\n".join(lines + self.evidence)
 
 
@@ -146,18 +160,44 @@ def flatten(event: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_events(folder: Path) -> RuleEvents:
-    """The positive and negative events of one rule folder, sorted by file name."""
+def _read_event(path: Path, root: Path) -> dict[str, Any]:
+    """One event file's JSON object; VerifyError (naming the file) for anything else."""
+    if path.is_symlink() and not path.resolve().is_relative_to(root):
+        raise VerifyError(f"{path}: symbolic link to a file outside the events folder; refused (copy the event in instead)")
+    if not path.is_file():
+        raise VerifyError(f"{path}: not a regular file (a FIFO, device or folder); refused")
+    if path.stat().st_size > MAX_EVENT_BYTES:
+        raise VerifyError(f"{path}: larger than {MAX_EVENT_BYTES:,} bytes; refused")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        check_limits(data)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VerifyError(f"{path}: not a JSON event: {exc}") from exc
+    except (RecursionError, LimitExceeded) as exc:
+        raise VerifyError(f"{path}: the event nests deeper than {MAX_DEPTH} levels or holds more than {MAX_NODES:,} values; refused") from exc
+    if not isinstance(data, dict):
+        raise VerifyError(f"{path}: an event must be a JSON object")
+    return data
+
+
+def load_events(folder: Path, bad: list[tuple[str, str]] | None = None) -> RuleEvents:
+    """The positive and negative events of one rule folder, sorted by file name; a file that cannot be an event is
+    left out and recorded in `bad` as (path, why) (without `bad`, VerifyError)."""
+    root = folder.resolve().parent
+
     def side(name: str) -> list[Event]:
         events = []
         for path in sorted((folder / name).glob("*.json")):
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise VerifyError(f"{path}: not a JSON event: {exc}") from exc
-            if not isinstance(data, dict):
-                raise VerifyError(f"{path}: an event must be a JSON object")
-            events.append(Event(path.name, flatten(data)))
+                data = _read_event(path, root)
+                try:
+                    events.append(Event(path.name, flatten(data)))
+                except (AttributeError, TypeError) as exc:  # e.g. EVTX "#attributes" that are not a mapping
+                    raise VerifyError(f"{path}: not an event atc can read ({exc}); refused") from exc
+            except VerifyError as exc:
+                if bad is None:
+                    raise
+                bad.append((str(path), str(exc).removeprefix(f"{path}: ")))
         return events
 
     return RuleEvents(side("positive"), side("negative"))
@@ -175,14 +215,56 @@ def run_grep(query: str, events: list[Event], rule: Rule) -> set[str]:
     """Run the grep command line with the events as JSON lines on its input."""
     lines = {json_line(event): event.name for event in events}
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
-    run = subprocess.run(["sh", "-c", query], input="\n".join(lines) + "\n", capture_output=True, text=True, env=env, timeout=60)
+    if "\0" in query:
+        raise VerifyError("the grep query holds a NUL character, which no command line can carry")
+    run = subprocess.run(["sh", "-c", query], input="\n".join(lines) + "\n", capture_output=True, text=True, env=env, timeout=time_left())
     if run.returncode > 1:
         raise VerifyError(f"grep exited with status {run.returncode}: {' '.join(run.stderr.split())}")
     return {lines[line] for line in run.stdout.splitlines() if line in lines}
 
 
+class QueryTimeout(VerifyError):
+    """A query ran past TIME_LIMIT on a rule's events."""
+
+
+_deadline = float("inf")  # time.monotonic() at which the running query's time is up (set by `check`)
+_TIMED_OUT = "the query ran longer than the {:g} s limit (catastrophic regular expression?)"
+
+
+def time_left() -> float:
+    """Seconds the running query has left (at most TIME_LIMIT); QueryTimeout once it has none."""
+    left = min(_deadline - time.monotonic(), TIME_LIMIT)
+    if left <= 0:
+        raise QueryTimeout(_TIMED_OUT.format(TIME_LIMIT))
+    return left
+
+
+def _expired() -> bool:
+    return _deadline <= time.monotonic()
+
+
+def bounded_search(pattern: str, text: str, flags: int = 0, whole: bool = False) -> bool:
+    """re.search (re.fullmatch when whole) on the `regex` engine, stopped when the running query's time is up.
+
+    Every regular expression made from rule text goes through here: Python's `re` has no time limit.
+    """
+    global _deadline
+    try:
+        found = (regex.fullmatch if whole else regex.search)(pattern, text, flags, timeout=time_left())
+    except TimeoutError as exc:
+        _deadline = time.monotonic()  # the engine's clock said so: the whole query is out of time
+        raise QueryTimeout(_TIMED_OUT.format(TIME_LIMIT)) from exc
+    return found is not None
+
+
 def _regexp(pattern: str, value: object) -> bool:
-    return value is not None and re.search(pattern, str(value)) is not None
+    """SQLite's REGEXP function."""
+    return value is not None and bounded_search(pattern, str(value))
+
+
+def _interrupt() -> int:
+    """SQLite's progress handler: non-zero stops the query once its time is up."""
+    return int(_expired())
 
 
 def same_ignoring_case(a: str, b: str) -> bool:
@@ -207,7 +289,7 @@ def _like(pattern: str | None, value: object, escape: str | None = None) -> bool
             parts.append(re.escape(next(chars, "")))
         else:
             parts.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
-    return re.fullmatch("".join(parts), str(value), re.IGNORECASE | re.DOTALL) is not None
+    return bounded_search("".join(parts), str(value), re.IGNORECASE | re.DOTALL, whole=True)
 
 
 def sqlite_connection() -> sqlite3.Connection:
@@ -241,20 +323,24 @@ def run_sqlite(query: str, events: list[Event], rule: Rule) -> set[str]:
     columns = list(dict.fromkeys([name for row in rows for name in row] + [name.casefold() for name in rule.fields]))
     for _ in range(20):  # a pipeline may name fields the rule does not: add each missing column and retry
         con = sqlite_connection()
+        con.set_progress_handler(_interrupt, 10_000)
         con.execute(f"CREATE TABLE logs ({', '.join(f'{_quote(c)} TEXT COLLATE NOCASE' for c in columns + [EVENT_COLUMN])})")
         for row, event in zip(rows, events):
             values = [row.get(c) for c in columns] + [event.name]
             con.execute(f"INSERT INTO logs VALUES ({', '.join('?' * len(values))})", values)
         try:
             cursor = con.execute(query)
-        except sqlite3.OperationalError as exc:
+            found = cursor.fetchall()
+        except sqlite3.Error as exc:
+            if _expired():
+                raise QueryTimeout("SQLite: " + _TIMED_OUT.format(TIME_LIMIT)) from exc
             missing = re.fullmatch(r"no such column: (.+)", str(exc))
             if not missing:
                 raise VerifyError(f"SQLite: {exc}") from exc
             columns.append(missing.group(1).strip("`\"[]").casefold())
             continue
         index = [d[0] for d in cursor.description].index(EVENT_COLUMN)
-        return {row[index] for row in cursor.fetchall()}
+        return {row[index] for row in found}
     raise VerifyError("SQLite: too many missing columns")
 
 
@@ -281,14 +367,30 @@ def check(rule: Rule, target: str, events: RuleEvents) -> Outcome:
     conversion = rule.conversions.get(target)
     if conversion is None or conversion.status != "ok" or conversion.query is None:
         return Outcome(name, target, "not-convertible", detail=(conversion.error or "") if conversion else "not converted")
+    global _deadline
+    _deadline = time.monotonic() + TIME_LIMIT
     try:
         matched = RUNNERS[target](conversion.query, events.positive + events.negative, rule)
-    except (VerifyError, OSError, subprocess.TimeoutExpired) as exc:
-        return Outcome(name, target, "failed", len(events.positive), len(events.negative), " ".join(str(exc).split()))
+    except subprocess.TimeoutExpired:
+        return Outcome(name, target, "failed", len(events.positive), len(events.negative), f"grep ran longer than the {TIME_LIMIT:g} s limit")
+    except Exception as exc:  # the query is made from untrusted rule text: whatever it does is this rule's failure
+        detail = " ".join(str(exc).split()) if isinstance(exc, VerifyError) else f"cannot run the query ({type(exc).__name__}): {' '.join(str(exc).split())}"
+        return Outcome(name, target, "failed", len(events.positive), len(events.negative), detail)
+    finally:
+        _deadline = float("inf")
     problems = [f"positive {e.name} not matched" for e in events.positive if e.name not in matched]
     problems += [f"negative {e.name} matched" for e in events.negative if e.name in matched]
     status: Status = "failed" if problems else "passed"
     return Outcome(name, target, status, len(events.positive), len(events.negative), "; ".join(problems))
+
+
+def bad_event_files(rules: list[Rule], events_dir: Path) -> list[tuple[str, str]]:
+    """The rules' example event files that cannot be events, as (path, why): what `atc check` reports without running queries."""
+    bad: list[tuple[str, str]] = []
+    for rule in rules:
+        if rule.id and (events_dir / rule.id).is_dir():
+            load_events(events_dir / rule.id, bad)
+    return bad
 
 
 def verify_rules(rules: list[Rule], events_dir: Path, targets: list[str]) -> VerifyReport:
@@ -303,7 +405,7 @@ def verify_rules(rules: list[Rule], events_dir: Path, targets: list[str]) -> Ver
     report.orphans = sorted(p.name for p in events_dir.iterdir() if p.is_dir() and p.name not in ids)
     for rule in rules:
         folder = events_dir / rule.id
-        events = load_events(folder) if folder.is_dir() else RuleEvents([], [])
+        events = load_events(folder, report.bad_events) if rule.id and folder.is_dir() else RuleEvents([], [])
         for target in targets:
             if not events.positive and not events.negative:
                 report.outcomes.append(Outcome(str(rule.path), target, "no-events"))

@@ -15,6 +15,7 @@ from typing import Iterable
 
 from atc.convert.plugins import is_pipeline_file
 from atc.convert.targets import Target
+from atc.memo import discard, open_db
 from atc.model import Conversion
 
 FORMAT = 3  # bump when the stored layout changes; the converting code itself is fingerprinted below
@@ -85,11 +86,8 @@ class ConversionCache:
     """
 
     def __init__(self, cache_dir: Path) -> None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(cache_dir / DB_NAME, timeout=60, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
+        self.path = cache_dir / DB_NAME
+        self.db = open_db(self.path, _SCHEMA)
         self._fingerprints: dict[Target, str] = {}
 
     def close(self) -> None:
@@ -117,11 +115,22 @@ class ConversionCache:
         """The stored conversions of the rule texts that have any, by row key (looked up in key order: a third of the time of random order)."""
         found: dict[str, Stored] = {}
         ordered = sorted(set(keys))
-        for start in range(0, len(ordered), 5000):
-            batch = ordered[start : start + 5000]
-            marks = ",".join("?" * len(batch))
-            for key, blob in self.db.execute(f"SELECT text, conversions FROM rule_conversions WHERE text IN ({marks})", batch):
-                found[key] = pickle.loads(blob)
+        try:
+            for start in range(0, len(ordered), 5000):
+                batch = ordered[start : start + 5000]
+                marks = ",".join("?" * len(batch))
+                for key, blob in self.db.execute(f"SELECT text, conversions FROM rule_conversions WHERE text IN ({marks})", batch):
+                    try:
+                        found[key] = pickle.loads(blob)
+                    except Exception:  # a damaged row is a miss: converted again and stored over
+                        continue
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as exc:  # corrupted past its header: start afresh
+            self.db.close()
+            discard(self.path, exc)
+            self.db = open_db(self.path, _SCHEMA)
+            return {}
         return found
 
     def put_many(self, rows: dict[str, Stored]) -> None:

@@ -11,10 +11,15 @@ import jinja2
 from markupsafe import Markup, escape
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()!|])")  # Python-Markdown escapes, plus the table pipe
+# what makes a line Markdown structure when it starts it (after HTML escaping; `*`, `_`, `!`, `|` are escaped
+# everywhere): headings, list items (also `1.`), setext underlines, fences, details, definition lists, blocks
+_LINE_START = re.compile(r"^(?:[#+\-=~:?/%]|\d+(?=[.)]))")  # Unicode digits: Python-Markdown lists take them
 _BACKTICK_RUN = re.compile(r"`+")
 _URL_SAFE = ":/?#@!$&'*+,;=%-._~"
-# control characters (tab and line breaks aside) and bidirectional overrides ("Trojan Source") are shown as <U+XXXX>
-_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+# control characters (tab and line breaks aside), bidirectional overrides ("Trojan Source"), Unicode's line and paragraph
+# separators, surrogates and the non-characters U+FDD0-U+FDEF, U+FFFE, U+FFFF (which PyYAML, mkdocs' front-matter
+# loader, refuses) are shown as <U+XXXX>
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u2028-\u202e\u2060\u2066-\u2069\ud800-\udfff\ufdd0-\ufdef\ufeff\ufffe\uffff]")
 
 
 # what a query may hold that a reader cannot see: the above, a carriage return, joiners, separators and invisible marks
@@ -28,8 +33,9 @@ def visible(text: str) -> str:
 
 def md_text(value: object) -> Markup:
     """Text for a Markdown table cell or inline position: HTML-escaped, Markdown punctuation neutralised, one line."""
-    text = " ".join(visible(str(value)).split())
-    return Markup(_MD_SPECIAL.sub(r"\\\1", str(escape(text))))
+    text = str(escape(" ".join(visible(str(value)).split())))
+    text = _LINE_START.sub(lambda match: "".join(f"&#{ord(char)};" for char in match.group()), text, count=1)
+    return Markup(_MD_SPECIAL.sub(r"\\\1", text))
 
 
 def code_text(value: object) -> Markup:
