@@ -16,7 +16,7 @@ from typing import Any
 
 from atc.load.yamlfile import read_yaml
 from atc.model import Evidence, Problem, Rule
-from atc.verify import RUNNERS, SIMULATED, Event, VerifyError, flatten
+from atc.verify import SIMULATED, Event, VerifyError, flatten, run_query
 
 RUNNABLE = ("grep", "sqlite", "powershell")
 MAX_EVENT_BYTES = 20_000_000  # a regression test's JSON events (SigmaHQ's are a few kilobytes)
@@ -113,7 +113,7 @@ def _run(rule: Rule, target: str, test: RegressionTest, events: list[Event]) -> 
     if conversion is None or conversion.status != "ok" or conversion.query is None:
         return Evidence(target, test.name, 0, len(events), test.expected, simulated, "the query is not convertible")
     try:
-        matched = RUNNERS[target](conversion.query, events, rule)
+        matched = run_query(target, conversion.query, events, rule)
     except VerifyError as exc:
         return Evidence(target, test.name, 0, len(events), test.expected, simulated, " ".join(str(exc).split()))
     return Evidence(target, test.name, len(matched), len(events), test.expected, simulated)

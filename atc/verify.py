@@ -26,19 +26,19 @@ import os
 import re
 import sqlite3
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-import regex
+from regex import DOTALL, IGNORECASE
+from regex import escape as regex_escape
 
+from atc.bounded_regex import TIME_LIMIT, QueryTimeout, bounded_search, expired, query_time, time_left
 from atc.load.yamlfile import MAX_DEPTH, MAX_NODES, LimitExceeded, check_limits
 from atc.model import Rule
 
 VERIFIABLE = ("grep", "sqlite")  # run for real
 SIMULATED = ("powershell",)  # evaluated by atc/verify_powershell.py, no PowerShell runs
-TIME_LIMIT = 10.0  # seconds one query may run on one rule's events
 MAX_EVENT_BYTES = 1_000_000  # an example event larger than this is refused
 EVENT_COLUMN = "_atc_event"  # the event's file name in each row, for telling which rows matched
 Status = Literal["passed", "failed", "no-events", "not-convertible"]
@@ -223,40 +223,6 @@ def run_grep(query: str, events: list[Event], rule: Rule) -> set[str]:
     return {lines[line] for line in run.stdout.splitlines() if line in lines}
 
 
-class QueryTimeout(VerifyError):
-    """A query ran past TIME_LIMIT on a rule's events."""
-
-
-_deadline = float("inf")  # time.monotonic() at which the running query's time is up (set by `check`)
-_TIMED_OUT = "the query ran longer than the {:g} s limit (catastrophic regular expression?)"
-
-
-def time_left() -> float:
-    """Seconds the running query has left (at most TIME_LIMIT); QueryTimeout once it has none."""
-    left = min(_deadline - time.monotonic(), TIME_LIMIT)
-    if left <= 0:
-        raise QueryTimeout(_TIMED_OUT.format(TIME_LIMIT))
-    return left
-
-
-def _expired() -> bool:
-    return _deadline <= time.monotonic()
-
-
-def bounded_search(pattern: str, text: str, flags: int = 0, whole: bool = False) -> bool:
-    """re.search (re.fullmatch when whole) on the `regex` engine, stopped when the running query's time is up.
-
-    Every regular expression made from rule text goes through here: Python's `re` has no time limit.
-    """
-    global _deadline
-    try:
-        found = (regex.fullmatch if whole else regex.search)(pattern, text, flags, timeout=time_left())
-    except TimeoutError as exc:
-        _deadline = time.monotonic()  # the engine's clock said so: the whole query is out of time
-        raise QueryTimeout(_TIMED_OUT.format(TIME_LIMIT)) from exc
-    return found is not None
-
-
 def _regexp(pattern: str, value: object) -> bool:
     """SQLite's REGEXP function."""
     return value is not None and bounded_search(pattern, str(value))
@@ -264,12 +230,12 @@ def _regexp(pattern: str, value: object) -> bool:
 
 def _interrupt() -> int:
     """SQLite's progress handler: non-zero stops the query once its time is up."""
-    return int(_expired())
+    return int(expired())
 
 
 def same_ignoring_case(a: str, b: str) -> bool:
     """Equal under Unicode simple case folding (as Python's re.IGNORECASE and PCRE2's caseless mode compare)."""
-    return len(a) == len(b) and re.fullmatch(re.escape(a), b, re.IGNORECASE) is not None
+    return len(a) == len(b) and bounded_search(regex_escape(a), b, IGNORECASE, whole=True)
 
 
 def _nocase(a: str, b: str) -> int:
@@ -286,10 +252,10 @@ def _like(pattern: str | None, value: object, escape: str | None = None) -> bool
     parts, chars = [], iter(pattern)
     for ch in chars:
         if escape is not None and ch == escape:
-            parts.append(re.escape(next(chars, "")))
+            parts.append(regex_escape(next(chars, "")))
         else:
-            parts.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
-    return bounded_search("".join(parts), str(value), re.IGNORECASE | re.DOTALL, whole=True)
+            parts.append(".*" if ch == "%" else "." if ch == "_" else regex_escape(ch))
+    return bounded_search("".join(parts), str(value), IGNORECASE | DOTALL, whole=True)
 
 
 def sqlite_connection() -> sqlite3.Connection:
@@ -332,8 +298,8 @@ def run_sqlite(query: str, events: list[Event], rule: Rule) -> set[str]:
             cursor = con.execute(query)
             found = cursor.fetchall()
         except sqlite3.Error as exc:
-            if _expired():
-                raise QueryTimeout("SQLite: " + _TIMED_OUT.format(TIME_LIMIT)) from exc
+            if expired():
+                raise QueryTimeout() from exc
             missing = re.fullmatch(r"no such column: (.+)", str(exc))
             if not missing:
                 raise VerifyError(f"SQLite: {exc}") from exc
@@ -358,6 +324,19 @@ def run_powershell(query: str, events: list[Event], rule: Rule) -> set[str]:
 RUNNERS: dict[str, Callable[[str, list[Event], Rule], set[str]]] = {"grep": run_grep, "sqlite": run_sqlite, "powershell": run_powershell}
 
 
+def run_query(target: str, query: str, events: list[Event], rule: Rule) -> set[str]:
+    """The names of the events the target's query matches, within TIME_LIMIT; VerifyError for anything that goes wrong."""
+    try:
+        with query_time():
+            return RUNNERS[target](query, events, rule)
+    except VerifyError:
+        raise
+    except (QueryTimeout, subprocess.TimeoutExpired) as exc:
+        raise VerifyError(QueryTimeout().args[0]) from exc
+    except Exception as exc:  # the query is made from untrusted rule text: whatever it does is this rule's failure
+        raise VerifyError(f"cannot run the query ({type(exc).__name__}): {' '.join(str(exc).split())}") from exc
+
+
 # --- verification -----------------------------------------------------------------------------
 
 
@@ -367,17 +346,10 @@ def check(rule: Rule, target: str, events: RuleEvents) -> Outcome:
     conversion = rule.conversions.get(target)
     if conversion is None or conversion.status != "ok" or conversion.query is None:
         return Outcome(name, target, "not-convertible", detail=(conversion.error or "") if conversion else "not converted")
-    global _deadline
-    _deadline = time.monotonic() + TIME_LIMIT
     try:
-        matched = RUNNERS[target](conversion.query, events.positive + events.negative, rule)
-    except subprocess.TimeoutExpired:
-        return Outcome(name, target, "failed", len(events.positive), len(events.negative), f"grep ran longer than the {TIME_LIMIT:g} s limit")
-    except Exception as exc:  # the query is made from untrusted rule text: whatever it does is this rule's failure
-        detail = " ".join(str(exc).split()) if isinstance(exc, VerifyError) else f"cannot run the query ({type(exc).__name__}): {' '.join(str(exc).split())}"
-        return Outcome(name, target, "failed", len(events.positive), len(events.negative), detail)
-    finally:
-        _deadline = float("inf")
+        matched = run_query(target, conversion.query, events.positive + events.negative, rule)
+    except VerifyError as exc:
+        return Outcome(name, target, "failed", len(events.positive), len(events.negative), " ".join(str(exc).split()))
     problems = [f"positive {e.name} not matched" for e in events.positive if e.name not in matched]
     problems += [f"negative {e.name} matched" for e in events.negative if e.name in matched]
     status: Status = "failed" if problems else "passed"

@@ -4,8 +4,8 @@ No PowerShell runs here. The simulation reads the exact text the page shows, che
 `-LogName`, and evaluates the condition the way PowerShell does for the subset atc's backend writes: `-and`/`-or`
 with one precedence level from left to right, `-not`, `-eq`/`-ne` converting the right operand to the left one's type,
 `-like`/`-clike` wildcard patterns (`*`, `?`, `[...]`, backtick escapes) with `$null` read as an empty string,
-`-match`/`-cmatch` as regular expressions (the `regex` engine standing in for .NET's, under verify's time limit),
-`[double]` conversions that fail as errors (the event is then not output). The event's fields are what the query's preamble builds (System, EventData, the
+`-match`/`-cmatch` as regular expressions (Python's re standing in for .NET's), `[double]` conversions that fail as errors
+(the event is then not output). The event's fields are what the query's preamble builds (System, EventData, the
 classic log's unnamed Data, UserData), so the same flattening as grep and SQLite, with empty values read as $null.
 A condition on the rendered message (`$_.Message`, keywords) cannot be simulated from JSON: NotSimulable.
 """
@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
+import regex
+
+from atc.bounded_regex import bounded_search
 from atc.convert.backends.powershell import EVENT_DATA, RECORD_PROPERTIES, SELECT
-from atc.verify import bounded_search
 
 QUOTES = "'\u2018\u2019\u201a\u201b"
 PROPERTIES = {expression: field for field, expression in RECORD_PROPERTIES.items()}
@@ -98,9 +100,9 @@ def _double(value: Any) -> float:
 COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "-eq": _equal,
     "-ne": lambda a, b: not _equal(a, b),
-    "-like": lambda a, b: bounded_search(_wildcard(_text(b)), _text(a), re.IGNORECASE | re.DOTALL, whole=True),
-    "-clike": lambda a, b: bounded_search(_wildcard(_text(b)), _text(a), re.DOTALL, whole=True),
-    "-match": lambda a, b: bounded_search(_text(b), _text(a), re.IGNORECASE),
+    "-like": lambda a, b: bounded_search(_wildcard(_text(b)), _text(a), regex.IGNORECASE | regex.DOTALL, whole=True),
+    "-clike": lambda a, b: bounded_search(_wildcard(_text(b)), _text(a), regex.DOTALL, whole=True),
+    "-match": lambda a, b: bounded_search(_text(b), _text(a), regex.IGNORECASE),
     "-cmatch": lambda a, b: bounded_search(_text(b), _text(a)),
     "-lt": lambda a, b: a < b,
     "-le": lambda a, b: a <= b,

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from atc import bounded_regex
 from atc import verify as verify_module
-from atc.load.rules import load_rule
+from atc.load.rules import load_file
 from atc.model import Problem
 from tests.hostile_kb import RULE_HEAD, atc
 
@@ -110,11 +111,11 @@ def test_windash_over_many_flags_is_refused_before_pysigma_expands_it(tmp_path: 
     path = _rule(tmp_path, "windash.yml", "Windash", f"    selection:\n        CommandLine|windash|contains: ' {flags} '\n    condition: selection\n")
     problems: list[Problem] = []
     started = time.perf_counter()
-    assert load_rule(path, problems) is None
+    assert load_file(path, problems) == []
     assert time.perf_counter() - started < 5
     assert len(problems) == 1 and f"modifiers expand to {5 ** 14:,} values, more than the 10,000 allowed" in problems[0].message
     fine = _rule(tmp_path, "fine.yml", "Fine windash", "    selection:\n        CommandLine|windash|contains: ' -a -b -c '\n    condition: selection\n")
-    assert load_rule(fine, problems) is not None and len(problems) == 1
+    assert load_file(fine, problems) and len(problems) == 1
 
 
 def _events(folder: Path, side: str, name: str, event: object) -> Path:
@@ -126,16 +127,31 @@ def _events(folder: Path, side: str, name: str, event: object) -> Path:
 
 def test_a_catastrophic_regex_in_verify_stops_at_the_time_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Timing: Python's re would backtrack for hours on this event; every query stops near the limit."""
-    monkeypatch.setattr(verify_module, "TIME_LIMIT", 1.0)
+    monkeypatch.setattr(bounded_regex, "TIME_LIMIT", 1.0)
     _rule(tmp_path / "rules", "redos.yml", "ReDoS", "    selection:\n        CommandLine|re: '^(a|aa)+$'\n    condition: selection\n")
     _events(tmp_path / "events" / RULE_ID, "positive", "evil.json", {"CommandLine": "a" * 60 + "!"})
     started = time.perf_counter()
     report = verify_module.verify([tmp_path / "rules"], tmp_path / "events")
     elapsed = time.perf_counter() - started
-    assert elapsed < 20, elapsed  # conversion included; the regex alone would never finish
+    assert elapsed < 30, elapsed  # conversion included; the regex alone would never finish
     outcomes = {o.target: o for o in report.outcomes}
     assert outcomes["sqlite"].status == "failed" and "longer than the 1 s limit" in outcomes["sqlite"].detail
     assert outcomes["grep"].status == "failed"  # PCRE's backtracking limit or the time limit, never a hang
+
+
+@pytest.mark.parametrize("operator", ["-match", "-like"])
+def test_the_powershell_simulation_and_sqlite_like_share_the_time_limit(operator: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Timing: every regular expression made from rule text (PowerShell -match/-like, SQLite LIKE) stops near the limit."""
+    from atc.verify_powershell import COMPARE
+
+    monkeypatch.setattr(bounded_regex, "TIME_LIMIT", 1.0)
+    pattern, text = ("^(a|aa)+$", "a" * 60 + "!") if operator == "-match" else ("*a*a*a*a*a*a*a*a*a*a*a*b", "a" * 3000)
+    started = time.perf_counter()
+    with pytest.raises(bounded_regex.QueryTimeout), bounded_regex.query_time():
+        COMPARE[operator](text, pattern)
+    assert time.perf_counter() - started < 5
+    with pytest.raises(bounded_regex.QueryTimeout), bounded_regex.query_time():
+        verify_module._like("%a%a%a%a%a%a%a%a%a%a%a%b", "a" * 3000)
 
 
 def test_bad_event_files_are_their_own_problem_and_unrunnable_queries_fail_their_rule(tmp_path: Path) -> None:
@@ -160,9 +176,8 @@ def test_bad_event_files_are_their_own_problem_and_unrunnable_queries_fail_their
     for outcome in report.outcomes:
         by_rule.setdefault(Path(outcome.rule).stem, {})[outcome.target] = outcome
     assert {t: o.status for t, o in by_rule["good"].items()} == {"grep": "passed", "sqlite": "passed"}
-    # grep writes the NUL as JSON writes it (\u0000), so the query runs and matches; SQLite cannot take the NUL
-    assert by_rule["nul"]["grep"].status == "passed" and "\x00" not in by_rule["nul"]["grep"].detail
-    assert by_rule["nul"]["sqlite"].status == "failed"
+    # grep carries the NUL escaped (PCRE \\x{0}) and matches; SQLite cannot take a NUL in a query and says so
+    assert by_rule["nul"]["grep"].status == "passed" and by_rule["nul"]["sqlite"].status == "failed" and by_rule["nul"]["sqlite"].detail
     bad = {Path(path).parent.parent.name: why for path, why in report.bad_events}
     number = {name: f"6f1d0000-0000-4000-8000-{n:012d}" for n, name in enumerate(cases)}
     assert set(bad) == {number[name] for name in ("deep", "link", "fifo", "shape")}

@@ -1,6 +1,7 @@
 """Run conversions: a fresh rule object per (rule, target), one backend per target per process, a time limit each."""
 from __future__ import annotations
 
+import json
 import multiprocessing
 import signal
 from concurrent.futures import ProcessPoolExecutor
@@ -8,6 +9,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+import copy
+import json
+
+from sigma.collection import SigmaCollection
 from sigma.conversion.base import Backend
 from sigma.rule import SigmaRule
 
@@ -37,20 +42,34 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def convert_one(data: dict, target: Target) -> Conversion:
-    """Convert one rule (given as its parsed YAML) for one target; never raises."""
+def conversion_text(rule: Rule) -> str:
+    """What a rule's conversions depend on: its own text, or the documents converted together (base rules, filters)."""
+    if rule.conversion_docs is None:
+        return rule.source_text
+    return json.dumps(rule.conversion_docs, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def convert_one(data: dict | list[dict], target: Target) -> Conversion:
+    """Convert one rule (its parsed YAML, or the documents converted together, the rule last) for one target; never raises."""
     try:
         backend = _backends.get(target) or _backends.setdefault(target, make_backend(target))
-        rule = SigmaRule.from_dict(data)
         with _time_limit(target.timeout):
-            queries = backend.convert_rule(rule, target.output_format)
+            if isinstance(data, dict):
+                queries = backend.convert_rule(SigmaRule.from_dict(data), target.output_format)
+            else:  # pySigma resolves the references and applies the filters; only the last document is output
+                queries = backend.convert(SigmaCollection.from_dicts(copy.deepcopy(data)), target.output_format)
     except ConversionTimeout:
         _backends.pop(target, None)  # its state is unknown after an interrupted conversion
         return Conversion(target.key, "timeout", error=f"conversion took longer than {target.timeout:g} s and was stopped")
     except Exception as exc:  # a backend may raise anything; the page shows the reason
         _backends.pop(target, None)  # a failed conversion can leave state behind (kusto repeats old errors in new ones)
         return Conversion(target.key, "failed", error=f"{type(exc).__name__}: {one_line(exc)}")
-    text = "\n".join(str(query) for query in queries)  # exactly what the backend returned: a trailing space can be part of a value
+    if target.raw and queries:  # a deploy format: the backend's output objects, kept for its finaliser (atc/convert/deploy.py)
+        try:
+            return Conversion(target.key, "ok", query=json.dumps(list(queries), ensure_ascii=False))
+        except (TypeError, ValueError) as exc:
+            return Conversion(target.key, "failed", error=f"the backend's output is not JSON data: {one_line(exc)}")
+    text = "\n".join(query if isinstance(query, str) else json.dumps(query) for query in queries)  # exactly what the backend returned (objects as sigma-cli prints them): a trailing space can be part of a value
     if not text.strip():
         return Conversion(target.key, "failed", error="the backend produced no query for this rule")
     return Conversion(target.key, "ok", query=text)
@@ -67,6 +86,7 @@ class ConvertStats:
 
     cached: int = 0
     converted: int = 0
+    for_exports: int = 0  # conversions in deploy formats (run or cached), counted apart from the pages' ones
 
 
 def convert_rules(
@@ -79,20 +99,23 @@ def convert_rules(
     """Fill every rule's conversions: cached ones from the cache, the rest in parallel processes; results do not depend on scheduling."""
     stats = ConvertStats()
     fingerprints = cache.fingerprints(targets) if cache else {}
-    keys = [ConversionCache.text_key(rule.source_text) for rule in rules] if cache else []
+    rules = [rule for rule in rules if rule.convertible]
+    keys = [ConversionCache.text_key(conversion_text(rule)) for rule in rules] if cache else []
     stored = cache.get_many(keys) if cache else {}
     pending: list[tuple[Rule, str, tuple[Target, ...]]] = []
     for number, rule in enumerate(rules):
         key = keys[number] if cache else ""
         row = stored.get(key, {})
         rule.conversions = {t.key: row[fingerprints[t]] for t in targets if fingerprints.get(t) in row}
-        stats.cached += len(rule.conversions)
+        raw = sum(t.raw for t in targets if t.key in rule.conversions)
+        stats.cached += len(rule.conversions) - raw
+        stats.for_exports += raw
         missing = tuple(t for t in targets if t.key not in rule.conversions)
         if missing:
             pending.append((rule, key, missing))
         else:
             on_done(1)
-    work = [(rule.data, missing) for rule, _, missing in pending]
+    work = [(rule.conversion_docs or rule.data, missing) for rule, _, missing in pending]
     if jobs <= 1 or len(work) < 2 * jobs:
         _collect(pending, targets, map(_convert_rule, work), on_done, cache, stats)
         return stats
@@ -128,7 +151,9 @@ def _collect(
     for (rule, key, missing), conversions in zip(pending, results):
         done = {**rule.conversions, **{c.target: c for c in conversions}}
         rule.conversions = {t.key: done[t.key] for t in targets if t.key in done}
-        stats.converted += len(conversions)
+        raw = sum(t.raw for t in missing)
+        stats.converted += len(conversions) - raw
+        stats.for_exports += raw
         if cache:
             batch.setdefault(key, {}).update((fingerprints[t], c) for t, c in zip(missing, conversions))
             if len(batch) >= 100:
