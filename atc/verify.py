@@ -14,10 +14,10 @@ unchanged over an in-memory table `logs` with one `TEXT COLLATE NOCASE` column p
 every field the rule names), one row per event, and a REGEXP function (SQLite has none).
 
 Rule text is untrusted, so every run is bounded: each query gets TIME_LIMIT seconds (grep is killed, SQLite is
-interrupted, and every regular expression made from rule text runs through `bounded_search`: the `regex` engine with
-a timeout instead of Python's unbounded `re`). An event file that
-is not a regular file inside the events folder, not a JSON object, or nested deeper than the YAML limits is left out
-with a problem of its own (`VerifyReport.bad_events`); the rule is verified on its other events.
+interrupted, and every regular expression made from rule text runs through `atc/bounded_regex.py`: the `regex`
+engine with a timeout instead of Python's unbounded `re`). An event file that is not a regular file inside the events
+folder, not a JSON object, or nested deeper than the YAML limits is left out with a problem of its own
+(`VerifyReport.bad_events`); the rule is verified on its other events.
 """
 from __future__ import annotations
 
