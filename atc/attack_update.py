@@ -100,6 +100,73 @@ def data_components_by_target(
     return found
 
 
+def _current(obj: StixObject) -> bool:
+    """Neither revoked nor deprecated."""
+    return not (obj.get("revoked") or obj.get("x_mitre_deprecated"))
+
+
+def data_component_records(components: Iterable[StixObject], analytics: Iterable[StixObject]) -> list[dict[str, Any]]:
+    """Current data components with their log sources as [name, channel] pairs, by id.
+
+    A component's own log sources come first (bundle order, no repeats), then any an analytic names under it that it
+    does not list itself, so that every analytic log source is an index into its component's list.
+    """
+    pairs: dict[str, dict[tuple[str, str], None]] = {}
+    current = [component for component in components if _current(component) and attack_id(component)]
+    for component in current:
+        pairs[component["id"]] = dict.fromkeys(_source_pair(source) for source in component.get("x_mitre_log_sources") or ())
+    for analytic in analytics:
+        for ref in analytic.get("x_mitre_log_source_references") or ():
+            if ref.get("x_mitre_data_component_ref") in pairs:
+                pairs[ref["x_mitre_data_component_ref"]].setdefault(_source_pair(ref), None)
+    records = [{"id": attack_id(c), "name": c["name"], "log_sources": [list(pair) for pair in pairs[c["id"]]]} for c in current]
+    return sorted(records, key=lambda record: record["id"])
+
+
+def _source_pair(source: StixObject) -> tuple[str, str]:
+    """A log source's (name, channel)."""
+    return str(source.get("name", "")), str(source.get("channel", ""))
+
+
+def analytic_records(analytics: Iterable[StixObject], components: list[dict[str, Any]], ids: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Current analytics: platforms, log sources as [DC id, index in its log_sources] and their mutable elements' names, by id."""
+    index = {(record["id"], tuple(pair)): position for record in components for position, pair in enumerate(record["log_sources"])}
+    records = []
+    for analytic in analytics:
+        if not (_current(analytic) and attack_id(analytic)):
+            continue
+        refs = []
+        for ref in analytic.get("x_mitre_log_source_references") or ():
+            component = ids.get(ref.get("x_mitre_data_component_ref", ""), "")
+            if (component, _source_pair(ref)) in index:
+                refs.append((component, index[component, _source_pair(ref)]))
+        record = {
+            "id": attack_id(analytic),
+            "platforms": sorted(analytic.get("x_mitre_platforms") or (), key=str.casefold),
+            "log_sources": [list(ref) for ref in dict.fromkeys(refs)],
+            "mutable_elements": list(dict.fromkeys(e["field"] for e in analytic.get("x_mitre_mutable_elements") or () if e.get("field"))),
+        }
+        records.append({key: value for key, value in record.items() if value or key == "id"})
+    return sorted(records, key=lambda record: record["id"])
+
+
+def strategy_records(strategies: Iterable[StixObject], detects: Iterable[StixObject], ids: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Current detection strategies with the technique ids they detect and their analytic ids, by id."""
+    detected: dict[str, set[str]] = {}
+    for rel in detects:
+        if rel["target_ref"] in ids:
+            detected.setdefault(rel["source_ref"], set()).add(ids[rel["target_ref"]])
+    records = []
+    for strategy in strategies:
+        if _current(strategy) and attack_id(strategy):
+            records.append({
+                "id": attack_id(strategy), "name": strategy["name"],
+                "techniques": sorted(detected.get(strategy["id"], ())),
+                "analytics": sorted(ids[ref] for ref in strategy.get("x_mitre_analytic_refs") or () if ref in ids),
+            })
+    return sorted(records, key=lambda record: record["id"])
+
+
 def technique_record(
     technique: StixObject,
     tactic_order: Mapping[str, int],
@@ -174,24 +241,28 @@ def build_snapshot(stix_path: Path | None, version: str | None = None) -> dict[s
         rel["source_ref"]: rel["target_ref"]
         for rel in query.relationships.get_relationships(relationship_type="revoked-by", skip_revoked_deprecated=False)
     }
-    components = data_components_by_target(
-        query.relationships.get_relationships(relationship_type="detects"),
-        query.detections.get_detection_strategies(),
-        query.analytics.get_analytics(),
-        query.data_sources.get_data_components(skip_revoked_deprecated=False),
-    )
+    detects = query.relationships.get_relationships(relationship_type="detects")
+    strategies = query.detections.get_detection_strategies()
+    analytics = query.analytics.get_analytics()
+    data_components = query.data_sources.get_data_components(skip_revoked_deprecated=False)
+    components = data_components_by_target(detects, strategies, analytics, data_components)
     techniques = query.techniques.get_techniques(skip_revoked_deprecated=False)
+    component_records = data_component_records(data_components, analytics)
+    ids = {obj["id"]: attack_id(obj) for obj in [*techniques, *analytics, *data_components] if attack_id(obj)}
     return {
         "format": SNAPSHOT_FORMAT,
         "attack_version": derive_version(enterprise.query([Filter("type", "=", "x-mitre-collection")]), source, version),
         "source": source,
         "tactics": tactics,
         "techniques": technique_records(techniques, revoked_by, components, tactic_order),
+        "data_components": component_records,
+        "detection_strategies": strategy_records(strategies, detects, ids),
+        "analytics": analytic_records(analytics, component_records, ids),
     }
 
 
 def dumps_snapshot(data: Mapping[str, Any]) -> str:
-    """Deterministic JSON text: sorted keys, one tactic or technique per line (readable diffs), final newline."""
+    """Deterministic JSON text: sorted keys, one tactic, technique, data component, strategy or analytic per line (readable diffs), final newline."""
     parts = []
     for key in sorted(data):
         value = data[key]

@@ -29,9 +29,9 @@ from atc.progress import Progress
 from atc.render.page_memo import PageMemo
 from atc.render.pages import PageRenderer
 from atc.render.rule_extras import edit_urls
-from atc.site.docs_writer import WriteReport, write_pages
+from atc.site.docs_writer import WriteReport, carry_refused, write_pages
 from atc.site.mkdocs_build import build_site
-from atc.site.publish import publishing
+from atc.site.publish import check_output, publishing
 
 
 @dataclass
@@ -58,7 +58,14 @@ def load_knowledge_base(settings: Settings, progress: Progress | None = None, re
     data_needed = load_data_needed(list(settings.data_needed), problems, policies)
     triggers = load_triggers(list(settings.triggers), problems)
     attack = load_snapshot(settings.attack_snapshot)
-    return KnowledgeBase(rules, data_needed, policies, triggers, attack, problems)
+    return KnowledgeBase(rules, data_needed, policies, triggers, attack, problems, settings.environments)
+
+
+def _inputs(settings: Settings) -> list[Path]:
+    """Every path the build reads: output folders must not hold any of them."""
+    paths = [*settings.rules, *settings.data_needed, *settings.logging_policies, *settings.triggers]
+    paths += [settings.templates_dir, settings.mkdocs_config, settings.cache_dir, settings.base_dir]
+    return paths + ([settings.events] if settings.events is not None else [])
 
 
 def _site_meta(settings: Settings) -> tuple[str, str | None]:
@@ -80,15 +87,16 @@ def mkdocs_config(settings: Settings) -> Path:
 
 def verify_queries(kb: KnowledgeBase, rules: list[Rule], targets: list[Target], events: Path) -> None:
     """Check the runnable targets' queries on the example events (marks the pages); a failure is a problem."""
-    from atc.verify import VERIFIABLE, VerifyError, verify_rules
+    from atc.verify import SIMULATED, VERIFIABLE, VerifyError, verify_rules
 
     try:
-        report = verify_rules(rules, events, [target.key for target in targets if target.key in VERIFIABLE])
+        report = verify_rules(rules, events, [target.key for target in targets if target.key in VERIFIABLE + SIMULATED])
     except VerifyError as exc:
         kb.problems.append(Problem(str(events), "verify", str(exc)))
         return
     for outcome in report.failures:
         kb.problems.append(Problem(outcome.rule, "verify-failed", f"{outcome.target}: {outcome.detail}"))
+    kb.problems.extend(Problem(path, "events", why) for path, why in report.bad_events)
 
 
 @contextmanager
@@ -112,6 +120,7 @@ def run_build(settings: Settings, stream: TextIO = sys.stderr, quiet: bool = Fal
 def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: str | None) -> BuildResult:
     targets = configured_targets(settings.targets, settings.target_entries, settings.base_dir)
     timings: dict[str, float] = {}
+    check_output(settings.docs_dir, settings.site_dir if settings.build_site else None, _inputs(settings))  # before any work: refuse folders that are not atc's
 
     started = time.perf_counter()
     kb = load_knowledge_base(settings, Progress("load", 0, stream, quiet))
@@ -152,6 +161,12 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         started = time.perf_counter()
         verify_queries(kb, converted, targets, settings.events)
         timings["verify"] = time.perf_counter() - started
+    if any("regression_tests_path" in rule.data for rule in converted if isinstance(rule.data, dict)):
+        from atc.evidence import collect_evidence
+
+        started = time.perf_counter()
+        kb.problems += collect_evidence(converted, [target.key for target in targets], [settings.base_dir, *(folder.parent for folder in settings.rules)])
+        timings["evidence"] = time.perf_counter() - started
 
     started = time.perf_counter()
     links = edit_urls(kb.rules, settings.repo_url, [settings.base_dir, *settings.rules])
@@ -174,6 +189,11 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         started = time.perf_counter()
         written = write_pages(pages, settings.docs_dir, staging.docs)
         timings["write"] = time.perf_counter() - started
+        kb.problems.extend(Problem(str(settings.docs_dir / relative), "docs", why) for relative, why in written.refused)
+        kb.problems.extend(
+            Problem(str(settings.docs_dir / relative), "docs", "a hand-written file has the name of a generated page; kept, the page is not written (rename the file)")
+            for relative in written.clashes
+        )
         _log(stream, quiet, f"write: {written.written} pages written, {written.unchanged} unchanged, {written.removed} removed in {settings.docs_dir}")
 
         if staging.site is not None:
@@ -181,6 +201,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
             build_site(mkdocs_config(settings), staging.docs, staging.site, offline=settings.offline, strict=settings.strict, jobs=settings.jobs)
             timings["site"] = time.perf_counter() - started
             _log(stream, quiet, f"site: built {settings.site_dir} in {timings['site']:.2f} s")
+        carry_refused(written, settings.docs_dir, staging.docs)
     return BuildResult(kb, targets, pages, written, timings, convert_stats, made, exports)
 
 

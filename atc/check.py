@@ -86,4 +86,8 @@ def run_check(settings: Settings) -> KnowledgeBase:
     kb = load_knowledge_base(settings, remember=False)  # no cache: a check writes nothing
     link(kb)
     kb.problems.extend(validate(kb.rules, settings.validator_exclusions, settings.validators))
+    if settings.events is not None and settings.events.is_dir():
+        from atc.verify import bad_event_files
+
+        kb.problems.extend(Problem(path, "events", why) for path, why in bad_event_files(kb.rules, settings.events))
     return kb

@@ -22,8 +22,8 @@ Settings come from, in order: the built-in defaults (the repository's own
 knowledge base), an atc.yml in the current folder or given with --config
 (keys: rules, data_needed, logging_policies, triggers, docs_dir, site_dir,
 templates_dir, mkdocs_config, cache_dir, targets, jobs, build_site, strict,
-repo_url, offline, exports, attack_snapshot, events, validators, validator_exclusions;
-paths relative to the file), then these options.
+repo_url, offline, exports, attack_snapshot, events, validators, validator_exclusions,
+environments; paths relative to the file), then these options.
 
 A targets entry is a built-in key or a target of the team's own:
   - {key: splunk-ours, backend: splunk, pipelines: [splunk_windows, pipelines/fields.yml],
@@ -31,6 +31,11 @@ A targets entry is a built-in key or a target of the team's own:
 backend: an installed pySigma backend (`sigma list targets`); pipelines: installed
 names (`sigma list pipelines`) or YAML files; options: sigma-cli's -O key=value;
 export: a deployable output format written to exports/<key>/ (false: none).
+
+environments (atc.yml only): a mapping of name to what the environment collects,
+e.g. corp: {data_needed: [DN_...], logging_policies: [LP_...], data_components:
+[DC0032], log_sources: [{product: windows, service: sysmon}]}; each gets a page
+of the rules it can run and those it is blind to, and a Navigator layer.
 
 targets: """ + ", ".join(t.key for t in TARGETS) + "; optional: " + ", ".join(t.key for t in OPTIONAL_TARGETS) + """
 
@@ -102,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_kb_options(check)
+    check.add_argument("--events", type=Path, metavar="DIR", help="example events per rule id: report event files that cannot be read (default: events)")
     _add_diff_parser(commands)
     add_query_parsers(commands)
     attack = commands.add_parser("attack", help="manage the bundled MITRE ATT&CK snapshot")
@@ -154,6 +160,7 @@ def _build(args: argparse.Namespace) -> int:
     from atc.build import run_build, summarise
     from atc.gitrev import GitError
     from atc.site.mkdocs_build import SiteBuildError
+    from atc.site.publish import OutputError
 
     settings = settings_from_args(args, Path.cwd())
     try:
@@ -161,8 +168,11 @@ def _build(args: argparse.Namespace) -> int:
     except GitError as exc:
         print(f"atc: --only-changed: {exc}", file=sys.stderr)
         return 2
-    except SiteBuildError as exc:
+    except (SiteBuildError, OutputError) as exc:
         print(f"atc: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # an unwritable cache or output folder: one line, no traceback
+        print(f"atc: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     summarise(result, sys.stderr, verbose=args.verbose)
     return 1 if settings.strict and result.problems else 0

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from atc.model import Environment, LogSource
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_NAME = "atc.yml"
 
@@ -62,6 +64,7 @@ class Settings:
     validator_exclusions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (rule id, pySigma validators `atc check` skips for it)
     events: Path | None = None  # example events per rule id (atc verify); grep and SQLite queries are checked when it exists
     validators: tuple[str, ...] = ("pysigma",)  # validator sets `atc check` runs: pysigma (pySigma's own), sigmahq, ...
+    environments: tuple[Environment, ...] = ()  # the team's environments and what each collects (rule pages say where rules run)
 
 
 _PATH_LISTS = ("rules", "data_needed", "logging_policies", "triggers")
@@ -117,11 +120,13 @@ def load_config_file(path: Path) -> Settings:
         elif key == "targets":
             changes[key], changes["target_entries"] = _targets(value, path)
         elif key == "validators":
-            changes[key] = _names(value, f"{path}: 'validators' must be a list of validator set names (pysigma, sigmahq, ...)")
+            changes[key] = _set_names(value, f"{path}: 'validators' must be a list of validator set names (pysigma, sigmahq, ...)")
         elif key == "jobs":
             changes[key] = _positive_int(value, f"{path}: 'jobs'")
         elif key == "validator_exclusions":
             changes[key] = _exclusions(value, path)
+        elif key == "environments":
+            changes[key] = environments(value, path)
         elif key in ("build_site", "strict", "offline", "exports"):
             if not isinstance(value, bool):
                 raise ConfigError(f"{path}: '{key}' must be true or false")
@@ -140,7 +145,7 @@ def _exclusions(value: Any, path: Path) -> tuple[tuple[str, tuple[str, ...]], ..
     return tuple(sorted((rule_id, tuple(sorted(names))) for rule_id, names in value.items()))
 
 
-def _names(value: Any, message: str) -> tuple[str, ...]:
+def _set_names(value: Any, message: str) -> tuple[str, ...]:
     """A non-empty list of names."""
     if not isinstance(value, list) or not value or not all(isinstance(item, str) and item.strip() for item in value):
         raise ConfigError(message)
@@ -227,6 +232,49 @@ def _options(value: Any, where: str) -> tuple[tuple[str, OptionValue], ...]:
             raise ConfigError(message)
         options.append((name, tuple(converted) if len(converted) > 1 else converted[0]))  # type: ignore[arg-type]  # one value: as sigma-cli
     return tuple(options)
+
+
+_ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_ENVIRONMENT_KEYS = ("title", "data_needed", "logging_policies", "data_components", "log_sources")
+_LOGSOURCE_KEYS = ("product", "service", "category")
+
+
+def environments(value: Any, path: Path) -> tuple[Environment, ...]:
+    """`environments:` a mapping of environment name to what it collects (Data Needed, logging policies, data components, log sources)."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: 'environments' must map environment names to what each collects ({', '.join(_ENVIRONMENT_KEYS)})")
+    found = []
+    for name, spec in value.items():
+        where = f"{path}: environment {name!r}"
+        if not isinstance(name, str) or not _ENVIRONMENT_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: a name is letters, digits, '-' and '_' (it names the page); put other text in 'title'")
+        spec = spec or {}
+        if not isinstance(spec, dict) or set(spec) - set(_ENVIRONMENT_KEYS):
+            raise ConfigError(f"{where} may only set {', '.join(_ENVIRONMENT_KEYS)}")
+        lists = {key: _names(spec.get(key), f"{where}: '{key}'") for key in ("data_needed", "logging_policies", "data_components")}
+        title = spec.get("title", name)
+        if not isinstance(title, str):
+            raise ConfigError(f"{where}: 'title' must be text")
+        found.append(Environment(name, title, log_sources=_log_sources(spec.get("log_sources"), where), **lists))
+    return tuple(found)
+
+
+def _names(value: Any, what: str) -> tuple[str, ...]:
+    """A list of ids (or one id), as a tuple without repeats."""
+    items = [] if value is None else [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"{what} must be a list of ids")
+    return tuple(dict.fromkeys(items))
+
+
+def _log_sources(value: Any, where: str) -> tuple[LogSource, ...]:
+    """Sigma log sources: mappings of product / service / category (a part left out matches any)."""
+    items = [] if value is None else value
+    if not isinstance(items, list) or not all(
+        isinstance(item, dict) and item and set(item) <= set(_LOGSOURCE_KEYS) and all(isinstance(v, str) for v in item.values()) for item in items
+    ):
+        raise ConfigError(f"{where}: 'log_sources' must be a list of mappings of {', '.join(_LOGSOURCE_KEYS)}")
+    return tuple(LogSource(**item) for item in items)
 
 
 def parse_targets(value: Any) -> list[str]:

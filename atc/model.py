@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -61,6 +62,54 @@ class Technique:
     data_components: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class AttackLogSource:
+    """A log source as ATT&CK names it: `WinEventLog:Security` / `EventCode=5145`, `auditd:SYSCALL` / `execve`."""
+
+    name: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class DataComponent:
+    """An ATT&CK data component (DC0102 Network Share Access) and the log sources that carry it."""
+
+    id: str
+    name: str
+    url: str
+    log_sources: tuple[AttackLogSource, ...] = ()
+
+
+@dataclass(frozen=True)
+class AnalyticLogSource:
+    """One log source an analytic reads, with the data component it belongs to."""
+
+    data_component: str  # DC id
+    name: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class Analytic:
+    """An ATT&CK analytic (AN1468): one platform's way of carrying out a detection strategy."""
+
+    id: str
+    platforms: tuple[str, ...]
+    log_sources: tuple[AnalyticLogSource, ...] = ()
+    mutable_elements: tuple[str, ...] = ()  # the fields a team tunes: TimeWindow, UserContext, ...
+
+
+@dataclass(frozen=True)
+class DetectionStrategy:
+    """An ATT&CK detection strategy (DET0530): the techniques it detects and its analytics."""
+
+    id: str
+    name: str
+    url: str
+    techniques: tuple[str, ...] = ()
+    analytics: tuple[str, ...] = ()  # AN ids
+
+
 @dataclass
 class AttackSnapshot:
     """Compact offline ATT&CK facts, loaded from the snapshot shipped in the package."""
@@ -69,6 +118,21 @@ class AttackSnapshot:
     source: str
     tactics: list[Tactic]  # matrix order
     techniques: dict[str, Technique]
+    data_components: dict[str, DataComponent] = field(default_factory=dict)
+    detection_strategies: dict[str, DetectionStrategy] = field(default_factory=dict)
+    analytics: dict[str, Analytic] = field(default_factory=dict)
+
+    def strategies_for(self, technique_id: str) -> list[DetectionStrategy]:
+        """The detection strategies that detect a technique, by id."""
+        return self._strategies_by_technique.get(technique_id, [])
+
+    @cached_property
+    def _strategies_by_technique(self) -> dict[str, list[DetectionStrategy]]:
+        found: dict[str, list[DetectionStrategy]] = {}
+        for strategy in sorted(self.detection_strategies.values(), key=lambda s: s.id):
+            for tid in strategy.techniques:
+                found.setdefault(tid, []).append(strategy)
+        return found
 
     def tactic_by_shortname(self, shortname: str) -> Tactic | None:
         for tactic in self.tactics:
@@ -88,6 +152,15 @@ class TechniqueRef:
     status: TechniqueStatus
     technique: Technique | None = None  # the technique the tag names (None when unknown)
     current: Technique | None = None  # where a revoked id now lives (end of the chain)
+
+
+@dataclass(frozen=True)
+class DetectionRef:
+    """A detection strategy of a rule's technique, and the analytics whose log sources the rule reads."""
+
+    strategy: str  # DET id
+    technique: str  # the current technique id it detects
+    implements: tuple[str, ...] = ()  # AN ids on the rule's platforms; empty: same technique, other data
 
 
 @dataclass(frozen=True)
@@ -126,11 +199,42 @@ class Rule:
     data_needed: list[str] = field(default_factory=list)  # Data Needed ids
     data_needed_gap: str | None = None  # why no Data Needed matched
     triggers: list["TriggerRef"] = field(default_factory=list)
+    data_components: list[str] = field(default_factory=list)  # ATT&CK DC ids of what the rule reads
+    detections: list["DetectionRef"] = field(default_factory=list)  # the detection strategies of its techniques
     # filled by the convert stage: target key -> conversion
     conversions: dict[str, "Conversion"] = field(default_factory=dict)
     # filled by the verifier: target key -> one line on how its query did on the rule's example events
     verification: dict[str, str] = field(default_factory=dict)
+    # filled from the rule's SigmaHQ regression tests (regression_tests_path), when that path resolves
+    evidence: list["Evidence"] = field(default_factory=list)
+    evidence_source: str | None = None  # the info.yml, relative to the folder it resolved in
 
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One target's query run on one of a rule's SigmaHQ regression tests (real events rendered from EVTX as JSON)."""
+
+    target: str
+    test: str  # the test's name in info.yml
+    matched: int  # events the query matched
+    events: int  # events in the test's data file
+    expected: int | None  # the test's match_count
+    simulated: bool = False  # the PowerShell logic evaluated by atc, no PowerShell ran
+    detail: str = ""  # why the query could not run (not convertible, no data file)
+
+    @property
+    def passed(self) -> bool:
+        return not self.detail and self.matched == (self.events if self.expected is None else self.expected)
+
+    def line(self) -> str:
+        """The sentence a rule page shows under the query."""
+        if self.detail:
+            return f"{self.test}: not run ({self.detail})"
+        how = " (simulated)" if self.simulated else ""
+        expected = "" if self.expected is None else f", expected {self.expected}"
+        verdict = "as expected" if self.passed else "FAILED"
+        return f"{self.test}: matches {self.matched} of {self.events} regression events{how}{expected}: {verdict}"
 
 
 @dataclass(frozen=True)
@@ -153,12 +257,15 @@ class RuleSummary:
     data_needed_gap: str | None
     triggers: tuple[TriggerRef, ...]
     converted: tuple[str, ...]  # keys of the targets with a working query
+    data_components: tuple[str, ...] = ()
+    detections: tuple[DetectionRef, ...] = ()
 
     @classmethod
     def of(cls, rule: Rule) -> RuleSummary:
         return cls(
             rule.id, rule.title, rule.slug, rule.level, rule.status, rule.logsource, tuple(rule.tactics), tuple(rule.techniques),
             tuple(rule.data_needed), rule.data_needed_gap, tuple(rule.triggers), tuple(key for key, c in rule.conversions.items() if c.status == "ok"),
+            tuple(rule.data_components), tuple(rule.detections),
         )
 
 @dataclass
@@ -242,6 +349,18 @@ class Conversion:
     error: str | None = None  # one line, when not ok
 
 
+@dataclass(frozen=True)
+class Environment:
+    """One of the team's environments (atc.yml `environments:`) and what it collects."""
+
+    name: str  # the key in atc.yml
+    title: str
+    data_needed: tuple[str, ...] = ()  # Data Needed ids collected
+    logging_policies: tuple[str, ...] = ()  # logging policies switched on: an item whose policies all are is collected
+    data_components: tuple[str, ...] = ()  # ATT&CK DC ids collected
+    log_sources: tuple[LogSource, ...] = ()  # Sigma log sources collected (an unset part matches any)
+
+
 @dataclass
 class KnowledgeBase:
     rules: list[Rule]
@@ -250,3 +369,4 @@ class KnowledgeBase:
     triggers: dict[str, Trigger]
     attack: AttackSnapshot
     problems: list[Problem] = field(default_factory=list)
+    environments: tuple[Environment, ...] = ()

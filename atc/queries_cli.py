@@ -8,6 +8,11 @@ from pathlib import Path
 from atc.convert.targets import BY_KEY
 
 VERIFY_EPILOG = """\
+settings: --rules, --events and --targets default to those of atc.yml (./atc.yml or
+--config), as `atc build` reads them; without an atc.yml, to the embedded knowledge base.
+Rules whose regression_tests_path (SigmaHQ's layout) resolves are also checked on the
+events their info.yml names, against its match_count.
+
 events layout: EVENTS/<rule id>/positive/*.json and EVENTS/<rule id>/negative/*.json,
 one JSON event per file (EVTX-to-JSON Windows events, or any JSON record such as
 CloudTrail or auditd; see atc/verify.py for how they are flattened). Positive events
@@ -37,9 +42,11 @@ def add_query_parsers(commands: argparse._SubParsersAction) -> None:
         epilog=VERIFY_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    verify.add_argument("--rules", type=Path, action="append", required=True, metavar="DIR", help="a folder of Sigma rules (repeatable)")
-    verify.add_argument("--events", type=Path, required=True, metavar="DIR", help="the events folder (one folder per rule id)")
-    verify.add_argument("--targets", default="grep,sqlite", metavar="LIST", help="comma-separated runnable targets (default: grep,sqlite)")
+    verify.add_argument("--config", type=Path, help="an atc.yml to read rules, events and targets from (default: ./atc.yml when present)")
+    verify.add_argument("--rules", type=Path, action="append", metavar="DIR", help="a folder of Sigma rules (repeatable; default: atc.yml's rules)")
+    verify.add_argument("--events", type=Path, metavar="DIR", help="the events folder, one folder per rule id (default: atc.yml's events)")
+    verify.add_argument("--targets", metavar="LIST", help="comma-separated runnable targets: grep, sqlite, powershell (simulated); default: "
+                        "atc.yml's targets that can run here, else grep,sqlite")
     verify.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="conversion processes (default: 1)")
 
 
@@ -65,14 +72,25 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    """Print the verification table; 1 when any query failed."""
-    from atc.config import parse_targets
-    from atc.verify import VerifyError, verify
+    """Print the verification table; 1 when any query failed (on example events or regression tests) or an event file was refused."""
+    from atc.config import ConfigError, default_settings, find_config, load_config_file, parse_targets
+    from atc.verify import SIMULATED, VERIFIABLE, VerifyError, verify
 
     try:
-        report = verify(args.rules, args.events, tuple(parse_targets(args.targets)), max(1, args.jobs))
+        config = find_config(args.config, Path.cwd())
+        settings = load_config_file(config) if config else default_settings()
+    except ConfigError as exc:
+        print(f"atc: {exc}", file=sys.stderr)
+        return 2
+    rules = args.rules or list(settings.rules)
+    events = args.events if args.events is not None else settings.events if settings.events and settings.events.is_dir() else None
+    runnable = VERIFIABLE + SIMULATED
+    configured = [t for t in settings.targets or () if t in runnable]
+    targets = tuple(parse_targets(args.targets)) if args.targets else tuple(configured or VERIFIABLE)
+    try:
+        report = verify(rules, events, targets, max(1, args.jobs), roots=(settings.base_dir, *(folder.parent for folder in rules)))
     except VerifyError as exc:
         print(f"atc: {exc}", file=sys.stderr)
         return 2
     print(report.table())
-    return 1 if report.failures else 0
+    return 1 if report.failures or report.evidence_failures or report.bad_events else 0

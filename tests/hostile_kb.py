@@ -1,6 +1,7 @@
 """The hostile corpus (tests/hostile/) with its run-time cases, built once per test session."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -44,10 +45,13 @@ GENERATED: dict[str, Callable[[], tuple[str, bytes]]] = {
     "latin1": lambda: ("latin1.yml", rule_text("Caf\u00e9 r\u00e8gle").encode("latin-1")),
     "utf16": lambda: ("utf16.yml", rule_text("UTF-16 rule").encode("utf-16")),
     "symlink_outside": lambda: ("symlink_outside.yml", b""),  # made a link by generate()
+    "fifo": lambda: ("fifo.yml", b""),  # made a FIFO by generate(): reading it would block the build
     "hostile_file_name": lambda: ("<img src=x onerror=alert(1)>.yml", rule_text("Hostile file name").encode()),
     "long_file_name": lambda: ("x" * 240 + ".yml", rule_text("Long file name").encode()),
     "shell_file_name": lambda: ("$(touch pwned);x.yml", rule_text("Shell file name").encode()),
 }
+EVENTS = "events/6f1d0000-0000-4000-8000-000000000102"  # the example events of rules/quoted_event_id.yml
+GENERATED_EVENTS = {"event_link_outside": f"{EVENTS}/positive/link_outside.json", "event_fifo": f"{EVENTS}/negative/fifo.json"}
 
 
 @dataclass
@@ -73,10 +77,33 @@ def generate(kb: Path) -> dict[str, dict]:
             secret.parent.mkdir()
             secret.write_text(rule_text("Leaked secret"), encoding="utf-8")
             (folder / name).symlink_to(secret)
+        elif case == "fifo":
+            os.mkfifo(folder / name)
         else:
             (folder / name).write_bytes(data)
         cases[f"rules/generated/{name}"] = EXPECTED["generated"][case]
+    secret_event = kb.parent / "outside" / "event.json"
+    secret_event.write_text('{"CommandLine": "leaked event"}', encoding="utf-8")
+    (kb / GENERATED_EVENTS["event_link_outside"]).symlink_to(secret_event)
+    os.mkfifo(kb / GENERATED_EVENTS["event_fifo"])
+    cases.update((path, EXPECTED["generated"][case]) for case, path in GENERATED_EVENTS.items())
     return cases
+
+
+DOCS_PLANTED = {"leak.md": "a link to a file outside docs/", "outside": "a link to a folder outside docs/", "fifo.md": "a FIFO"}
+
+
+def plant_in_docs(docs: Path, root: Path) -> None:
+    """Hand-written entries of docs/ that must not reach the site: links leading out of it, a FIFO."""
+    secret = root / "docs-secret"
+    secret.mkdir()
+    (secret / "secret.md").write_text("# Leaked docs secret\n", encoding="utf-8")
+    docs.mkdir(parents=True)
+    (docs / "leak.md").symlink_to(secret / "secret.md")
+    (docs / "outside").symlink_to(secret)
+    os.mkfifo(docs / "fifo.md")
+    (docs / "inside.md").symlink_to("notes.md")  # a link inside docs/ is kept
+    (docs / "notes.md").write_text("# Hand-written notes\n", encoding="utf-8")
 
 
 def atc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -110,5 +137,6 @@ def hostile_build(tmp_path_factory: pytest.TempPathFactory) -> Built:
     shutil.copytree(CORPUS, kb, ignore=shutil.ignore_patterns("expected.yml"))
     files = {**EXPECTED["files"], **generate(kb)}
     docs, site = root / "out" / "docs", root / "out" / "site"
-    result = atc("build", *kb_options(kb), "--docs-dir", str(docs), "--site-dir", str(site), "--jobs", "2", "--verbose", "--quiet", cwd=root)
+    plant_in_docs(docs, root)
+    result = atc("build", *kb_options(kb), "--events", str(kb / "events"), "--docs-dir", str(docs), "--site-dir", str(site), "--jobs", "2", "--verbose", "--quiet", cwd=root)
     return Built(kb, docs, site, result.returncode, result.stderr, problems_of(result.stderr, kb), files)

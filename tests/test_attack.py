@@ -69,15 +69,40 @@ def test_deprecated_and_parent(mini: AttackSnapshot) -> None:
 
 
 def test_data_components_via_analytics_and_legacy_detects(mini: AttackSnapshot) -> None:
-    assert mini.techniques["T1021.002"].data_components == ("Logon Session Creation", "Network Share Access")
+    assert mini.techniques["T1021.002"].data_components == ("Command Execution", "Logon Session Creation", "Network Share Access")
     assert mini.techniques["T1059"].data_components == ("Command Execution",)
     assert mini.techniques["T1021"].data_components == ()
+
+
+def test_data_components_keep_their_log_sources(mini: AttackSnapshot) -> None:
+    assert sorted(mini.data_components) == ["DC0064", "DC0067", "DC0102"]  # the deprecated DC0999 is left out
+    share = mini.data_components["DC0102"]
+    assert share.name == "Network Share Access" and share.url == "https://attack.mitre.org/datacomponents/DC0102"
+    assert [(s.name, s.channel) for s in share.log_sources] == [
+        ("WinEventLog:Security", "EventCode=5140"), ("WinEventLog:Security", "EventCode=5145"), ("Network Share", "None"),
+    ]
+
+
+def test_strategies_and_analytics_on_two_platforms(mini: AttackSnapshot, mini_data: dict) -> None:
+    strategy = mini.detection_strategies["DET0530"]
+    assert (strategy.name, strategy.techniques, strategy.analytics) == ("Admin share use", ("T1021.002",), ("AN1468", "AN1469"))
+    assert [s.id for s in mini.strategies_for("T1021.002")] == ["DET0530"] and mini.strategies_for("T1059") == []
+    windows, linux = mini.analytics["AN1468"], mini.analytics["AN1469"]
+    assert windows.platforms == ("Windows",) and linux.platforms == ("Linux",)
+    assert [(s.data_component, s.name, s.channel) for s in windows.log_sources] == [
+        ("DC0102", "WinEventLog:Security", "EventCode=5140"), ("DC0067", "WinEventLog:Security", "EventCode=4624"),
+        ("DC0102", "WinEventLog:Security", "EventCode=5145"),
+    ]
+    assert windows.mutable_elements == ("TimeWindow", "ShareName") and linux.mutable_elements == ("UserContext",)
+    # an analytic log source its component does not list is added to the component, so analytics hold indexes only
+    assert ("WinEventLog:Security", "EventCode=4624") in [(s.name, s.channel) for s in mini.data_components["DC0067"].log_sources]
+    assert all(isinstance(index, int) for record in mini_data["analytics"] for _, index in record["log_sources"])
 
 
 def test_snapshot_text_is_deterministic_and_has_no_descriptions(mini_data: dict, tmp_path: Path) -> None:
     text = dumps_snapshot(mini_data)
     assert text == dumps_snapshot(build_snapshot(MINI_STIX))
-    assert text.endswith("}\n") and "Not copied" not in text
+    assert text.endswith("}\n") and "Not copied" not in text and "Analytic 1468" not in text
     assert json.loads(text) == mini_data
     write_snapshot(mini_data, tmp_path / "out" / "a.json")
     assert (tmp_path / "out" / "a.json").read_text(encoding="utf-8") == text
@@ -123,7 +148,21 @@ def test_packaged_snapshot(real: AttackSnapshot) -> None:
     assert sum(t.revoked for t in real.techniques.values()) == 132
     assert sum(t.deprecated for t in real.techniques.values()) == 12
     assert "Process Creation" in real.techniques["T1059.001"].data_components
-    assert DEFAULT_SNAPSHOT.stat().st_size < 400_000
+    assert DEFAULT_SNAPSHOT.stat().st_size < 1_000_000
+    assert (len(real.data_components), len(real.detection_strategies), len(real.analytics)) == (106, 691, 1739)
+
+
+def test_packaged_snapshot_knows_the_seed_rules_detection_model(real: AttackSnapshot) -> None:
+    """v18.1 facts: Security 5145 is DC0102 Network Share Access; T1021.002 is detected by DET0530, Windows analytic AN1468."""
+    share = real.data_components["DC0102"]
+    assert share.name == "Network Share Access"
+    assert ("WinEventLog:Security", "EventCode=5145") in [(s.name, s.channel) for s in share.log_sources]
+    assert "DET0530" in [s.id for s in real.strategies_for("T1021.002")]
+    assert real.detection_strategies["DET0530"].analytics == ("AN1468",)
+    analytic = real.analytics["AN1468"]
+    assert analytic.platforms == ("Windows",)
+    assert {(s.data_component, s.channel) for s in analytic.log_sources} == {("DC0067", "EventCode=4624, 4648"), ("DC0082", "EventCode=3, 22"), ("DC0032", "EventCode=1")}
+    assert "TimeWindow" in analytic.mutable_elements
 
 
 def test_light_modules_do_not_import_attackcti() -> None:

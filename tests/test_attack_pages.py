@@ -154,7 +154,7 @@ def test_rule_text_is_escaped(hand_pages: dict[str, str]) -> None:
 
 def test_page_ids_are_file_names(hand_pages: dict[str, str]) -> None:
     names = attack_page_names(hand_pages)
-    assert all(re.fullmatch(r"ATTACK/(techniques/T\d{4}(\.\d{3})?|tactics/TA\d{4}|index|matrix)\.md", name) for name in names)
+    assert all(re.fullmatch(r"ATTACK/(techniques/T\d{4}(\.\d{3})?|tactics/TA\d{4}|index|matrix|matrix-analytics|data_components/(DC\d{4}|index)|detection_strategies/(DET\d{4}|index))\.md", name) for name in names)
 
 
 # --- matrix --------------------------------------------------------------------------------------
@@ -205,11 +205,12 @@ def test_all_rules_layer_is_valid_and_complete(default_build: BuildResult) -> No
 def test_one_layer_per_product(default_build: BuildResult, hand_pages: dict[str, str]) -> None:
     products = {product_slug(rule.logsource.product) for rule in default_build.kb.rules if rule.logsource.product}
     layers = {name for name in default_build.pages if name.startswith("ATTACK/layers/")}
-    assert layers == {"ATTACK/layers/all.json"} | {f"ATTACK/layers/{slug}.json" for slug in products}
+    assert layers == {"ATTACK/layers/all.json", "ATTACK/layers/analytics.json"} | {f"ATTACK/layers/{slug}.json" for slug in products}
     windows = json.loads(default_build.pages["ATTACK/layers/windows.json"])
     assert validate_layer(windows, default_build.kb.attack) == []
     assert "ATTACK/layers/evil_product.json" in hand_pages
     assert product_slug("All") == "all_"
+    assert product_slug("analytics") == "analytics_" and product_slug("environment-x") == "environment-x_"
 
 
 def test_navigator_link_needs_the_site_url(hand_kb: KnowledgeBase, hand_pages: dict[str, str]) -> None:
@@ -253,7 +254,8 @@ def test_exports_neutralise_formulas(hand_kb: KnowledgeBase) -> None:
     assert rows["tactic_only"]["title"] == "'-Tactic only"
     assert rows["future"]["product"] == "../Evil Product"
     assert rows["future"]["tactics"] == "lateral_movment"
-    assert [csv_cell(v) for v in ("+1", "@x", "\tx", "\rx", "a=b", None)] == ["'+1", "'@x", "'\tx", "'\rx", "a=b", ""]
+    assert [csv_cell(v) for v in ("+1", "@x", "\tx", "\rx", "a=b", None)] == ["'+1", "'@x", "'\tx", "\nx", "a=b", ""]
+    assert csv_cell("a\r=b\r\n-c\n@d") == "a\n'=b\n'-c\n'@d"  # every line of a cell, line breaks as \n (always quoted)
 
 
 def test_exports_list_converted_targets(hand_kb: KnowledgeBase) -> None:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sigma.backends.elasticsearch import LuceneBackend
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.pipelines.elasticsearch.windows import ecs_windows
 from sigma.rule import SigmaRule
 
-from atc.convert.backends import GraylogBackend, GrepBackend, PowerShellBackend, WatcherBackend
+from atc.convert.backends import GraylogBackend, GrepBackend, LuceneBackend, PowerShellBackend, WatcherBackend
+from atc.convert.backends.powershell import EVENT_DATA
 
 SEED = r"""
 title: Suspicious PsExec Execution
@@ -82,7 +82,8 @@ SHARE = "\\\\*\\IPC$"  # the share name as Windows logs it: \\*\IPC$
 
 def test_grep_seed_selects_renamed_psexec_pipes_only(tmp_path: Path) -> None:
     command = GrepBackend().convert_rule(seed())[0]
-    assert command.startswith("grep -P '(?i)^") and command.endswith("'")
+    assert command.startswith("grep -P '(?i)(?(DEFINE)") and command.endswith("'")
+    assert "PSEXESVC[-+.\\w]" not in command  # no bare-scalar alternative for a value no number or boolean can spell
     hit = event(EventID=5145, ShareName=SHARE, RelativeTargetName="svc123-stdin")
     nested = json.dumps({"Event": {"System": {"EventID": "5145"}, "EventData": {"ShareName": SHARE, "RelativeTargetName": "RemCom_x-STDOUT"}}})
     spaced = '{"EventID" : 5145, "ShareName" : ' + json.dumps(SHARE) + ', "RelativeTargetName" : "a-stderr"}'
@@ -110,7 +111,7 @@ GREP_CASES = [
         id="regex-case-sensitive",
     ),
     pytest.param(
-        {"sel": {"Image|re|i": r"^c:\\\\windows\\\\.*\\\\cmd\.exe$"}, "condition": "sel"},
+        {"sel": {"Image|re|i": r"^c:\\windows\\.*\\cmd\.exe$"}, "condition": "sel"},  # one backslash, as on the decoded value
         [event(Image="C:\\Windows\\System32\\cmd.exe")],
         [event(Image="D:\\Windows\\System32\\cmd.exe"), event(Image="C:\\Windows\\System32\\cmd.exe.bak")],
         id="regex-anchored-ignorecase",
@@ -187,6 +188,11 @@ def test_grep_patterns_run_in_real_grep(detection: dict, hits: list[str], misses
         {"sel": {"SourceUser|fieldref": "TargetUser"}, "condition": "sel"},
         {"sel": {"Count|gt": 5}, "condition": "sel"},
         {"sel": {"User|expand": "%Admins%"}, "condition": "sel"},
+        {"sel": {"CommandLine|re": r"\bnet\b"}, "condition": "sel"},  # a word boundary on JSON-escaped text
+        {"sel": {"CommandLine|re": "(a)\\1"}, "condition": "sel"},  # a backreference
+        {"sel": {"CommandLine|re": "(?<=x)y"}, "condition": "sel"},  # a lookbehind
+        {"sel": {"CommandLine|re": "a{100000}"}, "condition": "sel"},  # more than PCRE repeats
+        {"sel": {"CommandLine|re|m": "^x"}, "condition": "sel"},  # ^ after a line break
     ],
 )
 def test_grep_unsupported_features_raise_a_pysigma_error(detection: dict) -> None:
@@ -206,16 +212,17 @@ def test_grep_refuses_patterns_too_large_for_pcre(tmp_path: Path) -> None:
 
 def test_powershell_seed_structure() -> None:
     query = PowerShellBackend().convert_rule(seed())[0]
-    assert query.startswith("Get-WinEvent -LogName Security | where { $d = @{}; ")
+    assert query.startswith("Get-WinEvent -LogName Security | where { $x = [xml]$_.ToXml(); $d = @{}; ")
     assert query.endswith(" } | select TimeCreated,Id,RecordId,ProcessId,MachineName,Message")
-    assert "([xml]$_.ToXml()).Event.EventData.Data" in query
+    for part in ("$x.Event.System.ChildNodes", "$x.Event.EventData.ChildNodes", "$x.Event.UserData.ChildNodes", "$d['Data'] = $u -join"):
+        assert part in query
     assert query.count("$_.Id -eq 5145") == 2
     for suffix in ("stdin", "stdout", "stderr"):
         assert f"$d['RelativeTargetName'] -like '*-{suffix}'" in query
     assert " -or ".join(f"$d['RelativeTargetName'] -like '*-{s}'" for s in ("stdin", "stdout", "stderr")) in query
     assert query.count("$d['ShareName'] -like '\\*\\IPC$'") == 2
     assert "-and (-not ($_.Id -eq 5145 -and $d['ShareName'] -like '\\*\\IPC$' -and $d['RelativeTargetName'] -like 'PSEXESVC*'))" in query
-    condition = query.split("'#text' } }; ", 1)[1]
+    condition = query.split(EVENT_DATA, 1)[1]
     assert condition.count("(") == condition.count(")")
 
 
@@ -301,11 +308,12 @@ def test_watcher_seed_watch() -> None:
     assert watch["trigger"] == {"schedule": {"interval": "30m"}}
     assert watch["input"]["search"]["request"] == {
         "body": {
-            "size": 0,
+            "size": 100,  # the mail lists the hits (size 0 would leave ctx.payload.hits.hits empty)
+            "sort": [{"@timestamp": {"order": "desc"}}],
             "query": {
                 "bool": {
                     "must": [{"query_string": {"query": lucene, "analyze_wildcard": True}}],
-                    "filter": {"range": {"timestamp": {"gte": "now-30m/m"}}},
+                    "filter": {"range": {"@timestamp": {"gte": "now-30m/m"}}},  # winlogbeat's event time field
                 }
             },
         },
@@ -318,6 +326,15 @@ def test_watcher_seed_watch() -> None:
     assert email["body"] == "Hits:\n{{#ctx.payload.hits.hits}}{{_source}}\n" + "=" * 80 + "\n{{/ctx.payload.hits.hits}}"
     assert (email["profile"], email["from"], email["to"]) == ("standard", "root@localhost", "root@localhost")
     assert email["attachments"] == {"data.json": {"data": {"format": "json"}}}
+
+
+@pytest.mark.parametrize("backend", [LuceneBackend(ecs_windows()), GraylogBackend()], ids=["es-qs", "graylog"])
+def test_lucene_values_with_line_breaks_stay_one_term(backend: object) -> None:
+    """Upstream escapes only the space: `a<LF>b` became two terms. Whitespace is now escaped or inside a phrase."""
+    rule = make_rule({"sel": {"CommandLine": "a\nb", "Image|contains": "x\ty"}, "condition": "sel"})
+    query = backend.convert_rule(rule)[0]
+    assert '"a\\\nb"' in query and "*x\\\ty*" in query  # a phrase, and a backslash before each line break and tab
+    assert all(line.endswith("\\") for line in query.split("\n")[:-1]), query
 
 
 def test_watcher_is_the_default_format_and_survives_shell_characters() -> None:

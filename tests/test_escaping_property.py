@@ -33,7 +33,7 @@ hostile_url = st.tuples(
 ).map("".join)
 
 MKDOCS = load_config(config_file=str(REPO_ROOT / "mkdocs.yml"))
-SECTIONS = ["Detection Rules", "Sigma rule", "Log source", "Fields", "Related rules"]
+SECTIONS = ["Detection Rules", "Sigma rule", "Log source", "Fields", "ATT&CK detection", "Related rules"]
 
 
 def _html(page: str) -> str:

@@ -99,3 +99,29 @@ def test_a_shared_cache_gives_what_a_fresh_cache_gives_on_sigmahq_rules(tmp_path
     assert warm == warm_again == fresh
     failures = [path for path, c in fresh.items() if "no Windows event log channel" in (c["powershell"][2] or "")]
     assert not failures
+
+
+def test_the_cache_key_covers_every_pysigma_version_the_converting_code_and_pipeline_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from atc.convert import cache as cache_module
+    from atc.convert.targets import BY_KEY
+
+    pipeline_file = tmp_path / "team.yml"
+    pipeline_file.write_text("name: team\npriority: 30\ntransformations: []\n")
+    target = replace(BY_KEY["powershell"], pipelines=(str(pipeline_file),))  # its sysmon pipeline comes from another distribution
+
+    def fingerprint() -> str:
+        return cache_module.ConversionCache(tmp_path / "cache").fingerprints([target])[target]
+
+    first = fingerprint()
+    assert fingerprint() == first
+    pipeline_file.write_text("name: team\npriority: 30\ntransformations: [{type: field_name_mapping, mapping: {a: b}}]\n")
+    assert fingerprint() != first
+    second = fingerprint()
+    versions = dict(cache_module.sigma_distributions())
+    monkeypatch.setattr(cache_module, "sigma_distributions", lambda: {**versions, "pysigma-pipeline-sysmon": "9.9.9"})  # an upgrade of the sysmon pipeline alone
+    assert fingerprint() != second
+    monkeypatch.undo()
+    monkeypatch.setattr(cache_module, "converter_version", lambda: "edited")
+    assert fingerprint() != second

@@ -22,7 +22,7 @@ def _rule(build: BuildResult, slug: str = SEED_SLUG):
 def test_extra_sections_follow_every_target_section(default_build: BuildResult) -> None:
     page = default_build.pages[f"Detection_Rules/{SEED_SLUG}.md"]
     headings = re.findall(r"^(#{2,3} [^{\n]+?)(?: \{[^}\n]*\})?$", page, re.M)
-    assert headings[-3:] == ["## Log source", "## Fields", "## Related rules"]
+    assert headings[-4:] == ["## Log source", "## Fields", "## ATT&amp;CK detection", "## Related rules"]
     assert "| windows | security | any |" in page
     assert "EventID, RelativeTargetName, ShareName" in page
 

@@ -6,6 +6,8 @@ import importlib.metadata
 import json
 import pickle
 import sqlite3
+import sys
+import unicodedata
 from dataclasses import asdict
 from functools import cache
 from pathlib import Path
@@ -13,11 +15,14 @@ from typing import Callable, Iterable
 
 from atc.convert.plugins import is_pipeline_file
 from atc.convert.targets import Target
+from atc.memo import discard, open_db
 from atc.model import Conversion
 
 FORMAT = 3  # bump when the stored layout changes; the converting code itself is fingerprinted below
 DB_NAME = "conversions.sqlite3"
 CONVERT_DIR = Path(__file__).resolve().parent
+# The grep target's regex rewrite uses Python's regex parser and Unicode tables: part of what a query depends on.
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor} unicode {unicodedata.unidata_version}"
 _SCHEMA = """
 DROP TABLE IF EXISTS conversion;
 CREATE TABLE IF NOT EXISTS rule_conversions (text TEXT PRIMARY KEY, conversions BLOB NOT NULL) WITHOUT ROWID;
@@ -81,11 +86,8 @@ class ConversionCache:
     """
 
     def __init__(self, cache_dir: Path) -> None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(cache_dir / DB_NAME, timeout=60, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
+        self.path = cache_dir / DB_NAME
+        self.db = open_db(self.path, _SCHEMA)
         self._fingerprints: dict[Target, str] = {}
 
     def close(self) -> None:
@@ -100,7 +102,7 @@ class ConversionCache:
             code = converter_version()
             for target in missing:
                 files = {spec: _file_digest(spec) for spec in target.pipelines if is_pipeline_file(spec)}
-                facts = {"format": FORMAT, "target": asdict(target), "versions": versions, "code": code, "files": files}
+                facts = {"format": FORMAT, "target": asdict(target), "versions": versions, "code": code, "files": files, "python": PYTHON}
                 self._fingerprints[target] = _sha256(json.dumps(facts, sort_keys=True))
         return {target: self._fingerprints[target] for target in targets}
 
@@ -124,11 +126,22 @@ class ConversionCache:
         """The stored conversions of the rule texts that have any, by row key (looked up in key order: a third of the time of random order)."""
         found: dict[str, Stored] = {}
         ordered = sorted(set(keys))
-        for start in range(0, len(ordered), 5000):
-            batch = ordered[start : start + 5000]
-            marks = ",".join("?" * len(batch))
-            for key, blob in self.db.execute(f"SELECT text, conversions FROM rule_conversions WHERE text IN ({marks})", batch):
-                found[key] = pickle.loads(blob)
+        try:
+            for start in range(0, len(ordered), 5000):
+                batch = ordered[start : start + 5000]
+                marks = ",".join("?" * len(batch))
+                for key, blob in self.db.execute(f"SELECT text, conversions FROM rule_conversions WHERE text IN ({marks})", batch):
+                    try:
+                        found[key] = pickle.loads(blob)
+                    except Exception:  # a damaged row is a miss: converted again and stored over
+                        continue
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as exc:  # corrupted past its header: start afresh
+            self.db.close()
+            discard(self.path, exc)
+            self.db = open_db(self.path, _SCHEMA)
+            return {}
         return found
 
     def put_many(self, rows: dict[str, Stored]) -> None:

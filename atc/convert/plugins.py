@@ -23,15 +23,18 @@ from sigma.pipelines.base import Pipeline
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.processing.resolver import ProcessingPipelineResolver
 
-PipelineFactory = Callable[[], ProcessingPipeline]
+PipelineFactory = Callable[..., ProcessingPipeline]
 
 # atc's own backends by identifier, imported only when asked for (they import this module).
 ATC_BACKENDS: dict[str, str] = {
     "atc_powershell": "atc.convert.backends.powershell:PowerShellBackend",
     "atc_grep": "atc.convert.backends.grep:GrepBackend",
     "atc_graylog": "atc.convert.backends.graylog:GraylogBackend",
+    "atc_kusto": "atc.convert.backends.kusto:KustoBackend",
+    "atc_lucene": "atc.convert.backends.lucene:LuceneBackend",
     "atc_watcher": "atc.convert.backends.watcher:WatcherBackend",
     "atc_splunk_spl2": "atc.convert.backends.splunk_spl2:SplunkSPL2Backend",
+    "atc_sqlite": "atc.convert.backends.sqlite:SQLiteBackend",
 }
 
 
@@ -159,12 +162,12 @@ def pipeline_module(name: str) -> str:
     return entry.module
 
 
-def pipeline(name: str) -> ProcessingPipeline:
-    """A fresh copy of an installed pipeline by name."""
+def pipeline(name: str, **parameters: object) -> ProcessingPipeline:
+    """A fresh copy of an installed pipeline by name (with the parameters its function takes, e.g. query_table)."""
     entry = _installed_pipelines().get(name)
     if entry is None:
         raise PluginError(f"processing pipeline {name!r} is not installed; installed: {', '.join(pipeline_names())}")
-    return entry.factory()
+    return entry.factory(**parameters)
 
 
 def is_pipeline_file(spec: str) -> bool:
@@ -184,9 +187,15 @@ def resolve_pipelines(specs: Iterable[str], backend: str | None = None) -> Proce
     try:
         return resolver.resolve(specs, target=backend)
     except SigmaPipelineNotFoundError as exc:
-        raise PluginError(f"processing pipeline {exc} is neither installed nor a readable file") from exc
+        missing = next((spec for spec in specs if not _resolvable(spec)), specs[0])
+        raise PluginError(f"processing pipeline {missing!r} is neither installed nor a readable file") from exc
     except SigmaPipelineNotAllowedForBackendError as exc:
         raise PluginError(str(exc)) from exc
+
+
+def _resolvable(spec: str) -> bool:
+    """True when a spec names an installed pipeline or an existing file or folder."""
+    return spec in _installed_pipelines() or Path(spec.rstrip("/*")).exists()
 
 
 def pipeline_allows(name: str, backend: str) -> bool:

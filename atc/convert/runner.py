@@ -56,8 +56,8 @@ def convert_one(data: dict, target: Target) -> Conversion:
             return Conversion(target.key, "ok", query=json.dumps(list(queries), ensure_ascii=False))
         except (TypeError, ValueError) as exc:
             return Conversion(target.key, "failed", error=f"the backend's output is not JSON data: {one_line(exc)}")
-    text = "\n".join(query if isinstance(query, str) else json.dumps(query) for query in queries).strip()  # objects as sigma-cli prints them
-    if not text:
+    text = "\n".join(query if isinstance(query, str) else json.dumps(query) for query in queries)  # as returned (a trailing space can be part of a value); objects as sigma-cli prints them
+    if not text.strip():
         return Conversion(target.key, "failed", error="the backend produced no query for this rule")
     return Conversion(target.key, "ok", query=text)
 

@@ -24,6 +24,7 @@ class Target:
     timeout: float = 30.0  # seconds for one rule
     sigma_cli: str | None = None  # `sigma convert -t` name when sigma-cli can reproduce it
     note: str = ""  # what the query expects of the data, shown on the targets page
+    requires: str = ""  # the input the query is exact for, stated under every query of the target
     options: tuple[tuple[str, str | int | tuple[str | int, ...]], ...] = ()  # backend options (sigma-cli's -O key=value)
     shown_pipelines: tuple[str, ...] | None = None  # pipelines as the team wrote them (files relative to atc.yml); None: pipelines
     files_digest: str = ""  # sha256 of the pipeline files' content: an edited file makes another target (backends, cache, pages)
@@ -38,27 +39,45 @@ class Target:
 
 
 GREP_NOTE = (
-    "One JSON event per line, keyed by Sigma field names (nested objects are fine, a dotted Sigma field needs the "
-    "dotted key: flatten CloudTrail's userIdentity.type); the pattern is case-insensitive like Sigma."
+    "Sigma's semantics on the decoded values of JSON lines: a pattern stays inside its field's value, numbers match JSON "
+    "numbers or the same digits in a string, null means absent or JSON null, keywords look at values only, case is "
+    "folded for all of Unicode, regular expressions are rewritten for JSON's escapes (word boundaries, backreferences and "
+    "lookbehind are refused with the reason). A dotted Sigma field needs the dotted key (flatten nested objects)."
 )
+GREP_REQUIRES = "UTF-8 JSON lines as json.dumps(event, ensure_ascii=False) writes them, keyed by Sigma field names; run grep in a UTF-8 locale (LC_ALL=C.UTF-8)."
 SQLITE_NOTE = (
     "A table `logs` with one column per Sigma field (dotted names for nested JSON), declared `TEXT COLLATE NOCASE` "
-    "as Zircolite does, since Sigma matching is case-insensitive and SQLite's `=` is not; `re` needs a REGEXP function."
+    "as Zircolite does, since Sigma matching is case-insensitive and SQLite's `=` is not; `re` needs a REGEXP function. "
+    "SQLite's own NOCASE and LIKE fold ASCII only (CAFÉ differs from café): atc's verifier registers Unicode-aware "
+    "ones; in your database load the ICU extension or register them. pySigma's SQLite backend (`sigma convert -t sqlite`) "
+    "with `|gt`/`|lt` comparing numbers (`CAST(... AS REAL)`: upstream compares TEXT columns as text) and IPv6 networks "
+    "as a REGEXP over every spelling (upstream: LIKE prefixes of one spelling)."
+)
+
+LUCENE_NOTE = (
+    "pySigma's Lucene backend (`sigma convert -t lucene -p ecs_windows`) with every whitespace character of a value "
+    "escaped or phrase-quoted: upstream escapes only the space, so a value holding a line break becomes two terms."
+)
+
+KUSTO_NOTE = (
+    "pySigma's Kusto backend with the pipeline chosen per rule: the first of microsoft_xdr (Defender XDR Device* tables), "
+    "sentinel_asim (Sentinel ASIM tables) and azure_monitor (SecurityEvent and other Azure Monitor tables) that maps the "
+    "rule's log source to a table holding the rule's fields; the query's first line names it (`sigma convert -t kusto -p <pipeline>` gives the rest)."
 )
 
 TARGETS: tuple[Target, ...] = (
     Target("powershell", "PowerShell (Get-WinEvent)", "atc.convert.backends:PowerShellBackend", language="powershell"),
-    Target("es-qs", "Elasticsearch query string (Lucene, ECS)", "sigma.backends.elasticsearch:LuceneBackend", ("ecs_windows",), sigma_cli="lucene"),
+    Target("es-qs", "Elasticsearch query string (Lucene, ECS)", "atc.convert.backends:LuceneBackend", ("ecs_windows",), note=LUCENE_NOTE),
     Target("xpack-watcher", "Elasticsearch X-Pack Watcher", "atc.convert.backends:WatcherBackend", ("ecs_windows",), "watcher", language="bash", export=""),
     Target("graylog", "Graylog search", "atc.convert.backends:GraylogBackend"),
     Target("splunk", "Splunk SPL", "sigma.backends.splunk:SplunkBackend", ("splunk_windows",), sigma_cli="splunk"),
     Target("logpoint", "LogPoint", "sigma.backends.logpoint:Logpoint", ("logpoint_windows",), sigma_cli="logpoint"),
-    Target("grep", "grep -P over JSON lines", "atc.convert.backends:GrepBackend", language="bash", note=GREP_NOTE),
+    Target("grep", "grep -P over JSON lines", "atc.convert.backends:GrepBackend", language="bash", note=GREP_NOTE, requires=GREP_REQUIRES),
     Target("esql", "Elasticsearch ES|QL", "sigma.backends.elasticsearch:ESQLBackend", ("ecs_windows",), sigma_cli="esql"),
     Target("eql", "Elasticsearch EQL", "sigma.backends.elasticsearch:EqlBackend", ("ecs_windows",), sigma_cli="eql"),
-    Target("kusto", "KQL (Microsoft XDR)", "sigma.backends.kusto:KustoBackend", ("microsoft_xdr",), language="kusto", sigma_cli="kusto"),
+    Target("kusto", "KQL (Defender XDR, Sentinel ASIM or Azure Monitor tables)", "atc.convert.backends:KustoBackend", language="kusto", note=KUSTO_NOTE),
     Target("loki", "Grafana Loki (LogQL)", "sigma.backends.loki:LogQLBackend", sigma_cli="loki"),
-    Target("sqlite", "SQLite", "sigma.backends.sqlite:sqliteBackend", language="sql", sigma_cli="sqlite", note=SQLITE_NOTE),
+    Target("sqlite", "SQLite", "atc.convert.backends:SQLiteBackend", language="sql", note=SQLITE_NOTE),
 )
 
 # Available with --targets or in atc.yml, not shown by default.
@@ -168,8 +187,11 @@ def _distribution_of(module: str) -> str:
 @cache
 def target_versions(target: Target) -> dict[str, str]:
     """What produced the target's queries: pySigma, the backend's and each pipeline's distribution with versions."""
-    versions = {"pySigma": metadata.version("pysigma"), "backend": _distribution_of(backend_class(target.backend).__module__)}
-    for name in target.pipelines:
-        if not is_pipeline_file(name):  # a pipeline file is the team's own: its content is in the command line
-            versions[f"pipeline {name}"] = _distribution_of(pipeline_module(name))
+    backend = backend_class(target.backend)
+    versions = {"pySigma": metadata.version("pysigma"), "backend": _distribution_of(backend.__module__)}
+    upstream = next((c for c in backend.__mro__[1:] if c.__module__.startswith("sigma.backends.")), None)
+    if backend.__module__.startswith("atc.") and upstream is not None:  # atc's subclass of a pySigma backend
+        versions["upstream backend"] = _distribution_of(upstream.__module__)
+    for name in (*getattr(backend, "own_pipelines", ()), *(spec for spec in target.pipelines if not is_pipeline_file(spec))):
+        versions[f"pipeline {name}"] = _distribution_of(pipeline_module(name))
     return versions

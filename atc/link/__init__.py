@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from atc.link.attack import resolve_tags
 from atc.link.data_needed import link_data_needed
+from atc.link.detection import link_detection
+from atc.link.environments import environment_problems
 from atc.link.triggers import link_triggers
 from atc.model import KnowledgeBase, Problem
 
@@ -19,6 +21,8 @@ def link(kb: KnowledgeBase) -> None:
                 kb.problems.append(Problem(str(rule.path), "attack-unknown", f"tactic '{tactic.tag}' is unknown to ATT&CK {kb.attack.version}", severity="warning"))
     link_data_needed(kb.rules, kb.data_needed)
     link_triggers(kb.rules, kb.triggers)
+    link_detection(kb.rules, kb.data_needed, kb.attack)
+    kb.problems += environment_problems(kb)
     for item in kb.data_needed.values():
         for policy in item.logging_policies:
             if policy not in kb.logging_policies:

@@ -7,8 +7,8 @@ from atc.model import AttackSnapshot, TacticRef, TechniqueRef
 
 ATTACK_SITE = "https://attack.mitre.org"
 TAG_PREFIX = "attack."
-TECHNIQUE_ID = re.compile(r"t\d{4}(?:\.\d{3})?", re.IGNORECASE)
-OTHER_ID = re.compile(r"[a-z]+\d+", re.IGNORECASE)  # groups g0016, software s0029, data sources ds0005, ...
+TECHNIQUE_ID = re.compile(r"t\d{4}(?:\.\d{3})?", re.IGNORECASE | re.ASCII)
+OTHER_ID = re.compile(r"[a-z]+\d+", re.IGNORECASE | re.ASCII)  # groups g0016, software s0029, data sources ds0005, ...
 
 
 def technique_url(tid: str) -> str:

@@ -22,7 +22,7 @@ PRODUCT_PLATFORMS: dict[str, frozenset[str]] = {
     "m365": frozenset({"office-365"}),
     "kubernetes": frozenset({"containers"}),
 }
-_TECHNIQUE_TAG = re.compile(r"attack\.(t\d{4}(?:\.\d{3})?)", re.IGNORECASE)
+_TECHNIQUE_TAG = re.compile(r"attack\.(t\d{4}(?:\.\d{3})?)", re.IGNORECASE | re.ASCII)
 
 
 def link_triggers(rules: list[Rule], triggers: dict[str, Trigger]) -> None:

@@ -11,13 +11,14 @@ from pathlib import Path
 from sigma.pipelines.common import windows_logsource_mapping
 
 from atc.load.fields import FieldError, event_id_list, load_unique, read_mapping, text, text_list
+from atc.load.yamlfile import per_file
 from atc.model import DataNeeded, LoggingPolicy, LogSource, Problem
 
 KIND = "data_needed"
 
 # <EventID>4688</EventID> in XML samples, "EventID": 4688 or EventID=4688 in JSON / key=value samples
-_SAMPLE_EVENT_ID = re.compile(r"<EventID\b[^>]*>\s*(\d+)\s*</EventID>|\bEventI[Dd]\"?\s*[:=]\s*\"?(\d+)")
-_TITLE_EVENT_ID = re.compile(r"^DN_\d+_(\d+)_")  # DN_0040_528_user_... -> 528
+_SAMPLE_EVENT_ID = re.compile(r"<EventID\b[^>]*>\s*(\d+)\s*</EventID>|\bEventI[Dd]\"?\s*[:=]\s*\"?(\d+)", re.ASCII)
+_TITLE_EVENT_ID = re.compile(r"^DN_\d+_(\d+)_", re.ASCII)  # DN_0040_528_user_... -> 528
 
 _PRODUCTS = {"windows": "windows", "linux": "linux", "unix": "unix", "macos": "macos", "office 365": "m365", "aws": "aws", "gcp": "gcp", "azure": "azure"}
 _CLOUD_PROVIDERS = {"azure ad": "azure"}  # ATC's "Cloud" platform names the cloud in its provider
@@ -52,6 +53,7 @@ def load_data_needed(dirs: list[Path], problems: list[Problem], policies: dict[s
     return load_unique(dirs, problems, KIND, "Data Needed", lambda path: _load_item(path, problems, policies or {}), lambda item: item.id)
 
 
+@per_file(KIND)
 def _load_item(path: Path, problems: list[Problem], policies: dict[str, LoggingPolicy]) -> DataNeeded | None:
     """One Data Needed file, or None with the reason recorded."""
     data = read_mapping(path, problems, KIND, "title, description, platform, channel, fields")

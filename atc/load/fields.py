@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from atc.load.rules import find_files, safe_slug
+from atc.load.rules import EVENT_ID_TEXT, find_files, safe_slug
 from atc.load.yamlfile import read_yaml, type_name
 from atc.model import Problem
 
@@ -48,7 +48,7 @@ def event_id_list(data: dict, *keys: str) -> list[int]:
     for item in value:
         if isinstance(item, str) and item.strip().lower() in PLACEHOLDERS:
             continue
-        if isinstance(item, bool) or not (isinstance(item, int) or (isinstance(item, str) and item.strip().isdigit())):
+        if isinstance(item, bool) or not (isinstance(item, int) or (isinstance(item, str) and EVENT_ID_TEXT.fullmatch(item.strip()))):
             raise FieldError(f"'{key}' must be a list of event id numbers; {item!r} is not one")
         ids.add(int(item))
     return sorted(ids)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from atc.load.fields import FieldError, event_id_list, load_unique, read_mapping, text, text_list
+from atc.load.yamlfile import per_file
 from atc.model import LoggingPolicy, Problem
 
 KIND = "logging_policy"
@@ -14,6 +15,7 @@ def load_logging_policies(dirs: list[Path], problems: list[Problem]) -> dict[str
     return load_unique(dirs, problems, KIND, "logging policy", lambda path: _load_policy(path, problems), lambda policy: policy.id)
 
 
+@per_file(KIND)
 def _load_policy(path: Path, problems: list[Problem]) -> LoggingPolicy | None:
     """One logging policy file, or None with the reason recorded."""
     data = read_mapping(path, problems, KIND, "title, description, eventID, configuration")

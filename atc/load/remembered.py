@@ -31,7 +31,7 @@ def load_rules_remembered(dirs: Iterable[Path], problems: list[Problem], cache_d
         progress.expect(len(paths))
     for path in paths:
         try:
-            raw = path.read_bytes()
+            raw = path.read_bytes() if path.is_file() else None  # a FIFO is left to load_rule, which reports it unread
         except OSError:
             raw = None
         digest = rule_digest(code, path, raw) if raw is not None else None

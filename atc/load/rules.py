@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import unicodedata
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -11,11 +12,15 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import SigmaNumber, SigmaString
 
-from atc.load.yamlfile import MAX_DEPTH, parse_yaml, read_text, type_name
+from atc.load.yamlfile import MAX_DEPTH, parse_yaml, per_file, read_text, type_name
 from atc.model import LogSource, Problem, Rule
 
 RULE_SUFFIXES = (".yml", ".yaml")
 MAX_RULE_VALUES = 10_000  # YAML values in one rule; SigmaHQ's largest rules have about two thousand
+MAX_EXPANDED_VALUES = 10_000  # values after pySigma's parse-time modifiers (windash: 5 per flag, so 5^n per value)
+_WINDASH_FLAG = re.compile(r"\B[-/]\b")  # what pySigma's windash modifier expands
+EVENT_ID_TEXT = re.compile(r"[0-9]{1,10}")  # an event id as text: ASCII digits ('4688'); int() takes other scripts' digits, isdigit() even '²'
+GENERATED_NAMES = frozenset({"index", "gaps"})  # pages atc writes beside items' pages (Data_Needed/gaps.md)
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _TEXT_KEYS = ("title", "id", "description", "status", "level", "author")
 _LIST_KEYS = ("references", "falsepositives", "tags")
@@ -32,7 +37,7 @@ def find_files(dirs: Iterable[Path], problems: list[Problem], kind: str) -> list
             for parent, _, names in os.walk(folder):
                 for name in names:
                     path = Path(parent, name)
-                    if path.suffix in RULE_SUFFIXES and path.is_file() and inside(path, root, problems, kind):
+                    if path.suffix in RULE_SUFFIXES and inside(path, root, problems, kind):  # special files: read_text reports them
                         found.add(path)
         else:
             problems.append(Problem(str(folder), kind, "folder not found"))
@@ -56,10 +61,11 @@ def load_rules(dirs: Iterable[Path], problems: list[Problem]) -> list[Rule]:
 
 def finish_rules(rules: list[Rule], problems: list[Problem]) -> None:
     """Give loaded rules (sorted by path) their page names and report ids used twice."""
-    _assign_slugs(rules)
+    _assign_slugs(rules, problems)
     _report_duplicate_ids(rules, problems)
 
 
+@per_file("rule")
 def load_rule(path: Path, problems: list[Problem]) -> Rule | None:
     """One rule file, or None with the reason recorded."""
     text = read_text(path, problems, "rule")
@@ -86,6 +92,8 @@ def load_rule(path: Path, problems: list[Problem]) -> Rule | None:
         problems.append(Problem(str(path), "sigma", f"pySigma cannot read the rule ({type(exc).__name__}): {one_line(exc)}"))
         return None
     fields, event_ids = detection_facts(sigma_rule)
+    for value in _unreadable_event_ids(sigma_rule):
+        problems.append(Problem(str(path), "event-id", f"EventID {value!r} is not written in ASCII digits; it is ignored when choosing Data Needed", severity="warning"))
     logsource = sigma_rule.logsource
     return Rule(
         path=path,
@@ -130,11 +138,40 @@ def _shape_error(data: object) -> str | None:
         return f"'logsource' must be a mapping (product, service, category), not {type_name(data['logsource'])}"
     if not isinstance(data["detection"], dict):
         return f"'detection' must be a mapping of selections and a condition, not {type_name(data['detection'])}"
+    expanded = _expanded_values(data["detection"])
+    if expanded > MAX_EXPANDED_VALUES:
+        return (
+            f"the detection's modifiers expand to {expanded:,} values, more than the {MAX_EXPANDED_VALUES:,} allowed "
+            "(windash makes 5 of each '-' or '/' flag, base64offset 3 of each value); split the value or use fewer flags"
+        )
     conditions = data["detection"].get("condition")
     for condition in conditions if isinstance(conditions, list) else [conditions]:
         if isinstance(condition, str) and _nesting(condition) > MAX_DEPTH:
             return f"'condition' nests deeper than {MAX_DEPTH} parentheses; simplify it"
     return None
+
+
+def _expanded_values(detection: dict) -> int:
+    """How many values pySigma makes of the detection while parsing it (windash and base64offset multiply them)."""
+    total = 0
+    selections = [detection[key] for key in detection if key != "condition"]
+    while selections:
+        selection = selections.pop()
+        if isinstance(selection, list):
+            selections.extend(item for item in selection if isinstance(item, (dict, list)))
+            total += sum(1 for item in selection if not isinstance(item, (dict, list)))
+            continue
+        if not isinstance(selection, dict):
+            continue
+        for key, value in selection.items():
+            modifiers = str(key).split("|")[1:]
+            values = value if isinstance(value, list) else [value]
+            for item in values:
+                count = 5 ** len(_WINDASH_FLAG.findall(str(item))) if "windash" in modifiers else 1
+                total += count * (3 if "base64offset" in modifiers else 1)
+            if total > MAX_EXPANDED_VALUES:
+                return total
+    return total
 
 
 def _nesting(condition: str) -> int:
@@ -174,22 +211,34 @@ def detection_facts(rule: SigmaRule) -> tuple[list[str], list[int]]:
     return sorted(fields), sorted(event_ids)
 
 
+def _unreadable_event_ids(rule: SigmaRule) -> list[str]:
+    """EventID values made of digits that are not ASCII ('4688²', '٤٦٨٨'): other tools would read them differently."""
+    found = []
+    for detection in rule.detection.detections.values():
+        for item in _detection_items(detection):
+            if item.field != "EventID":
+                continue
+            texts = [str(value) for value in item.value if isinstance(value, SigmaString) and _as_int(value) is None]
+            found += [text for text in texts if not text.isascii() and any(char.isdigit() for char in text)]
+    return sorted(set(found))
+
+
 def _as_int(value: object) -> int | None:
     if isinstance(value, SigmaNumber):
         return int(value.number) if isinstance(value.number, int) else None
-    if isinstance(value, SigmaString) and value.is_plain() and str(value).isdigit():
+    if isinstance(value, SigmaString) and not value.contains_special() and EVENT_ID_TEXT.fullmatch(str(value)):
         return int(str(value))
     return None
 
 
 def safe_slug(stem: str) -> str:
-    """A page name that is a plain file name: no separators, no leading dots, bounded length, never `index`."""
-    slug = _SLUG_UNSAFE.sub("_", stem).strip("._-")[:100] or "page"
-    return f"{slug}_" if slug.lower() == "index" else slug
+    """A page name that is a plain file name: NFKC-normalised ASCII, no separators, no leading dots, bounded length, never a generated page's name."""
+    slug = _SLUG_UNSAFE.sub("_", unicodedata.normalize("NFKC", stem)).strip("._-")[:100] or "page"
+    return f"{slug}_" if slug.lower() in GENERATED_NAMES else slug
 
 
-def _assign_slugs(rules: list[Rule]) -> None:
-    """Sanitised, stable, distinct page names; colliding names get a suffix from the rule's folder, file and id."""
+def _assign_slugs(rules: list[Rule], problems: list[Problem]) -> None:
+    """Sanitised, stable, distinct page names; colliding names get a suffix from the rule's folder, file and id (a warning says so)."""
     by_slug: dict[str, list[Rule]] = {}
     for rule in rules:
         by_slug.setdefault(safe_slug(rule.path.stem).lower(), []).append(rule)
@@ -199,6 +248,8 @@ def _assign_slugs(rules: list[Rule]) -> None:
             rule.slug = safe_slug(rule.path.stem)
             if len(group) > 1:
                 digest = hashlib.sha1(f"{rule.path.parent.name}/{rule.path.name}/{rule.id}".encode()).hexdigest()[:8]
+                others = ", ".join(str(other.path) for other in group if other is not rule)
+                problems.append(Problem(str(rule.path), "page-name", f"the page name {rule.slug} is also that of {others}; this rule's page is {rule.slug}_{digest}", severity="warning"))
                 rule.slug = f"{rule.slug}_{digest}"
             base, number = rule.slug, 1
             while rule.slug.lower() in taken:  # same folder name, file name and id in two rule folders

@@ -7,10 +7,11 @@ from typing import Any
 
 from atc.load.fields import FieldError, read_mapping, text, text_list
 from atc.load.rules import inside
+from atc.load.yamlfile import per_file
 from atc.model import AtomicTest, Problem, Trigger
 
 KIND = "trigger"
-_TECHNIQUE_ID = re.compile(r"T\d{4}(?:\.\d{3})?", re.IGNORECASE)
+_TECHNIQUE_ID = re.compile(r"T\d{4}(?:\.\d{3})?", re.IGNORECASE | re.ASCII)
 
 
 def load_triggers(dirs: list[Path], problems: list[Problem]) -> dict[str, Trigger]:
@@ -43,6 +44,7 @@ def _atomic_files(dirs: list[Path], problems: list[Problem]) -> list[Path]:
     return sorted(found)
 
 
+@per_file(KIND)
 def _load_trigger(path: Path, problems: list[Problem]) -> Trigger | None:
     """One technique file; a broken test is reported and skipped, the file's other tests still load."""
     data = read_mapping(path, problems, KIND, "attack_technique, display_name and atomic_tests")
@@ -110,6 +112,8 @@ def _test_from(raw: dict) -> AtomicTest:
     arguments = raw.get("input_arguments") or {}
     if not isinstance(arguments, dict) or not all(isinstance(v, dict) for v in arguments.values()):
         raise FieldError("'input_arguments' must map each argument name to a mapping (description, type, default)")
+    if not all(isinstance(name, str) for name in arguments):
+        raise FieldError("'input_arguments' names must be text (quote a name such as '1')")
     if not all(isinstance(d, dict) for d in dependencies):
         raise FieldError("each entry of 'dependencies' must be a mapping (description, prereq_command, get_prereq_command)")
     for dependency in dependencies:

@@ -1,8 +1,10 @@
 """Read one YAML file safely: C loader, size, value-count and nesting limits, and a Problem (never a traceback) on bad input."""
 from __future__ import annotations
 
+import stat
+import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import yaml
 
@@ -18,6 +20,24 @@ MAX_NODES = 200_000  # YAML values after alias expansion (guards against alias b
 MAX_DEPTH = 64  # nesting levels (real rules nest fewer than 10; deep nesting exhausts pySigma's recursion)
 
 
+Loaded = TypeVar("Loaded")
+
+
+def per_file(kind: str) -> Callable[[Callable[..., Loaded | None]], Callable[..., Loaded | None]]:
+    """Make a one-file loader (path, problems, ...) turn any exception into a Problem naming the file: no traceback, the build goes on."""
+    def decorate(load: Callable[..., Loaded | None]) -> Callable[..., Loaded | None]:
+        @functools.wraps(load)
+        def guarded(path: Path, problems: list[Problem], *args: Any) -> Loaded | None:
+            try:
+                return load(path, problems, *args)
+            except Exception as exc:  # the file is untrusted: whatever it makes a library raise is this file's problem
+                message = " ".join(str(exc).split())[:300]
+                problems.append(Problem(str(path), kind, f"cannot load the file ({type(exc).__name__}: {message}); skipped"))
+                return None
+        return guarded
+    return decorate
+
+
 class LimitExceeded(ValueError):
     """The parsed YAML is too big or too deep; the message says which limit."""
 
@@ -29,9 +49,13 @@ def type_name(value: Any) -> str:
 
 
 def read_text(path: Path, problems: list[Problem], kind: str) -> str | None:
-    """The file's text, or None with a Problem when it is too large, unreadable or not UTF-8."""
+    """The file's text, or None with a Problem when it is not a regular file, too large, unreadable or not UTF-8."""
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block the build or never end
+            problems.append(Problem(str(path), kind, "not a regular file (a FIFO, socket or device); skipped"))
+            return None
+        size = info.st_size
         if size > MAX_BYTES:
             problems.append(Problem(str(path), kind, f"file is {size:,} bytes, more than the {MAX_BYTES:,} allowed; split it or trim it"))
             return None

@@ -14,10 +14,14 @@ from atc.render.escape import safe_url
 from atc.render.pages import PageRenderer
 
 ATTACK_DIR = "ATTACK"
-TECHNIQUE_PAGE_ID = re.compile(r"T\d{4}(?:\.\d{3})?")
-TACTIC_PAGE_ID = re.compile(r"TA\d{4}")
+TECHNIQUE_PAGE_ID = re.compile(r"T\d{4}(?:\.\d{3})?", re.ASCII)
+TACTIC_PAGE_ID = re.compile(r"TA\d{4}", re.ASCII)
 NAVIGATOR_URL = "https://mitre-attack.github.io/attack-navigator/#layerURL="
 ALL_LAYER = "all"
+ANALYTICS_LAYER = "analytics"
+ENVIRONMENT_LAYER_PREFIX = "environment-"
+DATA_COMPONENTS_DIR = "data_components"
+STRATEGIES_DIR = "detection_strategies"
 
 
 @dataclass
@@ -96,6 +100,17 @@ class Layer:
     file: str
     rules: int
     navigator_url: str | None
+    scores: str = "rules"  # what a technique's score counts: "rules" or "analytics"
+
+
+@dataclass(frozen=True)
+class StrategyItem:
+    """A detection strategy of a technique: how many of its analytics our rules implement."""
+
+    id: str
+    name: str
+    analytics: int
+    implemented: int
 
 
 def counted_id(ref: TechniqueRef) -> str | None:
@@ -160,16 +175,30 @@ def matrix_columns(snapshot: AttackSnapshot, counts: dict[str, int]) -> list[Mat
     return columns
 
 
+def analytics_counts(rules: list[RuleSummary]) -> dict[str, int]:
+    """The number of distinct analytics implemented by the rules, per technique id."""
+    implemented: dict[str, set[str]] = defaultdict(set)
+    for rule in rules:
+        for ref in rule.detections:
+            implemented[ref.technique].update(ref.implements)
+    return {tid: len(ids) for tid, ids in implemented.items() if ids}
+
+
 def product_slug(product: str) -> str:
     """A layer file name for a log-source product, never the all-rules layer's."""
     slug = safe_slug(product.lower())
-    return f"{slug}_" if slug == ALL_LAYER else slug
+    return f"{slug}_" if slug in (ALL_LAYER, ANALYTICS_LAYER) or slug.startswith(ENVIRONMENT_LAYER_PREFIX) else slug
 
 
-def layer_json(name: str, rules: list[RuleSummary], snapshot: AttackSnapshot) -> str:
-    """A Navigator layer of the rules' technique counts as deterministic JSON text."""
-    description = f"Rules per technique (score = number of rules), ATT&CK {snapshot.version}; 0 marks a gap"
-    layer = navigator_layer(name, description, build_coverage(rules).counts(), snapshot)
+def layer_json(name: str, rules: list[RuleSummary], snapshot: AttackSnapshot, scores: str = "rules") -> str:
+    """A Navigator layer of the rules' technique counts (or implemented analytics) as deterministic JSON text."""
+    if scores == "analytics":
+        description = f"Analytics of ATT&CK's detection strategies implemented by the rules, per technique, ATT&CK {snapshot.version}; 0 marks none"
+        counts = analytics_counts(rules)
+    else:
+        description = f"Rules per technique (score = number of rules), ATT&CK {snapshot.version}; 0 marks a gap"
+        counts = build_coverage(rules).counts()
+    layer = navigator_layer(name, description, counts, snapshot)
     return json.dumps(layer, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
@@ -207,6 +236,23 @@ class AttackPages:
         self.technique_pages = self._technique_pages()
         self.tactic_pages = self._tactic_pages()
         self.columns = matrix_columns(self.snapshot, self.counts)
+        self.analytics = analytics_counts(renderer.summaries)
+
+    def strategy_pages(self) -> dict[str, list[str]]:
+        """The detection strategies of the techniques with pages (DET id -> those technique ids), by id."""
+        found: dict[str, list[str]] = defaultdict(list)
+        for tid in self.technique_pages:
+            for strategy in self.snapshot.strategies_for(tid):
+                found[strategy.id].append(tid)
+        return dict(sorted(found.items()))
+
+    def strategies(self, tid: str) -> list[StrategyItem]:
+        """The detection strategies of a technique, with how many of their analytics the rules implement."""
+        implemented = {an for use in self.uses(tid) for ref in use.rule.detections if ref.technique == tid for an in ref.implements}
+        return [
+            StrategyItem(s.id, s.name, len(s.analytics), len(implemented & set(s.analytics)))
+            for s in self.snapshot.strategies_for(tid)
+        ]
 
     def _technique_pages(self) -> dict[str, Technique]:
         """Touched techniques and the parents of touched sub-techniques, by id."""
@@ -287,6 +333,8 @@ class AttackPages:
             counts={sub.id: self.counts.get(sub.id, 0) for sub in subs},
             triggers=self.triggers(technique.id),
             data_needed=self.data_needed([use.rule for use in uses]),
+            strategies=self.strategies(technique.id),
+            components={c.name: c.id for c in self.snapshot.data_components.values() if c.name in technique.data_components},
         )
 
     def tactic_page(self, tactic: Tactic) -> str:
@@ -305,14 +353,19 @@ class AttackPages:
             data_needed=self.data_needed([rule for rule, _ in rules]),
         )
 
-    def layers(self) -> dict[str, tuple[str, list[RuleSummary]]]:
-        """Layer file name -> (layer name, rules): all rules, then one layer per product."""
-        layers = {f"{ALL_LAYER}.json": ("All rules", self.renderer.summaries)}
-        for slug, rules in rules_by_product(self.renderer.summaries).items():
-            layers[f"{slug}.json"] = (f"Rules for {rules[0].logsource.product}", rules)
+    def layers(self) -> dict[str, tuple[str, list[RuleSummary], str]]:
+        """Layer file name -> (layer name, rules, scores): all rules, analytics implemented, per environment, per product."""
+        summaries = self.renderer.summaries
+        layers = {f"{ALL_LAYER}.json": ("All rules", summaries, "rules")}
+        if self.snapshot.detection_strategies:
+            layers[f"{ANALYTICS_LAYER}.json"] = ("Analytics implemented", summaries, "analytics")
+        for name, (title, rules) in self.renderer.environment_rules().items():
+            layers[f"{ENVIRONMENT_LAYER_PREFIX}{safe_slug(name)}.json"] = (f"Rules that can run in {title}", rules, "rules")
+        for slug, rules in rules_by_product(summaries).items():
+            layers[f"{slug}.json"] = (f"Rules for {rules[0].logsource.product}", rules, "rules")
         return layers
 
-    def index_page(self, layers: dict[str, tuple[str, list[RuleSummary]]]) -> str:
+    def index_page(self, layers: dict[str, tuple[str, list[RuleSummary], str]]) -> str:
         """The overview: coverage per tactic, layers, and the tags that count for no current technique."""
         coverage = self.coverage
         return self.renderer.render(
@@ -321,7 +374,8 @@ class AttackPages:
             columns=self.columns,
             tactic_pages=self.tactic_pages,
             technique_pages=self.technique_pages,
-            layers=[Layer(name, file, len(rules), navigator_link(self.site_url, file)) for file, (name, rules) in layers.items()],
+            layers=[Layer(name, file, len(rules), navigator_link(self.site_url, file), scores) for file, (name, rules, scores) in layers.items()],
+            detection_model=bool(self.snapshot.detection_strategies),
             unknown_techniques=sorted(coverage.unknown_techniques.items()),
             unknown_tactics=sorted(coverage.unknown_tactics.items()),
             revoked=coverage.stale_tags("revoked"),
@@ -333,12 +387,20 @@ class AttackPages:
         pages = {f"{ATTACK_DIR}/techniques/{tid}.md": self.technique_page(t) for tid, t in self.technique_pages.items()}
         pages.update({f"{ATTACK_DIR}/tactics/{tid}.md": self.tactic_page(t) for tid, t in self.tactic_pages.items()})
         pages[f"{ATTACK_DIR}/matrix.md"] = self.renderer.render(
-            "matrix.md.j2", columns=self.columns, technique_pages=self.technique_pages, tactic_pages=self.tactic_pages, version=self.snapshot.version
+            "matrix.md.j2", columns=self.columns, technique_pages=self.technique_pages, tactic_pages=self.tactic_pages, version=self.snapshot.version,
+            measure="rules", detection_model=bool(self.snapshot.detection_strategies),
+        )
+        pages[f"{ATTACK_DIR}/matrix-analytics.md"] = self.renderer.render(  # in the navigation: made even when the snapshot has no analytics
+            "matrix.md.j2", columns=matrix_columns(self.snapshot, self.analytics), technique_pages=self.technique_pages,
+            tactic_pages=self.tactic_pages, version=self.snapshot.version, measure="analytics", detection_model=True,
         )
         layers = self.layers()
-        for file, (name, rules) in layers.items():
-            pages[f"{ATTACK_DIR}/layers/{file}"] = self.renderer.remember(("layer", name, rules), lambda: layer_json(name, rules, self.snapshot))
+        for file, (name, rules, scores) in layers.items():
+            pages[f"{ATTACK_DIR}/layers/{file}"] = self.renderer.remember(("layer", name, rules, scores), lambda: layer_json(name, rules, self.snapshot, scores))
         pages[f"{ATTACK_DIR}/index.md"] = self.index_page(layers)
+        from atc.render.detection_pages import detection_pages  # imported here: it imports this module
+
+        pages.update(detection_pages(self))
         return pages
 
 

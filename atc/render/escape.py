@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -10,10 +11,19 @@ import jinja2
 from markupsafe import Markup, escape
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()!|])")  # Python-Markdown escapes, plus the table pipe
+# what makes a line Markdown structure when it starts it (after HTML escaping; `*`, `_`, `!`, `|` are escaped
+# everywhere): headings, list items (also `1.`), setext underlines, fences, details, definition lists, blocks
+_LINE_START = re.compile(r"^(?:[#+\-=~:?/%]|\d+(?=[.)]))")  # Unicode digits: Python-Markdown lists take them
 _BACKTICK_RUN = re.compile(r"`+")
 _URL_SAFE = ":/?#@!$&'*+,;=%-._~"
-# control characters (tab and line breaks aside) and bidirectional overrides ("Trojan Source") are shown as <U+XXXX>
-_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+# control characters (tab and line breaks aside), bidirectional overrides ("Trojan Source"), Unicode's line and paragraph
+# separators, surrogates and the non-characters U+FDD0-U+FDEF, U+FFFE, U+FFFF (which PyYAML, mkdocs' front-matter
+# loader, refuses) are shown as <U+XXXX>
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u2028-\u202e\u2060\u2066-\u2069\ud800-\udfff\ufdd0-\ufdef\ufeff\ufffe\uffff]")
+
+
+# what a query may hold that a reader cannot see: the above, a carriage return, joiners, separators and invisible marks
+_HIDDEN_IN_CODE = re.compile(_INVISIBLE.pattern[:-1] + r"\t\r\u00ad\u061c\u180e\u200c\u200d\u2028\u2029\u2061-\u2064]")
 
 
 def visible(text: str) -> str:
@@ -23,8 +33,9 @@ def visible(text: str) -> str:
 
 def md_text(value: object) -> Markup:
     """Text for a Markdown table cell or inline position: HTML-escaped, Markdown punctuation neutralised, one line."""
-    text = " ".join(visible(str(value)).split())
-    return Markup(_MD_SPECIAL.sub(r"\\\1", str(escape(text))))
+    text = str(escape(" ".join(visible(str(value)).split())))
+    text = _LINE_START.sub(lambda match: "".join(f"&#{ord(char)};" for char in match.group()), text, count=1)
+    return Markup(_MD_SPECIAL.sub(r"\\\1", text))
 
 
 def code_text(value: object) -> Markup:
@@ -66,6 +77,38 @@ def fence(content: str, language: str = "", search_exclude: bool = False) -> Mar
     return Markup(f"{marks}{info}\n{body}{marks}")
 
 
+def exact_fence(content: str, language: str = "", search_exclude: bool = False) -> Markup:
+    """A fenced code block holding the text exactly as given (nothing stripped or substituted): for queries to copy."""
+    longest = max((len(run) for run in _BACKTICK_RUN.findall(content)), default=0)
+    marks = "`" * max(3, longest + 1)
+    lang = re.sub(r"[^A-Za-z0-9_+-]", "", language)
+    info = f"{{ .{lang or 'text'} data-search-exclude }}" if search_exclude else lang
+    return Markup(f"{marks}{info}\n{content}\n{marks}")
+
+
+_CONTROL_NAMES = {"\t": "CHARACTER TABULATION", "\r": "CARRIAGE RETURN"}
+
+
+def hidden_characters(text: str) -> list[str]:
+    """The invisible or bidirectional characters in a text, once each in order of appearance, e.g. U+202E RIGHT-TO-LEFT OVERRIDE."""
+    found = dict.fromkeys(_HIDDEN_IN_CODE.findall(text))
+    return [f"U+{ord(ch):04X} {_CONTROL_NAMES.get(ch) or unicodedata.name(ch, 'control character')}" for ch in found]
+
+
+def hidden_warning(text: str) -> Markup:
+    """A visible warning naming the invisible or bidirectional characters a code block holds (empty when none)."""
+    names = hidden_characters(text)
+    if not names:
+        return Markup("")
+    listed = ", ".join(f"<code>{escape(name)}</code>" for name in names)
+    if re.search("[\t\r]", text):
+        kept = ("the page's Markdown keeps them, but the site shows a tab as spaces and a carriage return as a line break: "
+                "<code>atc convert</code> gives the exact query.")
+    else:
+        kept = "they are kept as they are, so a copied query matches what the rule says."
+    return Markup(f'\n<p class="atc-hidden-warning"><strong>Warning: invisible characters.</strong> The query above holds {listed}; {kept}</p>')
+
+
 def yaml_string(value: object) -> Markup:
     """A one-line YAML scalar for page front matter, HTML-escaped since themes insert it unescaped."""
     return Markup(json.dumps(str(escape(" ".join(visible(str(value)).split()))), ensure_ascii=False))
@@ -81,5 +124,5 @@ def template_environment(templates_dir: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    environment.filters.update(md=md_text, md_link=md_link, fence=fence, yaml_string=yaml_string)
+    environment.filters.update(md=md_text, md_link=md_link, fence=fence, yaml_string=yaml_string, exact_fence=exact_fence, hidden_warning=hidden_warning)
     return environment

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
 
 from atc.convert.targets import Target
@@ -15,7 +16,7 @@ CSV_COLUMNS = [
     "id", "title", "level", "status", "slug", "path", "product", "service", "category",
     "tactics", "techniques", "counted_techniques", "data_needed", "triggers", "converted_targets",
 ]
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_LINE_STARTING_FORMULA = re.compile(r"(^|\n)(?=[=+\-@\t])")  # a line that a spreadsheet reads as a formula
 
 
 def rule_entry(rule: RuleSummary, targets: list[Target]) -> dict[str, Any]:
@@ -37,9 +38,12 @@ def rule_entry(rule: RuleSummary, targets: list[Target]) -> dict[str, Any]:
 
 
 def csv_cell(value: object) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_START) else text
+    """A CSV cell that a spreadsheet will not run as a formula: no line of it starts like one.
+
+    Line breaks become "\n", which the writer always quotes (a bare "\r" it would leave unquoted, splitting the row).
+    """
+    text = "" if value is None else str(value).replace("\r\n", "\n").replace("\r", "\n")
+    return _LINE_STARTING_FORMULA.sub(r"\1'", text)
 
 
 def csv_row(entry: dict[str, Any]) -> list[str]:

@@ -5,13 +5,16 @@ from markupsafe import Markup
 
 from atc.link.attack import tactic_url, technique_url
 from atc.load.rules import safe_slug
-from atc.model import KnowledgeBase, Rule, RuleSummary, TacticRef, TechniqueRef, TriggerRef
+from atc.link.environments import Verdict
+from atc.model import DetectionRef, KnowledgeBase, Rule, RuleSummary, TacticRef, TechniqueRef, TriggerRef
 from atc.render.escape import md_text
 
 RULES_DIR = "Detection_Rules"
 DATA_NEEDED_DIR = "Data_Needed"
 POLICIES_DIR = "Logging_Policies"
 TRIGGERS_DIR = "Triggers"
+ATTACK_PAGES_DIR = "ATTACK"
+ENVIRONMENTS_DIR = "Environments"
 
 
 class LinkFilters:
@@ -24,6 +27,7 @@ class LinkFilters:
         self.triggers = kb.triggers
         self.attack = kb.attack
         self.version = f"v{kb.attack.version}"
+        self.environments = {environment.name: environment for environment in kb.environments}
 
     def tactic_item(self, ref: TacticRef) -> Markup:
         if ref.tactic is None:
@@ -69,6 +73,33 @@ class LinkFilters:
 
     def rule_link(self, rule: Rule | RuleSummary, prefix: str) -> Markup:
         return Markup(f"[{md_text(rule.title)}]({prefix}{rule.slug}.md)")
+
+    def data_component_item(self, component_id: str, prefix: str = f"../{ATTACK_PAGES_DIR}/data_components/") -> Markup:
+        """A data component's link with its name."""
+        component = self.attack.data_components.get(component_id)
+        name = f": {md_text(component.name)}" if component else ""
+        return Markup(f"[{md_text(component_id)}{name}]({prefix}{safe_slug(component_id)}.md)")
+
+    def detection_item(self, ref: DetectionRef, prefix: str = f"../{ATTACK_PAGES_DIR}/detection_strategies/") -> Markup:
+        """A rule's detection strategy: which of its analytics the rule implements, or that it reads other data."""
+        strategy = self.attack.detection_strategies.get(ref.strategy)
+        name = f": {md_text(strategy.name)}" if strategy else ""
+        link = f"[{md_text(ref.strategy)}{name}]({prefix}{safe_slug(ref.strategy)}.md)"
+        if not ref.implements:
+            return Markup(f"{link} ({md_text(ref.technique)}): same technique, other data")
+        analytics = ", ".join(
+            f"{md_text(an)} on {md_text(', '.join(self.attack.analytics[an].platforms)) if an in self.attack.analytics else 'its platform'}" for an in ref.implements
+        )
+        return Markup(f"{link} ({md_text(ref.technique)}): implements {analytics}")
+
+    def environment_item(self, verdict: Verdict, prefix: str = f"../{ENVIRONMENTS_DIR}/") -> Markup:
+        """Where a rule runs: "runs in X (on ...)" or "blind in Y: what is missing"."""
+        environment = self.environments.get(verdict.environment)
+        title = environment.title if environment else verdict.environment
+        link = f"[{md_text(title)}]({prefix}{safe_slug(verdict.environment)}.md)"
+        if verdict.runs:
+            return Markup(f"runs in {link} (on {md_text(', '.join(verdict.via))})")
+        return Markup(f"blind in {link}: {md_text(verdict.reason)}")
 
     def technique_name(self, tid: str) -> str:
         technique = self.attack.techniques.get(tid)

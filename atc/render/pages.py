@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 from atc.convert.deploy import DeployExport
 from atc.convert.targets import Target
 from atc.link.attack import technique_url
+from atc.link.detection import DetectionLinker
+from atc.link.environments import EnvironmentView, verdicts
 from atc.load.rules import safe_slug
-from atc.model import KnowledgeBase, Rule, RuleSummary
+from atc.model import KnowledgeBase, Problem, Rule, RuleSummary
 from atc.render.escape import code_text, template_environment
 from atc.render.gaps import gap_groups
 from atc.render.link_filters import DATA_NEEDED_DIR, POLICIES_DIR, RULES_DIR, TRIGGERS_DIR, LinkFilters
@@ -45,6 +47,9 @@ class PageRenderer:
             logging_policy_item=self.links.logging_policy_item,
             trigger_item=self.links.trigger_item,
             rule_link=self.links.rule_link,
+            data_component_item=self.links.data_component_item,
+            detection_item=self.links.detection_item,
+            environment_item=self.links.environment_item,
             reproduce=reproduce,
             versions=versions_text,
         )
@@ -59,6 +64,18 @@ class PageRenderer:
         """What every page but a rule's own shows of the rules, in knowledge-base order."""
         return [RuleSummary.of(rule) for rule in self.kb.rules]
 
+    @cached_property
+    def environment_views(self) -> list[EnvironmentView]:
+        """The configured environments, in configuration order, judged against the Data Needed items."""
+        return [EnvironmentView(environment, self.kb.data_needed) for environment in self.kb.environments]
+
+    def environment_rules(self) -> dict[str, tuple[str, list[RuleSummary]]]:
+        """Environment name -> (title, the rules it can run)."""
+        return {
+            view.environment.name: (view.environment.title, [rule for rule in self.summaries if view.verdict(rule).runs])
+            for view in self.environment_views
+        }
+
     def render(self, template: str, **context: object) -> str:
         """A page from a template (remembered from an earlier build when made from the same template and context)."""
         return self.remember((template, context), lambda: self.env.get_template(template).render(**context))
@@ -69,7 +86,10 @@ class PageRenderer:
 
     def rule_context(self, rule: Rule, summary: RuleSummary, related: RelatedIndex) -> dict[str, object]:
         """What rule.md.j2 is rendered with for one rule."""
-        return dict(rule=rule, targets=self.targets, related=related.related(summary), edit_url=self.edit_urls.get(rule.slug))
+        return dict(
+            rule=rule, targets=self.targets, related=related.related(summary), edit_url=self.edit_urls.get(rule.slug),
+            environments=verdicts(summary, self.environment_views),
+        )
 
     def pages(self, site_name: str, site_url: str | None = None) -> dict[str, str]:
         """Every generated page, keyed by its path relative to docs/."""
@@ -79,15 +99,30 @@ class PageRenderer:
         related = RelatedIndex(kb, self.summaries)
         pages: dict[str, str] = {}
         for rule, summary in zip(kb.rules, self.summaries):
-            pages[f"{RULES_DIR}/{rule.slug}.md"] = self.render("rule.md.j2", **self.rule_context(rule, summary, related))
+            try:
+                pages[f"{RULES_DIR}/{rule.slug}.md"] = self.render("rule.md.j2", **self.rule_context(rule, summary, related))
+            except Exception as exc:  # a value no check foresaw: this rule's problem, not the build's end
+                message = " ".join(str(exc).split())[:300]
+                kb.problems.append(Problem(str(rule.path), "render", f"cannot render the rule's page ({type(exc).__name__}: {message}); the page is left out"))
+        pages["evidence.md"] = self.evidence_page()
         # every other page is made from the summaries: one memo entry while none of them changes
         shown_exports = [export_summary(export) for export in self.exports]
-        pages.update(self.remember(("knowledge-base pages", self.summaries, shown_exports, site_name, site_url), lambda: self.knowledge_base_pages(site_name, site_url)))
+        pages.update(self.remember(
+            ("knowledge-base pages", self.summaries, shown_exports, site_name, site_url, kb.environments), lambda: self.knowledge_base_pages(site_name, site_url)
+        ))
         pages.update(deploy_files(self.exports))
         from atc.site.assets import site_assets
 
         pages.update(site_assets())
         return pages
+
+    def evidence_page(self) -> str:
+        """evidence.md: every rule with SigmaHQ regression tests, each target's verdict, and every failure."""
+        rules = [rule for rule in self.kb.rules if rule.evidence_source]
+        runnable = [t.key for t in self.targets if t.key in ("grep", "sqlite", "powershell")]
+        failures = [(rule, evidence) for rule in rules for evidence in rule.evidence if not evidence.passed]
+        unread = [rule for rule in rules if not rule.evidence]
+        return self.render("evidence.md.j2", rules=rules, targets=runnable, failures=failures, unread=unread, total=len(self.kb.rules))
 
     def knowledge_base_pages(self, site_name: str, site_url: str | None) -> dict[str, str]:
         """The Data Needed, logging policy, trigger, index, ATT&CK and target pages and the exports."""
@@ -100,8 +135,11 @@ class PageRenderer:
             for ref in rule.triggers:
                 rules_by_trigger[ref.technique_id].append(rule)
         pages: dict[str, str] = {}
+        linker = DetectionLinker(kb.attack, kb.data_needed)
         for item in kb.data_needed.values():
-            pages[f"{DATA_NEEDED_DIR}/{safe_slug(item.id)}.md"] = self.render("data_needed.md.j2", item=item, rules=rules_by_dn[item.id])
+            pages[f"{DATA_NEEDED_DIR}/{safe_slug(item.id)}.md"] = self.render(
+                "data_needed.md.j2", item=item, rules=rules_by_dn[item.id], components=linker.item_components(item)
+            )
         for policy in kb.logging_policies.values():
             enabled = [item for item in kb.data_needed.values() if policy.id in item.logging_policies]
             behind = sorted({rule.slug: rule for item in enabled for rule in rules_by_dn[item.id]}.values(), key=lambda r: r.slug)
@@ -121,6 +159,9 @@ class PageRenderer:
         from atc.render.exports import exports
 
         pages.update(attack_pages(self, site_url))
+        from atc.render.environment_pages import environment_pages
+
+        pages.update(environment_pages(self))
         pages.update(self.remember(("exports", self.summaries), lambda: exports(self.summaries, self.targets)))
         return pages
 
@@ -140,6 +181,7 @@ class PageRenderer:
                 exports=[export_summary(export) for export in self.exports],
                 attack_version=kb.attack.version,
                 attack_source=kb.attack.source,
+                environments=kb.environments,
             ),
             f"{RULES_DIR}/index.md": self.render("rules_index.md.j2", rules=sorted(self.summaries, key=lambda r: (r.title.lower(), r.slug))),
             f"{DATA_NEEDED_DIR}/index.md": self.render(

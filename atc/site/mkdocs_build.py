@@ -51,3 +51,5 @@ def build_site(config_file: Path, docs_dir: Path, site_dir: Path, offline: bool 
         build(config)
     except MkDocsException as exc:
         raise SiteBuildError(f"{config_file}: mkdocs failed: {exc}") from exc
+    except (RecursionError, ValueError, UnicodeError) as exc:  # raised by Markdown or the theme on a page: one line, no traceback
+        raise SiteBuildError(f"{config_file}: mkdocs failed ({type(exc).__name__}): {' '.join(str(exc).split())[:300]}") from exc

@@ -8,12 +8,19 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
+from atc.site.docs_writer import MANIFEST  # docs/'s marker: the pages atc generated there
+
+SITE_MARKER = ".atc-site"  # in every site/ atc builds: only a folder holding it is replaced
 _STAGING = ".atc-new-"  # .docs.atc-new-<pid>-<random>: a build's staging folder
 _BACKUP = ".atc-old"  # .docs.atc-old: the previous tree during a non-atomic swap
 _RENAME_EXCHANGE = 2  # linux/fs.h
 _AT_FDCWD = -100
+
+
+class OutputError(Exception):
+    """An output folder cannot be used (not atc's, or not writable); the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,31 @@ class Staging:
 
     docs: Path
     site: Path | None
+
+
+def check_output(docs_dir: Path, site_dir: Path | None, inputs: Iterable[Path] = ()) -> None:
+    """Refuse output folders that are not atc's: one that holds an input of the build or the current folder, a
+    non-empty site/ without atc's marker, a docs/ holding a repository."""
+    for folder in (docs_dir, site_dir):
+        if folder is None:
+            continue
+        resolved = folder.resolve()
+        for path in (*inputs, Path.cwd()):
+            if path.resolve().is_relative_to(resolved):
+                raise OutputError(
+                    f"{folder}: holds {path}, which the build reads (or works in); atc replaces its output folders, "
+                    "so give each one a folder of its own"
+                )
+    if site_dir is not None and site_dir.is_dir() and not (site_dir / SITE_MARKER).is_file() and any(site_dir.iterdir()):
+        raise OutputError(
+            f"{site_dir}: the site folder is not empty and was not built by atc (no {SITE_MARKER} in it); "
+            "atc replaces its site folder whole, so give an empty or new folder (or delete this one yourself)"
+        )
+    if docs_dir.is_dir() and not (docs_dir / MANIFEST).is_file() and (docs_dir / ".git").exists():
+        raise OutputError(f"{docs_dir}: the docs folder holds a git repository (.git) and was not written by atc; give another folder")
+    for folder in (docs_dir, site_dir):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise OutputError(f"{folder}: exists and is not a folder")
 
 
 def _sibling(target: Path, suffix: str) -> Path:
@@ -50,7 +82,7 @@ def recover(target: Path) -> None:
             os.rename(backup, target)
     for leftover in target.parent.glob(f".{target.name}{_STAGING}*"):
         pid = leftover.name.removeprefix(f".{target.name}{_STAGING}").split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdecimal() and not _alive(int(pid)):
             shutil.rmtree(leftover, ignore_errors=True)
 
 
@@ -58,7 +90,16 @@ def staging_dir(target: Path) -> Path:
     """A fresh empty folder next to target (same file system, so the swap is a rename)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     recover(target)
-    return Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}{_STAGING}{os.getpid()}-"))
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}{_STAGING}{os.getpid()}-"))
+    staging.chmod(target.stat().st_mode & 0o7777 if target.is_dir() else 0o777 & ~_umask())  # mkdtemp's 0700 would hide the site from a web server
+    return staging
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it, then put back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _exchange(new: Path, target: Path) -> bool:
@@ -89,12 +130,20 @@ def swap_in(new: Path, target: Path) -> None:
 def publishing(docs_dir: Path, site_dir: Path | None) -> Iterator[Staging]:
     """Yield staging folders; on success swap them in as docs_dir and site_dir, on any failure leave both untouched."""
     docs_dir, site_dir = docs_dir.resolve(), site_dir.resolve() if site_dir else None  # a symlinked docs/ keeps its link
-    staging = Staging(staging_dir(docs_dir), staging_dir(site_dir) if site_dir else None)
+    check_output(docs_dir, site_dir)
+    try:
+        staging = Staging(staging_dir(docs_dir), staging_dir(site_dir) if site_dir else None)
+    except OSError as exc:
+        raise OutputError(f"{exc.filename or docs_dir}: cannot write the output: {exc.strerror or exc}") from exc
     try:
         yield staging
+        if staging.site is not None:
+            (staging.site / SITE_MARKER).write_text("built by atc: `atc build` replaces this folder whole\n", encoding="utf-8")
         swap_in(staging.docs, docs_dir)
         if staging.site is not None and site_dir is not None:
             swap_in(staging.site, site_dir)
+    except OSError as exc:
+        raise OutputError(f"{exc.filename or docs_dir}: cannot write the output: {exc.strerror or exc}") from exc
     finally:
         for folder in (staging.docs, staging.site):
             if folder is not None and folder.exists():

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sigma.backends.elasticsearch import LuceneBackend
 from sigma.conditions import ConditionFieldEqualsValueExpression
 from sigma.conversion.base import TextQueryBackend
 from sigma.conversion.state import ConversionState
+
+from atc.convert.backends.lucene import LuceneBackend
 
 
 class GraylogBackend(LuceneBackend):

@@ -1,10 +1,11 @@
 """pySigma backend emitting a PowerShell Get-WinEvent pipeline that filters Windows event logs."""
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import ClassVar
 
-from sigma.conditions import ConditionNOT, ConditionValueExpression
+from sigma.conditions import ConditionFieldEqualsValueExpression, ConditionNOT, ConditionValueExpression
 from sigma.conversion.base import TextQueryBackend
 from sigma.conversion.state import ConversionState
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
@@ -14,14 +15,26 @@ from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import AddConditionTransformation, ChangeLogsourceTransformation
 from sigma.rule import SigmaRule
-from sigma.types import CompareOperators, SigmaRegularExpression, SigmaString
+from sigma.types import CompareOperators, SigmaRegularExpression, SigmaString, SpecialChars
 
+from atc.convert.backends.ip_regex import ipv6_network_pattern
 from atc.convert.plugins import resolve_pipelines
 
 # Sigma fields that are properties of the EventLogRecord itself rather than EventData values.
 RECORD_PROPERTIES = {"EventID": "$_.Id", "Provider_Name": "$_.ProviderName", "Channel": "$_.LogName", "Computer": "$_.MachineName"}
-# Index the event's EventData by name once per event; `foreach` keeps $_ bound to the event.
-EVENT_DATA = "$d = @{}; foreach ($x in ([xml]$_.ToXml()).Event.EventData.Data) { if ($x.Name) { $d[$x.Name] = $x.'#text' } };"
+# Index the event's fields by name once per event, as Sigma names them (and as atc's verifier flattens EVTX JSON):
+# System elements by name and their attributes as element_attribute (Level, Keywords, Security_UserID), EventData's
+# named Data, its unnamed Data joined by line breaks as `Data` (the classic "Windows PowerShell" log), and the values
+# under UserData. An empty element is $null, as EVTX-to-JSON renders it. `foreach` keeps $_ bound to the event.
+EVENT_DATA = (
+    "$x = [xml]$_.ToXml(); $d = @{}; $u = @(); "
+    "foreach ($n in $x.Event.System.ChildNodes) { if ($n.InnerText) { $d[$n.LocalName] = $n.InnerText }; "
+    "foreach ($a in $n.Attributes) { $d[$n.LocalName + '_' + $a.Name] = $a.Value } }; "
+    "foreach ($n in $x.Event.EventData.ChildNodes) { $v = if ($n.InnerText) { $n.InnerText } else { $null }; "
+    "if ($n.GetAttribute('Name')) { $d[$n.GetAttribute('Name')] = $v } else { $u += $v } }; "
+    "if ($u) { $d['Data'] = $u -join \"`n\" }; "
+    "foreach ($w in $x.Event.UserData.ChildNodes) { foreach ($n in $w.ChildNodes) { $d[$n.LocalName] = if ($n.InnerText) { $n.InnerText } else { $null } } };"
+)
 SELECT = "select TimeCreated,Id,RecordId,ProcessId,MachineName,Message"
 
 
@@ -61,6 +74,7 @@ class PowerShellBackend(TextQueryBackend):
     name: ClassVar[str] = "PowerShell Get-WinEvent"
     identifier: ClassVar[str] = "atc_powershell"
     formats: ClassVar[dict[str, str]] = {"default": "Get-WinEvent pipeline"}
+    own_pipelines: ClassVar[tuple[str, ...]] = ("sysmon",)  # resolved by the backend itself, named in the versions
 
     # -and and -or share one precedence level in PowerShell: parenthesise every sub-expression.
     parenthesize: bool = True
@@ -99,11 +113,24 @@ class PowerShellBackend(TextQueryBackend):
         return whichever `@Pipeline` function was defined last).
         """
         super().__init__(processing_pipeline, collect_errors, **options)
-        self.backend_processing_pipeline = resolve_pipelines(["sysmon"]) + _powershell_categories()
+        self.backend_processing_pipeline = resolve_pipelines(self.own_pipelines) + _powershell_categories()
 
     def escape_and_quote_field(self, field_name: str) -> str:
         """Record property for System fields, else the EventData value."""
         return RECORD_PROPERTIES.get(field_name) or f"$d[{_quote(field_name)}]"
+
+    def convert_condition_field_eq_val_str(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> str:
+        """`-like`, guarded against an absent field when the pattern matches the empty string ($null -like '*' is true)."""
+        query = super().convert_condition_field_eq_val_str(cond, state)
+        if all(part == SpecialChars.WILDCARD_MULTI for part in cond.value.s):
+            return f"($null -ne {self.escape_and_quote_field(cond.field)} -and {query})"
+        return query
+
+    def convert_condition_field_eq_val_cidr(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> str:
+        """IPv4 networks as address prefixes; IPv6 as a regex over every text form of its addresses (zeros, `::`)."""
+        if isinstance(cond.value.network, ipaddress.IPv6Network):
+            return f"{self.escape_and_quote_field(cond.field)} -match {_quote('^' + ipv6_network_pattern(cond.value.network) + '$')}"
+        return super().convert_condition_field_eq_val_cidr(cond, state)
 
     def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
         """Wildcard pattern for -like, metacharacters escaped with a backtick, single-quoted."""

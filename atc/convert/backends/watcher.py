@@ -5,18 +5,21 @@ import json
 import re
 from typing import Any, ClassVar
 
-from sigma.backends.elasticsearch import LuceneBackend
 from sigma.conversion.state import ConversionState
 from sigma.rule import SigmaRule
+
+from atc.convert.backends.lucene import LuceneBackend
 
 MAIL = "root@localhost"
 INTERVAL = "30m"
 INDICES = ["winlogbeat-*"]
+TIME_FIELD = "@timestamp"  # the event time field Beats (winlogbeat) and ECS write
+HITS = 100  # hits returned with the search, listed in the mail (the condition still counts all of them)
 EMAIL_BODY = "Hits:\n{{#ctx.payload.hits.hits}}{{_source}}\n" + "=" * 80 + "\n{{/ctx.payload.hits.hits}}"
 
 
 def watch(rule: SigmaRule, query: str) -> dict[str, Any]:
-    """Watch definition running the Lucene query every 30 minutes and mailing any hits."""
+    """Watch definition running the Lucene query every 30 minutes over the last 30 minutes of events and mailing the hits."""
     return {
         "metadata": {
             "title": rule.title,
@@ -29,11 +32,12 @@ def watch(rule: SigmaRule, query: str) -> dict[str, Any]:
             "search": {
                 "request": {
                     "body": {
-                        "size": 0,
+                        "size": HITS,
+                        "sort": [{TIME_FIELD: {"order": "desc"}}],
                         "query": {
                             "bool": {
                                 "must": [{"query_string": {"query": query, "analyze_wildcard": True}}],
-                                "filter": {"range": {"timestamp": {"gte": f"now-{INTERVAL}/m"}}},
+                                "filter": {"range": {TIME_FIELD: {"gte": f"now-{INTERVAL}/m"}}},
                             }
                         },
                     },
