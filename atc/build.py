@@ -8,15 +8,16 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TYPE_CHECKING, Iterator, TextIO
 
-from atc.config import REPO_ROOT, Settings
+from atc.config import Settings
 from atc.convert.cache import ConversionCache
 from atc.convert.runner import ConvertStats, convert_rules
 from atc.convert.attack_data import use_snapshot, with_attack
 from atc.convert.deploy import DeployExport, build_exports, deploy_targets
 from atc.convert.targets import Target
 from atc.convert.team_targets import configured_targets
+from atc.gitrev import GitError
 from atc.link import link
 from atc.load.attack import load_snapshot
 from atc.load.data_needed import load_data_needed
@@ -29,9 +30,13 @@ from atc.progress import Progress
 from atc.render.page_memo import PageMemo
 from atc.render.pages import PageRenderer
 from atc.render.rule_extras import edit_urls
+from atc.resources import templates_dir
 from atc.site.docs_writer import WriteReport, carry_refused, write_pages
 from atc.site.mkdocs_build import build_site
 from atc.site.publish import check_output, publishing
+
+if TYPE_CHECKING:
+    from atc.history.model import KbHistory
 
 
 @dataclass
@@ -43,6 +48,7 @@ class BuildResult:
     timings: dict[str, float] = field(default_factory=dict)
     convert_stats: ConvertStats = field(default_factory=ConvertStats)
     made: int = 0  # pages and exports rendered; the others were remembered from an earlier build
+    history: KbHistory | None = None  # the rule history from git, when the knowledge base is in a repository
     exports: list[DeployExport] = field(default_factory=list)  # deployable exports per target (exports/<target>/)
 
     @property
@@ -81,8 +87,17 @@ def _site_meta(settings: Settings) -> tuple[str, str | None]:
 
 
 def mkdocs_config(settings: Settings) -> Path:
-    """The mkdocs configuration: the one configured, else the repository's default."""
-    return settings.mkdocs_config if settings.mkdocs_config.is_file() else REPO_ROOT / "mkdocs.yml"
+    """The mkdocs configuration: atc's default, with the team's mkdocs.yml (when there is one) merged over it."""
+    from atc.site.mkdocs_config import site_config
+
+    return site_config(settings.mkdocs_config, settings.cache_dir)
+
+
+def template_dirs(settings: Settings) -> list[Path]:
+    """Where templates are looked up: the team's override folder first (when it exists), then atc's own."""
+    own = templates_dir()
+    team = settings.templates_dir
+    return [team, own] if team.is_dir() and team.resolve() != own.resolve() else [own]
 
 
 def verify_queries(kb: KnowledgeBase, rules: list[Rule], targets: list[Target], events: Path) -> None:
@@ -168,11 +183,33 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         kb.problems += collect_evidence(converted, [target.key for target in targets], [settings.base_dir, *(folder.parent for folder in settings.rules)])
         timings["evidence"] = time.perf_counter() - started
 
+    history = None
+    if settings.history.enabled and only_changed is None:  # a preview shows the change itself
+        from atc.history.stage import read_history
+
+        started = time.perf_counter()
+        try:
+            history = read_history(kb, settings, targets)
+        except GitError as exc:
+            kb.problems.append(Problem(str(settings.base_dir), "history", f"the rule history is left out: {exc}", severity="warning"))
+        timings["history"] = time.perf_counter() - started
+        if history is not None:
+            stats = history.convert_stats
+            _log(
+                stream, quiet,
+                f"history: {len(history.dates)} rules with commits, {len(history.periods)} {history.grouping} periods; old revisions: "
+                f"{stats.converted} conversions done, {stats.cached} cached; in {timings['history']:.2f} s",
+            )
+            for note in history.limits:
+                _log(stream, quiet, f"history: {note}")
+
     started = time.perf_counter()
     links = edit_urls(kb.rules, settings.repo_url, [settings.base_dir, *settings.rules])
-    renderer = PageRenderer(kb, targets, settings.templates_dir, links, exports)
+    templates = template_dirs(settings)
+    renderer = PageRenderer(kb, targets, templates, links, exports)
+    renderer.history = history
     if only_changed is None:  # a preview's partial pages are not worth remembering
-        renderer.memo = PageMemo(renderer, settings.templates_dir, settings.cache_dir)
+        renderer.memo = PageMemo(renderer, templates, settings.cache_dir)
     pages = renderer.pages(*_site_meta(settings))
     made = len(pages)
     if renderer.memo:
@@ -202,7 +239,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
             timings["site"] = time.perf_counter() - started
             _log(stream, quiet, f"site: built {settings.site_dir} in {timings['site']:.2f} s")
         carry_refused(written, settings.docs_dir, staging.docs)
-    return BuildResult(kb, targets, pages, written, timings, convert_stats, made, exports)
+    return BuildResult(kb, targets, pages, written, timings, convert_stats, made, history, exports)
 
 
 def _log(stream: TextIO, quiet: bool, message: str) -> None:

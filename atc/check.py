@@ -68,7 +68,7 @@ def validate(rules: list[Rule], exclusions: tuple[tuple[str, tuple[str, ...]], .
     validator = SigmaValidator([cls for _, cls in sorted(chosen.items())], exclusions=_exclusions(exclusions))
     issues: list[SigmaValidationIssue] = []
     problems: list[Problem] = []
-    for rule in rules:
+    for rule in (rule for rule in rules if rule.kind == "rule"):  # correlations, filters and rules pySigma rejects are not SigmaRules
         try:
             issues.extend(validator.validate_rule(SigmaRule.from_dict(rule.data, source=SigmaRuleLocation(rule.path))))
         except Exception as exc:  # a validator meeting an odd but loadable rule must not stop the check

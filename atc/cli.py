@@ -6,7 +6,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from atc.config import ConfigError, Settings, default_settings, find_config, load_config_file, parse_targets
+from atc.config import CONFIG_NAME, ConfigError, Settings, check_paths, default_settings, find_config, load_config_file, parse_targets
 from atc.convert.targets import OPTIONAL_TARGETS, TARGETS, UnknownTargetError
 from atc.queries_cli import add_query_parsers, run_convert, run_verify
 
@@ -18,12 +18,27 @@ and the rule translated into every configured query language through pySigma.
 """
 
 BUILD_EPILOG = """\
-Settings come from, in order: the built-in defaults (the repository's own
-knowledge base), an atc.yml in the current folder or given with --config
+Settings come from, in order: the built-in defaults (folders named rules,
+data_needed, ... next to atc.yml, or in the current folder when only --rules
+is given), an atc.yml in the current folder or given with --config
 (keys: rules, data_needed, logging_policies, triggers, docs_dir, site_dir,
 templates_dir, mkdocs_config, cache_dir, targets, jobs, build_site, strict,
 repo_url, offline, exports, attack_snapshot, events, validators, validator_exclusions,
-environments; paths relative to the file), then these options.
+environments, history; paths relative to the file), then these options.
+
+environments (atc.yml only): a mapping of name to what the environment collects,
+e.g. corp: {data_needed: [DN_...], logging_policies: [LP_...], data_components:
+[DC0032], log_sources: [{product: windows, service: sysmon}]}; each gets a page
+of the rules it can run and those it is blind to, and a Navigator layer.
+
+history (when the knowledge base is in git; defaults shown):
+  history:
+    enabled: true     # a history section per rule page, the changes page and feed
+    depth: 1000       # commits read back from HEAD (one git log pass)
+    revisions: 5      # per rule, the newest changes whose queries are diffed
+    periods: 12       # the changes page: the last N tags, else months
+    commit_url: null  # e.g. https://git.example/rules/commit/{sha}; default:
+                      # derived from a GitHub or GitLab repo_url
 
 A targets entry is a built-in key or a target of the team's own:
   - {key: splunk-ours, backend: splunk, pipelines: [splunk_windows, pipelines/fields.yml],
@@ -32,14 +47,14 @@ backend: an installed pySigma backend (`sigma list targets`); pipelines: install
 names (`sigma list pipelines`) or YAML files; options: sigma-cli's -O key=value;
 export: a deployable output format written to exports/<key>/ (false: none).
 
-environments (atc.yml only): a mapping of name to what the environment collects,
-e.g. corp: {data_needed: [DN_...], logging_policies: [LP_...], data_components:
-[DC0032], log_sources: [{product: windows, service: sysmon}]}; each gets a page
-of the rules it can run and those it is blind to, and a Navigator layer.
-
 targets: """ + ", ".join(t.key for t in TARGETS) + "; optional: " + ", ".join(t.key for t in OPTIONAL_TARGETS) + """
 
-exit status: 0 built; 1 --strict and problems were found; 2 unusable settings.
+Without an atc.yml and without --rules, atc build stops: run `atc init` first.
+A rules, Data Needed, logging policy, trigger or events path that is given but
+does not exist is an error naming it.
+
+exit status: 0 built; 1 --strict and problems were found; 2 unusable settings
+(no atc.yml, a missing path).
 """
 
 
@@ -90,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--targets", metavar="LIST", help="comma-separated query languages, in page order (default: all)")
     build.add_argument("--events", type=Path, metavar="DIR", help="example events per rule id: check the grep and SQLite queries on them (default: events)")
     build.add_argument("--jobs", "-j", type=int, metavar="N", help="processes for conversion and for the site's pages (default: all cores)")
+    build.add_argument("--no-history", action="store_true", help="leave out the rule history from git (history: {enabled: false})")
     build.add_argument("--quiet", "-q", action="store_true", help="no progress output, only problems and the summary")
     build.add_argument(
         "--only-changed", metavar="BASE",
@@ -109,6 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_kb_options(check)
     check.add_argument("--events", type=Path, metavar="DIR", help="example events per rule id: report event files that cannot be read (default: events)")
     _add_diff_parser(commands)
+    init = commands.add_parser(
+        "init",
+        help="write a commented atc.yml for the repository here (and its GitHub workflows)",
+        description="Look through the current folder for Sigma rules, Data Needed items, logging policies and Atomic Red Team "
+        "atomics, and write a commented atc.yml naming them (with an example rule when there is none). With --workflows, "
+        "also write .github/workflows/ (pull-request check, report comment, GitHub Pages) that install atc from a pinned checkout.",
+        epilog="exit status: 0 written; 1 atc.yml (or a workflow) exists and --force was not given.",
+    )
+    init.add_argument("--force", action="store_true", help="overwrite an existing atc.yml and workflows")
+    init.add_argument("--workflows", action="store_true", help="also write the GitHub workflows into .github/workflows/")
+    init.add_argument("--atc-repo", default="your-org/atc", metavar="OWNER/NAME", help="the GitHub repository the workflows install atc from (default: your-org/atc)")
+    init.add_argument("--atc-ref", default="main", metavar="REF", help="the tag or commit of atc the workflows install (default: main; pin a tag)")
     add_query_parsers(commands)
     attack = commands.add_parser("attack", help="manage the bundled MITRE ATT&CK snapshot")
     attack_commands = attack.add_subparsers(dest="attack_command", metavar="ACTION", required=True)
@@ -126,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(args: argparse.Namespace, cwd: Path) -> Settings:
     """Defaults, then atc.yml, then the command-line options."""
     config_file = find_config(args.config, cwd)
-    settings = load_config_file(config_file) if config_file else default_settings()
+    if config_file is None and not getattr(args, "rules", None):
+        raise ConfigError(f"no {CONFIG_NAME} in {cwd} and no --rules: run `atc init` to write one for this repository, or give --rules DIR")
+    settings = load_config_file(config_file) if config_file else default_settings(cwd)
     changes: dict[str, object] = {}
     for option in ("rules", "data_needed", "logging_policies", "triggers"):
         value = getattr(args, option, None)
@@ -142,6 +172,8 @@ def settings_from_args(args: argparse.Namespace, cwd: Path) -> Settings:
         changes["build_site"] = False
     if getattr(args, "offline", False):
         changes["offline"] = True
+    if getattr(args, "no_history", False):
+        changes["history"] = replace(settings.history, enabled=False)
     if getattr(args, "repo_url", None):
         changes["repo_url"] = args.repo_url
     if args.strict:
@@ -153,7 +185,7 @@ def settings_from_args(args: argparse.Namespace, cwd: Path) -> Settings:
         if jobs < 1:
             raise ConfigError("--jobs must be at least 1")
         changes["jobs"] = jobs
-    return replace(settings, **changes)
+    return check_paths(replace(settings, **changes, given=settings.given | set(changes)))
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -240,11 +272,11 @@ def _add_diff_parser(commands: argparse._SubParsersAction) -> None:
 def _diff(args: argparse.Namespace) -> int:
     import time
 
-    from atc.config import REPO_ROOT
     from atc.convert.team_targets import configured_targets
     from atc.diff import run_diff
     from atc.gitrev import GitError, repo_top
     from atc.render.diff_report import to_json, to_markdown
+    from atc.resources import templates_dir
     from atc.revision import config_rel, working_tree
 
     started = time.perf_counter()
@@ -260,7 +292,7 @@ def _diff(args: argparse.Namespace) -> int:
     except GitError as exc:
         print(f"atc: {exc}", file=sys.stderr)
         return 2
-    text = to_json(report) if args.format == "json" else to_markdown(report, REPO_ROOT / "templates")
+    text = to_json(report) if args.format == "json" else to_markdown(report, templates_dir())
     if args.output:
         args.output.write_text(text, encoding="utf-8")
     else:
@@ -268,6 +300,16 @@ def _diff(args: argparse.Namespace) -> int:
     summary = f"{len(report.added)} added, {len(report.changed)} changed, {len(report.renamed)} moved, {len(report.removed)} removed"
     print(f"diff: {report.base} → {report.head}: {summary} in {time.perf_counter() - started:.2f} s", file=sys.stderr)
     return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    from atc.init import run_init
+
+    messages: list[str] = []
+    status = run_init(Path.cwd(), args.force, args.workflows, args.atc_repo, args.atc_ref, messages)
+    for line in messages:
+        print(f"atc init: {line}", file=sys.stderr)
+    return status
 
 
 def _attack_update(args: argparse.Namespace) -> int:
@@ -290,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "diff":
             return _diff(args)
+        if args.command == "init":
+            return _init(args)
         if args.command == "convert":
             return run_convert(args)
         if args.command == "verify":

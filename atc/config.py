@@ -41,6 +41,17 @@ TARGET_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 
 @dataclass(frozen=True)
+class HistorySettings:
+    """`history:` in atc.yml: what the rule pages, the changes page and rules.json show of the git history, and what it may cost."""
+
+    enabled: bool = True  # false: no history section, changes page, feed or dates (a folder outside git is skipped anyway)
+    depth: int = 1000  # commits read back from HEAD, in one `git log` pass
+    revisions: int = 5  # per rule, the newest changes whose queries are converted (with today's targets) and diffed
+    periods: int = 12  # the changes page: the last N tags, or months when the repository has no tags
+    commit_url: str | None = None  # a commit's web page, "{sha}" replaced; default: derived from repo_url (GitHub, GitLab)
+
+
+@dataclass(frozen=True)
 class Settings:
     rules: tuple[Path, ...]
     data_needed: tuple[Path, ...]
@@ -63,8 +74,10 @@ class Settings:
     attack_snapshot: Path | None = None  # None: the snapshot shipped in the package
     validator_exclusions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (rule id, pySigma validators `atc check` skips for it)
     events: Path | None = None  # example events per rule id (atc verify); grep and SQLite queries are checked when it exists
-    validators: tuple[str, ...] = ("pysigma",)  # validator sets `atc check` runs: pysigma (pySigma's own), sigmahq, ...
     environments: tuple[Environment, ...] = ()  # the team's environments and what each collects (rule pages say where rules run)
+    given: frozenset[str] = frozenset()  # settings given in atc.yml or as options: a missing path among them is an error (not an atc.yml key)
+    history: HistorySettings = HistorySettings()  # rule history from git
+    validators: tuple[str, ...] = ("pysigma",)  # validator sets `atc check` runs: pysigma (pySigma's own), sigmahq, ...
 
 
 _PATH_LISTS = ("rules", "data_needed", "logging_policies", "triggers")
@@ -80,7 +93,7 @@ def default_settings(root: Path = REPO_ROOT) -> Settings:
         triggers=(root / "triggers",),
         docs_dir=root / "docs",
         site_dir=root / "site",
-        templates_dir=REPO_ROOT / "templates",
+        templates_dir=root / "templates",  # the team's template overrides (atc's own templates are used for the rest)
         mkdocs_config=root / "mkdocs.yml",
         cache_dir=root / ".atc-cache",
         base_dir=root,
@@ -104,7 +117,7 @@ def load_config_file(path: Path) -> Settings:
         raise ConfigError(f"{path}: cannot read configuration: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the configuration must be a mapping of settings")
-    known = {f.name for f in fields(Settings)} - {"base_dir", "target_entries"}
+    known = {f.name for f in fields(Settings)} - {"base_dir", "given", "target_entries"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -120,20 +133,22 @@ def load_config_file(path: Path) -> Settings:
         elif key == "targets":
             changes[key], changes["target_entries"] = _targets(value, path)
         elif key == "validators":
-            changes[key] = _set_names(value, f"{path}: 'validators' must be a list of validator set names (pysigma, sigmahq, ...)")
+            changes[key] = _name_list(value, f"{path}: 'validators' must be a list of validator set names (pysigma, sigmahq, ...)")
         elif key == "jobs":
             changes[key] = _positive_int(value, f"{path}: 'jobs'")
         elif key == "validator_exclusions":
             changes[key] = _exclusions(value, path)
         elif key == "environments":
             changes[key] = environments(value, path)
+        elif key == "history":
+            changes[key] = _history(value, path)
         elif key in ("build_site", "strict", "offline", "exports"):
             if not isinstance(value, bool):
                 raise ConfigError(f"{path}: '{key}' must be true or false")
             changes[key] = value
         else:
             changes[key] = str(value)
-    return replace(base, **changes)
+    return replace(base, **changes, given=frozenset(changes))
 
 
 def _exclusions(value: Any, path: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -145,7 +160,75 @@ def _exclusions(value: Any, path: Path) -> tuple[tuple[str, tuple[str, ...]], ..
     return tuple(sorted((rule_id, tuple(sorted(names))) for rule_id, names in value.items()))
 
 
-def _set_names(value: Any, message: str) -> tuple[str, ...]:
+_ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_ENVIRONMENT_KEYS = ("title", "data_needed", "logging_policies", "data_components", "log_sources")
+_LOGSOURCE_KEYS = ("product", "service", "category")
+
+
+def environments(value: Any, path: Path) -> tuple[Environment, ...]:
+    """`environments:` a mapping of environment name to what it collects (Data Needed, logging policies, data components, log sources)."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: 'environments' must map environment names to what each collects ({', '.join(_ENVIRONMENT_KEYS)})")
+    found = []
+    for name, spec in value.items():
+        where = f"{path}: environment {name!r}"
+        if not isinstance(name, str) or not _ENVIRONMENT_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: a name is letters, digits, '-' and '_' (it names the page); put other text in 'title'")
+        spec = spec or {}
+        if not isinstance(spec, dict) or set(spec) - set(_ENVIRONMENT_KEYS):
+            raise ConfigError(f"{where} may only set {', '.join(_ENVIRONMENT_KEYS)}")
+        lists = {key: _names(spec.get(key), f"{where}: '{key}'") for key in ("data_needed", "logging_policies", "data_components")}
+        title = spec.get("title", name)
+        if not isinstance(title, str):
+            raise ConfigError(f"{where}: 'title' must be text")
+        found.append(Environment(name, title, log_sources=_log_sources(spec.get("log_sources"), where), **lists))
+    return tuple(found)
+
+
+def _names(value: Any, what: str) -> tuple[str, ...]:
+    """A list of ids (or one id), as a tuple without repeats."""
+    items = [] if value is None else [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"{what} must be a list of ids")
+    return tuple(dict.fromkeys(items))
+
+
+def _log_sources(value: Any, where: str) -> tuple[LogSource, ...]:
+    """Sigma log sources: mappings of product / service / category (a part left out matches any)."""
+    items = [] if value is None else value
+    if not isinstance(items, list) or not all(
+        isinstance(item, dict) and item and set(item) <= set(_LOGSOURCE_KEYS) and all(isinstance(v, str) for v in item.values()) for item in items
+    ):
+        raise ConfigError(f"{where}: 'log_sources' must be a list of mappings of {', '.join(_LOGSOURCE_KEYS)}")
+    return tuple(LogSource(**item) for item in items)
+
+
+def _history(value: Any, path: Path) -> HistorySettings:
+    """The `history:` mapping: enabled, depth, revisions, periods, commit_url."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: 'history' must be a mapping (keys: {', '.join(f.name for f in fields(HistorySettings))})")
+    known = [f.name for f in fields(HistorySettings)]
+    unknown = sorted(str(key) for key in value if key not in known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown history setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    changes: dict[str, Any] = {}
+    for key, item in value.items():
+        if key == "enabled":
+            if not isinstance(item, bool):
+                raise ConfigError(f"{path}: 'history.enabled' must be true or false")
+            changes[key] = item
+        elif key == "commit_url":
+            if item is not None and (not isinstance(item, str) or "{sha}" not in item):
+                raise ConfigError(f"{path}: 'history.commit_url' must be a URL containing {{sha}}")
+            changes[key] = item
+        elif key == "revisions" and item == 0:
+            changes[key] = 0  # no query diffs
+        else:
+            changes[key] = _positive_int(item, f"{path}: 'history.{key}'")
+    return replace(HistorySettings(), **changes)
+
+
+def _name_list(value: Any, message: str) -> tuple[str, ...]:
     """A non-empty list of names."""
     if not isinstance(value, list) or not value or not all(isinstance(item, str) and item.strip() for item in value):
         raise ConfigError(message)
@@ -234,49 +317,6 @@ def _options(value: Any, where: str) -> tuple[tuple[str, OptionValue], ...]:
     return tuple(options)
 
 
-_ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_ENVIRONMENT_KEYS = ("title", "data_needed", "logging_policies", "data_components", "log_sources")
-_LOGSOURCE_KEYS = ("product", "service", "category")
-
-
-def environments(value: Any, path: Path) -> tuple[Environment, ...]:
-    """`environments:` a mapping of environment name to what it collects (Data Needed, logging policies, data components, log sources)."""
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path}: 'environments' must map environment names to what each collects ({', '.join(_ENVIRONMENT_KEYS)})")
-    found = []
-    for name, spec in value.items():
-        where = f"{path}: environment {name!r}"
-        if not isinstance(name, str) or not _ENVIRONMENT_NAME.fullmatch(name):
-            raise ConfigError(f"{where}: a name is letters, digits, '-' and '_' (it names the page); put other text in 'title'")
-        spec = spec or {}
-        if not isinstance(spec, dict) or set(spec) - set(_ENVIRONMENT_KEYS):
-            raise ConfigError(f"{where} may only set {', '.join(_ENVIRONMENT_KEYS)}")
-        lists = {key: _names(spec.get(key), f"{where}: '{key}'") for key in ("data_needed", "logging_policies", "data_components")}
-        title = spec.get("title", name)
-        if not isinstance(title, str):
-            raise ConfigError(f"{where}: 'title' must be text")
-        found.append(Environment(name, title, log_sources=_log_sources(spec.get("log_sources"), where), **lists))
-    return tuple(found)
-
-
-def _names(value: Any, what: str) -> tuple[str, ...]:
-    """A list of ids (or one id), as a tuple without repeats."""
-    items = [] if value is None else [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
-        raise ConfigError(f"{what} must be a list of ids")
-    return tuple(dict.fromkeys(items))
-
-
-def _log_sources(value: Any, where: str) -> tuple[LogSource, ...]:
-    """Sigma log sources: mappings of product / service / category (a part left out matches any)."""
-    items = [] if value is None else value
-    if not isinstance(items, list) or not all(
-        isinstance(item, dict) and item and set(item) <= set(_LOGSOURCE_KEYS) and all(isinstance(v, str) for v in item.values()) for item in items
-    ):
-        raise ConfigError(f"{where}: 'log_sources' must be a list of mappings of {', '.join(_LOGSOURCE_KEYS)}")
-    return tuple(LogSource(**item) for item in items)
-
-
 def parse_targets(value: Any) -> list[str]:
     """Targets from a comma-separated string or a list."""
     items = value.split(",") if isinstance(value, str) else value
@@ -289,6 +329,29 @@ def _positive_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{what} must be a whole number of at least 1")
     return value
+
+
+class MissingPathError(ConfigError):
+    """A rules or data path that was given does not exist."""
+
+
+# settings naming inputs that must exist when given; the rule folders must exist even when left to their default
+_INPUTS = ("rules", "data_needed", "logging_policies", "triggers", "templates_dir", "mkdocs_config", "attack_snapshot", "events")
+
+
+def check_paths(settings: Settings) -> Settings:
+    """The settings with missing default input folders dropped; a missing path that was given (or a missing rules folder) is an error."""
+    changes: dict[str, Any] = {}
+    for key in _INPUTS:
+        value = getattr(settings, key)
+        paths = value if isinstance(value, tuple) else (value,) if value is not None else ()
+        missing = [path for path in paths if not path.exists()]
+        if missing and (key in settings.given or key == "rules"):
+            where = "atc.yml or the options" if key in settings.given else "the default, as atc.yml does not set it"
+            raise MissingPathError(f"{missing[0]}: {key.replace('_', ' ')} path not found ({where}); fix the path or create it")
+        if missing and isinstance(value, tuple):
+            changes[key] = tuple(path for path in value if path.exists())
+    return replace(settings, **changes)
 
 
 def find_config(explicit: Path | None, cwd: Path) -> Path | None:

@@ -13,9 +13,8 @@ from typing import Any
 
 import yaml
 
-from atc.check import validate
 from atc.convert.cache import ConversionCache
-from atc.convert.runner import convert_rules
+from atc.convert.runner import conversion_text, convert_rules
 from atc.convert.targets import Target
 from atc.gitrev import repo_top
 from atc.model import KnowledgeBase, Problem, Rule
@@ -164,19 +163,20 @@ def compare(
 ) -> DiffReport:
     """The report for two linked knowledge bases; converts the rules whose text differs."""
     pairs, removed, added = pair_rules(base, base_kb.rules, head, head_kb.rules)
-    changed = [(old, new) for old, new in pairs if old.source_text != new.source_text]
+    changed = [(old, new) for old, new in pairs if conversion_text(old) != conversion_text(new)]  # a rule's own documents, with its filters
     convert_rules([rule for pair in changed for rule in pair] + added, targets, jobs, cache=cache)
     report = DiffReport(base.label, head.label, [t.key for t in targets], len(base_kb.rules), len(head_kb.rules))
     report.added = sorted(RuleRef(head.rel(r.path), r.id, r.title) for r in added)
     report.removed = sorted(RuleRef(base.rel(r.path), r.id, r.title) for r in removed)
     report.renamed = sorted(Rename(base.rel(old.path), head.rel(new.path), new.id, new.title) for old, new in pairs if base.rel(old.path) != head.rel(new.path))
     for old, new in sorted(changed, key=lambda pair: head.rel(pair[1].path)):
-        report.changed.append(_rule_change(base, old, head, new, targets))
-        for target in targets:
-            before, after = old.conversions[target.key], new.conversions[target.key]
-            if before.status == "ok" and after.status != "ok":
-                report.newly_failing.append(ConversionChange(target.key, head.rel(new.path), new.id, new.title, after.error))
-            elif before.status != "ok" and after.status == "ok":
+        report.changed.append(rule_change(base, old, head, new, targets))
+        for target in targets:  # a filter or a rule pySigma rejects has no conversion at all
+            before, after = old.conversions.get(target.key), new.conversions.get(target.key)
+            was, now = before is not None and before.status == "ok", after is not None and after.status == "ok"
+            if was and not now:
+                report.newly_failing.append(ConversionChange(target.key, head.rel(new.path), new.id, new.title, after.error if after else f"not converted (a {new.kind} rule)"))
+            elif now and not was:
                 report.newly_working.append(ConversionChange(target.key, head.rel(new.path), new.id, new.title))
     for rule in added:
         report.newly_failing.extend(
@@ -185,10 +185,12 @@ def compare(
     report.newly_failing.sort()
     report.newly_working.sort()
     # `atc check`'s validators, on what differs, with each side's own exclusions
+    from atc.check import validate  # imported here: pySigma's validators take a while to import, and the history stage uses this module without them
+
     base_problems = base_kb.problems + validate([old for old, _ in changed] + removed, base.settings.validator_exclusions)
     head_problems = head_kb.problems + validate([new for _, new in changed] + added, head.settings.validator_exclusions)
     _problem_deltas(report, base, base_problems, head, head_problems)
-    _link_deltas(report, base_kb, head_kb)
+    link_deltas(report, base_kb, head_kb)
     return report
 
 
@@ -210,17 +212,19 @@ def _linked_facts(rule: Rule) -> dict[str, str]:
     }
 
 
-def _rule_change(base: Side, old: Rule, head: Side, new: Rule, targets: list[Target]) -> RuleChange:
+def rule_change(base: Side, old: Rule, head: Side, new: Rule, targets: list[Target]) -> RuleChange:
     """The metadata fields and the queries that differ between two versions of a rule."""
     change = RuleChange(head.rel(new.path), new.id, new.title, base.rel(old.path))
     for key in dict.fromkeys([*new.data, *old.data]):
+        if old.data.get(key) == new.data.get(key):  # equal values show alike: skip dumping them
+            continue
         before, after = _show(old.data.get(key)), _show(new.data.get(key))
         if before != after:
             change.fields.append(FieldChange(str(key), before, after))
     old_links, new_links = _linked_facts(old), _linked_facts(new)
     change.fields.extend(FieldChange(name, old_links[name] or None, new_links[name] or None) for name in new_links if old_links[name] != new_links[name])
     for target in targets:
-        before, after = old.conversions[target.key].query or "", new.conversions[target.key].query or ""
+        before, after = (rule.conversions[target.key].query or "" if target.key in rule.conversions else "" for rule in (old, new))
         if before != after:
             lines = difflib.unified_diff(before.splitlines(), after.splitlines(), f"a/{change.old_path}", f"b/{change.path}", lineterm="")
             change.queries.append(QueryDiff(target.key, "\n".join(lines)))
@@ -263,7 +267,7 @@ def _trigger_names(kb: KnowledgeBase) -> dict[str, str]:
     return {ref.technique_id: kb.triggers[ref.technique_id].display_name for rule in kb.rules for ref in rule.triggers if ref.technique_id in kb.triggers}
 
 
-def _link_deltas(report: DiffReport, base_kb: KnowledgeBase, head_kb: KnowledgeBase) -> None:
+def link_deltas(report: DiffReport, base_kb: KnowledgeBase, head_kb: KnowledgeBase) -> None:
     before, after = coverage(base_kb), coverage(head_kb)
     report.coverage_before, report.coverage_after = len(before), len(after)
     report.coverage_gained = sorted(Named(tid, after[tid]) for tid in after.keys() - before.keys())

@@ -1,6 +1,7 @@
 """Read files of a git revision without checking it out: `git ls-tree` for the listing, one `git cat-file --batch` for the blobs."""
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -97,3 +98,13 @@ def write_blobs(top: Path, blobs: dict[str, str], dest: Path) -> None:
 def extract(top: Path, commit: str, paths: list[str], dest: Path) -> None:
     """Write the files under the paths (relative to the top) at the commit into dest, in the same layout."""
     write_blobs(top, list_blobs(top, commit, paths), dest)
+
+
+def git_output(top: Path, *args: str) -> bytes:
+    """The output of one git command run in the repository; GitError when it fails."""
+    return _git(top, *args)
+
+
+def blob_id(data: bytes) -> str:
+    """The id git gives a file with these bytes (as `git hash-object` computes it)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()

@@ -141,7 +141,7 @@ class AttackSnapshot:
         return None
 
 
-TechniqueStatus = Literal["current", "revoked", "deprecated", "unknown"]
+TechniqueStatus = Literal["current", "revoked", "deprecated", "unknown", "newer"]  # newer: an ATT&CK v19 id the snapshot predates
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,8 @@ class TechniqueRef:
     tag_id: str  # as tagged, upper-case: T1077
     status: TechniqueStatus
     technique: Technique | None = None  # the technique the tag names (None when unknown)
-    current: Technique | None = None  # where a revoked id now lives (end of the chain)
+    current: Technique | None = None  # where a revoked id now lives (end of the chain); for "newer", the embedded id it counts as
+    embedded: tuple[str, ...] = ()  # "newer": the embedded snapshot's ids for this v19 id (atc/link/attack_v19.py)
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ class DetectionRef:
 class TacticRef:
     tag: str  # as tagged: lateral_movement
     tactic: Tactic | None  # None when the snapshot does not know it
+    newer: str | None = None  # an ATT&CK v19 tactic the snapshot predates: its v19 id and name, e.g. "TA0112 Defense Impairment"
 
 
 # --- knowledge base items ----------------------------------------------------------------------
@@ -208,6 +210,47 @@ class Rule:
     # filled from the rule's SigmaHQ regression tests (regression_tests_path), when that path resolves
     evidence: list["Evidence"] = field(default_factory=list)
     evidence_source: str | None = None  # the info.yml, relative to the folder it resolved in
+    # what kind of Sigma document the page shows, and what belongs to that kind (atc/load/documents.py)
+    kind: RuleKind = "rule"
+    page_stem: str = ""  # the wanted page name before collisions are resolved: the file's stem, plus a suffix after its first document
+    document: int = 0  # the document's position in a multi-document file
+    shares_file: bool = False  # the file holds other rule documents too (its reproduce line converts them all)
+    name: str | None = None  # Sigma `name:`, by which correlation and filter rules refer to it
+    problem: str | None = None  # "rejected": pySigma's reason, shown in a banner
+    correlation: Correlation | None = None
+    filter_rules: tuple[str, ...] = ()  # "filter": the names or ids of the rules it applies to
+    equivalent: str | None = None  # "aggregation": the Sigma 2 correlation atc writes for it (YAML text)
+    equivalent_note: str | None = None  # what atc assumed writing it, or why it wrote none
+    conversion_docs: list[dict] | None = None  # the documents converted together (base rules, filters, this one); None: `data` alone
+    # filled by the link stage (atc/link/references.py): (slug, title) of the pages linked both ways
+    base_rules: list[tuple[str, str]] = field(default_factory=list)  # a correlation's rules, a filter's rules
+    used_by: list[tuple[str, str]] = field(default_factory=list)  # the correlation rules that use this rule
+    filters: list[tuple[str, str]] = field(default_factory=list)  # the filters applied to this rule's queries
+    base_files: list[Path] = field(default_factory=list)  # other files converted with it (a correlation's base rules), for the reproduce line
+    filter_files: list[Path] = field(default_factory=list)  # the files of the filters applied to it (sigma convert --filter)
+
+    @property
+    def convertible(self) -> bool:
+        """Whether targets convert this document: not a filter (no query of its own), a rule pySigma rejects, an aggregation
+        atc wrote no equivalent for, nor a correlation none of whose rules the knowledge base holds."""
+        if self.kind == "correlation":
+            return bool(self.base_rules)
+        return self.kind == "rule" or (self.kind == "aggregation" and self.conversion_docs is not None)
+
+
+RuleKind = Literal["rule", "correlation", "filter", "aggregation", "rejected"]
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """A Sigma 2 correlation rule's settings, as written."""
+
+    type: str
+    rules: tuple[str, ...]
+    group_by: tuple[str, ...] = ()
+    timespan: str | None = None
+    condition: str | None = None  # e.g. "gte: 10", or a field's condition written out
+    generate: bool = False
 
 
 
@@ -323,6 +366,7 @@ class TriggerRef:
     technique_id: str
     via_parent: bool = False  # a sub-technique's tests, listed because the rule tags the parent
     test_guids: tuple[str, ...] = ()
+    simulation: str | None = None  # the test's name when the rule's `simulation:` names it by atomic_guid (listed first)
 
 
 @dataclass

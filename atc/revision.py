@@ -21,14 +21,14 @@ from atc.load.attack import load_snapshot
 from atc.load.data_needed import load_data_needed
 from atc.load.logging_policies import load_logging_policies
 from atc.load.remembered import loader_digest, rule_digest
-from atc.load.rules import RULE_SUFFIXES, find_files, finish_rules, load_rule
+from atc.load.rules import RULE_SUFFIXES, find_files, finish_rules, load_file
 from atc.load.triggers import load_triggers
 from atc.memo import Memo
 from atc.model import KnowledgeBase, Problem, Rule
 
 OTHER_INPUTS = ("data_needed", "logging_policies", "triggers")
 _PARALLEL_FROM = 200  # rule files; fewer are parsed in this process
-Loaded = tuple[Rule | None, list[Problem]]
+Loaded = tuple[list[Rule], list[Problem]]  # the rules of one file, its problems
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def _rule_blobs(top: Path, side: Side) -> dict[str, str]:
 
 def _load_one(path: Path) -> Loaded:
     problems: list[Problem] = []
-    return load_rule(path, problems), problems
+    return load_file(path, problems), problems
 
 
 def _parse(paths: list[Path], jobs: int) -> list[Loaded]:
@@ -140,8 +140,7 @@ def _load_working_tree(paths: list[Path], cache_dir: Path, jobs: int) -> dict[Pa
     missing = [path for path in paths if path not in loaded]
     for path, found in zip(missing, _parse(missing, jobs)):
         loaded[path] = found
-        rule = found[0]
-        if path in digests and (rule is None or rule.source_text == raws[path].decode("utf-8-sig", "replace")):
+        if path in digests and all(rule.source_text == raws[path].decode("utf-8-sig", "replace") for rule in found[0]):
             memo.put(str(path), digests[path], found)
     memo.close()
     return loaded
@@ -175,21 +174,19 @@ def load_pair(top: Path, base: Side, head: Side, jobs: int) -> tuple[KnowledgeBa
     base_rules: list[Rule] = []
     head_rules: list[Rule] = []
     for rel in sorted(head_files):
-        rule, problems = loaded[head_files[rel]]
+        rules, problems = loaded[head_files[rel]]
         head_problems.extend(problems)
-        if rule is not None:
-            head_rules.append(rule)
+        head_rules.extend(rules)
     for rel in sorted(base_blobs):
         path = base.root / rel
         if rel in same:
-            rule, problems = loaded[head_files[rel]]
+            rules, problems = loaded[head_files[rel]]
             base_problems.extend(_moved(problem, head, base) for problem in problems)
-            rule = replace(rule, path=path) if rule is not None else None
+            rules = [replace(rule, path=path) for rule in rules]
         else:
-            rule, problems = loaded[path]
+            rules, problems = loaded[path]
             base_problems.extend(problems)
-        if rule is not None:
-            base_rules.append(rule)
+        base_rules.extend(rules)
     return _linked(base, base_rules, base_problems), _linked(head, head_rules, head_problems)
 
 

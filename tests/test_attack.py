@@ -190,9 +190,9 @@ def test_revoked_technique_resolves_to_the_chain_end(real: AttackSnapshot) -> No
 
 
 def test_current_deprecated_and_unknown_techniques(real: AttackSnapshot) -> None:
-    _, techniques = resolve_tags(["attack.t1021.002", "attack.t1064", "attack.t1685", "attack.t1685.001"], real)
+    _, techniques = resolve_tags(["attack.t1021.002", "attack.t1064", "attack.t1699", "attack.t1685.001"], real)
     assert [(r.tag_id, r.status) for r in techniques] == [
-        ("T1021.002", "current"), ("T1064", "deprecated"), ("T1685", "unknown"), ("T1685.001", "unknown"),
+        ("T1021.002", "current"), ("T1064", "deprecated"), ("T1699", "unknown"), ("T1685.001", "newer"),  # v19: tests/test_attack_v19.py
     ]
     assert techniques[0].technique.parent == "T1021" and techniques[0].current is None
     assert techniques[2].technique is None and techniques[2].current is None
@@ -202,7 +202,10 @@ def test_tactic_tags_in_both_spellings_and_unknown_ones(real: AttackSnapshot) ->
     tactics, _ = resolve_tags(["attack.lateral_movement", "attack.lateral-movement", "attack.stealth", "attack.Defense-Impairment"], real)
     assert [r.tag for r in tactics] == ["lateral_movement", "stealth", "Defense-Impairment"]
     assert tactics[0].tactic.id == "TA0008"
-    assert tactics[1] == TacticRef("stealth", None) and tactics[2].tactic is None
+    assert tactics[1] == TacticRef("stealth", real.tactic_by_shortname("defense-evasion"), newer="TA0005 Stealth")  # ATT&CK v19 names
+    assert tactics[2].tactic.id == "TA0005" and tactics[2].newer == "TA0112 Defense Impairment"
+    tactics, _ = resolve_tags(["attack.no-such-tactic"], real)
+    assert tactics[0].tactic is None
     tactics, _ = resolve_tags(["attack.lateral-movement"], real)
     assert tactics[0].tactic.shortname == "lateral-movement"
 

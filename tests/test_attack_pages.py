@@ -54,7 +54,7 @@ def hand_kb(snapshot: AttackSnapshot) -> KnowledgeBase:
     psexec.data_needed = ["DN_share", "DN_missing"]
     psexec.triggers = [TriggerRef("T1021.002")]
     psexec.conversions = {"grep": Conversion("grep", "ok", "x"), "splunk": Conversion("splunk", "failed", error="no")}
-    unknown = make_rule(snapshot, "future", "=cmd|' /C calc'!A0", ["attack.t1685", "attack.lateral_movment"], product="../Evil Product")
+    unknown = make_rule(snapshot, "future", "=cmd|' /C calc'!A0", ["attack.t1699", "attack.lateral_movment"], product="../Evil Product")
     old = make_rule(snapshot, "launchd", "Launchd [x](javascript:alert(1)) <script>", ["attack.t1053.004"], product=None)
     tactic_only = make_rule(snapshot, "tactic_only", "-Tactic only", ["attack.discovery"])
     return KnowledgeBase(
@@ -136,9 +136,9 @@ def test_deprecated_technique_is_shown_as_deprecated(hand_pages: dict[str, str])
 
 def test_unknown_ids_are_listed_with_their_rules(hand_pages: dict[str, str]) -> None:
     unknown = section(hand_pages["ATTACK/index.md"], "Unknown ids")
-    assert re.search(r"^\| T1685 \| \[.*\]\(\.\./Detection_Rules/future\.md\) \|$", unknown, re.M)
+    assert re.search(r"^\| T1699 \| \[.*\]\(\.\./Detection_Rules/future\.md\) \|$", unknown, re.M)
     assert re.search(r"^\| lateral\\_movment \(tactic\) \| \[.*\]\(\.\./Detection_Rules/future\.md\) \|$", unknown, re.M)
-    assert not any("T1685" in name for name in hand_pages)
+    assert not any("T1699" in name for name in hand_pages)
 
 
 def test_tactic_tagged_without_technique_gets_a_tactic_page(hand_pages: dict[str, str]) -> None:

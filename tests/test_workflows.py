@@ -65,7 +65,7 @@ def test_pull_request_check_runs_with_a_read_only_token():
     assert workflow["permissions"] == {"contents": "read"}
     assert all("permissions" not in job for job in workflow["jobs"].values())
     runs = "\n".join(step.get("run", "") for step in steps(workflow))
-    for command in ("atc check --strict", 'atc diff "$BASE"', 'atc build --only-changed "$BASE"', "pip install -r requirements.lock", "pip install --no-deps -e ."):
+    for command in ("atc check --strict", 'atc diff "$BASE"', 'atc build --only-changed "$BASE"', "pip install -r requirements.lock", "pip install --no-deps ."):
         assert command in runs
     checkout = next(step for step in steps(workflow) if step.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["fetch-depth"] == 0
@@ -91,3 +91,5 @@ def test_pages_deploys_from_the_main_branch():
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert [step["uses"] for step in deploy["steps"]] == ["actions/deploy-pages@v4"]
     assert any(step.get("uses") == "actions/upload-pages-artifact@v3" for step in workflow["jobs"]["build"]["steps"])
+    checkout = next(step for step in workflow["jobs"]["build"]["steps"] if step.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0  # the published rule history is whole, not a shallow clone's

@@ -9,6 +9,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+import copy
+import json
+
+from sigma.collection import SigmaCollection
 from sigma.conversion.base import Backend
 from sigma.rule import SigmaRule
 
@@ -38,13 +42,22 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def convert_one(data: dict, target: Target) -> Conversion:
-    """Convert one rule (given as its parsed YAML) for one target; never raises."""
+def conversion_text(rule: Rule) -> str:
+    """What a rule's conversions depend on: its own text, or the documents converted together (base rules, filters)."""
+    if rule.conversion_docs is None:
+        return rule.source_text
+    return json.dumps(rule.conversion_docs, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def convert_one(data: dict | list[dict], target: Target) -> Conversion:
+    """Convert one rule (its parsed YAML, or the documents converted together, the rule last) for one target; never raises."""
     try:
         backend = _backends.get(target) or _backends.setdefault(target, make_backend(target))
-        rule = SigmaRule.from_dict(data)
         with _time_limit(target.timeout):
-            queries = backend.convert_rule(rule, target.output_format)
+            if isinstance(data, dict):
+                queries = backend.convert_rule(SigmaRule.from_dict(data), target.output_format)
+            else:  # pySigma resolves the references and applies the filters; only the last document is output
+                queries = backend.convert(SigmaCollection.from_dicts(copy.deepcopy(data)), target.output_format)
     except ConversionTimeout:
         _backends.pop(target, None)  # its state is unknown after an interrupted conversion
         return Conversion(target.key, "timeout", error=f"conversion took longer than {target.timeout:g} s and was stopped")
@@ -56,7 +69,7 @@ def convert_one(data: dict, target: Target) -> Conversion:
             return Conversion(target.key, "ok", query=json.dumps(list(queries), ensure_ascii=False))
         except (TypeError, ValueError) as exc:
             return Conversion(target.key, "failed", error=f"the backend's output is not JSON data: {one_line(exc)}")
-    text = "\n".join(query if isinstance(query, str) else json.dumps(query) for query in queries)  # as returned (a trailing space can be part of a value); objects as sigma-cli prints them
+    text = "\n".join(query if isinstance(query, str) else json.dumps(query) for query in queries)  # exactly what the backend returned (objects as sigma-cli prints them): a trailing space can be part of a value
     if not text.strip():
         return Conversion(target.key, "failed", error="the backend produced no query for this rule")
     return Conversion(target.key, "ok", query=text)
@@ -86,7 +99,8 @@ def convert_rules(
     """Fill every rule's conversions: cached ones from the cache, the rest in parallel processes; results do not depend on scheduling."""
     stats = ConvertStats()
     fingerprints = cache.fingerprints(targets) if cache else {}
-    keys = [ConversionCache.text_key(rule.source_text) for rule in rules] if cache else []
+    rules = [rule for rule in rules if rule.convertible]
+    keys = [ConversionCache.text_key(conversion_text(rule)) for rule in rules] if cache else []
     stored = cache.get_many(keys) if cache else {}
     pending: list[tuple[Rule, str, tuple[Target, ...]]] = []
     for number, rule in enumerate(rules):
@@ -101,7 +115,7 @@ def convert_rules(
             pending.append((rule, key, missing))
         else:
             on_done(1)
-    work = [(rule.data, missing) for rule, _, missing in pending]
+    work = [(rule.conversion_docs or rule.data, missing) for rule, _, missing in pending]
     if jobs <= 1 or len(work) < 2 * jobs:
         _collect(pending, targets, map(_convert_rule, work), on_done, cache, stats)
         return stats

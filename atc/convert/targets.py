@@ -117,13 +117,16 @@ def make_backend(target: Target) -> Backend:
     return backend_class(target.backend)(processing_pipeline=resolve_pipelines(target.pipelines), **backend_options(target))
 
 
-def sigma_cli_command(target: Target, rule_file: str, rule_dir: Path | None = None) -> str:
+def sigma_cli_command(target: Target, rule_file: str, rule_dir: Path | None = None, filters: tuple[str, ...] = (), others: tuple[str, ...] = ()) -> str:
     """The command line that reproduces this target's query outside atc (sigma-cli, or atc for our own backends).
 
-    It runs in the rule file's folder: pipeline files are named relative to rule_dir (as written in atc.yml without it).
+    It runs in the rule file's folder: pipeline files are named relative to rule_dir (as written in atc.yml without it);
+    filters: filter files applied to the rule (`--filter`); others: files converted with it (a correlation's base rules).
     """
     has_files = rule_dir is not None and any(is_pipeline_file(spec) for spec in target.pipelines)
-    return f"{_command_prefix(target, rule_dir if has_files else None)} {shlex.quote(rule_file)}"  # the file name comes from a pull request: never shell syntax
+    options = "".join(f" --filter {shlex.quote(name)}" for name in filters)
+    files = " ".join(shlex.quote(name) for name in (*others, rule_file))  # file names come from a pull request: never shell syntax
+    return f"{_command_prefix(target, rule_dir if has_files else None)}{options} {files}"
 
 
 def _shown_pipelines(target: Target, rule_dir: Path | None) -> list[str]:

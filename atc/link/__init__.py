@@ -5,6 +5,7 @@ from atc.link.attack import resolve_tags
 from atc.link.data_needed import link_data_needed
 from atc.link.detection import link_detection
 from atc.link.environments import environment_problems
+from atc.link.references import inherit_data_needed, link_references
 from atc.link.triggers import link_triggers
 from atc.model import KnowledgeBase, Problem
 
@@ -19,7 +20,9 @@ def link(kb: KnowledgeBase) -> None:
         for tactic in rule.tactics:
             if tactic.tactic is None:
                 kb.problems.append(Problem(str(rule.path), "attack-unknown", f"tactic '{tactic.tag}' is unknown to ATT&CK {kb.attack.version}", severity="warning"))
+    link_references(kb)
     link_data_needed(kb.rules, kb.data_needed)
+    inherit_data_needed(kb)
     link_triggers(kb.rules, kb.triggers)
     link_detection(kb.rules, kb.data_needed, kb.attack)
     kb.problems += environment_problems(kb)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+from atc.link import attack_v19
 from atc.model import AttackSnapshot, TacticRef, TechniqueRef
 
 ATTACK_SITE = "https://attack.mitre.org"
@@ -30,13 +31,34 @@ def resolve_technique(tag_id: str, snapshot: AttackSnapshot) -> TechniqueRef:
     """An upper-case technique id as current, revoked (with its chain end), deprecated or unknown."""
     technique = snapshot.techniques.get(tag_id)
     if technique is None:
-        return TechniqueRef(tag_id, "unknown")
+        return _newer_technique(tag_id, snapshot)
     if technique.revoked:
         current = snapshot.techniques.get(technique.revoked_by) if technique.revoked_by else None
         return TechniqueRef(tag_id, "revoked", technique, current)
     if technique.deprecated:
         return TechniqueRef(tag_id, "deprecated", technique)
     return TechniqueRef(tag_id, "current", technique)
+
+
+def _newer_technique(tag_id: str, snapshot: AttackSnapshot) -> TechniqueRef:
+    """An ATT&CK v19 id the snapshot predates, through the version map; else unknown."""
+    mapped = attack_v19.TECHNIQUES.get(tag_id)
+    embedded = tuple(tid for tid in mapped[1] if tid in snapshot.techniques) if mapped else ()
+    if not embedded:
+        return TechniqueRef(tag_id, "unknown")
+    return TechniqueRef(tag_id, "newer", current=snapshot.techniques[embedded[0]], embedded=embedded)
+
+
+def resolve_tactic(value: str, snapshot: AttackSnapshot) -> TacticRef:
+    """A tactic tag against the snapshot, or through the v19 map (stealth, defense-impairment) when the snapshot predates it."""
+    shortname = tactic_shortname(value)
+    tactic = snapshot.tactic_by_shortname(shortname)
+    if tactic is None and shortname in attack_v19.TACTICS:
+        newer, embedded = attack_v19.TACTICS[shortname]
+        mapped = snapshot.tactic_by_shortname(embedded)
+        if mapped is not None:
+            return TacticRef(value, mapped, newer=newer)
+    return TacticRef(value, tactic)
 
 
 def resolve_tags(tags: list[str], snapshot: AttackSnapshot) -> tuple[list[TacticRef], list[TechniqueRef]]:
@@ -51,6 +73,5 @@ def resolve_tags(tags: list[str], snapshot: AttackSnapshot) -> tuple[list[Tactic
             tag_id = value.upper()
             techniques.setdefault(tag_id, resolve_technique(tag_id, snapshot))
         elif value and not OTHER_ID.fullmatch(value):
-            shortname = tactic_shortname(value)
-            tactics.setdefault(shortname, TacticRef(value, snapshot.tactic_by_shortname(shortname)))
+            tactics.setdefault(tactic_shortname(value), resolve_tactic(value, snapshot))
     return list(tactics.values()), list(techniques.values())

@@ -5,7 +5,7 @@ import hashlib
 from pathlib import Path
 from typing import Iterable
 
-from atc.load.rules import find_files, finish_rules, load_rule
+from atc.load.rules import find_files, finish_rules, load_file
 from atc.memo import Memo, code_digest
 from atc.model import Problem, Rule
 from atc.progress import Progress
@@ -31,21 +31,20 @@ def load_rules_remembered(dirs: Iterable[Path], problems: list[Problem], cache_d
         progress.expect(len(paths))
     for path in paths:
         try:
-            raw = path.read_bytes() if path.is_file() else None  # a FIFO is left to load_rule, which reports it unread
+            raw = path.read_bytes() if path.is_file() else None  # a FIFO is left to load_file, which reports it unread
         except OSError:
             raw = None
         digest = rule_digest(code, path, raw) if raw is not None else None
         found = memo.get(str(path), digest) if digest else None
         if found is None:
             own: list[Problem] = []
-            rule = load_rule(path, own)
-            found = (rule, own)
-            if digest and (rule is None or rule.source_text == raw.decode("utf-8-sig", "replace")):
+            loaded = load_file(path, own)
+            found = (loaded, own)
+            if digest and all(rule.source_text == raw.decode("utf-8-sig", "replace") for rule in loaded):
                 memo.put(str(path), digest, found)
-        rule, own = found
+        loaded, own = found
         problems.extend(own)
-        if rule is not None:
-            rules.append(rule)
+        rules.extend(loaded)
         if progress:
             progress.advance()
     memo.close(keep=(str(path) for path in paths))

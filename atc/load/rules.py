@@ -12,8 +12,12 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import SigmaNumber, SigmaString
 
-from atc.load.yamlfile import MAX_DEPTH, parse_yaml, per_file, read_text, type_name
+from atc.load.aggregation import is_aggregation
+from atc.load.documents import aggregation_rule, collection_documents, correlation_rule, filter_rule, rejected_rule
+from atc.load.yamlfile import MAX_DEPTH, one_line, parse_yaml_documents, per_file, read_text, type_name
 from atc.model import LogSource, Problem, Rule
+
+__all__ = ["find_files", "finish_rules", "load_file", "load_rules", "one_line", "safe_slug"]
 
 RULE_SUFFIXES = (".yml", ".yaml")
 MAX_RULE_VALUES = 10_000  # YAML values in one rule; SigmaHQ's largest rules have about two thousand
@@ -54,7 +58,7 @@ def inside(path: Path, root: Path, problems: list[Problem], kind: str) -> bool:
 
 def load_rules(dirs: Iterable[Path], problems: list[Problem]) -> list[Rule]:
     """Every valid Sigma rule below the folders; each bad file becomes one Problem."""
-    rules = [rule for path in find_files(dirs, problems, "rule") if (rule := load_rule(path, problems))]
+    rules = [rule for path in find_files(dirs, problems, "rule") for rule in load_file(path, problems)]
     finish_rules(rules, problems)
     return rules
 
@@ -65,32 +69,65 @@ def finish_rules(rules: list[Rule], problems: list[Problem]) -> None:
     _report_duplicate_ids(rules, problems)
 
 
+def load_file(path: Path, problems: list[Problem]) -> list[Rule]:
+    """Every rule document of one file (a rule; or several `---` documents, Sigma 1 collections, correlations, filters); bad ones become Problems."""
+    return _load_documents(path, problems) or []
+
+
 @per_file("rule")
-def load_rule(path: Path, problems: list[Problem]) -> Rule | None:
-    """One rule file, or None with the reason recorded."""
+def _load_documents(path: Path, problems: list[Problem]) -> list[Rule]:
     text = read_text(path, problems, "rule")
     if text is None:
-        return None
-    data = parse_yaml(text, path, problems, "rule", MAX_RULE_VALUES)
-    if data is None:
-        return None
+        return []
+    documents = parse_yaml_documents(text, path, problems, "rule", MAX_RULE_VALUES)
+    if documents is None:
+        return []
+    if len(documents) == 1 and not (isinstance(documents[0], dict) and "action" in documents[0]):
+        rule = load_document(documents[0], path, text, problems)
+        return [rule] if rule else []
+    rules = [rule for number, data in collection_documents(documents, path, problems) if (rule := load_document(data, path, text, problems, number))]
+    for position, rule in enumerate(rules):
+        rule.conversion_docs = rule.conversion_docs or [rule.data]  # the file's text is shared: conversions are keyed by the documents
+        rule.shares_file = len(rules) > 1
+        if position:
+            rule.page_stem = f"{path.stem}_{rule.name or position + 1}"
+    return rules
+
+
+def load_document(data: object, path: Path, text: str, problems: list[Problem], document: int = 0) -> Rule | None:
+    """One YAML document as a Rule of its kind, or None with the reason recorded."""
+    if isinstance(data, dict) and "correlation" in data:
+        return correlation_rule(data, path, text, problems, document)
+    if isinstance(data, dict) and "filter" in data:
+        return filter_rule(data, path, text, problems, document)
     error = _shape_error(data)
     if error:
         problems.append(Problem(str(path), "rule", error))
         return None
+    assert isinstance(data, dict)
     try:
         sigma_rule = SigmaRule.from_dict(data)
         for condition in sigma_rule.detection.parsed_condition:
             condition.parse()  # names a selection that does not exist, or is not a valid expression
     except SigmaError as exc:
-        problems.append(Problem(str(path), "sigma", f"pySigma rejects the rule: {one_line(exc)}"))
-        return None
+        if is_aggregation(data):
+            rule = aggregation_rule(data, path, text, problems, document)
+            if rule.conversion_docs:  # the fields and event ids of its search, for Data Needed matching
+                try:
+                    rule.fields, rule.event_ids = detection_facts(SigmaRule.from_dict(rule.conversion_docs[0]))
+                except Exception:  # a search pySigma cannot read either: no fields to match Data Needed with
+                    pass
+            return rule
+        reason = f"pySigma rejects the rule: {one_line(exc)}"
+        problems.append(Problem(str(path), "sigma", reason))
+        return rejected_rule(data, path, text, reason, document)
     except RecursionError:
         problems.append(Problem(str(path), "sigma", "the rule nests too deeply for pySigma (RecursionError); simplify its detection or condition"))
         return None
     except Exception as exc:  # pySigma parses untrusted text; whatever it raises is the file's problem, not a crash
-        problems.append(Problem(str(path), "sigma", f"pySigma cannot read the rule ({type(exc).__name__}): {one_line(exc)}"))
-        return None
+        reason = f"pySigma cannot read the rule ({type(exc).__name__}): {one_line(exc)}"
+        problems.append(Problem(str(path), "sigma", reason))
+        return rejected_rule(data, path, text, reason, document)
     fields, event_ids = detection_facts(sigma_rule)
     for value in _unreadable_event_ids(sigma_rule):
         problems.append(Problem(str(path), "event-id", f"EventID {value!r} is not written in ASCII digits; it is ignored when choosing Data Needed", severity="warning"))
@@ -113,6 +150,9 @@ def load_rule(path: Path, problems: list[Problem]) -> Rule | None:
         logsource=LogSource(logsource.product, logsource.service, logsource.category),
         fields=fields,
         event_ids=event_ids,
+        page_stem=path.stem,
+        document=document,
+        name=str(data["name"]) if isinstance(data.get("name"), str) else None,
     )
 
 
@@ -183,12 +223,6 @@ def _nesting(condition: str) -> int:
     return deepest
 
 
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception's message on one line, trimmed."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _detection_items(detection: SigmaDetection) -> Iterator[SigmaDetectionItem]:
     for item in detection.detection_items:
         if isinstance(item, SigmaDetection):
@@ -241,13 +275,14 @@ def _assign_slugs(rules: list[Rule], problems: list[Problem]) -> None:
     """Sanitised, stable, distinct page names; colliding names get a suffix from the rule's folder, file and id (a warning says so)."""
     by_slug: dict[str, list[Rule]] = {}
     for rule in rules:
-        by_slug.setdefault(safe_slug(rule.path.stem).lower(), []).append(rule)
+        by_slug.setdefault(safe_slug(rule.page_stem or rule.path.stem).lower(), []).append(rule)
     taken: set[str] = set()
     for group in by_slug.values():
         for rule in group:
-            rule.slug = safe_slug(rule.path.stem)
+            rule.slug = safe_slug(rule.page_stem or rule.path.stem)
             if len(group) > 1:
-                digest = hashlib.sha1(f"{rule.path.parent.name}/{rule.path.name}/{rule.id}".encode()).hexdigest()[:8]
+                where = f"{rule.path.parent.name}/{rule.path.name}/{rule.id}" + (f"/{rule.document}" if rule.document else "")
+                digest = hashlib.sha1(where.encode()).hexdigest()[:8]
                 others = ", ".join(str(other.path) for other in group if other is not rule)
                 problems.append(Problem(str(rule.path), "page-name", f"the page name {rule.slug} is also that of {others}; this rule's page is {rule.slug}_{digest}", severity="warning"))
                 rule.slug = f"{rule.slug}_{digest}"

@@ -48,6 +48,12 @@ def type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line, trimmed."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def read_text(path: Path, problems: list[Problem], kind: str) -> str | None:
     """The file's text, or None with a Problem when it is not a regular file, too large, unreadable or not UTF-8."""
     try:
@@ -111,6 +117,30 @@ def parse_yaml(text: str, path: Path, problems: list[Problem], kind: str, max_no
         problems.append(Problem(str(path), kind, f"{exc}; refused"))
         return None
     return data
+
+
+def parse_yaml_documents(text: str, path: Path, problems: list[Problem], kind: str, max_nodes: int = MAX_NODES) -> list[Any] | None:
+    """Parse every YAML document of a file (`---` separated; empty ones dropped); on failure record a Problem and return None."""
+    try:
+        documents = [document for document in yaml.load_all(text, Loader=_Loader) if document is not None]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problems.append(Problem(str(path), kind, f"invalid YAML: {exc.problem or exc.context}; fix the syntax at this line", line))
+        return None
+    except (yaml.YAMLError, RecursionError) as exc:
+        problems.append(Problem(str(path), kind, f"invalid YAML ({type(exc).__name__}); fix the syntax"))
+        return None
+    if not documents:
+        problems.append(Problem(str(path), kind, "file holds no YAML value (only comments or null); delete it or write the item into it"))
+        return None
+    try:
+        for document in documents:  # aliases never cross documents, and the file size bounds how many there are
+            check_limits(document, max_nodes)
+    except LimitExceeded as exc:
+        problems.append(Problem(str(path), kind, f"{exc}; refused"))
+        return None
+    return documents
 
 
 def read_yaml(path: Path, problems: list[Problem], kind: str) -> Any:

@@ -114,8 +114,8 @@ class StrategyItem:
 
 
 def counted_id(ref: TechniqueRef) -> str | None:
-    """The technique a tag counts for: itself, the end of its revoked chain, or none when unknown."""
-    if ref.status == "revoked":
+    """The technique a tag counts for: itself, the end of its revoked chain, the embedded id of a v19 id, or none when unknown."""
+    if ref.status in ("revoked", "newer"):
         return ref.current.id if ref.current else None
     return ref.technique.id if ref.technique else None
 
@@ -380,6 +380,7 @@ class AttackPages:
             unknown_tactics=sorted(coverage.unknown_tactics.items()),
             revoked=coverage.stale_tags("revoked"),
             deprecated=coverage.stale_tags("deprecated"),
+            newer=coverage.stale_tags("newer"),
         )
 
     def pages(self) -> dict[str, str]:

@@ -5,6 +5,7 @@ import json
 import re
 import unicodedata
 from pathlib import Path
+from typing import Sequence
 from urllib.parse import quote, urlsplit
 
 import jinja2
@@ -114,10 +115,14 @@ def yaml_string(value: object) -> Markup:
     return Markup(json.dumps(str(escape(" ".join(visible(str(value)).split()))), ensure_ascii=False))
 
 
-def template_environment(templates_dir: Path) -> jinja2.Environment:
-    """The jinja2 environment every page is rendered with: autoescape on, strict about undefined names."""
+def template_environment(templates_dir: Path | Sequence[Path]) -> jinja2.Environment:
+    """The jinja2 environment every page is rendered with: autoescape on, strict about undefined names.
+
+    Given several folders, a template is taken from the first that has it (a team's overrides, then atc's own).
+    """
+    folders = [templates_dir] if isinstance(templates_dir, Path) else list(templates_dir)
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        loader=jinja2.FileSystemLoader([str(folder) for folder in folders]),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -5,7 +5,7 @@ import csv
 import io
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atc.convert.targets import Target
 from atc.model import RuleSummary
@@ -14,13 +14,16 @@ from atc.render.pages import RULES_DIR
 
 CSV_COLUMNS = [
     "id", "title", "level", "status", "slug", "path", "product", "service", "category",
-    "tactics", "techniques", "counted_techniques", "data_needed", "triggers", "converted_targets",
+    "tactics", "techniques", "counted_techniques", "data_needed", "triggers", "converted_targets", "first_commit", "last_commit", "revisions",
 ]
 _LINE_STARTING_FORMULA = re.compile(r"(^|\n)(?=[=+\-@\t])")  # a line that a spreadsheet reads as a formula
 
+if TYPE_CHECKING:
+    from atc.history.model import RuleDates
 
-def rule_entry(rule: RuleSummary, targets: list[Target]) -> dict[str, Any]:
-    """A rule's facts as plain JSON values."""
+
+def rule_entry(rule: RuleSummary, targets: list[Target], dates: RuleDates | None = None) -> dict[str, Any]:
+    """A rule's facts as plain JSON values (first and last commit and revisions: null without git history)."""
     return {
         "id": rule.id,
         "title": rule.title,
@@ -34,6 +37,9 @@ def rule_entry(rule: RuleSummary, targets: list[Target]) -> dict[str, Any]:
         "data_needed": list(rule.data_needed),
         "triggers": [ref.technique_id for ref in rule.triggers],
         "converted_targets": [t.key for t in targets if t.key in rule.converted],
+        "first_commit": dates.first_commit if dates else None,
+        "last_commit": dates.last_commit if dates else None,
+        "revisions": dates.revisions if dates else None,
     }
 
 
@@ -61,9 +67,9 @@ def csv_row(entry: dict[str, Any]) -> list[str]:
     return [csv_cell(flat[column]) for column in CSV_COLUMNS]
 
 
-def exports(rules: list[RuleSummary], targets: list[Target]) -> dict[str, str]:
+def exports(rules: list[RuleSummary], targets: list[Target], dates: dict[str, RuleDates] | None = None) -> dict[str, str]:
     """rules.json and analytics.csv, rules sorted by title then slug."""
-    entries = [rule_entry(rule, targets) for rule in sorted(rules, key=lambda r: (r.title.lower(), r.slug))]
+    entries = [rule_entry(rule, targets, (dates or {}).get(rule.slug)) for rule in sorted(rules, key=lambda r: (r.title.lower(), r.slug))]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
+from atc.link import attack_v19
 from atc.link.attack import tactic_url, technique_url
 from atc.load.rules import safe_slug
 from atc.link.environments import Verdict
@@ -32,7 +33,10 @@ class LinkFilters:
     def tactic_item(self, ref: TacticRef) -> Markup:
         if ref.tactic is None:
             return Markup(f"{md_text(ref.tag)} (unknown to ATT&amp;CK {md_text(self.version)})")
-        return Markup(f"[{ref.tactic.id}: {md_text(ref.tactic.name)}]({tactic_url(ref.tactic.id)})")
+        link = f"[{ref.tactic.id}: {md_text(ref.tactic.name)}]({tactic_url(ref.tactic.id)})"
+        if ref.newer:
+            return Markup(f"{md_text(ref.tag)}: {md_text(ref.newer)} (ATT&amp;CK v19; in the embedded {md_text(self.version)}: {link})")
+        return Markup(link)
 
     def _technique_link(self, tid: str, name: str | None) -> str:
         label = f"{tid}: {md_text(name)}" if name else tid
@@ -50,6 +54,10 @@ class LinkFilters:
             return Markup(f"{link} (deprecated in ATT&amp;CK {md_text(self.version)})")
         if ref.status == "unknown":
             return Markup(f"{link} (unknown to ATT&amp;CK {md_text(self.version)})")
+        if ref.status == "newer":
+            embedded = ", ".join(self._technique_link(tid, self.technique_name(tid)) for tid in ref.embedded)
+            name = attack_v19.TECHNIQUES[ref.tag_id][0] if ref.tag_id in attack_v19.TECHNIQUES else None
+            return Markup(f"{self._technique_link(ref.tag_id, name)} (ATT&amp;CK v19; in the embedded {md_text(self.version)}: {embedded})")
         return Markup(link)
 
     def data_needed_item(self, item_id: str, prefix: str = f"../{DATA_NEEDED_DIR}/") -> Markup:
@@ -63,6 +71,9 @@ class LinkFilters:
     def trigger_item(self, ref: TriggerRef) -> Markup:
         """A rule's trigger link, noting when only some tests apply and when it comes from a tagged parent."""
         name = self.technique_name(ref.technique_id)
+        if ref.simulation is not None:
+            return Markup(f"[{md_text(ref.simulation)}](../{TRIGGERS_DIR}/{safe_slug(ref.technique_id)}.md) "
+                          f"({ref.technique_id}: {md_text(name)}; the test the rule's simulation names)")
         trigger = self.triggers.get(ref.technique_id)
         total = len(trigger.tests) if trigger else len(ref.test_guids)
         notes = ([f"{len(ref.test_guids)} of {total} tests apply"] if len(ref.test_guids) < total else []) + (

@@ -5,7 +5,7 @@ import hashlib
 import io
 import pickle
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 from atc.memo import Memo, code_digest, source_digest
 from atc.model import Rule, RuleSummary
@@ -59,7 +59,7 @@ def rule_digest(rule: Rule) -> bytes:
 class PageMemo:
     """Makes a page only when its template, the rendering code, the knowledge base's shared facts or its own inputs changed."""
 
-    def __init__(self, renderer: PageRenderer, templates_dir: Path, cache_dir: Path) -> None:
+    def __init__(self, renderer: PageRenderer, templates_dir: Path | Sequence[Path], cache_dir: Path) -> None:
         self.memo = Memo(cache_dir, "page")
         self.slots: list[str] = []
         self.made = 0  # pages (and other outputs) made in this build; the rest were remembered
@@ -71,7 +71,8 @@ class PageMemo:
         for kind, items in (("data-needed", kb.data_needed), ("policy", kb.logging_policies), ("trigger", kb.triggers)):
             refs.update((id(item), f"{kind}:{key}".encode()) for key, item in items.items())
         shared = content_digest((kb.data_needed, kb.logging_policies, kb.triggers, kb.attack, renderer.targets))
-        templates = source_digest(*(p for p in templates_dir.rglob("*") if p.is_file()))
+        folders = [templates_dir] if isinstance(templates_dir, Path) else list(templates_dir)
+        templates = source_digest(*(p for folder in folders for p in sorted(folder.rglob("*")) if p.is_file()))
         self.base = hashlib.sha256(code_digest() + templates + shared).digest()
         refs.update((id(rule), rule_digest(rule)) for rule in kb.rules)
         refs.update((id(summary), content_digest(summary)) for summary in renderer.summaries)

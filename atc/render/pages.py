@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 from atc.convert.deploy import DeployExport
 from atc.convert.targets import Target
@@ -20,7 +20,8 @@ from atc.render.page_memo import PageMemo
 from atc.render.rule_indexes import rule_index_pages
 from atc.render.targets_page import deploy_files, export_summary, reproduce, targets_page, versions_text
 
-if TYPE_CHECKING:  # rule_extras imports this module
+if TYPE_CHECKING:  # rule_extras imports this module; the history stage imports the renderer's escaping, via diff
+    from atc.history.model import KbHistory, RuleDates
     from atc.render.rule_extras import RelatedIndex
 
 T = TypeVar("T")
@@ -30,13 +31,14 @@ class PageRenderer:
     """Holds the jinja2 environment and the knowledge base's link targets."""
 
     def __init__(
-        self, kb: KnowledgeBase, targets: list[Target], templates_dir: Path, edit_urls: dict[str, str] | None = None, exports: list[DeployExport] | None = None
+        self, kb: KnowledgeBase, targets: list[Target], templates_dir: Path | Sequence[Path], edit_urls: dict[str, str] | None = None, exports: list[DeployExport] | None = None
     ) -> None:
         self.kb = kb
         self.targets = targets
         self.exports = exports or []  # deployable exports per target, written under exports/<target>/
         self.edit_urls = edit_urls or {}  # rule slug -> "edit this rule" URL
         self.memo: PageMemo | None = None  # set by the build: pages remembered across builds
+        self.history: KbHistory | None = None  # set by the build when the knowledge base is in git
         self.env = template_environment(templates_dir)
         self.links = LinkFilters(kb)  # no reference back to the renderer, nor to the rules: no reference cycle keeps a build alive
         self.env.filters.update(
@@ -86,10 +88,16 @@ class PageRenderer:
 
     def rule_context(self, rule: Rule, summary: RuleSummary, related: RelatedIndex) -> dict[str, object]:
         """What rule.md.j2 is rendered with for one rule."""
+        history = self.history.rules.get(rule.slug) if self.history else None
         return dict(
             rule=rule, targets=self.targets, related=related.related(summary), edit_url=self.edit_urls.get(rule.slug),
-            environments=verdicts(summary, self.environment_views),
+            environments=verdicts(summary, self.environment_views), history=history,
         )
+
+    @property
+    def dates(self) -> dict[str, RuleDates]:
+        """Each rule's first and last commit and number of revisions, by slug (empty without history)."""
+        return self.history.dates if self.history else {}
 
     def pages(self, site_name: str, site_url: str | None = None) -> dict[str, str]:
         """Every generated page, keyed by its path relative to docs/."""
@@ -108,8 +116,13 @@ class PageRenderer:
         # every other page is made from the summaries: one memo entry while none of them changes
         shown_exports = [export_summary(export) for export in self.exports]
         pages.update(self.remember(
-            ("knowledge-base pages", self.summaries, shown_exports, site_name, site_url, kb.environments), lambda: self.knowledge_base_pages(site_name, site_url)
+            ("knowledge-base pages", self.summaries, self.dates, shown_exports, site_name, site_url, kb.environments), lambda: self.knowledge_base_pages(site_name, site_url)
         ))
+        from atc.render.history_pages import changes_pages
+
+        periods = (self.history.periods, self.history.grouping, self.history.limits) if self.history else None
+        slugs = {rule.id: rule.slug for rule in self.summaries if rule.id}  # the changes page links the rules that still exist
+        pages.update(self.remember(("changes", periods, slugs, site_name, site_url), lambda: changes_pages(self, slugs, site_name, site_url)))
         pages.update(deploy_files(self.exports))
         from atc.site.assets import site_assets
 
@@ -132,8 +145,8 @@ class PageRenderer:
         for rule in self.summaries:
             for item_id in rule.data_needed:
                 rules_by_dn[item_id].append(rule)
-            for ref in rule.triggers:
-                rules_by_trigger[ref.technique_id].append(rule)
+            for technique_id in dict.fromkeys(ref.technique_id for ref in rule.triggers):  # a simulation's test and the tag's tests: once
+                rules_by_trigger[technique_id].append(rule)
         pages: dict[str, str] = {}
         linker = DetectionLinker(kb.attack, kb.data_needed)
         for item in kb.data_needed.values():
@@ -162,7 +175,7 @@ class PageRenderer:
         from atc.render.environment_pages import environment_pages
 
         pages.update(environment_pages(self))
-        pages.update(self.remember(("exports", self.summaries), lambda: exports(self.summaries, self.targets)))
+        pages.update(self.remember(("exports", self.summaries, self.dates), lambda: exports(self.summaries, self.targets, self.dates)))
         return pages
 
     def index_pages(self, site_name: str, rules_by_dn: dict[str, list[RuleSummary]], rules_by_trigger: dict[str, list[RuleSummary]]) -> dict[str, str]:
@@ -183,7 +196,9 @@ class PageRenderer:
                 attack_source=kb.attack.source,
                 environments=kb.environments,
             ),
-            f"{RULES_DIR}/index.md": self.render("rules_index.md.j2", rules=sorted(self.summaries, key=lambda r: (r.title.lower(), r.slug))),
+            f"{RULES_DIR}/index.md": self.render(
+                "rules_index.md.j2", rules=sorted(self.summaries, key=lambda r: (r.title.lower(), r.slug)), dates=self.dates, history=self.history is not None
+            ),
             f"{DATA_NEEDED_DIR}/index.md": self.render(
                 "data_needed_index.md.j2", items=list(kb.data_needed.values()), rule_counts={k: len(rules_by_dn[k]) for k in kb.data_needed},
                 unserved=sum(1 for rule in self.summaries if not rule.data_needed),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,8 +43,11 @@ def versions_text(target: Target) -> str:
 
 
 def reproduce(target: Target, rule: Rule) -> str:
-    """The command line reproducing the rule's query for the target (run next to the rule file)."""
-    return sigma_cli_command(target, rule.path.name, rule.path.parent)
+    """The command line reproducing the rule's query for the target (run next to the rule file), with its filters and base rules' files."""
+    folder = rule.path.parent
+    return sigma_cli_command(
+        target, rule.path.name, folder, tuple(os.path.relpath(path, folder) for path in rule.filter_files), tuple(os.path.relpath(path, folder) for path in rule.base_files)
+    )
 
 
 def export_summary(export: DeployExport) -> ExportSummary:

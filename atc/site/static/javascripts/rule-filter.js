@@ -2,7 +2,9 @@
  *
  * The page's static table is the data and the no-JavaScript fallback: each row is read once, then a filter only
  * toggles `hidden` on rows, showing the first PAGE_ROWS matches until asked for all. When the site is served over http(s), rules.json adds each rule's id, service,
- * Data Needed and triggers to the free-text search. Rule text is only ever inserted with textContent.
+ * Data Needed and triggers to the free-text search. When the knowledge base is in git the table has a "Last changed"
+ * column: rows can then be kept to those changed in the last N days (counted from today in the browser) and sorted by
+ * that date. Rule text is only ever inserted with textContent.
  */
 (function () {
   "use strict";
@@ -17,6 +19,10 @@
   const LEVELS = ["informational", "low", "medium", "high", "critical"];
   const DEBOUNCE_MS = 150;
   const PAGE_ROWS = 200; // rows shown at once: laying out thousands of table rows takes seconds
+  const CHANGED_HEADER = "Last changed";
+  const CHANGED_DAYS = [7, 30, 90, 365];
+  const DAY_MS = 86400000;
+  const SORTS = [["title", "title"], ["newest", "newest change first"], ["oldest", "oldest change first"]];
 
   /** Split a comma-separated cell into its values. */
   function cellValues(cell) {
@@ -31,16 +37,46 @@
     return decodeURIComponent(parts[parts.length - 1]).replace(/\.html$/, "");
   }
 
-  /** One model entry per table row: its filter values and the lower-case text searched by the text box. */
+  /** The index of the table column with this header, or -1. */
+  function columnOf(table, header) {
+    if (!table.tHead || !table.tHead.rows.length) return -1;
+    return Array.from(table.tHead.rows[0].cells).findIndex((cell) => cell.textContent.trim() === header);
+  }
+
+  /** One model entry per table row: its filter values, its last change (ms, NaN when unknown) and the lower-case text searched by the text box. */
   function readRows(table) {
-    return Array.from(table.tBodies[0].rows, (row) => {
+    const changedColumn = columnOf(table, CHANGED_HEADER);
+    return Array.from(table.tBodies[0].rows, (row, position) => {
       const values = {};
       for (const filter of FILTERS) {
         const cell = row.cells[filter.column];
         values[filter.key] = cell ? cellValues(cell) : [];
       }
-      return { row, values, slug: slugOf(row), text: row.textContent.toLowerCase() };
+      const changedCell = changedColumn >= 0 ? row.cells[changedColumn] : null;
+      const changed = changedCell ? Date.parse(changedCell.textContent.trim()) : NaN;
+      return { row, values, position, changed, slug: slugOf(row), text: row.textContent.toLowerCase() };
     });
+  }
+
+  /** A labelled <select> of fixed [value, text] choices. */
+  function choice(name, caption, choices) {
+    const label = document.createElement("label");
+    label.className = "atc-rule-filter__field";
+    const text = document.createElement("span");
+    text.textContent = caption;
+    const box = document.createElement("select");
+    box.name = name;
+    for (const [value, shown] of choices) box.add(new Option(shown, value));
+    label.append(text, box);
+    return label;
+  }
+
+  /** The rows in the chosen order: page order (by title), or by last change with unknown dates last. */
+  function ordered(rows, sort) {
+    if (sort === "title") return rows.slice().sort((a, b) => a.position - b.position);
+    const sign = sort === "newest" ? -1 : 1;
+    const known = (item) => !Number.isNaN(item.changed);
+    return rows.slice().sort((a, b) => (known(b) - known(a)) || sign * (a.changed - b.changed) || a.position - b.position);
   }
 
   /** Add rules.json facts (id, service, Data Needed, triggers) to each row's searchable text. */
@@ -95,7 +131,8 @@
     const table = article.querySelector("table");
     if (!table || !table.tBodies.length || container.dataset.ready) return;
     container.dataset.ready = "true";
-    const rows = readRows(table);
+    let rows = readRows(table);
+    const history = rows.some((item) => !Number.isNaN(item.changed));
 
     const form = document.createElement("form");
     form.className = "atc-rule-filter__form";
@@ -110,6 +147,12 @@
     text.placeholder = "title, technique id, rule id, Data Needed…";
     textLabel.append(textCaption, text);
     form.append(textLabel, ...FILTERS.map((filter) => select(rows, filter)));
+    if (history) {
+      form.append(
+        choice("changed", "Changed", [["", "any time"], ...CHANGED_DAYS.map((days) => [String(days), `in the last ${days} days`])]),
+        choice("sort", "Sort by", SORTS),
+      );
+    }
     const reset = document.createElement("button");
     reset.type = "reset";
     reset.className = "md-button";
@@ -131,9 +174,11 @@
     const apply = () => {
       const chosen = FILTERS.map((filter) => [filter.key, form.elements[filter.key].value]).filter(([, value]) => value);
       const words = text.value.toLowerCase().split(/\s+/).filter(Boolean);
+      const days = history ? Number(form.elements.changed.value) : 0;
+      const since = days ? Math.floor((Date.now() - days * DAY_MS) / DAY_MS) * DAY_MS : -Infinity; // from the start of that day (UTC)
       let found = 0;
       for (const item of rows) {
-        const match = matches(item, chosen, words);
+        const match = matches(item, chosen, words) && (!days || item.changed >= since);
         const hide = !match || found >= limit;
         if (item.row.hidden !== hide) item.row.hidden = hide;
         if (match) found += 1;
@@ -151,11 +196,22 @@
       window.clearTimeout(timer);
       timer = window.setTimeout(refilter, DEBOUNCE_MS);
     });
+    const sortRows = () => {
+      rows = ordered(rows, form.elements.sort.value);
+      const body = table.tBodies[0];
+      for (const item of rows) body.appendChild(item.row); // moves the row: the table shows the new order
+    };
     form.addEventListener("change", (event) => {
+      if (history && event.target === form.elements.sort) sortRows();
       if (event.target !== text) refilter();
     });
     form.addEventListener("submit", (event) => event.preventDefault());
-    form.addEventListener("reset", () => window.setTimeout(refilter, 0));
+    form.addEventListener("reset", () =>
+      window.setTimeout(() => {
+        if (history) sortRows();
+        refilter();
+      }, 0),
+    );
     more.addEventListener("click", () => {
       limit = Infinity;
       apply();

@@ -1,0 +1,72 @@
+"""The history stage (after convert, before render): reads git once for every rule and period; a folder that is not
+in git, or history turned off, gives no history and no error."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from atc.config import Settings
+from atc.convert.cache import ConversionCache
+from atc.convert.targets import Target
+from atc.gitrev import GitError, git_output, list_blobs, repo_top
+from atc.history.gitlog import read_log, shallow_boundary, tags
+from atc.history.model import KbHistory
+from atc.history.periods import Periods, month_spans, tag_spans
+from atc.history.rules import RuleHistories
+from atc.history.versions import RuleVersions
+from atc.load.rules import RULE_SUFFIXES
+from atc.model import KnowledgeBase
+from atc.revision import Side
+
+_FORGE = re.compile(r"^(https?://[^/]+/.+?)/(-/)?(?:blob|tree)/")  # GitHub and GitLab file URLs
+
+
+def commit_url(settings: Settings) -> str | None:
+    """A commit's web page with "{sha}" to fill: history.commit_url, else derived from a GitHub or GitLab repo_url (pages link only http(s) URLs)."""
+    if settings.history.commit_url:
+        return settings.history.commit_url
+    match = _FORGE.match(settings.repo_url) if settings.repo_url else None
+    return f"{match.group(1)}/{match.group(2) or ''}commit/{{sha}}" if match else None
+
+
+def _top(settings: Settings) -> Path | None:
+    """The top of the git working tree holding the knowledge base, None when it is not in one (or it has no commit)."""
+    try:
+        top = repo_top(settings.base_dir)
+        git_output(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    except GitError:
+        return None
+    return top
+
+
+def read_history(kb: KnowledgeBase, settings: Settings, targets: list[Target]) -> KbHistory | None:
+    """Every rule's history and the changes per tag or month; None when the knowledge base is not in a git repository."""
+    top = _top(settings)
+    if top is None:
+        return None
+    history = settings.history
+    side = Side("", top, settings)
+    folders = side.inside(settings.rules)
+    if not folders:  # the rules live outside the repository holding atc.yml
+        return None
+    shallow = shallow_boundary(top)
+    log = read_log(top, folders, history.depth)
+    head = {rel: blob for rel, blob in list_blobs(top, "HEAD", folders).items() if rel.endswith(RULE_SUFFIXES)}
+    versions = RuleVersions(top, kb, settings.cache_dir)
+    cache = ConversionCache(settings.cache_dir)
+    try:
+        histories = RuleHistories(top, settings, versions, targets, commit_url(settings))
+        rules, dates = histories.read(kb.rules, log, shallow, head, settings.jobs, cache)
+        named = tags(top)
+        head_sha = git_output(top, "rev-parse", "HEAD").decode().strip()
+        spans, limits = tag_spans(top, named, head_sha, shallow, history.periods) if named else month_spans(top, history.depth, shallow, history.periods)
+        periods, left_out = Periods(top, side, kb, versions, folders).read(spans, settings.jobs)
+    finally:
+        cache.close()
+        versions.close()
+    notes = []
+    if shallow:
+        notes.append("this is a shallow clone: the history starts at its oldest commit (fetch the whole history for more)")
+    if len(log) >= history.depth:
+        notes.append(f"only the last {history.depth} commits that touched the rules are read (history.depth)")
+    return KbHistory(rules, dates, periods, "tag" if named else "month", notes + limits + left_out, histories.stats)

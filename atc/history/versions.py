@@ -1,0 +1,76 @@
+"""Rules at old revisions, by git blob id: the working tree's rules as they are, other blobs parsed once (remembered
+across builds) and linked against today's Data Needed, triggers and ATT&CK snapshot."""
+from __future__ import annotations
+
+import hashlib
+import pickle
+import posixpath
+import tempfile
+from pathlib import Path
+
+from atc.gitrev import blob_id, write_blobs
+from atc.link import link
+from atc.load.remembered import loader_digest
+from atc.memo import Memo
+from atc.model import KnowledgeBase, Rule
+from atc.revision import _parse as parse_files
+
+
+class RuleVersions:
+    """blob id -> the rule that file holds (its first document; None: it does not parse)."""
+
+    def __init__(self, top: Path, kb: KnowledgeBase, cache_dir: Path) -> None:
+        self.top = top
+        self.kb = kb
+        self.rules: dict[str, Rule | None] = {}
+        self.blob_of: dict[Path, str] = {}  # the working tree's rule files: path -> blob id
+        for rule in kb.rules:
+            try:
+                self.blob_of[rule.path] = blob_id(rule.path.read_bytes())
+            except OSError:
+                continue
+            self.rules.setdefault(self.blob_of[rule.path], rule)  # a multi-document file's history is its first document's
+        self.working = {id(rule) for rule in self.rules.values()}
+        self.memo = Memo(cache_dir, "history-rule")
+        # a revision is remembered parsed and linked: by its blob id, the loader's code and what linking reads
+        linked_from = pickle.dumps((kb.data_needed, kb.triggers, kb.attack), protocol=pickle.HIGHEST_PROTOCOL)
+        self.base = hashlib.sha256(loader_digest() + hashlib.sha256(linked_from).digest()).digest()
+        self.used: set[str] = set()
+
+    def is_current(self, rule: Rule) -> bool:
+        """Whether the rule is the working tree's (already converted), not an old revision."""
+        return id(rule) in self.working
+
+    def add(self, blobs: dict[str, str], jobs: int) -> None:
+        """Parse and link the blobs (blob id -> a path that held it) not known yet; remembered, linked, in the build's cache."""
+        missing = {blob: path for blob, path in blobs.items() if blob not in self.rules}
+        if not missing:
+            return
+        self.used.update(missing)
+        digests = {blob: hashlib.sha256(self.base + blob.encode()).digest() for blob in missing}
+        unparsed: dict[str, str] = {}
+        for blob in sorted(missing):
+            found = self.memo.get(blob, digests[blob])
+            if found is None:
+                unparsed[blob] = missing[blob]
+            else:
+                self.rules[blob] = found[0]
+        if not unparsed:
+            return
+        with tempfile.TemporaryDirectory(prefix="atc-history-") as tmp:
+            names = {f"{blob}/{posixpath.basename(path)}": blob for blob, path in unparsed.items()}
+            write_blobs(self.top, names, Path(tmp))
+            parsed = {names[name]: (rules[0] if rules else None) for name, (rules, _) in zip(sorted(names), parse_files([Path(tmp) / name for name in sorted(names)], jobs))}
+        kb = self.kb
+        link(KnowledgeBase([rule for rule in parsed.values() if rule is not None], kb.data_needed, kb.logging_policies, kb.triggers, kb.attack, []))
+        for blob, rule in parsed.items():
+            self.rules[blob] = rule
+            self.memo.put(blob, digests[blob], (rule,))
+
+    def close(self) -> None:
+        """Store what was parsed; forget the revisions this build no longer reached."""
+        self.memo.close(keep=self.used)
+
+    def get(self, blob: str | None) -> Rule | None:
+        """The rule a blob holds (None when it does not parse or is unknown)."""
+        return self.rules.get(blob) if blob else None

@@ -1,0 +1,232 @@
+"""`atc init`: write a commented atc.yml for the repository it runs in and, on request, its GitHub workflows."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from atc.config import CONFIG_NAME
+from atc.resources import workflows_dir
+
+_SKIPPED = {"docs", "site", "node_modules", "venv", "build", "dist", "__pycache__"}  # besides hidden folders
+_RULE = re.compile(r"^(?:detection|correlation|filter):", re.MULTILINE)
+_DATA_NEEDED = re.compile(r"^title:\s*['\"]?DN_", re.MULTILINE)
+_POLICY = re.compile(r"^title:\s*['\"]?LP_", re.MULTILINE)
+_ATOMIC = re.compile(r"^T\d{4}(?:\.\d{3})?$")
+_HEAD = 65_536  # bytes read of each YAML file to tell what it is
+_GITHUB = re.compile(r"^(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)([\w.-]+/[\w.-]+?)(?:\.git)?/?$")
+EXAMPLE_RULE = "rules/example_whoami.yml"
+WORKFLOWS = ("pr-check.yml", "pr-comment.yml", "pages.yml")
+# the install step of atc's own workflows, and what a team's repository runs instead (atc checked out at a pinned ref)
+OWN_INSTALL = "python -m pip install --no-deps ."
+TOOL_DIR = ".atc-tool"
+GITIGNORE = ("/site/", ".atc-cache/", f"/{TOOL_DIR}/", ".venv/")  # build outputs, the CI's checkout of atc, a local venv
+
+
+@dataclass
+class Found:
+    """What `atc init` found in a repository, as paths relative to it (posix)."""
+
+    rules: dict[str, int] = field(default_factory=dict)  # top folder -> rule files below it
+    data_needed: set[str] = field(default_factory=set)
+    logging_policies: set[str] = field(default_factory=set)
+    triggers: set[str] = field(default_factory=set)
+    rule_dirs: dict[str, int] = field(default_factory=dict)  # folder -> rule files directly in it
+
+    def group_rules(self) -> None:
+        """Rule folders by top folder; a top folder holding a deprecated/ folder is split into its children, so deprecated/ stays out."""
+        def top(folder: str, depth: int) -> str:
+            return "/".join(folder.split("/")[:depth]) if folder != "." else "."
+
+        split = {top(folder, 1) for folder in self.rule_dirs if "deprecated" in folder.split("/")[1:]}
+        for folder, count in self.rule_dirs.items():
+            key = top(folder, 2 if top(folder, 1) in split and "/" in folder else 1)
+            key = "deprecated" if key.split("/")[-1] == "deprecated" else key
+            self.rules[key] = self.rules.get(key, 0) + count
+
+
+def _kind(path: Path) -> str | None:
+    """Whether a YAML file is a Sigma rule, a Data Needed item or a logging policy, from its first bytes."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_HEAD).decode("utf-8", "replace")
+    except OSError:
+        return None
+    if _DATA_NEEDED.search(head):
+        return "data_needed"
+    if _POLICY.search(head):
+        return "logging_policies"
+    return "rules" if _RULE.search(head) else None
+
+
+def discover(root: Path) -> Found:
+    """Rule folders (by top folder), Data Needed and logging policy folders and Atomic Red Team atomics/ folders below root."""
+    found = Found()
+    for parent, folders, names in os.walk(root):
+        here = Path(parent)
+        rel = here.relative_to(root)
+        folders[:] = sorted(name for name in folders if not name.startswith(".") and name not in _SKIPPED)
+        if here.name == "atomics" and any(_ATOMIC.match(name) for name in folders):
+            found.triggers.add(rel.as_posix())
+            folders[:] = []
+            continue
+        for name in sorted(names):
+            if not name.endswith((".yml", ".yaml")) or (here == root and name == CONFIG_NAME):
+                continue
+            kind = _kind(here / name)
+            if kind == "rules":
+                found.rule_dirs[rel.as_posix()] = found.rule_dirs.get(rel.as_posix(), 0) + 1
+            elif kind is not None:
+                getattr(found, kind).add(rel.as_posix())
+    found.group_rules()
+    return found
+
+
+def _outermost(folders: set[str]) -> list[str]:
+    """The folders that are not inside another of them (the loaders search recursively)."""
+    return sorted(f for f in folders if not any(f != other and f.startswith(other.rstrip("/") + "/") for other in folders))
+
+
+def _yaml_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else "[" + ", ".join(items) + "]"
+
+
+def _git(root: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def repo_url(root: Path) -> str | None:
+    """The "edit this rule" base URL from the repository's GitHub remote `origin` and current branch, when there is one."""
+    match = _GITHUB.match(_git(root, "remote", "get-url", "origin"))
+    if match is None:
+        return None
+    prefix = _git(root, "rev-parse", "--show-prefix").rstrip("/")  # atc.yml's folder inside the repository
+    path = f"/{prefix}" if prefix else ""
+    return f"https://github.com/{match[1]}/blob/{_git(root, 'symbolic-ref', '--short', 'HEAD') or 'main'}{path}"
+
+
+def config_text(found: Found, example: bool, url: str | None = None) -> str:
+    """The commented atc.yml for what was found."""
+    kept = sorted(top for top in found.rules if top != "deprecated")
+    counts = ", ".join(f"{top}: {found.rules[top]:,}" for top in kept)
+    lines = [
+        "# atc's settings for this repository, written by `atc init`. Paths are relative to this file;",
+        "# every key is optional (`atc build --help` lists them all).",
+        "",
+        f"# Sigma rules, searched recursively ({'an example rule atc init wrote; add yours' if example else 'rule files found: ' + counts})",
+        f"rules: {_yaml_list(kept)}",
+    ]
+    if "deprecated" in found.rules:
+        lines.append(f"# deprecated/ holds {found.rules['deprecated']:,} more rule files; add it to `rules` to give them pages too")
+    for key, what, values in (
+        ("data_needed", "Data Needed items (atc's or Atomic Threat Coverage's format)", found.data_needed),
+        ("logging_policies", "logging policies", found.logging_policies),
+        ("triggers", "Atomic Red Team's atomics/ folder", found.triggers),
+    ):
+        outer = _outermost(values)
+        lines += ["", f"# {what}"] + ([f"{key}: {_yaml_list(outer)}"] if outer else [f"# {key}: {key if key != 'triggers' else 'atomic-red-team/atomics'}   (none found)"])
+    lines += [
+        "",
+        "# Output: generated Markdown (your own pages there are kept) and the site",
+        "# docs_dir: docs",
+        "# site_dir: site",
+        "",
+        "# Query languages, in page order (default: all; `atc build --help` lists them)",
+        "# targets: [splunk, es-qs, esql, kusto, sqlite]",
+        "",
+        "# \"Edit this rule\" links: the URL of this folder in your repository" + (" (from the git remote origin)" if url else ""),
+        f"repo_url: {url}" if url else "# repo_url: https://github.com/your-org/your-rules/blob/main",
+        "",
+        "# Your look: templates here override atc's of the same name; mkdocs.yml is merged over atc's defaults",
+        "# templates_dir: templates",
+        "# mkdocs_config: mkdocs.yml",
+        "",
+        "# strict: true     # any problem fails the build (CI)",
+        "# offline: true    # a site that opens from the file system",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+EXAMPLE_TEXT = """\
+title: Whoami Execution
+id: 8e0bb260-d4b2-4fff-bb8d-3f82118e6892
+status: experimental
+description: An example rule written by `atc init`; replace it with your own. Detects whoami.exe, often run right after gaining access.
+author: atc init
+date: 2026-01-01
+tags:
+  - attack.discovery
+  - attack.t1033
+logsource:
+  product: windows
+  category: process_creation
+detection:
+  selection:
+    Image|endswith: '\\whoami.exe'
+  condition: selection
+falsepositives:
+  - Administrators checking their own account
+level: low
+"""
+
+
+def team_workflow(text: str, repository: str, ref: str) -> str:
+    """One of atc's workflows as a team's repository runs it: atc checked out at a pinned ref into .atc-tool and installed from there."""
+    checkout = (
+        "      - name: Check out atc (pinned)\n"
+        "        uses: actions/checkout@v4\n"
+        "        with:\n"
+        f"          repository: {repository}\n"
+        f"          ref: {ref}\n"
+        f"          path: {TOOL_DIR}\n"
+        "          persist-credentials: false\n\n"
+        "      - name: Set up Python\n"
+    )
+    text = text.replace("requirements.lock", f"{TOOL_DIR}/requirements.lock")
+    text = text.replace(OWN_INSTALL, f"python -m pip install --no-deps ./{TOOL_DIR}")
+    return text.replace("      - name: Set up Python\n", checkout, 1)
+
+
+def run_init(root: Path, force: bool, workflows: bool, repository: str, ref: str, out: list[str]) -> int:
+    """Write atc.yml (and the workflows) into root; messages go to out. 1 when a file exists and force is off."""
+    config = root / CONFIG_NAME
+    if config.exists() and not force:
+        out.append(f"{config} exists; run `atc init --force` to write it again")
+        return 1
+    found = discover(root)
+    example = not found.rules
+    if example:
+        rule = root / EXAMPLE_RULE
+        rule.parent.mkdir(parents=True, exist_ok=True)
+        rule.write_text(EXAMPLE_TEXT, encoding="utf-8")
+        found.rules["rules"] = 1
+        out.append(f"no Sigma rules found: wrote an example, {rule}")
+    config.write_text(config_text(found, example, repo_url(root)), encoding="utf-8")
+    out.append(f"wrote {config}: rules in {', '.join(sorted(found.rules))}" + "".join(
+        f"; {label} in {', '.join(_outermost(values))}" for label, values in (("Data Needed", found.data_needed), ("logging policies", found.logging_policies), ("triggers", found.triggers)) if values
+    ))
+    ignore = root / ".gitignore"
+    kept = ignore.read_text(encoding="utf-8").splitlines() if ignore.is_file() else []
+    missing = [line for line in GITIGNORE if line not in kept]
+    if missing:
+        ignore.write_text("".join(f"{line}\n" for line in [*kept, *missing]), encoding="utf-8")
+        out.append(f"added {', '.join(missing)} to {ignore}")
+    if workflows:
+        folder = root / ".github" / "workflows"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in WORKFLOWS:
+            target = folder / name
+            if target.exists() and not force:
+                out.append(f"{target} exists; left as it is (--force overwrites)")
+                continue
+            target.write_text(team_workflow((workflows_dir() / name).read_text(encoding="utf-8"), repository, ref), encoding="utf-8")
+            out.append(f"wrote {target}")
+    out.append("next: `atc build`, then open site/index.html")
+    return 0

@@ -1,0 +1,156 @@
+"""A team's own repository: `atc init`, the errors of an unconfigured or mistyped setup, template overrides and mkdocs.yml merged over atc's."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from atc.cli import main
+from atc.resources import templates_dir
+from atc.site.mkdocs_config import merge, site_config
+from tests.conftest import CORPORA, needs_corpora
+
+RULE = Path(__file__).parent / "fixtures" / "documents" / "rules" / "sigma1_collection.yml"  # two rules, level medium
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch) -> Path:
+    """An empty folder as the current one."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_build_without_atc_yml_or_rules_exits_2_pointing_at_init(repo, capsys):
+    assert main(["build"]) == 2
+    err = capsys.readouterr().err
+    assert "no atc.yml" in err and "atc init" in err
+    assert list(repo.iterdir()) == []  # nothing built anywhere
+
+
+@pytest.mark.parametrize("args, named", [
+    (["build", "--rules", "does-not-exist"], "does-not-exist: rules path not found"),
+    (["check", "--rules", "rules", "--triggers", "no-atomics"], "no-atomics: triggers path not found"),
+])
+def test_a_missing_given_path_exits_2_naming_it(repo, capsys, args, named):
+    (repo / "rules").mkdir()
+    assert main(args) == 2
+    assert named in capsys.readouterr().err
+
+
+def test_a_missing_path_in_atc_yml_exits_2_naming_it(repo, capsys):
+    (repo / "rules").mkdir()
+    (repo / "atc.yml").write_text("rules: rules\ndata_needed: dn-typo\n", encoding="utf-8")
+    assert main(["check"]) == 2
+    assert "dn-typo: data needed path not found (atc.yml or the options)" in capsys.readouterr().err
+
+
+def test_init_in_an_empty_repository_writes_a_config_an_example_and_workflows_that_build(repo, capsys):
+    assert main(["init", "--workflows", "--atc-repo", "acme/atc", "--atc-ref", "v1.0.0"]) == 0
+    config = yaml.safe_load((repo / "atc.yml").read_text(encoding="utf-8"))
+    assert config == {"rules": "rules"}  # everything else is a comment
+    assert (repo / "rules" / "example_whoami.yml").is_file()
+    assert {"/site/", ".atc-cache/"} <= set((repo / ".gitignore").read_text(encoding="utf-8").splitlines())
+    check = yaml.safe_load((repo / ".github" / "workflows" / "pr-check.yml").read_text(encoding="utf-8"))
+    steps = check["jobs"]["check"]["steps"]
+    tool = next(step for step in steps if step.get("with", {}).get("repository") == "acme/atc")
+    assert tool["with"]["ref"] == "v1.0.0" and tool["with"]["path"] == ".atc-tool"
+    runs = "\n".join(step.get("run", "") for step in steps)
+    assert "python -m pip install -r .atc-tool/requirements.lock" in runs and "python -m pip install --no-deps ./.atc-tool" in runs
+    assert main(["init"]) == 1  # an existing atc.yml is kept
+    assert "exists" in capsys.readouterr().err
+    assert main(["build", "--no-site", "-q", "-j", "1"]) == 0
+    assert (repo / "docs" / "Detection_Rules" / "example_whoami.md").is_file()
+
+
+def test_init_finds_rule_folders_data_needed_policies_and_atomics(repo):
+    (repo / "detections" / "windows").mkdir(parents=True)
+    (repo / "detections" / "windows" / "a.yml").write_text(RULE.read_text(encoding="utf-8"), encoding="utf-8")
+    (repo / "detections" / "deprecated").mkdir()
+    (repo / "detections" / "deprecated" / "old.yml").write_text(RULE.read_text(encoding="utf-8"), encoding="utf-8")
+    (repo / "kb" / "dn").mkdir(parents=True)
+    (repo / "kb" / "dn" / "DN_1.yml").write_text("title: DN_0001_x\nlogsource:\n  product: windows\n", encoding="utf-8")
+    (repo / "kb" / "lp").mkdir()
+    (repo / "kb" / "lp" / "LP_1.yml").write_text("title: LP_0001_x\n", encoding="utf-8")
+    (repo / "art" / "atomics" / "T1033").mkdir(parents=True)
+    assert main(["init"]) == 0
+    config = yaml.safe_load((repo / "atc.yml").read_text(encoding="utf-8"))
+    assert config == {"rules": "detections/windows", "data_needed": "kb/dn", "logging_policies": "kb/lp", "triggers": "art/atomics"}
+    assert "deprecated/ holds 1 more rule files" in (repo / "atc.yml").read_text(encoding="utf-8")
+
+
+@needs_corpora()
+def test_init_on_the_corpora_names_every_sigma_rule_folder():
+    from atc.init import discover
+
+    found = discover(CORPORA)
+    assert found.rules["sigma/rules"] > 3000 and "deprecated" in found.rules
+    assert found.triggers == {"atomic-red-team/atomics"} and found.data_needed == {"atc-data/data_needed"}
+
+
+def test_a_team_template_overrides_one_template_and_atc_supplies_the_rest(repo):
+    (repo / "rules").mkdir()
+    (repo / "rules" / "r.yml").write_text(RULE.read_text(encoding="utf-8"), encoding="utf-8")
+    (repo / "templates").mkdir()
+    own = (templates_dir() / "rule.md.j2").read_text(encoding="utf-8")
+    (repo / "templates" / "rule.md.j2").write_text(own.replace("## Log source", "TEAM-MARKER {{ rule.level }}\n\n## Log source"), encoding="utf-8")
+    (repo / "atc.yml").write_text("rules: rules\ntargets: [splunk]\n", encoding="utf-8")
+    assert main(["build", "--no-site", "-q", "-j", "1"]) == 0
+    assert "TEAM-MARKER medium" in (repo / "docs" / "Detection_Rules" / "r_2.md").read_text(encoding="utf-8")
+    assert "TEAM-MARKER" not in (repo / "docs" / "index.md").read_text(encoding="utf-8")  # other pages: atc's templates
+
+
+def test_team_mkdocs_yml_is_merged_over_atcs_defaults(repo):
+    (repo / "mkdocs.yml").write_text(
+        "site_name: Team Rules\nrepo_url: https://example.com/team/rules\ntheme:\n  palette: {primary: red}\n  custom_dir: overrides\n"
+        "nav:\n  - Handbook: handbook.md\nplugins:\n  - search:\n      lang: de\n",
+        encoding="utf-8",
+    )
+    merged = yaml.load(site_config(repo / "mkdocs.yml", repo / ".atc-cache").read_text(encoding="utf-8"), Loader=yaml.Loader)
+    assert merged["site_name"] == "Team Rules" and merged["repo_url"] == "https://example.com/team/rules"
+    assert merged["theme"]["name"] == "material" and merged["theme"]["palette"] == {"primary": "red"}
+    assert merged["theme"]["custom_dir"] == str(repo.resolve() / "overrides")
+    assert merged["nav"][0] == {"Home": "index.md"} and merged["nav"][-1] == {"Handbook": "handbook.md"}
+    assert merged["plugins"][0] == {"search": {"lang": "de"}} and "atc" in merged["plugins"]  # theirs replaces atc's by name
+    assert "markdown_extensions" in merged  # atc's, untouched
+
+
+def test_merge_adds_lists_and_joins_not_in_nav():
+    base = {"extra_css": ["a.css"], "not_in_nav": "/x/*.md\n", "markdown_extensions": ["tables", {"toc": {"permalink": True}}]}
+    over = {"extra_css": ["team.css"], "not_in_nav": "/team/*.md", "markdown_extensions": [{"toc": {"permalink": False}}, "abbr"]}
+    assert merge(base, over) == {
+        "extra_css": ["a.css", "team.css"], "not_in_nav": "/x/*.md\n/team/*.md",
+        "markdown_extensions": ["tables", {"toc": {"permalink": False}}, "abbr"],
+    }
+
+
+def test_team_mkdocs_yml_reaches_the_built_site(repo):
+    (repo / "rules").mkdir()
+    (repo / "rules" / "r.yml").write_text(RULE.read_text(encoding="utf-8"), encoding="utf-8")
+    (repo / "atc.yml").write_text("rules: rules\ntargets: [splunk]\n", encoding="utf-8")
+    (repo / "mkdocs.yml").write_text("site_name: Team Rules\nnav:\n  - Handbook: handbook.md\n", encoding="utf-8")
+    (repo / "docs").mkdir()
+    (repo / "docs" / "handbook.md").write_text("# Handbook\n\nHow we triage.\n", encoding="utf-8")
+    assert main(["build", "-q", "-j", "1", "--strict"]) == 0
+    home = (repo / "site" / "index.html").read_text(encoding="utf-8")
+    assert "Team Rules" in home and 'href="handbook/"' in home
+    assert (repo / "site" / "handbook" / "index.html").is_file()
+
+
+@pytest.mark.parametrize("name", ["pr-check.yml", "pr-comment.yml", "pages.yml"])
+def test_workflows_written_by_init_match_the_github_schema(repo, name):
+    from tests.test_workflows import schema_check
+
+    assert main(["init", "--workflows", "--atc-repo", "acme/atc", "--atc-ref", "v1.0.0"]) == 0
+    done = schema_check(repo / ".github" / "workflows" / name)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_init_takes_the_edit_links_from_the_github_remote(repo):
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", "-b", "trunk"], cwd=repo, check=True)
+    subprocess.run(["git", "remote", "add", "origin", "git@github.com:acme/detections.git"], cwd=repo, check=True)
+    assert main(["init"]) == 0
+    config = yaml.safe_load((repo / "atc.yml").read_text(encoding="utf-8"))
+    assert config["repo_url"] == "https://github.com/acme/detections/blob/trunk"
