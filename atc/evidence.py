@@ -101,7 +101,10 @@ def read_events(path: Path) -> list[Event]:
             raise EvidenceError(f"{path}: neither JSON nor JSON lines: {exc}") from exc
     if not items or not all(isinstance(item, dict) for item in items):
         raise EvidenceError(f"{path}: the events must be JSON objects")
-    return [Event(f"{path.name}#{number}", flatten(item)) for number, item in enumerate(items, 1)]
+    try:
+        return [Event(f"{path.name}#{number}", flatten(item)) for number, item in enumerate(items, 1)]
+    except (AttributeError, TypeError) as exc:  # e.g. EVTX "#attributes" that are not a mapping
+        raise EvidenceError(f"{path}: not an event atc can read ({exc})") from exc
 
 
 def _run(rule: Rule, target: str, test: RegressionTest, events: list[Event]) -> Evidence:

@@ -100,6 +100,16 @@ def test_prose_channel_matches_only_an_equal_detection_value(mini: AttackSnapsho
     assert exact.data_components == ["DC0094"] and loose.data_components == []
 
 
+def test_a_v19_tag_counts_for_the_embedded_technique_it_maps_to() -> None:
+    real = load_snapshot()
+    tagged = rule(real, "v19", LogSource("windows", None, "process_creation"), {"sel": {"CommandLine": "x"}}, ["attack.t1685"])
+    assert tagged.techniques[0].status == "newer"
+    link_detection([tagged], {}, real)
+    embedded = tagged.techniques[0].current.id
+    assert [ref.strategy for ref in tagged.detections] == [s.id for s in real.strategies_for(embedded)] != []
+    assert all(ref.technique == embedded for ref in tagged.detections)
+
+
 def test_same_technique_other_data(mini: AttackSnapshot) -> None:
     other = rule(mini, "proc", LogSource("windows", "security"), {"sel": {"EventID": [4688]}}, ["attack.t1021.002", "attack.t1059"])
     link_detection([other], {}, mini)

@@ -120,3 +120,12 @@ def test_an_alias_bomb_info_yml_is_refused_with_the_file_named(tmp_path: Path) -
     info.write_text("\n".join(lines) + "\n")
     with pytest.raises(EvidenceError, match=f"{info}: YAML expands to more than"):
         read_tests(info, tmp_path, rule)
+
+
+def test_an_event_of_an_unexpected_shape_is_a_reason_naming_the_file(tmp_path: Path) -> None:
+    from atc.evidence import EvidenceError
+
+    odd = tmp_path / "odd.json"
+    odd.write_text('{"Event": {"System": {"Provider": {"#attributes": "not a mapping"}}}}')
+    with pytest.raises(EvidenceError, match=f"{odd}: not an event atc can read"):
+        read_events(odd)

@@ -202,10 +202,11 @@ def rule_platforms(logsource: LogSource) -> frozenset[str] | None:
 
 
 def counted_techniques(rule: Rule) -> list[str]:
-    """The current technique ids the rule's tags count for (a revoked tag counts for its replacement)."""
+    """The technique ids the rule's tags count for, as on the ATT&CK pages: a revoked tag for its replacement, a v19 id
+    for the embedded technique it maps to, an unknown one for none."""
     ids = []
     for ref in rule.techniques:
-        technique = ref.current if ref.status == "revoked" else ref.technique if ref.status == "current" else None
+        technique = ref.current if ref.status in ("revoked", "newer") else ref.technique
         if technique is not None:
             ids.append(technique.id)
     return list(dict.fromkeys(ids))
