@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, Iterator, TextIO
 from atc.config import Settings
 from atc.convert.cache import ConversionCache
 from atc.convert.runner import ConvertStats, convert_rules
-from atc.convert.targets import Target, select_targets
+from atc.convert.attack_data import use_snapshot, with_attack
+from atc.convert.deploy import DeployExport, build_exports, deploy_targets
+from atc.convert.targets import Target
+from atc.convert.team_targets import configured_targets
 from atc.gitrev import GitError
 from atc.link import link
 from atc.load.attack import load_snapshot
@@ -46,6 +49,7 @@ class BuildResult:
     convert_stats: ConvertStats = field(default_factory=ConvertStats)
     made: int = 0  # pages and exports rendered; the others were remembered from an earlier build
     history: KbHistory | None = None  # the rule history from git, when the knowledge base is in a repository
+    exports: list[DeployExport] = field(default_factory=list)  # deployable exports per target (exports/<target>/)
 
     @property
     def problems(self) -> list[Problem]:
@@ -129,7 +133,7 @@ def run_build(settings: Settings, stream: TextIO = sys.stderr, quiet: bool = Fal
 
 
 def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: str | None) -> BuildResult:
-    targets = select_targets(settings.targets)
+    targets = configured_targets(settings.targets, settings.target_entries, settings.base_dir)
     timings: dict[str, float] = {}
     check_output(settings.docs_dir, settings.site_dir if settings.build_site else None, _inputs(settings))  # before any work: refuse folders that are not atc's
 
@@ -151,11 +155,18 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         _log(stream, quiet, f"preview: {len(converted)} rules differ from {only_changed}")
     progress = Progress("convert", len(converted), stream, quiet)
     cache = ConversionCache(settings.cache_dir)
+    attack = use_snapshot(kb.attack, settings.cache_dir)  # formats naming ATT&CK techniques read the snapshot, never the network
+    targets = with_attack(targets, attack)
+    deploy = with_attack(deploy_targets(targets), attack) if settings.exports and only_changed is None else []  # no whole-base export in a preview
     try:
-        convert_stats = convert_rules(converted, targets, settings.jobs, progress.advance, cache)
+        convert_stats = convert_rules(converted, targets + deploy, settings.jobs, progress.advance, cache)
+        exports = build_exports(kb.rules, deploy, cache)
     finally:
         cache.close()
     timings["convert"] = progress.close()
+    for export in exports:
+        if export.error:
+            kb.problems.append(Problem(f"exports/{export.target}", "export", f"{export.target}: the backend could not write the {export.format} file: {export.error}", severity="warning"))
     gc.freeze()
     for rule in kb.rules:
         for conversion in rule.conversions.values():
@@ -195,7 +206,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
     started = time.perf_counter()
     links = edit_urls(kb.rules, settings.repo_url, [settings.base_dir, *settings.rules])
     templates = template_dirs(settings)
-    renderer = PageRenderer(kb, targets, templates, links)
+    renderer = PageRenderer(kb, targets, templates, links, exports)
     renderer.history = history
     if only_changed is None:  # a preview's partial pages are not worth remembering
         renderer.memo = PageMemo(renderer, templates, settings.cache_dir)
@@ -228,7 +239,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
             timings["site"] = time.perf_counter() - started
             _log(stream, quiet, f"site: built {settings.site_dir} in {timings['site']:.2f} s")
         carry_refused(written, settings.docs_dir, staging.docs)
-    return BuildResult(kb, targets, pages, written, timings, convert_stats, made, history)
+    return BuildResult(kb, targets, pages, written, timings, convert_stats, made, history, exports)
 
 
 def _log(stream: TextIO, quiet: bool, message: str) -> None:
@@ -272,7 +283,7 @@ def summarise(result: BuildResult, stream: TextIO, verbose: bool = False) -> Non
     stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in result.timings.items())
     print(
         f"summary: {len(result.kb.rules)} rules, {len(result.pages)} pages, {result.written.written if result.written else 0} written; "
-        f"conversions {result.convert_stats.converted} done, {result.convert_stats.cached} cached; ok {conversions['ok']}, "
+        f"conversions {result.convert_stats.converted} done, {result.convert_stats.cached} cached ({result.convert_stats.for_exports} more for exports); ok {conversions['ok']}, "
         f"failed {conversions['failed']}, timed out {conversions['timeout']}; problems: {counts}; {stages}",
         file=stream,
     )

@@ -1,4 +1,4 @@
-"""`atc check`: load and link a knowledge base, run pySigma's rule-quality validators, write nothing."""
+"""`atc check`: load and link a knowledge base, run the chosen sets of pySigma rule-quality validators, write nothing."""
 from __future__ import annotations
 
 from dataclasses import fields
@@ -8,16 +8,14 @@ from sigma.exceptions import SigmaRuleLocation
 from sigma.rule import SigmaDetectionItem, SigmaLogSource, SigmaRule
 from sigma.validation import SigmaValidator
 from sigma.validators.base import SigmaRuleValidator, SigmaValidationIssue
-from sigma.validators.core import validators
 
 from atc.build import load_knowledge_base
 from atc.config import ConfigError, Settings
+from atc.convert.team_targets import configured_targets
 from atc.link import link
 from atc.load.rules import one_line
 from atc.model import KnowledgeBase, LogSource, Problem, Rule
-
-# validators that download ATT&CK or D3FEND data (the link stage checks ATT&CK tags offline), or repeat our duplicate-id check
-SKIPPED_VALIDATORS = frozenset({"attacktag", "d3_fendtag", "identifier_uniqueness"})
+from atc.validator_sets import DEFAULT_SETS, ValidatorSetError, chosen_sets, installed_validators
 
 
 def _value_text(value: object) -> str:
@@ -39,16 +37,17 @@ def _issue_text(issue: SigmaValidationIssue) -> str:
 
 
 class ExclusionError(ConfigError):
-    """A validator exclusion names a validator pySigma does not have or an id that is not a UUID."""
+    """A validator exclusion names a validator that is not installed or an id that is not a UUID."""
 
 
 def _exclusions(pairs: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[UUID | None, set[type[SigmaRuleValidator]]]:
     """pySigma's exclusion mapping from the settings' (rule id, validator names) pairs."""
+    validators = installed_validators()
     result: dict[UUID | None, set[type[SigmaRuleValidator]]] = {}
     for rule_id, names in pairs:
         unknown = [name for name in names if name not in validators]
         if unknown:
-            raise ExclusionError(f"validator_exclusions: unknown pySigma validator(s) {', '.join(unknown)} for rule {rule_id}")
+            raise ExclusionError(f"validator_exclusions: unknown pySigma validator(s) {', '.join(unknown)} for rule {rule_id} (not installed)")
         try:
             result[UUID(rule_id)] = {validators[name] for name in names}
         except ValueError as exc:
@@ -56,11 +55,17 @@ def _exclusions(pairs: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[UUID | N
     return result
 
 
-def validate(rules: list[Rule], exclusions: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> list[Problem]:
-    """pySigma's offline validators over the rules, as warnings naming each rule's file; excluded (rule, validator) pairs are skipped."""
-    validator = SigmaValidator(
-        [cls for key, cls in sorted(validators.items()) if key not in SKIPPED_VALIDATORS], exclusions=_exclusions(exclusions)
-    )
+class UnknownValidatorSetError(ExclusionError):
+    """`validators:` names a set that is not installed."""
+
+
+def validate(rules: list[Rule], exclusions: tuple[tuple[str, tuple[str, ...]], ...] = (), sets: tuple[str, ...] = DEFAULT_SETS) -> list[Problem]:
+    """The chosen sets' offline validators over the rules, as warnings naming each rule's file; excluded (rule, validator) pairs are skipped."""
+    try:
+        chosen = {key: cls for found in chosen_sets(sets) for key, cls in found.runs.items()}
+    except ValidatorSetError as exc:
+        raise UnknownValidatorSetError(str(exc)) from exc
+    validator = SigmaValidator([cls for _, cls in sorted(chosen.items())], exclusions=_exclusions(exclusions))
     issues: list[SigmaValidationIssue] = []
     problems: list[Problem] = []
     for rule in (rule for rule in rules if rule.kind == "rule"):  # correlations, filters and rules pySigma rejects are not SigmaRules
@@ -77,9 +82,10 @@ def validate(rules: list[Rule], exclusions: tuple[tuple[str, tuple[str, ...]], .
 
 def run_check(settings: Settings) -> KnowledgeBase:
     """The knowledge base as the build would see it, with every problem the build reports plus the validators'."""
+    configured_targets(settings.targets, settings.target_entries, settings.base_dir)  # the team's own targets are usable
     kb = load_knowledge_base(settings, remember=False)  # no cache: a check writes nothing
     link(kb)
-    kb.problems.extend(validate(kb.rules, settings.validator_exclusions))
+    kb.problems.extend(validate(kb.rules, settings.validator_exclusions, settings.validators))
     if settings.events is not None and settings.events.is_dir():
         from atc.verify import bad_event_files
 

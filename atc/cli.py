@@ -23,8 +23,8 @@ data_needed, ... next to atc.yml, or in the current folder when only --rules
 is given), an atc.yml in the current folder or given with --config
 (keys: rules, data_needed, logging_policies, triggers, docs_dir, site_dir,
 templates_dir, mkdocs_config, cache_dir, targets, jobs, build_site, strict,
-repo_url, offline, attack_snapshot, events, validator_exclusions, environments,
-history; paths relative to the file), then these options.
+repo_url, offline, exports, attack_snapshot, events, validators, validator_exclusions,
+environments, history; paths relative to the file), then these options.
 
 environments (atc.yml only): a mapping of name to what the environment collects,
 e.g. corp: {data_needed: [DN_...], logging_policies: [LP_...], data_components:
@@ -40,6 +40,13 @@ history (when the knowledge base is in git; defaults shown):
     commit_url: null  # e.g. https://git.example/rules/commit/{sha}; default:
                       # derived from a GitHub or GitLab repo_url
 
+A targets entry is a built-in key or a target of the team's own:
+  - {key: splunk-ours, backend: splunk, pipelines: [splunk_windows, pipelines/fields.yml],
+     format: default, options: {index: main}, language: spl, export: savedsearches}
+backend: an installed pySigma backend (`sigma list targets`); pipelines: installed
+names (`sigma list pipelines`) or YAML files; options: sigma-cli's -O key=value;
+export: a deployable output format written to exports/<key>/ (false: none).
+
 targets: """ + ", ".join(t.key for t in TARGETS) + "; optional: " + ", ".join(t.key for t in OPTIONAL_TARGETS) + """
 
 Without an atc.yml and without --rules, atc build stops: run `atc init` first.
@@ -53,9 +60,13 @@ exit status: 0 built; 1 --strict and problems were found; 2 unusable settings
 
 CHECK_EPILOG = """\
 Settings come from the built-in defaults, an atc.yml (or --config), then these
-options, as for `atc build`. Skipped validators: attacktag and d3_fendtag (they
-download MITRE data; ATT&CK tags are checked against the offline snapshot
-instead) and identifier_uniqueness (reported as duplicate-id).
+options, as for `atc build`. `validators:` in atc.yml names the validator sets
+to run: pysigma (pySigma's own, the default), sigmahq (SigmaHQ's conventions,
+from pysigma-validators-sigmahq) or any other installed validator plugin.
+Skipped: validators that download data at run time (pySigma's attacktag and
+d3_fendtag, SigmaHQ's taxonomy, file name and event id checks; ATT&CK tags are
+checked against the offline snapshot instead) and identifier_uniqueness
+(reported as duplicate-id).
 
 exit status: 0 no errors (warnings allowed); 1 a file has an error, or --strict
 and any problem (warnings included); 2 unusable settings.
@@ -88,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--site-dir", type=Path, metavar="DIR", help="where the static site goes (default: site)")
     build.add_argument("--cache-dir", type=Path, metavar="DIR", help="where converted queries are cached (default: .atc-cache)")
     build.add_argument("--no-site", action="store_true", help="write the Markdown pages only, do not run mkdocs")
+    build.add_argument("--no-exports", action="store_true", help="no deployable exports under exports/<target>/ (no conversions in deploy formats)")
     build.add_argument("--offline", action="store_true", help="build a site that works from the file system, without a server (air-gapped use)")
     build.add_argument("--repo-url", metavar="URL", help="http(s) URL of the rules' repository (the atc.yml folder) for \"edit this rule\" links")
     build.add_argument("--targets", metavar="LIST", help="comma-separated query languages, in page order (default: all)")
@@ -154,6 +166,8 @@ def settings_from_args(args: argparse.Namespace, cwd: Path) -> Settings:
         value = getattr(args, option, None)
         if value is not None:
             changes[option] = value
+    if getattr(args, "no_exports", False):
+        changes["exports"] = False
     if getattr(args, "no_site", False):
         changes["build_site"] = False
     if getattr(args, "offline", False):
@@ -200,9 +214,14 @@ def _check(args: argparse.Namespace) -> int:
     from atc.build import print_problems
     from atc.check import run_check
 
+    from atc.validator_sets import chosen_sets
+
     settings = settings_from_args(args, Path.cwd())
     kb = run_check(settings)
     counts = print_problems(kb.problems, sys.stderr, verbose=args.verbose)
+    for found in chosen_sets(settings.validators):
+        skipped = f"; skipped (they download data at run time): {', '.join(found.needs_download)}" if found.needs_download else ""
+        print(f"validators {found.name}: {len(found.runs)} run{skipped}", file=sys.stderr)
     print(f"check: {len(kb.rules)} rules, {len(kb.data_needed)} Data Needed, {len(kb.logging_policies)} logging policies, {len(kb.triggers)} triggers; problems: {counts}", file=sys.stderr)
     errors = any(problem.severity == "error" for problem in kb.problems)
     return 1 if errors or (settings.strict and kb.problems) else 0
@@ -253,7 +272,7 @@ def _add_diff_parser(commands: argparse._SubParsersAction) -> None:
 def _diff(args: argparse.Namespace) -> int:
     import time
 
-    from atc.convert.targets import select_targets
+    from atc.convert.team_targets import configured_targets
     from atc.diff import run_diff
     from atc.gitrev import GitError, repo_top
     from atc.render.diff_report import to_json, to_markdown
@@ -266,7 +285,7 @@ def _diff(args: argparse.Namespace) -> int:
         top = repo_top(cwd)
         config = config_rel(find_config(args.config, cwd), top)
         settings = working_tree(top, config).settings
-        targets = select_targets(parse_targets(args.targets) if args.targets else settings.targets)
+        targets = configured_targets(parse_targets(args.targets) if args.targets else settings.targets, settings.target_entries, settings.base_dir)
         if args.jobs is not None and args.jobs < 1:
             raise ConfigError("--jobs must be at least 1")
         report = run_diff(cwd, args.base, args.head, config, targets, args.jobs or settings.jobs)

@@ -19,6 +19,27 @@ class ConfigError(Exception):
     """The configuration file or an option is unusable; the message says what to fix."""
 
 
+OptionValue = str | int | tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class TargetEntry:
+    """A team's own target from atc.yml: an installed pySigma backend with its pipelines, format and options."""
+
+    key: str
+    backend: str  # sigma-cli's backend identifier (`sigma list targets`)
+    pipelines: tuple[str, ...] = ()  # installed pipeline names or YAML files relative to atc.yml, as sigma-cli's -p
+    format: str = "default"
+    options: tuple[tuple[str, OptionValue], ...] = ()  # sigma-cli's -O key=value, as sigma-cli passes them
+    language: str = "text"  # code-block language
+    label: str = ""
+    export: str | None = None  # deployable output format for exports/<key>/ (None: the backend's usual one, "": none)
+
+
+TARGET_ENTRY_KEYS = ("key", "backend", "pipelines", "format", "options", "language", "label", "export")
+TARGET_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+
+
 @dataclass(frozen=True)
 class HistorySettings:
     """`history:` in atc.yml: what the rule pages, the changes page and rules.json show of the git history, and what it may cost."""
@@ -42,11 +63,13 @@ class Settings:
     mkdocs_config: Path
     cache_dir: Path
     targets: tuple[str, ...] | None = None  # None: the registry's defaults
+    target_entries: tuple[TargetEntry, ...] = ()  # the team's own targets defined in atc.yml (selected by key in targets)
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     build_site: bool = True
     strict: bool = False
     repo_url: str | None = None  # for "edit this rule" links: the URL of base_dir in the team's repository
     offline: bool = False  # build a site usable from the file system (mkdocs-material's offline plugin)
+    exports: bool = True  # deployable exports per target under exports/<target>/ (a conversion per rule in each deploy format)
     base_dir: Path = REPO_ROOT  # the folder of atc.yml; "edit this rule" paths are relative to it (not an atc.yml key)
     attack_snapshot: Path | None = None  # None: the snapshot shipped in the package
     validator_exclusions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (rule id, pySigma validators `atc check` skips for it)
@@ -54,6 +77,7 @@ class Settings:
     environments: tuple[Environment, ...] = ()  # the team's environments and what each collects (rule pages say where rules run)
     given: frozenset[str] = frozenset()  # settings given in atc.yml or as options: a missing path among them is an error (not an atc.yml key)
     history: HistorySettings = HistorySettings()  # rule history from git
+    validators: tuple[str, ...] = ("pysigma",)  # validator sets `atc check` runs: pysigma (pySigma's own), sigmahq, ...
 
 
 _PATH_LISTS = ("rules", "data_needed", "logging_policies", "triggers")
@@ -93,7 +117,7 @@ def load_config_file(path: Path) -> Settings:
         raise ConfigError(f"{path}: cannot read configuration: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the configuration must be a mapping of settings")
-    known = {f.name for f in fields(Settings)} - {"base_dir", "given"}
+    known = {f.name for f in fields(Settings)} - {"base_dir", "given", "target_entries"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -107,7 +131,9 @@ def load_config_file(path: Path) -> Settings:
                 raise ConfigError(f"{path}: '{key}' must be a path")
             changes[key] = folder / value
         elif key == "targets":
-            changes[key] = tuple(parse_targets(value))
+            changes[key], changes["target_entries"] = _targets(value, path)
+        elif key == "validators":
+            changes[key] = _name_list(value, f"{path}: 'validators' must be a list of validator set names (pysigma, sigmahq, ...)")
         elif key == "jobs":
             changes[key] = _positive_int(value, f"{path}: 'jobs'")
         elif key == "validator_exclusions":
@@ -116,7 +142,7 @@ def load_config_file(path: Path) -> Settings:
             changes[key] = environments(value, path)
         elif key == "history":
             changes[key] = _history(value, path)
-        elif key in ("build_site", "strict", "offline"):
+        elif key in ("build_site", "strict", "offline", "exports"):
             if not isinstance(value, bool):
                 raise ConfigError(f"{path}: '{key}' must be true or false")
             changes[key] = value
@@ -200,6 +226,95 @@ def _history(value: Any, path: Path) -> HistorySettings:
         else:
             changes[key] = _positive_int(item, f"{path}: 'history.{key}'")
     return replace(HistorySettings(), **changes)
+
+
+def _name_list(value: Any, message: str) -> tuple[str, ...]:
+    """A non-empty list of names."""
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) and item.strip() for item in value):
+        raise ConfigError(message)
+    return tuple(item.strip() for item in value)
+
+
+def _targets(value: Any, path: Path) -> tuple[tuple[str, ...], tuple[TargetEntry, ...]]:
+    """The target keys in page order, and the team's own target definitions among them."""
+    if not isinstance(value, list):
+        return tuple(parse_targets(value)), ()
+    keys: list[str] = []
+    entries: list[TargetEntry] = []
+    for number, item in enumerate(value, 1):
+        if isinstance(item, dict):
+            entries.append(target_entry(item, f"{path}: targets entry {number}"))
+            keys.append(entries[-1].key)
+        elif isinstance(item, str) and item.strip():
+            keys.append(item.strip())
+        else:
+            raise ConfigError(f"{path}: targets entry {number} must be a target key or a mapping with key and backend")
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise ConfigError(f"{path}: target(s) {', '.join(duplicates)} listed more than once")
+    return tuple(keys), tuple(entries)
+
+
+def target_entry(item: dict, where: str) -> TargetEntry:
+    """One team target mapping, checked for shape (whether its backend, format and pipelines exist is checked on use)."""
+    unknown = sorted(str(k) for k in set(item) - set(TARGET_ENTRY_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(TARGET_ENTRY_KEYS)}")
+    for required in ("key", "backend"):
+        if not isinstance(item.get(required), str) or not item[required].strip():
+            raise ConfigError(f"{where}: '{required}' is required (a name)")
+    key = item["key"].strip()
+    where = f"{where} ({key})"
+    if not TARGET_KEY.match(key):
+        raise ConfigError(f"{where}: 'key' may hold only letters, digits, '.', '_' and '-'")
+    pipelines = item.get("pipelines", [])
+    if isinstance(pipelines, str):
+        pipelines = [pipelines]
+    if not isinstance(pipelines, list) or not all(isinstance(p, str) and p.strip() for p in pipelines):
+        raise ConfigError(f"{where}: 'pipelines' must be a list of pipeline names or YAML file paths")
+    for name in ("format", "language", "label"):
+        if name in item and not (isinstance(item[name], str) and item[name].strip()):
+            raise ConfigError(f"{where}: '{name}' must be a name")
+    if "language" in item and not TARGET_KEY.match(item["language"].strip()):
+        raise ConfigError(f"{where}: 'language' must be a name (a code-block language: letters, digits, '.', '_', '-')")
+    export = item.get("export")
+    if export is not None and export is not False and not (isinstance(export, str) and export.strip()):
+        raise ConfigError(f"{where}: 'export' must be an output format of the backend, or false for none")
+    return TargetEntry(
+        key=key,
+        backend=item["backend"].strip(),
+        pipelines=tuple(p.strip() for p in pipelines),
+        format=str(item.get("format", "default")).strip(),
+        options=_options(item.get("options") or {}, where),
+        language=str(item.get("language", "text")).strip(),
+        label=str(item.get("label", "")).strip(),
+        export="" if export is False else (export.strip() if isinstance(export, str) else None),
+    )
+
+
+def _option_value(value: Any) -> str | int | None:
+    """A value as sigma-cli's -O key=value passes it: a whole number when it reads as one, else the text."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        return str(value)
+
+
+def _options(value: Any, where: str) -> tuple[tuple[str, OptionValue], ...]:
+    """Backend options (-O key=value): text or whole-number values, or lists of them (a key given several times)."""
+    message = f"{where}: 'options' must map option names to text or whole numbers (or lists of them), as sigma-cli's -O key=value"
+    if not isinstance(value, dict):
+        raise ConfigError(message)
+    options: list[tuple[str, OptionValue]] = []
+    for name, raw in sorted(value.items(), key=lambda kv: str(kv[0])):
+        items = raw if isinstance(raw, list) else [raw]
+        converted = [_option_value(v) for v in items]
+        if not isinstance(name, str) or not TARGET_KEY.match(name) or not converted or any(v is None for v in converted):
+            raise ConfigError(message)
+        options.append((name, tuple(converted) if len(converted) > 1 else converted[0]))  # type: ignore[arg-type]  # one value: as sigma-cli
+    return tuple(options)
 
 
 def parse_targets(value: Any) -> list[str]:

@@ -128,7 +128,7 @@ def test_description_edit_renders_that_rule_page_only(kb_copy: Settings, tmp_pat
     second = _build(kb_copy)
     assert second.made == 1
     changed = {page for page in second.pages if second.pages[page] != first.pages.get(page)}
-    assert changed == {f"Detection_Rules/{seed.slug}.md"}
+    assert changed == {f"Detection_Rules/{seed.slug}.md", "exports/splunk/savedsearches.conf"}  # the Splunk export holds descriptions
     assert second.pages == _fresh(kb_copy, tmp_path, "fresh").pages
 
 

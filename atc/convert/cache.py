@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import asdict
 from functools import cache
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from atc.convert.plugins import is_pipeline_file
 from atc.convert.targets import Target
@@ -105,6 +105,17 @@ class ConversionCache:
                 facts = {"format": FORMAT, "target": asdict(target), "versions": versions, "code": code, "files": files, "python": PYTHON}
                 self._fingerprints[target] = _sha256(json.dumps(facts, sort_keys=True))
         return {target: self._fingerprints[target] for target in targets}
+
+    def remembered(self, name: str, digest: str, make: Callable[[], str]) -> str:
+        """make(), or what it gave last time for inputs with the same digest: one row per name, replaced when they change."""
+        row = self.db.execute("SELECT value FROM memo WHERE key = ?", (name,)).fetchone()
+        if row:
+            stored = json.loads(row[0])
+            if stored.get("digest") == digest:
+                return str(stored["value"])
+        value = make()
+        self.db.execute("INSERT OR REPLACE INTO memo VALUES (?, ?)", (name, json.dumps({"digest": digest, "value": value})))
+        return value
 
     @staticmethod
     def text_key(source_text: str) -> str:

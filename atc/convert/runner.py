@@ -1,6 +1,7 @@
 """Run conversions: a fresh rule object per (rule, target), one backend per target per process, a time limit each."""
 from __future__ import annotations
 
+import json
 import multiprocessing
 import signal
 from concurrent.futures import ProcessPoolExecutor
@@ -63,7 +64,12 @@ def convert_one(data: dict | list[dict], target: Target) -> Conversion:
     except Exception as exc:  # a backend may raise anything; the page shows the reason
         _backends.pop(target, None)  # a failed conversion can leave state behind (kusto repeats old errors in new ones)
         return Conversion(target.key, "failed", error=f"{type(exc).__name__}: {one_line(exc)}")
-    text = "\n".join(str(query) for query in queries)  # exactly what the backend returned: a trailing space can be part of a value
+    if target.raw and queries:  # a deploy format: the backend's output objects, kept for its finaliser (atc/convert/deploy.py)
+        try:
+            return Conversion(target.key, "ok", query=json.dumps(list(queries), ensure_ascii=False))
+        except (TypeError, ValueError) as exc:
+            return Conversion(target.key, "failed", error=f"the backend's output is not JSON data: {one_line(exc)}")
+    text = "\n".join(query if isinstance(query, str) else json.dumps(query) for query in queries)  # exactly what the backend returned (objects as sigma-cli prints them): a trailing space can be part of a value
     if not text.strip():
         return Conversion(target.key, "failed", error="the backend produced no query for this rule")
     return Conversion(target.key, "ok", query=text)
@@ -80,6 +86,7 @@ class ConvertStats:
 
     cached: int = 0
     converted: int = 0
+    for_exports: int = 0  # conversions in deploy formats (run or cached), counted apart from the pages' ones
 
 
 def convert_rules(
@@ -100,7 +107,9 @@ def convert_rules(
         key = keys[number] if cache else ""
         row = stored.get(key, {})
         rule.conversions = {t.key: row[fingerprints[t]] for t in targets if fingerprints.get(t) in row}
-        stats.cached += len(rule.conversions)
+        raw = sum(t.raw for t in targets if t.key in rule.conversions)
+        stats.cached += len(rule.conversions) - raw
+        stats.for_exports += raw
         missing = tuple(t for t in targets if t.key not in rule.conversions)
         if missing:
             pending.append((rule, key, missing))
@@ -142,7 +151,9 @@ def _collect(
     for (rule, key, missing), conversions in zip(pending, results):
         done = {**rule.conversions, **{c.target: c for c in conversions}}
         rule.conversions = {t.key: done[t.key] for t in targets if t.key in done}
-        stats.converted += len(conversions)
+        raw = sum(t.raw for t in missing)
+        stats.converted += len(conversions) - raw
+        stats.for_exports += raw
         if cache:
             batch.setdefault(key, {}).update((fingerprints[t], c) for t, c in zip(missing, conversions))
             if len(batch) >= 100:

@@ -1,10 +1,12 @@
 """The target registry: one entry per query language a rule page shows, in page order."""
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
+from pathlib import Path
 
 from sigma.conversion.base import Backend
 
@@ -23,6 +25,17 @@ class Target:
     sigma_cli: str | None = None  # `sigma convert -t` name when sigma-cli can reproduce it
     note: str = ""  # what the query expects of the data, shown on the targets page
     requires: str = ""  # the input the query is exact for, stated under every query of the target
+    options: tuple[tuple[str, str | int | tuple[str | int, ...]], ...] = ()  # backend options (sigma-cli's -O key=value)
+    shown_pipelines: tuple[str, ...] | None = None  # pipelines as the team wrote them (files relative to atc.yml); None: pipelines
+    files_digest: str = ""  # sha256 of the pipeline files' content: an edited file makes another target (backends, cache, pages)
+    attack_digest: str = ""  # the ATT&CK data its format names techniques from (siem_rule formats): a new snapshot converts again
+    export: str | None = None  # deployable output format for exports/<key>/ ("": none; None: the backend's usual one)
+    raw: bool = False  # keep the backend's per-rule output objects as a JSON list (deployable formats are finalised later)
+
+    @property
+    def written_pipelines(self) -> tuple[str, ...]:
+        """The pipelines as atc.yml names them (files relative to its folder), for pages: never a machine's own path."""
+        return self.shown_pipelines if self.shown_pipelines is not None else self.pipelines
 
 
 GREP_NOTE = (
@@ -55,7 +68,7 @@ KUSTO_NOTE = (
 TARGETS: tuple[Target, ...] = (
     Target("powershell", "PowerShell (Get-WinEvent)", "atc.convert.backends:PowerShellBackend", language="powershell"),
     Target("es-qs", "Elasticsearch query string (Lucene, ECS)", "atc.convert.backends:LuceneBackend", ("ecs_windows",), note=LUCENE_NOTE),
-    Target("xpack-watcher", "Elasticsearch X-Pack Watcher", "atc.convert.backends:WatcherBackend", ("ecs_windows",), "watcher", language="bash"),
+    Target("xpack-watcher", "Elasticsearch X-Pack Watcher", "atc.convert.backends:WatcherBackend", ("ecs_windows",), "watcher", language="bash", export=""),
     Target("graylog", "Graylog search", "atc.convert.backends:GraylogBackend"),
     Target("splunk", "Splunk SPL", "sigma.backends.splunk:SplunkBackend", ("splunk_windows",), sigma_cli="splunk"),
     Target("logpoint", "LogPoint", "sigma.backends.logpoint:Logpoint", ("logpoint_windows",), sigma_cli="logpoint"),
@@ -94,35 +107,52 @@ def select_targets(keys: tuple[str, ...] | list[str] | None) -> list[Target]:
     return [BY_KEY[key] for key in dict.fromkeys(chosen)]
 
 
+def backend_options(target: Target) -> dict[str, object]:
+    """The target's backend options as sigma-cli hands them to the backend (a key given several times: a list)."""
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in target.options}
+
+
 def make_backend(target: Target) -> Backend:
     """A fresh backend for one target, its pipelines resolved by name from the plugin registry (never by import order)."""
-    return backend_class(target.backend)(processing_pipeline=resolve_pipelines(target.pipelines))
+    return backend_class(target.backend)(processing_pipeline=resolve_pipelines(target.pipelines), **backend_options(target))
 
 
-def sigma_cli_command(target: Target, rule_file: str, filters: tuple[str, ...] = (), others: tuple[str, ...] = ()) -> str:
+def sigma_cli_command(target: Target, rule_file: str, rule_dir: Path | None = None, filters: tuple[str, ...] = (), others: tuple[str, ...] = ()) -> str:
     """The command line that reproduces this target's query outside atc (sigma-cli, or atc for our own backends).
 
+    It runs in the rule file's folder: pipeline files are named relative to rule_dir (as written in atc.yml without it);
     filters: filter files applied to the rule (`--filter`); others: files converted with it (a correlation's base rules).
     """
+    has_files = rule_dir is not None and any(is_pipeline_file(spec) for spec in target.pipelines)
     options = "".join(f" --filter {shlex.quote(name)}" for name in filters)
     files = " ".join(shlex.quote(name) for name in (*others, rule_file))  # file names come from a pull request: never shell syntax
-    return f"{_command_prefix(target)}{options} {files}"
+    return f"{_command_prefix(target, rule_dir if has_files else None)}{options} {files}"
+
+
+def _shown_pipelines(target: Target, rule_dir: Path | None) -> list[str]:
+    """The -p arguments: pipeline names, and files relative to the rule's folder (or as written in atc.yml)."""
+    if rule_dir is None:
+        return list(target.written_pipelines)
+    return [os.path.relpath(spec, rule_dir) if is_pipeline_file(spec) else spec for spec in target.pipelines]
 
 
 @cache
-def _command_prefix(target: Target) -> str:
-    """The reproduction command without the rule file, computed once per target (pipeline discovery is slow)."""
+def _command_prefix(target: Target, rule_dir: Path | None = None) -> str:
+    """The reproduction command without the rule file, computed once per target and folder (pipeline discovery is slow)."""
     if target.sigma_cli is None:
         return f"atc convert -t {target.key}"
     parts = ["sigma", "convert", "-t", target.sigma_cli]
-    for name in target.pipelines:
-        parts += ["-p", name]
+    for name in _shown_pipelines(target, rule_dir):
+        parts += ["-p", shlex.quote(name)]
     if not target.pipelines and backend_class(target.backend).requires_pipeline:
         parts.append("--without-pipeline")
     if any(not pipeline_allows(name, target.sigma_cli) for name in target.pipelines):
         parts.append("--disable-pipeline-check")
     if target.output_format != "default":
         parts += ["-f", target.output_format]
+    for name, value in target.options:
+        for item in value if isinstance(value, tuple) else (value,):
+            parts += ["-O", shlex.quote(f"{name}={item}")]
     return " ".join(parts)
 
 

@@ -6,6 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
+from atc.convert.deploy import DeployExport
 from atc.convert.targets import Target
 from atc.link.attack import technique_url
 from atc.link.detection import DetectionLinker
@@ -17,7 +18,7 @@ from atc.render.gaps import gap_groups
 from atc.render.link_filters import DATA_NEEDED_DIR, POLICIES_DIR, RULES_DIR, TRIGGERS_DIR, LinkFilters
 from atc.render.page_memo import PageMemo
 from atc.render.rule_indexes import rule_index_pages
-from atc.render.targets_page import reproduce, targets_page, versions_text
+from atc.render.targets_page import deploy_files, export_summary, reproduce, targets_page, versions_text
 
 if TYPE_CHECKING:  # rule_extras imports this module; the history stage imports the renderer's escaping, via diff
     from atc.history.model import KbHistory, RuleDates
@@ -29,9 +30,12 @@ T = TypeVar("T")
 class PageRenderer:
     """Holds the jinja2 environment and the knowledge base's link targets."""
 
-    def __init__(self, kb: KnowledgeBase, targets: list[Target], templates_dir: Path | Sequence[Path], edit_urls: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, kb: KnowledgeBase, targets: list[Target], templates_dir: Path | Sequence[Path], edit_urls: dict[str, str] | None = None, exports: list[DeployExport] | None = None
+    ) -> None:
         self.kb = kb
         self.targets = targets
+        self.exports = exports or []  # deployable exports per target, written under exports/<target>/
         self.edit_urls = edit_urls or {}  # rule slug -> "edit this rule" URL
         self.memo: PageMemo | None = None  # set by the build: pages remembered across builds
         self.history: KbHistory | None = None  # set by the build when the knowledge base is in git
@@ -110,14 +114,16 @@ class PageRenderer:
                 kb.problems.append(Problem(str(rule.path), "render", f"cannot render the rule's page ({type(exc).__name__}: {message}); the page is left out"))
         pages["evidence.md"] = self.evidence_page()
         # every other page is made from the summaries: one memo entry while none of them changes
+        shown_exports = [export_summary(export) for export in self.exports]
         pages.update(self.remember(
-            ("knowledge-base pages", self.summaries, self.dates, site_name, site_url, kb.environments), lambda: self.knowledge_base_pages(site_name, site_url)
+            ("knowledge-base pages", self.summaries, self.dates, shown_exports, site_name, site_url, kb.environments), lambda: self.knowledge_base_pages(site_name, site_url)
         ))
         from atc.render.history_pages import changes_pages
 
         periods = (self.history.periods, self.history.grouping, self.history.limits) if self.history else None
         slugs = {rule.id: rule.slug for rule in self.summaries if rule.id}  # the changes page links the rules that still exist
         pages.update(self.remember(("changes", periods, slugs, site_name, site_url), lambda: changes_pages(self, slugs, site_name, site_url)))
+        pages.update(deploy_files(self.exports))
         from atc.site.assets import site_assets
 
         pages.update(site_assets())
@@ -185,6 +191,7 @@ class PageRenderer:
                 logging_policies=kb.logging_policies,
                 triggers=kb.triggers,
                 targets=self.targets,
+                exports=[export_summary(export) for export in self.exports],
                 attack_version=kb.attack.version,
                 attack_source=kb.attack.source,
                 environments=kb.environments,

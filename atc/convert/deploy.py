@@ -1,0 +1,173 @@
+"""Deployable exports: every rule in one file per target, in its backend's deploy format, finalised by the backend itself."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, replace
+from functools import cache
+from typing import Iterable
+
+from atc.convert.cache import ConversionCache
+from atc.convert.plugins import backend_class
+from atc.convert.targets import Target, make_backend
+from atc.load.rules import one_line
+from atc.model import Rule
+
+# Deployable output formats, preferred in this order when a target names none: the first its backend has is used.
+DEPLOY_PREFERENCE: tuple[str, ...] = ("savedsearches", "kibana_ndjson", "ruler", "zircolite", "dashboards_ndjson", "siem_rule_ndjson")
+FILE_NAMES: dict[str, str] = {
+    "savedsearches": "savedsearches.conf",
+    "kibana_ndjson": "kibana.ndjson",
+    "siem_rule_ndjson": "siem_rules.ndjson",
+    "dashboards_ndjson": "dashboards.ndjson",
+    "ruler": "ruler.yml",
+    "grafana_alerting": "grafana_alerting.yml",
+    "zircolite": "zircolite.json",
+}
+
+
+@dataclass(frozen=True)
+class NotConverted:
+    """A rule the backend could not put into the export, and why."""
+
+    rule_id: str
+    title: str
+    slug: str
+    rule_file: str
+    status: str  # failed, timeout, refused (its entry would corrupt the file) or missing
+    reason: str
+
+
+@dataclass(frozen=True)
+class DeployExport:
+    """One target's export: the file's name and text, how many rules it holds and which it could not hold."""
+
+    target: str  # the target's key: the export lives under exports/<target>/
+    format: str
+    file_name: str
+    text: str
+    converted: int
+    not_converted: tuple[NotConverted, ...]
+    error: str = ""  # why the backend could not write the file at all (then text is empty)
+
+
+def usual_export(formats: Iterable[str]) -> str:
+    """The deployable format atc uses for a backend with these output formats, or "" when it has none."""
+    return next((fmt for fmt in DEPLOY_PREFERENCE if fmt in formats), "")
+
+
+@cache
+def export_format(target: Target) -> str:
+    """The target's deployable output format (named by the target, else its backend's usual one), or "" for none."""
+    return target.export if target.export is not None else usual_export(backend_class(target.backend).formats)
+
+
+def deploy_target(target: Target) -> Target:
+    """The target converting in its deploy format, keeping each rule's output objects for the backend's finaliser."""
+    return replace(target, key=f"{target.key}@{export_format(target)}", output_format=export_format(target), raw=True, export="")
+
+
+def deploy_targets(targets: list[Target]) -> list[Target]:
+    """The deploy-format targets of those targets that have one."""
+    return [deploy_target(target) for target in targets if export_format(target)]
+
+
+CHECKED = frozenset({"savedsearches"})  # formats written as plain text, whose entries entry_problem checks
+STANZA_HEADER = re.compile(r"\[[^\[\]\n]*\]")
+SETTING = re.compile(r"[A-Za-z0-9_.:-]+ = ")
+
+
+def entry_problem(fmt: str, entry: object) -> str | None:
+    """Why one rule's entry would corrupt a text export (a rule's title can break a stanza and inject settings), or None.
+
+    JSON and YAML formats are written by serialisers; Splunk's .conf is plain text: every line of a rule's stanza must be
+    its header, a `key = value` setting or the continuation of a value ending in a backslash.
+    """
+    if fmt not in CHECKED:
+        return None
+    lines = str(entry).strip("\n").split("\n")
+    if not STANZA_HEADER.fullmatch(lines[0]):
+        return "its title would break the savedsearches.conf stanza header (a line break or control character)"
+    for previous, line in zip(lines, lines[1:]):
+        if not previous.endswith("\\") and not SETTING.match(line):
+            return "a line break in its title or a value would put a line into savedsearches.conf that is not a setting"
+    return None
+
+
+def _file_text(output: object) -> str:
+    """The backend's finalised output as file text: text as it is, a list of objects as NDJSON, an object as JSON."""
+    if isinstance(output, str):
+        text = output
+    elif isinstance(output, list) and all(isinstance(item, str) for item in output):
+        text = "\n".join(output)
+    elif isinstance(output, list):
+        text = "\n".join(json.dumps(item, ensure_ascii=False) for item in output)
+    else:  # an object (bytes raise here: a binary format cannot be a page)
+        text = json.dumps(output, ensure_ascii=False, indent=2)
+    return text.lstrip("\n") + ("" if text.endswith("\n") else "\n")
+
+
+def _file_name(fmt: str, output: object) -> str:
+    if fmt in FILE_NAMES:
+        return FILE_NAMES[fmt]
+    if isinstance(output, list) and output and not all(isinstance(item, str) for item in output):
+        return f"{fmt}.ndjson"
+    return f"{fmt}.json" if isinstance(output, dict) else f"{fmt}.txt"
+
+
+def _entries(rules: list[Rule], key: str, fmt: str) -> tuple[list[str], list[NotConverted]]:
+    """The stored deploy conversions going into the file (JSON lists, in rule order) and the rules left out, with why."""
+    included: list[str] = []
+    missing: list[NotConverted] = []
+    for rule in rules:
+        conversion = rule.conversions.get(key)
+        if conversion is None:
+            status, reason = "missing", "not converted"
+        elif conversion.status != "ok":
+            status, reason = conversion.status, conversion.error or ""
+        else:
+            problem = next(filter(None, (entry_problem(fmt, entry) for entry in json.loads(conversion.query or "[]"))), None) if fmt in CHECKED else None
+            if problem is None:
+                included.append(conversion.query or "[]")
+                continue
+            status, reason = "refused", problem
+        missing.append(NotConverted(rule.id, rule.title, rule.slug, rule.path.name, status, reason))
+    return included, missing
+
+
+def _finalise(deploy: Target, included: list[str]) -> str:
+    """The backend's own finaliser over every rule's entries: {"file": name, "text": ..., "error": ...} as JSON."""
+    fmt = deploy.output_format
+    queries = [entry for text in included for entry in json.loads(text)]
+    try:
+        backend = make_backend(deploy)
+        backend.init_processing_pipeline(fmt)
+        output = backend.finalize(queries, fmt)
+        made = {"file": _file_name(fmt, output), "text": _file_text(output), "error": ""}
+    except Exception as exc:  # a backend's finaliser may raise anything (or give bytes): the targets page says why
+        made = {"file": FILE_NAMES.get(fmt, fmt), "text": "", "error": f"{type(exc).__name__}: {one_line(exc)}"}
+    return json.dumps(made)
+
+
+def build_exports(rules: list[Rule], deploy: list[Target], cache: ConversionCache | None = None) -> list[DeployExport]:
+    """One export per deploy target (deploy_targets), taking the deploy conversions off the rules (pages never show them).
+
+    A file is remembered in the cache by its inputs (target fingerprint, every entry): the Loki backend's YAML writer
+    alone takes seconds over thousands of rules.
+    """
+    exports: list[DeployExport] = []
+    ordered = sorted(rules, key=lambda r: (r.title.lower(), r.slug))
+    fingerprints = cache.fingerprints(deploy) if cache else {}
+    for target in deploy:
+        included, missing = _entries(ordered, target.key, target.output_format)
+        if cache:
+            digest = hashlib.sha256("\0".join([fingerprints[target], *included]).encode("utf-8", "surrogatepass")).hexdigest()
+            made = json.loads(cache.remembered(f"export:{target.key}", digest, lambda: _finalise(target, included)))
+        else:
+            made = json.loads(_finalise(target, included))
+        exports.append(DeployExport(target.key.rpartition("@")[0], target.output_format, made["file"], made["text"], len(ordered) - len(missing), tuple(missing), made["error"]))
+    for rule in rules:
+        for target in deploy:
+            rule.conversions.pop(target.key, None)
+    return exports

@@ -1,0 +1,214 @@
+"""Deployable exports: one file per target in its backend's format, parsing as that format, one entry per converted rule."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from atc.build import BuildResult, run_build
+from atc.config import load_config_file
+from tests.test_team_targets import CERTUTIL, SIGMA_CLI, scratch_repo
+
+WHOAMI = CERTUTIL.replace("Certutil Downloading A File", "Whoami Run By A Web Server").replace(
+    "2d8a6b2e-5d1e-4c1b-9a4e-0c6f5b8a7d11", "5b9d0f43-0d6f-4a43-9c51-6d1b5b1f0a11"
+).replace("\\certutil.exe", "\\whoami.exe")
+PLACEHOLDER = """\
+title: Admin Tool Run By A Listed User
+id: 3e9b7c3f-6e2f-4d2c-8b5f-1d7a6c9b8e22
+status: test
+description: a rule with a placeholder the team fills per SIEM.
+author: atc tests
+date: 2026-01-05
+logsource:
+    category: process_creation
+    product: windows
+detection:
+    selection:
+        User|expand: '%admin_users%'
+    condition: selection
+level: low
+"""
+TARGETS = """\
+targets:
+  - splunk
+  - es-qs
+  - loki
+  - sqlite
+  - kusto
+  - key: splunk-ours
+    backend: splunk
+    pipelines: [splunk_windows, pipelines/field_mapping.yml]
+    options: {min_time: -7d}
+  - {key: splunk-plain, backend: splunk, pipelines: [splunk_windows], export: false}
+"""
+CONVERTIBLE = {"Certutil Downloading A File", "Whoami Run By A Web Server"}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+    root = tmp_path_factory.mktemp("exports")
+    config = scratch_repo(root, TARGETS)
+    (root / "rules" / "windows" / "proc_creation_win_webserver_whoami.yml").write_text(WHOAMI, encoding="utf-8")
+    (root / "rules" / "windows" / "proc_creation_win_listed_admin.yml").write_text(PLACEHOLDER, encoding="utf-8")
+    return run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
+
+
+def savedsearches(text: str) -> dict[str, dict[str, str]]:
+    """Splunk .conf stanzas: `[name]`, then `key = value` lines, a trailing backslash continuing the value."""
+    stanzas: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    key = None
+    for line in text.splitlines():
+        if key is not None:  # a continued value
+            current[key] += "\n" + line.removesuffix("\\")  # type: ignore[index]
+            key = key if line.endswith("\\") else None
+        elif match := re.fullmatch(r"\[(.+)\]", line):
+            assert match.group(1) not in stanzas, f"stanza {match.group(1)} twice"
+            current = stanzas[match.group(1)] = {}
+        elif line.strip():
+            name, sep, value = line.partition(" = ")
+            assert sep and current is not None, f"not a setting: {line!r}"
+            current[name] = value.removesuffix("\\")
+            key = name if value.endswith("\\") else None
+    return stanzas
+
+
+def not_converted(result: BuildResult, target: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(result.pages[f"exports/{target}/not-converted.csv"])))
+
+
+def test_savedsearches_conf_holds_one_stanza_per_converted_rule(exported: BuildResult) -> None:
+    stanzas = savedsearches(exported.pages["exports/splunk/savedsearches.conf"])
+    assert set(stanzas) == {"default"} | CONVERTIBLE
+    assert all("search" in stanzas[title] and "description" in stanzas[title] for title in CONVERTIBLE)
+    assert 'CommandLine="*urlcache*"' in stanzas["Certutil Downloading A File"]["search"]
+
+
+def test_team_targets_export_uses_its_pipeline_file_and_options(exported: BuildResult) -> None:
+    stanzas = savedsearches(exported.pages["exports/splunk-ours/savedsearches.conf"])
+    assert stanzas["default"]["dispatch.earliest_time"] == "-7d"  # options: {min_time: -7d}
+    assert 'process.command_line="*urlcache*"' in stanzas["Certutil Downloading A File"]["search"]
+    assert not any(path.startswith("exports/splunk-plain/") for path in exported.pages)  # export: false
+
+
+def converted_titles(result: BuildResult, target: str) -> list[str]:
+    missing = {row["title"] for row in not_converted(result, target)}
+    return sorted(rule.title for rule in result.kb.rules if rule.title not in missing)
+
+
+def test_ndjson_yaml_and_json_exports_parse_with_one_entry_per_converted_rule(exported: BuildResult) -> None:
+    kibana = [json.loads(line) for line in exported.pages["exports/es-qs/kibana.ndjson"].splitlines()]
+    assert sorted(item["attributes"]["title"] for item in kibana) == [f"SIGMA - {title}" for title in converted_titles(exported, "es-qs")]
+    assert converted_titles(exported, "es-qs") == sorted(CONVERTIBLE)
+    ruler = yaml.safe_load(exported.pages["exports/loki/ruler.yml"])
+    assert sorted(rule["annotations"]["summary"] for rule in ruler["groups"][0]["rules"]) == converted_titles(exported, "loki")
+    assert len(converted_titles(exported, "loki")) == 3  # LogQL expresses the placeholder rule
+    zircolite = json.loads(exported.pages["exports/sqlite/zircolite.json"])
+    assert sorted(rule["title"] for rule in zircolite) == converted_titles(exported, "sqlite") == sorted(CONVERTIBLE)
+    assert not any(path.startswith("exports/kusto/") for path in exported.pages)  # the Kusto backend has no deploy format
+
+
+def test_rules_the_backend_could_not_convert_are_listed_beside_the_export(exported: BuildResult) -> None:
+    for target in ("splunk", "splunk-ours", "es-qs", "sqlite"):
+        (row,) = not_converted(exported, target)
+        assert row["id"] == "3e9b7c3f-6e2f-4d2c-8b5f-1d7a6c9b8e22" and row["status"] == "failed"
+        assert row["rule_file"] == "proc_creation_win_listed_admin.yml" and row["page"] == "Detection_Rules/proc_creation_win_listed_admin.md"
+        assert "placeholder" in row["reason"]
+
+
+def test_targets_and_home_pages_link_the_exports(exported: BuildResult) -> None:
+    targets = exported.pages["targets.md"]
+    assert "| splunk | savedsearches | [savedsearches.conf](exports/splunk/savedsearches.conf) | 2 | [1](exports/splunk/not-converted.csv) |" in targets
+    assert "[splunk-ours (savedsearches)](exports/splunk-ours/savedsearches.conf)" in exported.pages["index.md"]
+
+
+def test_deploy_conversions_stay_off_the_rule_pages(exported: BuildResult) -> None:
+    assert all("@" not in key for rule in exported.kb.rules for key in rule.conversions)
+    page = exported.pages["Detection_Rules/proc_creation_win_certutil_download.md"]
+    assert "savedsearches" not in page and "### splunk-ours" in page
+
+
+@pytest.mark.skipif(not SIGMA_CLI.exists(), reason="sigma-cli is not installed in .venv")
+def test_sigma_cli_writes_the_same_stanzas(exported: BuildResult) -> None:
+    folder = exported.kb.rules[0].path.parent
+    run = subprocess.run(
+        [str(SIGMA_CLI), "convert", "-t", "splunk", "-p", "splunk_windows", "-f", "savedsearches", "-s", "."],
+        cwd=folder, capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert savedsearches(run.stdout) == savedsearches(exported.pages["exports/splunk/savedsearches.conf"])
+
+
+def test_a_title_that_would_inject_settings_is_kept_out_of_savedsearches(tmp_path: Path) -> None:
+    config = scratch_repo(tmp_path, "targets: [splunk, sqlite]\n")
+    hostile = CERTUTIL.replace("title: Certutil Downloading A File", 'title: "Harmless\\naction.script = evil.sh\\ncron_schedule = * * * * *"')
+    (tmp_path / "rules" / "windows" / "proc_creation_win_certutil_download.yml").write_text(hostile, encoding="utf-8")
+    (tmp_path / "rules" / "windows" / "proc_creation_win_webserver_whoami.yml").write_text(WHOAMI, encoding="utf-8")
+    result = run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
+    stanzas = savedsearches(result.pages["exports/splunk/savedsearches.conf"])
+    assert set(stanzas) == {"default", "Whoami Run By A Web Server"}
+    assert "evil.sh" not in result.pages["exports/splunk/savedsearches.conf"]
+    (row,) = not_converted(result, "splunk")
+    assert row["status"] == "refused" and "line break" in row["reason"]
+    assert row["title"] == "Harmless action.script = evil.sh cron_schedule = * * * * *"  # one line a cell in the CSV
+    assert len(json.loads(result.pages["exports/sqlite/zircolite.json"])) == 2  # JSON is written by a serialiser: safe
+
+
+def test_siem_rule_export_names_attack_techniques_from_the_snapshot_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sigma.data.mitre_attack as attack
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pySigma tried to download ATT&CK")
+
+    monkeypatch.setattr(attack, "urlopen", refuse)
+    config = scratch_repo(tmp_path, "targets:\n  - {key: elastic, backend: lucene, pipelines: [ecs_windows], export: siem_rule_ndjson}\n")
+    result = run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
+    (rule,) = [json.loads(line) for line in result.pages["exports/elastic/siem_rules.ndjson"].splitlines()]
+    (threat,) = rule["threat"]
+    assert threat["tactic"]["id"] == "TA0011" and threat["technique"][0] == {
+        "id": "T1105", "reference": "https://attack.mitre.org/techniques/T1105", "name": "Ingress Tool Transfer", "subtechnique": [],
+    }
+    assert not_converted(result, "elastic") == []
+
+
+def test_exports_can_be_turned_off(tmp_path: Path) -> None:
+    config = scratch_repo(tmp_path, "targets: [splunk]\nexports: false\n")
+    result = run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
+    assert result.exports == [] and not any(path.startswith("exports/") for path in result.pages)
+    assert result.convert_stats.for_exports == 0 and "exports/" not in result.pages["index.md"]
+
+
+def test_each_backend_exports_in_its_usual_deploy_format() -> None:
+    from atc.convert.deploy import export_format
+    from atc.convert.targets import BY_KEY
+
+    formats = {key: export_format(target) for key, target in BY_KEY.items()}
+    assert formats["splunk"] == "savedsearches" and formats["loki"] == "ruler" and formats["sqlite"] == "zircolite"
+    assert formats["es-qs"] == formats["esql"] == "kibana_ndjson" and formats["eql"] == "siem_rule_ndjson"
+    assert formats["kusto"] == formats["grep"] == formats["powershell"] == ""  # no deployable format: no export
+    assert formats["xpack-watcher"] == ""  # each query is a watch already; its Lucene backend's kibana_ndjson would repeat es-qs
+
+
+def test_a_new_attack_snapshot_converts_the_siem_rule_export_again(tmp_path: Path) -> None:
+    from atc.load.attack import DEFAULT_SNAPSHOT
+
+    config = scratch_repo(tmp_path, "targets:\n  - {key: elastic, backend: lucene, pipelines: [ecs_windows], export: siem_rule_ndjson}\n  - splunk\n")
+    settings = replace(load_config_file(config), build_site=False, jobs=1)
+    first = run_build(settings, quiet=True)
+    snapshot = json.loads(DEFAULT_SNAPSHOT.read_text(encoding="utf-8"))
+    for technique in snapshot["techniques"]:
+        if technique["id"] == "T1105":
+            technique["name"] = "Ingress Tool Transfer (renamed)"
+    (tmp_path / "attack.json").write_text(json.dumps(snapshot), encoding="utf-8")
+    second = run_build(replace(settings, attack_snapshot=tmp_path / "attack.json"), quiet=True)
+    assert second.convert_stats.converted == 0 and second.convert_stats.cached == 2  # the pages' queries name no technique
+    (rule,) = [json.loads(line) for line in second.pages["exports/elastic/siem_rules.ndjson"].splitlines()]
+    assert rule["threat"][0]["technique"][0]["name"] == "Ingress Tool Transfer (renamed)"
+    assert "(renamed)" not in first.pages["exports/elastic/siem_rules.ndjson"]
