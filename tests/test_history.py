@@ -364,3 +364,20 @@ def test_periods_setting_bounds_the_changes_page(scratch):
     root, _, _ = scratch
     text = build(root, periods=1).pages["changes.md"]
     assert re.findall(r"^## (\S+)$", text, re.M) == ["2026-11"]
+
+
+def test_a_file_of_several_rules_gives_each_its_own_history(tmp_path):
+    root = tmp_path / "kb"
+    make_repo(root, tmp_path / "cache")
+    second = CERTUTIL.replace("44444444-0000", "77777777-0000").replace("title: Certutil Download", "title: Certutil Encode").replace("urlcache", "-encode")
+    write(root, "rules/windows/pair.yml", CLEARED + "---\n" + second)
+    commit(root, "Two rules in one file", "2026-11-10T10:00:00Z")
+    write(root, "rules/windows/pair.yml", CLEARED + "---\n" + second.replace("level: high", "level: low"))
+    commit(root, "Lower the second rule", "2026-11-12T10:00:00Z")
+    result = build(root)
+    pages = {rule.title: page(result, rule.slug) for rule in result.kb.rules if rule.path.name == "pair.yml"}
+    assert set(pages) == {"Security Log Cleared", "Certutil Encode"}
+    first, other = history_section(pages["Security Log Cleared"]), history_section(pages["Certutil Encode"])
+    assert re.findall(r"^\*\*(\d{4}-\d\d-\d\d)\*\*", first, re.M) == re.findall(r"^\*\*(\d{4}-\d\d-\d\d)\*\*", other, re.M) == ["2026-11-12", "2026-11-10"]
+    assert "| level | high | low |" in other and "| level |" not in first
+    assert "No field changed in this rule (layout, comments or another rule of the file)." in first

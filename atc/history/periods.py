@@ -103,7 +103,7 @@ class Periods:
         self.kb = kb
         self.versions = versions
         self.folders = folders
-        self.placed: dict[tuple[str, str], Rule] = {}  # (path, blob id) -> the rule at that path: states share most of them
+        self.placed: dict[tuple[str, str], list[Rule]] = {}  # (path, blob id) -> the rules at that path: states share most of them
 
     def read(self, spans: list[Span], jobs: int) -> tuple[list[Period], list[str]]:
         """One report per span whose commits this clone holds, newest first; what was left out, and why."""
@@ -125,13 +125,12 @@ class Periods:
 
     def _rules(self, state: dict[str, str]) -> list[Rule]:
         """The rules of a state, each with its path in the repository."""
-        rules = []
+        rules: list[Rule] = []
         for rel, blob in sorted(state.items()):
             placed = self.placed.get((rel, blob))
-            if placed is None and (rule := self.versions.get(blob)) is not None:
-                placed = self.placed[rel, blob] = replace(rule, path=self.top / rel)
-            if placed is not None:
-                rules.append(placed)
+            if placed is None:
+                placed = self.placed[rel, blob] = [replace(rule, path=self.top / rel) for rule in self.versions.get(blob)]
+            rules.extend(placed)
         return rules
 
     def _report(self, span: Span, before: dict[str, str], after: dict[str, str]) -> DiffReport:

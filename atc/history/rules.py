@@ -73,23 +73,29 @@ class RuleHistories:
         self.revisions = settings.history.revisions
         self.commit_url = commit_url
         self.stats = ConvertStats()  # conversions of old revisions
+        self.position: dict[int, int] = {}  # id of a working-tree rule -> its position among its file's rules
 
     def read(
         self, rules: list[Rule], log: list[tuple[Commit, list[FileChange]]], shallow: set[str], head: dict[str, str], jobs: int, cache: ConversionCache
     ) -> tuple[dict[str, RuleHistory], dict[str, RuleDates]]:
         """Histories and rules.json dates by rule slug; head: HEAD's rule files (path -> blob id)."""
         rels = repository_paths(rules, self.top)
-        found = touches(log, {rel: slug for slug, rel in rels.items()})
+        found = touches(log, {rel: rel for rel in rels.values()})  # by file: a file may hold several rules
         self.versions.add({blob: path for items in found.values() for _, c in items for blob, path in ((c.old_blob, c.old_path), (c.blob, c.path)) if blob and path}, jobs)
-        self._convert(found, jobs, cache)
+        positions: dict[str, int] = {}
+        for rule in rules:  # each rule's position among its file's rules
+            if rule.slug in rels:
+                self.position[id(rule)] = positions.get(rels[rule.slug], 0)
+                positions[rels[rule.slug]] = self.position[id(rule)] + 1
+        self._convert(rules, rels, found, jobs, cache)
         histories: dict[str, RuleHistory] = {}
         dates: dict[str, RuleDates] = {}
         for rule in rules:
             rel = rels.get(rule.slug)
             if rel is None:
                 continue
-            items = found.get(rule.slug, [])
-            entries = tuple(self._entry(commit, change, shallow, number < self.revisions) for number, (commit, change) in enumerate(items))
+            items = found.get(rel, [])
+            entries = tuple(self._entry(rule, commit, change, shallow, number < self.revisions) for number, (commit, change) in enumerate(items))
             histories[rule.slug] = RuleHistory(
                 entries,
                 complete=bool(entries) and entries[-1].kind == "created",
@@ -100,27 +106,28 @@ class RuleHistories:
                 dates[rule.slug] = RuleDates(entries[-1].commit.iso, entries[0].commit.iso, len(entries))
         return histories, dates
 
-    def _convert(self, found: dict[str, list[Touch]], jobs: int, cache: ConversionCache) -> None:
+    def _convert(self, rules: list[Rule], rels: dict[str, str], found: dict[str, list[Touch]], jobs: int, cache: ConversionCache) -> None:
         """Convert the old revisions of the newest history.revisions changes of each rule (the working tree's rules already are)."""
         wanted: dict[int, Rule] = {}
-        for items in found.values():
-            for _, change in items[: self.revisions]:
+        for rule in rules:
+            for _, change in found.get(rels.get(rule.slug, ""), [])[: self.revisions]:
                 for blob in (change.old_blob, change.blob):
-                    rule = self.versions.get(blob)
-                    if rule is not None and not self.versions.is_current(rule) and not rule.conversions:
-                        wanted[id(rule)] = rule
+                    version = self.versions.pick(blob, rule, self.position[id(rule)])
+                    if version is not None and not self.versions.is_current(version) and not version.conversions:
+                        wanted[id(version)] = version
         if wanted and self.targets:
             self.stats = convert_rules(list(wanted.values()), self.targets, jobs, cache=cache)
 
-    def _entry(self, commit: Commit, change: FileChange, shallow: set[str], with_queries: bool) -> HistoryEntry:
-        """One commit's effect on a rule."""
+    def _entry(self, rule: Rule, commit: Commit, change: FileChange, shallow: set[str], with_queries: bool) -> HistoryEntry:
+        """One commit's effect on a rule (one of the working tree's)."""
         kind = _kind(commit, change, shallow)
         url = self.commit_url.replace("{sha}", commit.sha) if self.commit_url else None
         path = change.path or ""
         entry = HistoryEntry(commit, url, kind, path, change.old_path if kind == "moved" else None)
+        position = self.position[id(rule)]
         if kind in ("created", "earliest"):
-            return entry if self.versions.get(change.blob) else replace(entry, note="atc cannot read the rule at this revision")
-        old, new = self.versions.get(change.old_blob), self.versions.get(change.blob)
+            return entry if self.versions.pick(change.blob, rule, position) else replace(entry, note="atc cannot read the rule at this revision")
+        old, new = self.versions.pick(change.old_blob, rule, position), self.versions.pick(change.blob, rule, position)
         if old is None or new is None:
             side = "before" if old is None else "after"
             return replace(entry, note=f"atc cannot read the rule {side} this commit, so its changes are not compared")

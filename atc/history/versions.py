@@ -17,20 +17,22 @@ from atc.revision import _parse as parse_files
 
 
 class RuleVersions:
-    """blob id -> the rule that file holds (its first document; None: it does not parse)."""
+    """blob id -> the rules that file holds, in document order (none: it does not parse)."""
 
     def __init__(self, top: Path, kb: KnowledgeBase, cache_dir: Path) -> None:
         self.top = top
         self.kb = kb
-        self.rules: dict[str, Rule | None] = {}
+        self.rules: dict[str, list[Rule]] = {}
         self.blob_of: dict[Path, str] = {}  # the working tree's rule files: path -> blob id
         for rule in kb.rules:
-            try:
-                self.blob_of[rule.path] = blob_id(rule.path.read_bytes())
-            except OSError:
-                continue
-            self.rules.setdefault(self.blob_of[rule.path], rule)  # a multi-document file's history is its first document's
-        self.working = {id(rule) for rule in self.rules.values()}
+            if rule.path not in self.blob_of:
+                try:
+                    self.blob_of[rule.path] = blob_id(rule.path.read_bytes())
+                except OSError:
+                    continue
+                self.rules[self.blob_of[rule.path]] = []
+            self.rules[self.blob_of[rule.path]].append(rule)
+        self.working = {id(rule) for rules in self.rules.values() for rule in rules}
         self.memo = Memo(cache_dir, "history-rule")
         # a revision is remembered parsed and linked: by its blob id, the loader's code and what linking reads
         linked_from = pickle.dumps((kb.data_needed, kb.triggers, kb.attack), protocol=pickle.HIGHEST_PROTOCOL)
@@ -60,17 +62,25 @@ class RuleVersions:
         with tempfile.TemporaryDirectory(prefix="atc-history-") as tmp:
             names = {f"{blob}/{posixpath.basename(path)}": blob for blob, path in unparsed.items()}
             write_blobs(self.top, names, Path(tmp))
-            parsed = {names[name]: (rules[0] if rules else None) for name, (rules, _) in zip(sorted(names), parse_files([Path(tmp) / name for name in sorted(names)], jobs))}
+            parsed = {names[name]: rules for name, (rules, _) in zip(sorted(names), parse_files([Path(tmp) / name for name in sorted(names)], jobs))}
         kb = self.kb
-        link(KnowledgeBase([rule for rule in parsed.values() if rule is not None], kb.data_needed, kb.logging_policies, kb.triggers, kb.attack, []))
-        for blob, rule in parsed.items():
-            self.rules[blob] = rule
-            self.memo.put(blob, digests[blob], (rule,))
+        link(KnowledgeBase([rule for rules in parsed.values() for rule in rules], kb.data_needed, kb.logging_policies, kb.triggers, kb.attack, []))
+        for blob, rules in parsed.items():
+            self.rules[blob] = rules
+            self.memo.put(blob, digests[blob], (rules,))
 
     def close(self) -> None:
         """Store what was parsed; forget the revisions this build no longer reached."""
         self.memo.close(keep=self.used)
 
-    def get(self, blob: str | None) -> Rule | None:
-        """The rule a blob holds (None when it does not parse or is unknown)."""
-        return self.rules.get(blob) if blob else None
+    def get(self, blob: str | None) -> list[Rule]:
+        """The rules a blob holds (none when it does not parse or is unknown)."""
+        return self.rules.get(blob, []) if blob else []
+
+    def pick(self, blob: str | None, rule: Rule, position: int) -> Rule | None:
+        """The version of a rule (the position-th of its file now) in a blob: the one with its id, else at its position."""
+        found = self.get(blob)
+        same = [other for other in found if rule.id and other.id == rule.id]
+        if same:
+            return same[0]
+        return found[position] if position < len(found) else None
