@@ -98,31 +98,19 @@ def check_limits(data: Any, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEP
 
 def parse_yaml(text: str, path: Path, problems: list[Problem], kind: str, max_nodes: int = MAX_NODES) -> Any:
     """Parse one YAML document; on failure record a Problem (with the line YAML gives) and return None."""
-    try:
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        problems.append(Problem(str(path), kind, f"invalid YAML: {exc.problem or exc.context}; fix the syntax at this line", line))
-        return None
-    except (yaml.YAMLError, RecursionError) as exc:
-        problems.append(Problem(str(path), kind, f"invalid YAML ({type(exc).__name__}); fix the syntax"))
-        return None
-    if data is None:
-        problems.append(Problem(str(path), kind, "file holds no YAML value (only comments or null); delete it or write the item into it"))
-        return None
-    try:
-        check_limits(data, max_nodes)
-    except LimitExceeded as exc:
-        problems.append(Problem(str(path), kind, f"{exc}; refused"))
-        return None
-    return data
+    documents = _parse(lambda: [yaml.load(text, Loader=_Loader)], path, problems, kind, max_nodes)
+    return documents[0] if documents else None
 
 
 def parse_yaml_documents(text: str, path: Path, problems: list[Problem], kind: str, max_nodes: int = MAX_NODES) -> list[Any] | None:
     """Parse every YAML document of a file (`---` separated; empty ones dropped); on failure record a Problem and return None."""
+    return _parse(lambda: list(yaml.load_all(text, Loader=_Loader)), path, problems, kind, max_nodes)
+
+
+def _parse(load: Callable[[], list[Any]], path: Path, problems: list[Problem], kind: str, max_nodes: int) -> list[Any] | None:
+    """The non-empty documents `load` reads, within the limits; None with one Problem naming the file otherwise."""
     try:
-        documents = [document for document in yaml.load_all(text, Loader=_Loader) if document is not None]
+        documents = [document for document in load() if document is not None]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
