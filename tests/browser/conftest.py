@@ -83,16 +83,21 @@ class ConsoleLog:
             self.errors.append(f"{self.page.url}: {message.text}")
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh page that may read the clipboard; the test fails on any console error of the pages it visited."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, permissions=["clipboard-read", "clipboard-write"])
+def checked_page(browser: Browser, **context_options: Any) -> Iterator[Page]:
+    """A fresh page in its own browser context (a fixture body); the test fails on any console error of the pages it visited."""
+    context = browser.new_context(**context_options)
     page = context.new_page()
     page.set_default_timeout(15_000)
     log = ConsoleLog(page)
     yield page
     context.close()
     assert not log.errors, "console errors:\n" + "\n".join(log.errors)
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh page that may read the clipboard."""
+    yield from checked_page(browser, viewport={"width": 1280, "height": 900}, permissions=["clipboard-read", "clipboard-write"])
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.conftest import ConsoleLog, chromium_path, screenshot
+from tests.browser.conftest import checked_page, chromium_path, screenshot
 
 pytest.importorskip("playwright.sync_api", reason="browser tests skipped: the playwright package is not installed (make test installs it)")
 if chromium_path() is None:
@@ -35,13 +35,7 @@ BROKEN_WORDS = """elements => elements.flatMap(element => {
 @pytest.fixture
 def wide(browser: Browser) -> Iterator[Page]:
     """A page 1400 px wide, as a detection engineer's screen; the test fails on any console error."""
-    context = browser.new_context(viewport={"width": WIDTH, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    log = ConsoleLog(page)
-    yield page
-    context.close()
-    assert not log.errors, "console errors:\n" + "\n".join(log.errors)
+    yield from checked_page(browser, viewport={"width": WIDTH, "height": 900})
 
 
 def test_home_page_charts_are_drawn_and_open_the_page_behind_them(wide: Page, site_url: str) -> None:
