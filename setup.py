@@ -2,6 +2,7 @@
 
 `templates/` stays the one source of the templates; everything else is declared in pyproject.toml.
 """
+
 from __future__ import annotations
 
 import shutil

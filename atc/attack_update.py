@@ -7,6 +7,7 @@ bundle's `x-mitre-collection` object (present in STIX 2.1 bundles and on the TAX
 name (`enterprise-attack-v18.1.json`, `enterprise-attack-18.1.json`). The v18.1 STIX 2.0 bundle has no collection
 object, and the `x_mitre_version` of its matrix and tactics ("1.0") versions those objects, not the release.
 """
+
 from __future__ import annotations
 
 import json
@@ -159,11 +160,14 @@ def strategy_records(strategies: Iterable[StixObject], detects: Iterable[StixObj
     records = []
     for strategy in strategies:
         if _current(strategy) and attack_id(strategy):
-            records.append({
-                "id": attack_id(strategy), "name": strategy["name"],
-                "techniques": sorted(detected.get(strategy["id"], ())),
-                "analytics": sorted(ids[ref] for ref in strategy.get("x_mitre_analytic_refs") or () if ref in ids),
-            })
+            records.append(
+                {
+                    "id": attack_id(strategy),
+                    "name": strategy["name"],
+                    "techniques": sorted(detected.get(strategy["id"], ())),
+                    "analytics": sorted(ids[ref] for ref in strategy.get("x_mitre_analytic_refs") or () if ref in ids),
+                }
+            )
     return sorted(records, key=lambda record: record["id"])
 
 

@@ -1,9 +1,10 @@
 """Regular expressions from untrusted rule text, run under one time limit per query (Python's `re` has none)."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import regex
 

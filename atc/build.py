@@ -1,20 +1,22 @@
 """The build pipeline: load → link → convert → render → site, with a summary of what happened."""
+
 from __future__ import annotations
 
 import gc
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from atc.config import Settings
-from atc.convert.cache import ConversionCache
-from atc.convert.runner import ConvertStats, convert_rules
 from atc.convert.attack_data import use_snapshot, with_attack
+from atc.convert.cache import ConversionCache
 from atc.convert.deploy import DeployExport, build_exports, deploy_targets
+from atc.convert.runner import ConvertStats, convert_rules
 from atc.convert.targets import Target
 from atc.convert.team_targets import configured_targets
 from atc.gitrev import GitError
@@ -61,7 +63,11 @@ class BuildResult:
 def load_knowledge_base(settings: Settings, progress: Progress | None = None, remember: bool = True) -> KnowledgeBase:
     """Stage 1: read every input; bad files become problems. remember=False neither reads nor writes the cache."""
     problems: list[Problem] = []
-    rules = load_rules_remembered(settings.rules, problems, settings.cache_dir, progress, settings.jobs) if remember else load_rules(settings.rules, problems)
+    rules = (
+        load_rules_remembered(settings.rules, problems, settings.cache_dir, progress, settings.jobs)
+        if remember
+        else load_rules(settings.rules, problems)
+    )
     policies = load_logging_policies(list(settings.logging_policies), problems)
     data_needed = load_data_needed(list(settings.data_needed), problems, policies)
     triggers = load_triggers(list(settings.triggers), problems)
@@ -137,13 +143,19 @@ def run_build(settings: Settings, stream: TextIO = sys.stderr, quiet: bool = Fal
 def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: str | None) -> BuildResult:
     targets = configured_targets(settings.targets, settings.target_entries, settings.base_dir)
     timings: dict[str, float] = {}
-    check_output(settings.docs_dir, settings.site_dir if settings.build_site else None, _inputs(settings))  # before any work: refuse folders that are not atc's
+    check_output(
+        settings.docs_dir, settings.site_dir if settings.build_site else None, _inputs(settings)
+    )  # before any work: refuse folders that are not atc's
 
     started = time.perf_counter()
     kb = load_knowledge_base(settings, Progress("load", 0, stream, quiet))
     gc.freeze()  # the knowledge base lives until the end: never scanned by the collector again
     timings["load"] = time.perf_counter() - started
-    _log(stream, quiet, f"load: {len(kb.rules)} rules, {len(kb.data_needed)} Data Needed, {len(kb.logging_policies)} logging policies, {len(kb.triggers)} triggers in {timings['load']:.2f} s")
+    _log(
+        stream,
+        quiet,
+        f"load: {len(kb.rules)} rules, {len(kb.data_needed)} Data Needed, {len(kb.logging_policies)} logging policies, {len(kb.triggers)} triggers in {timings['load']:.2f} s",
+    )
 
     started = time.perf_counter()
     link(kb)
@@ -159,7 +171,9 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
     cache = ConversionCache(settings.cache_dir)
     attack = use_snapshot(kb.attack, settings.cache_dir)  # formats naming ATT&CK techniques read the snapshot, never the network
     targets = with_attack(targets, attack)
-    deploy = with_attack(deploy_targets(targets), attack) if settings.exports and only_changed is None else []  # no whole-base export in a preview
+    deploy = (
+        with_attack(deploy_targets(targets), attack) if settings.exports and only_changed is None else []
+    )  # no whole-base export in a preview
     try:
         convert_stats = convert_rules(converted, targets + deploy, settings.jobs, progress.advance, cache)
         exports = build_exports(kb.rules, deploy, cache)
@@ -168,12 +182,23 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
     timings["convert"] = progress.close()
     for export in exports:
         if export.error:
-            kb.problems.append(Problem(f"exports/{export.target}", "export", f"{export.target}: the backend could not write the {export.format} file: {export.error}", severity="warning"))
+            kb.problems.append(
+                Problem(
+                    f"exports/{export.target}",
+                    "export",
+                    f"{export.target}: the backend could not write the {export.format} file: {export.error}",
+                    severity="warning",
+                )
+            )
     gc.freeze()
     for rule in kb.rules:
         for conversion in rule.conversions.values():
             if conversion.status != "ok":
-                kb.problems.append(Problem(str(rule.path), f"conversion-{conversion.status}", f"{conversion.target}: {conversion.error}", severity="warning"))
+                kb.problems.append(
+                    Problem(
+                        str(rule.path), f"conversion-{conversion.status}", f"{conversion.target}: {conversion.error}", severity="warning"
+                    )
+                )
             for warning in conversion.warnings:  # a backend's warnings go to the problem report, not to the terminal
                 kb.problems.append(Problem(str(rule.path), "conversion-warning", f"{conversion.target}: {warning}", severity="warning"))
     if settings.events is not None and settings.events.is_dir():
@@ -184,7 +209,9 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         from atc.evidence import collect_evidence
 
         started = time.perf_counter()
-        kb.problems += collect_evidence(converted, [target.key for target in targets], [settings.base_dir, *(folder.parent for folder in settings.rules)])
+        kb.problems += collect_evidence(
+            converted, [target.key for target in targets], [settings.base_dir, *(folder.parent for folder in settings.rules)]
+        )
         timings["evidence"] = time.perf_counter() - started
 
     history = None
@@ -200,7 +227,8 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         if history is not None:
             stats = history.convert_stats
             _log(
-                stream, quiet,
+                stream,
+                quiet,
                 f"history: {len(history.dates)} rules with commits, {len(history.periods)} {history.grouping} periods; old revisions: "
                 f"{stats.converted} conversions done, {stats.cached} cached; in {timings['history']:.2f} s",
             )
@@ -233,16 +261,30 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         timings["write"] = time.perf_counter() - started
         kb.problems.extend(Problem(str(settings.docs_dir / relative), "docs", why) for relative, why in written.refused)
         kb.problems.extend(
-            Problem(str(settings.docs_dir / relative), "docs", "a hand-written file has the name of a generated page; kept, the page is not written (rename the file)")
+            Problem(
+                str(settings.docs_dir / relative),
+                "docs",
+                "a hand-written file has the name of a generated page; kept, the page is not written (rename the file)",
+            )
             for relative in written.clashes
         )
-        _log(stream, quiet, f"write: {written.written} pages written, {written.unchanged} unchanged, {written.removed} removed in {settings.docs_dir}")
+        _log(
+            stream,
+            quiet,
+            f"write: {written.written} pages written, {written.unchanged} unchanged, {written.removed} removed in {settings.docs_dir}",
+        )
 
         if staging.site is not None:
             started = time.perf_counter()
             build_site(
-                mkdocs_config(settings), staging.docs, staging.site, offline=settings.offline, strict=settings.strict, jobs=settings.jobs,
-                previous_site=settings.site_dir, page_store=settings.cache_dir / SITE_PAGES,
+                mkdocs_config(settings),
+                staging.docs,
+                staging.site,
+                offline=settings.offline,
+                strict=settings.strict,
+                jobs=settings.jobs,
+                previous_site=settings.site_dir,
+                page_store=settings.cache_dir / SITE_PAGES,
             )
             timings["site"] = time.perf_counter() - started
             _log(stream, quiet, f"site: built {settings.site_dir} in {timings['site']:.2f} s")

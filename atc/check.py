@@ -1,4 +1,5 @@
 """`atc check`: load and link a knowledge base, run the chosen sets of pySigma rule-quality validators, write nothing."""
+
 from __future__ import annotations
 
 from dataclasses import fields
@@ -47,7 +48,9 @@ def _exclusions(pairs: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[UUID | N
     for rule_id, names in pairs:
         unknown = [name for name in names if name not in validators]
         if unknown:
-            raise ExclusionError(f"validator_exclusions: unknown pySigma validator(s) {', '.join(unknown)} for rule {rule_id} (not installed)")
+            raise ExclusionError(
+                f"validator_exclusions: unknown pySigma validator(s) {', '.join(unknown)} for rule {rule_id} (not installed)"
+            )
         try:
             result[UUID(rule_id)] = {validators[name] for name in names}
         except ValueError as exc:
@@ -59,7 +62,9 @@ class UnknownValidatorSetError(ExclusionError):
     """`validators:` names a set that is not installed."""
 
 
-def validate(rules: list[Rule], exclusions: tuple[tuple[str, tuple[str, ...]], ...] = (), sets: tuple[str, ...] = DEFAULT_SETS) -> list[Problem]:
+def validate(
+    rules: list[Rule], exclusions: tuple[tuple[str, tuple[str, ...]], ...] = (), sets: tuple[str, ...] = DEFAULT_SETS
+) -> list[Problem]:
     """The chosen sets' offline validators over the rules, as warnings naming each rule's file; excluded (rule, validator) pairs are skipped."""
     try:
         chosen = {key: cls for found in chosen_sets(sets) for key, cls in found.runs.items()}
@@ -72,7 +77,9 @@ def validate(rules: list[Rule], exclusions: tuple[tuple[str, tuple[str, ...]], .
         try:
             issues.extend(validator.validate_rule(SigmaRule.from_dict(rule.data, source=SigmaRuleLocation(rule.path))))
         except Exception as exc:  # a validator meeting an odd but loadable rule must not stop the check
-            problems.append(Problem(str(rule.path), "sigma-validation", f"a pySigma validator failed on the rule: {one_line(exc)}", severity="warning"))
+            problems.append(
+                Problem(str(rule.path), "sigma-validation", f"a pySigma validator failed on the rule: {one_line(exc)}", severity="warning")
+            )
     for issue in issues + validator.finalize():
         for sigma_rule in issue.rules:
             path = str(sigma_rule.source.path) if sigma_rule.source else str(sigma_rule.id)

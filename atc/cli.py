@@ -1,4 +1,5 @@
 """The `atc` command line."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,8 @@ the logging policy behind that data, the Atomic Red Team tests that fire it,
 and the rule translated into every configured query language through pySigma.
 """
 
-BUILD_EPILOG = """\
+BUILD_EPILOG = (
+    """\
 Settings come from, in order: the built-in defaults (folders named rules,
 data_needed, ... next to atc.yml, or in the current folder when only --rules
 is given), an atc.yml in the current folder or given with --config
@@ -47,7 +49,11 @@ backend: an installed pySigma backend (`sigma list targets`); pipelines: install
 names (`sigma list pipelines`) or YAML files; options: sigma-cli's -O key=value;
 export: a deployable output format written to exports/<key>/ (false: none).
 
-targets: """ + ", ".join(t.key for t in TARGETS) + "; optional: " + ", ".join(t.key for t in OPTIONAL_TARGETS) + """
+targets: """
+    + ", ".join(t.key for t in TARGETS)
+    + "; optional: "
+    + ", ".join(t.key for t in OPTIONAL_TARGETS)
+    + """
 
 Without an atc.yml and without --rules, atc build stops: run `atc init` first.
 A rules, Data Needed, logging policy, trigger or events path that is given but
@@ -56,6 +62,7 @@ does not exist is an error naming it.
 exit status: 0 built; 1 --strict and problems were found; 2 unusable settings
 (no atc.yml, a missing path).
 """
+)
 
 
 CHECK_EPILOG = """\
@@ -75,12 +82,21 @@ and any problem (warnings included); 2 unusable settings.
 
 def _add_kb_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="an atc.yml with the settings (default: ./atc.yml when present)")
-    parser.add_argument("--rules", type=Path, action="append", metavar="DIR", help="a folder of Sigma rules, searched recursively (repeatable)")
+    parser.add_argument(
+        "--rules", type=Path, action="append", metavar="DIR", help="a folder of Sigma rules, searched recursively (repeatable)"
+    )
     parser.add_argument("--data-needed", type=Path, action="append", metavar="DIR", help="a folder of Data Needed YAML (repeatable)")
-    parser.add_argument("--logging-policies", type=Path, action="append", metavar="DIR", help="a folder of logging policy YAML (repeatable)")
+    parser.add_argument(
+        "--logging-policies", type=Path, action="append", metavar="DIR", help="a folder of logging policy YAML (repeatable)"
+    )
     parser.add_argument("--triggers", type=Path, action="append", metavar="DIR", help="an Atomic Red Team atomics/ folder (repeatable)")
     parser.add_argument("--strict", action="store_true", default=None, help="exit with status 1 when any problem was found")
-    parser.add_argument("--verbose", "-v", action="store_true", help="list every problem with its file; without it, 20 per kind and conversion failures as one line per target")
+    parser.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="list every problem with its file; without it, 20 per kind and conversion failures as one line per target",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,16 +115,25 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--site-dir", type=Path, metavar="DIR", help="where the static site goes (default: site)")
     build.add_argument("--cache-dir", type=Path, metavar="DIR", help="where converted queries are cached (default: .atc-cache)")
     build.add_argument("--no-site", action="store_true", help="write the Markdown pages only, do not run mkdocs")
-    build.add_argument("--no-exports", action="store_true", help="no deployable exports under exports/<target>/ (no conversions in deploy formats)")
-    build.add_argument("--offline", action="store_true", help="build a site that works from the file system, without a server (air-gapped use)")
-    build.add_argument("--repo-url", metavar="URL", help="http(s) URL of the rules' repository (the atc.yml folder) for \"edit this rule\" links")
+    build.add_argument(
+        "--no-exports", action="store_true", help="no deployable exports under exports/<target>/ (no conversions in deploy formats)"
+    )
+    build.add_argument(
+        "--offline", action="store_true", help="build a site that works from the file system, without a server (air-gapped use)"
+    )
+    build.add_argument(
+        "--repo-url", metavar="URL", help='http(s) URL of the rules\' repository (the atc.yml folder) for "edit this rule" links'
+    )
     build.add_argument("--targets", metavar="LIST", help="comma-separated query languages, in page order (default: all)")
-    build.add_argument("--events", type=Path, metavar="DIR", help="example events per rule id: check the grep and SQLite queries on them (default: events)")
+    build.add_argument(
+        "--events", type=Path, metavar="DIR", help="example events per rule id: check the grep and SQLite queries on them (default: events)"
+    )
     build.add_argument("--jobs", "-j", type=int, metavar="N", help="processes for conversion and for the site's pages (default: all cores)")
     build.add_argument("--no-history", action="store_true", help="leave out the rule history from git (history: {enabled: false})")
     build.add_argument("--quiet", "-q", action="store_true", help="no progress output, only problems and the summary")
     build.add_argument(
-        "--only-changed", metavar="BASE",
+        "--only-changed",
+        metavar="BASE",
         help="preview: pages only for the rules that differ from git revision BASE, the pages they link to and the index pages",
     )
 
@@ -139,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_kb_options(check)
-    check.add_argument("--events", type=Path, metavar="DIR", help="example events per rule id: report event files that cannot be read (default: events)")
+    check.add_argument(
+        "--events", type=Path, metavar="DIR", help="example events per rule id: report event files that cannot be read (default: events)"
+    )
     _add_diff_parser(commands)
     init = commands.add_parser(
         "init",
@@ -151,8 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--force", action="store_true", help="overwrite an existing atc.yml and workflows")
     init.add_argument("--workflows", action="store_true", help="also write the GitHub workflows into .github/workflows/")
-    init.add_argument("--atc-repo", default="your-org/atc", metavar="OWNER/NAME", help="the GitHub repository the workflows install atc from (default: your-org/atc)")
-    init.add_argument("--atc-ref", default="main", metavar="REF", help="the tag or commit of atc the workflows install (default: main; pin a tag)")
+    init.add_argument(
+        "--atc-repo",
+        default="your-org/atc",
+        metavar="OWNER/NAME",
+        help="the GitHub repository the workflows install atc from (default: your-org/atc)",
+    )
+    init.add_argument(
+        "--atc-ref", default="main", metavar="REF", help="the tag or commit of atc the workflows install (default: main; pin a tag)"
+    )
     add_query_parsers(commands)
     attack = commands.add_parser("attack", help="manage the bundled MITRE ATT&CK snapshot")
     attack_commands = attack.add_subparsers(dest="attack_command", metavar="ACTION", required=True)
@@ -163,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     update.add_argument("--from-stix", type=Path, metavar="PATH", help="an enterprise-attack STIX bundle file or folder (no network)")
     update.add_argument("--output", type=Path, metavar="PATH", help="where to write the snapshot (default: the one shipped in the package)")
-    update.add_argument("--version", dest="attack_version", metavar="X.Y", help="the ATT&CK version, when the bundle does not say (e.g. 18.1)")
+    update.add_argument(
+        "--version", dest="attack_version", metavar="X.Y", help="the ATT&CK version, when the bundle does not say (e.g. 18.1)"
+    )
     return parser
 
 
@@ -236,7 +272,6 @@ def _serve(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from atc.build import print_problems
     from atc.check import run_check
-
     from atc.validator_sets import chosen_sets
 
     settings = settings_from_args(args, Path.cwd())
@@ -245,7 +280,10 @@ def _check(args: argparse.Namespace) -> int:
     for found in chosen_sets(settings.validators):
         skipped = f"; skipped (they download data at run time): {', '.join(found.needs_download)}" if found.needs_download else ""
         print(f"validators {found.name}: {len(found.runs)} run{skipped}", file=sys.stderr)
-    print(f"check: {len(kb.rules)} rules, {len(kb.data_needed)} Data Needed, {len(kb.logging_policies)} logging policies, {len(kb.triggers)} triggers; problems: {counts}", file=sys.stderr)
+    print(
+        f"check: {len(kb.rules)} rules, {len(kb.data_needed)} Data Needed, {len(kb.logging_policies)} logging policies, {len(kb.triggers)} triggers; problems: {counts}",
+        file=sys.stderr,
+    )
     errors = any(problem.severity == "error" for problem in kb.problems)
     return 1 if errors or (settings.strict and kb.problems) else 0
 
@@ -284,10 +322,14 @@ def _add_diff_parser(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     diff.add_argument("base", metavar="BASE", help="the revision to compare against: a branch, tag or commit (e.g. origin/main)")
-    diff.add_argument("head", metavar="HEAD", nargs="?", help="the revision with the change (default: the working tree, uncommitted edits included)")
+    diff.add_argument(
+        "head", metavar="HEAD", nargs="?", help="the revision with the change (default: the working tree, uncommitted edits included)"
+    )
     diff.add_argument("--format", choices=("markdown", "json"), default="markdown", help="report format (default: markdown)")
     diff.add_argument("--output", "-o", type=Path, metavar="FILE", help="write the report to FILE (default: standard output)")
-    diff.add_argument("--targets", metavar="LIST", help="comma-separated query languages to compare (default: the configured ones, else all)")
+    diff.add_argument(
+        "--targets", metavar="LIST", help="comma-separated query languages to compare (default: the configured ones, else all)"
+    )
     diff.add_argument("--config", type=Path, help="the atc.yml, inside the repository (default: ./atc.yml when present)")
     diff.add_argument("--jobs", "-j", type=int, metavar="N", help="processes for parsing and converting (default: all cores)")
 
@@ -308,7 +350,9 @@ def _diff(args: argparse.Namespace) -> int:
         top = repo_top(cwd)
         config = config_rel(find_config(args.config, cwd), top)
         settings = working_tree(top, config).settings
-        targets = configured_targets(parse_targets(args.targets) if args.targets else settings.targets, settings.target_entries, settings.base_dir)
+        targets = configured_targets(
+            parse_targets(args.targets) if args.targets else settings.targets, settings.target_entries, settings.base_dir
+        )
         if args.jobs is not None and args.jobs < 1:
             raise ConfigError("--jobs must be at least 1")
         report = run_diff(cwd, args.base, args.head, config, targets, args.jobs or settings.jobs)

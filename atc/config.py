@@ -1,4 +1,5 @@
 """Build settings: defaults for the embedded knowledge base, an optional `atc.yml`, then command-line options."""
+
 from __future__ import annotations
 
 import os
@@ -75,7 +76,9 @@ class Settings:
     validator_exclusions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (rule id, pySigma validators `atc check` skips for it)
     events: Path | None = None  # example events per rule id (atc verify); grep and SQLite queries are checked when it exists
     environments: tuple[Environment, ...] = ()  # the team's environments and what each collects (rule pages say where rules run)
-    given: frozenset[str] = frozenset()  # settings given in atc.yml or as options: a missing path among them is an error (not an atc.yml key)
+    given: frozenset[str] = (
+        frozenset()
+    )  # settings given in atc.yml or as options: a missing path among them is an error (not an atc.yml key)
     history: HistorySettings = HistorySettings()  # rule history from git
     validators: tuple[str, ...] = ("pysigma",)  # validator sets `atc check` runs: pysigma (pySigma's own), sigmahq, ...
 
@@ -197,7 +200,8 @@ def _log_sources(value: Any, where: str) -> tuple[LogSource, ...]:
     """Sigma log sources: mappings of product / service / category (a part left out matches any)."""
     items = [] if value is None else value
     if not isinstance(items, list) or not all(
-        isinstance(item, dict) and item and set(item) <= set(_LOGSOURCE_KEYS) and all(isinstance(v, str) for v in item.values()) for item in items
+        isinstance(item, dict) and item and set(item) <= set(_LOGSOURCE_KEYS) and all(isinstance(v, str) for v in item.values())
+        for item in items
     ):
         raise ConfigError(f"{where}: 'log_sources' must be a list of mappings of {', '.join(_LOGSOURCE_KEYS)}")
     return tuple(LogSource(**item) for item in items)

@@ -3,6 +3,7 @@ conversions newly failing or working, new problems, and ATT&CK coverage, Data Ne
 
 Only the rule files that differ between the sides are converted; linking (cheap) covers every rule of both sides.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -115,8 +116,20 @@ class DiffReport:
 
 
 CHANGE_LISTS = (
-    "added", "removed", "renamed", "changed", "newly_failing", "newly_working", "new_problems", "fixed_problems",
-    "coverage_gained", "coverage_lost", "data_needed_linked", "data_needed_lost", "triggers_linked", "triggers_lost",
+    "added",
+    "removed",
+    "renamed",
+    "changed",
+    "newly_failing",
+    "newly_working",
+    "new_problems",
+    "fixed_problems",
+    "coverage_gained",
+    "coverage_lost",
+    "data_needed_linked",
+    "data_needed_lost",
+    "triggers_linked",
+    "triggers_lost",
 )
 
 
@@ -135,7 +148,9 @@ def run_diff(cwd: Path, base: str, head: str | None, config: str | None, targets
         cache.close()
 
 
-def pair_rules(base: Side, base_rules: list[Rule], head: Side, head_rules: list[Rule]) -> tuple[list[tuple[Rule, Rule]], list[Rule], list[Rule]]:
+def pair_rules(
+    base: Side, base_rules: list[Rule], head: Side, head_rules: list[Rule]
+) -> tuple[list[tuple[Rule, Rule]], list[Rule], list[Rule]]:
     """Match rules across sides: same path and id, then same id (a move), then same text (a move of an id-less rule)."""
     left = {id(rule): rule for rule in base_rules}  # unmatched base rules, in order
     right = list(head_rules)
@@ -159,7 +174,13 @@ def pair_rules(base: Side, base_rules: list[Rule], head: Side, head_rules: list[
 
 
 def compare(
-    base: Side, base_kb: KnowledgeBase, head: Side, head_kb: KnowledgeBase, targets: list[Target], jobs: int, cache: ConversionCache | None = None
+    base: Side,
+    base_kb: KnowledgeBase,
+    head: Side,
+    head_kb: KnowledgeBase,
+    targets: list[Target],
+    jobs: int,
+    cache: ConversionCache | None = None,
 ) -> DiffReport:
     """The report for two linked knowledge bases; converts the rules whose text differs."""
     pairs, removed, added = pair_rules(base, base_kb.rules, head, head_kb.rules)
@@ -168,24 +189,34 @@ def compare(
     report = DiffReport(base.label, head.label, [t.key for t in targets], len(base_kb.rules), len(head_kb.rules))
     report.added = sorted(RuleRef(head.rel(r.path), r.id, r.title) for r in added)
     report.removed = sorted(RuleRef(base.rel(r.path), r.id, r.title) for r in removed)
-    report.renamed = sorted(Rename(base.rel(old.path), head.rel(new.path), new.id, new.title) for old, new in pairs if base.rel(old.path) != head.rel(new.path))
+    report.renamed = sorted(
+        Rename(base.rel(old.path), head.rel(new.path), new.id, new.title) for old, new in pairs if base.rel(old.path) != head.rel(new.path)
+    )
     for old, new in sorted(changed, key=lambda pair: head.rel(pair[1].path)):
         report.changed.append(rule_change(base, old, head, new, targets))
         for target in targets:  # a filter or a rule pySigma rejects has no conversion at all
             before, after = old.conversions.get(target.key), new.conversions.get(target.key)
             was, now = before is not None and before.status == "ok", after is not None and after.status == "ok"
             if was and not now:
-                report.newly_failing.append(ConversionChange(target.key, head.rel(new.path), new.id, new.title, after.error if after else f"not converted (a {new.kind} rule)"))
+                report.newly_failing.append(
+                    ConversionChange(
+                        target.key, head.rel(new.path), new.id, new.title, after.error if after else f"not converted (a {new.kind} rule)"
+                    )
+                )
             elif now and not was:
                 report.newly_working.append(ConversionChange(target.key, head.rel(new.path), new.id, new.title))
     for rule in added:
         report.newly_failing.extend(
-            ConversionChange(c.target, head.rel(rule.path), rule.id, rule.title, c.error) for c in rule.conversions.values() if c.status != "ok"
+            ConversionChange(c.target, head.rel(rule.path), rule.id, rule.title, c.error)
+            for c in rule.conversions.values()
+            if c.status != "ok"
         )
     report.newly_failing.sort()
     report.newly_working.sort()
     # `atc check`'s validators, on what differs, with each side's own exclusions
-    from atc.check import validate  # imported here: pySigma's validators take a while to import, and the history stage uses this module without them
+    from atc.check import (
+        validate,  # imported here: pySigma's validators take a while to import, and the history stage uses this module without them
+    )
 
     base_problems = base_kb.problems + validate([old for old, _ in changed] + removed, base.settings.validator_exclusions)
     head_problems = head_kb.problems + validate([new for _, new in changed] + added, head.settings.validator_exclusions)
@@ -200,7 +231,9 @@ def _show(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**9, allow_unicode=True).strip().removesuffix("...").strip()
+    return (
+        yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**9, allow_unicode=True).strip().removesuffix("...").strip()
+    )
 
 
 def _linked_facts(rule: Rule) -> dict[str, str]:
@@ -222,7 +255,9 @@ def rule_change(base: Side, old: Rule, head: Side, new: Rule, targets: list[Targ
         if before != after:
             change.fields.append(FieldChange(str(key), before, after))
     old_links, new_links = _linked_facts(old), _linked_facts(new)
-    change.fields.extend(FieldChange(name, old_links[name] or None, new_links[name] or None) for name in new_links if old_links[name] != new_links[name])
+    change.fields.extend(
+        FieldChange(name, old_links[name] or None, new_links[name] or None) for name in new_links if old_links[name] != new_links[name]
+    )
     for target in targets:
         before, after = (rule.conversions[target.key].query or "" if target.key in rule.conversions else "" for rule in (old, new))
         if before != after:
@@ -264,7 +299,12 @@ def coverage(kb: KnowledgeBase) -> dict[str, str]:
 
 
 def _trigger_names(kb: KnowledgeBase) -> dict[str, str]:
-    return {ref.technique_id: kb.triggers[ref.technique_id].display_name for rule in kb.rules for ref in rule.triggers if ref.technique_id in kb.triggers}
+    return {
+        ref.technique_id: kb.triggers[ref.technique_id].display_name
+        for rule in kb.rules
+        for ref in rule.triggers
+        if ref.technique_id in kb.triggers
+    }
 
 
 def link_deltas(report: DiffReport, base_kb: KnowledgeBase, head_kb: KnowledgeBase) -> None:

@@ -7,6 +7,7 @@ is an EVTX file with a JSON rendering beside it (same name, `.json`: one event o
 the path resolves in the team's repository, the grep and SQLite queries run for real on those events and the
 PowerShell one is simulated; each rule page says how many events matched against the expected `match_count`.
 """
+
 from __future__ import annotations
 
 import json

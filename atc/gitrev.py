@@ -1,4 +1,5 @@
 """Read files of a git revision without checking it out: `git ls-tree` for the listing, one `git cat-file --batch` for the blobs."""
+
 from __future__ import annotations
 
 import hashlib
@@ -70,7 +71,7 @@ def read_blobs(top: Path, blob_ids: list[str]) -> dict[str, bytes]:
         if kind != "blob" or name != blob:
             raise GitError(f"git cat-file returned {kind} {name} for {blob}")
         start = header_end + 1
-        contents[blob] = output[start:start + int(size)]
+        contents[blob] = output[start : start + int(size)]
         position = start + int(size) + 1
     return contents
 

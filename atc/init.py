@@ -1,4 +1,5 @@
 """`atc init`: write a commented atc.yml for the repository it runs in and, on request, its GitHub workflows."""
+
 from __future__ import annotations
 
 import os
@@ -37,6 +38,7 @@ class Found:
 
     def group_rules(self) -> None:
         """Rule folders by top folder; a top folder holding a deprecated/ folder is split into its children, so deprecated/ stays out."""
+
         def top(folder: str, depth: int) -> str:
             return "/".join(folder.split("/")[:depth]) if folder != "." else "."
 
@@ -130,7 +132,11 @@ def config_text(found: Found, example: bool, url: str | None = None) -> str:
         ("triggers", "Atomic Red Team's atomics/ folder", found.triggers),
     ):
         outer = _outermost(values)
-        lines += ["", f"# {what}"] + ([f"{key}: {_yaml_list(outer)}"] if outer else [f"# {key}: {key if key != 'triggers' else 'atomic-red-team/atomics'}   (none found)"])
+        lines += ["", f"# {what}"] + (
+            [f"{key}: {_yaml_list(outer)}"]
+            if outer
+            else [f"# {key}: {key if key != 'triggers' else 'atomic-red-team/atomics'}   (none found)"]
+        )
     lines += [
         "",
         "# Output: generated Markdown (your own pages there are kept) and the site",
@@ -140,7 +146,7 @@ def config_text(found: Found, example: bool, url: str | None = None) -> str:
         "# Query languages, in page order (default: all; `atc build --help` lists them)",
         "# targets: [splunk, es-qs, esql, kusto, sqlite]",
         "",
-        "# \"Edit this rule\" links: the URL of this folder in your repository" + (" (from the git remote origin)" if url else ""),
+        '# "Edit this rule" links: the URL of this folder in your repository' + (" (from the git remote origin)" if url else ""),
         f"repo_url: {url}" if url else "# repo_url: https://github.com/your-org/your-rules/blob/main",
         "",
         "# Your look: templates here override atc's of the same name; mkdocs.yml is merged over atc's defaults",
@@ -209,9 +215,18 @@ def run_init(root: Path, force: bool, workflows: bool, repository: str, ref: str
         found.rules["rules"] = 1
         out.append(f"no Sigma rules found: wrote an example, {rule}")
     config.write_text(config_text(found, example, repo_url(root)), encoding="utf-8")
-    out.append(f"wrote {config}: rules in {', '.join(sorted(found.rules))}" + "".join(
-        f"; {label} in {', '.join(_outermost(values))}" for label, values in (("Data Needed", found.data_needed), ("logging policies", found.logging_policies), ("triggers", found.triggers)) if values
-    ))
+    out.append(
+        f"wrote {config}: rules in {', '.join(sorted(found.rules))}"
+        + "".join(
+            f"; {label} in {', '.join(_outermost(values))}"
+            for label, values in (
+                ("Data Needed", found.data_needed),
+                ("logging policies", found.logging_policies),
+                ("triggers", found.triggers),
+            )
+            if values
+        )
+    )
     ignore = root / ".gitignore"
     kept = ignore.read_text(encoding="utf-8").splitlines() if ignore.is_file() else []
     missing = [line for line in GITIGNORE if line not in kept]

@@ -1,4 +1,5 @@
 """Remembered results of earlier builds (parsed rules, rendered pages), one slot per item, valid while its input digest matches."""
+
 from __future__ import annotations
 
 import errno
@@ -6,9 +7,10 @@ import hashlib
 import pickle
 import sqlite3
 import sys
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 DB_NAME = "memo.sqlite3"
 ATC_ROOT = Path(__file__).resolve().parent
@@ -17,7 +19,10 @@ _SCHEMA = "CREATE TABLE IF NOT EXISTS memo (kind TEXT, slot TEXT, digest BLOB NO
 
 def discard(path: Path, why: BaseException) -> None:
     """Delete a corrupted cache database (and its WAL files) with a warning; the build fills a new one."""
-    print(f"atc: warning: {path}: the cache is unreadable ({' '.join(str(why).split()) or type(why).__name__}); discarded, it is rebuilt", file=sys.stderr)
+    print(
+        f"atc: warning: {path}: the cache is unreadable ({' '.join(str(why).split()) or type(why).__name__}); discarded, it is rebuilt",
+        file=sys.stderr,
+    )
     for name in (path.name, f"{path.name}-wal", f"{path.name}-shm", f"{path.name}-journal"):
         path.with_name(name).unlink(missing_ok=True)
 
@@ -99,7 +104,9 @@ class Memo:
 
     def put(self, slot: str, digest: bytes, value: Any) -> None:
         """Remember value for slot (written on close)."""
-        self._pending.append((self.kind, slot, digest, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)))  # uncompressed: read back 5x faster
+        self._pending.append(
+            (self.kind, slot, digest, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        )  # uncompressed: read back 5x faster
 
     def close(self, keep: Iterable[str] | None = None) -> None:
         """Write what was put; with keep, forget the slots of this kind not in it (deleted items)."""
@@ -108,7 +115,11 @@ class Memo:
             self.db.executemany("INSERT OR REPLACE INTO memo VALUES (?, ?, ?, ?)", self._pending)
             if keep is not None:
                 wanted = set(keep)
-                stale = [(self.kind, slot) for (slot,) in self.db.execute("SELECT slot FROM memo WHERE kind = ?", (self.kind,)) if slot not in wanted]
+                stale = [
+                    (self.kind, slot)
+                    for (slot,) in self.db.execute("SELECT slot FROM memo WHERE kind = ?", (self.kind,))
+                    if slot not in wanted
+                ]
                 self.db.executemany("DELETE FROM memo WHERE kind = ? AND slot = ?", stale)
         free, total = (self.db.execute(f"PRAGMA {name}").fetchone()[0] for name in ("freelist_count", "page_count"))
         if free * 3 > total:  # much forgotten (a new atc version renders everything again): give the space back

@@ -1,4 +1,5 @@
 """The plain data model passed between the pipeline stages (load → link → convert → render → site)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -200,15 +201,15 @@ class Rule:
     techniques: list[TechniqueRef] = field(default_factory=list)
     data_needed: list[str] = field(default_factory=list)  # Data Needed ids
     data_needed_gap: str | None = None  # why no Data Needed matched
-    triggers: list["TriggerRef"] = field(default_factory=list)
+    triggers: list[TriggerRef] = field(default_factory=list)
     data_components: list[str] = field(default_factory=list)  # ATT&CK DC ids of what the rule reads
-    detections: list["DetectionRef"] = field(default_factory=list)  # the detection strategies of its techniques
+    detections: list[DetectionRef] = field(default_factory=list)  # the detection strategies of its techniques
     # filled by the convert stage: target key -> conversion
-    conversions: dict[str, "Conversion"] = field(default_factory=dict)
+    conversions: dict[str, Conversion] = field(default_factory=dict)
     # filled by the verifier: target key -> one line on how its query did on the rule's example events
     verification: dict[str, str] = field(default_factory=dict)
     # filled from the rule's SigmaHQ regression tests (regression_tests_path), when that path resolves
-    evidence: list["Evidence"] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
     evidence_source: str | None = None  # the info.yml, relative to the folder it resolved in
     # what kind of Sigma document the page shows, and what belongs to that kind (atc/load/documents.py)
     kind: RuleKind = "rule"
@@ -226,7 +227,9 @@ class Rule:
     base_rules: list[tuple[str, str]] = field(default_factory=list)  # a correlation's rules, a filter's rules
     used_by: list[tuple[str, str]] = field(default_factory=list)  # the correlation rules that use this rule
     filters: list[tuple[str, str]] = field(default_factory=list)  # the filters applied to this rule's queries
-    base_files: list[Path] = field(default_factory=list)  # other files converted with it (a correlation's base rules), for the reproduce line
+    base_files: list[Path] = field(
+        default_factory=list
+    )  # other files converted with it (a correlation's base rules), for the reproduce line
     filter_files: list[Path] = field(default_factory=list)  # the files of the filters applied to it (sigma convert --filter)
 
     @property
@@ -251,7 +254,6 @@ class Correlation:
     timespan: str | None = None
     condition: str | None = None  # e.g. "gte: 10", or a field's condition written out
     generate: bool = False
-
 
 
 @dataclass(frozen=True)
@@ -306,10 +308,22 @@ class RuleSummary:
     @classmethod
     def of(cls, rule: Rule) -> RuleSummary:
         return cls(
-            rule.id, rule.title, rule.slug, rule.level, rule.status, rule.logsource, tuple(rule.tactics), tuple(rule.techniques),
-            tuple(rule.data_needed), rule.data_needed_gap, tuple(rule.triggers), tuple(key for key, c in rule.conversions.items() if c.status == "ok"),
-            tuple(rule.data_components), tuple(rule.detections),
+            rule.id,
+            rule.title,
+            rule.slug,
+            rule.level,
+            rule.status,
+            rule.logsource,
+            tuple(rule.tactics),
+            tuple(rule.techniques),
+            tuple(rule.data_needed),
+            rule.data_needed_gap,
+            tuple(rule.triggers),
+            tuple(key for key, c in rule.conversions.items() if c.status == "ok"),
+            tuple(rule.data_components),
+            tuple(rule.detections),
         )
+
 
 @dataclass
 class LoggingPolicy:

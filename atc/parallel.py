@@ -1,10 +1,12 @@
 """Forked worker processes for the stages' independent items (rule files to parse, pages to render), results in input order."""
+
 from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")

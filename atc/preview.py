@@ -1,5 +1,6 @@
 """`atc build --only-changed BASE`: a small preview site with the rules that differ from a git revision,
 the pages they link to (Data Needed, logging policies, triggers, ATT&CK techniques and tactics) and the overview pages."""
+
 from __future__ import annotations
 
 import posixpath
@@ -48,7 +49,15 @@ def preview_pages(pages: dict[str, str], kb: KnowledgeBase, changed: list[Rule])
     """The changed rules' pages, the item pages they link to (and the logging policies behind their Data Needed) and every overview page."""
     keep = {f"{RULES_DIR}/{rule.slug}.md" for rule in changed}
     linked = {target for page in keep for target in _links(pages, page) if not target.startswith(f"{RULES_DIR}/")}
-    policies = {target for page in linked if page.startswith(f"{DATA_NEEDED_DIR}/") for target in _links(pages, page) if target.startswith(f"{POLICIES_DIR}/")}
+    policies = {
+        target
+        for page in linked
+        if page.startswith(f"{DATA_NEEDED_DIR}/")
+        for target in _links(pages, page)
+        if target.startswith(f"{POLICIES_DIR}/")
+    }
     keep |= linked | policies
     items = item_pages(kb)
-    return {page: text for page, text in pages.items() if page in keep or not (page in items or posixpath.dirname(page) in ATTACK_ITEM_DIRS)}
+    return {
+        page: text for page, text in pages.items() if page in keep or not (page in items or posixpath.dirname(page) in ATTACK_ITEM_DIRS)
+    }

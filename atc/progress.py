@@ -1,4 +1,5 @@
 """Progress on long work: a live bar on a terminal, one log line per stage otherwise, and stage timings."""
+
 from __future__ import annotations
 
 import sys

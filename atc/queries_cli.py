@@ -1,4 +1,5 @@
 """The `atc convert` and `atc verify` subcommands: one rule's query for a target, and queries proven on events."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,14 @@ def add_query_parsers(commands: argparse._SubParsersAction) -> None:
         "backends: powershell, xpack-watcher, graylog, grep; the other targets are reproducible with sigma-cli).",
     )
     convert.add_argument("--target", "-t", required=True, choices=list(BY_KEY), help="the target's key")
-    convert.add_argument("--filter", type=Path, action="append", default=[], metavar="PATH", help="a Sigma filter file applied to the rules (repeatable, as sigma convert --filter)")
+    convert.add_argument(
+        "--filter",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a Sigma filter file applied to the rules (repeatable, as sigma convert --filter)",
+    )
     convert.add_argument("files", nargs="+", type=Path, metavar="RULE", help="Sigma rule files")
 
     verify = commands.add_parser(
@@ -44,10 +52,16 @@ def add_query_parsers(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verify.add_argument("--config", type=Path, help="an atc.yml to read rules, events and targets from (default: ./atc.yml when present)")
-    verify.add_argument("--rules", type=Path, action="append", metavar="DIR", help="a folder of Sigma rules (repeatable; default: atc.yml's rules)")
+    verify.add_argument(
+        "--rules", type=Path, action="append", metavar="DIR", help="a folder of Sigma rules (repeatable; default: atc.yml's rules)"
+    )
     verify.add_argument("--events", type=Path, metavar="DIR", help="the events folder, one folder per rule id (default: atc.yml's events)")
-    verify.add_argument("--targets", metavar="LIST", help="comma-separated runnable targets: grep, sqlite, powershell (simulated); default: "
-                        "atc.yml's targets that can run here, else grep,sqlite")
+    verify.add_argument(
+        "--targets",
+        metavar="LIST",
+        help="comma-separated runnable targets: grep, sqlite, powershell (simulated); default: "
+        "atc.yml's targets that can run here, else grep,sqlite",
+    )
     verify.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="conversion processes (default: 1)")
 
 

@@ -1,4 +1,5 @@
 """Where atc's own templates, default mkdocs configuration and workflows are: inside the installed package, else the source tree."""
+
 from __future__ import annotations
 
 from pathlib import Path

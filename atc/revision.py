@@ -5,6 +5,7 @@ repository's top. Its Data Needed, logging policies and triggers are written int
 `git cat-file --batch`); of its rules, only the files that differ from the other side are written and parsed.
 Rule files with the same bytes on both sides are parsed once (or taken from the build's memo) and shared.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -46,7 +47,7 @@ class Side:
         prefix = str(self.root) + os.sep
         if text == str(self.root):
             return "."
-        return text[len(prefix):].replace(os.sep, "/") if text.startswith(prefix) else text
+        return text[len(prefix) :].replace(os.sep, "/") if text.startswith(prefix) else text
 
     def inside(self, paths: tuple[Path, ...]) -> list[str]:
         """The repository paths (relative to the top) of those of the paths that lie inside the repository."""
@@ -97,7 +98,9 @@ def at_revision(top: Path, rev: str, dest: Path, config: str | None) -> Side:
     side = Side(f"{rev} ({commit[:12]})", root, settings, commit)
     if not all(Path(os.path.normpath(p)).is_relative_to(root) for p in settings.rules):
         raise ConfigError(f"{rev}: every rule folder must be inside the repository to be compared across revisions")
-    others = [p for name in OTHER_INPUTS for p in getattr(settings, name)] + ([settings.attack_snapshot] if settings.attack_snapshot else [])
+    others = [p for name in OTHER_INPUTS for p in getattr(settings, name)] + (
+        [settings.attack_snapshot] if settings.attack_snapshot else []
+    )
     extract(top, commit, side.inside(tuple(others)), root)
     return side
 
@@ -148,7 +151,9 @@ def _load_working_tree(paths: list[Path], cache_dir: Path, jobs: int) -> dict[Pa
 
 def _moved(problem: Problem, source: Side, target: Side) -> Problem:
     """A problem found in one side's copy of a file, as the other side's copy would report it."""
-    return replace(problem, path=str(target.root / source.rel(problem.path)), message=problem.message.replace(str(source.root), str(target.root)))
+    return replace(
+        problem, path=str(target.root / source.rel(problem.path)), message=problem.message.replace(str(source.root), str(target.root))
+    )
 
 
 def load_pair(top: Path, base: Side, head: Side, jobs: int) -> tuple[KnowledgeBase, KnowledgeBase]:
@@ -158,7 +163,9 @@ def load_pair(top: Path, base: Side, head: Side, jobs: int) -> tuple[KnowledgeBa
     base_blobs = _rule_blobs(top, base)
     if head.commit is None:
         head_files = {head.rel(p): p for p in find_files(head.settings.rules, head_problems, "rule")}
-        differ = changed_paths(top, base.commit or "", sorted(set(base.inside(base.settings.rules)) | set(head.inside(head.settings.rules))))
+        differ = changed_paths(
+            top, base.commit or "", sorted(set(base.inside(base.settings.rules)) | set(head.inside(head.settings.rules)))
+        )
         same = (base_blobs.keys() & head_files.keys()) - differ
         loaded = _load_working_tree(sorted(head_files.values()), head.settings.cache_dir, jobs)
     else:

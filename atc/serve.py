@@ -1,12 +1,14 @@
 """`atc serve`: build, serve the site with live reload, and rebuild what an edited input affects (mkdocs' livereload server)."""
+
 from __future__ import annotations
 
 import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 from atc.build import BuildResult, run_build, summarise
 from atc.config import ConfigError, Settings
@@ -22,7 +24,14 @@ def parse_address(address: str) -> tuple[str, int]:
 
 def watched_paths(settings: Settings, config_file: Path | None) -> list[Path]:
     """The inputs a change to which rebuilds the site: rules, Data Needed, policies, triggers, templates, atc.yml and mkdocs.yml."""
-    paths = [*settings.rules, *settings.data_needed, *settings.logging_policies, *settings.triggers, settings.templates_dir, settings.mkdocs_config]
+    paths = [
+        *settings.rules,
+        *settings.data_needed,
+        *settings.logging_policies,
+        *settings.triggers,
+        settings.templates_dir,
+        settings.mkdocs_config,
+    ]
     if config_file is not None:
         paths.append(config_file)
     if settings.events is not None:
@@ -52,8 +61,8 @@ def serve(
 ) -> int:
     """Build once, then serve the site on address and rebuild (incrementally) whenever a watched input changes."""
     import watchdog.events
-    from watchdog.utils.dirsnapshot import EmptyDirectorySnapshot
     from mkdocs.livereload import LiveReloadServer
+    from watchdog.utils.dirsnapshot import EmptyDirectorySnapshot
 
     from atc.site.mkdocs_build import SiteBuildError
 
@@ -108,7 +117,9 @@ def serve(
             self.server_activate()
             self.observer.start()
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and any(isinstance(getattr(e, "_snapshot", None), EmptyDirectorySnapshot) for e in self.observer.emitters):
+            while time.monotonic() < deadline and any(
+                isinstance(getattr(e, "_snapshot", None), EmptyDirectorySnapshot) for e in self.observer.emitters
+            ):
                 time.sleep(0.05)
             print(f"serve: {self.url} (Ctrl-C stops); watching {len(self._watched_paths)} inputs", file=stream, flush=True)
             self.serve_thread.start()

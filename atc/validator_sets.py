@@ -1,12 +1,13 @@
 """Installed pySigma validators grouped into named sets (`validators:` in atc.yml), without those that download data."""
+
 from __future__ import annotations
 
 import inspect
 import sys
 import types
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from typing import Iterator
 
 from sigma.validators.base import SigmaRuleValidator
 
@@ -49,7 +50,8 @@ def needs_download(validator: type[SigmaRuleValidator]) -> bool:
     """True when the validator's code reads a module whose data pySigma downloads at run time."""
     module = sys.modules.get(validator.__module__)
     data_modules = {
-        name for name, value in vars(module or types.ModuleType("none")).items()
+        name
+        for name, value in vars(module or types.ModuleType("none")).items()
         if isinstance(value, types.ModuleType) and value.__name__.startswith(DOWNLOADED_DATA)
     }
     if not data_modules:

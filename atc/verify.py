@@ -19,6 +19,7 @@ engine with a timeout instead of Python's unbounded `re`). An event file that is
 folder, not a JSON object, or nested deeper than the YAML limits is left out with a problem of its own
 (`VerifyReport.bad_events`); the rule is verified on its other events.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,14 +27,15 @@ import os
 import re
 import sqlite3
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from regex import DOTALL, IGNORECASE
 from regex import escape as regex_escape
 
-from atc.bounded_regex import TIME_LIMIT, QueryTimeout, bounded_search, expired, query_time, time_left
+from atc.bounded_regex import QueryTimeout, bounded_search, expired, query_time, time_left
 from atc.load.yamlfile import MAX_DEPTH, MAX_NODES, LimitExceeded, check_limits
 from atc.model import Rule
 
@@ -98,9 +100,14 @@ class VerifyReport:
         """Per-target counts, then every failure and every query that could not be verified."""
         lines = ["| target | rules verified | passed | failed | not convertible | no events |", "|---|---:|---:|---:|---:|---:|"]
         for target in self.targets:
-            counts = {status: sum(o.target == target and o.status == status for o in self.outcomes) for status in ("passed", "failed", "not-convertible", "no-events")}
+            counts = {
+                status: sum(o.target == target and o.status == status for o in self.outcomes)
+                for status in ("passed", "failed", "not-convertible", "no-events")
+            }
             verified = counts["passed"] + counts["failed"]
-            lines.append(f"| {target} | {verified} | {counts['passed']} | {counts['failed']} | {counts['not-convertible']} | {counts['no-events']} |")
+            lines.append(
+                f"| {target} | {verified} | {counts['passed']} | {counts['failed']} | {counts['not-convertible']} | {counts['no-events']} |"
+            )
         for outcome in self.outcomes:
             if outcome.status in ("failed", "not-convertible"):
                 lines.append(f"{outcome.status.upper()} {outcome.target} {outcome.rule}: {outcome.detail}")
@@ -174,7 +181,9 @@ def _read_event(path: Path, root: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise VerifyError(f"{path}: not a JSON event: {exc}") from exc
     except (RecursionError, LimitExceeded) as exc:
-        raise VerifyError(f"{path}: the event nests deeper than {MAX_DEPTH} levels or holds more than {MAX_NODES:,} values; refused") from exc
+        raise VerifyError(
+            f"{path}: the event nests deeper than {MAX_DEPTH} levels or holds more than {MAX_NODES:,} values; refused"
+        ) from exc
     if not isinstance(data, dict):
         raise VerifyError(f"{path}: an event must be a JSON object")
     return data
@@ -303,7 +312,7 @@ def run_sqlite(query: str, events: list[Event], rule: Rule) -> set[str]:
             missing = re.fullmatch(r"no such column: (.+)", str(exc))
             if not missing:
                 raise VerifyError(f"SQLite: {exc}") from exc
-            columns.append(missing.group(1).strip("`\"[]").casefold())
+            columns.append(missing.group(1).strip('`"[]').casefold())
             continue
         index = [d[0] for d in cursor.description].index(EVENT_COLUMN)
         return {row[index] for row in found}
@@ -389,7 +398,9 @@ def verify_rules(rules: list[Rule], events_dir: Path, targets: list[str]) -> Ver
     return report
 
 
-def verify(rules_dirs: list[Path], events_dir: Path | None, targets: tuple[str, ...] = VERIFIABLE, jobs: int = 1, roots: tuple[Path, ...] = ()) -> VerifyReport:
+def verify(
+    rules_dirs: list[Path], events_dir: Path | None, targets: tuple[str, ...] = VERIFIABLE, jobs: int = 1, roots: tuple[Path, ...] = ()
+) -> VerifyReport:
     """Load the rules, convert them for the runnable targets, check them on their example events (when a folder is
     given) and on the SigmaHQ regression tests their `regression_tests_path` names (resolved from `roots` or above)."""
     from atc.convert.runner import convert_rules

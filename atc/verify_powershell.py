@@ -9,10 +9,12 @@ with one precedence level from left to right, `-not`, `-eq`/`-ne` converting the
 classic log's unnamed Data, UserData), so the same flattening as grep and SQLite, with empty values read as $null.
 A condition on the rendered message (`$_.Message`, keywords) cannot be simulated from JSON: NotSimulable.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import regex
 
@@ -122,8 +124,12 @@ class _Condition:
         while position < len(text.rstrip()):
             match = _TOKEN.match(text, position)
             if not match:
-                raise NotSimulable(f"cannot read the condition at {text[position:position + 30]!r}")
-            kind = next(name for name in ("open", "close", "op", "cast", "field", "prop", "const", "string", "number") if match.group(name) is not None)
+                raise NotSimulable(f"cannot read the condition at {text[position : position + 30]!r}")
+            kind = next(
+                name
+                for name in ("open", "close", "op", "cast", "field", "prop", "const", "string", "number")
+                if match.group(name) is not None
+            )
             self.tokens.append((kind, match.group("key") if kind == "field" else match.group(kind)))
             position = match.end()
         if any(kind == "prop" and value not in PROPERTIES for kind, value in self.tokens):
@@ -189,7 +195,11 @@ class _Condition:
             return _double(self._operand())
         if kind == "field":
             found = self.fields.get(_unquote(value).casefold())
-            return None if found is None or found == "" else (found if isinstance(found, str) else _text(found).lower() if isinstance(found, bool) else str(found))
+            return (
+                None
+                if found is None or found == ""
+                else (found if isinstance(found, str) else _text(found).lower() if isinstance(found, bool) else str(found))
+            )
         if kind == "prop":
             found = self.fields.get(PROPERTIES[value].casefold())
             if value == "$_.Id" and isinstance(found, str) and found.isascii() and found.isdigit():
@@ -208,10 +218,17 @@ class PowerShellQuery:
     """One `Get-WinEvent -LogName ... | where { ... } | select ...` line, ready to run on flattened events."""
 
     def __init__(self, query: str) -> None:
-        match = re.fullmatch(rf"Get-WinEvent -LogName (?P<logs>.+?) \| where \{{ {re.escape(EVENT_DATA)} (?P<cond>.*) \}} \| {re.escape(SELECT)}", query, re.S)
+        match = re.fullmatch(
+            rf"Get-WinEvent -LogName (?P<logs>.+?) \| where \{{ {re.escape(EVENT_DATA)} (?P<cond>.*) \}} \| {re.escape(SELECT)}",
+            query,
+            re.S,
+        )
         if not match:
             raise NotSimulable("not a query of atc's PowerShell backend")
-        self.logs = {_unquote(name).casefold() if name[0] in QUOTES else name.casefold() for name in re.findall(rf"[{QUOTES}](?:[^{QUOTES}]|[{QUOTES}]{{2}})*[{QUOTES}]|[^,]+", match["logs"])}
+        self.logs = {
+            _unquote(name).casefold() if name[0] in QUOTES else name.casefold()
+            for name in re.findall(rf"[{QUOTES}](?:[^{QUOTES}]|[{QUOTES}]{{2}})*[{QUOTES}]|[^,]+", match["logs"])
+        }
         self.condition = _Condition(match["cond"])
 
     def matches(self, fields: dict[str, Any]) -> bool:

@@ -2,6 +2,7 @@
 
 Usage: python bench/attack_report.py [RULES_DIR ...]   (default: ../shared/corpora/sigma/rules)
 """
+
 from __future__ import annotations
 
 import statistics
@@ -46,8 +47,10 @@ def main(argv: list[str]) -> int:
         ids = f" ({len(distinct[status])} distinct ids: {', '.join(sorted(distinct[status])[:12])})" if status in distinct else ""
         print(f"technique tags {status}: {statuses[status]}{ids}")
     print(f"unknown tactic tags: {dict(unknown_tactics.most_common())}")
-    print(f"time: snapshot load median {statistics.median(load_times) * 1000:.1f} ms, "
-          f"tag resolution for all rules median {statistics.median(resolve_times) * 1000:.1f} ms (5 runs)")
+    print(
+        f"time: snapshot load median {statistics.median(load_times) * 1000:.1f} ms, "
+        f"tag resolution for all rules median {statistics.median(resolve_times) * 1000:.1f} ms (5 runs)"
+    )
     return 0
 
 

@@ -5,6 +5,7 @@
 CORPUS defaults to ../shared/corpora/sigma; its rules*/ folders are used (deprecated/ is not).
 Not part of the test suite: it takes minutes on the full corpus.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -144,8 +145,23 @@ def serve_latency(rules_args: list[str], docs: Path, cache: Path, site: Path, fo
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "atc.cli", "serve", *rules_args, "--docs-dir", str(docs), "--cache-dir", str(cache),
-               "--site-dir", str(site), "-a", f"127.0.0.1:{port}", "--jobs", str(jobs)]
+    command = [
+        sys.executable,
+        "-m",
+        "atc.cli",
+        "serve",
+        *rules_args,
+        "--docs-dir",
+        str(docs),
+        "--cache-dir",
+        str(cache),
+        "--site-dir",
+        str(site),
+        "-a",
+        f"127.0.0.1:{port}",
+        "--jobs",
+        str(jobs),
+    ]
     child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(child.stdout or []), daemon=True).start()
@@ -157,7 +173,9 @@ def serve_latency(rules_args: list[str], docs: Path, cache: Path, site: Path, fo
         slugs = sorted(entry["slug"] for entry in json.loads((docs / "rules.json").read_text(encoding="utf-8")))
         path = edit_one_rule(folder, number)
         started = time.perf_counter()
-        slug = path.stem if path.stem in slugs else next(slug for slug in slugs if slug.startswith(f"{path.stem}_"))  # a page name made unique
+        slug = (
+            path.stem if path.stem in slugs else next(slug for slug in slugs if slug.startswith(f"{path.stem}_"))
+        )  # a page name made unique
         url, marker = f"http://127.0.0.1:{port}/Detection_Rules/{slug}/", f"(bench edit {number})"
         while marker not in urllib.request.urlopen(url).read().decode():
             if time.perf_counter() - started > 300:
@@ -193,7 +211,10 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copytree(folder, work / "corpus" / folder.name)
         folders = rule_folders(work / "corpus")
         rules_args = [arg for folder in folders for arg in ("--rules", str(folder))] + (["--targets", args.targets] if args.targets else [])
-        print(f"corpus {args.corpus} ({', '.join(f.name for f in folders)}), {cores} cores, jobs {args.jobs}, {args.repeat} runs each", flush=True)
+        print(
+            f"corpus {args.corpus} ({', '.join(f.name for f in folders)}), {cores} cores, jobs {args.jobs}, {args.repeat} runs each",
+            flush=True,
+        )
 
         serial, pooled = [], []
 
@@ -214,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_edits:
             args.repeat, args.no_site = 0, True
         docs, cache = work / "cold0" / "docs", work / "cold0" / "cache"
-        for number in range(args.repeat):
+        for _ in range(args.repeat):
             warm.append(build("warm", "--no-site", "--docs-dir", str(docs), "--cache-dir", str(cache)))
         for number in range(args.repeat):
             edit_one_rule(folders[0], number)
@@ -232,11 +253,13 @@ def main(argv: list[str] | None = None) -> int:
                 if number < args.repeat - 1:
                     shutil.rmtree(site_dir)
             site_dir = work / f"site{args.repeat - 1}"  # the incremental site build: the last full site stays
-            for number in range(args.repeat):
+            for _ in range(args.repeat):
                 warm_site.append(build("warm with site", "--docs-dir", str(docs), "--cache-dir", str(cache), "--site-dir", str(site_dir)))
             for number in range(args.repeat):
                 edit_one_rule(folders[0], 100 + number)
-                edit_site.append(build("one-rule edit with site", "--docs-dir", str(docs), "--cache-dir", str(cache), "--site-dir", str(site_dir)))
+                edit_site.append(
+                    build("one-rule edit with site", "--docs-dir", str(docs), "--cache-dir", str(cache), "--site-dir", str(site_dir))
+                )
             for number in range(args.repeat):
                 serve_edit.append(serve_latency(rules_args, docs, cache, site_dir, folders[0], 200 + number, args.jobs))
                 print(f"  serve: edit visible after {serve_edit[-1]:.2f} s", flush=True)
@@ -248,14 +271,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| bare pySigma loop, 1 process | {med(serial):.1f} | / {cores} cores = {med(serial) / cores:.1f} s |")
             print(f"| bare pySigma loop, {cores} processes | {med(pooled):.1f} | |")
         for name, runs in (
-            ("cold --no-site", cold), ("warm, nothing changed", warm), ("one rule edited (description)", edit), ("one rule retitled", retitle),
-            ("full site build (warm docs, new site folder)", site), ("warm with site, nothing changed", warm_site), ("one rule edited, with site", edit_site),
+            ("cold --no-site", cold),
+            ("warm, nothing changed", warm),
+            ("one rule edited (description)", edit),
+            ("one rule retitled", retitle),
+            ("full site build (warm docs, new site folder)", site),
+            ("warm with site, nothing changed", warm_site),
+            ("one rule edited, with site", edit_site),
         ):
             if not runs:
                 continue
             stages = ", ".join(f"{k} {med([r.stages.get(k, 0.0) for r in runs]):.2f}" for k in runs[0].stages)
             counts = runs[-1].counts
-            print(f"| {name} | {med([r.wall for r in runs]):.2f} | {stages}; pages written {counts['written']}, converted {counts['converted']}, cached {counts['cached']}; peak {med([r.peak_mb for r in runs]):.0f} MB |")
+            print(
+                f"| {name} | {med([r.wall for r in runs]):.2f} | {stages}; pages written {counts['written']}, converted {counts['converted']}, cached {counts['cached']}; peak {med([r.peak_mb for r in runs]):.0f} MB |"
+            )
         rate = med([r.counts["converted"] / r.stages["convert"] for r in cold if r.stages.get("convert")])
         print(f"\nconversions per second (cold): {rate:.0f}")
         if serial:

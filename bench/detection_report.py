@@ -1,7 +1,8 @@
 """SigmaHQ `rules/` with ATC's Data Needed against ATT&CK's detection model: data components, analytics, what to collect.
 
-    .venv/bin/python bench/detection_report.py ../shared/corpora > bench/DETECTION.md
+.venv/bin/python bench/detection_report.py ../shared/corpora > bench/DETECTION.md
 """
+
 from __future__ import annotations
 
 import random
@@ -66,7 +67,7 @@ def report(kb: KnowledgeBase, seconds: float) -> str:
         f"## The {TOP} data components that would unlock the most rules",
         "",
         "Collecting the data component makes every rule that reads it runnable (a rule reading several counts for each);",
-        "\"only this\" counts the rules for which it is the only data component.",
+        '"only this" counts the rules for which it is the only data component.',
         "",
         "| data component | rules | only this |",
         "|:--|--:|--:|",
@@ -75,7 +76,9 @@ def report(kb: KnowledgeBase, seconds: float) -> str:
         lines.append(f"| {dc} {components[dc].name} | {count} | {only[dc]} |")
     lines += ["", "## A sample to check by hand", "", "| rule | data components | strategies |", "|:--|:--|:--|"]
     for rule in sorted(random.Random(SEED).sample(rules, SAMPLE), key=lambda r: r.slug):
-        strategies = "; ".join(f"{ref.strategy} {'implements ' + ', '.join(ref.implements) if ref.implements else 'other data'}" for ref in rule.detections)
+        strategies = "; ".join(
+            f"{ref.strategy} {'implements ' + ', '.join(ref.implements) if ref.implements else 'other data'}" for ref in rule.detections
+        )
         lines.append(f"| {rule.slug} | {', '.join(rule.data_components) or '-'} | {strategies or '-'} |")
     return "\n".join(lines) + "\n"
 

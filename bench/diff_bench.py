@@ -7,6 +7,7 @@ one added, one moved, one deleted. Each `atc diff HEAD` runs three times with an
 fresh CI runner) and three times with the cache the first runs filled (warm: parsed rules and converted queries,
 as when a pull-request check restores the main branch's cache); the median is reported.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,7 +55,11 @@ def change_five(root: Path) -> list[str]:
     copy.write_text(re.sub(r"^id: .*$", "id: 00000000-0000-4000-8000-000000000b0e", text, count=1, flags=re.M), encoding="utf-8")
     git(root, "mv", str(moved.relative_to(root)), str(moved.with_name("bench_moved_" + moved.name).relative_to(root)))
     git(root, "rm", "-q", str(deleted.relative_to(root)))
-    return [f"edited {p.relative_to(root)}" for p in edited] + [f"added {copy.relative_to(root)}", f"moved {moved.relative_to(root)}", f"deleted {deleted.relative_to(root)}"]
+    return [f"edited {p.relative_to(root)}" for p in edited] + [
+        f"added {copy.relative_to(root)}",
+        f"moved {moved.relative_to(root)}",
+        f"deleted {deleted.relative_to(root)}",
+    ]
 
 
 def timed_diff(root: Path, cache: Path, cold: bool) -> tuple[float, str]:
@@ -62,7 +67,13 @@ def timed_diff(root: Path, cache: Path, cold: bool) -> tuple[float, str]:
         shutil.rmtree(cache, ignore_errors=True)
     (root / "atc.yml").write_text(f"cache_dir: {cache}\n", encoding="utf-8")
     started = time.perf_counter()
-    done = subprocess.run([str(Path(sys.executable).with_name("atc")), "diff", "HEAD", "--output", str(cache.parent / "diff.md")], cwd=root, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("atc")), "diff", "HEAD", "--output", str(cache.parent / "diff.md")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return time.perf_counter() - started, done.stderr.strip().splitlines()[-1]
 
 

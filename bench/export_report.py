@@ -2,6 +2,7 @@
 
 Usage: bench/export_report.py DOCS_DIR   (after `atc build --rules ../shared/corpora/sigma/rules --no-site --docs-dir DOCS_DIR`)
 """
+
 from __future__ import annotations
 
 import csv

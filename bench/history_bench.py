@@ -8,6 +8,7 @@ deleting or adding one now and then. Then measures `atc build --no-site` with an
 cache; warm: nothing changed; medians) and the size of docs/ and site/ built with and without history.
 Not part of the test suite: it takes minutes on the full corpus.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,14 +44,18 @@ def _edit(text: str, pick: random.Random) -> str | None:
             return None
         match = pick.choice(values)
         start = text.index("detection:") + match.start(2)
-        return text[:start] + match.group(2) + "_v2" + text[start + len(match.group(2)):]
+        return text[:start] + match.group(2) + "_v2" + text[start + len(match.group(2)) :]
     if kind == "level":
         for old, new in (("level: medium", "level: high"), ("level: high", "level: medium"), ("level: low", "level: medium")):
             if old in text:
                 return text.replace(old, new, 1)
         return None
     if kind == "description":
-        return re.sub(r"^(description: .+)$", r"\1 Updated.", text, count=1, flags=re.M) if re.search(r"^description: .+$", text, re.M) else None
+        return (
+            re.sub(r"^(description: .+)$", r"\1 Updated.", text, count=1, flags=re.M)
+            if re.search(r"^description: .+$", text, re.M)
+            else None
+        )
     return re.sub(r"^(title: .+)$", r"\1 (revised)", text, count=1, flags=re.M) if re.search(r"^title: .+$", text, re.M) else None
 
 
@@ -85,7 +90,9 @@ def make_history(corpus: Path, repo: Path, months: int, commits: int) -> int:
             elif roll < 0.2:
                 git(repo, "rm", "-q", str(victim))
             elif roll < 0.25:
-                text = re.sub(r"^id: .+$", f"id: 00000000-0000-4000-8000-{count:012d}", victim.read_text(encoding="utf-8"), count=1, flags=re.M)
+                text = re.sub(
+                    r"^id: .+$", f"id: 00000000-0000-4000-8000-{count:012d}", victim.read_text(encoding="utf-8"), count=1, flags=re.M
+                )
                 (victim.parent / f"new_{count}_{victim.name}").write_text(text, encoding="utf-8")
             git(repo, "add", "-A")
             when = int(start + month * 30 * 86400 + number * 86400 * 30 / commits)
@@ -98,8 +105,22 @@ def build(repo: Path, cache: Path, out: Path, *extra: str) -> tuple[float, dict[
     """One `atc build` in the repository: wall time, stage times, the history line."""
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "atc.cli", "build", "--cache-dir", str(cache), "--docs-dir", str(out / "docs"), "--site-dir", str(out / "site"), *extra],
-        cwd=repo, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "atc.cli",
+            "build",
+            "--cache-dir",
+            str(cache),
+            "--docs-dir",
+            str(out / "docs"),
+            "--site-dir",
+            str(out / "site"),
+            *extra,
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
     )
     wall = time.perf_counter() - started
     summary = next((line for line in done.stderr.splitlines() if line.startswith("summary:")), "")
@@ -135,14 +156,18 @@ def main() -> None:
             cache = tmp / f"cache-{len(extra)}"
             wall, stages, line = build(repo, cache, tmp / "out", *nosite, *extra)
             print(f"cold --no-site {label}: {wall:.1f} s; stages {stages}; {line}")
-            runs = [build(repo, cache, tmp / "out", *nosite, *extra) for _ in range(args.repeat + 1)][1:]  # the first re-renders after the other mode
+            runs = [build(repo, cache, tmp / "out", *nosite, *extra) for _ in range(args.repeat + 1)][
+                1:
+            ]  # the first re-renders after the other mode
             walls = sorted(run[0] for run in runs)
             print(f"warm --no-site {label}: median {statistics.median(walls):.2f} s of {[f'{w:.2f}' for w in walls]}; stages {runs[0][1]}")
         for label, extra in (("with history", []), ("--no-history", ["--no-history"])):
             out = tmp / f"site{len(extra)}"
             wall, stages, _ = build(repo, tmp / "cache-0", out, *common, *extra)
-            print(f"site {label}: {wall:.1f} s (site stage {stages.get('site', 0):.1f} s); docs {size_mb(out / 'docs'):.1f} MB, site {size_mb(out / 'site'):.1f} MB, "
-                  f"search index {size_mb(out / 'site' / 'search'):.2f} MB")
+            print(
+                f"site {label}: {wall:.1f} s (site stage {stages.get('site', 0):.1f} s); docs {size_mb(out / 'docs'):.1f} MB, site {size_mb(out / 'site'):.1f} MB, "
+                f"search index {size_mb(out / 'site' / 'search'):.2f} MB"
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -1,7 +1,8 @@
 """Link a Sigma rule corpus to Data Needed and Atomic Red Team triggers and print the statistics and a sample to check.
 
-    .venv/bin/python bench/links_report.py ../shared/corpora > /tmp/links.txt
+.venv/bin/python bench/links_report.py ../shared/corpora > /tmp/links.txt
 """
+
 from __future__ import annotations
 
 import random
@@ -43,14 +44,18 @@ def print_statistics(kb: KnowledgeBase) -> None:
     linked = sum(1 for n in per_rule if n)
     print(f"rules: {len(rules)}; Data Needed items: {len(kb.data_needed)}; techniques with atomics: {len(kb.triggers)}")
     print(f"rules with >= 1 Data Needed: {linked} ({linked / len(rules):.1%})")
-    print(f"Data Needed per rule: median {statistics.median(per_rule)}, max {max(per_rule)}; "
-          f"among linked rules median {statistics.median([n for n in per_rule if n])}")
+    print(
+        f"Data Needed per rule: median {statistics.median(per_rule)}, max {max(per_rule)}; "
+        f"among linked rules median {statistics.median([n for n in per_rule if n])}"
+    )
     for count, rules_with in sorted(Counter(per_rule).items()):
         print(f"  {count} item(s): {rules_with} rules")
     with_trigger = [rule for rule in rules if rule.triggers]
     via_parent = sum(1 for rule in with_trigger if any(ref.via_parent for ref in rule.triggers))
-    print(f"rules with >= 1 trigger: {len(with_trigger)} ({len(with_trigger) / len(rules):.1%}); "
-          f"{via_parent} of them list a sub-technique's tests via a tagged parent")
+    print(
+        f"rules with >= 1 trigger: {len(with_trigger)} ({len(with_trigger) / len(rules):.1%}); "
+        f"{via_parent} of them list a sub-technique's tests via a tagged parent"
+    )
     print(f"\ngaps: {len(rules) - linked} rules without Data Needed, top {TOP_GAPS} log sources")
     for group in gap_groups([RuleSummary.of(rule) for rule in rules])[:TOP_GAPS]:
         print(f"  {group.count:4d}  {group.logsource}  ({group.reasons[0].reason})")
@@ -60,8 +65,12 @@ def print_statistics(kb: KnowledgeBase) -> None:
 
 def gap_kind(reason: str) -> str:
     """Which filter left a rule without Data Needed, from its gap reason."""
-    kinds = (("has no log source", "no log source"), (" lists EventID ", "no item lists the EventID"),
-             (" carries all of the fields ", "no item carries the fields"), (" fit; ", "too many items fit"))
+    kinds = (
+        ("has no log source", "no log source"),
+        (" lists EventID ", "no item lists the EventID"),
+        (" carries all of the fields ", "no item carries the fields"),
+        (" fit; ", "too many items fit"),
+    )
     return next((kind for marker, kind in kinds if marker in reason), "no item for the log source")
 
 
@@ -69,14 +78,18 @@ def describe_rule(rule: Rule) -> str:
     """The facts of a rule a reviewer needs to judge a link."""
     detection = rule.data.get("detection", {})
     condition = detection.get("condition") if isinstance(detection, dict) else None
-    return (f"rule {rule.path.name}: {rule.logsource.describe()}; EventID {rule.event_ids or '-'}; "
-            f"condition {condition!r}; fields {', '.join(rule.fields)}")
+    return (
+        f"rule {rule.path.name}: {rule.logsource.describe()}; EventID {rule.event_ids or '-'}; "
+        f"condition {condition!r}; fields {', '.join(rule.fields)}"
+    )
 
 
 def describe_item(item: DataNeeded) -> str:
     """The facts of a Data Needed item a reviewer needs to judge a link."""
-    return (f"item {item.id}: {item.logsource.describe()}; channel {item.channel}; EventID {item.event_ids or '-'}; "
-            f"fields {', '.join(item.fields)}")
+    return (
+        f"item {item.id}: {item.logsource.describe()}; channel {item.channel}; EventID {item.event_ids or '-'}; "
+        f"fields {', '.join(item.fields)}"
+    )
 
 
 def print_sample(kb: KnowledgeBase) -> None:

@@ -2,6 +2,7 @@
 
 Run from the repository root: .venv/bin/python bench/query_figures.py (needs ../shared/corpora for the SigmaHQ figures).
 """
+
 from __future__ import annotations
 
 import collections
@@ -32,7 +33,9 @@ print(json.dumps({str(r.path): [r.conversions[sys.argv[3]].status, r.conversions
 
 
 def convert(rules: Path, cache: Path, target: str) -> dict[str, list]:
-    run = subprocess.run([sys.executable, "-c", CONVERT, str(rules), str(cache), target], capture_output=True, text=True, cwd=ROOT, check=True)
+    run = subprocess.run(
+        [sys.executable, "-c", CONVERT, str(rules), str(cache), target], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     return json.loads(run.stdout)
 
 
@@ -63,9 +66,11 @@ def powershell_figures() -> list[str]:
         convert(ROOT / "rules", shared, "powershell")
         warm = convert(SIGMA_RULES, shared, "powershell")
         fresh = convert(SIGMA_RULES, Path(folder) / "fresh", "powershell")
+
     def count(found: dict) -> tuple[int, int]:
         failed = [e for s, e in found.values() if s != "ok"]
         return len(failed), sum("no Windows event log channel for product=windows category=process_creation" in (e or "") for e in failed)
+
     (warm_failed, warm_pc), (fresh_failed, fresh_pc) = count(warm), count(fresh)
     return [
         f"- PowerShell on SigmaHQ `rules/` ({len(fresh)} rules): shared cache (default knowledge base converted first, "
@@ -81,7 +86,9 @@ def kusto_figures() -> list[str]:
         seconds = time.perf_counter() - started
     failed = {path: error for path, (status, error) in found.items() if status != "ok"}
     windows = [p for p in found if "/windows/" in p]
-    reasons = collections.Counter("no table" if "maps the log source" in e else "fields" if "converts the log source" in e else e[:60] for e in failed.values())
+    reasons = collections.Counter(
+        "no table" if "maps the log source" in e else "fields" if "converts the log source" in e else e[:60] for e in failed.values()
+    )
     return [
         f"- kusto on SigmaHQ `rules/`: {len(failed)} of {len(found)} not convertible ({len(failed) * 100 // len(found)} %), "
         f"Windows {sum(p in failed for p in windows)} of {len(windows)}; reasons {dict(reasons)}; {seconds:.0f} s with 2 processes",
@@ -95,13 +102,27 @@ def evidence_figures() -> list[str]:
     fixture = ROOT / "tests" / "fixtures" / "regression"
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
-        settings = replace(default_settings(), rules=(fixture / "rules",), docs_dir=out / "docs", site_dir=out / "site", cache_dir=out / "cache",
-                           build_site=False, jobs=1, base_dir=fixture, events=None)
+        settings = replace(
+            default_settings(),
+            rules=(fixture / "rules",),
+            docs_dir=out / "docs",
+            site_dir=out / "site",
+            cache_dir=out / "cache",
+            build_site=False,
+            jobs=1,
+            base_dir=fixture,
+            events=None,
+        )
         result = run_build(settings, quiet=True)
     evidence = [e for rule in result.kb.rules for e in rule.evidence]
-    by_target = {t: f"{sum(e.passed for e in evidence if e.target == t)}/{sum(e.target == t for e in evidence)}" for t in ("grep", "sqlite", "powershell")}
+    by_target = {
+        t: f"{sum(e.passed for e in evidence if e.target == t)}/{sum(e.target == t for e in evidence)}"
+        for t in ("grep", "sqlite", "powershell")
+    }
     events = sum(e.events for e in evidence if e.target == "grep")
-    return [f"- regression evidence on our fixtures: {sum(bool(r.evidence) for r in result.kb.rules)} rules, {events} events; passed per target {by_target}"]
+    return [
+        f"- regression evidence on our fixtures: {sum(bool(r.evidence) for r in result.kb.rules)} rules, {events} events; passed per target {by_target}"
+    ]
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Site figures for bench/SITE.md: build a docs/ folder with mkdocs, size the result, and time the rule index filter.
 
-    atc build --rules ../shared/corpora/sigma/rules --docs-dir /tmp/x/docs --no-site
-    .venv/bin/python bench/site_bench.py /tmp/x/docs /tmp/x/site
+atc build --rules ../shared/corpora/sigma/rules --docs-dir /tmp/x/docs --no-site
+.venv/bin/python bench/site_bench.py /tmp/x/docs /tmp/x/site
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,7 @@ TIME_CHANGE = """([selector, value, event]) => new Promise(resolve => {
 class _QuietHandler(SimpleHTTPRequestHandler):
     """Serves the site folder without logging every request."""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
 
@@ -76,7 +77,9 @@ def filter_figures(site: Path, runs: int = 5) -> dict[str, str]:
                 page.fill("#atc-rule-filter input[name=text]", "")
                 started = time.perf_counter()
                 page.fill("#atc-rule-filter input[name=text]", "t1059.001")
-                page.wait_for_function("() => !document.querySelector('.atc-rule-filter__count').textContent.startsWith(document.querySelectorAll('article table tbody tr').length + ' of')")
+                page.wait_for_function(
+                    "() => !document.querySelector('.atc-rule-filter__count').textContent.startsWith(document.querySelectorAll('article table tbody tr').length + ' of')"
+                )
                 text.append(time.perf_counter() - started)
                 page.fill("#atc-rule-filter input[name=text]", "")
                 page.wait_for_timeout(300)

@@ -1,7 +1,8 @@
 """Convert a Sigma rule folder with every default target and print, per target, what converted, failed or timed out.
 
-    .venv/bin/python bench/target_report.py ../shared/corpora/sigma/rules > bench/TARGETS.md
+.venv/bin/python bench/target_report.py ../shared/corpora/sigma/rules > bench/TARGETS.md
 """
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Shared fixtures: the repository's default knowledge base built once, and the shared corpora when present."""
+
 from __future__ import annotations
 
 from dataclasses import replace

@@ -1,4 +1,5 @@
 """The hostile corpus (tests/hostile/) with its run-time cases, built once per test session."""
+
 from __future__ import annotations
 
 import os
@@ -6,9 +7,9 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import yaml
@@ -38,10 +39,22 @@ GENERATED: dict[str, Callable[[], tuple[str, bytes]]] = {
     "alias_bomb": lambda: ("alias_bomb.yml", _alias_bomb().encode()),
     "huge_10mb": lambda: ("huge_10mb.yml", (rule_text("Huge") + "description: '" + "A" * 10_000_000 + "'\n").encode()),
     "many_values": lambda: ("many_values.yml", _many_values().encode()),
-    "deep_nesting": lambda: ("deep_nesting.yml", rule_text("Deep", "    selection: " + "[" * 200 + "{a: 1}" + "]" * 200 + "\n    condition: selection\n").encode()),
-    "deeper_than_libyaml": lambda: ("deeper_than_libyaml.yml", rule_text("Deeper", "    selection: " + "[" * 5000 + "]" * 5000 + "\n").encode()),
-    "deep_condition": lambda: ("deep_condition.yml", rule_text("Deep condition", "    selection: {a: b}\n    condition: " + "(" * 3000 + "selection" + ")" * 3000 + "\n").encode()),
-    "not_chain": lambda: ("not_chain.yml", rule_text("Not chain", "    selection: {a: b}\n    condition: " + "not " * 3000 + "selection\n").encode()),
+    "deep_nesting": lambda: (
+        "deep_nesting.yml",
+        rule_text("Deep", "    selection: " + "[" * 200 + "{a: 1}" + "]" * 200 + "\n    condition: selection\n").encode(),
+    ),
+    "deeper_than_libyaml": lambda: (
+        "deeper_than_libyaml.yml",
+        rule_text("Deeper", "    selection: " + "[" * 5000 + "]" * 5000 + "\n").encode(),
+    ),
+    "deep_condition": lambda: (
+        "deep_condition.yml",
+        rule_text("Deep condition", "    selection: {a: b}\n    condition: " + "(" * 3000 + "selection" + ")" * 3000 + "\n").encode(),
+    ),
+    "not_chain": lambda: (
+        "not_chain.yml",
+        rule_text("Not chain", "    selection: {a: b}\n    condition: " + "not " * 3000 + "selection\n").encode(),
+    ),
     "latin1": lambda: ("latin1.yml", rule_text("Caf\u00e9 r\u00e8gle").encode("latin-1")),
     "utf16": lambda: ("utf16.yml", rule_text("UTF-16 rule").encode("utf-16")),
     "symlink_outside": lambda: ("symlink_outside.yml", b""),  # made a link by generate()
@@ -114,8 +127,14 @@ def atc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def kb_options(kb: Path) -> list[str]:
     """The options that point atc at a knowledge base laid out like tests/hostile/."""
     return [
-        "--rules", str(kb / "rules"), "--data-needed", str(kb / "data_needed"),
-        "--logging-policies", str(kb / "logging_policies"), "--triggers", str(kb / "atomics"),
+        "--rules",
+        str(kb / "rules"),
+        "--data-needed",
+        str(kb / "data_needed"),
+        "--logging-policies",
+        str(kb / "logging_policies"),
+        "--triggers",
+        str(kb / "atomics"),
     ]
 
 
@@ -138,5 +157,19 @@ def hostile_build(tmp_path_factory: pytest.TempPathFactory) -> Built:
     files = {**EXPECTED["files"], **generate(kb)}
     docs, site = root / "out" / "docs", root / "out" / "site"
     plant_in_docs(docs, root)
-    result = atc("build", *kb_options(kb), "--events", str(kb / "events"), "--docs-dir", str(docs), "--site-dir", str(site), "--jobs", "2", "--verbose", "--quiet", cwd=root)
+    result = atc(
+        "build",
+        *kb_options(kb),
+        "--events",
+        str(kb / "events"),
+        "--docs-dir",
+        str(docs),
+        "--site-dir",
+        str(site),
+        "--jobs",
+        "2",
+        "--verbose",
+        "--quiet",
+        cwd=root,
+    )
     return Built(kb, docs, site, result.returncode, result.stderr, problems_of(result.stderr, kb), files)

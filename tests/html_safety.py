@@ -1,12 +1,22 @@
 """Read built HTML like a browser would and find what hostile input planted: scripts, event handlers, script URLs."""
+
 from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
 
 RULE_ROWS = [
-    "Title", "Description", "ATT&CK Tactic", "ATT&CK Technique", "Data Needed", "Trigger",
-    "Severity Level", "False Positives", "Development Status", "References", "Author",
+    "Title",
+    "Description",
+    "ATT&CK Tactic",
+    "ATT&CK Technique",
+    "Data Needed",
+    "Trigger",
+    "Severity Level",
+    "False Positives",
+    "Development Status",
+    "References",
+    "Author",
 ]
 PAYLOAD_MARK = "alert("  # every script the hostile inputs try to run calls alert()
 URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "data", "poster", "background", "srcdoc", "content"}

@@ -1,4 +1,5 @@
 """Build the default knowledge base's site in a temporary folder, as `make site` builds it into docs/ and site/."""
+
 from __future__ import annotations
 
 import shutil

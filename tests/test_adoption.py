@@ -1,4 +1,5 @@
 """A team's own repository: `atc init`, the errors of an unconfigured or mistyped setup, template overrides and mkdocs.yml merged over atc's."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,10 +29,13 @@ def test_build_without_atc_yml_or_rules_exits_2_pointing_at_init(repo, capsys):
     assert list(repo.iterdir()) == []  # nothing built anywhere
 
 
-@pytest.mark.parametrize("args, named", [
-    (["build", "--rules", "does-not-exist"], "does-not-exist: rules path not found"),
-    (["check", "--rules", "rules", "--triggers", "no-atomics"], "no-atomics: triggers path not found"),
-])
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["build", "--rules", "does-not-exist"], "does-not-exist: rules path not found"),
+        (["check", "--rules", "rules", "--triggers", "no-atomics"], "no-atomics: triggers path not found"),
+    ],
+)
 def test_a_missing_given_path_exits_2_naming_it(repo, capsys, args, named):
     (repo / "rules").mkdir()
     assert main(args) == 2
@@ -93,7 +97,9 @@ def test_a_team_template_overrides_one_template_and_atc_supplies_the_rest(repo):
     (repo / "rules" / "r.yml").write_text(RULE.read_text(encoding="utf-8"), encoding="utf-8")
     (repo / "templates").mkdir()
     own = (templates_dir() / "rule.md.j2").read_text(encoding="utf-8")
-    (repo / "templates" / "rule.md.j2").write_text(own.replace("## Log source", "TEAM-MARKER {{ rule.level }}\n\n## Log source"), encoding="utf-8")
+    (repo / "templates" / "rule.md.j2").write_text(
+        own.replace("## Log source", "TEAM-MARKER {{ rule.level }}\n\n## Log source"), encoding="utf-8"
+    )
     (repo / "atc.yml").write_text("rules: rules\ntargets: [splunk]\n", encoding="utf-8")
     assert main(["build", "--no-site", "-q", "-j", "1"]) == 0
     assert "TEAM-MARKER medium" in (repo / "docs" / "Detection_Rules" / "r_2.md").read_text(encoding="utf-8")
@@ -119,7 +125,8 @@ def test_merge_adds_lists_and_joins_not_in_nav():
     base = {"extra_css": ["a.css"], "not_in_nav": "/x/*.md\n", "markdown_extensions": ["tables", {"toc": {"permalink": True}}]}
     over = {"extra_css": ["team.css"], "not_in_nav": "/team/*.md", "markdown_extensions": [{"toc": {"permalink": False}}, "abbr"]}
     assert merge(base, over) == {
-        "extra_css": ["a.css", "team.css"], "not_in_nav": "/x/*.md\n/team/*.md",
+        "extra_css": ["a.css", "team.css"],
+        "not_in_nav": "/x/*.md\n/team/*.md",
         "markdown_extensions": ["tables", {"toc": {"permalink": False}}, "abbr"],
     }
 

@@ -1,4 +1,5 @@
 """Atomic output: a build killed or failing at any point leaves the previous docs/ and site/ whole; hand-written pages stay."""
+
 from __future__ import annotations
 
 import os
@@ -7,8 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -28,9 +29,27 @@ def tree(root: Path) -> dict[str, bytes]:
 
 def _command(kb: Path) -> list[str]:
     return [
-        sys.executable, "-m", "atc.cli", "build", "--rules", str(kb / "rules"), "--data-needed", str(kb / "none"),
-        "--logging-policies", str(kb / "none"), "--triggers", str(kb / "none"), "--docs-dir", str(kb / "docs"),
-        "--site-dir", str(kb / "site"), "--targets", "splunk", "-j", "1", "-q",
+        sys.executable,
+        "-m",
+        "atc.cli",
+        "build",
+        "--rules",
+        str(kb / "rules"),
+        "--data-needed",
+        str(kb / "none"),
+        "--logging-policies",
+        str(kb / "none"),
+        "--triggers",
+        str(kb / "none"),
+        "--docs-dir",
+        str(kb / "docs"),
+        "--site-dir",
+        str(kb / "site"),
+        "--targets",
+        "splunk",
+        "-j",
+        "1",
+        "-q",
     ]
 
 
@@ -86,7 +105,7 @@ def test_a_build_killed_at_any_point_leaves_a_whole_old_or_new_tree(kb: Path) ->
     after_delay = []
     for delay in (1.0, 2.5, 5.0):
         started = time.monotonic()
-        _killed_when(kb, lambda: time.monotonic() - started > delay)
+        _killed_when(kb, lambda started=started, delay=delay: time.monotonic() - started > delay)
         after_delay.append((delay, tree(kb / "docs"), tree(kb / "site")))
     assert _build(kb).returncode == 0
     new_docs, new_site = tree(kb / "docs"), tree(kb / "site")

@@ -1,4 +1,5 @@
 """ATT&CK: snapshot building (attackcti, offline), loading, tag resolution and Navigator layers."""
+
 from __future__ import annotations
 
 import json
@@ -79,7 +80,9 @@ def test_data_components_keep_their_log_sources(mini: AttackSnapshot) -> None:
     share = mini.data_components["DC0102"]
     assert share.name == "Network Share Access" and share.url == "https://attack.mitre.org/datacomponents/DC0102"
     assert [(s.name, s.channel) for s in share.log_sources] == [
-        ("WinEventLog:Security", "EventCode=5140"), ("WinEventLog:Security", "EventCode=5145"), ("Network Share", "None"),
+        ("WinEventLog:Security", "EventCode=5140"),
+        ("WinEventLog:Security", "EventCode=5145"),
+        ("Network Share", "None"),
     ]
 
 
@@ -90,7 +93,8 @@ def test_strategies_and_analytics_on_two_platforms(mini: AttackSnapshot, mini_da
     windows, linux = mini.analytics["AN1468"], mini.analytics["AN1469"]
     assert windows.platforms == ("Windows",) and linux.platforms == ("Linux",)
     assert [(s.data_component, s.name, s.channel) for s in windows.log_sources] == [
-        ("DC0102", "WinEventLog:Security", "EventCode=5140"), ("DC0067", "WinEventLog:Security", "EventCode=4624"),
+        ("DC0102", "WinEventLog:Security", "EventCode=5140"),
+        ("DC0067", "WinEventLog:Security", "EventCode=4624"),
         ("DC0102", "WinEventLog:Security", "EventCode=5145"),
     ]
     assert windows.mutable_elements == ("TimeWindow", "ShareName") and linux.mutable_elements == ("UserContext",)
@@ -161,7 +165,11 @@ def test_packaged_snapshot_knows_the_seed_rules_detection_model(real: AttackSnap
     assert real.detection_strategies["DET0530"].analytics == ("AN1468",)
     analytic = real.analytics["AN1468"]
     assert analytic.platforms == ("Windows",)
-    assert {(s.data_component, s.channel) for s in analytic.log_sources} == {("DC0067", "EventCode=4624, 4648"), ("DC0082", "EventCode=3, 22"), ("DC0032", "EventCode=1")}
+    assert {(s.data_component, s.channel) for s in analytic.log_sources} == {
+        ("DC0067", "EventCode=4624, 4648"),
+        ("DC0082", "EventCode=3, 22"),
+        ("DC0032", "EventCode=1"),
+    }
     assert "TimeWindow" in analytic.mutable_elements
 
 
@@ -192,7 +200,10 @@ def test_revoked_technique_resolves_to_the_chain_end(real: AttackSnapshot) -> No
 def test_current_deprecated_and_unknown_techniques(real: AttackSnapshot) -> None:
     _, techniques = resolve_tags(["attack.t1021.002", "attack.t1064", "attack.t1699", "attack.t1685.001"], real)
     assert [(r.tag_id, r.status) for r in techniques] == [
-        ("T1021.002", "current"), ("T1064", "deprecated"), ("T1699", "unknown"), ("T1685.001", "newer"),  # v19: tests/test_attack_v19.py
+        ("T1021.002", "current"),
+        ("T1064", "deprecated"),
+        ("T1699", "unknown"),
+        ("T1685.001", "newer"),  # v19: tests/test_attack_v19.py
     ]
     assert techniques[0].technique.parent == "T1021" and techniques[0].current is None
     assert techniques[2].technique is None and techniques[2].current is None
@@ -212,8 +223,17 @@ def test_tactic_tags_in_both_spellings_and_unknown_ones(real: AttackSnapshot) ->
 
 def test_tag_order_duplicates_and_other_tags(real: AttackSnapshot) -> None:
     tags = [
-        "attack.t1059.001", "attack.execution", "attack.g0016", "attack.s0029", "attack.ds0005", "cve.2021-44228",
-        "detection.threat-hunting", "car.2016-04-005", "attack.T1059.001", "attack.t1003", "attack.Execution",
+        "attack.t1059.001",
+        "attack.execution",
+        "attack.g0016",
+        "attack.s0029",
+        "attack.ds0005",
+        "cve.2021-44228",
+        "detection.threat-hunting",
+        "car.2016-04-005",
+        "attack.T1059.001",
+        "attack.t1003",
+        "attack.Execution",
     ]
     tactics, techniques = resolve_tags(tags, real)
     assert [r.tag for r in tactics] == ["execution"]
@@ -258,8 +278,10 @@ def test_layer_on_the_mini_snapshot(mini: AttackSnapshot) -> None:
     layer = navigator_layer("mini", "", {}, mini)
     assert validate_layer(layer, mini) == []
     assert [(e["techniqueID"], e["tactic"], e["score"]) for e in layer["techniques"]] == [
-        ("T1059", "execution", 0), ("T1647", "defense-evasion", 0),
-        ("T1021", "lateral-movement", 0), ("T1021.002", "lateral-movement", 0),
+        ("T1059", "execution", 0),
+        ("T1647", "defense-evasion", 0),
+        ("T1021", "lateral-movement", 0),
+        ("T1021.002", "lateral-movement", 0),
     ]
     assert layer["gradient"]["minValue"] < layer["gradient"]["maxValue"]
 

@@ -1,4 +1,5 @@
 """ATT&CK v19 tags (as current SigmaHQ writes them) resolve through the version map to the embedded snapshot, shown as such."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -25,9 +26,12 @@ def test_every_mapped_id_names_techniques_the_snapshot_holds_and_no_id_it_alread
 
 
 def test_v19_tags_resolve_and_count_for_the_embedded_technique():
-    tactics, techniques = resolve_tags(["attack.stealth", "attack.defense-impairment", "attack.t1685", "attack.t1686.003", "attack.t9999"], SNAPSHOT)
+    tactics, techniques = resolve_tags(
+        ["attack.stealth", "attack.defense-impairment", "attack.t1685", "attack.t1686.003", "attack.t9999"], SNAPSHOT
+    )
     assert [(ref.tag, ref.tactic.id, ref.newer) for ref in tactics] == [
-        ("stealth", "TA0005", "TA0005 Stealth"), ("defense-impairment", "TA0005", "TA0112 Defense Impairment"),
+        ("stealth", "TA0005", "TA0005 Stealth"),
+        ("defense-impairment", "TA0005", "TA0112 Defense Impairment"),
     ]
     by_id = {ref.tag_id: ref for ref in techniques}
     assert by_id["T1685"].status == "newer" and by_id["T1685"].embedded == ("T1562.001", "T1562.006")
@@ -39,14 +43,20 @@ def test_the_page_says_which_version_an_id_comes_from():
     links = LinkFilters(KnowledgeBase([], {}, {}, {}, SNAPSHOT))
     _, techniques = resolve_tags(["attack.t1685"], SNAPSHOT)
     text = str(links.technique_item(techniques[0]))
-    assert text.startswith("[T1685: Disable or Modify Tools](https://attack.mitre.org/techniques/T1685) (ATT&amp;CK v19; in the embedded v18.1: ")
+    assert text.startswith(
+        "[T1685: Disable or Modify Tools](https://attack.mitre.org/techniques/T1685) (ATT&amp;CK v19; in the embedded v18.1: "
+    )
     assert "[T1562.001: Disable or Modify Tools](https://attack.mitre.org/techniques/T1562/001)" in text
     tactics, _ = resolve_tags(["attack.defense-impairment"], SNAPSHOT)
-    assert "TA0112 Defense Impairment (ATT&amp;CK v19; in the embedded v18.1: [TA0005: Defense Evasion]" in str(links.tactic_item(tactics[0]))
+    assert "TA0112 Defense Impairment (ATT&amp;CK v19; in the embedded v18.1: [TA0005: Defense Evasion]" in str(
+        links.tactic_item(tactics[0])
+    )
 
 
 def test_the_map_falls_away_with_a_snapshot_that_knows_the_ids():
-    newer = AttackSnapshot("19.0", "test", SNAPSHOT.tactics, {**SNAPSHOT.techniques, "T1685": replace(SNAPSHOT.techniques["T1562.001"], id="T1685")})
+    newer = AttackSnapshot(
+        "19.0", "test", SNAPSHOT.tactics, {**SNAPSHOT.techniques, "T1685": replace(SNAPSHOT.techniques["T1562.001"], id="T1685")}
+    )
     _, techniques = resolve_tags(["attack.t1685"], newer)
     assert techniques[0].status == "current" and techniques[0].technique.id == "T1685"
 

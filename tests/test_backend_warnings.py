@@ -1,4 +1,5 @@
 """A backend's warnings are kept with its conversion (for the problem report) instead of reaching the terminal."""
+
 from __future__ import annotations
 
 import warnings
@@ -28,7 +29,9 @@ class WarningBackend(GrepBackend):
         return super().convert_rule(rule, output_format, callback)
 
 
-def test_backend_warnings_are_captured_once_each_with_the_conversion(recwarn: pytest.WarningsRecorder, capsys: pytest.CaptureFixture[str]) -> None:
+def test_backend_warnings_are_captured_once_each_with_the_conversion(
+    recwarn: pytest.WarningsRecorder, capsys: pytest.CaptureFixture[str]
+) -> None:
     conversion = convert_one(RULE, Target("warny", "Warny", f"{__name__}:WarningBackend"))
     assert conversion.status == "ok" and conversion.query
     assert conversion.warnings == ("UserWarning: Too few arguments to highest OR, reducing partition count to 1",)

@@ -1,4 +1,5 @@
 """The project's own pySigma backends: PowerShell, grep -P (run with the real grep), Graylog and X-Pack Watcher."""
+
 from __future__ import annotations
 
 import json
@@ -85,7 +86,9 @@ def test_grep_seed_selects_renamed_psexec_pipes_only(tmp_path: Path) -> None:
     assert command.startswith("grep -P '(?i)(?(DEFINE)") and command.endswith("'")
     assert "PSEXESVC[-+.\\w]" not in command  # no bare-scalar alternative for a value no number or boolean can spell
     hit = event(EventID=5145, ShareName=SHARE, RelativeTargetName="svc123-stdin")
-    nested = json.dumps({"Event": {"System": {"EventID": "5145"}, "EventData": {"ShareName": SHARE, "RelativeTargetName": "RemCom_x-STDOUT"}}})
+    nested = json.dumps(
+        {"Event": {"System": {"EventID": "5145"}, "EventData": {"ShareName": SHARE, "RelativeTargetName": "RemCom_x-STDOUT"}}}
+    )
     spaced = '{"EventID" : 5145, "ShareName" : ' + json.dumps(SHARE) + ', "RelativeTargetName" : "a-stderr"}'
     misses = [
         event(EventID=5145, ShareName=SHARE, RelativeTargetName="PSEXESVC"),
@@ -136,7 +139,11 @@ GREP_CASES = [
     pytest.param(
         {"sel": {"CommandLine|contains|all": ["-nop", "-w hidden"], "Hash": ["ab?d", "x.y*"]}, "condition": "sel"},
         [event(CommandLine="p -NoP -W Hidden", Hash="abcd"), event(CommandLine="-w hidden -nop", Hash="X.Yz")],
-        [event(CommandLine="p -nop", Hash="abcd"), event(CommandLine="-nop -w hidden", Hash="abccd"), event(CommandLine="-nop -w hidden", Hash="xzy")],
+        [
+            event(CommandLine="p -nop", Hash="abcd"),
+            event(CommandLine="-nop -w hidden", Hash="abccd"),
+            event(CommandLine="-nop -w hidden", Hash="xzy"),
+        ],
         id="all-lists-wildcards",
     ),
     pytest.param(
@@ -146,7 +153,12 @@ GREP_CASES = [
         id="keywords",
     ),
     pytest.param(
-        {"selection_a": {"EventID": 1}, "selection_b": {"EventID": 3}, "filter": {"User": "SYSTEM"}, "condition": "1 of selection* and not filter"},
+        {
+            "selection_a": {"EventID": 1},
+            "selection_b": {"EventID": 3},
+            "filter": {"User": "SYSTEM"},
+            "condition": "1 of selection* and not filter",
+        },
         [event(EventID="1", User="alice"), event(EventID=3)],
         [event(EventID=1, User="system"), event(EventID=2, User="alice"), event(EventID=13, User="alice")],
         id="one-of-selection",
@@ -234,7 +246,9 @@ def test_powershell_sysmon_process_creation() -> None:
 
 
 def test_powershell_script_block_category_reads_both_powershell_channels() -> None:
-    rule = make_rule({"sel": {"ScriptBlockText|contains": "Invoke-Mimikatz"}, "condition": "sel"}, {"product": "windows", "category": "ps_script"})
+    rule = make_rule(
+        {"sel": {"ScriptBlockText|contains": "Invoke-Mimikatz"}, "condition": "sel"}, {"product": "windows", "category": "ps_script"}
+    )
     query = PowerShellBackend().convert_rule(rule)[0]
     assert query.startswith("Get-WinEvent -LogName Microsoft-Windows-PowerShell/Operational,PowerShellCore/Operational | ")
     assert "$_.Id -eq 4104 -and $d['ScriptBlockText'] -like '*Invoke-Mimikatz*'" in query
@@ -353,7 +367,12 @@ def test_watcher_is_the_default_format_and_survives_shell_characters() -> None:
 
 @pytest.mark.parametrize(
     ("backend", "identifier"),
-    [(PowerShellBackend(), "atc_powershell"), (GrepBackend(), "atc_grep"), (GraylogBackend(), "atc_graylog"), (WatcherBackend(ecs_windows()), "atc_watcher")],
+    [
+        (PowerShellBackend(), "atc_powershell"),
+        (GrepBackend(), "atc_grep"),
+        (GraylogBackend(), "atc_graylog"),
+        (WatcherBackend(ecs_windows()), "atc_watcher"),
+    ],
 )
 def test_backend_reused_across_fresh_rules_gives_one_stable_query(backend: object, identifier: str) -> None:
     first = backend.convert_rule(seed())

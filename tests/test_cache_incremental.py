@@ -1,4 +1,5 @@
 """The conversion cache and incremental output: nothing converted twice, exactly the right things redone, pages kept when unchanged."""
+
 from __future__ import annotations
 
 import io
@@ -149,8 +150,25 @@ def test_remembered_pages_equal_a_fresh_build_after_every_kind_of_edit(kb_copy: 
 
 def test_a_new_process_remembers_every_page(kb_copy: Settings) -> None:
     """Nothing in a page's inputs depends on the process (string hashing, object identity): a second run renders nothing."""
-    command = [sys.executable, "-m", "atc.cli", "build", "--rules", str(kb_copy.rules[0]), "--no-site", "--docs-dir", str(kb_copy.docs_dir), "--cache-dir", str(kb_copy.cache_dir)]
-    logs = [subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stderr for seed in ("1", "2")]
+    command = [
+        sys.executable,
+        "-m",
+        "atc.cli",
+        "build",
+        "--rules",
+        str(kb_copy.rules[0]),
+        "--no-site",
+        "--docs-dir",
+        str(kb_copy.docs_dir),
+        "--cache-dir",
+        str(kb_copy.cache_dir),
+    ]
+    logs = [
+        subprocess.run(
+            command, cwd=REPO_ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed}, check=True
+        ).stderr
+        for seed in ("1", "2")
+    ]
     assert re.search(r"render: \d+ pages in [\d.]+ s \(0 made", logs[1]), logs[1]
     assert not re.search(r"render: \d+ pages in [\d.]+ s \(0 made", logs[0])
 

@@ -1,4 +1,5 @@
 """The home page's charts: inline SVG drawn from the knowledge base, every bar linking to the page behind it."""
+
 from __future__ import annotations
 
 import posixpath
@@ -11,9 +12,9 @@ import pytest
 from atc.build import BuildResult
 from atc.config import REPO_ROOT
 from atc.convert.targets import select_targets
+from atc.link.attack import resolve_tags
 from atc.load.attack import load_snapshot
 from atc.model import Conversion, DataNeeded, KnowledgeBase, LogSource, Rule
-from atc.link.attack import resolve_tags
 from atc.render.pages import PageRenderer
 
 SVG = re.compile(r"<svg .*?</svg>", re.S)
@@ -37,10 +38,22 @@ def _bars(chart: ElementTree.Element) -> list[tuple[str, str, list[float]]]:
 
 
 def _rule(snapshot, slug: str, level: str | None, status: str | None, tags: list[str], converted: bool) -> Rule:
-    rule = Rule(path=Path(f"{slug}.yml"), source_text="x", data={}, id=slug, title=slug, slug=slug, level=level, status=status,
-                tags=tags, logsource=LogSource(product="windows"))
+    rule = Rule(
+        path=Path(f"{slug}.yml"),
+        source_text="x",
+        data={},
+        id=slug,
+        title=slug,
+        slug=slug,
+        level=level,
+        status=status,
+        tags=tags,
+        logsource=LogSource(product="windows"),
+    )
     rule.tactics, rule.techniques = resolve_tags(tags, snapshot)
-    rule.conversions = {"splunk": Conversion("splunk", "ok" if converted else "failed", "q" if converted else None, error=None if converted else "no")}
+    rule.conversions = {
+        "splunk": Conversion("splunk", "ok" if converted else "failed", "q" if converted else None, error=None if converted else "no")
+    }
     return rule
 
 
@@ -55,15 +68,24 @@ def home() -> str:
         _rule(snapshot, "d", None, None, [], True),
     ]
     rules[0].data_needed = ["DN_a"]
-    kb = KnowledgeBase(rules, {"DN_a": DataNeeded("DN_a", Path("a.yml"), "a", logging_policies=["LP_a"]), "DN_b": DataNeeded("DN_b", Path("b.yml"), "b")},
-                       {}, {}, snapshot)
+    kb = KnowledgeBase(
+        rules,
+        {"DN_a": DataNeeded("DN_a", Path("a.yml"), "a", logging_policies=["LP_a"]), "DN_b": DataNeeded("DN_b", Path("b.yml"), "b")},
+        {},
+        {},
+        snapshot,
+    )
     return PageRenderer(kb, select_targets(["splunk"]), REPO_ROOT / "templates").pages("Test")["index.md"]
 
 
 def test_home_page_draws_five_linked_charts(home: str) -> None:
     charts = _charts(home)
     assert [chart.get("aria-label") for chart in charts] == [
-        "ATT&CK coverage by tactic", "Rules by level", "Rules by status", "Conversion health by target", "Data Needed and logging gaps",
+        "ATT&CK coverage by tactic",
+        "Rules by level",
+        "Rules by status",
+        "Conversion health by target",
+        "Data Needed and logging gaps",
     ]
     assert all(bars for bars in map(_bars, charts))
 
@@ -78,14 +100,20 @@ def test_tactic_bars_are_shares_of_each_tactic_linking_to_its_page(home: str) ->
 
 def test_level_status_conversion_and_gap_bars_count_the_rules(home: str) -> None:
     _, levels, statuses, conversions, gaps = (_bars(chart) for chart in _charts(home))
-    assert [(label, href) for href, label, _ in levels] == [("high", "Detection_Rules/by/level.md"), ("other or none", "Detection_Rules/by/level.md")]
+    assert [(label, href) for href, label, _ in levels] == [
+        ("high", "Detection_Rules/by/level.md"),
+        ("other or none", "Detection_Rules/by/level.md"),
+    ]
     assert levels[0][2] == levels[1][2] == [330.0]  # two and two: counts scaled to the longest bar
     assert [widths for _, _, widths in statuses] == [[165.0], [165.0], [330.0]]
     assert [label for _, label, _ in statuses] == ["stable", "test", "other or none"]  # an author's odd status is never drawn
     assert "<script>" not in home and "javascript:" not in home
     [(href, label, widths)] = conversions
     assert (href, label, widths) == ("targets.md", "splunk", [247.5, 82.5])  # 3 of 4 converted
-    assert [(href, widths) for href, _, widths in gaps] == [("Data_Needed/gaps.md", [82.5, 247.5]), ("Logging_Policies/index.md", [165.0, 165.0])]
+    assert [(href, widths) for href, _, widths in gaps] == [
+        ("Data_Needed/gaps.md", [82.5, 247.5]),
+        ("Logging_Policies/index.md", [165.0, 165.0]),
+    ]
 
 
 def test_chart_links_lead_to_generated_pages(default_build: BuildResult) -> None:
@@ -98,4 +126,6 @@ def test_technique_and_tactic_pages_chart_their_rules_by_level(default_build: Bu
         [chart] = _charts(default_build.pages[page])
         bars = _bars(chart)
         assert chart.get("aria-label") == "Rules by level" and bars
-        assert all(posixpath.normpath(posixpath.join(posixpath.dirname(page), href)) == "Detection_Rules/by/level.md" for href, _, _ in bars)
+        assert all(
+            posixpath.normpath(posixpath.join(posixpath.dirname(page), href)) == "Detection_Rules/by/level.md" for href, _, _ in bars
+        )

@@ -1,4 +1,5 @@
 """`atc check` honours validator exclusions from atc.yml, and rejects exclusions it cannot apply."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Data Needed, logging policy and trigger loading, and linking them to rules."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,12 +24,29 @@ DN_AUDITD = "DN_0901_linux_auditd_execve"
 DN_CLOUDTRAIL = "DN_0902_aws_cloudtrail_management_events"
 
 
-def make_rule(detection: dict, *, product: str | None = None, service: str | None = None, category: str | None = None,
-              tags: list[str] | None = None, event_ids: list[int] | None = None) -> Rule:
+def make_rule(
+    detection: dict,
+    *,
+    product: str | None = None,
+    service: str | None = None,
+    category: str | None = None,
+    tags: list[str] | None = None,
+    event_ids: list[int] | None = None,
+) -> Rule:
     """A Rule as the rule loader would build it (fields with modifiers stripped)."""
     fields = sorted({str(k).split("|")[0] for sel in detection.values() if isinstance(sel, dict) for k in sel})
-    return Rule(path=Path("x.yml"), source_text="", data={"detection": detection}, id="r", title="r", slug="r",
-                tags=tags or [], logsource=LogSource(product, service, category), fields=fields, event_ids=event_ids or [])
+    return Rule(
+        path=Path("x.yml"),
+        source_text="",
+        data={"detection": detection},
+        id="r",
+        title="r",
+        slug="r",
+        tags=tags or [],
+        logsource=LogSource(product, service, category),
+        fields=fields,
+        event_ids=event_ids or [],
+    )
 
 
 def linked(rule: Rule, items: dict[str, DataNeeded]) -> Rule:
@@ -60,7 +78,12 @@ def test_atc_format_item_loads_unchanged(kb_items):
     assert item.title == DN_5145
     assert item.path.name == f"{DN_5145}.yml"
     assert item.description.startswith("A file or folder on a network share was accessed")
-    assert (item.platform, item.type, item.channel, item.provider) == ("Windows", "Windows Log", "Security", "Microsoft-Windows-Security-Auditing")
+    assert (item.platform, item.type, item.channel, item.provider) == (
+        "Windows",
+        "Windows Log",
+        "Security",
+        "Microsoft-Windows-Security-Auditing",
+    )
     assert item.fields[:3] == ["EventID", "Computer", "SubjectUserName"] and "RelativeTargetName" in item.fields
     assert item.logging_policies == ["LP_0029_windows_audit_detailed_file_share"]
     assert item.references == ["https://learn.microsoft.com/windows/security/threat-protection/auditing/event-5145"]
@@ -98,10 +121,31 @@ sample: |
 """
 
 
-def atc_item(folder: Path, title: str, *, platform: str = "Windows", channel: str = "Security", provider: str = "None",
-             type: str = "Windows Log", category: str = "OS Logs", policies: str = "", sample: str = "todo") -> None:
-    write(folder / f"{title}.yml", ATC_ITEM.format(title=title, platform=platform, channel=channel, provider=provider,
-                                                   type=type, category=category, policies=policies, sample=sample))
+def atc_item(
+    folder: Path,
+    title: str,
+    *,
+    platform: str = "Windows",
+    channel: str = "Security",
+    provider: str = "None",
+    type: str = "Windows Log",
+    category: str = "OS Logs",
+    policies: str = "",
+    sample: str = "todo",
+) -> None:
+    write(
+        folder / f"{title}.yml",
+        ATC_ITEM.format(
+            title=title,
+            platform=platform,
+            channel=channel,
+            provider=provider,
+            type=type,
+            category=category,
+            policies=policies,
+            sample=sample,
+        ),
+    )
 
 
 def test_event_ids_come_from_sample_then_policy_then_title(tmp_path):
@@ -126,9 +170,15 @@ def test_event_ids_come_from_sample_then_policy_then_title(tmp_path):
         ({"channel": "System", "sample": "<EventID>7045</EventID>"}, LogSource("windows", "system")),
         ({"channel": "Microsoft-Windows-PowerShell/Operational", "sample": "<EventID>4104</EventID>"}, LogSource("windows", "powershell")),
         ({"channel": "Windows PowerShell", "sample": "<EventID>400</EventID>"}, LogSource("windows", "powershell-classic")),
-        ({"channel": "Microsoft-Windows-Sysmon/Operational", "sample": "<EventID>13</EventID>"}, LogSource("windows", "sysmon", "registry_set")),
+        (
+            {"channel": "Microsoft-Windows-Sysmon/Operational", "sample": "<EventID>13</EventID>"},
+            LogSource("windows", "sysmon", "registry_set"),
+        ),
         ({"channel": "Microsoft-Windows-Sysmon/Operational", "sample": '{"EventID": 22}'}, LogSource("windows", "sysmon", "dns_query")),
-        ({"channel": "Microsoft-Windows-Sysmon/Operational", "sample": "<EventID>26</EventID>"}, LogSource("windows", "sysmon", "file_delete")),
+        (
+            {"channel": "Microsoft-Windows-Sysmon/Operational", "sample": "<EventID>26</EventID>"},
+            LogSource("windows", "sysmon", "file_delete"),
+        ),
         ({"platform": "Linux", "channel": "auth.log", "provider": "sshd", "type": "auth"}, LogSource("linux", "sshd")),
         ({"platform": "Linux", "channel": "auditd", "provider": "auditd", "type": "SYSCALL"}, LogSource("linux", "auditd")),
         ({"platform": "Linux", "channel": "queries_log", "provider": "BIND", "category": "DNS Logs"}, LogSource("linux", None, "dns")),
@@ -155,7 +205,10 @@ def test_wrong_types_are_problems_and_the_rest_loads(tmp_path):
     write(tmp_path / "b_bad_fields.yml", "title: DN_1300_bad_fields\nfields: CommandLine\n")
     write(tmp_path / "c_bad_logsource.yml", "title: DN_1301_bad_logsource\nlogsource: windows\n")
     write(tmp_path / "d_list.yml", "- just\n- a list\n")
-    write(tmp_path / "e_good.yml", "title: DN_1302_good\nlogsource: {product: windows, service: security}\nevent_ids: [4624]\nfields: [LogonType]\n")
+    write(
+        tmp_path / "e_good.yml",
+        "title: DN_1302_good\nlogsource: {product: windows, service: security}\nevent_ids: [4624]\nfields: [LogonType]\n",
+    )
     write(tmp_path / "f_duplicate.yml", "title: DN_1302_good\n")
     problems: list[Problem] = []
     items = load_data_needed([tmp_path], problems)
@@ -223,16 +276,22 @@ def test_category_rule_skips_the_equivalent_without_the_fields(kb_items):
 
 
 def test_selections_joined_by_and_are_all_needed(kb_items):
-    detection = {"selection_img": {"OriginalFileName": "RUNDLL32.EXE"}, "selection_cli": {"CommandLine|contains": "comsvcs"},
-                 "condition": "all of selection_*"}
+    detection = {
+        "selection_img": {"OriginalFileName": "RUNDLL32.EXE"},
+        "selection_cli": {"CommandLine|contains": "comsvcs"},
+        "condition": "all of selection_*",
+    }
     rule = linked(make_rule(detection, product="windows", category="process_creation"), kb_items)
     assert rule.data_needed == [DN_SYSMON_1]  # 4688 has CommandLine but not OriginalFileName
 
 
 def test_a_list_selection_joined_by_and_needs_one_entry_and_the_other_selection(kb_items):
-    detection = {"selection_img": [{"Image|endswith": "\\rundll32.exe"}, {"OriginalFileName": "RUNDLL32.EXE"}],
-                 "selection_cli": {"CommandLine|contains": "comsvcs"}, "filter": {"ParentCommandLine": "x"},
-                 "condition": "(selection_img and selection_cli) and not filter"}
+    detection = {
+        "selection_img": [{"Image|endswith": "\\rundll32.exe"}, {"OriginalFileName": "RUNDLL32.EXE"}],
+        "selection_cli": {"CommandLine|contains": "comsvcs"},
+        "filter": {"ParentCommandLine": "x"},
+        "condition": "(selection_img and selection_cli) and not filter",
+    }
     rule = linked(make_rule(detection, product="windows", category="process_creation"), kb_items)
     assert rule.data_needed == [DN_4688, DN_SYSMON_1]  # Image + CommandLine is one way; the filter's field is not needed
 
@@ -257,20 +316,30 @@ def test_linux_rule(kb_items):
 
 def auditd_item(title: str, record_type: str) -> DataNeeded:
     """An auditd Data Needed item stating its record type (ATC writes EXECVE, SYSCALL, PATH as `type`)."""
-    return DataNeeded(id=title, path=Path(f"{title}.yml"), title=title, logsource=LogSource("linux", "auditd"), type=record_type,
-                      fields=["type", "msg", "syscall", "a0", "a1", "a2"])
+    return DataNeeded(
+        id=title,
+        path=Path(f"{title}.yml"),
+        title=title,
+        logsource=LogSource("linux", "auditd"),
+        type=record_type,
+        fields=["type", "msg", "syscall", "a0", "a1", "a2"],
+    )
 
 
 def test_auditd_record_type_picks_the_item_like_an_event_id():
     items = {i.id: i for i in (auditd_item("DN_EXECVE", "EXECVE"), auditd_item("DN_SYSCALL", "SYSCALL"), auditd_item("DN_PATH", "PATH"))}
     execve = {"selection": {"type": "execve", "a0": "chattr", "a1": "-i"}, "condition": "selection"}
     assert linked(make_rule(execve, product="linux", service="auditd"), items).data_needed == ["DN_EXECVE"]
-    either = {"sel_syscall": {"type": "SYSCALL", "syscall": "personality"}, "sel_exec": {"type": ["EXECVE"], "a0": "sysctl"},
-              "condition": "1 of sel_*"}
+    either = {
+        "sel_syscall": {"type": "SYSCALL", "syscall": "personality"},
+        "sel_exec": {"type": ["EXECVE"], "a0": "sysctl"},
+        "condition": "1 of sel_*",
+    }
     assert linked(make_rule(either, product="linux", service="auditd"), items).data_needed == ["DN_EXECVE", "DN_SYSCALL"]
     unknown_type = {"selection": {"type": "USER_CMD", "a0": "x"}, "condition": "selection"}
     assert linked(make_rule(unknown_type, product="linux", service="auditd"), items).data_needed_gap == (
-        "no Data Needed for product=linux service=auditd carries all of the fields a0, type=USER_CMD")
+        "no Data Needed for product=linux service=auditd carries all of the fields a0, type=USER_CMD"
+    )
 
 
 def test_auditd_item_without_a_record_type_serves_any_pinned_type(kb_items):
@@ -288,16 +357,36 @@ def test_cloud_rule(kb_items):
 @pytest.mark.parametrize(
     ("logsource", "detection", "event_ids", "gap"),
     [
-        (("linux", None, "process_creation"), {"sel": {"Image|endswith": "/nc"}, "condition": "sel"}, [],
-         "no Data Needed for product=linux category=process_creation"),
-        (("windows", "security", None), {"sel": {"EventID": 4729}, "condition": "sel"}, [4729],
-         "no Data Needed for product=windows service=security lists EventID 4729"),
-        (("windows", "security", None), {"sel": {"EventID": 5145, "ObjectType": "File"}, "condition": "sel"}, [5145],
-         "no Data Needed for product=windows service=security carries all of the fields ObjectType"),
-        (("windows", "security", None), {"sel": {"SubjectUserName|endswith": "$"}, "condition": "sel"}, [],
-         "3 of the 3 Data Needed items for product=windows service=security fit; the rule names no EventID or distinctive field to pick among them"),
-        ((None, None, None), {"keywords": ["evil"], "condition": "keywords"}, [],
-         "the rule has no log source (product, service or category)"),
+        (
+            ("linux", None, "process_creation"),
+            {"sel": {"Image|endswith": "/nc"}, "condition": "sel"},
+            [],
+            "no Data Needed for product=linux category=process_creation",
+        ),
+        (
+            ("windows", "security", None),
+            {"sel": {"EventID": 4729}, "condition": "sel"},
+            [4729],
+            "no Data Needed for product=windows service=security lists EventID 4729",
+        ),
+        (
+            ("windows", "security", None),
+            {"sel": {"EventID": 5145, "ObjectType": "File"}, "condition": "sel"},
+            [5145],
+            "no Data Needed for product=windows service=security carries all of the fields ObjectType",
+        ),
+        (
+            ("windows", "security", None),
+            {"sel": {"SubjectUserName|endswith": "$"}, "condition": "sel"},
+            [],
+            "3 of the 3 Data Needed items for product=windows service=security fit; the rule names no EventID or distinctive field to pick among them",
+        ),
+        (
+            (None, None, None),
+            {"keywords": ["evil"], "condition": "keywords"},
+            [],
+            "the rule has no log source (product, service or category)",
+        ),
     ],
 )
 def test_gap_reasons(kb_items, logsource, detection, event_ids, gap):
@@ -375,7 +464,9 @@ def test_platform_filter_leaves_out_linux_tests_of_a_windows_rule(kb_triggers):
     triggers, _ = kb_triggers
     rule = trigger_rule("windows", ["attack.t1021.002"])
     link_triggers([rule], triggers)
-    assert rule.triggers == [TriggerRef("T1021.002", False, ("00000000-0000-4000-8000-000000000201", "00000000-0000-4000-8000-000000000203"))]
+    assert rule.triggers == [
+        TriggerRef("T1021.002", False, ("00000000-0000-4000-8000-000000000201", "00000000-0000-4000-8000-000000000203"))
+    ]
 
 
 def test_cloud_and_unknown_products(kb_triggers):

@@ -1,4 +1,5 @@
 """Deployable exports: one file per target in its backend's format, parsing as that format, one entry per converted rule."""
+
 from __future__ import annotations
 
 import csv
@@ -16,9 +17,11 @@ from atc.build import BuildResult, run_build
 from atc.config import load_config_file
 from tests.test_team_targets import CERTUTIL, SIGMA_CLI, scratch_repo
 
-WHOAMI = CERTUTIL.replace("Certutil Downloading A File", "Whoami Run By A Web Server").replace(
-    "2d8a6b2e-5d1e-4c1b-9a4e-0c6f5b8a7d11", "5b9d0f43-0d6f-4a43-9c51-6d1b5b1f0a11"
-).replace("\\certutil.exe", "\\whoami.exe")
+WHOAMI = (
+    CERTUTIL.replace("Certutil Downloading A File", "Whoami Run By A Web Server")
+    .replace("2d8a6b2e-5d1e-4c1b-9a4e-0c6f5b8a7d11", "5b9d0f43-0d6f-4a43-9c51-6d1b5b1f0a11")
+    .replace("\\certutil.exe", "\\whoami.exe")
+)
 PLACEHOLDER = """\
 title: Admin Tool Run By A Listed User
 id: 3e9b7c3f-6e2f-4d2c-8b5f-1d7a6c9b8e22
@@ -119,13 +122,18 @@ def test_rules_the_backend_could_not_convert_are_listed_beside_the_export(export
     for target in ("splunk", "splunk-ours", "es-qs", "sqlite"):
         (row,) = not_converted(exported, target)
         assert row["id"] == "3e9b7c3f-6e2f-4d2c-8b5f-1d7a6c9b8e22" and row["status"] == "failed"
-        assert row["rule_file"] == "proc_creation_win_listed_admin.yml" and row["page"] == "Detection_Rules/proc_creation_win_listed_admin.md"
+        assert (
+            row["rule_file"] == "proc_creation_win_listed_admin.yml" and row["page"] == "Detection_Rules/proc_creation_win_listed_admin.md"
+        )
         assert "placeholder" in row["reason"]
 
 
 def test_targets_and_home_pages_link_the_exports(exported: BuildResult) -> None:
     targets = exported.pages["targets.md"]
-    assert "| splunk | savedsearches | [savedsearches.conf](exports/splunk/savedsearches.conf) | 2 | [1](exports/splunk/not-converted.csv) |" in targets
+    assert (
+        "| splunk | savedsearches | [savedsearches.conf](exports/splunk/savedsearches.conf) | 2 | [1](exports/splunk/not-converted.csv) |"
+        in targets
+    )
     assert "[splunk-ours (savedsearches)](exports/splunk-ours/savedsearches.conf)" in exported.pages["index.md"]
 
 
@@ -140,7 +148,10 @@ def test_sigma_cli_writes_the_same_stanzas(exported: BuildResult) -> None:
     folder = exported.kb.rules[0].path.parent
     run = subprocess.run(
         [str(SIGMA_CLI), "convert", "-t", "splunk", "-p", "splunk_windows", "-f", "savedsearches", "-s", "."],
-        cwd=folder, capture_output=True, text=True, timeout=120,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stderr
     assert savedsearches(run.stdout) == savedsearches(exported.pages["exports/splunk/savedsearches.conf"])
@@ -148,7 +159,9 @@ def test_sigma_cli_writes_the_same_stanzas(exported: BuildResult) -> None:
 
 def test_a_title_that_would_inject_settings_is_kept_out_of_savedsearches(tmp_path: Path) -> None:
     config = scratch_repo(tmp_path, "targets: [splunk, sqlite]\n")
-    hostile = CERTUTIL.replace("title: Certutil Downloading A File", 'title: "Harmless\\naction.script = evil.sh\\ncron_schedule = * * * * *"')
+    hostile = CERTUTIL.replace(
+        "title: Certutil Downloading A File", 'title: "Harmless\\naction.script = evil.sh\\ncron_schedule = * * * * *"'
+    )
     (tmp_path / "rules" / "windows" / "proc_creation_win_certutil_download.yml").write_text(hostile, encoding="utf-8")
     (tmp_path / "rules" / "windows" / "proc_creation_win_webserver_whoami.yml").write_text(WHOAMI, encoding="utf-8")
     result = run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
@@ -173,7 +186,10 @@ def test_siem_rule_export_names_attack_techniques_from_the_snapshot_offline(tmp_
     (rule,) = [json.loads(line) for line in result.pages["exports/elastic/siem_rules.ndjson"].splitlines()]
     (threat,) = rule["threat"]
     assert threat["tactic"]["id"] == "TA0011" and threat["technique"][0] == {
-        "id": "T1105", "reference": "https://attack.mitre.org/techniques/T1105", "name": "Ingress Tool Transfer", "subtechnique": [],
+        "id": "T1105",
+        "reference": "https://attack.mitre.org/techniques/T1105",
+        "name": "Ingress Tool Transfer",
+        "subtechnique": [],
     }
     assert not_converted(result, "elastic") == []
 
@@ -199,7 +215,9 @@ def test_each_backend_exports_in_its_usual_deploy_format() -> None:
 def test_a_new_attack_snapshot_converts_the_siem_rule_export_again(tmp_path: Path) -> None:
     from atc.load.attack import DEFAULT_SNAPSHOT
 
-    config = scratch_repo(tmp_path, "targets:\n  - {key: elastic, backend: lucene, pipelines: [ecs_windows], export: siem_rule_ndjson}\n  - splunk\n")
+    config = scratch_repo(
+        tmp_path, "targets:\n  - {key: elastic, backend: lucene, pipelines: [ecs_windows], export: siem_rule_ndjson}\n  - splunk\n"
+    )
     settings = replace(load_config_file(config), build_site=False, jobs=1)
     first = run_build(settings, quiet=True)
     snapshot = json.loads(DEFAULT_SNAPSHOT.read_text(encoding="utf-8"))

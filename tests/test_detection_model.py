@@ -1,4 +1,5 @@
 """ATT&CK's detection model: rules linked to data components and to the analytics of detection strategies, and pages."""
+
 from __future__ import annotations
 
 import json
@@ -10,14 +11,14 @@ import pytest
 
 from atc.attack_update import build_snapshot, write_snapshot
 from atc.build import BuildResult
+from atc.config import REPO_ROOT
 from atc.link.attack import resolve_tags
 from atc.link.detection import Channel, Read, link_detection, logsource_reads, windows_names
 from atc.link.navigator import validate_layer
-from atc.config import REPO_ROOT
 from atc.load.attack import DEFAULT_SNAPSHOT, load_snapshot
+from atc.model import AttackLogSource, AttackSnapshot, DataComponent, DataNeeded, DetectionRef, LogSource, Rule
 from atc.render.attack_pages import attack_pages
 from atc.render.pages import PageRenderer
-from atc.model import AttackLogSource, AttackSnapshot, DataComponent, DataNeeded, DetectionRef, LogSource, Rule
 from tests.conftest import CORPORA, SEED_SLUG, needs_corpora
 
 MINI_STIX = Path(__file__).parent / "fixtures" / "stix" / "mini-attack.json"
@@ -35,8 +36,16 @@ def mini(tmp_path_factory: pytest.TempPathFactory) -> AttackSnapshot:
 def rule(snapshot: AttackSnapshot, slug: str, logsource: LogSource, detection: dict, tags: list[str], data_needed: list[str] = ()) -> Rule:
     """A rule as the link stage sees it before detection linking."""
     made = Rule(
-        path=Path(f"{slug}.yml"), source_text="", data={"detection": detection}, id=slug, title=slug, slug=slug, tags=tags,
-        logsource=logsource, event_ids=list(detection["sel"].get("EventID", [])) if isinstance(detection["sel"], dict) else [], data_needed=list(data_needed),
+        path=Path(f"{slug}.yml"),
+        source_text="",
+        data={"detection": detection},
+        id=slug,
+        title=slug,
+        slug=slug,
+        tags=tags,
+        logsource=logsource,
+        event_ids=list(detection["sel"].get("EventID", [])) if isinstance(detection["sel"], dict) else [],
+        data_needed=list(data_needed),
     )
     made.tactics, made.techniques = resolve_tags(tags, snapshot)
     return made
@@ -61,7 +70,10 @@ def test_channels_are_event_codes_identifiers_or_prose() -> None:
 
 def test_windows_channel_names() -> None:
     assert windows_names("Security") == ("wineventlog:security",)
-    assert windows_names("Microsoft-Windows-Sysmon/Operational") == ("wineventlog:microsoft-windows-sysmon/operational", "wineventlog:sysmon")
+    assert windows_names("Microsoft-Windows-Sysmon/Operational") == (
+        "wineventlog:microsoft-windows-sysmon/operational",
+        "wineventlog:sysmon",
+    )
     assert windows_names("Microsoft-Windows-AppLocker/EXE and DLL")[1] == "wineventlog:applocker"
     assert windows_names("Windows PowerShell")[1] == windows_names("PowerShellCore/Operational")[1] == "wineventlog:powershell"
 
@@ -79,7 +91,9 @@ def test_log_source_reads_use_pysigma_channel_and_sysmon_tables() -> None:
 
 
 def test_share_access_rule_maps_to_dc0102_and_implements_the_windows_analytic(mini: AttackSnapshot) -> None:
-    share = rule(mini, "share", LogSource("windows", "security"), {"sel": {"EventID": [5145]}}, ["attack.t1077"])  # revoked: counts for T1021.002
+    share = rule(
+        mini, "share", LogSource("windows", "security"), {"sel": {"EventID": [5145]}}, ["attack.t1077"]
+    )  # revoked: counts for T1021.002
     link_detection([share], {}, mini)
     assert share.data_components == ["DC0102"]
     assert share.detections == [DetectionRef("DET0530", "T1021.002", ("AN1468",))]
@@ -95,7 +109,12 @@ def test_linux_rule_implements_the_linux_analytic_only(mini: AttackSnapshot) -> 
 def test_prose_channel_matches_only_an_equal_detection_value(mini: AttackSnapshot) -> None:
     exact = rule(mini, "m365", LogSource("m365", "audit"), {"sel": {"Operation": "Add member to group"}}, [])
     loose = rule(mini, "m365b", LogSource("m365", "audit"), {"sel": {"Operation": "member"}}, [])
-    snapshot = replace(mini, data_components={"DC0094": DataComponent("DC0094", "Group Modification", "u", (AttackLogSource("m365:unified", "Add member to group"),))})
+    snapshot = replace(
+        mini,
+        data_components={
+            "DC0094": DataComponent("DC0094", "Group Modification", "u", (AttackLogSource("m365:unified", "Add member to group"),))
+        },
+    )
     link_detection([exact, loose], {}, snapshot)
     assert exact.data_components == ["DC0094"] and loose.data_components == []
 
@@ -126,8 +145,15 @@ def test_windows_logon_rule_does_not_implement_the_linux_analytic(mini: AttackSn
 
 
 def test_data_needed_item_decides_what_the_rule_reads(mini: AttackSnapshot) -> None:
-    item = DataNeeded("DN_share", Path("dn.yml"), "share", logsource=LogSource("windows", "security"), platform="Windows",
-                      channel="Security", event_ids=[5140, 5145])
+    item = DataNeeded(
+        "DN_share",
+        Path("dn.yml"),
+        "share",
+        logsource=LogSource("windows", "security"),
+        platform="Windows",
+        channel="Security",
+        event_ids=[5140, 5145],
+    )
     keyword = rule(mini, "kw", LogSource("windows", "security"), {"sel": ["psexesvc"]}, ["attack.t1021.002"], data_needed=["DN_share"])
     link_detection([keyword], {"DN_share": item}, mini)
     assert keyword.data_components == ["DC0102"]  # from the item's channel and event ids, though the rule names none
@@ -148,7 +174,10 @@ def test_seed_rule_reads_dc0102_and_is_other_data_for_det0530(default_build: Bui
 def test_v18_1_bundle_agrees_with_the_seed_rules_links(default_build: BuildResult) -> None:
     """Read straight from the STIX bundle: 5145 is DC0102's, T1021.002 is detected by DET0530 with the Windows analytic AN1468."""
     objects = json.loads(REAL_STIX.read_text(encoding="utf-8"))["objects"]
-    ext = {o["id"]: next((r["external_id"] for r in o.get("external_references", ()) if r.get("source_name") == "mitre-attack"), None) for o in objects}
+    ext = {
+        o["id"]: next((r["external_id"] for r in o.get("external_references", ()) if r.get("source_name") == "mitre-attack"), None)
+        for o in objects
+    }
     by_ext = {ext[o["id"]]: o for o in objects if ext[o["id"]]}
     assert {"name": "WinEventLog:Security", "channel": "EventCode=5145"} in by_ext["DC0102"]["x_mitre_log_sources"]
     detects = {ext[r["source_ref"]] for r in objects if r.get("relationship_type") == "detects" and ext.get(r["target_ref"]) == "T1021.002"}
@@ -168,7 +197,9 @@ def test_seed_page_shows_data_component_and_strategy(default_build: BuildResult)
     page = default_build.pages[f"Detection_Rules/{SEED_SLUG}.md"]
     section = page.split("## ATT&amp;CK detection", 1)[1].split("## Related rules", 1)[0]
     assert "[DC0102: Network Share Access](../ATTACK/data_components/DC0102.md)" in section
-    assert re.search(r"\[DET0530: [^]]+\]\(\.\./ATTACK/detection_strategies/DET0530\.md\) \(T1021\.002\): same technique, other data", section)
+    assert re.search(
+        r"\[DET0530: [^]]+\]\(\.\./ATTACK/detection_strategies/DET0530\.md\) \(T1021\.002\): same technique, other data", section
+    )
     assert "Environments" not in page  # none configured: nothing changes
 
 
@@ -229,7 +260,9 @@ def test_a_snapshot_without_the_detection_model_still_builds(default_build: Buil
         del data[key]
     old = tmp_path / "old.json"
     old.write_text(json.dumps(data), encoding="utf-8")
-    kb = replace(default_build.kb, attack=load_snapshot(old), rules=[replace(r, data_components=[], detections=[]) for r in default_build.kb.rules])
+    kb = replace(
+        default_build.kb, attack=load_snapshot(old), rules=[replace(r, data_components=[], detections=[]) for r in default_build.kb.rules]
+    )
     pages = attack_pages(PageRenderer(kb, [], REPO_ROOT / "templates"))
     assert {"ATTACK/matrix-analytics.md", "ATTACK/data_components/index.md", "ATTACK/detection_strategies/index.md"} <= set(pages)
     assert not any(re.search(r"/(DC|DET)\d{4}\.md$", name) for name in pages)

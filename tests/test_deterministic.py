@@ -1,4 +1,5 @@
 """The same input gives byte-identical docs/ and site/: no timestamps, set iteration, dict order or input paths in output."""
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,27 @@ def test_two_builds_of_the_same_input_are_byte_identical(hostile_build: Built, t
     plant_in_docs(tmp_path / "docs", tmp_path)  # the same hand-written docs/ entries as the first build
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     result = subprocess.run(
-        [sys.executable, "-m", "atc.cli", "build", *kb_options(kb), "--events", str(kb / "events"), "--docs-dir", str(tmp_path / "docs"), "--site-dir", str(tmp_path / "site"), "-j", "1", "-q"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "atc.cli",
+            "build",
+            *kb_options(kb),
+            "--events",
+            str(kb / "events"),
+            "--docs-dir",
+            str(tmp_path / "docs"),
+            "--site-dir",
+            str(tmp_path / "site"),
+            "-j",
+            "1",
+            "-q",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     for part, before in (("docs", hostile_build.docs), ("site", hostile_build.site)):

@@ -1,4 +1,5 @@
 """`atc diff` and `atc build --only-changed` on a temporary git repository with a small knowledge base."""
+
 from __future__ import annotations
 
 import json
@@ -79,20 +80,36 @@ level: medium
 """
 
 ENCODED = PROCESS.format(
-    title="Encoded PowerShell", id="11111111-0000-4000-8000-000000000001", description="PowerShell with an encoded command.",
-    technique="t1059.001", image="\\powershell.exe", needle="-EncodedCommand",
+    title="Encoded PowerShell",
+    id="11111111-0000-4000-8000-000000000001",
+    description="PowerShell with an encoded command.",
+    technique="t1059.001",
+    image="\\powershell.exe",
+    needle="-EncodedCommand",
 )
 ENCODED_CHANGED = PROCESS.format(
-    title="Encoded PowerShell", id="11111111-0000-4000-8000-000000000001", description="PowerShell started with a Base64 encoded command.",
-    technique="t1059.001", image="\\powershell.exe", needle="-enc",
+    title="Encoded PowerShell",
+    id="11111111-0000-4000-8000-000000000001",
+    description="PowerShell started with a Base64 encoded command.",
+    technique="t1059.001",
+    image="\\powershell.exe",
+    needle="-enc",
 ).replace("    - attack.t1059.001\n", "    - attack.t1059.001\n    - attack.t1140\n")
 CERTUTIL = PROCESS.format(
-    title="Certutil Download", id="44444444-0000-4000-8000-000000000004", description="certutil fetches a file.",
-    technique="t1105", image="\\certutil.exe", needle="urlcache",
+    title="Certutil Download",
+    id="44444444-0000-4000-8000-000000000004",
+    description="certutil fetches a file.",
+    technique="t1105",
+    image="\\certutil.exe",
+    needle="urlcache",
 )
 PSEXEC = PROCESS.format(
-    title="PsExec Service", id="55555555-0000-4000-8000-000000000005", description="A renamed PsExec service.",
-    technique="t1077", image="\\psexesvc.exe", needle="-accepteula",  # T1077 is revoked: it counts as T1021.002
+    title="PsExec Service",
+    id="55555555-0000-4000-8000-000000000005",
+    description="A renamed PsExec service.",
+    technique="t1077",
+    image="\\psexesvc.exe",
+    needle="-accepteula",  # T1077 is revoked: it counts as T1021.002
 )
 
 
@@ -154,7 +171,9 @@ def test_added_changed_moved_removed_exactly(repo, capsys):
     report = run_json(capsys, base, "HEAD")
     assert [(r["path"], r["id"]) for r in report["added"]] == [("rules/windows/psexec.yml", "55555555-0000-4000-8000-000000000005")]
     assert [(r["path"], r["title"]) for r in report["removed"]] == [("rules/linux/kernel_module.yml", "Kernel Module Loaded")]
-    assert [(r["old_path"], r["new_path"]) for r in report["renamed"]] == [("rules/windows/certutil.yml", "rules/windows/lolbin_certutil.yml")]
+    assert [(r["old_path"], r["new_path"]) for r in report["renamed"]] == [
+        ("rules/windows/certutil.yml", "rules/windows/lolbin_certutil.yml")
+    ]
     assert [c["path"] for c in report["changed"]] == ["rules/windows/cleared.yml", "rules/windows/encoded.yml"]
     assert (report["rules_before"], report["rules_after"]) == (4, 4)
 
@@ -199,11 +218,16 @@ def test_newly_working_when_the_break_is_reverted(repo, capsys):
 def test_coverage_data_needed_and_trigger_deltas(repo, capsys):
     base = the_change(repo)
     report = run_json(capsys, base, "HEAD")
-    assert report["coverage_gained"] == [{"id": "T1021.002", "name": "SMB/Windows Admin Shares"}, {"id": "T1140", "name": "Deobfuscate/Decode Files or Information"}]
+    assert report["coverage_gained"] == [
+        {"id": "T1021.002", "name": "SMB/Windows Admin Shares"},
+        {"id": "T1140", "name": "Deobfuscate/Decode Files or Information"},
+    ]
     assert [t["id"] for t in report["coverage_lost"]] == ["T1547.006"]  # revoked T1077 counted as T1021.002, above
     assert (report["coverage_before"], report["coverage_after"]) == (4, 5)
     assert report["data_needed_lost"] == [  # the keyword rule names no event any more; the auditd rule is gone
-        "DN_0008_1102_windows_security_audit_log_cleared", "DN_0101_linux_auditd_execve", "DN_0102_linux_auditd_syscall",
+        "DN_0008_1102_windows_security_audit_log_cleared",
+        "DN_0101_linux_auditd_execve",
+        "DN_0102_linux_auditd_syscall",
     ]
     assert report["data_needed_linked"] == []
     assert [t["id"] for t in report["triggers_linked"]] == ["T1140"]
@@ -216,15 +240,26 @@ def test_markdown_report(repo, capsys, tmp_path):
     assert main(["diff", base, "HEAD", "--output", str(out), "--jobs", "1"]) == 0
     text = out.read_text(encoding="utf-8")
     assert text.startswith(MARKER + "\n")
-    for heading in ("### Rules added (1)", "### Rules removed (1)", "### Rules moved or renamed (1)", "### Rules changed (2)",
-                    "### Conversions newly failing (1)", "### ATT&amp;CK techniques newly covered (2)", "### ATT&amp;CK techniques no longer covered (1)"):
+    for heading in (
+        "### Rules added (1)",
+        "### Rules removed (1)",
+        "### Rules moved or renamed (1)",
+        "### Rules changed (2)",
+        "### Conversions newly failing (1)",
+        "### ATT&amp;CK techniques newly covered (2)",
+        "### ATT&amp;CK techniques no longer covered (1)",
+    ):
         assert heading in text
     assert "```diff\n--- a/rules/windows/encoded.yml\n+++ b/rules/windows/encoded.yml\n" in text
     assert "| esql | Security Log Cleared | rules/windows/cleared.yml |" in text
 
 
 def test_rule_text_is_escaped_in_markdown(repo, capsys):
-    write(repo, "rules/windows/encoded.yml", ENCODED.replace("PowerShell with an encoded command.", "'<script>alert(1)</script> | [x](javascript:y)'"))
+    write(
+        repo,
+        "rules/windows/encoded.yml",
+        ENCODED.replace("PowerShell with an encoded command.", "'<script>alert(1)</script> | [x](javascript:y)'"),
+    )
     assert main(["diff", "HEAD", "--jobs", "1"]) == 0
     text = capsys.readouterr().out
     assert "<script>" not in text and "](javascript" not in text
@@ -237,10 +272,14 @@ def test_working_tree_with_untracked_rule_and_new_problem(repo, capsys):
     assert report["head"] == "working tree"
     assert [r["path"] for r in report["added"]] == ["rules/windows/copy.yml"]
     duplicates = [p for p in report["new_problems"] if p["kind"] == "duplicate-id"]
-    assert duplicates == [{
-        "path": "rules/windows/encoded.yml", "kind": "duplicate-id", "severity": "error",
-        "message": "rule id 11111111-0000-4000-8000-000000000001 is also used by rules/windows/copy.yml; give each rule its own id",
-    }]
+    assert duplicates == [
+        {
+            "path": "rules/windows/encoded.yml",
+            "kind": "duplicate-id",
+            "severity": "error",
+            "message": "rule id 11111111-0000-4000-8000-000000000001 is also used by rules/windows/copy.yml; give each rule its own id",
+        }
+    ]
     assert report["changed"] == [] and report["removed"] == []
 
 
@@ -286,11 +325,21 @@ def test_only_changed_build_keeps_changed_rules_their_links_and_indexes(repo, tm
     settings = replace(load_config_file(repo / "atc.yml"), docs_dir=tmp_path / "docs", build_site=False)
     result = run_build(settings, quiet=True, only_changed=base)
     rule_pages = sorted(page for page in result.pages if page.startswith("Detection_Rules/") and page.count("/") == 1)
-    assert rule_pages == ["Detection_Rules/cleared.md", "Detection_Rules/encoded.md", "Detection_Rules/index.md",
-                          "Detection_Rules/lolbin_certutil.md", "Detection_Rules/psexec.md"]
+    assert rule_pages == [
+        "Detection_Rules/cleared.md",
+        "Detection_Rules/encoded.md",
+        "Detection_Rules/index.md",
+        "Detection_Rules/lolbin_certutil.md",
+        "Detection_Rules/psexec.md",
+    ]
     assert "Detection_Rules/by/level.md" in result.pages  # the index pages are always rebuilt
     assert {"index.md", "Data_Needed/index.md", "Triggers/index.md", "Logging_Policies/index.md"} <= set(result.pages)
-    assert {page for page in result.pages if page.startswith("Triggers/T")} == {"Triggers/T1059.001.md", "Triggers/T1070.001.md", "Triggers/T1105.md", "Triggers/T1140.md"}
+    assert {page for page in result.pages if page.startswith("Triggers/T")} == {
+        "Triggers/T1059.001.md",
+        "Triggers/T1070.001.md",
+        "Triggers/T1105.md",
+        "Triggers/T1140.md",
+    }
     assert not any(page.startswith("Triggers/T1547") for page in result.pages)
     changed = [rule for rule in result.kb.rules if rule.conversions]
     linked_dn = {f"Data_Needed/{item}.md" for rule in changed for item in rule.data_needed}

@@ -1,4 +1,5 @@
 """grep, SQLite and the PowerShell simulation give the same verdict on the same events."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -47,7 +48,9 @@ def test_every_default_kb_rule_gets_one_verdict_from_every_runner() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_every_feature_case_gets_one_verdict_from_every_runner(case: Case) -> None:
-    events = [Event(f"hit{i}", fields) for i, fields in enumerate(case.hits)] + [Event(f"miss{i}", fields) for i, fields in enumerate(case.misses)]
+    events = [Event(f"hit{i}", fields) for i, fields in enumerate(case.hits)] + [
+        Event(f"miss{i}", fields) for i, fields in enumerate(case.misses)
+    ]
     fields = sorted({name for fields in case.hits + case.misses for name in fields})
     found = _matched(rule_data(case), events, fields)
     agreeing = {target: names for target, names in found.items() if (case.id, target) not in KNOWN_WRONG}

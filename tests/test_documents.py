@@ -1,4 +1,5 @@
 """Every rule document gets a page: multi-document files, Sigma 1 collections, correlation and filter rules, legacy aggregations, rejected rules."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -20,8 +21,16 @@ TARGETS = ("splunk", "esql", "loki", "sqlite", "es-qs", "grep")
 def built(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     out = tmp_path_factory.mktemp("documents")
     settings = replace(
-        default_settings(), rules=(FIXTURES / "rules",), triggers=(FIXTURES / "atomics",), events=None, targets=TARGETS,
-        docs_dir=out / "docs", site_dir=out / "site", cache_dir=out / "cache", build_site=False, jobs=1,
+        default_settings(),
+        rules=(FIXTURES / "rules",),
+        triggers=(FIXTURES / "atomics",),
+        events=None,
+        targets=TARGETS,
+        docs_dir=out / "docs",
+        site_dir=out / "site",
+        cache_dir=out / "cache",
+        build_site=False,
+        jobs=1,
     )
     return run_build(settings, quiet=True)
 
@@ -85,7 +94,9 @@ def test_correlation_page_shows_its_settings_base_rules_and_queries_where_backen
     assert "stats event_count=count() by" in section(text, "esql")
     assert "count_over_time" in section(text, "loki")
     for key in ("es-qs", "grep"):  # no correlation support: the backend's reason, no query
-        assert "**Not convertible** (conversion failed): NotImplementedError: Backend does not support correlation rules." in section(text, key)
+        assert "**Not convertible** (conversion failed): NotImplementedError: Backend does not support correlation rules." in section(
+            text, key
+        )
 
 
 def test_filter_page_lists_its_rules_and_their_queries_apply_it(built):
@@ -114,7 +125,10 @@ def test_legacy_aggregation_gets_an_atc_written_correlation_converted_where_a_ba
     assert "type: temporal" in near.equivalent and "timespan: 1m" in near.equivalent
     assert 'eval event_type="dump_tool_near_logon_search_2"' in section(page(built, "legacy_near"), "splunk")
     unwritten = page(built, "legacy_max")
-    assert "Not convertible: Sigma 1 aggregation, and atc wrote no equivalent." in unwritten and "Sigma 2 has no correlation type for max" in unwritten
+    assert (
+        "Not convertible: Sigma 1 aggregation, and atc wrote no equivalent." in unwritten
+        and "Sigma 2 has no correlation type for max" in unwritten
+    )
     assert "### splunk" not in unwritten
     assert by_slug(built)["legacy_max"].conversions == {}
 
@@ -165,7 +179,11 @@ def test_a_correlation_naming_a_missing_rule_is_a_dangling_reference(built):
 def test_simulation_links_that_exact_atomic_test_first(built):
     rule = by_slug(built)["v19_tags"]
     first = rule.triggers[0]
-    assert (first.technique_id, first.test_guids, first.simulation) == ("T1562.002", ("00000000-0000-4000-8000-00000000a001",), "Stop the event log")
+    assert (first.technique_id, first.test_guids, first.simulation) == (
+        "T1562.002",
+        ("00000000-0000-4000-8000-00000000a001",),
+        "Stop the event log",
+    )
     assert "[Stop the event log](../Triggers/T1562.002.md) (T1562.002: " in page(built, "v19_tags")
 
 
@@ -178,7 +196,10 @@ def test_a_correlation_needs_the_data_of_its_base_rules(built):
 def test_an_aggregation_keeps_the_fields_of_its_search_and_v19_tags_get_the_embedded_techniques_tests(built):
     assert by_slug(built)["legacy_count"].fields == ["Image"]
     triggers = by_slug(built)["v19_tags"].triggers
-    assert [(ref.technique_id, ref.simulation is not None, len(ref.test_guids)) for ref in triggers] == [("T1562.002", True, 1), ("T1562.002", False, 2)]
+    assert [(ref.technique_id, ref.simulation is not None, len(ref.test_guids)) for ref in triggers] == [
+        ("T1562.002", True, 1),
+        ("T1562.002", False, 2),
+    ]
     assert built.pages["Triggers/T1562.002.md"].count("Event log service stopped") == 1  # listed once
 
 
@@ -237,6 +258,10 @@ def test_atc_diff_shows_what_a_filter_change_does_to_the_rules_it_applies_to(tmp
     assert main(["diff", "HEAD", "--format", "json", "--jobs", "1"]) == 0
     report = json.loads(capsys.readouterr().out)
     changed = {item["title"]: item for item in report["changed"]}
-    assert set(changed) == {"Exclude admin host", "Failed logon", "Many failed logons"}  # the filter, its rule, the correlation using that rule
+    assert set(changed) == {
+        "Exclude admin host",
+        "Failed logon",
+        "Many failed logons",
+    }  # the filter, its rule, the correlation using that rule
     assert '+source="WinEventLog:Security" EventCode=4625 NOT Workstation="JUMPHOST"' in changed["Failed logon"]["queries"][0]["diff"]
     assert changed["Exclude admin host"]["queries"] == []  # a filter has no query of its own

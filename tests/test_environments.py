@@ -1,4 +1,5 @@
 """Environments (atc.yml `environments:`): which rules each can run, which it is blind to and why, ranked unlocks, layers."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,9 @@ LINUX = Environment("dmz", "DMZ Linux", log_sources=(LogSource(product="linux"),
 def env_build(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     """The default knowledge base built with two environments."""
     out = tmp_path_factory.mktemp("env-build")
-    settings = replace(default_settings(), docs_dir=out / "docs", site_dir=out / "site", build_site=False, jobs=2, environments=(CORP, LINUX))
+    settings = replace(
+        default_settings(), docs_dir=out / "docs", site_dir=out / "site", build_site=False, jobs=2, environments=(CORP, LINUX)
+    )
     return run_build(settings, quiet=True)
 
 
@@ -58,13 +61,16 @@ def test_environments_are_read_from_atc_yml(tmp_path: Path) -> None:
     assert default_settings().environments == ()
 
 
-@pytest.mark.parametrize("text, message", [
-    ("environments: [corp]\n", "must map environment names"),
-    ("environments:\n  corp: {collects: [x]}\n", "may only set"),
-    ("environments:\n  corp: {data_needed: [1]}\n", "must be a list of ids"),
-    ("environments:\n  corp: {log_sources: [{product: aws, bogus: x}]}\n", "log_sources"),
-    ("environments:\n  ../x y: {}\n", "letters, digits"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("environments: [corp]\n", "must map environment names"),
+        ("environments:\n  corp: {collects: [x]}\n", "may only set"),
+        ("environments:\n  corp: {data_needed: [1]}\n", "must be a list of ids"),
+        ("environments:\n  corp: {log_sources: [{product: aws, bogus: x}]}\n", "log_sources"),
+        ("environments:\n  ../x y: {}\n", "letters, digits"),
+    ],
+)
 def test_bad_environments_are_refused_with_a_message(tmp_path: Path, text: str, message: str) -> None:
     config = tmp_path / "atc.yml"
     config.write_text(text, encoding="utf-8")
@@ -95,8 +101,14 @@ def test_data_components_and_log_sources_make_rules_runnable() -> None:
 
 def test_missing_data_is_ranked_by_the_rules_it_would_unlock() -> None:
     view = EnvironmentView(Environment("e", "e"), ITEMS)
-    blind = [summary("r1", ("DN_a",)), summary("r2", ("DN_a", "DN_b")), summary("r3", ("DN_b",)), summary("r4", ("DN_c",)),
-             summary("r5", (), ("DC0032",)), summary("r6", ("DN_a",))]
+    blind = [
+        summary("r1", ("DN_a",)),
+        summary("r2", ("DN_a", "DN_b")),
+        summary("r3", ("DN_b",)),
+        summary("r4", ("DN_c",)),
+        summary("r5", (), ("DC0032",)),
+        summary("r6", ("DN_a",)),
+    ]
     assert view.unlocks(blind) == [
         Unlock("Data Needed", "DN_a", 3),
         Unlock("Data Needed", "DN_b", 2),
@@ -105,7 +117,9 @@ def test_missing_data_is_ranked_by_the_rules_it_would_unlock() -> None:
         Unlock("data component", "DC0032", 1),
     ]
     with_x = EnvironmentView(Environment("e", "e", logging_policies=("LP_x",)), ITEMS)
-    assert Unlock("logging policy", "LP_y", 3) in with_x.unlocks([summary("r1", ("DN_a",)), summary("r2", ("DN_a",)), summary("r6", ("DN_a",))])
+    assert Unlock("logging policy", "LP_y", 3) in with_x.unlocks(
+        [summary("r1", ("DN_a",)), summary("r2", ("DN_a",)), summary("r6", ("DN_a",))]
+    )
 
 
 # --- the build --------------------------------------------------------------------------------------------
@@ -127,7 +141,11 @@ def test_rule_runs_in_one_environment_and_is_blind_in_the_other(env_build: Build
 
 def test_environment_page_ranks_what_would_unlock_the_most(env_build: BuildResult) -> None:
     page = env_build.pages["Environments/corp.md"]
-    rows = [line for line in page.split("## What would unlock the most rules", 1)[1].split("## Blind rules", 1)[0].splitlines() if line.startswith("| ") and "---" not in line][1:]
+    rows = [
+        line
+        for line in page.split("## What would unlock the most rules", 1)[1].split("## Blind rules", 1)[0].splitlines()
+        if line.startswith("| ") and "---" not in line
+    ][1:]
     counts = [int(row.rsplit("|", 2)[1]) for row in rows]
     assert counts and counts == sorted(counts, reverse=True)
     view = EnvironmentView(CORP, env_build.kb.data_needed)
@@ -144,15 +162,22 @@ def test_environment_layer_scores_only_feasible_rules(env_build: BuildResult) ->
     corp = json.loads(env_build.pages["ATTACK/layers/environment-corp.json"])
     everything = json.loads(env_build.pages["ATTACK/layers/all.json"])
     assert validate_layer(corp, snapshot) == [] and corp["name"] == "Rules that can run in Corporate <Windows>"
-    score = lambda layer, tid, tactic: next(e["score"] for e in layer["techniques"] if (e["techniqueID"], e["tactic"]) == (tid, tactic))
+
+    def score(layer, tid, tactic):
+        return next(e["score"] for e in layer["techniques"] if (e["techniqueID"], e["tactic"]) == (tid, tactic))
+
     assert score(corp, "T1105", "command-and-control") >= 1  # certutil download, Sysmon 1: runs in corp
-    assert score(everything, "T1021.002", "lateral-movement") >= 1 and score(corp, "T1021.002", "lateral-movement") == 0  # the seed needs 5145
+    assert (
+        score(everything, "T1021.002", "lateral-movement") >= 1 and score(corp, "T1021.002", "lateral-movement") == 0
+    )  # the seed needs 5145
     assert "environment-corp.json" in env_build.pages["ATTACK/index.md"]
 
 
 def test_unknown_ids_in_an_environment_are_warnings(env_build: BuildResult) -> None:
     problems = [p for p in env_build.problems if p.kind == "environment"]
-    assert [(p.severity, p.message) for p in problems] == [("warning", "environment 'dmz': data component DC0999 is not in the knowledge base")]
+    assert [(p.severity, p.message) for p in problems] == [
+        ("warning", "environment 'dmz': data component DC0999 is not in the knowledge base")
+    ]
 
 
 def test_without_environments_nothing_changes(default_build: BuildResult) -> None:

@@ -1,4 +1,5 @@
 """Property: whatever text a rule carries, its page keeps its table rows and sections, shows the text, and runs nothing."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,15 +21,66 @@ from tests.html_safety import RULE_ROWS, first_table_labels, headings, injected_
 
 # the pieces attackers use: markup, Markdown syntax, table and fence breakers, entities, template syntax, odd characters
 HOSTILE = [
-    "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "<svg onload=alert(1)>", "</td></tr></table>", "<!--", "-->",
-    "<a href=\"javascript:alert(1)\">x</a>", "javascript:alert(1)", "[x](javascript:alert(1))", "![i](x)", "<https://e.x/>",
-    "|", "\n", "\r\n", "\r", "`", "```", "````", "~~~", "\\", "*", "_", "#", "# ", "---", "> ", "- ", "1. ", "!!! note",
-    "&", "&lt;", "&#60;", "&amp;", "{{ x }}", "{% raw %}", "{#", "\"", "'", "<", ">", "\t", "    ", "\x00", "\x1b[31m",
-    "\u202e", "\u2028", "\ufeff", "é", "𝔘", ":", "=", "{: onclick=alert(1) }", "<div markdown=\"1\">", "[^1]",
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "<svg onload=alert(1)>",
+    "</td></tr></table>",
+    "<!--",
+    "-->",
+    '<a href="javascript:alert(1)">x</a>',
+    "javascript:alert(1)",
+    "[x](javascript:alert(1))",
+    "![i](x)",
+    "<https://e.x/>",
+    "|",
+    "\n",
+    "\r\n",
+    "\r",
+    "`",
+    "```",
+    "````",
+    "~~~",
+    "\\",
+    "*",
+    "_",
+    "#",
+    "# ",
+    "---",
+    "> ",
+    "- ",
+    "1. ",
+    "!!! note",
+    "&",
+    "&lt;",
+    "&#60;",
+    "&amp;",
+    "{{ x }}",
+    "{% raw %}",
+    "{#",
+    '"',
+    "'",
+    "<",
+    ">",
+    "\t",
+    "    ",
+    "\x00",
+    "\x1b[31m",
+    "\u202e",
+    "\u2028",
+    "\ufeff",
+    "é",
+    "𝔘",
+    ":",
+    "=",
+    "{: onclick=alert(1) }",
+    '<div markdown="1">',
+    "[^1]",
 ]
 hostile_text = st.lists(st.one_of(st.sampled_from(HOSTILE), st.text(max_size=4)), max_size=12).map("".join)
 hostile_url = st.tuples(
-    st.sampled_from(["https://example.com/", "http://e.x/", "javascript:", "JaVaScRiPt:", " javascript:", "data:text/html,", "vbscript:", "//evil/", ""]),
+    st.sampled_from(
+        ["https://example.com/", "http://e.x/", "javascript:", "JaVaScRiPt:", " javascript:", "data:text/html,", "vbscript:", "//evil/", ""]
+    ),
     hostile_text,
 ).map("".join)
 
@@ -48,19 +100,49 @@ SNAPSHOT = load_snapshot()
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    title=hostile_text, description=hostile_text, author=hostile_text, level=hostile_text, status=hostile_text,
-    falsepositives=st.lists(hostile_text, max_size=3), references=st.lists(hostile_url, max_size=3),
-    data_needed=st.lists(hostile_text.filter(str.strip), max_size=2), source_text=hostile_text, gap=hostile_text,
-    tags=st.lists(hostile_text, max_size=3), rule_id=hostile_text,
+    title=hostile_text,
+    description=hostile_text,
+    author=hostile_text,
+    level=hostile_text,
+    status=hostile_text,
+    falsepositives=st.lists(hostile_text, max_size=3),
+    references=st.lists(hostile_url, max_size=3),
+    data_needed=st.lists(hostile_text.filter(str.strip), max_size=2),
+    source_text=hostile_text,
+    gap=hostile_text,
+    tags=st.lists(hostile_text, max_size=3),
+    rule_id=hostile_text,
 )
 def test_hostile_rule_text_keeps_the_page_whole_and_inert(
-    title: str, description: str, author: str, level: str, status: str,
-    falsepositives: list[str], references: list[str], data_needed: list[str], source_text: str, gap: str, tags: list[str], rule_id: str,
+    title: str,
+    description: str,
+    author: str,
+    level: str,
+    status: str,
+    falsepositives: list[str],
+    references: list[str],
+    data_needed: list[str],
+    source_text: str,
+    gap: str,
+    tags: list[str],
+    rule_id: str,
 ) -> None:
     rule = Rule(
-        path=Path("rules/r.yml"), source_text=source_text, data={}, id=rule_id, title=title, slug="r", description=description,
-        status=status or None, level=level or None, author=author or None, references=references, falsepositives=falsepositives,
-        data_needed=data_needed, data_needed_gap=gap or None, tags=tags,
+        path=Path("rules/r.yml"),
+        source_text=source_text,
+        data={},
+        id=rule_id,
+        title=title,
+        slug="r",
+        description=description,
+        status=status or None,
+        level=level or None,
+        author=author or None,
+        references=references,
+        falsepositives=falsepositives,
+        data_needed=data_needed,
+        data_needed_gap=gap or None,
+        tags=tags,
     )
     kb = KnowledgeBase([rule], {}, {}, {}, SNAPSHOT)
     renderer = PageRenderer(kb, [], REPO_ROOT / "templates")

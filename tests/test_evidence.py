@@ -1,4 +1,5 @@
 """Evidence from SigmaHQ-style regression tests (our own fixtures in SigmaHQ's layout), and `atc verify` reading atc.yml."""
+
 from __future__ import annotations
 
 import shutil
@@ -20,8 +21,17 @@ IPV6 = "net_connection_win_fixture_non_loopback_ipv6"
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     out = tmp_path_factory.mktemp("evidence")
-    settings = replace(default_settings(), rules=(FIXTURE / "rules",), docs_dir=out / "docs", site_dir=out / "site", cache_dir=out / "cache",
-                       build_site=False, jobs=1, base_dir=FIXTURE, events=None)
+    settings = replace(
+        default_settings(),
+        rules=(FIXTURE / "rules",),
+        docs_dir=out / "docs",
+        site_dir=out / "site",
+        cache_dir=out / "cache",
+        build_site=False,
+        jobs=1,
+        base_dir=FIXTURE,
+        events=None,
+    )
     return run_build(settings, quiet=True)
 
 
@@ -53,8 +63,17 @@ def test_a_wrong_count_is_a_failure_on_the_page_the_list_and_the_problems(tmp_pa
     shutil.copytree(FIXTURE, repo)
     info = next((repo / "regression_data").rglob("registry_set_fixture_run_key_public/info.yml"))
     info.write_text(info.read_text().replace("match_count: 1", "match_count: 2"))  # the second write is one key deeper
-    settings = replace(default_settings(), rules=(repo / "rules",), docs_dir=tmp_path / "docs", site_dir=tmp_path / "site",
-                       cache_dir=tmp_path / "cache", build_site=False, jobs=1, base_dir=repo, events=None)
+    settings = replace(
+        default_settings(),
+        rules=(repo / "rules",),
+        docs_dir=tmp_path / "docs",
+        site_dir=tmp_path / "site",
+        cache_dir=tmp_path / "cache",
+        build_site=False,
+        jobs=1,
+        base_dir=repo,
+        events=None,
+    )
     result = run_build(settings, quiet=True)
     failed = sorted(p.message.split(":")[0] for p in result.kb.problems if p.kind == "evidence-failed")
     assert failed == ["grep", "powershell", "sqlite"]
@@ -62,7 +81,10 @@ def test_a_wrong_count_is_a_failure_on_the_page_the_list_and_the_problems(tmp_pa
     assert page.count("Two Registry Writes: matches 1 of 2 regression events") == 3 and page.count("expected 2: FAILED") == 3
     listing = result.pages["evidence.md"]
     assert "3 results failed" in listing and listing.count("| **failed** | **failed** | **failed** |") == 1
-    assert "(Detection_Rules/registry_set_fixture_run_key_public.md), grep: Two Registry Writes: matches 1 of 2 regression events, expected 2: FAILED" in listing
+    assert (
+        "(Detection_Rules/registry_set_fixture_run_key_public.md), grep: Two Registry Writes: matches 1 of 2 regression events, expected 2: FAILED"
+        in listing
+    )
 
 
 def test_unusable_tests_are_named_problems_and_paths_never_leave_the_repository(tmp_path: Path) -> None:
@@ -71,11 +93,22 @@ def test_unusable_tests_are_named_problems_and_paths_never_leave_the_repository(
     info = next((repo / "regression_data").rglob("posh_pc_fixture_hidden_window/info.yml"))
     info.write_text(info.read_text().replace("8b0e4d2f-7a31-4f55-9c1e-2d6a9f3b5c02", "00000000-0000-4000-8000-000000000000", 1))
     escape = next((repo / "rules").rglob("proc_creation_win_fixture_certutil_urlcache.yml"))
-    escape.write_text(escape.read_text().replace("regression_tests_path: regression_data", "regression_tests_path: ../../../../regression_data"))
+    escape.write_text(
+        escape.read_text().replace("regression_tests_path: regression_data", "regression_tests_path: ../../../../regression_data")
+    )
     rules = {rule.path.stem: rule for rule in load_rules([repo / "rules"], [])}
     assert resolve_info(rules["proc_creation_win_fixture_certutil_urlcache"], [repo]) is None  # outside every folder above the rule
-    settings = replace(default_settings(), rules=(repo / "rules",), docs_dir=tmp_path / "docs", site_dir=tmp_path / "site",
-                       cache_dir=tmp_path / "cache", build_site=False, jobs=1, base_dir=repo, events=None)
+    settings = replace(
+        default_settings(),
+        rules=(repo / "rules",),
+        docs_dir=tmp_path / "docs",
+        site_dir=tmp_path / "site",
+        cache_dir=tmp_path / "cache",
+        build_site=False,
+        jobs=1,
+        base_dir=repo,
+        events=None,
+    )
     result = run_build(settings, quiet=True)
     unusable = [p for p in result.kb.problems if p.kind == "evidence"]
     assert len(unusable) == 1 and "rule_metadata names 00000000-0000-4000-8000-000000000000, not this rule" in unusable[0].message

@@ -1,4 +1,5 @@
 """Rule pages show exactly what the backend returned: every query block equals `atc convert`, byte for byte."""
+
 from __future__ import annotations
 
 import re
@@ -18,7 +19,16 @@ BLOCK = re.compile(r"^### (?P<target>[\w-]+)\n[ \n]*(?P<marks>`{3,})[\w+-]*\n(?P
 @pytest.fixture(scope="module")
 def exact_build(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     out = tmp_path_factory.mktemp("exact")
-    settings = replace(default_settings(), rules=(EXACT,), docs_dir=out / "docs", site_dir=out / "site", cache_dir=out / "cache", build_site=False, jobs=1, events=None)
+    settings = replace(
+        default_settings(),
+        rules=(EXACT,),
+        docs_dir=out / "docs",
+        site_dir=out / "site",
+        cache_dir=out / "cache",
+        build_site=False,
+        jobs=1,
+        events=None,
+    )
     return run_build(settings, quiet=True)
 
 
@@ -39,7 +49,9 @@ def _convert(path: Path, target: str, capsys: pytest.CaptureFixture[str]) -> str
     return out[:-1]
 
 
-def test_queries_keep_trailing_spaces_invisible_characters_and_line_breaks(exact_build: BuildResult, capsys: pytest.CaptureFixture[str]) -> None:
+def test_queries_keep_trailing_spaces_invisible_characters_and_line_breaks(
+    exact_build: BuildResult, capsys: pytest.CaptureFixture[str]
+) -> None:
     blocks = _blocks(exact_build)
     assert len(blocks) >= 25
     for path, target, query in blocks:

@@ -1,4 +1,5 @@
 """Every Sigma feature case run for real (grep -P over JSON lines, SQLite) and simulated (PowerShell), positive and negative events."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -22,8 +23,13 @@ def verdicts(case: Case, target: str) -> tuple[str, set[str], set[str]]:
     conversion = convert_one(rule_data(case), BY_KEY[target])
     if conversion.status != "ok":
         return f"refused: {conversion.error}", set(), set()
-    events = [Event(f"hit{i}", fields) for i, fields in enumerate(case.hits)] + [Event(f"miss{i}", fields) for i, fields in enumerate(case.misses)]
-    names = sorted({name for fields in case.hits + case.misses for name in fields} | {key for sel in case.detection.values() if isinstance(sel, dict) for key in sel})
+    events = [Event(f"hit{i}", fields) for i, fields in enumerate(case.hits)] + [
+        Event(f"miss{i}", fields) for i, fields in enumerate(case.misses)
+    ]
+    names = sorted(
+        {name for fields in case.hits + case.misses for name in fields}
+        | {key for sel in case.detection.values() if isinstance(sel, dict) for key in sel}
+    )
     rule = SimpleNamespace(fields=[name.split("|")[0] for name in names])
     try:
         matched = RUNNERS[target](conversion.query, events, rule)
@@ -34,14 +40,21 @@ def verdicts(case: Case, target: str) -> tuple[str, set[str], set[str]]:
 
 # Known wrong results, kept visible: (case, target) -> why.
 KNOWN_WRONG = {
-    **{(case, "powershell"): "Windows event XML writes an empty value and an absent one alike: the query reads both as $null"
-       for case in ("empty-string", "null-is-absent-or-null", "not-null", "exists")},
+    **{
+        (case, "powershell"): "Windows event XML writes an empty value and an absent one alike: the query reads both as $null"
+        for case in ("empty-string", "null-is-absent-or-null", "not-null", "exists")
+    },
 }
 
 
 def _params() -> list:
     return [
-        pytest.param(case, target, id=f"{case.id}-{target}", marks=[pytest.mark.xfail(reason=KNOWN_WRONG[case.id, target], strict=True)] if (case.id, target) in KNOWN_WRONG else [])
+        pytest.param(
+            case,
+            target,
+            id=f"{case.id}-{target}",
+            marks=[pytest.mark.xfail(reason=KNOWN_WRONG[case.id, target], strict=True)] if (case.id, target) in KNOWN_WRONG else [],
+        )
         for case in CASES
         for target in ("grep", "sqlite", "powershell")
     ]

@@ -1,4 +1,5 @@
 """Rule history from git: a scratch repository with commits that create, edit, retitle, move and delete rules."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,9 @@ from atc.config import REPO_ROOT, ConfigError, HistorySettings, load_config_file
 from tests.test_diff import CERTUTIL, CLEARED, ENCODED, ENCODED_CHANGED, KERNEL_MODULE, PSEXEC
 
 TARGETS = "splunk,esql"
-ENCODED_RETITLED = ENCODED_CHANGED.replace("title: Encoded PowerShell", "title: PowerShell Encoded Command").replace("level: high", "level: critical")
+ENCODED_RETITLED = ENCODED_CHANGED.replace("title: Encoded PowerShell", "title: PowerShell Encoded Command").replace(
+    "level: high", "level: critical"
+)
 
 
 def git(repo: Path, *args: str, when: str | None = None) -> str:
@@ -45,7 +48,11 @@ def make_repo(root: Path, cache: Path) -> dict[str, str]:
     git(root, "config", "user.email", "ana@example.invalid")
     for folder in ("data_needed", "logging_policies", "triggers"):
         shutil.copytree(REPO_ROOT / folder, root / folder)
-    write(root, "atc.yml", f"rules: rules\ntargets: [{TARGETS}]\njobs: 1\ncache_dir: {cache}\nbuild_site: false\nrepo_url: https://github.com/org/rules/blob/main\n")
+    write(
+        root,
+        "atc.yml",
+        f"rules: rules\ntargets: [{TARGETS}]\njobs: 1\ncache_dir: {cache}\nbuild_site: false\nrepo_url: https://github.com/org/rules/blob/main\n",
+    )
     steps = {}
     write(root, "rules/windows/encoded.yml", ENCODED)
     write(root, "rules/windows/certutil.yml", CERTUTIL)
@@ -67,7 +74,9 @@ def make_repo(root: Path, cache: Path) -> dict[str, str]:
 
 def build(root: Path, **history: object) -> BuildResult:
     settings = load_config_file(root / "atc.yml")
-    settings = replace(settings, docs_dir=root.parent / "out" / "docs", site_dir=root.parent / "out" / "site", history=replace(settings.history, **history))
+    settings = replace(
+        settings, docs_dir=root.parent / "out" / "docs", site_dir=root.parent / "out" / "site", history=replace(settings.history, **history)
+    )
     return run_build(settings, quiet=True)
 
 
@@ -182,13 +191,22 @@ def test_changes_page_per_month(scratch):
     assert list(sections) == ["2026-11", "2026-10", "2026-09"]
     november, october, september = sections["2026-11"], sections["2026-10"], sections["2026-09"]
     assert "### Removed (1)" in november and "Kernel Module Loaded" in november
-    assert "| [PowerShell Encoded Command](Detection_Rules/encoded_command.md) | <code>rules/windows/encoded.yml</code> | <code>rules/windows/powershell/encoded\\_command.yml</code> |" in november
+    assert (
+        "| [PowerShell Encoded Command](Detection_Rules/encoded_command.md) | <code>rules/windows/encoded.yml</code> | <code>rules/windows/powershell/encoded\\_command.yml</code> |"
+        in november
+    )
     assert "- no longer covered: T1547.006" in november
     assert "### Added (1)" in october and "PsExec Service" in october
-    assert "| [PowerShell Encoded Command](Detection_Rules/encoded_command.md) | <code>rules/windows/encoded.yml</code> | title, description, tags, detection, level, linked ATT&amp;CK techniques, linked triggers |" in october
+    assert (
+        "| [PowerShell Encoded Command](Detection_Rules/encoded_command.md) | <code>rules/windows/encoded.yml</code> | title, description, tags, detection, level, linked ATT&amp;CK techniques, linked triggers |"
+        in october
+    )
     assert "- newly covered: T1140" in october and "- newly covered: T1021.002" in october
     assert "### Added (4)" in september and "an empty knowledge base" in september
-    assert "- newly needed: [DN\\_0008\\_1102\\_windows\\_security\\_audit\\_log\\_cleared](Data_Needed/DN_0008_1102_windows_security_audit_log_cleared.md)" in september
+    assert (
+        "- newly needed: [DN\\_0008\\_1102\\_windows\\_security\\_audit\\_log\\_cleared](Data_Needed/DN_0008_1102_windows_security_audit_log_cleared.md)"
+        in september
+    )
 
 
 def test_changes_page_per_tag(tmp_path):
@@ -198,7 +216,9 @@ def test_changes_page_per_tag(tmp_path):
     result = build(tmp_path / "kb")
     text = result.pages["changes.md"]
     assert "per tag" in text
-    headings = [(label, anchor) for anchor, label in re.findall(r'^<a id="(\S+)"></a>\n\n## (.+?)$', text, re.M)]  # plain Markdown: an anchor before the heading
+    headings = [
+        (label, anchor) for anchor, label in re.findall(r'^<a id="(\S+)"></a>\n\n## (.+?)$', text, re.M)
+    ]  # plain Markdown: an anchor before the heading
     assert headings == [("Since v1.1", "unreleased"), ("v1.1", "v1-1"), ("v1.0", "v1-0")]
     since = text.split("## Since v1.1", 1)[1].split("\n## ", 1)[0]
     assert "### Removed (1)" in since and "### Added" not in since and "### Changed" not in since
@@ -215,7 +235,9 @@ def test_atom_feed(scratch):
     assert [e.findtext(f"{atom}id") for e in entries] == ["urn:atc:changes:2026-11", "urn:atc:changes:2026-10", "urn:atc:changes:2026-09"]
     assert feed.findtext(f"{atom}updated") == entries[0].findtext(f"{atom}updated") == "2026-11-06T10:00:00Z"
     content = entries[0].findtext(f"{atom}content")
-    assert content.startswith("0 added, 0 changed, 1 moved, 1 removed;") and "Kernel Module Loaded (rules/linux/kernel_module.yml)" in content
+    assert (
+        content.startswith("0 added, 0 changed, 1 moved, 1 removed;") and "Kernel Module Loaded (rules/linux/kernel_module.yml)" in content
+    )
     assert "[Atom feed](changes.xml)" in result.pages["changes.md"]
 
 
@@ -273,7 +295,7 @@ def test_history_settings_from_atc_yml(tmp_path):
             load_config_file(config)
 
 
-HOSTILE = '<script>alert(1)</script><img src=x onerror=alert(2)> [x](javascript:alert(3)) \u202e'
+HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)> [x](javascript:alert(3)) \u202e"
 
 
 def test_hostile_commit_author_tag_and_title_in_the_site(tmp_path):
@@ -281,7 +303,7 @@ def test_hostile_commit_author_tag_and_title_in_the_site(tmp_path):
     make_repo(root, tmp_path / "cache")
     git(root, "config", "user.name", HOSTILE)
     write(root, "rules/windows/cleared.yml", CLEARED.replace("title: Security Log Cleared", f"title: '{HOSTILE}'"))
-    commit(root, f"Retitle {HOSTILE} {{: onclick=\"alert(5)\" }}", "2026-11-20T10:00:00Z")  # attr_list syntax too
+    commit(root, f'Retitle {HOSTILE} {{: onclick="alert(5)" }}', "2026-11-20T10:00:00Z")  # attr_list syntax too
     git(root, "tag", "<svg/onload=alert(4)>")
     settings = load_config_file(root / "atc.yml")
     out = tmp_path / "out"
@@ -309,7 +331,11 @@ def test_uncommitted_edits_and_new_rules_are_named(tmp_path):
     root = tmp_path / "kb"
     make_repo(root, tmp_path / "cache")
     write(root, "rules/windows/cleared.yml", CLEARED.replace("level: high", "level: low"))
-    write(root, "rules/windows/new_rule.yml", CERTUTIL.replace("44444444-0000", "66666666-0000").replace("title: Certutil Download", "title: New Rule"))
+    write(
+        root,
+        "rules/windows/new_rule.yml",
+        CERTUTIL.replace("44444444-0000", "66666666-0000").replace("title: Certutil Download", "title: New Rule"),
+    )
     result = build(root)
     assert "The working tree holds changes to this rule that are not committed." in page(result, "cleared")
     assert "The working tree holds changes" not in page(result, "certutil")
@@ -369,7 +395,11 @@ def test_periods_setting_bounds_the_changes_page(scratch):
 def test_a_file_of_several_rules_gives_each_its_own_history(tmp_path):
     root = tmp_path / "kb"
     make_repo(root, tmp_path / "cache")
-    second = CERTUTIL.replace("44444444-0000", "77777777-0000").replace("title: Certutil Download", "title: Certutil Encode").replace("urlcache", "-encode")
+    second = (
+        CERTUTIL.replace("44444444-0000", "77777777-0000")
+        .replace("title: Certutil Download", "title: Certutil Encode")
+        .replace("urlcache", "-encode")
+    )
     write(root, "rules/windows/pair.yml", CLEARED + "---\n" + second)
     commit(root, "Two rules in one file", "2026-11-10T10:00:00Z")
     write(root, "rules/windows/pair.yml", CLEARED + "---\n" + second.replace("level: high", "level: low"))
@@ -378,6 +408,10 @@ def test_a_file_of_several_rules_gives_each_its_own_history(tmp_path):
     pages = {rule.title: page(result, rule.slug) for rule in result.kb.rules if rule.path.name == "pair.yml"}
     assert set(pages) == {"Security Log Cleared", "Certutil Encode"}
     first, other = history_section(pages["Security Log Cleared"]), history_section(pages["Certutil Encode"])
-    assert re.findall(r"^\*\*(\d{4}-\d\d-\d\d)\*\*", first, re.M) == re.findall(r"^\*\*(\d{4}-\d\d-\d\d)\*\*", other, re.M) == ["2026-11-12", "2026-11-10"]
+    assert (
+        re.findall(r"^\*\*(\d{4}-\d\d-\d\d)\*\*", first, re.M)
+        == re.findall(r"^\*\*(\d{4}-\d\d-\d\d)\*\*", other, re.M)
+        == ["2026-11-12", "2026-11-10"]
+    )
     assert "| level | high | low |" in other and "| level |" not in first
     assert "No field changed in this rule (layout, comments or another rule of the file)." in first

@@ -1,4 +1,5 @@
 """The hostile corpus (tests/hostile/): the build finishes, names every bad file once, and plants no markup in the site."""
+
 from __future__ import annotations
 
 import csv
@@ -97,7 +98,7 @@ def test_exports_carry_no_spreadsheet_formula(hostile_build: Built) -> None:
     assert not [line for line in lines if line.startswith(("=", "+", "-", "@", "\t"))]
     assert "\r" not in text
     row = next(row for row in rows if row[0] == "6f1d0000-0000-4000-8000-000000000106")
-    assert row[1] == "Carriage return\n'=HYPERLINK(\"http://evil.example/\",\"cr\")"
+    assert row[1] == 'Carriage return\n\'=HYPERLINK("http://evil.example/","cr")'
 
 
 def test_every_page_front_matter_is_read_by_mkdocs_loader(hostile_build: Built) -> None:
@@ -150,7 +151,9 @@ def test_page_names_stay_inside_docs_and_collisions_get_distinct_pages(hostile_b
     assert (hostile_build.docs / "Detection_Rules" / "index.md").read_text(encoding="utf-8").count("Same name") == 3
     assert "Leaked secret" not in (hostile_build.docs / "Detection_Rules" / "index.md").read_text(encoding="utf-8")
     odd_ids = sorted(p["message"] for p in hostile_build.problems if p["kind"] == "event-id")
-    assert odd_ids == [f"EventID {value!r} is not written in ASCII digits; it is ignored when choosing Data Needed" for value in ("4688²", "٤٦٨٨")]
+    assert odd_ids == [
+        f"EventID {value!r} is not written in ASCII digits; it is ignored when choosing Data Needed" for value in ("4688²", "٤٦٨٨")
+    ]
     warned = sorted(p["path"] for p in hostile_build.problems if p["kind"] == "page-name")
     assert warned == ["rules/collide_a/same.yml", "rules/collide_b/same.yml", "rules/same!.yml"]
 
@@ -172,7 +175,8 @@ def test_strict_check_fails_on_warnings_and_plain_check_passes_a_clean_kb(tmp_pa
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "a_fine_rule_with_a_long_enough_name.yml").write_text(
-        "title: Fine\nid: 6f1d0000-0000-4000-8000-0000000000ff\nstatus: test\n" + RULE_HEAD
+        "title: Fine\nid: 6f1d0000-0000-4000-8000-0000000000ff\nstatus: test\n"
+        + RULE_HEAD
         + "detection:\n    selection:\n        CommandLine|contains: '*x'\n    condition: selection\nlevel: low\n",
         encoding="utf-8",
     )

@@ -1,4 +1,5 @@
 """Hostile input, round 2: output folders that are not atc's, unwritable output, corrupted caches, bounded work."""
+
 from __future__ import annotations
 
 import json
@@ -30,9 +31,24 @@ def _small_kb(root: Path) -> list[str]:
     _rule(root / "rules", "plain.yml", "Plain", "    selection:\n        CommandLine|contains: x\n    condition: selection\n")
     (root / "empty").mkdir()
     return [
-        "--rules", "rules", "--data-needed", "empty", "--logging-policies", "empty", "--triggers", "empty",
-        "--docs-dir", str(root / "docs"), "--site-dir", str(root / "site"), "--cache-dir", str(root / ".atc-cache"),
-        "--targets", "splunk,grep", "--jobs", "1",
+        "--rules",
+        "rules",
+        "--data-needed",
+        "empty",
+        "--logging-policies",
+        "empty",
+        "--triggers",
+        "empty",
+        "--docs-dir",
+        str(root / "docs"),
+        "--site-dir",
+        str(root / "site"),
+        "--cache-dir",
+        str(root / ".atc-cache"),
+        "--targets",
+        "splunk,grep",
+        "--jobs",
+        "1",
     ]
 
 
@@ -89,7 +105,13 @@ def _corrupt(path: Path, where: str) -> None:
 def test_a_corrupted_cache_is_discarded_with_a_warning_and_rebuilt(tmp_path: Path, where: str) -> None:
     options = _small_kb(tmp_path)
     for number in range(40):  # enough rows that a corrupted middle hits the tables
-        _rule(tmp_path / "rules", f"r{number}.yml", f"Rule {number}", f"    selection:\n        CommandLine|contains: x{number}\n    condition: selection\n", f"6f1d0000-0000-4000-8000-{number:012d}")
+        _rule(
+            tmp_path / "rules",
+            f"r{number}.yml",
+            f"Rule {number}",
+            f"    selection:\n        CommandLine|contains: x{number}\n    condition: selection\n",
+            f"6f1d0000-0000-4000-8000-{number:012d}",
+        )
     assert atc("build", *options, "--no-site", cwd=tmp_path).returncode == 0
     pages = {p.relative_to(tmp_path / "docs"): p.read_bytes() for p in (tmp_path / "docs").rglob("*.md")}
     for name in ("memo.sqlite3", "conversions.sqlite3"):
@@ -108,13 +130,20 @@ def test_a_corrupted_cache_is_discarded_with_a_warning_and_rebuilt(tmp_path: Pat
 def test_windash_over_many_flags_is_refused_before_pysigma_expands_it(tmp_path: Path) -> None:
     """Timing: 14 flags would make 5^14 values (hours, terabytes); refused in well under a second."""
     flags = " ".join(f"-{chr(97 + n)}" for n in range(14))
-    path = _rule(tmp_path, "windash.yml", "Windash", f"    selection:\n        CommandLine|windash|contains: ' {flags} '\n    condition: selection\n")
+    path = _rule(
+        tmp_path, "windash.yml", "Windash", f"    selection:\n        CommandLine|windash|contains: ' {flags} '\n    condition: selection\n"
+    )
     problems: list[Problem] = []
     started = time.perf_counter()
     assert load_file(path, problems) == []
     assert time.perf_counter() - started < 5
-    assert len(problems) == 1 and f"modifiers expand to {5 ** 14:,} values, more than the 10,000 allowed" in problems[0].message
-    fine = _rule(tmp_path, "fine.yml", "Fine windash", "    selection:\n        CommandLine|windash|contains: ' -a -b -c '\n    condition: selection\n")
+    assert len(problems) == 1 and f"modifiers expand to {5**14:,} values, more than the 10,000 allowed" in problems[0].message
+    fine = _rule(
+        tmp_path,
+        "fine.yml",
+        "Fine windash",
+        "    selection:\n        CommandLine|windash|contains: ' -a -b -c '\n    condition: selection\n",
+    )
     assert load_file(fine, problems) and len(problems) == 1
 
 
@@ -160,12 +189,30 @@ def test_bad_event_files_are_their_own_problem_and_unrunnable_queries_fail_their
     outside = tmp_path / "outside.json"
     outside.write_text('{"CommandLine": "secret"}', encoding="utf-8")
     cases = {
-        "nul": ("    selection:\n        CommandLine|re: \"a\\0b\"\n    condition: selection\n", lambda d: _events(d, "positive", "e.json", {"CommandLine": "a\u0000b"})),
-        "deep": ("    selection:\n        CommandLine|contains: x\n    condition: selection\n", lambda d: (d / "positive").mkdir(parents=True) or (d / "positive" / "e.json").write_text('{"a":' * 5000 + "1" + "}" * 5000)),
-        "link": ("    selection:\n        CommandLine|contains: x\n    condition: selection\n", lambda d: (d / "positive").mkdir(parents=True) or (d / "positive" / "e.json").symlink_to(outside)),
-        "fifo": ("    selection:\n        CommandLine|contains: x\n    condition: selection\n", lambda d: (d / "negative").mkdir(parents=True) or os.mkfifo(d / "negative" / "e.json")),
-        "shape": ("    selection:\n        CommandLine|contains: x\n    condition: selection\n", lambda d: _events(d, "positive", "e.json", {"Event": {"System": {"Provider": {"#attributes": "not a mapping"}}}})),
-        "good": ("    selection:\n        CommandLine|contains: x\n    condition: selection\n", lambda d: _events(d, "positive", "e.json", {"CommandLine": "xx"})),
+        "nul": (
+            '    selection:\n        CommandLine|re: "a\\0b"\n    condition: selection\n',
+            lambda d: _events(d, "positive", "e.json", {"CommandLine": "a\u0000b"}),
+        ),
+        "deep": (
+            "    selection:\n        CommandLine|contains: x\n    condition: selection\n",
+            lambda d: (d / "positive").mkdir(parents=True) or (d / "positive" / "e.json").write_text('{"a":' * 5000 + "1" + "}" * 5000),
+        ),
+        "link": (
+            "    selection:\n        CommandLine|contains: x\n    condition: selection\n",
+            lambda d: (d / "positive").mkdir(parents=True) or (d / "positive" / "e.json").symlink_to(outside),
+        ),
+        "fifo": (
+            "    selection:\n        CommandLine|contains: x\n    condition: selection\n",
+            lambda d: (d / "negative").mkdir(parents=True) or os.mkfifo(d / "negative" / "e.json"),
+        ),
+        "shape": (
+            "    selection:\n        CommandLine|contains: x\n    condition: selection\n",
+            lambda d: _events(d, "positive", "e.json", {"Event": {"System": {"Provider": {"#attributes": "not a mapping"}}}}),
+        ),
+        "good": (
+            "    selection:\n        CommandLine|contains: x\n    condition: selection\n",
+            lambda d: _events(d, "positive", "e.json", {"CommandLine": "xx"}),
+        ),
     }
     for number, (name, (detection, make_events)) in enumerate(cases.items()):
         rule_id = f"6f1d0000-0000-4000-8000-{number:012d}"
@@ -197,7 +244,13 @@ def test_a_rule_page_that_cannot_be_rendered_is_a_problem_naming_the_rule(tmp_pa
     from atc.render.pages import PageRenderer
 
     for name in ("fine", "odd"):
-        _rule(tmp_path / "rules", f"{name}.yml", name.title(), "    selection:\n        CommandLine|contains: x\n    condition: selection\n", f"6f1d0000-0000-4000-8000-00000000000{len(name)}")
+        _rule(
+            tmp_path / "rules",
+            f"{name}.yml",
+            name.title(),
+            "    selection:\n        CommandLine|contains: x\n    condition: selection\n",
+            f"6f1d0000-0000-4000-8000-00000000000{len(name)}",
+        )
     for folder in ("data_needed", "logging_policies", "triggers"):
         (tmp_path / folder).mkdir()
     context = PageRenderer.rule_context
@@ -235,7 +288,12 @@ def test_special_files_in_every_input_folder_are_skipped_with_a_problem(tmp_path
     from atc.load.rules import load_rules
     from atc.load.triggers import load_triggers
 
-    paths = [tmp_path / "rules" / "r.yml", tmp_path / "dn" / "DN_1.yml", tmp_path / "lp" / "LP_1.yml", tmp_path / "art" / "T1059" / "T1059.yaml"]
+    paths = [
+        tmp_path / "rules" / "r.yml",
+        tmp_path / "dn" / "DN_1.yml",
+        tmp_path / "lp" / "LP_1.yml",
+        tmp_path / "art" / "T1059" / "T1059.yaml",
+    ]
     for path in paths:
         path.parent.mkdir(parents=True)
         os.mkfifo(path)  # reading one would block the build for ever
@@ -243,7 +301,9 @@ def test_special_files_in_every_input_folder_are_skipped_with_a_problem(tmp_path
     assert load_rules([tmp_path / "rules"], problems) == []
     assert load_data_needed([tmp_path / "dn"], problems) == {} and load_logging_policies([tmp_path / "lp"], problems) == {}
     assert load_triggers([tmp_path / "art"], problems) == {}
-    assert [(Path(p.path), p.message) for p in problems] == [(path, "not a regular file (a FIFO, socket or device); skipped") for path in paths]
+    assert [(Path(p.path), p.message) for p in problems] == [
+        (path, "not a regular file (a FIFO, socket or device); skipped") for path in paths
+    ]
 
 
 def test_a_hand_written_file_at_a_generated_pages_path_is_kept_and_reported(tmp_path: Path) -> None:
@@ -251,7 +311,13 @@ def test_a_hand_written_file_at_a_generated_pages_path_is_kept_and_reported(tmp_
     assert atc("build", *options, "--no-site", cwd=tmp_path).returncode == 0
     page = tmp_path / "docs" / "Detection_Rules" / "later.md"
     page.write_text("# My own notes\n", encoding="utf-8")  # hand-written; then a rule gets the same page name
-    _rule(tmp_path / "rules", "later.yml", "Later", "    selection:\n        CommandLine|contains: y\n    condition: selection\n", "6f1d0000-0000-4000-8000-0000000000bb")
+    _rule(
+        tmp_path / "rules",
+        "later.yml",
+        "Later",
+        "    selection:\n        CommandLine|contains: y\n    condition: selection\n",
+        "6f1d0000-0000-4000-8000-0000000000bb",
+    )
     result = atc("build", *options, "--no-site", cwd=tmp_path)
     assert result.returncode == 0
     assert f"{page}: error: [docs] a hand-written file has the name of a generated page; kept, the page is not written" in result.stderr
@@ -262,7 +328,9 @@ def test_a_hand_written_file_at_a_generated_pages_path_is_kept_and_reported(tmp_
     assert atc("build", *options, "--no-site", cwd=tmp_path).returncode == 0 and other.read_text(encoding="utf-8") != "edited\n"
 
 
-@pytest.mark.parametrize("option,folder", [("--docs-dir", "."), ("--docs-dir", "rules"), ("--site-dir", "..")])  # never "/": a regression would walk the machine
+@pytest.mark.parametrize(
+    "option,folder", [("--docs-dir", "."), ("--docs-dir", "rules"), ("--site-dir", "..")]
+)  # never "/": a regression would walk the machine
 def test_an_output_folder_holding_the_inputs_or_the_working_folder_is_refused(tmp_path: Path, option: str, folder: str) -> None:
     options = _small_kb(tmp_path)
     before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))

@@ -2,6 +2,7 @@
 control characters and non-characters included) builds without a traceback, gives each file a page or a problem,
 writes front matter that mkdocs' own loader reads back, and plants no markup in the HTML; example events for every
 rule make the build verify its grep and SQLite queries too."""
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,35 @@ from atc.config import REPO_ROOT, default_settings
 from tests.html_safety import injected_markup
 
 PAYLOADS = [
-    "<script>alert(1)</script>", "[x](javascript:alert(2))", "{: autofocus onfocus=alert(3) }", "# heading {#planted}",
-    "\ufffe", "\uffff", "\r", "\x00", "\u2028", "\x85", "\u202e", "---\ntitle: x", "1. item", "!!! danger", "=HYPERLINK(1)",
-    "<img src=x onerror=alert(4)>", "`", "```", "|", "\\", "'", '"', "- ", ": ", "%", "@", "&#60;", "T1059", "attack.t1059",
+    "<script>alert(1)</script>",
+    "[x](javascript:alert(2))",
+    "{: autofocus onfocus=alert(3) }",
+    "# heading {#planted}",
+    "\ufffe",
+    "\uffff",
+    "\r",
+    "\x00",
+    "\u2028",
+    "\x85",
+    "\u202e",
+    "---\ntitle: x",
+    "1. item",
+    "!!! danger",
+    "=HYPERLINK(1)",
+    "<img src=x onerror=alert(4)>",
+    "`",
+    "```",
+    "|",
+    "\\",
+    "'",
+    '"',
+    "- ",
+    ": ",
+    "%",
+    "@",
+    "&#60;",
+    "T1059",
+    "attack.t1059",
 ]
 TEXT = st.one_of(
     st.text(max_size=30),
@@ -41,54 +68,111 @@ def _maybe(value: st.SearchStrategy) -> st.SearchStrategy:
 
 
 FIELD = st.tuples(TEXT, st.sampled_from(["", "|contains", "|endswith", "|re", "|windash|contains", "|all", "|cidr"])).map("".join)
-RULE = st.fixed_dictionaries({
-    "title": _maybe(TEXT),
-    "id": _maybe(st.uuids().map(str)),
-    "status": _maybe(st.sampled_from(["test", "stable", "experimental"])),
-    "description": _maybe(TEXT),
-    "author": _maybe(TEXT),
-    "level": _maybe(st.sampled_from(["low", "medium", "high"])),
-    "tags": _maybe(st.lists(st.one_of(TEXT, st.sampled_from(["attack.t1059", "attack.execution", "attack.t1059.001"])), max_size=3)),
-    "references": _maybe(st.lists(TEXT, max_size=2)),
-    "falsepositives": _maybe(st.lists(TEXT, max_size=2)),
-    "fields": _maybe(st.lists(TEXT, max_size=2)),
-    "logsource": _maybe(st.fixed_dictionaries({"product": st.sampled_from(["windows", "linux"]), "category": _maybe(st.sampled_from(["process_creation", "file_event"])), "service": _maybe(TEXT)})),
-    "detection": _maybe(st.fixed_dictionaries({
-        "selection": st.dictionaries(FIELD, st.one_of(TEXT, st.lists(TEXT, max_size=3), st.integers(0, 9999)), min_size=1, max_size=3),
-        "condition": st.sampled_from(["selection", "not selection", "1 of sel*"]),
-    })),
-})
-WELL_TYPED_RULE = st.fixed_dictionaries({  # rules pySigma takes: their queries run on the events
-    "title": TEXT, "id": st.uuids().map(str), "status": st.just("test"), "description": TEXT, "author": TEXT,
-    "tags": st.lists(st.sampled_from(["attack.t1059", "attack.execution"]), max_size=2), "falsepositives": st.lists(TEXT, max_size=1),
-    "logsource": st.just({"product": "windows", "category": "process_creation"}),
-    "detection": st.fixed_dictionaries({
-        "selection": st.dictionaries(st.sampled_from(["CommandLine", "Image", "CommandLine|contains", "Image|endswith", "CommandLine|re"]), st.one_of(TEXT, st.lists(TEXT, min_size=1, max_size=2)), min_size=1, max_size=2),
-        "condition": st.just("selection"),
-    }),
-    "level": st.just("low"),
-})
-DATA_NEEDED = st.fixed_dictionaries({
-    "title": _maybe(TEXT), "description": _maybe(TEXT), "fields": _maybe(st.lists(TEXT, max_size=3)),
-    "logsource": _maybe(st.fixed_dictionaries({"product": st.just("windows"), "category": st.just("process_creation")})),
-    "event_ids": _maybe(st.lists(st.one_of(st.integers(0, 70000), TEXT), max_size=2)), "loggingpolicy": _maybe(st.lists(TEXT, max_size=1)),
-    "references": _maybe(st.lists(TEXT, max_size=2)), "sample": _maybe(TEXT),
-})
-POLICY = st.fixed_dictionaries({"title": _maybe(TEXT), "description": _maybe(TEXT), "eventID": _maybe(st.lists(st.integers(0, 9999), max_size=2)), "configuration": _maybe(TEXT), "default": _maybe(TEXT)})
-ATOMIC_TEST = st.fixed_dictionaries({
-    "name": _maybe(TEXT), "auto_generated_guid": _maybe(st.uuids().map(str)), "description": _maybe(TEXT),
-    "supported_platforms": _maybe(st.just(["windows"])), "input_arguments": _maybe(st.dictionaries(TEXT, st.fixed_dictionaries({"description": TEXT, "type": st.just("string"), "default": TEXT}), max_size=2)),
-    "executor": _maybe(st.fixed_dictionaries({"name": st.sampled_from(["powershell", "sh"]), "command": TEXT, "cleanup_command": _maybe(TEXT)})),
-})
-TRIGGER = st.fixed_dictionaries({"attack_technique": st.just("T1059"), "display_name": _maybe(TEXT), "atomic_tests": _maybe(st.lists(ATOMIC_TEST, max_size=2))})
+RULE = st.fixed_dictionaries(
+    {
+        "title": _maybe(TEXT),
+        "id": _maybe(st.uuids().map(str)),
+        "status": _maybe(st.sampled_from(["test", "stable", "experimental"])),
+        "description": _maybe(TEXT),
+        "author": _maybe(TEXT),
+        "level": _maybe(st.sampled_from(["low", "medium", "high"])),
+        "tags": _maybe(st.lists(st.one_of(TEXT, st.sampled_from(["attack.t1059", "attack.execution", "attack.t1059.001"])), max_size=3)),
+        "references": _maybe(st.lists(TEXT, max_size=2)),
+        "falsepositives": _maybe(st.lists(TEXT, max_size=2)),
+        "fields": _maybe(st.lists(TEXT, max_size=2)),
+        "logsource": _maybe(
+            st.fixed_dictionaries(
+                {
+                    "product": st.sampled_from(["windows", "linux"]),
+                    "category": _maybe(st.sampled_from(["process_creation", "file_event"])),
+                    "service": _maybe(TEXT),
+                }
+            )
+        ),
+        "detection": _maybe(
+            st.fixed_dictionaries(
+                {
+                    "selection": st.dictionaries(
+                        FIELD, st.one_of(TEXT, st.lists(TEXT, max_size=3), st.integers(0, 9999)), min_size=1, max_size=3
+                    ),
+                    "condition": st.sampled_from(["selection", "not selection", "1 of sel*"]),
+                }
+            )
+        ),
+    }
+)
+WELL_TYPED_RULE = st.fixed_dictionaries(
+    {  # rules pySigma takes: their queries run on the events
+        "title": TEXT,
+        "id": st.uuids().map(str),
+        "status": st.just("test"),
+        "description": TEXT,
+        "author": TEXT,
+        "tags": st.lists(st.sampled_from(["attack.t1059", "attack.execution"]), max_size=2),
+        "falsepositives": st.lists(TEXT, max_size=1),
+        "logsource": st.just({"product": "windows", "category": "process_creation"}),
+        "detection": st.fixed_dictionaries(
+            {
+                "selection": st.dictionaries(
+                    st.sampled_from(["CommandLine", "Image", "CommandLine|contains", "Image|endswith", "CommandLine|re"]),
+                    st.one_of(TEXT, st.lists(TEXT, min_size=1, max_size=2)),
+                    min_size=1,
+                    max_size=2,
+                ),
+                "condition": st.just("selection"),
+            }
+        ),
+        "level": st.just("low"),
+    }
+)
+DATA_NEEDED = st.fixed_dictionaries(
+    {
+        "title": _maybe(TEXT),
+        "description": _maybe(TEXT),
+        "fields": _maybe(st.lists(TEXT, max_size=3)),
+        "logsource": _maybe(st.fixed_dictionaries({"product": st.just("windows"), "category": st.just("process_creation")})),
+        "event_ids": _maybe(st.lists(st.one_of(st.integers(0, 70000), TEXT), max_size=2)),
+        "loggingpolicy": _maybe(st.lists(TEXT, max_size=1)),
+        "references": _maybe(st.lists(TEXT, max_size=2)),
+        "sample": _maybe(TEXT),
+    }
+)
+POLICY = st.fixed_dictionaries(
+    {
+        "title": _maybe(TEXT),
+        "description": _maybe(TEXT),
+        "eventID": _maybe(st.lists(st.integers(0, 9999), max_size=2)),
+        "configuration": _maybe(TEXT),
+        "default": _maybe(TEXT),
+    }
+)
+ATOMIC_TEST = st.fixed_dictionaries(
+    {
+        "name": _maybe(TEXT),
+        "auto_generated_guid": _maybe(st.uuids().map(str)),
+        "description": _maybe(TEXT),
+        "supported_platforms": _maybe(st.just(["windows"])),
+        "input_arguments": _maybe(
+            st.dictionaries(TEXT, st.fixed_dictionaries({"description": TEXT, "type": st.just("string"), "default": TEXT}), max_size=2)
+        ),
+        "executor": _maybe(
+            st.fixed_dictionaries({"name": st.sampled_from(["powershell", "sh"]), "command": TEXT, "cleanup_command": _maybe(TEXT)})
+        ),
+    }
+)
+TRIGGER = st.fixed_dictionaries(
+    {"attack_technique": st.just("T1059"), "display_name": _maybe(TEXT), "atomic_tests": _maybe(st.lists(ATOMIC_TEST, max_size=2))}
+)
 EVENT = st.dictionaries(st.sampled_from(["CommandLine", "Image", "EventID", "a.b"]), st.one_of(TEXT, TEXT, st.integers(), ANY), max_size=3)
-KB = st.fixed_dictionaries({
-    "rules": st.lists(st.one_of(WELL_TYPED_RULE, WELL_TYPED_RULE, RULE, RULE, ANY), min_size=1, max_size=3),
-    "events": st.lists(st.one_of(EVENT, ANY), min_size=1, max_size=2),
-    "data_needed": st.lists(DATA_NEEDED, max_size=2),
-    "policies": st.lists(POLICY, max_size=1),
-    "triggers": st.lists(TRIGGER, max_size=1),
-})
+KB = st.fixed_dictionaries(
+    {
+        "rules": st.lists(st.one_of(WELL_TYPED_RULE, WELL_TYPED_RULE, RULE, RULE, ANY), min_size=1, max_size=3),
+        "events": st.lists(st.one_of(EVENT, ANY), min_size=1, max_size=2),
+        "data_needed": st.lists(DATA_NEEDED, max_size=2),
+        "policies": st.lists(POLICY, max_size=1),
+        "triggers": st.lists(TRIGGER, max_size=1),
+    }
+)
 
 
 def _drop_none(value: Any) -> Any:

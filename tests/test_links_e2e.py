@@ -1,4 +1,5 @@
 """End to end over the default knowledge base: Data Needed, logging policy and trigger links, and no broken link."""
+
 from __future__ import annotations
 
 import posixpath
@@ -10,8 +11,8 @@ import yaml
 
 from atc.build import BuildResult
 from atc.config import REPO_ROOT
-from atc.render.escape import md_text
 from atc.model import RuleSummary
+from atc.render.escape import md_text
 from atc.render.gaps import gap_groups
 from atc.render.pages import PageRenderer
 from tests.conftest import SEED_SLUG
@@ -41,7 +42,10 @@ def test_every_rule_has_data_needed_or_is_on_the_gaps_page_with_its_reason(defau
         assert rule.data_needed_gap, rule.slug
         group = gaps.split(f"\n## {md_text(rule.logsource.describe())} (")[1].split("\n## ")[0]
         assert f"{md_text(rule.data_needed_gap)} (" in group and rule_link(rule.slug) in group, rule.slug
-        assert f"{md_text(rule.data_needed_gap)} (see the [gaps](../Data_Needed/gaps.md))" in default_build.pages[f"Detection_Rules/{rule.slug}.md"]
+        assert (
+            f"{md_text(rule.data_needed_gap)} (see the [gaps](../Data_Needed/gaps.md))"
+            in default_build.pages[f"Detection_Rules/{rule.slug}.md"]
+        )
 
 
 def test_gaps_page_is_linked_from_the_data_needed_index(default_build: BuildResult):
@@ -116,8 +120,12 @@ def test_every_nav_entry_is_a_generated_or_hand_written_page(default_build: Buil
 
 
 def test_gaps_page_groups_rules_by_log_source_largest_group_first(default_build: BuildResult):
-    unserved = [replace(rule, data_needed=[], data_needed_gap=f"no Data Needed for {rule.logsource.describe()}") for rule in default_build.kb.rules]
-    page = PageRenderer(default_build.kb, [], REPO_ROOT / "templates").render("gaps.md.j2", groups=gap_groups([RuleSummary.of(rule) for rule in unserved]), total=len(unserved))
+    unserved = [
+        replace(rule, data_needed=[], data_needed_gap=f"no Data Needed for {rule.logsource.describe()}") for rule in default_build.kb.rules
+    ]
+    page = PageRenderer(default_build.kb, [], REPO_ROOT / "templates").render(
+        "gaps.md.j2", groups=gap_groups([RuleSummary.of(rule) for rule in unserved]), total=len(unserved)
+    )
     counts = [int(n) for n in re.findall(r"^## .+ \((\d+) rules?\)$", page, re.MULTILINE)]
     assert counts == sorted(counts, reverse=True) and sum(counts) == len(unserved)
     assert f"{len(unserved)} of {len(unserved)} rules link to no Data Needed item" in page

@@ -1,4 +1,5 @@
 """Conversions do not depend on import order, target order, process count or what a shared cache saw before."""
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,13 @@ LATER_DECORATED = ["sigma.pipelines.sysmon", "sigma.pipelines.test.pipeline"]
 
 
 def _convert(rules: list[Path], targets: list[str], preimport: list[str] = (), cache: Path | None = None, jobs: int = 1) -> dict:
-    args = {"rules": [str(p) for p in rules], "targets": targets, "preimport": list(preimport), "cache": str(cache) if cache else "", "jobs": jobs}
+    args = {
+        "rules": [str(p) for p in rules],
+        "targets": targets,
+        "preimport": list(preimport),
+        "cache": str(cache) if cache else "",
+        "jobs": jobs,
+    }
     run = subprocess.run([sys.executable, "-c", CONVERT, json.dumps(args)], capture_output=True, text=True, cwd=REPO_ROOT, timeout=900)
     assert run.returncode == 0, run.stderr[-2000:]
     return json.loads(run.stdout)
@@ -64,9 +71,16 @@ def test_registry_resolves_backends_by_identifier_or_path_and_files_as_pipelines
     with pytest.raises(PluginError, match="not installed"):
         backend_class("no_such_backend")
     file = tmp_path / "rename.yml"
-    file.write_text("name: rename\npriority: 5\ntransformations:\n  - type: field_name_mapping\n    mapping:\n      CommandLine: team.cmd\n")
-    rule = SigmaRule.from_dict({"title": "t", "logsource": {"product": "windows", "category": "process_creation"},
-                                "detection": {"sel": {"CommandLine": "x", "Image": "y"}, "condition": "sel"}})
+    file.write_text(
+        "name: rename\npriority: 5\ntransformations:\n  - type: field_name_mapping\n    mapping:\n      CommandLine: team.cmd\n"
+    )
+    rule = SigmaRule.from_dict(
+        {
+            "title": "t",
+            "logsource": {"product": "windows", "category": "process_creation"},
+            "detection": {"sel": {"CommandLine": "x", "Image": "y"}, "condition": "sel"},
+        }
+    )
     backend = backend_class("lucene")(processing_pipeline=resolve_pipelines([str(file), "ecs_windows"], backend="lucene"))
     assert backend.convert_rule(rule) == ["team.cmd:x AND process.executable.caseless:y"]  # the file ran first (priority 5)
     with pytest.raises(PluginError, match="neither installed nor a readable file"):
@@ -89,7 +103,10 @@ def test_import_order_target_order_and_processes_give_identical_conversions(tmp_
 @needs_corpora()
 def test_a_shared_cache_gives_what_a_fresh_cache_gives_on_sigmahq_rules(tmp_path: Path) -> None:
     """The audit's case: the default knowledge base first (hostile import order), then SigmaHQ rules with that cache."""
-    sample = sorted((SIGMA_RULES / "windows" / "process_creation").glob("*.yml"))[:120] + sorted((SIGMA_RULES / "windows" / "powershell").rglob("*.yml"))[:40]
+    sample = (
+        sorted((SIGMA_RULES / "windows" / "process_creation").glob("*.yml"))[:120]
+        + sorted((SIGMA_RULES / "windows" / "powershell").rglob("*.yml"))[:40]
+    )
     targets = ["powershell", "kusto", "es-qs"]
     shared = tmp_path / "shared-cache"
     _convert([REPO_ROOT / "rules"], targets, preimport=LATER_DECORATED, cache=shared)
@@ -101,7 +118,9 @@ def test_a_shared_cache_gives_what_a_fresh_cache_gives_on_sigmahq_rules(tmp_path
     assert not failures
 
 
-def test_the_cache_key_covers_every_pysigma_version_the_converting_code_and_pipeline_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cache_key_covers_every_pysigma_version_the_converting_code_and_pipeline_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from dataclasses import replace
 
     from atc.convert import cache as cache_module
@@ -120,7 +139,9 @@ def test_the_cache_key_covers_every_pysigma_version_the_converting_code_and_pipe
     assert fingerprint() != first
     second = fingerprint()
     versions = dict(cache_module.sigma_distributions())
-    monkeypatch.setattr(cache_module, "sigma_distributions", lambda: {**versions, "pysigma-pipeline-sysmon": "9.9.9"})  # an upgrade of the sysmon pipeline alone
+    monkeypatch.setattr(
+        cache_module, "sigma_distributions", lambda: {**versions, "pysigma-pipeline-sysmon": "9.9.9"}
+    )  # an upgrade of the sysmon pipeline alone
     assert fingerprint() != second
     monkeypatch.undo()
     monkeypatch.setattr(cache_module, "converter_version", lambda: "edited")

@@ -1,4 +1,5 @@
 """Load and render in forked workers: results in input order, and the same pages as one process makes."""
+
 from __future__ import annotations
 
 import os

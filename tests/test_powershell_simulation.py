@@ -1,4 +1,5 @@
 """PowerShell queries read System fields, UserData and the classic log's unnamed Data; the simulation follows PowerShell."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,15 @@ from atc.convert.targets import BY_KEY
 from atc.verify import flatten
 from atc.verify_powershell import NotSimulable, PowerShellQuery, _Condition
 
-SYSTEM = {"Provider": {"#attributes": {"Name": "PowerShell"}}, "EventID": 400, "Level": 4, "Keywords": "0x80000000000000",
-          "Channel": "Windows PowerShell", "Computer": "host", "Security": {"#attributes": {"UserID": "S-1-5-18"}}}
+SYSTEM = {
+    "Provider": {"#attributes": {"Name": "PowerShell"}},
+    "EventID": 400,
+    "Level": 4,
+    "Keywords": "0x80000000000000",
+    "Channel": "Windows PowerShell",
+    "Computer": "host",
+    "Security": {"#attributes": {"UserID": "S-1-5-18"}},
+}
 
 
 def query(detection: dict, logsource: dict) -> PowerShellQuery:
@@ -72,6 +80,9 @@ def test_the_simulation_follows_powershell_semantics(condition: str, expected: b
 
 
 def test_the_rendered_message_cannot_be_simulated() -> None:
-    conversion = convert_one({"title": "t", "logsource": {"product": "windows", "service": "security"}, "detection": {"kw": ["x"], "condition": "kw"}}, BY_KEY["powershell"])
+    conversion = convert_one(
+        {"title": "t", "logsource": {"product": "windows", "service": "security"}, "detection": {"kw": ["x"], "condition": "kw"}},
+        BY_KEY["powershell"],
+    )
     with pytest.raises(NotSimulable, match="rendered message"):
         PowerShellQuery(conversion.query)

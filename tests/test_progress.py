@@ -1,4 +1,5 @@
 """Progress without a terminal: one line per stage, however many items it counts."""
+
 from __future__ import annotations
 
 import io

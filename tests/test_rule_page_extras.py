@@ -1,4 +1,5 @@
 """A rule page's extra sections (log source, fields, related rules, edit link) and the site settings behind them."""
+
 from __future__ import annotations
 
 import re
@@ -23,7 +24,7 @@ def test_extra_sections_follow_every_target_section(default_build: BuildResult) 
     page = default_build.pages[f"Detection_Rules/{SEED_SLUG}.md"]
     headings = re.findall(r"^(#{2,3} [^{\n]+?)(?: \{[^}\n]*\})?$", page, re.M)
     history = headings[-1:] == ["## History"]  # last, when the knowledge base is in git (tests/test_history.py)
-    assert headings[-5 if history else -4:][:4] == ["## Log source", "## Fields", "## ATT&amp;CK detection", "## Related rules"]
+    assert headings[-5 if history else -4 :][:4] == ["## Log source", "## Fields", "## ATT&amp;CK detection", "## Related rules"]
     assert "| windows | security | any |" in page
     assert "EventID, RelativeTargetName, ShareName" in page
 

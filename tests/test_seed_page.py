@@ -1,4 +1,5 @@
 """The golden test: the seed rule's page has the structure of the page the user gave us, and its queries work."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,17 @@ from atc.build import BuildResult
 from tests.conftest import SEED_PAGE, SEED_SLUG
 
 SEED_ROWS = [
-    "Title", "Description", "ATT&amp;CK Tactic", "ATT&amp;CK Technique", "Data Needed", "Trigger",
-    "Severity Level", "False Positives", "Development Status", "References", "Author",
+    "Title",
+    "Description",
+    "ATT&amp;CK Tactic",
+    "ATT&amp;CK Technique",
+    "Data Needed",
+    "Trigger",
+    "Severity Level",
+    "False Positives",
+    "Development Status",
+    "References",
+    "Author",
 ]
 SEED_TARGETS = ["powershell", "es-qs", "xpack-watcher", "graylog", "splunk", "logpoint", "grep"]
 LINK = re.compile(r"\]\(([^)]+)\)")
@@ -80,7 +90,9 @@ def test_every_hosted_link_target_exists(default_build: BuildResult, page: str) 
 
 def test_revoked_technique_is_resolved_and_says_so(page: str) -> None:
     technique = dict(_table(page))["ATT&amp;CK Technique"]
-    assert re.search(r"\[T1077: Windows Admin Shares\]\([^)]+\) \(revoked in ATT&amp;CK [^,]+, now \[T1021\.002: SMB/Windows Admin Shares\]", technique)
+    assert re.search(
+        r"\[T1077: Windows Admin Shares\]\([^)]+\) \(revoked in ATT&amp;CK [^,]+, now \[T1021\.002: SMB/Windows Admin Shares\]", technique
+    )
 
 
 def test_sections_in_seed_order(page: str) -> None:
@@ -101,8 +113,14 @@ def test_grep_query_matches_psexec_pipe_and_not_psexesvc(page: str) -> None:
     assert query.startswith("grep -P ")
 
     def event(name: str, event_id: int = 5145) -> str:
-        return json.dumps({"Event": {"System": {"EventID": event_id, "Channel": "Security"},
-                                      "EventData": {"ShareName": "\\\\*\\IPC$", "RelativeTargetName": name}}})
+        return json.dumps(
+            {
+                "Event": {
+                    "System": {"EventID": event_id, "Channel": "Security"},
+                    "EventData": {"ShareName": "\\\\*\\IPC$", "RelativeTargetName": name},
+                }
+            }
+        )
 
     lines = [event("renamedsvc-WKS01-4242-stdin"), event("PSEXESVC-WKS01-4242-stdin"), event("PSEXESVC"), event("x-stdout", 4624)]
     run = subprocess.run(["bash", "-c", query], input="\n".join(lines) + "\n", capture_output=True, text=True)

@@ -1,4 +1,5 @@
 """`atc serve`: its address option, what it watches, and which changes it ignores."""
+
 from __future__ import annotations
 
 from dataclasses import replace

@@ -1,4 +1,5 @@
 """The default knowledge base's site builds with `mkdocs build --strict`: no broken link, no missing page."""
+
 from __future__ import annotations
 
 import json
@@ -42,7 +43,12 @@ ATTRIBUTE_LIST = re.compile(r"^(?:#{1,6} .*|`{3,}.*)\{[^}]*\}\s*$")  # a heading
 
 def test_generated_markdown_is_plain_and_search_still_leaves_out_queries_and_sigma_text(site: Path) -> None:
     docs = site.parent / "docs"
-    marked = [f"{page.name}: {line}" for page in docs.rglob("*.md") for line in page.read_text(encoding="utf-8").splitlines() if ATTRIBUTE_LIST.match(line)]
+    marked = [
+        f"{page.name}: {line}"
+        for page in docs.rglob("*.md")
+        for line in page.read_text(encoding="utf-8").splitlines()
+        if ATTRIBUTE_LIST.match(line)
+    ]
     assert marked == []
     seed = (docs / f"Detection_Rules/{SEED_SLUG}.md").read_text(encoding="utf-8")
     assert "### splunk\n" in seed and "```yaml\n" in seed  # the sections the search index leaves out are there

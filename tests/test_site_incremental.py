@@ -1,5 +1,6 @@
 """The incremental site build: pages whose Markdown and site did not change are linked from the last build, and the
 site is byte-identical to a full build's."""
+
 from __future__ import annotations
 
 import logging
@@ -62,7 +63,9 @@ def test_a_page_in_the_navigation_without_a_title_there_rebuilds_every_page(tmp_
 def test_a_page_whose_link_target_appears_is_built_again_and_so_is_everything_after_a_lost_site(tmp_path: Path) -> None:
     docs, store = _docs(tmp_path / "docs", {"rules/r30.md": _rule(30) + "\nSee [the new rule](new.md).\n"}), tmp_path / "store.pickle"
     first = tmp_path / "first"
-    build_site(_config(tmp_path / "lax.yml", 2), docs, first, previous_site=tmp_path / "none", page_store=store)  # new.md missing: a warning
+    build_site(
+        _config(tmp_path / "lax.yml", 2), docs, first, previous_site=tmp_path / "none", page_store=store
+    )  # new.md missing: a warning
     (docs / "rules/new.md").write_text("# New\n", encoding="utf-8")
     second = _build(tmp_path, "second", docs, first, store)
     rebuilt = {name for name in tree(second) if name.endswith(".html")} - _linked(second, first)
@@ -87,7 +90,15 @@ def test_a_remembered_page_repeats_its_warnings_so_strict_still_fails(tmp_path: 
 def test_warm_atc_build_with_an_edited_rule_gives_the_full_builds_site(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(REPO_ROOT / "rules", rules)
-    settings = replace(default_settings(), rules=(rules,), docs_dir=tmp_path / "docs", site_dir=tmp_path / "site", cache_dir=tmp_path / "cache", jobs=2, strict=True)
+    settings = replace(
+        default_settings(),
+        rules=(rules,),
+        docs_dir=tmp_path / "docs",
+        site_dir=tmp_path / "site",
+        cache_dir=tmp_path / "cache",
+        jobs=2,
+        strict=True,
+    )
     run_build(settings, quiet=True)
     assert (tmp_path / "cache" / SITE_PAGES).is_file()
     before = tmp_path / "before"

@@ -1,4 +1,5 @@
 """The atc mkdocs plugin: worker processes give the serial build's site, warnings still fail --strict, theme whitespace goes."""
+
 from __future__ import annotations
 
 import json
@@ -106,7 +107,10 @@ def test_plugin_changes_only_the_theme_whitespace_and_the_excluded_sections(site
     excluded = ("#detection-rules", "#sigma-rule", "#splunk", "#related-rules")
     assert sum(entry["location"].endswith(excluded) for entry in plain_index["docs"]) == 4 * RULES  # mkdocs alone indexes them
     assert index["docs"] == [entry for entry in plain_index["docs"] if not entry["location"].endswith(excluded)]
-    assert "rule7.exe" not in parallel["search/search_index.json"].decode() and "Reproduce" not in parallel["search/search_index.json"].decode()
+    assert (
+        "rule7.exe" not in parallel["search/search_index.json"].decode()
+        and "Reproduce" not in parallel["search/search_index.json"].decode()
+    )
     for name, data in parallel.items():
         if name == "search/search_index.json":
             continue
@@ -132,6 +136,8 @@ def test_worker_warning_reaches_the_main_process_and_fails_a_strict_build(tmp_pa
 def test_excluded_sections_are_marked_by_heading_id_down_to_the_next_section_of_their_level() -> None:
     html = '<h1 id="t">T</h1><h2 id="detection-rules">D</h2><h3 id="splunk">s</h3><h4>x</h4><h2 id="log-source">L</h2><h3 id="a">a</h3>'
     marked = mark_excluded_sections(html, frozenset({"detection-rules"}))
-    assert marked == ('<h1 id="t">T</h1><h2 data-search-exclude id="detection-rules">D</h2><h3 data-search-exclude id="splunk">s</h3>'
-                      '<h4 data-search-exclude>x</h4><h2 id="log-source">L</h2><h3 id="a">a</h3>')
+    assert marked == (
+        '<h1 id="t">T</h1><h2 data-search-exclude id="detection-rules">D</h2><h3 data-search-exclude id="splunk">s</h3>'
+        '<h4 data-search-exclude>x</h4><h2 id="log-source">L</h2><h3 id="a">a</h3>'
+    )
     assert mark_excluded_sections(html, frozenset()) == html

@@ -1,4 +1,5 @@
 """Every target's query is correct and honest: no pipeline leakage, time limits, reasons instead of queries, reproducible."""
+
 from __future__ import annotations
 
 import re
@@ -77,7 +78,9 @@ def test_a_failed_conversion_does_not_leak_into_the_next_reason() -> None:
     reasons = {convert_one(data, BY_KEY["kusto"]).error for _ in range(3)}
     assert len(reasons) == 1
     reason = reasons.pop()
-    assert reason.count("encountered: NoSuchField") == 2 and "microsoft_xdr: " in reason and "sentinel_asim: " in reason  # once per pipeline
+    assert (
+        reason.count("encountered: NoSuchField") == 2 and "microsoft_xdr: " in reason and "sentinel_asim: " in reason
+    )  # once per pipeline
 
 
 def test_the_trap_is_real_one_rule_object_leaks_splunk_into_lucene() -> None:
@@ -152,8 +155,16 @@ def test_timeout_and_failure_render_as_one_line_reasons(default_build: BuildResu
 
     rule = next(r for r in default_build.kb.rules if r.slug == SEED_SLUG)
     targets = [BY_KEY["grep"], SLEEPY]
-    changed = replace(rule, conversions={"grep": Conversion("grep", "failed", error="Boom: line one"), "sleepy": Conversion("sleepy", "timeout", error="took too long")})
-    page = PageRenderer(default_build.kb, targets, REPO_ROOT / "templates").render("rule.md.j2", rule=changed, targets=targets, related=_no_related(), edit_url=None)
+    changed = replace(
+        rule,
+        conversions={
+            "grep": Conversion("grep", "failed", error="Boom: line one"),
+            "sleepy": Conversion("sleepy", "timeout", error="took too long"),
+        },
+    )
+    page = PageRenderer(default_build.kb, targets, REPO_ROOT / "templates").render(
+        "rule.md.j2", rule=changed, targets=targets, related=_no_related(), edit_url=None
+    )
     assert "**Not convertible** (conversion failed): Boom: line one" in page
     assert "**Not convertible** (timed out): took too long" in page
     assert not re.search(r"^`{3,}.*\bbash\b", page, re.M)
@@ -165,7 +176,10 @@ def _no_related() -> Any:
 
 def test_every_rule_section_says_how_to_reproduce_with_versions(default_build: BuildResult) -> None:
     page = default_build.pages[f"Detection_Rules/{SEED_SLUG}.md"]
-    assert "Reproduce (pySigma 1.5.1, pysigma-backend-splunk 2.1.0): <code>sigma convert -t splunk -p splunk\\_windows win\\_security\\_susp\\_psexec\\_execution.yml</code>" in page
+    assert (
+        "Reproduce (pySigma 1.5.1, pysigma-backend-splunk 2.1.0): <code>sigma convert -t splunk -p splunk\\_windows win\\_security\\_susp\\_psexec\\_execution.yml</code>"
+        in page
+    )
     assert "<code>atc convert -t grep win\\_security\\_susp\\_psexec\\_execution.yml</code>" in page
     assert page.count("Reproduce (") == len(default_build.targets)
 
@@ -200,7 +214,11 @@ def test_atc_convert_reproduces_our_own_backends(target: Target, capsys: pytest.
 def test_atc_convert_reports_the_reason_when_not_convertible(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["convert", "-t", "kusto", str(CLOUDTRAIL)]) == 1  # no Kusto pipeline has a table for CloudTrail
     captured = capsys.readouterr()
-    assert captured.out == "" and "not convertible: SigmaFeatureNotSupportedByBackendError: kusto target: no Kusto pipeline maps the log source product=aws service=cloudtrail" in captured.err
+    assert (
+        captured.out == ""
+        and "not convertible: SigmaFeatureNotSupportedByBackendError: kusto target: no Kusto pipeline maps the log source product=aws service=cloudtrail"
+        in captured.err
+    )
 
 
 # --- splunk_spl2: a backend bug, caught on events and fixed in our subclass -------------------------
@@ -281,4 +299,3 @@ def test_all_default_kb_rules_pass_spl2_on_events() -> None:
         checked += 1
         assert wrong == [], rule.path.name
     assert checked >= 10
-

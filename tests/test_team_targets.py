@@ -1,4 +1,5 @@
 """Targets of the team's own in atc.yml: field-mapping pipeline files, exact sigma-cli commands, checked settings, cache."""
+
 from __future__ import annotations
 
 import json
@@ -98,7 +99,9 @@ def test_field_mapping_pipeline_changes_the_team_targets_queries_and_command(tmp
     assert command == (
         "sigma convert -t splunk -p splunk_windows -p ../../pipelines/field_mapping.yml -O min_time=-7d proc_creation_win_certutil_download.yml"
     )
-    assert reproduce_line(rule_page(result), "splunk") == "sigma convert -t splunk -p splunk_windows proc_creation_win_certutil_download.yml"
+    assert (
+        reproduce_line(rule_page(result), "splunk") == "sigma convert -t splunk -p splunk_windows proc_creation_win_certutil_download.yml"
+    )
     assert "```spl\n" in section(rule_page(result), "splunk-ours")
 
 
@@ -128,7 +131,10 @@ def test_cache_keys_on_the_pipeline_files_content(tmp_path: Path) -> None:
 
 def test_targets_page_lists_installed_backends_and_the_team_target(tmp_path: Path) -> None:
     page = build(scratch_repo(tmp_path)).pages["targets.md"]
-    assert "| splunk-ours | splunk-ours \\(splunk\\) | <code>splunk</code> | splunk\\_windows, pipelines/field\\_mapping.yml | default |" in page
+    assert (
+        "| splunk-ours | splunk-ours \\(splunk\\) | <code>splunk</code> | splunk\\_windows, pipelines/field\\_mapping.yml | default |"
+        in page
+    )
     assert str(tmp_path) not in page  # no machine path on a page
     assert "-p pipelines/field\\_mapping.yml" in page  # on the targets page, as written in atc.yml
     installed = page.split("## Installed and usable", 1)[1]
@@ -149,11 +155,27 @@ transformations:
     ("entry", "pipeline", "message"),
     [
         ("{key: ours, backend: splunkk}", FIELD_MAPPING, r"unknown backend 'splunkk'; installed pySigma backends: .*splunk"),
-        ("{key: ours, backend: splunk, format: ndjson}", FIELD_MAPPING, r"unknown format 'ndjson' for backend splunk; its formats: default, savedsearches"),
+        (
+            "{key: ours, backend: splunk, format: ndjson}",
+            FIELD_MAPPING,
+            r"unknown format 'ndjson' for backend splunk; its formats: default, savedsearches",
+        ),
         ("{key: ours, backend: splunk, export: csv}", FIELD_MAPPING, r"unknown export 'csv' for backend splunk"),
-        ("{key: ours, backend: splunk, pipelines: [pipelines/field_mapping.yml]}", BAD_PIPELINE, r"pipelines/field_mapping.yml:5: the pipeline file is not valid YAML"),
-        ("{key: ours, backend: splunk, pipelines: [pipelines/field_mapping.yml]}", "name: x\ntransformations:\n  - type: no_such_thing\n", r"pipelines/field_mapping.yml: not a pySigma processing pipeline"),
-        ("{key: ours, backend: splunk, pipelines: [splunk_windowz]}", FIELD_MAPPING, r"pipeline 'splunk_windowz' is neither installed .* nor a file"),
+        (
+            "{key: ours, backend: splunk, pipelines: [pipelines/field_mapping.yml]}",
+            BAD_PIPELINE,
+            r"pipelines/field_mapping.yml:5: the pipeline file is not valid YAML",
+        ),
+        (
+            "{key: ours, backend: splunk, pipelines: [pipelines/field_mapping.yml]}",
+            "name: x\ntransformations:\n  - type: no_such_thing\n",
+            r"pipelines/field_mapping.yml: not a pySigma processing pipeline",
+        ),
+        (
+            "{key: ours, backend: splunk, pipelines: [splunk_windowz]}",
+            FIELD_MAPPING,
+            r"pipeline 'splunk_windowz' is neither installed .* nor a file",
+        ),
         ("{key: splunk, backend: splunk}", FIELD_MAPPING, r"'splunk' is a built-in target's key"),
     ],
 )
@@ -183,7 +205,9 @@ def test_malformed_entries_are_config_errors(tmp_path: Path, entry: str, message
 
 
 def test_options_are_passed_as_sigma_cli_passes_them(tmp_path: Path) -> None:
-    settings = load_config_file(scratch_repo(tmp_path, "targets:\n  - {key: ours, backend: splunk, options: {min_time: '-1d', n: '5', many: [a, b], one: [c]}}\n"))
+    settings = load_config_file(
+        scratch_repo(tmp_path, "targets:\n  - {key: ours, backend: splunk, options: {min_time: '-1d', n: '5', many: [a, b], one: [c]}}\n")
+    )
     assert settings.target_entries == (
         TargetEntry(key="ours", backend="splunk", options=(("many", ("a", "b")), ("min_time", "-1d"), ("n", 5), ("one", "c"))),
     )
@@ -230,7 +254,7 @@ class TeamSiemBackend(TextQueryBackend):
 
 backends = {"teamsiem": TeamSiemBackend}
 '''
-PLUGIN_PIPELINE = '''\
+PLUGIN_PIPELINE = """\
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import FieldMappingTransformation
 
@@ -243,7 +267,7 @@ def team_fields() -> ProcessingPipeline:
 
 
 pipelines = {"team_fields": team_fields}
-'''
+"""
 
 
 @pytest.fixture()
@@ -266,7 +290,10 @@ def installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_backend_and_pipeline_plugin_the_team_installs_is_usable(tmp_path: Path, installed_plugin: Path) -> None:
-    config = scratch_repo(tmp_path / "repo", "targets:\n  - {key: ours, backend: teamsiem, pipelines: [team_fields, pipelines/field_mapping.yml], export: rules}\n")
+    config = scratch_repo(
+        tmp_path / "repo",
+        "targets:\n  - {key: ours, backend: teamsiem, pipelines: [team_fields, pipelines/field_mapping.yml], export: rules}\n",
+    )
     result = build(config)
     rule = result.kb.rules[0]
     assert rule.conversions["ours"].query == "proc.image == '*\\certutil.exe' and process.command_line == '*urlcache*'"
@@ -293,7 +320,11 @@ def test_build_help_names_every_setting() -> None:
 
 @pytest.mark.skipif(not SIGMA_CLI.exists(), reason="sigma-cli is not installed in .venv")
 def test_a_format_giving_objects_shows_them_as_sigma_cli_prints_them(tmp_path: Path) -> None:
-    result = build(scratch_repo(tmp_path, "targets:\n  - {key: kibana, backend: lucene, pipelines: [ecs_windows], format: kibana_ndjson, export: false}\n"))
+    result = build(
+        scratch_repo(
+            tmp_path, "targets:\n  - {key: kibana, backend: lucene, pipelines: [ecs_windows], format: kibana_ndjson, export: false}\n"
+        )
+    )
     rule = result.kb.rules[0]
     query = rule.conversions["kibana"].query
     assert json.loads(query)["attributes"]["title"] == "SIGMA - Certutil Downloading A File"  # JSON, not a Python dict's repr

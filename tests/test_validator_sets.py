@@ -1,4 +1,5 @@
 """`atc check` runs the validator sets named in atc.yml (pySigma's own, SigmaHQ's conventions), offline, with exclusions."""
+
 from __future__ import annotations
 
 from pathlib import Path

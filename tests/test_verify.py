@@ -1,4 +1,5 @@
 """The verifier: queries proven on events, for every default-KB rule and the seed's seven targets."""
+
 from __future__ import annotations
 
 import json
@@ -72,7 +73,10 @@ def _seed_rule():
 def test_a_query_that_matches_everything_fails_on_the_negatives() -> None:
     rule = _seed_rule()
     events = load_events(EVENTS / SEED_ID)
-    rule.conversions = {"grep": Conversion("grep", "ok", query="grep -P '.'"), "sqlite": Conversion("sqlite", "ok", query="SELECT * FROM logs WHERE 1")}
+    rule.conversions = {
+        "grep": Conversion("grep", "ok", query="grep -P '.'"),
+        "sqlite": Conversion("sqlite", "ok", query="SELECT * FROM logs WHERE 1"),
+    }
     for target in VERIFIABLE:
         outcome = check(rule, target, events)
         assert outcome.status == "failed"
@@ -84,7 +88,10 @@ def test_a_query_that_matches_everything_fails_on_the_negatives() -> None:
 def test_a_query_that_matches_nothing_fails_on_the_positives_and_errors_are_reasons() -> None:
     rule = _seed_rule()
     events = load_events(EVENTS / SEED_ID)
-    rule.conversions = {"grep": Conversion("grep", "ok", query="grep -P '\\I'"), "sqlite": Conversion("sqlite", "ok", query="SELECT * FROM logs WHERE 0")}
+    rule.conversions = {
+        "grep": Conversion("grep", "ok", query="grep -P '\\I'"),
+        "sqlite": Conversion("sqlite", "ok", query="SELECT * FROM logs WHERE 0"),
+    }
     grep = check(rule, "grep", events)
     assert grep.status == "failed" and "grep exited with status 2" in grep.detail  # the seed's old grep line: not PCRE
     sqlite = check(rule, "sqlite", events)
@@ -125,19 +132,43 @@ def test_cli_verify_exit_status_and_failure_names(tmp_path: Path, capsys: pytest
 
 
 def test_flatten_evtx_system_attributes_text_and_event_data() -> None:
-    event = {"Event": {"System": {"Provider": {"#attributes": {"Name": "Service Control Manager"}}, "EventID": {"#attributes": {"Qualifiers": 16384}, "#text": 7045},
-                                  "Channel": "System", "Correlation": None},
-                       "EventData": {"ImagePath": "C:\\Users\\Public\\svc.exe"}}}
-    assert flatten(event) == {"Provider_Name": "Service Control Manager", "EventID_Qualifiers": 16384, "EventID": 7045, "Channel": "System",
-                              "Correlation": None, "ImagePath": "C:\\Users\\Public\\svc.exe"}
+    event = {
+        "Event": {
+            "System": {
+                "Provider": {"#attributes": {"Name": "Service Control Manager"}},
+                "EventID": {"#attributes": {"Qualifiers": 16384}, "#text": 7045},
+                "Channel": "System",
+                "Correlation": None,
+            },
+            "EventData": {"ImagePath": "C:\\Users\\Public\\svc.exe"},
+        }
+    }
+    assert flatten(event) == {
+        "Provider_Name": "Service Control Manager",
+        "EventID_Qualifiers": 16384,
+        "EventID": 7045,
+        "Channel": "System",
+        "Correlation": None,
+        "ImagePath": "C:\\Users\\Public\\svc.exe",
+    }
 
 
 def test_flatten_user_data_and_nested_json() -> None:
-    cleared = {"Event": {"System": {"EventID": 1102}, "UserData": {"LogFileCleared": {"#attributes": {"xmlns": "x"}, "SubjectUserName": "j.doe"}}}}
+    cleared = {
+        "Event": {"System": {"EventID": 1102}, "UserData": {"LogFileCleared": {"#attributes": {"xmlns": "x"}, "SubjectUserName": "j.doe"}}}
+    }
     assert flatten(cleared) == {"EventID": 1102, "SubjectUserName": "j.doe"}
-    record = {"userIdentity": {"type": "IAMUser", "sessionContext": {"attributes": {"mfaAuthenticated": "false"}}}, "requestParameters": None, "items": [1, {"a": 2}]}
-    assert flatten(record) == {"userIdentity.type": "IAMUser", "userIdentity.sessionContext.attributes.mfaAuthenticated": "false",
-                               "requestParameters": None, "items": '[1,{"a":2}]'}
+    record = {
+        "userIdentity": {"type": "IAMUser", "sessionContext": {"attributes": {"mfaAuthenticated": "false"}}},
+        "requestParameters": None,
+        "items": [1, {"a": 2}],
+    }
+    assert flatten(record) == {
+        "userIdentity.type": "IAMUser",
+        "userIdentity.sessionContext.attributes.mfaAuthenticated": "false",
+        "requestParameters": None,
+        "items": '[1,{"a":2}]',
+    }
 
 
 @needs_grep
@@ -183,8 +214,15 @@ def test_build_without_events_marks_nothing(default_build: BuildResult, tmp_path
     from atc.build import run_build
     from atc.config import default_settings
 
-    settings = replace(default_settings(), docs_dir=tmp_path / "docs", build_site=False, jobs=1, events=tmp_path / "no-events", targets=("grep",),
-                       cache_dir=tmp_path / "cache")
+    settings = replace(
+        default_settings(),
+        docs_dir=tmp_path / "docs",
+        build_site=False,
+        jobs=1,
+        events=tmp_path / "no-events",
+        targets=("grep",),
+        cache_dir=tmp_path / "cache",
+    )
     result = run_build(settings, quiet=True)
     assert "On example events" not in result.pages[f"Detection_Rules/{SEED_SLUG}.md"]
 

@@ -6,6 +6,7 @@ The recipe is the README's ("Install") and the workflows' install step, command 
     .venv/bin/pip install --no-deps ./atc
 then, in the team's repository, `atc init --workflows` and `atc build`.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The GitHub workflows: valid against the GitHub workflow schema, and split so that pull-request code never runs with a write token."""
+
 from __future__ import annotations
 
 import re
@@ -65,7 +66,13 @@ def test_pull_request_check_runs_with_a_read_only_token():
     assert workflow["permissions"] == {"contents": "read"}
     assert all("permissions" not in job for job in workflow["jobs"].values())
     runs = "\n".join(step.get("run", "") for step in steps(workflow))
-    for command in ("atc check --strict", 'atc diff "$BASE"', 'atc build --only-changed "$BASE"', "pip install -r requirements.lock", "pip install --no-deps ."):
+    for command in (
+        "atc check --strict",
+        'atc diff "$BASE"',
+        'atc build --only-changed "$BASE"',
+        "pip install -r requirements.lock",
+        "pip install --no-deps .",
+    ):
         assert command in runs
     checkout = next(step for step in steps(workflow) if step.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["fetch-depth"] == 0

@@ -1,4 +1,5 @@
 """pySigma's ATT&CK data (Elastic's siem_rule formats name tactics and techniques) from atc's snapshot, never downloaded."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +13,7 @@ from atc.model import AttackSnapshot
 
 def stix_bundle(attack: AttackSnapshot) -> dict:
     """The snapshot as the STIX objects pySigma's ATT&CK loader reads: a collection, tactics and techniques."""
+
     def reference(external_id: str) -> list[dict[str, str]]:
         return [{"source_name": "mitre-attack", "external_id": external_id}]
 

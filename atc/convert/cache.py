@@ -1,4 +1,5 @@
 """A content-addressed cache of conversions: one SQLite file keyed by rule text, target definition and code versions."""
+
 from __future__ import annotations
 
 import hashlib
@@ -8,10 +9,10 @@ import pickle
 import sqlite3
 import sys
 import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from functools import cache
 from pathlib import Path
-from typing import Callable, Iterable
 
 from atc.convert.plugins import is_pipeline_file
 from atc.convert.targets import Target

@@ -1,12 +1,13 @@
 """Deployable exports: every rule in one file per target, in its backend's deploy format, finalised by the backend itself."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Iterable
 
 from atc.convert.cache import ConversionCache
 from atc.convert.plugins import backend_class
@@ -127,7 +128,11 @@ def _entries(rules: list[Rule], key: str, fmt: str) -> tuple[list[str], list[Not
         elif conversion.status != "ok":
             status, reason = conversion.status, conversion.error or ""
         else:
-            problem = next(filter(None, (entry_problem(fmt, entry) for entry in json.loads(conversion.query or "[]"))), None) if fmt in CHECKED else None
+            problem = (
+                next(filter(None, (entry_problem(fmt, entry) for entry in json.loads(conversion.query or "[]"))), None)
+                if fmt in CHECKED
+                else None
+            )
             if problem is None:
                 included.append(conversion.query or "[]")
                 continue
@@ -163,10 +168,22 @@ def build_exports(rules: list[Rule], deploy: list[Target], cache: ConversionCach
         included, missing = _entries(ordered, target.key, target.output_format)
         if cache:
             digest = hashlib.sha256("\0".join([fingerprints[target], *included]).encode("utf-8", "surrogatepass")).hexdigest()
-            made = json.loads(cache.remembered(f"export:{target.key}", digest, lambda: _finalise(target, included)))
+            made = json.loads(
+                cache.remembered(f"export:{target.key}", digest, lambda target=target, included=included: _finalise(target, included))
+            )
         else:
             made = json.loads(_finalise(target, included))
-        exports.append(DeployExport(target.key.rpartition("@")[0], target.output_format, made["file"], made["text"], len(ordered) - len(missing), tuple(missing), made["error"]))
+        exports.append(
+            DeployExport(
+                target.key.rpartition("@")[0],
+                target.output_format,
+                made["file"],
+                made["text"],
+                len(ordered) - len(missing),
+                tuple(missing),
+                made["error"],
+            )
+        )
     for rule in rules:
         for target in deploy:
             rule.conversions.pop(target.key, None)

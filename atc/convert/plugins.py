@@ -5,6 +5,7 @@ runs whichever function was decorated last, so `sysmon_pipeline()` can return an
 import order. This registry never calls decorated objects: it rebuilds each one from its defining module's code, so
 a name resolves to the same pipeline whatever was imported before.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -12,10 +13,10 @@ import importlib.util
 import inspect
 import sys
 import types
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 
 from sigma.conversion.base import Backend
 from sigma.exceptions import SigmaPipelineNotAllowedForBackendError, SigmaPipelineNotFoundError

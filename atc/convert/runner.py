@@ -1,17 +1,16 @@
 """Run conversions: a fresh rule object per (rule, target), one backend per target per process, a time limit each."""
+
 from __future__ import annotations
 
+import copy
 import json
 import multiprocessing
 import signal
 import warnings
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
-
-import copy
-import json
 
 from sigma.collection import SigmaCollection
 from sigma.conversion.base import Backend
@@ -81,7 +80,9 @@ def _convert_one(data: dict | list[dict], target: Target) -> Conversion:
             return Conversion(target.key, "ok", query=json.dumps(list(queries), ensure_ascii=False))
         except (TypeError, ValueError) as exc:
             return Conversion(target.key, "failed", error=f"the backend's output is not JSON data: {one_line(exc)}")
-    text = "\n".join(query if isinstance(query, str) else json.dumps(query) for query in queries)  # exactly what the backend returned (objects as sigma-cli prints them): a trailing space can be part of a value
+    text = "\n".join(
+        query if isinstance(query, str) else json.dumps(query) for query in queries
+    )  # exactly what the backend returned (objects as sigma-cli prints them): a trailing space can be part of a value
     if not text.strip():
         return Conversion(target.key, "failed", error="the backend produced no query for this rule")
     return Conversion(target.key, "ok", query=text)

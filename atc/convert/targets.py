@@ -1,4 +1,5 @@
 """The target registry: one entry per query language a rule page shows, in page order."""
+
 from __future__ import annotations
 
 import os
@@ -68,14 +69,28 @@ KUSTO_NOTE = (
 TARGETS: tuple[Target, ...] = (
     Target("powershell", "PowerShell (Get-WinEvent)", "atc.convert.backends:PowerShellBackend", language="powershell"),
     Target("es-qs", "Elasticsearch query string (Lucene, ECS)", "atc.convert.backends:LuceneBackend", ("ecs_windows",), note=LUCENE_NOTE),
-    Target("xpack-watcher", "Elasticsearch X-Pack Watcher", "atc.convert.backends:WatcherBackend", ("ecs_windows",), "watcher", language="bash", export=""),
+    Target(
+        "xpack-watcher",
+        "Elasticsearch X-Pack Watcher",
+        "atc.convert.backends:WatcherBackend",
+        ("ecs_windows",),
+        "watcher",
+        language="bash",
+        export="",
+    ),
     Target("graylog", "Graylog search", "atc.convert.backends:GraylogBackend"),
     Target("splunk", "Splunk SPL", "sigma.backends.splunk:SplunkBackend", ("splunk_windows",), sigma_cli="splunk"),
     Target("logpoint", "LogPoint", "sigma.backends.logpoint:Logpoint", ("logpoint_windows",), sigma_cli="logpoint"),
     Target("grep", "grep -P over JSON lines", "atc.convert.backends:GrepBackend", language="bash", note=GREP_NOTE, requires=GREP_REQUIRES),
     Target("esql", "Elasticsearch ES|QL", "sigma.backends.elasticsearch:ESQLBackend", ("ecs_windows",), sigma_cli="esql"),
     Target("eql", "Elasticsearch EQL", "sigma.backends.elasticsearch:EqlBackend", ("ecs_windows",), sigma_cli="eql"),
-    Target("kusto", "KQL (Defender XDR, Sentinel ASIM or Azure Monitor tables)", "atc.convert.backends:KustoBackend", language="kusto", note=KUSTO_NOTE),
+    Target(
+        "kusto",
+        "KQL (Defender XDR, Sentinel ASIM or Azure Monitor tables)",
+        "atc.convert.backends:KustoBackend",
+        language="kusto",
+        note=KUSTO_NOTE,
+    ),
     Target("loki", "Grafana Loki (LogQL)", "sigma.backends.loki:LogQLBackend", sigma_cli="loki"),
     Target("sqlite", "SQLite", "atc.convert.backends:SQLiteBackend", language="sql", note=SQLITE_NOTE),
 )
@@ -83,7 +98,10 @@ TARGETS: tuple[Target, ...] = (
 # Available with --targets or in atc.yml, not shown by default.
 OPTIONAL_TARGETS: tuple[Target, ...] = (
     Target(
-        "splunk-spl2", "Splunk SPL2", "atc.convert.backends:SplunkSPL2Backend", ("splunk_windows",),
+        "splunk-spl2",
+        "Splunk SPL2",
+        "atc.convert.backends:SplunkSPL2Backend",
+        ("splunk_windows",),
         note="pySigma's splunk_spl2 backend with SPL2's precedence (AND before OR) and escaped backslashes: upstream, and so "
         "`sigma convert -t splunk_spl2`, drops the parentheses around OR groups inside an AND and writes a backslash before "
         "a wildcard like an escaped %, which changes the query's meaning.",
@@ -117,7 +135,9 @@ def make_backend(target: Target) -> Backend:
     return backend_class(target.backend)(processing_pipeline=resolve_pipelines(target.pipelines), **backend_options(target))
 
 
-def sigma_cli_command(target: Target, rule_file: str, rule_dir: Path | None = None, filters: tuple[str, ...] = (), others: tuple[str, ...] = ()) -> str:
+def sigma_cli_command(
+    target: Target, rule_file: str, rule_dir: Path | None = None, filters: tuple[str, ...] = (), others: tuple[str, ...] = ()
+) -> str:
     """The command line that reproduces this target's query outside atc (sigma-cli, or atc for our own backends).
 
     It runs in the rule file's folder: pipeline files are named relative to rule_dir (as written in atc.yml without it);

@@ -1,4 +1,5 @@
 """The team's own targets from atc.yml: any installed pySigma backend with installed pipelines or pipeline files."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +11,8 @@ from sigma.exceptions import SigmaError
 from sigma.processing.pipeline import ProcessingPipeline
 
 from atc.config import TargetEntry
-from atc.convert.plugins import ATC_BACKENDS, backend_class, backend_ids, is_pipeline_file, pipeline_names, resolve_pipelines
 from atc.convert.deploy import usual_export
+from atc.convert.plugins import ATC_BACKENDS, backend_class, backend_ids, is_pipeline_file, pipeline_names, resolve_pipelines
 from atc.convert.targets import BY_KEY, DEFAULT_TARGETS, Target, UnknownTargetError, backend_options
 
 
@@ -38,7 +39,12 @@ def installed_plugins() -> dict[str, object]:
     """What a team can name in atc.yml: installed backends (with formats and their pipelines) and generic pipelines."""
     allowed = {name: resolve_pipelines([name]).allowed_backends for name in pipeline_names()}  # type: ignore[union-attr]
     backends = [
-        InstalledBackend(name, tuple(backend_class(name).formats), usual_export(backend_class(name).formats), tuple(p for p, ok in allowed.items() if name in ok))
+        InstalledBackend(
+            name,
+            tuple(backend_class(name).formats),
+            usual_export(backend_class(name).formats),
+            tuple(p for p, ok in allowed.items() if name in ok),
+        )
         for name in pysigma_backends()
     ]
     return {"backends": backends, "generic_pipelines": [name for name, ok in allowed.items() if not ok]}
@@ -126,7 +132,9 @@ def team_target(entry: TargetEntry, base_dir: Path) -> Target:
     return target
 
 
-def configured_targets(keys: tuple[str, ...] | list[str] | None, entries: tuple[TargetEntry, ...] = (), base_dir: Path = Path(".")) -> list[Target]:
+def configured_targets(
+    keys: tuple[str, ...] | list[str] | None, entries: tuple[TargetEntry, ...] = (), base_dir: Path = Path(".")
+) -> list[Target]:
     """Targets by key in the order given: built-in ones and the team's own (the registry's defaults when None)."""
     own = {entry.key: entry for entry in entries}
     chosen = DEFAULT_TARGETS if keys is None else keys

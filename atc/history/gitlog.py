@@ -1,5 +1,6 @@
 """Read the history of the rule folders with few git commands: one `git log --raw` pass for every rule, the first-parent
 chain and the tags for the changes page, and the boundary of a shallow clone."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """What the history stage hands to the renderer: each rule's history and dates, and the knowledge base's changes per period."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

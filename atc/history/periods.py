@@ -1,6 +1,7 @@
 """The changes page's periods: the knowledge base at each tag (or at the end of each month) compared with the one
 before, as `atc diff` compares two revisions, but without converting: rules added, removed, moved and changed (with
 the fields), ATT&CK techniques newly covered or lost, Data Needed items newly needed or no longer needed."""
+
 from __future__ import annotations
 
 import posixpath
@@ -49,7 +50,9 @@ def tag_spans(top: Path, named: dict[str, list[str]], head: str, shallow: set[st
         anchor = "unreleased" if sha == head and sha not in named else _anchor(named[sha][0])
         anchor = anchor if anchor not in seen else f"{anchor}-{sha[:8]}"
         seen.add(anchor)
-        spans.append(Span(anchor, labels[sha], start, f"{labels[start]} ({start[:12]})" if start else "an empty knowledge base", found[sha]))
+        spans.append(
+            Span(anchor, labels[sha], start, f"{labels[start]} ({start[:12]})" if start else "an empty knowledge base", found[sha])
+        )
     limits: list[str] = []
     if shallow and spans and spans[0].start is None:
         spans = spans[1:]
@@ -120,7 +123,9 @@ class Periods:
                 continue
             usable.append(span)
         self.versions.add({blob: rel for state in states.values() for rel, blob in state.items()}, jobs)
-        periods = [Period(span.anchor, span.label, span.end, self._report(span, states[span.start], states[span.end.sha])) for span in usable]
+        periods = [
+            Period(span.anchor, span.label, span.end, self._report(span, states[span.start], states[span.end.sha])) for span in usable
+        ]
         return periods, limits
 
     def _rules(self, state: dict[str, str]) -> list[Rule]:
@@ -141,7 +146,9 @@ class Periods:
         report = DiffReport(span.start_label, f"{span.label} ({span.end.sha[:12]})", [], len(base_rules), len(head_rules))
         report.added = sorted(RuleRef(side.rel(r.path), r.id, r.title) for r in added)
         report.removed = sorted(RuleRef(side.rel(r.path), r.id, r.title) for r in removed)
-        report.renamed = sorted(Rename(side.rel(old.path), side.rel(new.path), new.id, new.title) for old, new in pairs if old.path != new.path)
+        report.renamed = sorted(
+            Rename(side.rel(old.path), side.rel(new.path), new.id, new.title) for old, new in pairs if old.path != new.path
+        )
         changed = sorted(((old, new) for old, new in pairs if old.source_text != new.source_text), key=lambda pair: pair[1].path)
         report.changed = [rule_change(side, old, side, new, []) for old, new in changed]
         kb = self.kb

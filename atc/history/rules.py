@@ -1,5 +1,6 @@
 """Each rule's history from one `git log --raw` pass: the commits that touched its file (following moves, newest
 first), what each changed in its metadata and, for the newest ones, a diff of every query that changed."""
+
 from __future__ import annotations
 
 import os
@@ -31,7 +32,7 @@ def repository_paths(rules: list[Rule], top: Path) -> dict[str, str]:
         if folder is None:
             folder = folders[rule.path.parent] = os.path.realpath(rule.path.parent) + os.sep
         if folder.startswith(prefix):
-            found[rule.slug] = (folder[len(prefix):] + rule.path.name).replace(os.sep, "/")
+            found[rule.slug] = (folder[len(prefix) :] + rule.path.name).replace(os.sep, "/")
     return found
 
 
@@ -76,12 +77,27 @@ class RuleHistories:
         self.position: dict[int, int] = {}  # id of a working-tree rule -> its position among its file's rules
 
     def read(
-        self, rules: list[Rule], log: list[tuple[Commit, list[FileChange]]], shallow: set[str], head: dict[str, str], jobs: int, cache: ConversionCache
+        self,
+        rules: list[Rule],
+        log: list[tuple[Commit, list[FileChange]]],
+        shallow: set[str],
+        head: dict[str, str],
+        jobs: int,
+        cache: ConversionCache,
     ) -> tuple[dict[str, RuleHistory], dict[str, RuleDates]]:
         """Histories and rules.json dates by rule slug; head: HEAD's rule files (path -> blob id)."""
         rels = repository_paths(rules, self.top)
         found = touches(log, {rel: rel for rel in rels.values()})  # by file: a file may hold several rules
-        self.versions.add({blob: path for items in found.values() for _, c in items for blob, path in ((c.old_blob, c.old_path), (c.blob, c.path)) if blob and path}, jobs)
+        self.versions.add(
+            {
+                blob: path
+                for items in found.values()
+                for _, c in items
+                for blob, path in ((c.old_blob, c.old_path), (c.blob, c.path))
+                if blob and path
+            },
+            jobs,
+        )
         positions: dict[str, int] = {}
         for rule in rules:  # each rule's position among its file's rules
             if rule.slug in rels:
@@ -95,7 +111,9 @@ class RuleHistories:
             if rel is None:
                 continue
             items = found.get(rel, [])
-            entries = tuple(self._entry(rule, commit, change, shallow, number < self.revisions) for number, (commit, change) in enumerate(items))
+            entries = tuple(
+                self._entry(rule, commit, change, shallow, number < self.revisions) for number, (commit, change) in enumerate(items)
+            )
             histories[rule.slug] = RuleHistory(
                 entries,
                 complete=bool(entries) and entries[-1].kind == "created",
@@ -126,7 +144,11 @@ class RuleHistories:
         entry = HistoryEntry(commit, url, kind, path, change.old_path if kind == "moved" else None)
         position = self.position[id(rule)]
         if kind in ("created", "earliest"):
-            return entry if self.versions.pick(change.blob, rule, position) else replace(entry, note="atc cannot read the rule at this revision")
+            return (
+                entry
+                if self.versions.pick(change.blob, rule, position)
+                else replace(entry, note="atc cannot read the rule at this revision")
+            )
         old, new = self.versions.pick(change.old_blob, rule, position), self.versions.pick(change.blob, rule, position)
         if old is None or new is None:
             side = "before" if old is None else "after"

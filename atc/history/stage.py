@@ -1,5 +1,6 @@
 """The history stage (after convert, before render): reads git once for every rule and period; a folder that is not
 in git, or history turned off, gives no history and no error."""
+
 from __future__ import annotations
 
 import re
@@ -59,7 +60,11 @@ def read_history(kb: KnowledgeBase, settings: Settings, targets: list[Target]) -
         rules, dates = histories.read(kb.rules, log, shallow, head, settings.jobs, cache)
         named = tags(top)
         head_sha = git_output(top, "rev-parse", "HEAD").decode().strip()
-        spans, limits = tag_spans(top, named, head_sha, shallow, history.periods) if named else month_spans(top, history.depth, shallow, history.periods)
+        spans, limits = (
+            tag_spans(top, named, head_sha, shallow, history.periods)
+            if named
+            else month_spans(top, history.depth, shallow, history.periods)
+        )
         periods, left_out = Periods(top, side, kb, versions, folders).read(spans, settings.jobs)
     finally:
         cache.close()

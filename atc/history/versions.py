@@ -1,5 +1,6 @@
 """Rules at old revisions, by git blob id: the working tree's rules as they are, other blobs parsed once (remembered
 across builds) and linked against today's Data Needed, triggers and ATT&CK snapshot."""
+
 from __future__ import annotations
 
 import hashlib
@@ -62,9 +63,16 @@ class RuleVersions:
         with tempfile.TemporaryDirectory(prefix="atc-history-") as tmp:
             names = {f"{blob}/{posixpath.basename(path)}": blob for blob, path in unparsed.items()}
             write_blobs(self.top, names, Path(tmp))
-            parsed = {names[name]: rules for name, (rules, _) in zip(sorted(names), parse_files([Path(tmp) / name for name in sorted(names)], jobs))}
+            parsed = {
+                names[name]: rules
+                for name, (rules, _) in zip(sorted(names), parse_files([Path(tmp) / name for name in sorted(names)], jobs))
+            }
         kb = self.kb
-        link(KnowledgeBase([rule for rules in parsed.values() for rule in rules], kb.data_needed, kb.logging_policies, kb.triggers, kb.attack, []))
+        link(
+            KnowledgeBase(
+                [rule for rules in parsed.values() for rule in rules], kb.data_needed, kb.logging_policies, kb.triggers, kb.attack, []
+            )
+        )
         for blob, rules in parsed.items():
             self.rules[blob] = rules
             self.memo.put(blob, digests[blob], (rules,))

@@ -1,4 +1,5 @@
 """Stage 2: cross-link rules with ATT&CK, Data Needed, logging policies and triggers."""
+
 from __future__ import annotations
 
 from atc.link.attack import resolve_tags
@@ -16,10 +17,24 @@ def link(kb: KnowledgeBase) -> None:
         rule.tactics, rule.techniques = resolve_tags(rule.tags, kb.attack)
         for ref in rule.techniques:
             if ref.status == "unknown":
-                kb.problems.append(Problem(str(rule.path), "attack-unknown", f"technique {ref.tag_id} is unknown to ATT&CK {kb.attack.version}", severity="warning"))
+                kb.problems.append(
+                    Problem(
+                        str(rule.path),
+                        "attack-unknown",
+                        f"technique {ref.tag_id} is unknown to ATT&CK {kb.attack.version}",
+                        severity="warning",
+                    )
+                )
         for tactic in rule.tactics:
             if tactic.tactic is None:
-                kb.problems.append(Problem(str(rule.path), "attack-unknown", f"tactic '{tactic.tag}' is unknown to ATT&CK {kb.attack.version}", severity="warning"))
+                kb.problems.append(
+                    Problem(
+                        str(rule.path),
+                        "attack-unknown",
+                        f"tactic '{tactic.tag}' is unknown to ATT&CK {kb.attack.version}",
+                        severity="warning",
+                    )
+                )
     link_references(kb)
     link_data_needed(kb.rules, kb.data_needed)
     inherit_data_needed(kb)
@@ -29,4 +44,6 @@ def link(kb: KnowledgeBase) -> None:
     for item in kb.data_needed.values():
         for policy in item.logging_policies:
             if policy not in kb.logging_policies:
-                kb.problems.append(Problem(str(item.path), "dangling-ref", f"logging policy {policy} is not in the knowledge base; add it or fix the name"))
+                kb.problems.append(
+                    Problem(str(item.path), "dangling-ref", f"logging policy {policy} is not in the knowledge base; add it or fix the name")
+                )

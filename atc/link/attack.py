@@ -1,4 +1,5 @@
 """Resolve a rule's `attack.*` tags against the ATT&CK snapshot."""
+
 from __future__ import annotations
 
 import re
@@ -68,7 +69,7 @@ def resolve_tags(tags: list[str], snapshot: AttackSnapshot) -> tuple[list[Tactic
     for tag in tags:
         if not tag.lower().startswith(TAG_PREFIX):
             continue
-        value = tag[len(TAG_PREFIX):].strip()
+        value = tag[len(TAG_PREFIX) :].strip()
         if TECHNIQUE_ID.fullmatch(value):
             tag_id = value.upper()
             techniques.setdefault(tag_id, resolve_technique(tag_id, snapshot))

@@ -4,6 +4,7 @@ Facts from MITRE's v19 release notes and Elastic's published v18 → v19 mapping
 `attack_v18_to_v19.yaml`), checked against the technique names of both versions. The map only applies to
 ids the snapshot does not know: after `atc attack update` fetches ATT&CK v19 or later, it falls away.
 """
+
 from __future__ import annotations
 
 # v19 technique id -> (its v19 name, the embedded v18.1 ids it took over; coverage counts the first)

@@ -34,6 +34,7 @@ How an item is chosen for a rule: three filters, a preference and a safeguard.
 When nothing is linked, `rule.data_needed_gap` names the filter that removed the last candidate, e.g.
 "no Data Needed for product=linux category=process_creation".
 """
+
 from __future__ import annotations
 
 import re
@@ -58,11 +59,38 @@ _WINDOWS_EQUIVALENTS: dict[str, tuple[tuple[str, frozenset[int]], ...]] = {
 }
 _CONDITION_TOKEN = re.compile(r"\(|\)|[^\s()]+")
 # auditd record types an item may state as its `type`; a rule's `type: EXECVE` then picks the item, like an EventID
-AUDIT_RECORD_TYPES = frozenset({
-    "execve", "syscall", "path", "cwd", "proctitle", "sockaddr", "config_change", "user_cmd", "user_auth", "user_acct",
-    "user_login", "user_start", "user_end", "user_chauthtok", "add_user", "del_user", "add_group", "del_group", "cred_acq",
-    "login", "service_start", "service_stop", "kern_module", "netfilter_cfg", "avc", "tty", "mmap", "bprm_fcaps",
-})
+AUDIT_RECORD_TYPES = frozenset(
+    {
+        "execve",
+        "syscall",
+        "path",
+        "cwd",
+        "proctitle",
+        "sockaddr",
+        "config_change",
+        "user_cmd",
+        "user_auth",
+        "user_acct",
+        "user_login",
+        "user_start",
+        "user_end",
+        "user_chauthtok",
+        "add_user",
+        "del_user",
+        "add_group",
+        "del_group",
+        "cred_acq",
+        "login",
+        "service_start",
+        "service_stop",
+        "kern_module",
+        "netfilter_cfg",
+        "avc",
+        "tty",
+        "mmap",
+        "bprm_fcaps",
+    }
+)
 _PINNED = "type="  # a way's pseudo-field for a pinned auditd record type: type=EXECVE
 MAX_ALTERNATIVES = 64  # smallest field sets kept per step; `and` over long lists could otherwise multiply without bound
 
@@ -76,7 +104,7 @@ class _Source:
     category: str | None
 
     @classmethod
-    def of(cls, logsource: LogSource) -> "_Source":
+    def of(cls, logsource: LogSource) -> _Source:
         """The lower-cased copy of a model LogSource."""
         return cls(*((value or "").lower() or None for value in (logsource.product, logsource.service, logsource.category)))
 
@@ -120,7 +148,10 @@ def _choose(rule: Rule, candidates: list[tuple[DataNeeded, _Source, set[str]]]) 
     matched = [item for item, verdict in kept if verdict == "match"]
     chosen = sorted(item.id for item in (matched or [item for item, _ in kept]))
     if not event_ids and _too_loose(len(chosen), len(passed), bool(matched), source.category is not None):
-        return [], f"{len(chosen)} of the {len(passed)} Data Needed items for {where} fit; the rule names no EventID or distinctive field to pick among them"
+        return (
+            [],
+            f"{len(chosen)} of the {len(passed)} Data Needed items for {where} fit; the rule names no EventID or distinctive field to pick among them",
+        )
     return chosen, None
 
 
@@ -138,8 +169,12 @@ def _source_agrees(rule: _Source, event_ids: set[int], item: DataNeeded, source:
         return True
     if rule.category is None and rule.service is not None and rule.service == source.service:
         return bool(event_ids)  # filter 2 then keeps the items that list them
-    return rule.service is None and source.product == "windows" and any(
-        service == source.service and ids & set(item.event_ids) for service, ids in _WINDOWS_EQUIVALENTS.get(rule.category or "", ())
+    return (
+        rule.service is None
+        and source.product == "windows"
+        and any(
+            service == source.service and ids & set(item.event_ids) for service, ids in _WINDOWS_EQUIVALENTS.get(rule.category or "", ())
+        )
     )
 
 
@@ -167,7 +202,9 @@ def _field_alternatives(rule: Rule) -> list[tuple[str, ...]]:
     if not isinstance(detection, dict):
         return _minimal([tuple(f for f in rule.fields if f.lower() not in _ENVELOPE_FIELDS)])
     pin = (rule.logsource.service or "").lower() == "auditd"
-    selections = {str(key): _selection_alternatives(value, pin) for key, value in detection.items() if key not in ("condition", "timeframe")}
+    selections = {
+        str(key): _selection_alternatives(value, pin) for key, value in detection.items() if key not in ("condition", "timeframe")
+    }
     conditions = detection.get("condition")
     alternatives: list[tuple[str, ...]] = []
     for condition in conditions if isinstance(conditions, list) else [conditions]:
@@ -188,7 +225,9 @@ def _mapping_ways(mapping: dict, pin: bool) -> list[tuple[str, ...]]:
     """A mapping's field set; with `pin` (auditd) its plain `type` values become one way each: (a0, type=EXECVE)."""
     names = _field_names(mapping)
     values = mapping.get("type") if pin else None
-    records = [values] if isinstance(values, str) else values if isinstance(values, list) and all(isinstance(v, str) for v in values) else []
+    records = (
+        [values] if isinstance(values, str) else values if isinstance(values, list) and all(isinstance(v, str) for v in values) else []
+    )
     if not records:
         return [names]
     rest = tuple(name for name in names if name != "type")

@@ -14,6 +14,7 @@ detection value equal to it, or to one of its comma-separated phrases of several
 A rule implements an analytic of one of its techniques' detection strategies when the analytic is for the rule's
 platform (from its product; any platform when it names none) and the rule reads one of the analytic's log sources.
 """
+
 from __future__ import annotations
 
 import re
@@ -32,22 +33,45 @@ _IDENTIFIER = re.compile(r"[A-Za-z0-9_.:*-]+")
 MAX_VALUES = 2_000  # detection values kept per rule for identifier matching
 # Sigma product -> ATT&CK analytic platform
 PLATFORMS = {
-    "windows": "Windows", "linux": "Linux", "macos": "macOS", "aws": "IaaS", "azure": "IaaS", "gcp": "IaaS",
-    "m365": "Office Suite", "okta": "Identity Provider", "onelogin": "Identity Provider", "github": "SaaS",
-    "google_workspace": "SaaS", "kubernetes": "Containers", "esxi": "ESXi", "cisco": "Network Devices",
+    "windows": "Windows",
+    "linux": "Linux",
+    "macos": "macOS",
+    "aws": "IaaS",
+    "azure": "IaaS",
+    "gcp": "IaaS",
+    "m365": "Office Suite",
+    "okta": "Identity Provider",
+    "onelogin": "Identity Provider",
+    "github": "SaaS",
+    "google_workspace": "SaaS",
+    "kubernetes": "Containers",
+    "esxi": "ESXi",
+    "cisco": "Network Devices",
 }
 # Sigma (product, service) -> ATT&CK log source name, for products that are not Windows
 SERVICE_NAMES = {
-    ("aws", "cloudtrail"): "aws:cloudtrail", ("azure", "signinlogs"): "azure:signinlogs", ("azure", "activitylogs"): "azure:activity",
-    ("azure", "auditlogs"): "azure:audit", ("gcp", "gcp.audit"): "gcp:audit", ("gcp", "google_workspace.admin"): "saas:googleworkspace",
-    ("okta", "okta"): "saas:okta", ("github", "audit"): "saas:github", ("kubernetes", "audit"): "kubernetes:audit",
-    ("linux", "syslog"): "linux:syslog", ("linux", "auth"): "linux:syslog", ("linux", "sshd"): "linux:syslog",
+    ("aws", "cloudtrail"): "aws:cloudtrail",
+    ("azure", "signinlogs"): "azure:signinlogs",
+    ("azure", "activitylogs"): "azure:activity",
+    ("azure", "auditlogs"): "azure:audit",
+    ("gcp", "gcp.audit"): "gcp:audit",
+    ("gcp", "google_workspace.admin"): "saas:googleworkspace",
+    ("okta", "okta"): "saas:okta",
+    ("github", "audit"): "saas:github",
+    ("kubernetes", "audit"): "kubernetes:audit",
+    ("linux", "syslog"): "linux:syslog",
+    ("linux", "auth"): "linux:syslog",
+    ("linux", "sshd"): "linux:syslog",
     ("m365", None): "m365:unified",
 }
 # Windows category -> channel and event ids beyond Sysmon's (pySigma's Sysmon pipeline gives those)
 _WINDOWS_CATEGORY_EXTRA = {
-    "process_creation": ("Security", (4688,)), "ps_script": ("PowerShell", (4104,)), "ps_module": ("PowerShell", (4103,)),
-    "ps_classic_start": ("PowerShell", (400,)), "ps_classic_provider_start": ("PowerShell", (600,)), "ps_classic_script": ("PowerShell", (800,)),
+    "process_creation": ("Security", (4688,)),
+    "ps_script": ("PowerShell", (4104,)),
+    "ps_module": ("PowerShell", (4103,)),
+    "ps_classic_start": ("PowerShell", (400,)),
+    "ps_classic_provider_start": ("PowerShell", (600,)),
+    "ps_classic_script": ("PowerShell", (800,)),
 }
 # other products' categories -> (ATT&CK log source name, pinned identifier)
 _CATEGORY_READS = {
@@ -267,4 +291,3 @@ def link_detection(rules: list[Rule], items: dict[str, DataNeeded], snapshot: At
     linker = DetectionLinker(snapshot, items)
     for rule in rules:
         linker.link(rule)
-

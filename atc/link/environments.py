@@ -8,6 +8,7 @@ A rule runs in an environment when the environment collects what the rule reads:
 Otherwise it is blind there, and the reason names what is missing. Missing Data Needed items and logging policies
 are ranked by how many blind rules each would unlock on its own.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -86,7 +87,9 @@ class EnvironmentView:
         """What would unlock the most blind rules: each missing Data Needed item, logging policy and data component."""
         items: Counter[str] = Counter(item for rule in blind for item in rule.data_needed)
         policies: Counter[str] = Counter()
-        candidates = {p for rule in blind for item in rule.data_needed if item in self.items for p in self.items[item].logging_policies} - self.policies
+        candidates = {
+            p for rule in blind for item in rule.data_needed if item in self.items for p in self.items[item].logging_policies
+        } - self.policies
         for policy in sorted(candidates):
             more = EnvironmentView(replace(self.environment, logging_policies=(*self.environment.logging_policies, policy)), self.items)
             policies[policy] = sum(1 for rule in blind if more.verdict(rule).runs)
@@ -105,9 +108,19 @@ def environment_problems(kb: KnowledgeBase) -> list[Problem]:
     """Environments naming Data Needed items, logging policies or data components the knowledge base does not know."""
     problems = []
     for environment in kb.environments:
-        known = (("Data Needed item", environment.data_needed, kb.data_needed), ("logging policy", environment.logging_policies, kb.logging_policies),
-                 ("data component", environment.data_components, kb.attack.data_components))
+        known = (
+            ("Data Needed item", environment.data_needed, kb.data_needed),
+            ("logging policy", environment.logging_policies, kb.logging_policies),
+            ("data component", environment.data_components, kb.attack.data_components),
+        )
         for kind, ids, where in known:
             for unknown in (i for i in ids if i not in where):
-                problems.append(Problem(CONFIG_FILE, "environment", f"environment {environment.name!r}: {kind} {unknown} is not in the knowledge base", severity="warning"))
+                problems.append(
+                    Problem(
+                        CONFIG_FILE,
+                        "environment",
+                        f"environment {environment.name!r}: {kind} {unknown} is not in the knowledge base",
+                        severity="warning",
+                    )
+                )
     return problems

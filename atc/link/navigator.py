@@ -1,4 +1,5 @@
 """ATT&CK Navigator layer (format 4.5) of rule counts per technique, and a validator for it."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Resolve the `rules:` references of correlation and filter rules (by name or id), linking both pages and gathering what converts together."""
+
 from __future__ import annotations
 
 from atc.model import KnowledgeBase, Problem, Rule
@@ -39,9 +40,22 @@ def _targets(rule: Rule, refs: tuple[str, ...], by_ref: dict[str, Rule], problem
     for ref in refs:
         target = by_ref.get(ref)
         if target is None:
-            problems.append(Problem(str(rule.path), "dangling-ref", f"{rule.kind} rule '{rule.title}' refers to rule {ref!r}, which no rule has as name or id"))
+            problems.append(
+                Problem(
+                    str(rule.path),
+                    "dangling-ref",
+                    f"{rule.kind} rule '{rule.title}' refers to rule {ref!r}, which no rule has as name or id",
+                )
+            )
         elif target.kind in ("rejected", "aggregation"):
-            problems.append(Problem(str(rule.path), "dangling-ref", f"{rule.kind} rule '{rule.title}' refers to rule {ref!r}, which pySigma cannot read", severity="warning"))
+            problems.append(
+                Problem(
+                    str(rule.path),
+                    "dangling-ref",
+                    f"{rule.kind} rule '{rule.title}' refers to rule {ref!r}, which pySigma cannot read",
+                    severity="warning",
+                )
+            )
         else:
             found.append(target)
     return found

@@ -8,6 +8,7 @@ is not in PRODUCT_PLATFORMS keeps every test. A technique left with no test is n
 A rule whose `simulation:` names Atomic Red Team tests by `atomic_guid` (as SigmaHQ's rules do) gets each of those
 exact tests as its first triggers, whatever its tags and platforms.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Sigma 1 aggregations (`selection | count(field) by group > 5`, `a | near b`): read the pipe, and write the Sigma 2 correlation that means the same."""
+
 from __future__ import annotations
 
 import copy
@@ -79,7 +80,9 @@ def _temporal(data: dict, search: str, others: str) -> Equivalent:
     """`search | near a and b`: a temporal correlation of one base rule per part (every part within the timeframe)."""
     parts = [part.strip() for part in re.split(r"\s+and\s+", others, flags=re.IGNORECASE)]
     if not all(_IDENTIFIER.match(part) for part in parts):
-        return Equivalent(None, None, "`near` with `not` or parentheses has no one-to-one Sigma 2 form; write the temporal correlation by hand")
+        return Equivalent(
+            None, None, "`near` with `not` or parentheses has no one-to-one Sigma 2 form; write the temporal correlation by hand"
+        )
     base_name = _name(data)
     timeframe = data["detection"].get("timeframe")
     documents: list[dict] = []
@@ -97,7 +100,11 @@ def _temporal(data: dict, search: str, others: str) -> Equivalent:
     rule["correlation"] = {"type": "temporal", "rules": names, "timespan": str(timeframe) if timeframe else DEFAULT_TIMESPAN}
     documents.append(rule)
     text = yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=True, default_flow_style=False)
-    note = "`near` as a temporal correlation; timespan from the rule's timeframe" if timeframe else f"`near` as a temporal correlation; the rule gives no timeframe: timespan {DEFAULT_TIMESPAN} assumed"
+    note = (
+        "`near` as a temporal correlation; timespan from the rule's timeframe"
+        if timeframe
+        else f"`near` as a temporal correlation; the rule gives no timeframe: timespan {DEFAULT_TIMESPAN} assumed"
+    )
     return Equivalent(documents, text, note)
 
 

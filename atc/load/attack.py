@@ -1,4 +1,5 @@
 """Load the compact ATT&CK snapshot (written by `atc attack update`) into the model: pure JSON, no attackcti."""
+
 from __future__ import annotations
 
 import json

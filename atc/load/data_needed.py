@@ -3,6 +3,7 @@
 ATC's own files state where an event comes from (platform, type, channel, provider) but not the Sigma
 log source nor the event ids; both are derived here from those stated facts, never from the file name.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,7 +21,16 @@ KIND = "data_needed"
 _SAMPLE_EVENT_ID = re.compile(r"<EventID\b[^>]*>\s*(\d+)\s*</EventID>|\bEventI[Dd]\"?\s*[:=]\s*\"?(\d+)", re.ASCII)
 _TITLE_EVENT_ID = re.compile(r"^DN_\d+_(\d+)_", re.ASCII)  # DN_0040_528_user_... -> 528
 
-_PRODUCTS = {"windows": "windows", "linux": "linux", "unix": "unix", "macos": "macos", "office 365": "m365", "aws": "aws", "gcp": "gcp", "azure": "azure"}
+_PRODUCTS = {
+    "windows": "windows",
+    "linux": "linux",
+    "unix": "unix",
+    "macos": "macos",
+    "office 365": "m365",
+    "aws": "aws",
+    "gcp": "gcp",
+    "azure": "azure",
+}
 _CLOUD_PROVIDERS = {"azure ad": "azure"}  # ATC's "Cloud" platform names the cloud in its provider
 # Sigma services per product, as Sigma spells them; an ATC channel/provider/type naming one becomes the service
 _SERVICES = {
@@ -36,16 +46,46 @@ _WINDOWS_CHANNELS = {
 }
 # Sysmon event id -> Sigma category (the brief's table, completed with pySigma's Sysmon pipeline names)
 _SYSMON_CATEGORIES = {
-    1: "process_creation", 2: "file_change", 3: "network_connection", 4: "sysmon_status", 5: "process_termination",
-    6: "driver_load", 7: "image_load", 8: "create_remote_thread", 9: "raw_access_thread", 10: "process_access",
-    11: "file_event", 12: "registry_add", 13: "registry_set", 14: "registry_rename", 15: "create_stream_hash",
-    16: "sysmon_status", 17: "pipe_created", 18: "pipe_created", 19: "wmi_event", 20: "wmi_event", 21: "wmi_event",
-    22: "dns_query", 23: "file_delete", 24: "clipboard_capture", 25: "process_tampering", 26: "file_delete",
-    27: "file_block_executable", 28: "file_block_shredding", 29: "file_executable_detected", 255: "sysmon_error",
+    1: "process_creation",
+    2: "file_change",
+    3: "network_connection",
+    4: "sysmon_status",
+    5: "process_termination",
+    6: "driver_load",
+    7: "image_load",
+    8: "create_remote_thread",
+    9: "raw_access_thread",
+    10: "process_access",
+    11: "file_event",
+    12: "registry_add",
+    13: "registry_set",
+    14: "registry_rename",
+    15: "create_stream_hash",
+    16: "sysmon_status",
+    17: "pipe_created",
+    18: "pipe_created",
+    19: "wmi_event",
+    20: "wmi_event",
+    21: "wmi_event",
+    22: "dns_query",
+    23: "file_delete",
+    24: "clipboard_capture",
+    25: "process_tampering",
+    26: "file_delete",
+    27: "file_block_executable",
+    28: "file_block_shredding",
+    29: "file_executable_detected",
+    255: "sysmon_error",
 }
 _REGISTRY_EVENTS = {12, 13, 14}
 # ATC's own category -> Sigma category, used only when no Sigma service was found
-_ATC_CATEGORIES = {"dns logs": "dns", "av alerts": "antivirus", "antivirus alerts": "antivirus", "http logs": "webserver", "proxy logs": "proxy"}
+_ATC_CATEGORIES = {
+    "dns logs": "dns",
+    "av alerts": "antivirus",
+    "antivirus alerts": "antivirus",
+    "http logs": "webserver",
+    "proxy logs": "proxy",
+}
 
 
 def load_data_needed(dirs: list[Path], problems: list[Problem], policies: dict[str, LoggingPolicy] | None = None) -> dict[str, DataNeeded]:

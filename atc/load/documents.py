@@ -2,6 +2,7 @@
 
 Each becomes a `Rule` with its `kind`, so that every rule document of a repository gets a page.
 """
+
 from __future__ import annotations
 
 import copy
@@ -70,15 +71,25 @@ def rejected_rule(data: dict, path: Path, text: str, reason: str, document: int 
 def aggregation_rule(data: dict, path: Path, text: str, problems: list[Problem], document: int = 0) -> Rule:
     """A Sigma 1 aggregation: its page, and the Sigma 2 correlation atc writes for it (converted in its place)."""
     written = equivalent(data)
-    problems.append(Problem(
-        str(path), "sigma-aggregation",
-        "Sigma 1 aggregation (`| count() ...`), which pySigma no longer reads; "
-        + ("its page shows the equivalent Sigma 2 correlation atc wrote: adopt it" if written.text else f"no equivalent written: {written.note}"),
-        severity="warning",
-    ))
+    problems.append(
+        Problem(
+            str(path),
+            "sigma-aggregation",
+            "Sigma 1 aggregation (`| count() ...`), which pySigma no longer reads; "
+            + (
+                "its page shows the equivalent Sigma 2 correlation atc wrote: adopt it"
+                if written.text
+                else f"no equivalent written: {written.note}"
+            ),
+            severity="warning",
+        )
+    )
     return Rule(
-        **metadata(data, path, text, document), kind="aggregation", equivalent=written.text,
-        equivalent_note=written.note, conversion_docs=written.documents,
+        **metadata(data, path, text, document),
+        kind="aggregation",
+        equivalent=written.text,
+        equivalent_note=written.note,
+        conversion_docs=written.documents,
     )
 
 
@@ -148,5 +159,9 @@ def collection_documents(documents: list[Any], path: Path, problems: list[Proble
             previous = deep_dict_update(copy.deepcopy(previous), own)
             found.append((number, previous))
         else:
-            problems.append(Problem(str(path), "rule", f"document {number + 1}: unknown Sigma collection action {_text(action)!r} (global, reset or repeat)"))
+            problems.append(
+                Problem(
+                    str(path), "rule", f"document {number + 1}: unknown Sigma collection action {_text(action)!r} (global, reset or repeat)"
+                )
+            )
     return found

@@ -1,8 +1,10 @@
 """Typed readers for the keys of Data Needed, logging policy and trigger files: wrong types become FieldError."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from atc.load.rules import EVENT_ID_TEXT, find_files, safe_slug
 from atc.load.yamlfile import read_yaml, type_name
@@ -68,7 +70,9 @@ def read_mapping(path: Path, problems: list[Problem], kind: str, what: str) -> d
 Item = TypeVar("Item")
 
 
-def load_unique(dirs: list[Path], problems: list[Problem], kind: str, label: str, load_one: Callable[[Path], Item | None], key: Callable[[Item], str]) -> dict[str, Item]:
+def load_unique(
+    dirs: list[Path], problems: list[Problem], kind: str, label: str, load_one: Callable[[Path], Item | None], key: Callable[[Item], str]
+) -> dict[str, Item]:
     """Every item below the folders keyed by its id; duplicate ids and ids that would share a page become Problems."""
     items: dict[str, Item] = {}
     pages: dict[str, Item] = {}  # page name -> item: ids that differ only in punctuation would share a page
@@ -83,7 +87,9 @@ def load_unique(dirs: list[Path], problems: list[Problem], kind: str, label: str
         page = safe_slug(item_id).lower()
         if page in pages:
             other = pages[page]
-            problems.append(Problem(str(path), kind, f"title {item_id!r} gives the same page name as {key(other)!r} ({other.path}); rename one title"))  # type: ignore[attr-defined]
+            problems.append(
+                Problem(str(path), kind, f"title {item_id!r} gives the same page name as {key(other)!r} ({other.path}); rename one title")
+            )  # type: ignore[attr-defined]
             continue
         items[item_id] = pages[page] = item
     return items

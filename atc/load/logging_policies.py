@@ -1,4 +1,5 @@
 """Load logging policies: how to switch a log on."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,9 +1,10 @@
 """Load rules through the memo: a file whose bytes (and the loader's code) did not change is not parsed again."""
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from atc.load.rules import find_files, finish_rules, load_file
 from atc.memo import Memo, code_digest

@@ -1,12 +1,13 @@
 """Load Sigma rules with pySigma, keeping each rule's own YAML text for display."""
+
 from __future__ import annotations
 
 import hashlib
 import os
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
@@ -23,7 +24,9 @@ RULE_SUFFIXES = (".yml", ".yaml")
 MAX_RULE_VALUES = 10_000  # YAML values in one rule; SigmaHQ's largest rules have about two thousand
 MAX_EXPANDED_VALUES = 10_000  # values after pySigma's parse-time modifiers (windash: 5 per flag, so 5^n per value)
 _WINDASH_FLAG = re.compile(r"\B[-/]\b")  # what pySigma's windash modifier expands
-EVENT_ID_TEXT = re.compile(r"[0-9]{1,10}")  # an event id as text: ASCII digits ('4688'); int() takes other scripts' digits, isdigit() even '²'
+EVENT_ID_TEXT = re.compile(
+    r"[0-9]{1,10}"
+)  # an event id as text: ASCII digits ('4688'); int() takes other scripts' digits, isdigit() even '²'
 GENERATED_NAMES = frozenset({"index", "gaps"})  # pages atc writes beside items' pages (Data_Needed/gaps.md)
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _TEXT_KEYS = ("title", "id", "description", "status", "level", "author")
@@ -85,7 +88,11 @@ def _load_documents(path: Path, problems: list[Problem]) -> list[Rule]:
     if len(documents) == 1 and not (isinstance(documents[0], dict) and "action" in documents[0]):
         rule = load_document(documents[0], path, text, problems)
         return [rule] if rule else []
-    rules = [rule for number, data in collection_documents(documents, path, problems) if (rule := load_document(data, path, text, problems, number))]
+    rules = [
+        rule
+        for number, data in collection_documents(documents, path, problems)
+        if (rule := load_document(data, path, text, problems, number))
+    ]
     for position, rule in enumerate(rules):
         rule.conversion_docs = rule.conversion_docs or [rule.data]  # the file's text is shared: conversions are keyed by the documents
         rule.shares_file = len(rules) > 1
@@ -122,7 +129,9 @@ def load_document(data: object, path: Path, text: str, problems: list[Problem], 
         problems.append(Problem(str(path), "sigma", reason))
         return rejected_rule(data, path, text, reason, document)
     except RecursionError:
-        problems.append(Problem(str(path), "sigma", "the rule nests too deeply for pySigma (RecursionError); simplify its detection or condition"))
+        problems.append(
+            Problem(str(path), "sigma", "the rule nests too deeply for pySigma (RecursionError); simplify its detection or condition")
+        )
         return None
     except Exception as exc:  # pySigma parses untrusted text; whatever it raises is the file's problem, not a crash
         reason = f"pySigma cannot read the rule ({type(exc).__name__}): {one_line(exc)}"
@@ -130,7 +139,14 @@ def load_document(data: object, path: Path, text: str, problems: list[Problem], 
         return rejected_rule(data, path, text, reason, document)
     fields, event_ids = detection_facts(sigma_rule)
     for value in _unreadable_event_ids(sigma_rule):
-        problems.append(Problem(str(path), "event-id", f"EventID {value!r} is not written in ASCII digits; it is ignored when choosing Data Needed", severity="warning"))
+        problems.append(
+            Problem(
+                str(path),
+                "event-id",
+                f"EventID {value!r} is not written in ASCII digits; it is ignored when choosing Data Needed",
+                severity="warning",
+            )
+        )
     logsource = sigma_rule.logsource
     return Rule(
         path=path,
@@ -284,7 +300,14 @@ def _assign_slugs(rules: list[Rule], problems: list[Problem]) -> None:
                 where = f"{rule.path.parent.name}/{rule.path.name}/{rule.id}" + (f"/{rule.document}" if rule.document else "")
                 digest = hashlib.sha1(where.encode()).hexdigest()[:8]
                 others = ", ".join(str(other.path) for other in group if other is not rule)
-                problems.append(Problem(str(rule.path), "page-name", f"the page name {rule.slug} is also that of {others}; this rule's page is {rule.slug}_{digest}", severity="warning"))
+                problems.append(
+                    Problem(
+                        str(rule.path),
+                        "page-name",
+                        f"the page name {rule.slug} is also that of {others}; this rule's page is {rule.slug}_{digest}",
+                        severity="warning",
+                    )
+                )
                 rule.slug = f"{rule.slug}_{digest}"
             base, number = rule.slug, 1
             while rule.slug.lower() in taken:  # same folder name, file name and id in two rule folders
@@ -299,6 +322,10 @@ def _report_duplicate_ids(rules: list[Rule], problems: list[Problem]) -> None:
         if not rule.id:
             continue
         if rule.id in first:
-            problems.append(Problem(str(rule.path), "duplicate-id", f"rule id {rule.id} is also used by {first[rule.id].path}; give each rule its own id"))
+            problems.append(
+                Problem(
+                    str(rule.path), "duplicate-id", f"rule id {rule.id} is also used by {first[rule.id].path}; give each rule its own id"
+                )
+            )
         else:
             first[rule.id] = rule

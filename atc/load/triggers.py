@@ -1,4 +1,5 @@
 """Load Atomic Red Team tests (triggers) from ART's own layout: atomics/TXXXX[.YYY]/TXXXX[.YYY].yaml."""
+
 from __future__ import annotations
 
 import re
@@ -22,7 +23,13 @@ def load_triggers(dirs: list[Path], problems: list[Problem]) -> dict[str, Trigge
         if trigger is None:
             continue
         if trigger.technique_id in triggers:
-            problems.append(Problem(str(path), KIND, f"technique {trigger.technique_id} is also defined in {triggers[trigger.technique_id].path}; keep one file per technique"))
+            problems.append(
+                Problem(
+                    str(path),
+                    KIND,
+                    f"technique {trigger.technique_id} is also defined in {triggers[trigger.technique_id].path}; keep one file per technique",
+                )
+            )
             continue
         triggers[trigger.technique_id] = trigger
     return dict(sorted(triggers.items()))
@@ -37,8 +44,11 @@ def _atomic_files(dirs: list[Path], problems: list[Problem]) -> list[Path]:
             continue
         root = folder.resolve()
         found.update(
-            path for path in folder.rglob("T*.y*ml")
-            if path.suffix in (".yaml", ".yml") and path.stem == path.parent.name and _TECHNIQUE_ID.fullmatch(path.stem)
+            path
+            for path in folder.rglob("T*.y*ml")
+            if path.suffix in (".yaml", ".yml")
+            and path.stem == path.parent.name
+            and _TECHNIQUE_ID.fullmatch(path.stem)
             and inside(path, root, problems, KIND)
         )
     return sorted(found)

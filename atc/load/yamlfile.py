@@ -1,10 +1,12 @@
 """Read one YAML file safely: C loader, size, value-count and nesting limits, and a Problem (never a traceback) on bad input."""
+
 from __future__ import annotations
 
-import stat
 import functools
+import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -25,6 +27,7 @@ Loaded = TypeVar("Loaded")
 
 def per_file(kind: str) -> Callable[[Callable[..., Loaded | None]], Callable[..., Loaded | None]]:
     """Make a one-file loader (path, problems, ...) turn any exception into a Problem naming the file: no traceback, the build goes on."""
+
     def decorate(load: Callable[..., Loaded | None]) -> Callable[..., Loaded | None]:
         @functools.wraps(load)
         def guarded(path: Path, problems: list[Problem], *args: Any) -> Loaded | None:
@@ -34,7 +37,9 @@ def per_file(kind: str) -> Callable[[Callable[..., Loaded | None]], Callable[...
                 message = " ".join(str(exc).split())[:300]
                 problems.append(Problem(str(path), kind, f"cannot load the file ({type(exc).__name__}: {message}); skipped"))
                 return None
+
         return guarded
+
     return decorate
 
 
@@ -87,7 +92,9 @@ def check_limits(data: Any, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEP
         item, depth = stack.pop()
         count += 1
         if count > max_nodes:
-            raise LimitExceeded(f"YAML expands to more than {max_nodes:,} values (alias bomb or oversized file); split it into smaller files")
+            raise LimitExceeded(
+                f"YAML expands to more than {max_nodes:,} values (alias bomb or oversized file); split it into smaller files"
+            )
         if depth > max_depth:
             raise LimitExceeded(f"YAML nests deeper than {max_depth} levels; flatten it")
         if isinstance(item, dict):

@@ -1,4 +1,5 @@
 """ATT&CK in the site: technique and tactic pages, the coverage matrix, the overview and Navigator layers."""
+
 from __future__ import annotations
 
 import json
@@ -195,7 +196,9 @@ def product_slug(product: str) -> str:
 def layer_json(name: str, rules: list[RuleSummary], snapshot: AttackSnapshot, scores: str = "rules") -> str:
     """A Navigator layer of the rules' technique counts (or implemented analytics) as deterministic JSON text."""
     if scores == "analytics":
-        description = f"Analytics of ATT&CK's detection strategies implemented by the rules, per technique, ATT&CK {snapshot.version}; 0 marks none"
+        description = (
+            f"Analytics of ATT&CK's detection strategies implemented by the rules, per technique, ATT&CK {snapshot.version}; 0 marks none"
+        )
         counts = analytics_counts(rules)
     else:
         description = f"Rules per technique (score = number of rules), ATT&CK {snapshot.version}; 0 marks a gap"
@@ -252,15 +255,16 @@ class AttackPages:
         """The detection strategies of a technique, with how many of their analytics the rules implement."""
         implemented = {an for use in self.uses(tid) for ref in use.rule.detections if ref.technique == tid for an in ref.implements}
         return [
-            StrategyItem(s.id, s.name, len(s.analytics), len(implemented & set(s.analytics)))
-            for s in self.snapshot.strategies_for(tid)
+            StrategyItem(s.id, s.name, len(s.analytics), len(implemented & set(s.analytics))) for s in self.snapshot.strategies_for(tid)
         ]
 
     def _technique_pages(self) -> dict[str, Technique]:
         """Touched techniques and the parents of touched sub-techniques, by id."""
         touched = set(self.coverage.uses)
         touched |= {self.snapshot.techniques[tid].parent for tid in touched if tid in self.snapshot.techniques} - {None}
-        pages = {tid: self.snapshot.techniques[tid] for tid in touched if tid in self.snapshot.techniques and TECHNIQUE_PAGE_ID.fullmatch(tid)}
+        pages = {
+            tid: self.snapshot.techniques[tid] for tid in touched if tid in self.snapshot.techniques and TECHNIQUE_PAGE_ID.fullmatch(tid)
+        }
         return dict(sorted(pages.items()))
 
     def _tactic_pages(self) -> dict[str, Tactic]:
@@ -378,7 +382,9 @@ class AttackPages:
             columns=self.columns,
             tactic_pages=self.tactic_pages,
             technique_pages=self.technique_pages,
-            layers=[Layer(name, file, len(rules), navigator_link(self.site_url, file), scores) for file, (name, rules, scores) in layers.items()],
+            layers=[
+                Layer(name, file, len(rules), navigator_link(self.site_url, file), scores) for file, (name, rules, scores) in layers.items()
+            ],
             detection_model=bool(self.snapshot.detection_strategies),
             unknown_techniques=sorted(coverage.unknown_techniques.items()),
             unknown_tactics=sorted(coverage.unknown_tactics.items()),
@@ -392,16 +398,30 @@ class AttackPages:
         pages = {f"{ATTACK_DIR}/techniques/{tid}.md": self.technique_page(t) for tid, t in self.technique_pages.items()}
         pages.update({f"{ATTACK_DIR}/tactics/{tid}.md": self.tactic_page(t) for tid, t in self.tactic_pages.items()})
         pages[f"{ATTACK_DIR}/matrix.md"] = self.renderer.render(
-            "matrix.md.j2", columns=self.columns, technique_pages=self.technique_pages, tactic_pages=self.tactic_pages, version=self.snapshot.version,
-            measure="rules", detection_model=bool(self.snapshot.detection_strategies),
+            "matrix.md.j2",
+            columns=self.columns,
+            technique_pages=self.technique_pages,
+            tactic_pages=self.tactic_pages,
+            version=self.snapshot.version,
+            measure="rules",
+            detection_model=bool(self.snapshot.detection_strategies),
         )
-        pages[f"{ATTACK_DIR}/matrix-analytics.md"] = self.renderer.render(  # in the navigation: made even when the snapshot has no analytics
-            "matrix.md.j2", columns=matrix_columns(self.snapshot, self.analytics), technique_pages=self.technique_pages,
-            tactic_pages=self.tactic_pages, version=self.snapshot.version, measure="analytics", detection_model=True,
+        pages[f"{ATTACK_DIR}/matrix-analytics.md"] = (
+            self.renderer.render(  # in the navigation: made even when the snapshot has no analytics
+                "matrix.md.j2",
+                columns=matrix_columns(self.snapshot, self.analytics),
+                technique_pages=self.technique_pages,
+                tactic_pages=self.tactic_pages,
+                version=self.snapshot.version,
+                measure="analytics",
+                detection_model=True,
+            )
         )
         layers = self.layers()
         for file, (name, rules, scores) in layers.items():
-            pages[f"{ATTACK_DIR}/layers/{file}"] = self.renderer.remember(("layer", name, rules, scores), lambda: layer_json(name, rules, self.snapshot, scores))
+            pages[f"{ATTACK_DIR}/layers/{file}"] = self.renderer.remember(
+                ("layer", name, rules, scores), lambda name=name, rules=rules, scores=scores: layer_json(name, rules, self.snapshot, scores)
+            )
         pages[f"{ATTACK_DIR}/index.md"] = self.index_page(layers)
         from atc.render.detection_pages import detection_pages  # imported here: it imports this module
 

@@ -1,4 +1,5 @@
 """Charts for the home, tactic and technique pages: bar rows worked out here, drawn as inline SVG by templates/charts.j2."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -74,7 +75,9 @@ def status_chart(rules: list[RuleSummary], href: str | None) -> Chart:
     """Rules by Sigma status; other or missing statuses last."""
     counts = Counter(rule.status if rule.status in STATUSES else OTHER for rule in rules)
     shades = {"stable": "3", "test": "2", "experimental": "1"}
-    rows = tuple(_count_row(status, counts[status], len(rules), href, shades.get(status, "1")) for status in (*STATUSES, OTHER) if counts[status])
+    rows = tuple(
+        _count_row(status, counts[status], len(rules), href, shades.get(status, "1")) for status in (*STATUSES, OTHER) if counts[status]
+    )
     return Chart("Rules by status", rows, href)
 
 
@@ -94,8 +97,12 @@ def conversion_chart(rules: list[RuleSummary], targets: list[Target], href: str 
     """For every target, the rules it converted and the rules it could not."""
     converted = Counter(key for rule in rules for key in rule.converted)
     rows = tuple(
-        Row(target.key, (Segment(converted[target.key], "2", "converted"), Segment(len(rules) - converted[target.key], "gap", "not convertible")),
-            f"{converted[target.key]} / {len(rules)}", href)
+        Row(
+            target.key,
+            (Segment(converted[target.key], "2", "converted"), Segment(len(rules) - converted[target.key], "gap", "not convertible")),
+            f"{converted[target.key]} / {len(rules)}",
+            href,
+        )
         for target in targets
     )
     return Chart("Conversion health by target", rows, href, (("2", "rules converted"), ("gap", "not convertible")), relative=True)
@@ -106,8 +113,17 @@ def gaps_chart(rules: list[RuleSummary], data_needed: dict[str, DataNeeded], gap
     served = sum(1 for rule in rules if rule.data_needed)
     with_policy = sum(1 for item in data_needed.values() if item.logging_policies)
     rows = (
-        Row("rules with Data Needed", (Segment(served, "2", "served"), Segment(len(rules) - served, "gap", "gap")), f"{served} / {len(rules)}", gaps_href),
-        Row("Data Needed with a policy", (Segment(with_policy, "2", "with a policy"), Segment(len(data_needed) - with_policy, "gap", "no policy")),
-            f"{with_policy} / {len(data_needed)}", policies_href),
+        Row(
+            "rules with Data Needed",
+            (Segment(served, "2", "served"), Segment(len(rules) - served, "gap", "gap")),
+            f"{served} / {len(rules)}",
+            gaps_href,
+        ),
+        Row(
+            "Data Needed with a policy",
+            (Segment(with_policy, "2", "with a policy"), Segment(len(data_needed) - with_policy, "gap", "no policy")),
+            f"{with_policy} / {len(data_needed)}",
+            policies_href,
+        ),
     )
     return Chart("Data Needed and logging gaps", rows, gaps_href, (("2", "covered"), ("gap", "gap")), relative=True)

@@ -1,4 +1,5 @@
 """ATT&CK's detection model in the site: a page per data component and per detection strategy, and their indexes."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -56,7 +57,9 @@ class DetectionPages:
         self.strategies_by_component: dict[str, list[DetectionStrategy]] = defaultdict(list)
         for strategy_id in self.strategy_pages:
             strategy = self.snapshot.detection_strategies[strategy_id]
-            read = {s.data_component for a in strategy.analytics if a in self.snapshot.analytics for s in self.snapshot.analytics[a].log_sources}
+            read = {
+                s.data_component for a in strategy.analytics if a in self.snapshot.analytics for s in self.snapshot.analytics[a].log_sources
+            }
             for component in sorted(read):
                 self.strategies_by_component[component].append(strategy)
         self._rows: dict[str, list[AnalyticRow]] = {}
@@ -91,7 +94,9 @@ class DetectionPages:
                 (s.data_component, components[s.data_component].name if s.data_component in components else "", s.name, s.channel)
                 for s in analytic.log_sources
             ]
-            implementing = [rule for rule in rules if any(ref.strategy == strategy.id and analytic.id in ref.implements for ref in rule.detections)]
+            implementing = [
+                rule for rule in rules if any(ref.strategy == strategy.id and analytic.id in ref.implements for ref in rule.detections)
+            ]
             rows.append(AnalyticRow(analytic, f"{strategy.url}#{analytic.id}", sources, _by_title(implementing)))
         return sorted(rows, key=lambda row: (row.analytic.platforms, row.analytic.id))
 
@@ -118,8 +123,11 @@ class DetectionPages:
         pages = {f"{base}/{safe_slug(c.id)}.md": self.component_page(c) for c in components}
         rows = [ComponentRow(c, len(self.items_by_component.get(c.id, [])), len(self.rules_by_component.get(c.id, []))) for c in components]
         pages[f"{base}/index.md"] = self.renderer.render(
-            "data_components_index.md.j2", rows=sorted(rows, key=lambda row: (-row.rules, row.component.id)), version=self.snapshot.version,
-            unmapped=sum(1 for rule in self.renderer.summaries if not rule.data_components), total=len(self.renderer.summaries),
+            "data_components_index.md.j2",
+            rows=sorted(rows, key=lambda row: (-row.rules, row.component.id)),
+            version=self.snapshot.version,
+            unmapped=sum(1 for rule in self.renderer.summaries if not rule.data_components),
+            total=len(self.renderer.summaries),
         )
         strategies = {sid: self.snapshot.detection_strategies[sid] for sid in self.strategy_pages}
         base = f"{ATTACK_DIR}/{STRATEGIES_DIR}"

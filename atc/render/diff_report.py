@@ -1,4 +1,5 @@
 """Render a DiffReport: Markdown through templates/diff_report.md.j2 (rule text escaped), or sorted JSON."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The team's environments in the site: a page each (rules it runs, rules it is blind to and what would unlock them)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,5 +58,7 @@ def environment_pages(renderer: PageRenderer) -> dict[str, str]:
         page = f"{safe_slug(view.environment.name)}.md"
         pages[f"{ENVIRONMENTS_DIR}/{page}"], runs, blind = environment_page(renderer, view)
         summaries.append(EnvironmentSummary(view.environment, page, runs, blind))
-    pages[f"{ENVIRONMENTS_DIR}/index.md"] = renderer.render("environments_index.md.j2", environments=summaries, total=len(renderer.summaries))
+    pages[f"{ENVIRONMENTS_DIR}/index.md"] = renderer.render(
+        "environments_index.md.j2", environments=summaries, total=len(renderer.summaries)
+    )
     return pages

@@ -1,11 +1,12 @@
 """Escaping by construction: the filters that put rule-supplied text into Markdown, HTML and code blocks."""
+
 from __future__ import annotations
 
 import json
 import re
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 from urllib.parse import quote, urlsplit
 
 import jinja2
@@ -20,7 +21,9 @@ _URL_SAFE = ":/?#@!$&'*+,;=%-._~"
 # control characters (tab and line breaks aside), bidirectional overrides ("Trojan Source"), Unicode's line and paragraph
 # separators, surrogates and the non-characters U+FDD0-U+FDEF, U+FFFE, U+FFFF (which PyYAML, mkdocs' front-matter
 # loader, refuses) are shown as <U+XXXX>
-_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u2028-\u202e\u2060\u2066-\u2069\ud800-\udfff\ufdd0-\ufdef\ufeff\ufffe\uffff]")
+_INVISIBLE = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u2028-\u202e\u2060\u2066-\u2069\ud800-\udfff\ufdd0-\ufdef\ufeff\ufffe\uffff]"
+)
 
 
 # what a query may hold that a reader cannot see: the above, a carriage return, joiners, separators and invisible marks
@@ -109,11 +112,15 @@ def hidden_warning(text: str) -> Markup:
         return Markup("")
     listed = ", ".join(f"<code>{escape(name)}</code>" for name in names)
     if re.search("[\t\r]", text):
-        kept = ("the page's Markdown keeps them, but the site shows a tab as spaces and a carriage return as a line break: "
-                "<code>atc convert</code> gives the exact query.")
+        kept = (
+            "the page's Markdown keeps them, but the site shows a tab as spaces and a carriage return as a line break: "
+            "<code>atc convert</code> gives the exact query."
+        )
     else:
         kept = "they are kept as they are, so a copied query matches what the rule says."
-    return Markup(f'\n<p class="atc-hidden-warning"><strong>Warning: invisible characters.</strong> The query above holds {listed}; {kept}</p>')
+    return Markup(
+        f'\n<p class="atc-hidden-warning"><strong>Warning: invisible characters.</strong> The query above holds {listed}; {kept}</p>'
+    )
 
 
 def yaml_string(value: object) -> Markup:
@@ -136,6 +143,12 @@ def template_environment(templates_dir: Path | Sequence[Path]) -> jinja2.Environ
         undefined=jinja2.StrictUndefined,
     )
     environment.filters.update(
-        md=md_text, md_code=md_text_with_code, md_link=md_link, fence=fence, yaml_string=yaml_string, exact_fence=exact_fence, hidden_warning=hidden_warning
+        md=md_text,
+        md_code=md_text_with_code,
+        md_link=md_link,
+        fence=fence,
+        yaml_string=yaml_string,
+        exact_fence=exact_fence,
+        hidden_warning=hidden_warning,
     )
     return environment

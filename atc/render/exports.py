@@ -1,4 +1,5 @@
 """Machine-readable exports beside the site: rules.json and analytics.csv, one entry per rule."""
+
 from __future__ import annotations
 
 import csv
@@ -13,8 +14,24 @@ from atc.render.attack_pages import counted_id
 from atc.render.pages import RULES_DIR
 
 CSV_COLUMNS = [
-    "id", "title", "level", "status", "slug", "path", "product", "service", "category",
-    "tactics", "techniques", "counted_techniques", "data_needed", "triggers", "converted_targets", "first_commit", "last_commit", "revisions",
+    "id",
+    "title",
+    "level",
+    "status",
+    "slug",
+    "path",
+    "product",
+    "service",
+    "category",
+    "tactics",
+    "techniques",
+    "counted_techniques",
+    "data_needed",
+    "triggers",
+    "converted_targets",
+    "first_commit",
+    "last_commit",
+    "revisions",
 ]
 _LINE_STARTING_FORMULA = re.compile(r"(^|\n)(?=[=+\-@\t])")  # a line that a spreadsheet reads as a formula
 

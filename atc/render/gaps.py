@@ -1,4 +1,5 @@
 """The rules no Data Needed item serves, grouped by log source for the gaps page."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -39,6 +40,11 @@ def _reasons(rules: list[RuleSummary]) -> list[GapReason]:
     counts = Counter(rule.data_needed_gap or "no Data Needed matched" for rule in rules)
     ordered = sorted(counts, key=lambda reason: (-counts[reason], reason))
     return [
-        GapReason(reason, sorted((r for r in rules if (r.data_needed_gap or "no Data Needed matched") == reason), key=lambda r: (r.title.lower(), r.slug)))
+        GapReason(
+            reason,
+            sorted(
+                (r for r in rules if (r.data_needed_gap or "no Data Needed matched") == reason), key=lambda r: (r.title.lower(), r.slug)
+            ),
+        )
         for reason in ordered
     ]

@@ -1,4 +1,5 @@
 """The changes page (changes.md) and its Atom feed (changes.xml): what changed in the knowledge base per tag or month."""
+
 from __future__ import annotations
 
 import re

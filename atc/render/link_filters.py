@@ -1,12 +1,13 @@
 """The jinja2 filters that turn knowledge-base references into Markdown links."""
+
 from __future__ import annotations
 
 from markupsafe import Markup
 
 from atc.link import attack_v19
 from atc.link.attack import tactic_url, technique_url
-from atc.load.rules import safe_slug
 from atc.link.environments import Verdict
+from atc.load.rules import safe_slug
 from atc.model import DetectionRef, KnowledgeBase, Rule, RuleSummary, TacticRef, TechniqueRef, TriggerRef
 from atc.render.escape import md_text
 
@@ -72,8 +73,10 @@ class LinkFilters:
         """A rule's trigger link, noting when only some tests apply and when it comes from a tagged parent."""
         name = self.technique_name(ref.technique_id)
         if ref.simulation is not None:
-            return Markup(f"[{md_text(ref.simulation)}](../{TRIGGERS_DIR}/{safe_slug(ref.technique_id)}.md) "
-                          f"({ref.technique_id}: {md_text(name)}; the test the rule's simulation names)")
+            return Markup(
+                f"[{md_text(ref.simulation)}](../{TRIGGERS_DIR}/{safe_slug(ref.technique_id)}.md) "
+                f"({ref.technique_id}: {md_text(name)}; the test the rule's simulation names)"
+            )
         trigger = self.triggers.get(ref.technique_id)
         total = len(trigger.tests) if trigger else len(ref.test_guids)
         notes = ([f"{len(ref.test_guids)} of {total} tests apply"] if len(ref.test_guids) < total else []) + (
@@ -99,7 +102,8 @@ class LinkFilters:
         if not ref.implements:
             return Markup(f"{link} ({md_text(ref.technique)}): same technique, other data")
         analytics = ", ".join(
-            f"{md_text(an)} on {md_text(', '.join(self.attack.analytics[an].platforms)) if an in self.attack.analytics else 'its platform'}" for an in ref.implements
+            f"{md_text(an)} on {md_text(', '.join(self.attack.analytics[an].platforms)) if an in self.attack.analytics else 'its platform'}"
+            for an in ref.implements
         )
         return Markup(f"{link} ({md_text(ref.technique)}): implements {analytics}")
 

@@ -1,11 +1,13 @@
 """Rendered pages remembered across builds, keyed by a digest of everything each page is made from."""
+
 from __future__ import annotations
 
 import hashlib
 import io
 import pickle
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from atc.memo import Memo, code_digest, source_digest
 from atc.model import Rule, RuleSummary

@@ -1,10 +1,12 @@
 """Render every page of the knowledge base: a mapping of relative Markdown path to page text."""
+
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import jinja2
 
@@ -59,7 +61,12 @@ class PageRenderer:
     """Holds the jinja2 environment and the knowledge base's link targets."""
 
     def __init__(
-        self, kb: KnowledgeBase, targets: list[Target], templates_dir: Path | Sequence[Path], edit_urls: dict[str, str] | None = None, exports: list[DeployExport] | None = None
+        self,
+        kb: KnowledgeBase,
+        targets: list[Target],
+        templates_dir: Path | Sequence[Path],
+        edit_urls: dict[str, str] | None = None,
+        exports: list[DeployExport] | None = None,
     ) -> None:
         self.kb = kb
         self.targets = targets
@@ -141,8 +148,12 @@ class PageRenderer:
         """What rule.md.j2 is rendered with for one rule."""
         history = self.history.rules.get(rule.slug) if self.history else None
         return dict(
-            rule=rule, targets=self.targets, related=related.related(summary), edit_url=self.edit_urls.get(rule.slug),
-            environments=verdicts(summary, self.environment_views), history=history,
+            rule=rule,
+            targets=self.targets,
+            related=related.related(summary),
+            edit_url=self.edit_urls.get(rule.slug),
+            environments=verdicts(summary, self.environment_views),
+            history=history,
         )
 
     @property
@@ -167,14 +178,19 @@ class PageRenderer:
         others = {"evidence.md": self.evidence_page()}
         # every other page is made from the summaries: one memo entry while none of them changes
         shown_exports = [export_summary(export) for export in self.exports]
-        others.update(self.remember(
-            ("knowledge-base pages", self.summaries, self.dates, shown_exports, site_name, site_url, kb.environments), lambda: self.knowledge_base_pages(site_name, site_url)
-        ))
+        others.update(
+            self.remember(
+                ("knowledge-base pages", self.summaries, self.dates, shown_exports, site_name, site_url, kb.environments),
+                lambda: self.knowledge_base_pages(site_name, site_url),
+            )
+        )
         from atc.render.history_pages import changes_pages
 
         periods = (self.history.periods, self.history.grouping, self.history.limits) if self.history else None
         slugs = {rule.id: rule.slug for rule in self.summaries if rule.id}  # the changes page links the rules that still exist
-        others.update(self.remember(("changes", periods, slugs, site_name, site_url), lambda: changes_pages(self, slugs, site_name, site_url)))
+        others.update(
+            self.remember(("changes", periods, slugs, site_name, site_url), lambda: changes_pages(self, slugs, site_name, site_url))
+        )
         others.update(deploy_files(self.exports))
         pages: dict[str, str] = {}
         for rule, made in zip(kb.rules, rule_pages()):
@@ -215,7 +231,9 @@ class PageRenderer:
         for policy in kb.logging_policies.values():
             enabled = [item for item in kb.data_needed.values() if policy.id in item.logging_policies]
             behind = sorted({rule.slug: rule for item in enabled for rule in rules_by_dn[item.id]}.values(), key=lambda r: r.slug)
-            pages[f"{POLICIES_DIR}/{safe_slug(policy.id)}.md"] = self.render("logging_policy.md.j2", policy=policy, data_needed=enabled, rules=behind)
+            pages[f"{POLICIES_DIR}/{safe_slug(policy.id)}.md"] = self.render(
+                "logging_policy.md.j2", policy=policy, data_needed=enabled, rules=behind
+            )
         for trigger in kb.triggers.values():
             pages[f"{TRIGGERS_DIR}/{safe_slug(trigger.technique_id)}.md"] = self.render(
                 "trigger.md.j2",
@@ -253,7 +271,9 @@ class PageRenderer:
         self, site_name: str, rules_by_dn: dict[str, list[RuleSummary]], rules_by_trigger: dict[str, list[RuleSummary]], attack: AttackPages
     ) -> dict[str, str]:
         kb = self.kb
-        covered = {ref.current.id if ref.current else ref.tag_id for rule in self.summaries for ref in rule.techniques if ref.status != "unknown"}
+        covered = {
+            ref.current.id if ref.current else ref.tag_id for rule in self.summaries for ref in rule.techniques if ref.status != "unknown"
+        }
         return {
             "index.md": self.render(
                 "home.md.j2",
@@ -271,15 +291,18 @@ class PageRenderer:
                 charts=self.home_charts(attack),
             ),
             f"{RULES_DIR}/index.md": self.render(
-                "rules_index.md.j2", rules=sorted(self.summaries, key=lambda r: (r.title.lower(), r.slug)), dates=self.dates, history=self.history is not None
+                "rules_index.md.j2",
+                rules=sorted(self.summaries, key=lambda r: (r.title.lower(), r.slug)),
+                dates=self.dates,
+                history=self.history is not None,
             ),
             f"{DATA_NEEDED_DIR}/index.md": self.render(
-                "data_needed_index.md.j2", items=list(kb.data_needed.values()), rule_counts={k: len(rules_by_dn[k]) for k in kb.data_needed},
+                "data_needed_index.md.j2",
+                items=list(kb.data_needed.values()),
+                rule_counts={k: len(rules_by_dn[k]) for k in kb.data_needed},
                 unserved=sum(1 for rule in self.summaries if not rule.data_needed),
             ),
-            f"{DATA_NEEDED_DIR}/gaps.md": self.render(
-                "gaps.md.j2", groups=gap_groups(self.summaries), total=len(self.summaries)
-            ),
+            f"{DATA_NEEDED_DIR}/gaps.md": self.render("gaps.md.j2", groups=gap_groups(self.summaries), total=len(self.summaries)),
             f"{POLICIES_DIR}/index.md": self.render("logging_policies_index.md.j2", policies=list(kb.logging_policies.values())),
             f"{TRIGGERS_DIR}/index.md": self.render(
                 "triggers_index.md.j2",

@@ -1,4 +1,5 @@
 """What a rule page shows below its queries: related rules and the "edit this rule" link."""
+
 from __future__ import annotations
 
 from collections import defaultdict

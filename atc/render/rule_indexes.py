@@ -1,4 +1,5 @@
 """The rule index pages that replace rule pages in the navigation: by log source, by ATT&CK tactic, by level."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -46,7 +47,10 @@ def by_log_source(rules: list[RuleSummary]) -> list[Group]:
     tree: dict[str, dict[str, list[RuleSummary]]] = defaultdict(lambda: defaultdict(list))
     for rule in rules:
         source = rule.logsource
-        sub = " / ".join(f"{k} {v}" for k, v in (("category", source.category), ("service", source.service)) if v) or "any category or service"
+        sub = (
+            " / ".join(f"{k} {v}" for k, v in (("category", source.category), ("service", source.service)) if v)
+            or "any category or service"
+        )
         tree[source.product or "any product"][sub].append(rule)
     return [Group(product, [SubGroup(sub, _by_title(tree[product][sub])) for sub in sorted(tree[product])]) for product in sorted(tree)]
 

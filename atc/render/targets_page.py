@@ -1,4 +1,5 @@
 """What produced each query and how to get it again: the targets page, each rule page's reproduction line, the exports."""
+
 from __future__ import annotations
 
 import csv
@@ -46,15 +47,24 @@ def reproduce(target: Target, rule: Rule) -> str:
     """The command line reproducing the rule's query for the target (run next to the rule file), with its filters and base rules' files."""
     folder = rule.path.parent
     return sigma_cli_command(
-        target, rule.path.name, folder, tuple(os.path.relpath(path, folder) for path in rule.filter_files), tuple(os.path.relpath(path, folder) for path in rule.base_files)
+        target,
+        rule.path.name,
+        folder,
+        tuple(os.path.relpath(path, folder) for path in rule.filter_files),
+        tuple(os.path.relpath(path, folder) for path in rule.base_files),
     )
 
 
 def export_summary(export: DeployExport) -> ExportSummary:
     folder = f"{EXPORTS_DIR}/{export.target}"
     return ExportSummary(
-        export.target, export.format, f"{folder}/{export.file_name}", f"{folder}/{NOT_CONVERTED}",
-        export.converted, len(export.not_converted), export.error,
+        export.target,
+        export.format,
+        f"{folder}/{export.file_name}",
+        f"{folder}/{NOT_CONVERTED}",
+        export.converted,
+        len(export.not_converted),
+        export.error,
     )
 
 

@@ -1,4 +1,5 @@
 """Stage the new docs/ tree: generated pages, unchanged pages with their old mtimes, hand-written files kept."""
+
 from __future__ import annotations
 
 import json
@@ -56,7 +57,9 @@ def _refusal(source: str, root: Path) -> str | None:
     """Why a hand-written entry of docs/ is not carried into the site, or None: links out of docs/, special files."""
     if os.path.islink(source):
         if not Path(source).resolve().is_relative_to(root):
-            return "symbolic link to a place outside the docs folder; left out of the site (its target would be published), kept in the folder"
+            return (
+                "symbolic link to a place outside the docs folder; left out of the site (its target would be published), kept in the folder"
+            )
         return None
     mode = os.lstat(source).st_mode
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):

@@ -1,4 +1,5 @@
 """Build the static site from docs/ with mkdocs and the mkdocs-material theme."""
+
 from __future__ import annotations
 
 import logging
@@ -27,8 +28,14 @@ def offline_overrides(config_file: Path) -> dict[str, object]:
 
 
 def build_site(
-    config_file: Path, docs_dir: Path, site_dir: Path, offline: bool = False, strict: bool = False, jobs: int | None = None,
-    previous_site: Path | None = None, page_store: Path | None = None,
+    config_file: Path,
+    docs_dir: Path,
+    site_dir: Path,
+    offline: bool = False,
+    strict: bool = False,
+    jobs: int | None = None,
+    previous_site: Path | None = None,
+    page_store: Path | None = None,
 ) -> None:
     """Run mkdocs with the given configuration, reading docs_dir and writing site_dir; `strict` fails on any warning.
 
@@ -53,7 +60,9 @@ def build_site(
             plugin.config.jobs = jobs
         if previous_site is not None and page_store is not None and isinstance(plugin, AtcPlugin):
             plugin.config.previous_site, plugin.config.page_store = str(previous_site.resolve()), str(page_store.resolve())
-            plugin.config.site_options = repr(sorted((key, repr(value)) for key, value in overrides.items() if key != "strict"))  # strict: same pages
+            plugin.config.site_options = repr(
+                sorted((key, repr(value)) for key, value in overrides.items() if key != "strict")
+            )  # strict: same pages
         if offline:  # our own file:// worker shim, so that the offline plugin adds no CDN script
             config.extra["polyfills"] = [*config.extra.get("polyfills", []), FILE_WORKER_SHIM]
         build(config)

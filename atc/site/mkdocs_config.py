@@ -1,4 +1,5 @@
 """The mkdocs configuration of a build: atc's defaults with the team's own mkdocs.yml merged over them."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -69,7 +70,12 @@ def site_config(team: Path, cache_dir: Path) -> Path:
     if not team.is_file() or team.resolve() == default.resolve():
         return default
     merged = merge(_load(default), _absolute(_load(team), team.resolve().parent))
-    text = "# written by atc: its default mkdocs configuration with " + str(team) + " merged over it\n" + yaml.dump(merged, sort_keys=False, allow_unicode=True)
+    text = (
+        "# written by atc: its default mkdocs configuration with "
+        + str(team)
+        + " merged over it\n"
+        + yaml.dump(merged, sort_keys=False, allow_unicode=True)
+    )
     out = cache_dir / MERGED_NAME
     if not out.is_file() or out.read_text(encoding="utf-8") != text:
         cache_dir.mkdir(parents=True, exist_ok=True)

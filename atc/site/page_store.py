@@ -1,4 +1,5 @@
 """The HTML pages an earlier site build wrote, remembered by a digest of their Markdown and of everything site-wide they depend on."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +19,9 @@ from urllib.parse import unquote
 FORMAT = 3  # bump when Remembered or the keys change
 # links as Markdown writes them inline and by reference, and as HTML does; each pattern starts with a literal (fast to scan for);
 # a false match only adds a link to the key
-_LINKS = tuple(re.compile(pattern) for pattern in (rb"\]\([ \t]*<?([^)\s>]+)", rb"\]:[ \t]*<?([^\s>]+)", rb'href="([^"]+)"', rb"src=\"([^\"]+)\""))
+_LINKS = tuple(
+    re.compile(pattern) for pattern in (rb"\]\([ \t]*<?([^)\s>]+)", rb"\]:[ \t]*<?([^\s>]+)", rb'href="([^"]+)"', rb"src=\"([^\"]+)\"")
+)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _PACKAGES = ("mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "jinja2", "atc")
 
@@ -53,7 +56,9 @@ def _folder_state(folder: Path) -> list[str]:
     """Every file below a folder with its size and modification time (a theme's custom templates)."""
     if not folder.is_dir():
         return []
-    return sorted(f"{path.relative_to(folder)}:{path.stat().st_size}:{path.stat().st_mtime_ns}" for path in folder.rglob("*") if path.is_file())
+    return sorted(
+        f"{path.relative_to(folder)}:{path.stat().st_size}:{path.stat().st_mtime_ns}" for path in folder.rglob("*") if path.is_file()
+    )
 
 
 def site_fingerprint(config_file: Path | None, overrides: dict[str, object], theme_dirs: list[str]) -> bytes:

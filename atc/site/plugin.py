@@ -1,4 +1,5 @@
 """The `atc` mkdocs plugin: pages converted and indexed for search in forked workers, theme navigation and whitespace trimmed."""
+
 from __future__ import annotations
 
 import functools
@@ -11,9 +12,8 @@ import re
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from material.plugins.search.plugin import SearchIndex, SearchPlugin
@@ -151,7 +151,7 @@ def _convert(src_uris: list[str]) -> list[tuple[str, Converted | None]]:
                 index = _SectionExcludingIndex(excluded, **search.config)
                 index.add_entry_from_context(page)
                 entries = index.entries
-        except Exception:  # noqa: BLE001 - mkdocs reports it when the main process renders the page
+        except Exception:
             results.append((src_uri, None))
             continue
         finally:
@@ -192,7 +192,10 @@ class _NavCache:
 
     def __init__(self, template: jinja2.Template, env: jinja2.Environment, nav: Navigation, config: MkDocsConfig) -> None:
         self.render, self.url, self.nav = template.root_render_func, env.filters["url"], nav
-        items, self.targets = list(nav.items), [nav.homepage.url if nav.homepage else None, config.extra.get("homepage"), config.theme.get("logo")]
+        items, self.targets = (
+            list(nav.items),
+            [nav.homepage.url if nav.homepage else None, config.extra.get("homepage"), config.theme.get("logo")],
+        )
         while items:  # the URLs the template passes through the url filter: every page and link of the navigation
             item = items.pop()
             items.extend(item.children or [])
@@ -270,7 +273,10 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
         self._store = PageStore(Path(self.config.page_store))
         previous = Path(self.config.previous_site)
         # the navigation every page shows: its titles come from mkdocs.yml, or else from the page (its source stands in)
-        titles = [(page.file.src_uri, vars(page)["title"] if "title" in vars(page) else hashlib.sha256(page.file.content_bytes).hexdigest()) for page in nav.pages]
+        titles = [
+            (page.file.src_uri, vars(page)["title"] if "title" in vars(page) else hashlib.sha256(page.file.content_bytes).hexdigest())
+            for page in nav.pages
+        ]
         config_file = Path(config.config_file_path) if config.config_file_path else None
         options = {"options": self.config.site_options, "navigation": titles}
         fingerprint = site_fingerprint(config_file, options, list(config.theme.dirs))
@@ -341,7 +347,9 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
         converted, page.markdown = self._installing
         self._installing = None
         if uri in self._keys:
-            self._made[uri] = Remembered(self._keys[uri], converted.title, converted.anchor_ids, converted.links_to_anchors, None, converted.records, 0, 0)
+            self._made[uri] = Remembered(
+                self._keys[uri], converted.title, converted.anchor_ids, converted.links_to_anchors, None, converted.records, 0, 0
+            )
         page.toc = converted.toc
         self._install(page, files, converted.title, converted.anchor_ids, converted.links_to_anchors)
         if self._search is not None:

@@ -1,4 +1,5 @@
 """Atomic output: build the new docs/ and site/ in staging folders next to them, then swap each into place."""
+
 from __future__ import annotations
 
 import ctypes
@@ -6,10 +7,10 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from atc.site.docs_writer import MANIFEST  # docs/'s marker: the pages atc generated there
 
@@ -92,7 +93,9 @@ def staging_dir(target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     recover(target)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}{_STAGING}{os.getpid()}-"))
-    staging.chmod(target.stat().st_mode & 0o7777 if target.is_dir() else 0o777 & ~_umask())  # mkdtemp's 0700 would hide the site from a web server
+    staging.chmod(
+        target.stat().st_mode & 0o7777 if target.is_dir() else 0o777 & ~_umask()
+    )  # mkdtemp's 0700 would hide the site from a web server
     return staging
 
 

@@ -1,4 +1,5 @@
 """Browser fixtures: the default site built once and served on localhost, and headless Chromium through Playwright."""
+
 from __future__ import annotations
 
 import functools
@@ -30,7 +31,7 @@ def chromium_path() -> str | None:
 class _QuietHandler(SimpleHTTPRequestHandler):
     """Serves the site folder without logging every request."""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
 

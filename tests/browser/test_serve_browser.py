@@ -1,4 +1,5 @@
 """`atc serve` in headless Chromium: an edited rule shows up in the open page, which reloads by itself."""
+
 from __future__ import annotations
 
 import shutil
@@ -19,9 +20,11 @@ from tests.conftest import SEED_SLUG
 
 pytest.importorskip("playwright.sync_api", reason="browser tests skipped: the playwright package is not installed (make test installs it)")
 if chromium_path() is None:
-    pytest.skip("browser tests skipped: no Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run tries)", allow_module_level=True)
+    pytest.skip(
+        "browser tests skipped: no Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run tries)", allow_module_level=True
+    )
 
-from playwright.sync_api import Browser, expect  # noqa: E402 - after the skips above
+from playwright.sync_api import Browser, expect
 
 SEED_FILE = "windows/security/win_security_susp_psexec_execution.yml"
 
@@ -38,8 +41,24 @@ class Served:
     def __init__(self, root: Path) -> None:
         self.rules, self.port, self.lines = root / "rules", _free_port(), []
         shutil.copytree(REPO_ROOT / "rules", self.rules)
-        command = [sys.executable, "-m", "atc.cli", "serve", "--rules", str(self.rules), "-a", f"127.0.0.1:{self.port}", "-j", "2",
-                   "--docs-dir", str(root / "docs"), "--site-dir", str(root / "site"), "--cache-dir", str(root / "cache")]
+        command = [
+            sys.executable,
+            "-m",
+            "atc.cli",
+            "serve",
+            "--rules",
+            str(self.rules),
+            "-a",
+            f"127.0.0.1:{self.port}",
+            "-j",
+            "2",
+            "--docs-dir",
+            str(root / "docs"),
+            "--site-dir",
+            str(root / "site"),
+            "--cache-dir",
+            str(root / "cache"),
+        ]
         self.process = subprocess.Popen(command, cwd=root, stderr=subprocess.STDOUT, stdout=subprocess.PIPE, text=True)
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -82,7 +101,9 @@ def test_an_edited_rule_reloads_its_open_page(browser: Browser, served: Served) 
     expect(page.locator("article")).to_contain_text("detects execution of psexec")
     rule = served.rules / SEED_FILE
     edited = time.monotonic()
-    rule.write_text(rule.read_text(encoding="utf-8").replace("detects execution of psexec", "detects every run of psexec"), encoding="utf-8")
+    rule.write_text(
+        rule.read_text(encoding="utf-8").replace("detects execution of psexec", "detects every run of psexec"), encoding="utf-8"
+    )
     expect(page.locator("article")).to_contain_text("detects every run of psexec", timeout=120_000)  # no navigation: live reload
     seconds = time.monotonic() - edited
     served.wait_for("serve: rebuilt")

@@ -1,4 +1,5 @@
 """The built default site in headless Chromium: search, the rule index filter, copy buttons, the matrix."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,11 @@ from tests.conftest import SEED_SLUG
 
 pytest.importorskip("playwright.sync_api", reason="browser tests skipped: the playwright package is not installed (make test installs it)")
 if chromium_path() is None:
-    pytest.skip("browser tests skipped: no Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run tries)", allow_module_level=True)
+    pytest.skip(
+        "browser tests skipped: no Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run tries)", allow_module_level=True
+    )
 
-from playwright.sync_api import Browser, Page, expect  # noqa: E402 - after the skips above
+from playwright.sync_api import Browser, Page, expect
 
 SEED_TITLE = "Suspicious PsExec Execution"
 
@@ -76,12 +79,14 @@ def test_rule_index_filters_by_tactic_and_level(page: Page, site_url: str) -> No
     by_tactic = _visible_rows(page)
     assert 0 < len(by_tactic) < total
     assert all("Lateral Movement" in row[5] for row in by_tactic)
-    assert any(SEED_TITLE == row[0] for row in by_tactic)
+    assert any(row[0] == SEED_TITLE for row in by_tactic)
 
     form.locator("select[name='level']").select_option("high")
     both = _visible_rows(page)
     assert both and all(row[1] == "high" and "Lateral Movement" in row[5] for row in both)
-    assert page.eval_on_selector_all("article table tbody tr[hidden]", "rows => rows.length > 0 && rows.every(row => row.offsetHeight === 0)")
+    assert page.eval_on_selector_all(
+        "article table tbody tr[hidden]", "rows => rows.length > 0 && rows.every(row => row.offsetHeight === 0)"
+    )
     expect(page.locator(".atc-rule-filter__count")).to_have_text(f"{len(both)} of {total} rules")
 
     form.locator("button[type='reset']").click()
@@ -135,7 +140,9 @@ def test_matrix_shows_the_covered_techniques(page: Page, site_url: str) -> None:
     entries = json.load(urllib.request.urlopen(f"{site_url}rules.json"))
     covered = {technique["counts_as"] for entry in entries for technique in entry["techniques"] if technique["counts_as"]}
     page.goto(f"{site_url}ATTACK/matrix/")
-    shaded = page.eval_on_selector_all(".atc-matrix .atc-cell:not(.atc-level-0)", "cells => cells.map(cell => cell.textContent.trim().split(' ')[0])")
+    shaded = page.eval_on_selector_all(
+        ".atc-matrix .atc-cell:not(.atc-level-0)", "cells => cells.map(cell => cell.textContent.trim().split(' ')[0])"
+    )
     assert covered and covered <= set(shaded)
     screenshot(page, "matrix")
 

@@ -1,4 +1,5 @@
 """How the built default site looks in headless Chromium at 1400 px: charts, the matrix's width, unbroken ids, search titles."""
+
 from __future__ import annotations
 
 import re
@@ -10,9 +11,11 @@ from tests.browser.conftest import checked_page, chromium_path, screenshot
 
 pytest.importorskip("playwright.sync_api", reason="browser tests skipped: the playwright package is not installed (make test installs it)")
 if chromium_path() is None:
-    pytest.skip("browser tests skipped: no Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run tries)", allow_module_level=True)
+    pytest.skip(
+        "browser tests skipped: no Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run tries)", allow_module_level=True
+    )
 
-from playwright.sync_api import Browser, Page, expect  # noqa: E402 - after the skips above
+from playwright.sync_api import Browser, Page, expect
 
 WIDTH = 1400
 # the words of the matched elements that the browser laid out over more than one line box
@@ -84,7 +87,9 @@ def test_search_results_tell_a_technique_from_its_triggers(wide: Page, site_url:
     expect(wide.locator(".md-search-result__item").first).to_be_visible()
     titles = wide.eval_on_selector_all(".md-search-result__item > a h1", "titles => titles.map(title => title.textContent.trim())")
     assert len(titles) == len(set(titles)), titles
-    assert any(title.startswith("Technique T1021.002") for title in titles) and any(title.startswith("Triggers for T1021.002") for title in titles)
+    assert any(title.startswith("Technique T1021.002") for title in titles) and any(
+        title.startswith("Triggers for T1021.002") for title in titles
+    )
 
 
 def test_a_rule_page_prints_without_navigation_and_with_whole_queries(wide: Page, site_url: str) -> None:
@@ -94,7 +99,11 @@ def test_a_rule_page_prints_without_navigation_and_with_whole_queries(wide: Page
     wide.emulate_media(media="print")
     assert wide.eval_on_selector(".md-header", "header => getComputedStyle(header).display") == "none"
     assert wide.eval_on_selector_all(".md-sidebar", "bars => bars.every(bar => getComputedStyle(bar).display === 'none')")
-    assert wide.eval_on_selector_all("article pre > code", "codes => codes.length > 0 && codes.every(code => getComputedStyle(code).whiteSpace === 'pre-wrap')")
+    assert wide.eval_on_selector_all(
+        "article pre > code", "codes => codes.length > 0 && codes.every(code => getComputedStyle(code).whiteSpace === 'pre-wrap')"
+    )
     cut = "boxes => boxes.filter(box => box.scrollWidth > box.clientWidth + 1).map(box => box.textContent.slice(0, 60))"
-    assert wide.eval_on_selector_all("article pre, article pre > code, article .md-typeset__scrollwrap", cut) == []  # nothing cut off at the side
+    assert (
+        wide.eval_on_selector_all("article pre, article pre > code, article .md-typeset__scrollwrap", cut) == []
+    )  # nothing cut off at the side
     wide.pdf(path=str(screenshot(wide, "seed-rule-print").with_suffix(".pdf")))

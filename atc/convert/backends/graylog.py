@@ -1,4 +1,5 @@
 """pySigma backend emitting Graylog search queries (Graylog's Lucene dialect over Sigma field names)."""
+
 from __future__ import annotations
 
 from typing import ClassVar

@@ -7,6 +7,7 @@ string, `null` means absent or JSON null, keywords look at values only (never at
 matching folds Unicode case, and regular expressions are rewritten to run on the JSON-escaped text
 (`json_regex`); what has no exact form is refused with the reason.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -39,7 +40,11 @@ BARE_END = r"(?=\s*[,}\]])"
 # outside every string, so the next quote opens one.
 TOKENS = f'(?:[^"]|"{JSON_CHAR}*")*?'
 VALUE_STRING = f'"(?={JSON_CHAR}*"(?!\\s*:))'  # the opening quote of a string that is a value, not a key
-REGEX_FLAGS = {SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE, SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE, SigmaRegularExpressionFlag.DOTALL: re.DOTALL}
+REGEX_FLAGS = {
+    SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
+    SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
+    SigmaRegularExpressionFlag.DOTALL: re.DOTALL,
+}
 
 
 def _string_body(s: SigmaString) -> str:

@@ -1,4 +1,5 @@
 """A PCRE matching every textual form of the IPv6 addresses in a network: leading zeros, `::` and either case."""
+
 from __future__ import annotations
 
 import ipaddress

@@ -9,6 +9,7 @@ what it means on the decoded value. Constructs without an exact form (word bound
 Input assumption: JSON as Python's `json.dumps(..., ensure_ascii=False)` writes it (only `"`, `\\` and control
 characters escaped; no `\\uXXXX` for other characters).
 """
+
 from __future__ import annotations
 
 import re
@@ -185,7 +186,7 @@ class _Translator:
         if at is C.AT_END_STRING:
             return VALUE_END
         if at is C.AT_END:
-            return f"(?={NEWLINE}|\")" if self.flags & re.MULTILINE else f"(?=(?:{NEWLINE})?\")"
+            return f'(?={NEWLINE}|")' if self.flags & re.MULTILINE else f'(?=(?:{NEWLINE})?")'
         raise Untranslatable("a word boundary (\\b, \\B) cannot be checked exactly on JSON-escaped text")
 
 
@@ -205,4 +206,3 @@ def translate(pattern: str, flags: int = 0) -> str:
     except RecursionError as exc:
         raise Untranslatable("nested too deeply") from exc
     return f"(?{'i' if translator.flags & re.IGNORECASE else '-i'}:{body})"
-

@@ -1,4 +1,5 @@
 """pySigma's Kusto backend with the processing pipeline chosen per rule, by the log source it maps to a table."""
+
 from __future__ import annotations
 
 import copy
@@ -41,7 +42,9 @@ class KustoBackend(UpstreamKustoBackend):
             pipeline = named_pipeline(pipeline_name, query_table=table) if table else resolve_pipelines([pipeline_name])
             if self.processing_pipeline:
                 pipeline += self.processing_pipeline
-            self._by_pipeline[name] = UpstreamKustoBackend(processing_pipeline=pipeline, collect_errors=self.collect_errors, **self.backend_options)
+            self._by_pipeline[name] = UpstreamKustoBackend(
+                processing_pipeline=pipeline, collect_errors=self.collect_errors, **self.backend_options
+            )
         return self._by_pipeline[name]
 
     @staticmethod
@@ -63,9 +66,16 @@ class KustoBackend(UpstreamKustoBackend):
             how = f"-p {name}" if ":" not in name else f"-p azure_monitor (query table {name.partition(':')[2]})"
             return [f"// sigma convert -t kusto {how}\n{query}" for query in queries]
         source = rule.logsource
-        spec = " ".join(f"{key}={value}" for key, value in (("product", source.product), ("category", source.category), ("service", source.service)) if value)
+        spec = " ".join(
+            f"{key}={value}"
+            for key, value in (("product", source.product), ("category", source.category), ("service", source.service))
+            if value
+        )
         if all(reason == "no table for this log source" for reason in reasons.values()):
-            raise SigmaFeatureNotSupportedByBackendError(f"kusto target: no Kusto pipeline maps the log source {spec or '(empty)'} to a table (tried {', '.join(reasons)})")
+            raise SigmaFeatureNotSupportedByBackendError(
+                f"kusto target: no Kusto pipeline maps the log source {spec or '(empty)'} to a table (tried {', '.join(reasons)})"
+            )
         raise SigmaFeatureNotSupportedByBackendError(
-            f"kusto target: no Kusto pipeline converts the log source {spec or '(empty)'}: " + "; ".join(f"{name}: {reason}" for name, reason in reasons.items())
+            f"kusto target: no Kusto pipeline converts the log source {spec or '(empty)'}: "
+            + "; ".join(f"{name}: {reason}" for name, reason in reasons.items())
         )

@@ -1,4 +1,5 @@
 """pySigma's Lucene backend with line breaks and tabs escaped, so a value holding one stays one term."""
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -24,6 +25,12 @@ class LuceneBackend(UpstreamLuceneBackend):
     def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
         """A plain value with any whitespace becomes a phrase (upstream phrases only values with a space)."""
         if not s.contains_special() and any(ch in WHITESPACE for ch in str(s)):
-            converted = s.convert(self.escape_char, self.wildcard_multi, self.wildcard_single, self.str_quote + self.add_escaped.replace(" ", ""), self.filter_chars)
+            converted = s.convert(
+                self.escape_char,
+                self.wildcard_multi,
+                self.wildcard_single,
+                self.str_quote + self.add_escaped.replace(" ", ""),
+                self.filter_chars,
+            )
             return self.str_quote + converted + self.str_quote
         return super().convert_value_str(s, state)

@@ -1,4 +1,5 @@
 """pySigma backend emitting a PowerShell Get-WinEvent pipeline that filters Windows event logs."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -62,7 +63,11 @@ def _log_names(rule: SigmaRule) -> str:
     source = rule.logsource
     channels = windows_logsource_mapping.get(source.service) if source.product == "windows" else None
     if channels is None:
-        spec = " ".join(f"{key}={value}" for key, value in (("product", source.product), ("category", source.category), ("service", source.service)) if value)
+        spec = " ".join(
+            f"{key}={value}"
+            for key, value in (("product", source.product), ("category", source.category), ("service", source.service))
+            if value
+        )
         raise SigmaFeatureNotSupportedByBackendError(f"powershell target: no Windows event log channel for {spec or 'an empty log source'}")
     names = [channels] if isinstance(channels, str) else channels
     return ",".join(name if re.fullmatch(r"[\w/-]+", name) else _quote(name) for name in names)

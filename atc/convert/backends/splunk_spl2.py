@@ -1,4 +1,5 @@
 """pySigma's Splunk SPL2 backend with SPL2's operator precedence and unambiguous backslashes."""
+
 from __future__ import annotations
 
 from typing import ClassVar

@@ -1,4 +1,5 @@
 """pySigma's SQLite backend with numeric comparisons and IPv6 networks that mean what the rule says on TEXT columns."""
+
 from __future__ import annotations
 
 import ipaddress

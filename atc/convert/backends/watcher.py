@@ -1,4 +1,5 @@
 """pySigma backend emitting Elasticsearch X-Pack Watcher definitions as curl commands."""
+
 from __future__ import annotations
 
 import json
