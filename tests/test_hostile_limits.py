@@ -171,7 +171,7 @@ def test_a_catastrophic_regex_in_verify_stops_at_the_time_limit(tmp_path: Path, 
 @pytest.mark.parametrize("operator", ["-match", "-like"])
 def test_the_powershell_simulation_and_sqlite_like_share_the_time_limit(operator: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Timing: every regular expression made from rule text (PowerShell -match/-like, SQLite LIKE) stops near the limit."""
-    from atc.verify_powershell import COMPARE
+    from atc.verify.powershell import COMPARE
 
     monkeypatch.setattr(bounded_regex, "TIME_LIMIT", 1.0)
     pattern, text = ("^(a|aa)+$", "a" * 60 + "!") if operator == "-match" else ("*a*a*a*a*a*a*a*a*a*a*a*b", "a" * 3000)
@@ -239,9 +239,9 @@ def test_bad_event_files_are_their_own_problem_and_unrunnable_queries_fail_their
 def test_a_rule_page_that_cannot_be_rendered_is_a_problem_naming_the_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from dataclasses import replace
 
-    from atc.build import run_build
-    from atc.config import default_settings
+    from atc.engine import run_build
     from atc.render.pages import PageRenderer
+    from atc.settings import default_settings
 
     for name in ("fine", "odd"):
         _rule(
@@ -343,7 +343,7 @@ def test_an_output_folder_holding_the_inputs_or_the_working_folder_is_refused(tm
 def test_a_page_that_breaks_markdown_is_a_site_build_error_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import mkdocs.commands.build
 
-    from atc.config import REPO_ROOT
+    from atc.settings import REPO_ROOT
     from atc.site.mkdocs_build import SiteBuildError, build_site
 
     def nested_too_deep(config: object) -> None:
