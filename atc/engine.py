@@ -21,14 +21,10 @@ from atc.convert.runner import ConvertStats, convert_rules
 from atc.convert.targets import Target
 from atc.convert.team_targets import configured_targets
 from atc.history.gitrev import GitError
+from atc.kinds import KINDS
 from atc.link import link
 from atc.link.validation import validate
-from atc.load.attack import load_snapshot
-from atc.load.data_needed import load_data_needed
-from atc.load.logging_policies import load_logging_policies
-from atc.load.remembered import load_rules_remembered
-from atc.load.rules import load_rules
-from atc.load.triggers import load_triggers
+from atc.load.knowledge_base import load_knowledge_base
 from atc.model import KnowledgeBase, Problem, Rule
 from atc.render.page_memo import PageMemo
 from atc.render.pages import PageRenderer
@@ -63,21 +59,6 @@ class BuildResult:
         return self.kb.problems
 
 
-def load_knowledge_base(settings: Settings, progress: Progress | None = None, remember: bool = True) -> KnowledgeBase:
-    """Stage 1: read every input; bad files become problems. remember=False neither reads nor writes the cache."""
-    problems: list[Problem] = []
-    rules = (
-        load_rules_remembered(settings.rules, problems, settings.cache_dir, progress, settings.jobs)
-        if remember
-        else load_rules(settings.rules, problems)
-    )
-    policies = load_logging_policies(list(settings.logging_policies), problems)
-    data_needed = load_data_needed(list(settings.data_needed), problems, policies)
-    triggers = load_triggers(list(settings.triggers), problems)
-    attack = load_snapshot(settings.attack_snapshot)
-    return KnowledgeBase(rules, data_needed, policies, triggers, attack, problems, settings.environments)
-
-
 def check(settings: Settings) -> KnowledgeBase:
     """The knowledge base as the build would see it, with every problem the build reports plus the validators'."""
     configured_targets(settings.targets, settings.target_entries, settings.base_dir)  # the team's own targets are usable
@@ -91,7 +72,7 @@ def check(settings: Settings) -> KnowledgeBase:
 
 def _inputs(settings: Settings) -> list[Path]:
     """Every path the build reads: output folders must not hold any of them."""
-    paths = [*settings.rules, *settings.data_needed, *settings.logging_policies, *settings.triggers]
+    paths = [folder for kind in KINDS.values() if kind.loader and kind.settings_key for folder in settings.folders(kind.settings_key)]
     paths += [settings.templates_dir, settings.mkdocs_config, settings.cache_dir, settings.base_dir]
     return paths + ([settings.events] if settings.events is not None else [])
 
@@ -162,13 +143,13 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
     )  # before any work: refuse folders that are not atc's
 
     started = time.perf_counter()
-    kb = load_knowledge_base(settings, Progress("load", 0, stream, quiet))
+    kb = load_knowledge_base(settings, progress=Progress("load", 0, stream, quiet))
     gc.freeze()  # the knowledge base lives until the end: never scanned by the collector again
     timings["load"] = time.perf_counter() - started
     _log(
         stream,
         quiet,
-        f"load: {len(kb.rules)} rules, {len(kb.data_needed)} Data Needed, {len(kb.logging_policies)} logging policies, {len(kb.triggers)} triggers in {timings['load']:.2f} s",
+        f"load: {kb.counts()} in {timings['load']:.2f} s",
     )
 
     started = time.perf_counter()

@@ -20,9 +20,15 @@ class Kind:
     folder: str  # the docs/ folder of its pages
     templates: tuple[str, ...] = ()  # its page template first, then its index's
     settings_key: str | None = None  # the atc.yml key (and command-line option) naming the folders it is read from
-    loader: str | None = None  # "module:function" reading those folders
-    linker: str | None = None  # "module:function" linking its items with the rest of the knowledge base
+    loader: str | None = None  # "module:function" reading those folders: (folders, problems, Loading) -> its items
+    linker: str | None = None  # "module:function" linking its items with the rest of the knowledge base: (kb) -> None
     pages: str | None = None  # "module:function" rendering its pages
+    needs: tuple[str, ...] = ()  # the kinds loaded and linked before it (their items are in Loading.loaded)
+    plural: str = ""  # how counts name its items ("12 logging policies"); empty: the title with an s
+
+    def counted(self, number: int) -> str:
+        """A count of its items as the build summary and `atc check` print it."""
+        return f"{number} {self.plural or self.title.lower() + 's'}"
 
 
 def resolve(reference: str) -> Callable[..., Any]:
@@ -44,8 +50,36 @@ def register(kind: Kind) -> Kind:
     return kind
 
 
+def in_order() -> list[Kind]:
+    """The registered kinds in registry order, each after the kinds it needs (loaders and linkers run in this order)."""
+    ordered: dict[str, Kind] = {}
+
+    def visit(kind: Kind, path: tuple[str, ...]) -> None:
+        if kind.name in ordered:
+            return
+        if kind.name in path:
+            raise ValueError(f"entity kind {kind.name!r} needs itself through {' -> '.join(path)}")
+        for name in kind.needs:
+            if name not in KINDS:
+                raise ValueError(f"entity kind {kind.name!r} needs {name!r}, which is not registered")
+            visit(KINDS[name], (*path, kind.name))
+        ordered[kind.name] = kind
+
+    for kind in list(KINDS.values()):
+        visit(kind, ())
+    return list(ordered.values())
+
+
 for _kind in (
-    Kind("rule", "Detection rule", "Detection_Rules", ("rule.md.j2", "rules_index.md.j2"), "rules", "atc.load.rules:load_rules"),
+    Kind(
+        "rule",
+        "Detection rule",
+        "Detection_Rules",
+        ("rule.md.j2", "rules_index.md.j2"),
+        "rules",
+        "atc.load.remembered:load_rule_kind",
+        plural="rules",
+    ),
     Kind(
         "data_needed",
         "Data Needed",
@@ -53,6 +87,9 @@ for _kind in (
         ("data_needed.md.j2", "data_needed_index.md.j2"),
         "data_needed",
         "atc.load.data_needed:load_data_needed",
+        "atc.link.data_needed:link_kind",
+        needs=("logging_policy",),
+        plural="Data Needed",
     ),
     Kind(
         "logging_policy",
@@ -61,8 +98,18 @@ for _kind in (
         ("logging_policy.md.j2", "logging_policies_index.md.j2"),
         "logging_policies",
         "atc.load.logging_policies:load_logging_policies",
+        "atc.link.logging_policies:link_kind",
+        plural="logging policies",
     ),
-    Kind("trigger", "Trigger", "Triggers", ("trigger.md.j2", "triggers_index.md.j2"), "triggers", "atc.load.triggers:load_triggers"),
+    Kind(
+        "trigger",
+        "Trigger",
+        "Triggers",
+        ("trigger.md.j2", "triggers_index.md.j2"),
+        "triggers",
+        "atc.load.triggers:load_triggers",
+        "atc.link.triggers:link_kind",
+    ),
     Kind("technique", "ATT&CK technique", "ATTACK/techniques", ("technique.md.j2", "attack_index.md.j2")),
     Kind("tactic", "ATT&CK tactic", "ATTACK/tactics", ("tactic.md.j2",)),
     Kind(
@@ -76,7 +123,17 @@ for _kind in (
         "ATT&CK detection strategy",
         "ATTACK/detection_strategies",
         ("detection_strategy.md.j2", "detection_strategies_index.md.j2"),
+        linker="atc.link.detection:link_kind",
+        needs=("data_needed",),
     ),
-    Kind("environment", "Environment", "Environments", ("environment.md.j2", "environments_index.md.j2"), "environments"),
+    Kind(
+        "environment",
+        "Environment",
+        "Environments",
+        ("environment.md.j2", "environments_index.md.j2"),
+        "environments",
+        linker="atc.link.environments:link_kind",
+        needs=("data_needed", "logging_policy", "detection_strategy"),
+    ),
 ):
     register(_kind)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+from atc.kinds import KINDS
 
 Severity = Literal["error", "warning"]
 
@@ -420,12 +422,43 @@ class Environment:
     log_sources: tuple[LogSource, ...] = ()  # Sigma log sources collected (an unset part matches any)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class KnowledgeBase:
-    rules: list[Rule]
-    data_needed: dict[str, DataNeeded]
-    logging_policies: dict[str, LoggingPolicy]
-    triggers: dict[str, Trigger]
+    """Every item loaded, by entity kind (the registry, atc/kinds.py), with the ATT&CK snapshot and the problems found.
+
+    `items` maps a kind's name to what its loader gave: rules a list, every other kind a dict by id. The kinds atc
+    ships are also attributes (`kb.rules`, `kb.data_needed`, ...), as the code and the templates use them.
+    """
+
     attack: AttackSnapshot
+    items: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     environments: tuple[Environment, ...] = ()
+
+    @property
+    def rules(self) -> list[Rule]:
+        return self.items.setdefault("rule", [])
+
+    @property
+    def data_needed(self) -> dict[str, DataNeeded]:
+        return self.items.setdefault("data_needed", {})
+
+    @property
+    def logging_policies(self) -> dict[str, LoggingPolicy]:
+        return self.items.setdefault("logging_policy", {})
+
+    @property
+    def triggers(self) -> dict[str, Trigger]:
+        return self.items.setdefault("trigger", {})
+
+    def with_rules(self, rules: list[Rule]) -> KnowledgeBase:
+        """The same knowledge base with other rules (another revision's) and no problems yet."""
+        return replace(self, items={**self.items, "rule": rules}, problems=[])
+
+    def named_items(self) -> dict[str, dict[str, Any]]:
+        """The items of every kind but rules, by kind name in registry order: what pages refer to by kind and id."""
+        return {name: self.items[name] for name in KINDS if name != "rule" and name in self.items}
+
+    def counts(self) -> str:
+        """How many items of each kind read from folders: "12 rules, 3 Data Needed, ..." in registry order."""
+        return ", ".join(kind.counted(len(self.items.get(kind.name, ()))) for kind in KINDS.values() if kind.loader)

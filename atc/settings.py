@@ -81,8 +81,22 @@ class Settings:
     )  # settings given in atc.yml or as options: a missing path among them is an error (not an atc.yml key)
     history: HistorySettings = HistorySettings()  # rule history from git
     validators: tuple[str, ...] = ("pysigma",)  # validator sets `atc check` runs: pysigma (pySigma's own), sigmahq, ...
+    kind_folders: tuple[tuple[str, tuple[Path, ...]], ...] = ()  # folders of registered kinds that have no field above
+
+    def folders(self, key: str) -> tuple[Path, ...]:
+        """The folders an entity kind is read from, by its settings key (`Kind.settings_key`)."""
+        if key in _FIELDS:
+            return getattr(self, key)
+        return dict(self.kind_folders).get(key, ())
+
+    def with_folders(self, key: str, paths: tuple[Path, ...]) -> Settings:
+        """These settings with a kind's folders replaced."""
+        if key in _FIELDS:
+            return replace(self, **{key: paths})
+        return replace(self, kind_folders=tuple(sorted({**dict(self.kind_folders), key: paths}.items())))
 
 
+_FIELDS = frozenset(Settings.__dataclass_fields__)
 _PATH_LISTS = ("rules", "data_needed", "logging_policies", "triggers")
 _PATHS = ("docs_dir", "site_dir", "templates_dir", "mkdocs_config", "cache_dir", "attack_snapshot", "events")
 

@@ -11,12 +11,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from links_report import corpora_settings  # the sibling script: the corpora's folders
+
 from atc.link import link
-from atc.load.attack import load_snapshot
-from atc.load.data_needed import load_data_needed
-from atc.load.logging_policies import load_logging_policies
-from atc.load.rules import load_rules
-from atc.model import KnowledgeBase, Problem
+from atc.load.knowledge_base import load_knowledge_base
+from atc.model import KnowledgeBase
 
 TOP = 10
 SEED = 17  # the sample of rules shown is drawn with this seed
@@ -25,11 +24,7 @@ SAMPLE = 12
 
 def load_corpora(root: Path) -> tuple[KnowledgeBase, float]:
     """SigmaHQ's rules/ with ATC's Data Needed and logging policies, linked as `atc build` does; and the link time."""
-    problems: list[Problem] = []
-    rules = load_rules([root / "sigma" / "rules"], problems)
-    policies = load_logging_policies([root / "atc-data" / "logging_policies"], problems)
-    items = load_data_needed([root / "atc-data" / "data_needed"], problems, policies)
-    kb = KnowledgeBase(rules, items, policies, {}, load_snapshot(), problems)
+    kb = load_knowledge_base(corpora_settings(root, triggers=False), remember=False)
     started = time.perf_counter()
     link(kb)
     return kb, time.perf_counter() - started

@@ -9,30 +9,34 @@ import random
 import statistics
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from atc.link import link
-from atc.load.attack import load_snapshot
-from atc.load.data_needed import load_data_needed
-from atc.load.logging_policies import load_logging_policies
-from atc.load.rules import load_rules
-from atc.load.triggers import load_triggers
-from atc.model import DataNeeded, KnowledgeBase, Problem, Rule, RuleSummary
+from atc.load.knowledge_base import load_knowledge_base
+from atc.model import DataNeeded, KnowledgeBase, Rule, RuleSummary
 from atc.render.gaps import gap_groups
+from atc.settings import Settings, default_settings
 
 SEED = 20  # the sample is drawn with this seed, so the hand-checked links can be found again
 SAMPLE = 20
 TOP_GAPS = 10
 
 
+def corpora_settings(root: Path, triggers: bool = True) -> Settings:
+    """The corpora as a knowledge base: SigmaHQ's rules, ATC's Data Needed and logging policies, Atomic Red Team's atomics."""
+    return replace(
+        default_settings(root),
+        rules=(root / "sigma" / "rules",),
+        data_needed=(root / "atc-data" / "data_needed",),
+        logging_policies=(root / "atc-data" / "logging_policies",),
+        triggers=(root / "atomic-red-team" / "atomics",) if triggers else (),
+    )
+
+
 def load_corpora(root: Path) -> KnowledgeBase:
     """The corpora's rules, Data Needed, logging policies and atomics, loaded and linked as `atc build` does."""
-    problems: list[Problem] = []
-    rules = load_rules([root / "sigma" / "rules"], problems)
-    policies = load_logging_policies([root / "atc-data" / "logging_policies"], problems)
-    items = load_data_needed([root / "atc-data" / "data_needed"], problems, policies)
-    triggers = load_triggers([root / "atomic-red-team" / "atomics"], problems)
-    kb = KnowledgeBase(rules, items, policies, triggers, load_snapshot(), problems)
+    kb = load_knowledge_base(corpora_settings(root), remember=False)
     link(kb)
     return kb
 

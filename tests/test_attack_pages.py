@@ -79,11 +79,12 @@ def hand_kb(snapshot: AttackSnapshot) -> KnowledgeBase:
     old = make_rule(snapshot, "launchd", "Launchd [x](javascript:alert(1)) <script>", ["attack.t1053.004"], product=None)
     tactic_only = make_rule(snapshot, "tactic_only", "-Tactic only", ["attack.discovery"])
     return KnowledgeBase(
-        rules=[psexec, unknown, old, tactic_only],
-        data_needed={"DN_share": DataNeeded("DN_share", Path("dn.yml"), "Share access")},
-        logging_policies={},
-        triggers={"T1021.002": Trigger("T1021.002", "SMB/Windows Admin Shares", Path("t.yaml"))},
         attack=snapshot,
+        items={
+            "rule": [psexec, unknown, old, tactic_only],
+            "data_needed": {"DN_share": DataNeeded("DN_share", Path("dn.yml"), "Share access")},
+            "trigger": {"T1021.002": Trigger("T1021.002", "SMB/Windows Admin Shares", Path("t.yaml"))},
+        },
     )
 
 

@@ -40,7 +40,7 @@ def test_v19_tags_resolve_and_count_for_the_embedded_technique():
 
 
 def test_the_page_says_which_version_an_id_comes_from():
-    links = LinkFilters(KnowledgeBase([], {}, {}, {}, SNAPSHOT))
+    links = LinkFilters(KnowledgeBase(attack=SNAPSHOT))
     _, techniques = resolve_tags(["attack.t1685"], SNAPSHOT)
     text = str(links.technique_item(techniques[0]))
     assert text.startswith(

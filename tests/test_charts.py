@@ -68,13 +68,11 @@ def home() -> str:
         _rule(snapshot, "d", None, None, [], True),
     ]
     rules[0].data_needed = ["DN_a"]
-    kb = KnowledgeBase(
-        rules,
-        {"DN_a": DataNeeded("DN_a", Path("a.yml"), "a", logging_policies=["LP_a"]), "DN_b": DataNeeded("DN_b", Path("b.yml"), "b")},
-        {},
-        {},
-        snapshot,
-    )
+    data_needed = {
+        "DN_a": DataNeeded("DN_a", Path("a.yml"), "a", logging_policies=["LP_a"]),
+        "DN_b": DataNeeded("DN_b", Path("b.yml"), "b"),
+    }
+    kb = KnowledgeBase(attack=snapshot, items={"rule": rules, "data_needed": data_needed})
     return PageRenderer(kb, select_targets(["splunk"]), REPO_ROOT / "templates").pages("Test")["index.md"]
 
 

@@ -9,6 +9,7 @@ import pytest
 from atc.link.data_needed import link_data_needed
 from atc.link.triggers import link_triggers
 from atc.load.data_needed import load_data_needed
+from atc.load.knowledge_base import Loading
 from atc.load.logging_policies import load_logging_policies
 from atc.load.triggers import load_triggers
 from atc.model import DataNeeded, LogSource, Problem, Rule, TriggerRef
@@ -59,7 +60,7 @@ def linked(rule: Rule, items: dict[str, DataNeeded]) -> Rule:
 def kb_items() -> dict[str, DataNeeded]:
     problems: list[Problem] = []
     policies = load_logging_policies([KB / "logging_policies"], problems)
-    items = load_data_needed([KB / "data_needed"], problems, policies)
+    items = load_data_needed([KB / "data_needed"], problems, Loading({"logging_policy": policies}))
     assert problems == []
     return items
 
@@ -156,7 +157,7 @@ def test_event_ids_come_from_sample_then_policy_then_title(tmp_path):
     atc_item(tmp_path / "dn", "DN_1002_528_title_last_resort", policies="[LP_MANY]")
     atc_item(tmp_path / "dn", "DN_1003_linux_no_ids", platform="Linux", channel="auditd", provider="auditd")
     problems: list[Problem] = []
-    items = load_data_needed([tmp_path / "dn"], problems, load_logging_policies([tmp_path / "lp"], problems))
+    items = load_data_needed([tmp_path / "dn"], problems, Loading({"logging_policy": load_logging_policies([tmp_path / "lp"], problems)}))
     assert problems == []
     assert items["DN_1000_4697_sample_wins"].event_ids == [7045]
     assert items["DN_1001_4697_policy_wins"].event_ids == [4698]
@@ -499,7 +500,7 @@ def test_all_atc_data_needed_load_with_a_logsource():
     root = CORPORA / "atc-data"
     problems: list[Problem] = []
     policies = load_logging_policies([root / "logging_policies"], problems)
-    items = load_data_needed([root / "data_needed"], problems, policies)
+    items = load_data_needed([root / "data_needed"], problems, Loading({"logging_policy": policies}))
     assert problems == [] or all("duplicate Data Needed id" in p.message for p in problems)  # ATC copied DN_0131's title into DN_0132
     assert len(items) + len(problems) == len(list((root / "data_needed").glob("*.yml")))
     assert len(policies) == len(list((root / "logging_policies").glob("*.yml")))

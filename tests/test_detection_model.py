@@ -261,7 +261,8 @@ def test_a_snapshot_without_the_detection_model_still_builds(default_build: Buil
     old = tmp_path / "old.json"
     old.write_text(json.dumps(data), encoding="utf-8")
     kb = replace(
-        default_build.kb, attack=load_snapshot(old), rules=[replace(r, data_components=[], detections=[]) for r in default_build.kb.rules]
+        default_build.kb.with_rules([replace(r, data_components=[], detections=[]) for r in default_build.kb.rules]),
+        attack=load_snapshot(old),
     )
     pages = attack_pages(PageRenderer(kb, [], REPO_ROOT / "templates"))
     assert {"ATTACK/matrix-analytics.md", "ATTACK/data_components/index.md", "ATTACK/detection_strategies/index.md"} <= set(pages)

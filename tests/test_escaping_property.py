@@ -144,7 +144,7 @@ def test_hostile_rule_text_keeps_the_page_whole_and_inert(
         data_needed_gap=gap or None,
         tags=tags,
     )
-    kb = KnowledgeBase([rule], {}, {}, {}, SNAPSHOT)
+    kb = KnowledgeBase(attack=SNAPSHOT, items={"rule": [rule]})
     renderer = PageRenderer(kb, [], REPO_ROOT / "templates")
     page = renderer.render("rule.md.j2", **renderer.rule_context(rule, renderer.summaries[0], RelatedIndex(kb, renderer.summaries)))
     html = _html(page)

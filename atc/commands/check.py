@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         skipped = f"; skipped (they download data at run time): {', '.join(found.needs_download)}" if found.needs_download else ""
         print(f"validators {found.name}: {len(found.runs)} run{skipped}", file=sys.stderr)
     print(
-        f"check: {len(kb.rules)} rules, {len(kb.data_needed)} Data Needed, {len(kb.logging_policies)} logging policies, {len(kb.triggers)} triggers; problems: {counts}",
+        f"check: {kb.counts()}; problems: {counts}",
         file=sys.stderr,
     )
     errors = any(problem.severity == "error" for problem in kb.problems)

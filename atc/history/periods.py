@@ -151,10 +151,5 @@ class Periods:
         )
         changed = sorted(((old, new) for old, new in pairs if old.source_text != new.source_text), key=lambda pair: pair[1].path)
         report.changed = [rule_change(side, old, side, new, []) for old, new in changed]
-        kb = self.kb
-        link_deltas(
-            report,
-            KnowledgeBase(base_rules, kb.data_needed, kb.logging_policies, kb.triggers, kb.attack),
-            KnowledgeBase(head_rules, kb.data_needed, kb.logging_policies, kb.triggers, kb.attack),
-        )
+        link_deltas(report, self.kb.with_rules(base_rules), self.kb.with_rules(head_rules))
         return report

@@ -16,18 +16,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from atc.history.gitrev import changed_paths, extract, list_blobs, resolve, write_blobs
+from atc.kinds import KINDS
 from atc.link import link
-from atc.load.attack import load_snapshot
-from atc.load.data_needed import load_data_needed
-from atc.load.logging_policies import load_logging_policies
+from atc.load.knowledge_base import load_knowledge_base
 from atc.load.remembered import loader_digest, rule_digest
 from atc.load.rules import RULE_SUFFIXES, find_files, finish_rules, load_file
-from atc.load.triggers import load_triggers
 from atc.memo import Memo
 from atc.model import KnowledgeBase, Problem, Rule
 from atc.settings import ConfigError, Settings, default_settings, load_config_file
 
-OTHER_INPUTS = ("data_needed", "logging_policies", "triggers")
 _PARALLEL_FROM = 200  # rule files; fewer are parsed in this process
 Loaded = tuple[list[Rule], list[Problem]]  # the rules of one file, its problems
 
@@ -61,15 +58,19 @@ def _settings(root: Path, config_rel: str | None) -> Settings:
 
 def _outside_to_top(settings: Settings, root: Path, top: Path) -> Settings:
     """Input paths that leave the revision's folder point at the same place beside the working tree (not versioned)."""
-    changes: dict[str, object] = {}
-    for name in ("rules", *OTHER_INPUTS, "attack_snapshot"):
-        value = getattr(settings, name)
-        if value is None:
-            continue
-        paths = [Path(os.path.normpath(p)) for p in (value if isinstance(value, tuple) else (value,))]
-        moved = [p if p.is_relative_to(root) else Path(os.path.normpath(top / os.path.relpath(p, root))) for p in paths]
-        changes[name] = tuple(moved) if isinstance(value, tuple) else moved[0]
-    return replace(settings, **changes)
+
+    def moved(path: Path) -> Path:
+        path = Path(os.path.normpath(path))
+        return path if path.is_relative_to(root) else Path(os.path.normpath(top / os.path.relpath(path, root)))
+
+    for key in _folder_keys():
+        settings = settings.with_folders(key, tuple(moved(path) for path in settings.folders(key)))
+    return settings if settings.attack_snapshot is None else replace(settings, attack_snapshot=moved(settings.attack_snapshot))
+
+
+def _folder_keys(rules: bool = True) -> list[str]:
+    """The settings keys of the kinds read from folders (with or without the rules')."""
+    return [kind.settings_key for kind in KINDS.values() if kind.loader and kind.settings_key and (rules or kind.name != "rule")]
 
 
 def config_rel(config: Path | None, top: Path) -> str | None:
@@ -98,7 +99,7 @@ def at_revision(top: Path, rev: str, dest: Path, config: str | None) -> Side:
     side = Side(f"{rev} ({commit[:12]})", root, settings, commit)
     if not all(Path(os.path.normpath(p)).is_relative_to(root) for p in settings.rules):
         raise ConfigError(f"{rev}: every rule folder must be inside the repository to be compared across revisions")
-    others = [p for name in OTHER_INPUTS for p in getattr(settings, name)] + (
+    others = [p for key in _folder_keys(rules=False) for p in settings.folders(key)] + (
         [settings.attack_snapshot] if settings.attack_snapshot else []
     )
     extract(top, commit, side.inside(tuple(others)), root)
@@ -199,12 +200,8 @@ def load_pair(top: Path, base: Side, head: Side, jobs: int) -> tuple[KnowledgeBa
 
 def _linked(side: Side, rules: list[Rule], problems: list[Problem]) -> KnowledgeBase:
     """A side's whole knowledge base from its already parsed rules, linked."""
-    settings = side.settings
     rules.sort(key=lambda rule: rule.path)
     finish_rules(rules, problems)
-    policies = load_logging_policies(list(settings.logging_policies), problems)
-    data_needed = load_data_needed(list(settings.data_needed), problems, policies)
-    triggers = load_triggers(list(settings.triggers), problems)
-    kb = KnowledgeBase(rules, data_needed, policies, triggers, load_snapshot(settings.attack_snapshot), problems)
+    kb = load_knowledge_base(side.settings, problems, given={"rule": rules}, remember=False)
     link(kb)
     return kb

@@ -67,12 +67,7 @@ class RuleVersions:
                 names[name]: rules
                 for name, (rules, _) in zip(sorted(names), parse_files([Path(tmp) / name for name in sorted(names)], jobs))
             }
-        kb = self.kb
-        link(
-            KnowledgeBase(
-                [rule for rules in parsed.values() for rule in rules], kb.data_needed, kb.logging_policies, kb.triggers, kb.attack, []
-            )
-        )
+        link(self.kb.with_rules([rule for rules in parsed.values() for rule in rules]))
         for blob, rules in parsed.items():
             self.rules[blob] = rules
             self.memo.put(blob, digests[blob], (rules,))

@@ -41,7 +41,8 @@ import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from atc.model import DataNeeded, LogSource, Rule
+from atc.link.references import inherit_data_needed
+from atc.model import DataNeeded, KnowledgeBase, LogSource, Rule
 
 MAX_UNPINNED = 4  # most items a rule without EventIDs may link to
 _ENVELOPE_FIELDS = {"eventid", "channel", "provider_name"}
@@ -107,6 +108,12 @@ class _Source:
     def of(cls, logsource: LogSource) -> _Source:
         """The lower-cased copy of a model LogSource."""
         return cls(*((value or "").lower() or None for value in (logsource.product, logsource.service, logsource.category)))
+
+
+def link_kind(kb: KnowledgeBase) -> None:
+    """The Data Needed kind's linker: each rule's items, then a correlation's from its base rules."""
+    link_data_needed(kb.rules, kb.data_needed)
+    inherit_data_needed(kb)
 
 
 def link_data_needed(rules: list[Rule], items: dict[str, DataNeeded]) -> None:

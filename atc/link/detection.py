@@ -24,7 +24,7 @@ from sigma.pipelines.common import windows_logsource_mapping
 from sigma.pipelines.sysmon.sysmon import sysmon_generic_logsource_eventid_mapping
 
 from atc.link.data_needed import AUDIT_RECORD_TYPES
-from atc.model import AnalyticLogSource, AttackLogSource, AttackSnapshot, DataNeeded, DetectionRef, LogSource, Rule
+from atc.model import AnalyticLogSource, AttackLogSource, AttackSnapshot, DataNeeded, DetectionRef, KnowledgeBase, LogSource, Rule
 
 _EVENT_CODES = re.compile(r"\s*EventCode\s*=", re.IGNORECASE)
 _NUMBER = re.compile(r"\b\d+\b")
@@ -284,6 +284,11 @@ class DetectionLinker:
         reads = rule_reads(rule, self.items, types)
         rule.data_components = self.components(reads, values)
         rule.detections = self.detections(rule, reads, values)
+
+
+def link_kind(kb: KnowledgeBase) -> None:
+    """The detection strategy kind's linker: each rule's data components and detection strategies (after its Data Needed)."""
+    link_detection(kb.rules, kb.data_needed, kb.attack)
 
 
 def link_detection(rules: list[Rule], items: dict[str, DataNeeded], snapshot: AttackSnapshot) -> None:

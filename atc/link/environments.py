@@ -104,6 +104,11 @@ def verdicts(rule: RuleSummary, views: list[EnvironmentView]) -> list[Verdict]:
     return [view.verdict(rule) for view in views]
 
 
+def link_kind(kb: KnowledgeBase) -> None:
+    """The environment kind's linker: what the environments name that the knowledge base does not know is a problem."""
+    kb.problems += environment_problems(kb)
+
+
 def environment_problems(kb: KnowledgeBase) -> list[Problem]:
     """Environments naming Data Needed items, logging policies or data components the knowledge base does not know."""
     problems = []

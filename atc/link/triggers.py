@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from atc.model import Rule, Trigger, TriggerRef
+from atc.model import KnowledgeBase, Rule, Trigger, TriggerRef
 
 # Sigma product -> Atomic Red Team `supported_platforms` values that produce its logs
 PRODUCT_PLATFORMS: dict[str, frozenset[str]] = {
@@ -27,6 +27,11 @@ PRODUCT_PLATFORMS: dict[str, frozenset[str]] = {
     "kubernetes": frozenset({"containers"}),
 }
 _TECHNIQUE_TAG = re.compile(r"attack\.(t\d{4}(?:\.\d{3})?)", re.IGNORECASE | re.ASCII)
+
+
+def link_kind(kb: KnowledgeBase) -> None:
+    """The trigger kind's linker (after the rules' ATT&CK tags are resolved)."""
+    link_triggers(kb.rules, kb.triggers)
 
 
 def link_triggers(rules: list[Rule], triggers: dict[str, Trigger]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from sigma.pipelines.common import windows_logsource_mapping
 
 from atc.load.fields import FieldError, event_id_list, load_unique, read_mapping, text, text_list
+from atc.load.knowledge_base import Loading
 from atc.load.yamlfile import per_file
 from atc.model import DataNeeded, LoggingPolicy, LogSource, Problem
 
@@ -88,9 +89,10 @@ _ATC_CATEGORIES = {
 }
 
 
-def load_data_needed(dirs: list[Path], problems: list[Problem], policies: dict[str, LoggingPolicy] | None = None) -> dict[str, DataNeeded]:
-    """Every Data Needed item below the folders, keyed by title; pass the policies to derive event ids from them too."""
-    return load_unique(dirs, problems, KIND, "Data Needed", lambda path: _load_item(path, problems, policies or {}), lambda item: item.id)
+def load_data_needed(dirs: list[Path], problems: list[Problem], loading: Loading | None = None) -> dict[str, DataNeeded]:
+    """Every Data Needed item below the folders, keyed by title; event ids are derived from the logging policies loaded before."""
+    policies = loading.loaded.get("logging_policy", {}) if loading else {}
+    return load_unique(dirs, problems, KIND, "Data Needed", lambda path: _load_item(path, problems, policies), lambda item: item.id)
 
 
 @per_file(KIND)

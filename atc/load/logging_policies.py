@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from atc.load.fields import FieldError, event_id_list, load_unique, read_mapping, text, text_list
+from atc.load.knowledge_base import Loading
 from atc.load.yamlfile import per_file
 from atc.model import LoggingPolicy, Problem
 
 KIND = "logging_policy"
 
 
-def load_logging_policies(dirs: list[Path], problems: list[Problem]) -> dict[str, LoggingPolicy]:
-    """Every logging policy below the folders, keyed by its title; bad files and duplicates become Problems."""
+def load_logging_policies(dirs: list[Path], problems: list[Problem], loading: Loading | None = None) -> dict[str, LoggingPolicy]:
+    """Every logging policy below the folders, keyed by its title; bad files and duplicates become Problems (it needs no other kind)."""
     return load_unique(dirs, problems, KIND, "logging policy", lambda path: _load_policy(path, problems), lambda policy: policy.id)
 
 

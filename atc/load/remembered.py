@@ -8,7 +8,8 @@ from pathlib import Path
 
 from atc.common.parallel import ForkedMap
 from atc.common.progress import Progress
-from atc.load.rules import find_files, finish_rules, load_file
+from atc.load.knowledge_base import Loading
+from atc.load.rules import find_files, finish_rules, load_file, load_rules
 from atc.memo import Memo, code_digest
 from atc.model import Problem, Rule
 
@@ -64,3 +65,10 @@ def load_rules_remembered(
     memo.close(keep=(str(path) for path in paths))
     finish_rules(rules, problems)
     return rules
+
+
+def load_rule_kind(dirs: Iterable[Path], problems: list[Problem], loading: Loading) -> list[Rule]:
+    """The rule kind's loader: through the memo when the build keeps a cache, else every file parsed."""
+    if loading.cache_dir is None:
+        return load_rules(dirs, problems)
+    return load_rules_remembered(dirs, problems, loading.cache_dir, loading.progress, loading.jobs)

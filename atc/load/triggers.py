@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from atc.load.fields import FieldError, read_mapping, text, text_list
+from atc.load.knowledge_base import Loading
 from atc.load.rules import inside
 from atc.load.yamlfile import per_file
 from atc.model import AtomicTest, Problem, Trigger
@@ -15,8 +16,8 @@ KIND = "trigger"
 _TECHNIQUE_ID = re.compile(r"T\d{4}(?:\.\d{3})?", re.IGNORECASE | re.ASCII)
 
 
-def load_triggers(dirs: list[Path], problems: list[Problem]) -> dict[str, Trigger]:
-    """Every technique's tests below the folders, keyed by technique id (sorted); broken tests become Problems."""
+def load_triggers(dirs: list[Path], problems: list[Problem], loading: Loading | None = None) -> dict[str, Trigger]:
+    """Every technique's tests below the folders, keyed by technique id (sorted); broken tests become Problems (it needs no other kind)."""
     triggers: dict[str, Trigger] = {}
     for path in _atomic_files(dirs, problems):
         trigger = _load_trigger(path, problems)

@@ -66,13 +66,14 @@ class PageMemo:
         self.slots: list[str] = []
         self.made = 0  # pages (and other outputs) made in this build; the rest were remembered
         kb = renderer.kb
-        # objects whose content is part of the base digest are referred to by name: ATT&CK, Data Needed, policies, triggers, targets
+        # objects whose content is part of the base digest are referred to by name: ATT&CK, every kind's items but rules, targets
         refs: dict[int, bytes] = {id(kb.attack): b"attack", id(renderer.targets): b"targets"}
         refs.update((id(technique), f"technique:{tid}".encode()) for tid, technique in kb.attack.techniques.items())
         refs.update((id(tactic), f"tactic:{tactic.id}".encode()) for tactic in kb.attack.tactics)
-        for kind, items in (("data-needed", kb.data_needed), ("policy", kb.logging_policies), ("trigger", kb.triggers)):
+        named = kb.named_items()
+        for kind, items in named.items():
             refs.update((id(item), f"{kind}:{key}".encode()) for key, item in items.items())
-        shared = content_digest((kb.data_needed, kb.logging_policies, kb.triggers, kb.attack, renderer.targets))
+        shared = content_digest((named, kb.attack, renderer.targets))
         folders = [templates_dir] if isinstance(templates_dir, Path) else list(templates_dir)
         templates = source_digest(*(p for folder in folders for p in sorted(folder.rglob("*")) if p.is_file()))
         self.base = hashlib.sha256(code_digest() + templates + shared).digest()

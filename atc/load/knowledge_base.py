@@ -1,0 +1,43 @@
+"""The load stage's entry: every registered kind's loader over its folders, each after the kinds it needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from atc.common.progress import Progress
+from atc.kinds import KINDS, in_order, resolve
+from atc.load.attack import load_snapshot
+from atc.model import KnowledgeBase, Problem
+from atc.settings import Settings
+
+
+@dataclass
+class Loading:
+    """What a kind's loader is given besides its folders and the problem list: `loader(folders, problems, loading)`."""
+
+    loaded: dict[str, Any] = field(default_factory=dict)  # the items of the kinds loaded so far, by kind name (its `needs` among them)
+    cache_dir: Path | None = None  # where a loader may remember what it parsed; None: no cache is read or written
+    jobs: int = 1  # processes a loader may parse in
+    progress: Progress | None = None
+
+
+def load_knowledge_base(
+    settings: Settings,
+    problems: list[Problem] | None = None,
+    *,
+    given: dict[str, Any] | None = None,
+    remember: bool = True,
+    progress: Progress | None = None,
+) -> KnowledgeBase:
+    """Stage 1: read every input; bad files become problems. given: items already loaded, by kind name (not read again);
+    remember=False neither reads nor writes the cache."""
+    problems = [] if problems is None else problems
+    loading = Loading(dict(given or {}), settings.cache_dir if remember else None, settings.jobs, progress)
+    for kind in in_order():
+        if kind.loader is not None and kind.name not in loading.loaded:
+            folders = list(settings.folders(kind.settings_key)) if kind.settings_key else []
+            loading.loaded[kind.name] = resolve(kind.loader)(folders, problems, loading)
+    items = {name: loading.loaded[name] for name in KINDS if name in loading.loaded}
+    return KnowledgeBase(attack=load_snapshot(settings.attack_snapshot), items=items, problems=problems, environments=settings.environments)
