@@ -1,0 +1,215 @@
+"""A toy entity kind, response playbooks, added through the registry only (`register(Kind(...))`, removed after).
+
+The kind's loader, linker, page maker and template live here and in a temporary folder; no atc module names it.
+A build loads its items, links them to the rules whose techniques they answer, counts them, refers to them in the
+page memo and renders their pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+
+from atc.engine import BuildResult, check, run_build
+from atc.kinds import KINDS, Kind, in_order, register
+from atc.load.fields import FieldError, load_unique, read_mapping, text, text_list
+from atc.load.knowledge_base import Loading, load_knowledge_base
+from atc.model import KnowledgeBase, Problem
+from atc.settings import HistorySettings, Settings, default_settings
+
+KIND = "playbook"
+
+
+@dataclass
+class Playbook:
+    """What to do when a rule fires: the techniques it answers and, once linked, the rules that lead to it."""
+
+    id: str
+    path: Path
+    title: str
+    techniques: list[str]
+    steps: list[str]
+    rules: list[tuple[str, str]] = field(default_factory=list)  # (slug, title) of the rules, filled by its linker
+
+
+def load_playbooks(folders: list[Path], problems: list[Problem], loading: Loading) -> dict[str, Playbook]:
+    """The kind's loader: every playbook file below the folders, keyed by id (the registry's loader signature)."""
+    assert "rule" in loading.loaded  # it needs the rules: they are loaded first
+    return load_unique(folders, problems, KIND, "playbook", lambda path: _playbook(path, problems), lambda playbook: playbook.id)
+
+
+def _playbook(path: Path, problems: list[Problem]) -> Playbook | None:
+    data = read_mapping(path, problems, KIND, "id, title, techniques, steps")
+    if data is None:
+        return None
+    try:
+        return Playbook(
+            text(data, "id", required=True) or "",
+            path,
+            text(data, "title", required=True) or "",
+            [tag.upper() for tag in text_list(data, "techniques")],
+            text_list(data, "steps"),
+        )
+    except FieldError as exc:
+        problems.append(Problem(str(path), KIND, f"{exc}; the playbook is skipped"))
+        return None
+
+
+def link_playbooks(kb: KnowledgeBase) -> None:
+    """The kind's linker: a playbook answers the rules tagged with one of its techniques; an unknown technique is a warning."""
+    for playbook in kb.items[KIND].values():
+        playbook.rules = [(rule.slug, rule.title) for rule in kb.rules if any(ref.tag_id in playbook.techniques for ref in rule.techniques)]
+        for technique in playbook.techniques:
+            if technique not in kb.attack.techniques:
+                kb.problems.append(Problem(str(playbook.path), KIND, f"technique {technique} is unknown to ATT&CK", severity="warning"))
+
+
+PLAYBOOK_KIND = Kind(
+    KIND,
+    "Response playbook",
+    "Playbooks",
+    ("playbook.md.j2",),
+    "playbooks",
+    f"{__name__}:load_playbooks",
+    f"{__name__}:link_playbooks",
+    needs=("rule",),
+)
+
+RULE = """\
+title: {title}
+id: {id}
+status: test
+description: A toy rule.
+author: toy
+date: 2024-01-01
+tags:
+    - {tag}
+logsource:
+    product: windows
+    category: process_creation
+detection:
+    selection:
+        Image|endswith: '\\{image}'
+    condition: selection
+level: high
+"""
+
+PLAYBOOK = """\
+id: PB_{name}
+title: {title}
+techniques: [{techniques}]
+steps:
+    - Isolate the host
+    - {step}
+"""
+
+
+@pytest.fixture
+def playbook_kind() -> Iterator[Kind]:
+    """The playbook kind in the registry for one test."""
+    register(PLAYBOOK_KIND)
+    try:
+        yield PLAYBOOK_KIND
+    finally:
+        del KINDS[KIND]
+
+
+def _knowledge_base(root: Path) -> Settings:
+    """Two rules, two playbooks (one answering the first rule's technique) and a broken playbook file; no site, no history."""
+    rules = root / "rules"
+    rules.mkdir()
+    (rules / "psexec.yml").write_text(
+        RULE.format(title="PsExec service", id="11111111-1111-4111-8111-111111111111", tag="attack.t1021.002", image="psexec.exe"),
+        encoding="utf-8",
+    )
+    (rules / "minidump.yml").write_text(
+        RULE.format(title="Comsvcs minidump", id="22222222-2222-4222-8222-222222222222", tag="attack.t1003.001", image="rundll32.exe"),
+        encoding="utf-8",
+    )
+    playbooks = root / "playbooks"
+    playbooks.mkdir()
+    (playbooks / "lateral.yml").write_text(
+        PLAYBOOK.format(name="lateral", title="Lateral movement over SMB", techniques="T1021.002", step="Reset the account"),
+        encoding="utf-8",
+    )
+    (playbooks / "unknown.yml").write_text(
+        PLAYBOOK.format(name="unknown", title="A technique from the future", techniques="T1999", step="Wait"), encoding="utf-8"
+    )
+    (playbooks / "broken.yml").write_text("title: [no id\n", encoding="utf-8")
+    settings = replace(
+        default_settings(root),
+        data_needed=(),
+        logging_policies=(),
+        triggers=(),
+        cache_dir=root / "cache",
+        targets=("splunk",),
+        build_site=False,
+        exports=False,
+        jobs=1,
+        history=HistorySettings(enabled=False),
+    )
+    return settings.with_folders("playbooks", (playbooks,))
+
+
+def _build(settings: Settings) -> BuildResult:
+    return run_build(settings, quiet=True)
+
+
+def test_the_registry_loads_and_links_a_kind_it_was_given(playbook_kind: Kind, tmp_path: Path) -> None:
+    result = _build(_knowledge_base(tmp_path))
+    kb = result.kb
+    assert [kind.name for kind in in_order()].index(KIND) > [kind.name for kind in in_order()].index("rule")
+    assert sorted(kb.items[KIND]) == ["PB_lateral", "PB_unknown"]
+    assert kb.items[KIND]["PB_lateral"].rules == [("psexec", "PsExec service")]
+    assert kb.items[KIND]["PB_unknown"].rules == []
+    mine = [problem for problem in kb.problems if problem.kind == KIND]
+    assert [Path(problem.path).name for problem in mine] == ["broken.yml", "unknown.yml"]
+    assert "T1999 is unknown" in mine[1].message and mine[1].severity == "warning"
+    assert kb.counts() == "2 rules, 0 Data Needed, 0 logging policies, 0 triggers, 2 response playbooks"
+
+
+def test_atc_check_counts_the_kind(playbook_kind: Kind, tmp_path: Path) -> None:
+    kb = check(_knowledge_base(tmp_path))
+    assert kb.counts().endswith(", 2 response playbooks")
+    assert any(problem.kind == KIND and problem.path.endswith("broken.yml") for problem in kb.problems)
+
+
+def test_the_page_memo_refers_to_the_kind_s_items(playbook_kind: Kind, tmp_path: Path) -> None:
+    """The memo's digest holds the playbooks: an unchanged build remembers every page, an edited playbook makes them again."""
+    settings = _knowledge_base(tmp_path)
+    first = _build(settings)
+    assert first.made > 0
+    assert _build(settings).made == 0
+    playbook = tmp_path / "playbooks" / "lateral.yml"
+    playbook.write_text(playbook.read_text(encoding="utf-8").replace("Reset the account", "Rotate the keys"), encoding="utf-8")
+    again = _build(settings)
+    assert again.made > 0
+    assert again.pages == first.pages  # no page shows a playbook's steps yet: made again, the same bytes
+
+
+def test_without_the_kind_its_folder_is_not_read(tmp_path: Path) -> None:
+    assert KIND not in KINDS
+    kb = _build(_knowledge_base(tmp_path)).kb
+    assert KIND not in kb.items and not any(problem.kind == KIND for problem in kb.problems)
+    assert kb.counts() == "2 rules, 0 Data Needed, 0 logging policies, 0 triggers"
+
+
+def test_a_kind_that_needs_an_unknown_kind_is_refused(tmp_path: Path) -> None:
+    register(replace(PLAYBOOK_KIND, needs=("incident",)))
+    try:
+        with pytest.raises(ValueError, match="needs 'incident', which is not registered"):
+            in_order()
+    finally:
+        del KINDS[KIND]
+
+
+def test_items_given_to_the_load_are_not_read_again(playbook_kind: Kind, tmp_path: Path) -> None:
+    """As a revision's knowledge base is loaded: its rules parsed beforehand, every other kind read by its loader."""
+    problems: list[Problem] = []
+    kb = load_knowledge_base(_knowledge_base(tmp_path), problems, given={"rule": []}, remember=False)
+    assert kb.rules == [] and sorted(kb.items[KIND]) == ["PB_lateral", "PB_unknown"]
+    assert kb.problems is problems and [Path(problem.path).name for problem in problems] == ["broken.yml"]
+    assert list(kb.items) == ["rule", "data_needed", "logging_policy", "trigger", KIND]  # registry order
