@@ -21,7 +21,7 @@ from atc.convert.runner import ConvertStats, convert_rules
 from atc.convert.targets import Target
 from atc.convert.team_targets import configured_targets
 from atc.history.gitrev import GitError
-from atc.kinds import KINDS
+from atc.kinds import folder_kinds
 from atc.link import link
 from atc.link.validation import validate
 from atc.load.knowledge_base import load_knowledge_base
@@ -72,7 +72,7 @@ def check(settings: Settings) -> KnowledgeBase:
 
 def _inputs(settings: Settings) -> list[Path]:
     """Every path the build reads: output folders must not hold any of them."""
-    paths = [folder for kind in KINDS.values() if kind.loader and kind.settings_key for folder in settings.folders(kind.settings_key)]
+    paths = [folder for key in folder_kinds() for folder in settings.folders(key)]
     paths += [settings.templates_dir, settings.mkdocs_config, settings.cache_dir, settings.base_dir]
     return paths + ([settings.events] if settings.events is not None else [])
 

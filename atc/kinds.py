@@ -50,6 +50,11 @@ def register(kind: Kind) -> Kind:
     return kind
 
 
+def folder_kinds() -> dict[str, Kind]:
+    """The kinds read from folders, by the settings key naming their folders, in registry order."""
+    return {kind.settings_key: kind for kind in KINDS.values() if kind.loader and kind.settings_key}
+
+
 def in_order() -> list[Kind]:
     """The registered kinds in registry order, each after the kinds it needs (loaders and linkers run in this order)."""
     ordered: dict[str, Kind] = {}

@@ -197,15 +197,6 @@ def test_without_the_kind_its_folder_is_not_read(tmp_path: Path) -> None:
     assert kb.counts() == "2 rules, 0 Data Needed, 0 logging policies, 0 triggers"
 
 
-def test_a_kind_that_needs_an_unknown_kind_is_refused(tmp_path: Path) -> None:
-    register(replace(PLAYBOOK_KIND, needs=("incident",)))
-    try:
-        with pytest.raises(ValueError, match="needs 'incident', which is not registered"):
-            in_order()
-    finally:
-        del KINDS[KIND]
-
-
 def test_items_given_to_the_load_are_not_read_again(playbook_kind: Kind, tmp_path: Path) -> None:
     """As a revision's knowledge base is loaded: its rules parsed beforehand, every other kind read by its loader."""
     problems: list[Problem] = []

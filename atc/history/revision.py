@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from atc.history.gitrev import changed_paths, extract, list_blobs, resolve, write_blobs
-from atc.kinds import KINDS
+from atc.kinds import folder_kinds
 from atc.link import link
 from atc.load.knowledge_base import load_knowledge_base
 from atc.load.remembered import loader_digest, rule_digest
@@ -70,7 +70,7 @@ def _outside_to_top(settings: Settings, root: Path, top: Path) -> Settings:
 
 def _folder_keys(rules: bool = True) -> list[str]:
     """The settings keys of the kinds read from folders (with or without the rules')."""
-    return [kind.settings_key for kind in KINDS.values() if kind.loader and kind.settings_key and (rules or kind.name != "rule")]
+    return [key for key, kind in folder_kinds().items() if rules or kind.name != "rule"]
 
 
 def config_rel(config: Path | None, top: Path) -> str | None:
