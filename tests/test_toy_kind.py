@@ -1,8 +1,8 @@
 """A toy entity kind, response playbooks, added through the registry only (`register(Kind(...))`, removed after).
 
-The kind's loader, linker, page maker and template live here and in a temporary folder; no atc module names it.
-A build loads its items, links them to the rules whose techniques they answer, counts them, refers to them in the
-page memo and renders their pages.
+The kind's loader, linker and page maker live here, its template in a temporary folder (the team's template
+folder); no atc module names it. A build loads its items, links them to the rules whose techniques they answer,
+counts them, refers to them in the page memo and renders their pages.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from atc.kinds import KINDS, Kind, in_order, register
 from atc.load.fields import FieldError, load_unique, read_mapping, text, text_list
 from atc.load.knowledge_base import Loading, load_knowledge_base
 from atc.model import KnowledgeBase, Problem
+from atc.render import addresses
+from atc.render.context import RenderContext
 from atc.settings import HistorySettings, Settings, default_settings
 
 KIND = "playbook"
@@ -67,6 +69,31 @@ def link_playbooks(kb: KnowledgeBase) -> None:
                 kb.problems.append(Problem(str(playbook.path), KIND, f"technique {technique} is unknown to ATT&CK", severity="warning"))
 
 
+def playbook_pages(ctx: RenderContext) -> dict[str, str]:
+    """The kind's page maker: a page per playbook, at the address its registry folder gives."""
+    pages: dict[str, str] = {}
+    for playbook in ctx.kb.items[KIND].values():
+        page = addresses.page(KIND, playbook.id)
+        pages[page] = ctx.render("playbook.md.j2", page, playbook=playbook)
+    return pages
+
+
+TEMPLATE = """\
+# {{ playbook.title }}
+
+{% for step in playbook.steps %}
+1. {{ step }}
+{% endfor %}
+
+## Rules that lead here
+
+{% for slug, title in playbook.rules %}
+- [{{ title }}]({{ link_to("rule", slug) }})
+{% else %}
+No rule is tagged with its techniques.
+{% endfor %}
+"""
+
 PLAYBOOK_KIND = Kind(
     KIND,
     "Response playbook",
@@ -75,6 +102,7 @@ PLAYBOOK_KIND = Kind(
     "playbooks",
     f"{__name__}:load_playbooks",
     f"{__name__}:link_playbooks",
+    f"{__name__}:playbook_pages",
     needs=("rule",),
 )
 
@@ -139,12 +167,16 @@ def _knowledge_base(root: Path) -> Settings:
         PLAYBOOK.format(name="unknown", title="A technique from the future", techniques="T1999", step="Wait"), encoding="utf-8"
     )
     (playbooks / "broken.yml").write_text("title: [no id\n", encoding="utf-8")
+    templates = root / "templates"
+    templates.mkdir()
+    (templates / "playbook.md.j2").write_text(TEMPLATE, encoding="utf-8")
     settings = replace(
         default_settings(root),
         data_needed=(),
         logging_policies=(),
         triggers=(),
         cache_dir=root / "cache",
+        templates_dir=templates,
         targets=("splunk",),
         build_site=False,
         exports=False,
@@ -177,8 +209,21 @@ def test_atc_check_counts_the_kind(playbook_kind: Kind, tmp_path: Path) -> None:
     assert any(problem.kind == KIND and problem.path.endswith("broken.yml") for problem in kb.problems)
 
 
+def test_the_kind_s_pages_are_rendered_and_link_its_rules(playbook_kind: Kind, tmp_path: Path) -> None:
+    settings = _knowledge_base(tmp_path)
+    pages = _build(settings).pages
+    assert sorted(page for page in pages if page.startswith("Playbooks/")) == ["Playbooks/PB_lateral.md", "Playbooks/PB_unknown.md"]
+    lateral = pages["Playbooks/PB_lateral.md"]
+    assert lateral.startswith("# Lateral movement over SMB\n")
+    assert "1. Reset the account" in lateral
+    assert "- [PsExec service](../Detection_Rules/psexec.md)" in lateral and "minidump" not in lateral
+    assert "No rule is tagged with its techniques." in pages["Playbooks/PB_unknown.md"]
+    assert (settings.docs_dir / "Playbooks" / "PB_lateral.md").read_text(encoding="utf-8") == lateral
+    assert (tmp_path / "docs" / "Detection_Rules" / "psexec.md").is_file()  # the page the link leads to
+
+
 def test_the_page_memo_refers_to_the_kind_s_items(playbook_kind: Kind, tmp_path: Path) -> None:
-    """The memo's digest holds the playbooks: an unchanged build remembers every page, an edited playbook makes them again."""
+    """The memo's digest holds the playbooks: an unchanged build remembers every page, an edited playbook's page is made again."""
     settings = _knowledge_base(tmp_path)
     first = _build(settings)
     assert first.made > 0
@@ -187,13 +232,16 @@ def test_the_page_memo_refers_to_the_kind_s_items(playbook_kind: Kind, tmp_path:
     playbook.write_text(playbook.read_text(encoding="utf-8").replace("Reset the account", "Rotate the keys"), encoding="utf-8")
     again = _build(settings)
     assert again.made > 0
-    assert again.pages == first.pages  # no page shows a playbook's steps yet: made again, the same bytes
+    assert "1. Rotate the keys" in again.pages["Playbooks/PB_lateral.md"]
+    assert {page for page in first.pages if first.pages[page] != again.pages[page]} == {"Playbooks/PB_lateral.md"}
 
 
 def test_without_the_kind_its_folder_is_not_read(tmp_path: Path) -> None:
     assert KIND not in KINDS
-    kb = _build(_knowledge_base(tmp_path)).kb
+    result = _build(_knowledge_base(tmp_path))
+    kb = result.kb
     assert KIND not in kb.items and not any(problem.kind == KIND for problem in kb.problems)
+    assert not any(page.startswith("Playbooks/") for page in result.pages)
     assert kb.counts() == "2 rules, 0 Data Needed, 0 logging policies, 0 triggers"
 
 
