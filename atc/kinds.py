@@ -50,6 +50,27 @@ def register(kind: Kind) -> Kind:
     return kind
 
 
+PLUGINS = "atc.kinds"  # the entry point group under which an installed package declares its kinds (each entry names a Kind)
+
+
+def register_plugins() -> list[str]:
+    """Register the kinds installed packages declare in the `atc.kinds` entry point group (by entry name); return a
+    message for each entry left out (it fails to load, is no Kind, or takes a name or folder already taken)."""
+    from importlib.metadata import entry_points  # on use: scanning the installed packages costs a command, not every import
+
+    left_out: list[str] = []
+    for entry in sorted(entry_points(group=PLUGINS), key=lambda entry: entry.name):
+        try:
+            kind = entry.load()
+            if not isinstance(kind, Kind):
+                raise TypeError(f"it names a {type(kind).__name__}, not an atc.kinds.Kind")
+            if KINDS.get(kind.name) != kind:  # registered already by an earlier command in this process
+                register(kind)
+        except Exception as exc:  # a broken plugin leaves its kind out, not the command
+            left_out.append(f"entry point {entry.name} = {entry.value} ({PLUGINS}): {type(exc).__name__}: {exc}; the kind is left out")
+    return left_out
+
+
 def folder_kinds() -> dict[str, Kind]:
     """The kinds read from folders, by the settings key naming their folders, in registry order."""
     return {kind.settings_key: kind for kind in KINDS.values() if kind.loader and kind.settings_key}

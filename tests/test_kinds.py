@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Iterator
 
 import pytest
 
-from atc.kinds import KINDS, Kind, folder_kinds, in_order, register, resolve
+from atc.kinds import KINDS, PLUGINS, Kind, folder_kinds, in_order, register, register_plugins, resolve
 from atc.load.data_needed import load_data_needed
 
 
@@ -54,3 +55,31 @@ def test_counts_name_the_items_as_a_summary_does() -> None:
     assert KINDS["logging_policy"].counted(3) == "3 logging policies"
     assert KINDS["data_needed"].counted(1) == "1 Data Needed"
     assert Kind("playbook", "Playbook", "Playbooks").counted(2) == "2 playbooks"
+
+
+PLAYBOOK = Kind("playbook", "Playbook", "Playbooks", settings_key="playbooks", loader="atc_playbooks:load")
+
+
+def _entry_points(monkeypatch: pytest.MonkeyPatch, *values: str) -> None:
+    """Pretend installed packages declare these entry points (name=value) in the atc.kinds group."""
+    found = [importlib.metadata.EntryPoint(name, value, PLUGINS) for name, _, value in (text.partition("=") for text in values)]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [entry for entry in found if entry.group == group])
+
+
+def test_an_installed_package_declares_its_kind_by_entry_point(registry: dict[str, Kind], monkeypatch: pytest.MonkeyPatch) -> None:
+    _entry_points(monkeypatch, f"playbook={__name__}:PLAYBOOK")
+    assert register_plugins() == []
+    assert registry["playbook"] is PLAYBOOK and "playbooks" in folder_kinds()
+    assert register_plugins() == []  # a second command in the same process
+
+
+def test_a_broken_plugin_is_left_out_with_a_message(registry: dict[str, Kind], monkeypatch: pytest.MonkeyPatch) -> None:
+    _entry_points(monkeypatch, "gone=no_such_module:KIND", f"wrong={__name__}:_entry_points", f"taken={__name__}:TAKEN")
+    messages = register_plugins()
+    assert [message.split(" = ")[0] for message in messages] == ["entry point gone", "entry point taken", "entry point wrong"]
+    assert "ModuleNotFoundError" in messages[0] and "folder 'Detection_Rules' is another kind's" in messages[1]
+    assert "not an atc.kinds.Kind" in messages[2] and all(message.endswith("the kind is left out") for message in messages)
+    assert "taken" not in registry and "gone" not in registry
+
+
+TAKEN = Kind("taken", "Taken", "Detection_Rules")

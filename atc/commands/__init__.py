@@ -7,6 +7,7 @@ import sys
 
 from atc.commands import attack, build, check, convert, diff, init, serve, verify
 from atc.convert.targets import UnknownTargetError
+from atc.kinds import register_plugins
 from atc.settings import ConfigError
 
 DESCRIPTION = """\
@@ -43,6 +44,8 @@ RUN = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    for message in register_plugins():  # before the options: a plugin kind's folders are settings too
+        print(f"atc: {message}", file=sys.stderr)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
