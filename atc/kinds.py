@@ -2,7 +2,8 @@
 
 Declared once here and iterated by the engine, `atc check`, the memo, the address book and the site. Loaders, linkers
 and page makers are named as "module:function" and imported on use, so that any stage may read the registry without
-importing a later stage.
+importing a later stage. A team adds a kind with one `register(Kind(...))`, or from an installed package through the
+`atc.kinds` entry point group (see register_plugins).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ class Kind:
     folder: str  # the docs/ folder of its pages
     templates: tuple[str, ...] = ()  # its page template first, then its index's
     settings_key: str | None = None  # the atc.yml key (and command-line option) naming the folders it is read from
-    loader: str | None = None  # "module:function" reading those folders: (folders, problems, Loading) -> its items
+    loader: str | None = None  # "module:function" reading those folders: (folders, problems, Loading) -> its items by id (rules: a list)
     linker: str | None = None  # "module:function" linking its items with the rest of the knowledge base: (kb) -> None
     pages: str | None = None  # "module:function" rendering its pages
     needs: tuple[str, ...] = ()  # the kinds loaded and linked before it (their items are in Loading.loaded)
