@@ -310,7 +310,7 @@ def test_a_backend_and_pipeline_plugin_the_team_installs_is_usable(tmp_path: Pat
 def test_build_help_names_every_setting() -> None:
     from dataclasses import fields
 
-    from atc.commands import BUILD_EPILOG
+    from atc.commands.build import BUILD_EPILOG
     from atc.settings import Settings
 
     names = " ".join(BUILD_EPILOG.split())
