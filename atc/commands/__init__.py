@@ -20,7 +20,8 @@ and the rule translated into every configured query language through pySigma.
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atc", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve.register(commands, build.register(commands))
+    build.register(commands)
+    serve.register(commands)
     check.register(commands)
     diff.register(commands)
     init.register(commands)

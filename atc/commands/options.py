@@ -1,65 +1,125 @@
-"""Options and settings shared by the commands that read a knowledge base: defaults, then atc.yml, then the options."""
+"""The command-line side of the settings schema: each command's options, the --help key list, and the one merge of
+defaults, then atc.yml, then the options, that every command reading settings uses."""
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+import textwrap
 from pathlib import Path
 
-from atc.settings import CONFIG_NAME, ConfigError, Settings, check_paths, default_settings, find_config, load_config_file, parse_targets
+from atc.convert.targets import OPTIONAL_TARGETS, TARGETS
+from atc.settings import CONFIG_NAME, ConfigError, HistorySettings, Settings, check_paths, default_settings, find_config, load_config_file
+from atc.settings.model import merged
+from atc.settings.schema import HISTORY, KB_COMMANDS, Option, Setting, schema
+from atc.settings.values import ENVIRONMENT_KEYS, TARGET_ENTRY_KEYS, PathList, Where
+
+WIDTH = 80
 
 
-def add_kb_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="an atc.yml with the settings (default: ./atc.yml when present)")
-    parser.add_argument(
-        "--rules", type=Path, action="append", metavar="DIR", help="a folder of Sigma rules, searched recursively (repeatable)"
-    )
-    parser.add_argument("--data-needed", type=Path, action="append", metavar="DIR", help="a folder of Data Needed YAML (repeatable)")
-    parser.add_argument(
-        "--logging-policies", type=Path, action="append", metavar="DIR", help="a folder of logging policy YAML (repeatable)"
-    )
-    parser.add_argument("--triggers", type=Path, action="append", metavar="DIR", help="an Atomic Red Team atomics/ folder (repeatable)")
-    parser.add_argument("--strict", action="store_true", default=None, help="exit with status 1 when any problem was found")
-    parser.add_argument(
-        "--verbose",
-        "-v",
-        action="store_true",
-        help="list every problem with its file; without it, 20 per kind and conversion failures as one line per target",
-    )
+def _options(command: str) -> list[tuple[Setting, Option]]:
+    """The settings' options on a command, in schema order."""
+    return [(setting, option) for setting in schema() for option in setting.options if command in option.commands]
 
 
-def settings_from_args(args: argparse.Namespace, cwd: Path) -> Settings:
-    """Defaults, then atc.yml, then the command-line options."""
+def add_settings_options(parser: argparse.ArgumentParser, command: str) -> None:
+    """--config and the options the schema gives this command (plus --verbose on the commands reading the whole knowledge base)."""
+    parser.add_argument("--config", type=Path, help=f"an {CONFIG_NAME} with the settings (default: ./{CONFIG_NAME} when present)")
+    for setting, option in _options(command):
+        if option.metavar is None:
+            parser.add_argument(*option.flags, dest=option.dest, action="store_true", help=option.help)
+            continue
+        text = option.help
+        if setting.default and "default:" not in text:
+            text = f"{text[:-1]}; default: {setting.default})" if text.endswith(")") else f"{text} (default: {setting.default})"
+        parser.add_argument(
+            *option.flags,
+            dest=option.dest,
+            type=setting.value.arg_type,
+            action="append" if isinstance(setting.value, PathList) else "store",
+            metavar=option.metavar,
+            help=text,
+        )
+    if command in KB_COMMANDS:
+        parser.add_argument(
+            "--verbose",
+            "-v",
+            action="store_true",
+            help="list every problem with its file; without it, 20 per kind and conversion failures as one line per target",
+        )
+
+
+def settings_from_args(args: argparse.Namespace, cwd: Path, *, defaults: Path | None = None, check: bool = True) -> Settings:
+    """Defaults, then atc.yml (./atc.yml or --config), then the command-line options.
+
+    Without an atc.yml the default layout below `defaults` applies; when that is None, --rules is required (below the
+    current folder). With `check`, a given path that does not exist is an error and missing default folders are dropped.
+    """
     config_file = find_config(args.config, cwd)
-    if config_file is None and not getattr(args, "rules", None):
+    if config_file is not None:
+        settings = load_config_file(config_file)
+    elif defaults is not None:
+        settings = default_settings(defaults)
+    elif getattr(args, "rules", None):
+        settings = default_settings(cwd)
+    else:
         raise ConfigError(f"no {CONFIG_NAME} in {cwd} and no --rules: run `atc init` to write one for this repository, or give --rules DIR")
-    settings = load_config_file(config_file) if config_file else default_settings(cwd)
     changes: dict[str, object] = {}
-    for option in ("rules", "data_needed", "logging_policies", "triggers"):
-        value = getattr(args, option, None)
-        if value:
-            changes[option] = tuple(value)
-    for option in ("docs_dir", "site_dir", "cache_dir", "events"):
-        value = getattr(args, option, None)
-        if value is not None:
-            changes[option] = value
-    if getattr(args, "no_exports", False):
-        changes["exports"] = False
-    if getattr(args, "no_site", False):
-        changes["build_site"] = False
-    if getattr(args, "offline", False):
-        changes["offline"] = True
-    if getattr(args, "no_history", False):
-        changes["history"] = replace(settings.history, enabled=False)
-    if getattr(args, "repo_url", None):
-        changes["repo_url"] = args.repo_url
-    if args.strict:
-        changes["strict"] = True
-    if getattr(args, "targets", None):
-        changes["targets"] = tuple(parse_targets(args.targets))
-    jobs = getattr(args, "jobs", None)
-    if jobs is not None:
-        if jobs < 1:
-            raise ConfigError("--jobs must be at least 1")
-        changes["jobs"] = jobs
-    return check_paths(replace(settings, **changes, given=settings.given | set(changes)))
+    for setting, option in {option.dest: (setting, option) for setting, option in _options(args.command)}.values():
+        raw = getattr(args, option.dest, None)
+        if raw is None or raw is False:
+            continue
+        value = option.sets if option.metavar is None else setting.value.from_option(raw, Where(option.flags[0]))
+        changes.update(setting.value.fields(option.key or setting.key, value))
+    settings = merged(settings, changes)
+    return check_paths(settings) if check else settings
+
+
+def _wrapped(text: str, indent: str, hang: str) -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=hang, break_on_hyphens=False)
+
+
+def _yaml(value: object) -> str:
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def settings_help(command: str) -> str:
+    """The --help text of the settings: every atc.yml key with its help, default and option, then the keys of its mappings."""
+    lines = _wrapped(
+        f"Settings come from, in order: the built-in defaults (folders named rules, data_needed, ... next to {CONFIG_NAME}, "
+        f"or in the current folder when only --rules is given), an {CONFIG_NAME} in the current folder or given with "
+        "--config, then these options.",
+        "",
+        "",
+    )
+    lines += ["", f"{CONFIG_NAME} keys (paths relative to the file; [default] and the option setting it):"]
+    for setting in schema():
+        flags = sorted({option.flags[0] for option in setting.options if command in option.commands})
+        extra = f" [{setting.default}]" if setting.default else ""
+        extra += f" {', '.join(flags)}" if flags else ""
+        lines += _wrapped(f"{setting.key}: {setting.help}{extra}", "  ", "      ")
+    lines += ["", "history (when the knowledge base is in git; defaults shown):", "  history:"]
+    defaults = HistorySettings()
+    width = max(len(f"{entry.key}: {_yaml(getattr(defaults, entry.key))}") for entry in HISTORY)
+    for entry in HISTORY:
+        pair = f"{entry.key}: {_yaml(getattr(defaults, entry.key))}"
+        note = f"; default: {entry.default}" if getattr(defaults, entry.key) is None else ""
+        lines += _wrapped(f"{pair:<{width}}  # {entry.help}{note}", "    ", " " * (width + 6) + "# ")
+    lines += [""] + _wrapped(
+        "environments: a mapping of name to what the environment collects; each gets a page of the rules it can run "
+        "and those it is blind to, and a Navigator layer. An environment's keys:",
+        "",
+        "",
+    )
+    for key, text in ENVIRONMENT_KEYS.items():
+        lines += _wrapped(f"{key}: {text}", "    ", "      ")
+    lines += ["  e.g. corp: {data_needed: [DN_...], logging_policies: [LP_...], data_components: [DC0032],"]
+    lines += ["              log_sources: [{product: windows, service: sysmon}]}"]
+    lines += ["", "A targets entry is a built-in key or a target of the team's own, a mapping of:"]
+    for key, text in TARGET_ENTRY_KEYS.items():
+        lines += _wrapped(f"{key}: {text}", "    ", "      ")
+    lines += ["  e.g. - {key: splunk-ours, backend: splunk, pipelines: [splunk_windows, pipelines/fields.yml],"]
+    lines += ["         format: default, options: {index: main}, language: spl, export: savedsearches}"]
+    lines += [""] + _wrapped(
+        f"built-in targets: {', '.join(t.key for t in TARGETS)}; optional: {', '.join(t.key for t in OPTIONAL_TARGETS)}", "", ""
+    )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,245 @@
+"""Every setting declared once: its atc.yml key, type, default, help and command-line options; atc.yml is read through it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from atc.settings.model import ConfigError, HistorySettings, Settings, default_settings, kind_keys, merged
+from atc.settings.values import (
+    Bool,
+    Environments,
+    Exclusions,
+    Mapping,
+    NameList,
+    PathList,
+    PathValue,
+    Targets,
+    Url,
+    Value,
+    Where,
+    WholeNumber,
+    refuse_unknown,
+)
+
+KB_COMMANDS = ("build", "serve", "check")  # the commands that read the whole knowledge base
+SETTINGS_COMMANDS = (*KB_COMMANDS, "diff", "verify")  # every command that reads settings
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line option setting a key, on the commands named."""
+
+    flags: tuple[str, ...]  # the long flag first: "--jobs", "-j"
+    commands: tuple[str, ...]
+    help: str
+    metavar: str | None = None  # None: a flag without a value, setting `sets`
+    sets: Any = None  # what a flag without a value sets
+    key: str | None = None  # the key it sets when not the setting's own, e.g. "history.enabled"
+
+    @property
+    def dest(self) -> str:
+        return self.flags[0].lstrip("-").replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # the atc.yml key (and, for most, the Settings field)
+    value: Value
+    help: str  # one line for --help
+    default: str = ""  # the default, as --help says it ("" when there is none to say)
+    options: tuple[Option, ...] = ()
+
+
+HISTORY = (
+    Setting("enabled", Bool(), "a history section per rule page, the changes page and feed", "true"),
+    Setting("depth", WholeNumber(), "commits read back from HEAD (one git log pass)", "1000"),
+    Setting("revisions", WholeNumber(minimum=0), "per rule, the newest changes whose queries are diffed (0: none)", "5"),
+    Setting("periods", WholeNumber(), "the changes page: the last N tags, else months", "12"),
+    Setting(
+        "commit_url",
+        Url("{sha}", optional=True),
+        "a commit's web page, e.g. https://git.example/rules/commit/{sha}",
+        "derived from a GitHub or GitLab repo_url",
+    ),
+)
+
+# the help of the kinds atc ships; a kind registered later gets a generic line
+_KIND_HELP = {
+    "rules": ("a folder of Sigma rules, searched recursively", "rules"),
+    "data_needed": ("a folder of Data Needed YAML", "data_needed"),
+    "logging_policies": ("a folder of logging policy YAML", "logging_policies"),
+    "triggers": ("an Atomic Red Team atomics/ folder", "triggers"),
+}
+
+
+def _kind_setting(key: str) -> Setting:
+    """The folders an entity kind is read from (`Kind.settings_key`), with its --KEY DIR option (repeatable)."""
+    text, default = _KIND_HELP.get(key, (f"a folder of {key.replace('_', ' ')} YAML", key))
+    commands = (*KB_COMMANDS, "verify") if key == "rules" else KB_COMMANDS
+    flag = f"--{key.replace('_', '-')}"
+    return Setting(key, PathList(), f"{text} (or a list of them)", default, (Option((flag,), commands, f"{text} (repeatable)", "DIR"),))
+
+
+_BUILD_SERVE = ("build", "serve")
+
+_OTHERS = (
+    Setting(
+        "docs_dir",
+        PathValue(),
+        "where the Markdown pages go",
+        "docs",
+        (Option(("--docs-dir",), _BUILD_SERVE, "where the Markdown pages go", "DIR"),),
+    ),
+    Setting(
+        "site_dir",
+        PathValue(),
+        "where the static site goes",
+        "site",
+        (Option(("--site-dir",), _BUILD_SERVE, "where the static site goes", "DIR"),),
+    ),
+    Setting("templates_dir", PathValue(), "the team's template overrides (atc's own are used for the rest)", "templates"),
+    Setting("mkdocs_config", PathValue(), "the mkdocs.yml the site is built with", "mkdocs.yml"),
+    Setting(
+        "cache_dir",
+        PathValue(),
+        "where converted queries are cached",
+        ".atc-cache",
+        (Option(("--cache-dir",), _BUILD_SERVE, "where converted queries are cached", "DIR"),),
+    ),
+    Setting(
+        "targets",
+        Targets(),
+        "query languages in page order: built-in keys or the team's own targets (below)",
+        "all",
+        (
+            Option(("--targets",), _BUILD_SERVE, "comma-separated query languages, in page order", "LIST"),
+            Option(
+                ("--targets",), ("diff",), "comma-separated query languages to compare (default: the configured ones, else all)", "LIST"
+            ),
+            Option(
+                ("--targets",),
+                ("verify",),
+                "comma-separated runnable targets: grep, sqlite, powershell (simulated); default: atc.yml's targets that can run here, else grep,sqlite",
+                "LIST",
+            ),
+        ),
+    ),
+    Setting(
+        "jobs",
+        WholeNumber(),
+        "processes for conversion and for the site's pages",
+        "all cores",
+        (
+            Option(("--jobs", "-j"), _BUILD_SERVE, "processes for conversion and for the site's pages", "N"),
+            Option(("--jobs", "-j"), ("diff",), "processes for parsing and converting (default: all cores)", "N"),
+            Option(("--jobs", "-j"), ("verify",), "conversion processes (default: 1, or atc.yml's jobs)", "N"),
+        ),
+    ),
+    Setting(
+        "build_site",
+        Bool(),
+        "build the static site with mkdocs (false: the Markdown pages only)",
+        "true",
+        (Option(("--no-site",), ("build",), "write the Markdown pages only, do not run mkdocs", sets=False),),
+    ),
+    Setting(
+        "strict",
+        Bool(),
+        "exit with status 1 when any problem was found",
+        "false",
+        (Option(("--strict",), KB_COMMANDS, "exit with status 1 when any problem was found", sets=True),),
+    ),
+    Setting(
+        "repo_url",
+        Url(),
+        'http(s) URL of the rules\' repository (the atc.yml folder) for "edit this rule" links',
+        "none",
+        (
+            Option(
+                ("--repo-url",), ("build",), 'http(s) URL of the rules\' repository (the atc.yml folder) for "edit this rule" links', "URL"
+            ),
+        ),
+    ),
+    Setting(
+        "offline",
+        Bool(),
+        "build a site that works from the file system, without a server (air-gapped use)",
+        "false",
+        (Option(("--offline",), ("build",), "build a site that works from the file system, without a server (air-gapped use)", sets=True),),
+    ),
+    Setting(
+        "exports",
+        Bool(),
+        "deployable exports under exports/<target>/ (a conversion per rule in each deploy format)",
+        "true",
+        (
+            Option(
+                ("--no-exports",),
+                ("build",),
+                "no deployable exports under exports/<target>/ (no conversions in deploy formats)",
+                sets=False,
+            ),
+        ),
+    ),
+    Setting("attack_snapshot", PathValue(), "an ATT&CK snapshot file (`atc attack update` writes one)", "the one shipped with atc"),
+    Setting(
+        "events",
+        PathValue(),
+        "example events per rule id: the grep and SQLite queries are checked on them",
+        "events",
+        (
+            Option(("--events",), ("build",), "example events per rule id: check the grep and SQLite queries on them", "DIR"),
+            Option(("--events",), ("check",), "example events per rule id: report event files that cannot be read", "DIR"),
+            Option(("--events",), ("verify",), "the events folder, one folder per rule id (default: atc.yml's events)", "DIR"),
+        ),
+    ),
+    Setting(
+        "validators",
+        NameList("validator set names (pysigma, sigmahq, ...)"),
+        "validator sets `atc check` runs: pysigma (pySigma's own), sigmahq, or another installed plugin",
+        "pysigma",
+    ),
+    Setting("validator_exclusions", Exclusions(), "rule id -> pySigma validator names `atc check` skips for that rule", "none"),
+    Setting("environments", Environments(), "the team's environments: name -> what each collects (below)", "none"),
+    Setting(
+        "history",
+        Mapping(HISTORY, HistorySettings),
+        "what rule pages show of the git history, and what it may cost (below)",
+        "",
+        (
+            Option(
+                ("--no-history",),
+                ("build",),
+                "leave out the rule history from git (history: {enabled: false})",
+                sets=False,
+                key="history.enabled",
+            ),
+        ),
+    ),
+)
+
+
+def schema() -> tuple[Setting, ...]:
+    """Every setting: the registered entity kinds' folders first (from atc/kinds.py), then the rest."""
+    return (*(_kind_setting(key) for key in kind_keys()), *_OTHERS)
+
+
+def load_config_file(path: Path) -> Settings:
+    """Settings from an atc.yml; its paths are relative to the file's folder, as are the defaults it leaves out."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the configuration must be a mapping of settings")
+    entries = {entry.key: entry for entry in schema()}
+    refuse_unknown(data, tuple(entries), str(path))
+    changes: dict[str, Any] = {}
+    for key, raw in data.items():
+        value = entries[key].value
+        changes.update(value.fields(key, value.parse(raw, Where(key, path, path.parent))))
+    return merged(default_settings(path.parent), changes)
