@@ -15,14 +15,13 @@ from atc.commands import build_parser, main
 from atc.commands.options import settings_from_args
 from atc.kinds import KINDS, Kind
 from atc.settings import REPO_ROOT, ConfigError, load_config_file
-from atc.settings.schema import HISTORY, SETTINGS_COMMANDS, schema
+from atc.settings.schema import ENVIRONMENT, HISTORY, SETTINGS_COMMANDS, schema
 from atc.settings.values import (
-    ENVIRONMENT_KEYS,
     TARGET_ENTRY_KEYS,
     Bool,
-    Environments,
     Exclusions,
     Mapping,
+    Named,
     NameList,
     PathList,
     PathValue,
@@ -41,7 +40,7 @@ WRONG: dict[type, Any] = {
     NameList: "pysigma",
     Mapping: 3,
     Exclusions: ["x"],
-    Environments: ["corp"],
+    Named: ["corp"],
     Targets: {"splunk": 1},
 }
 
@@ -60,7 +59,7 @@ def test_every_schema_entry_appears_in_build_help(capsys: pytest.CaptureFixture[
     assert all(flag in options for flag in flags_on("build"))
     for key in (entry.key for entry in HISTORY):
         assert re.search(rf"^    {key}: ", text, re.MULTILINE), key
-    for key in (*ENVIRONMENT_KEYS, *TARGET_ENTRY_KEYS):
+    for key in (*(entry.key for entry in ENVIRONMENT), *TARGET_ENTRY_KEYS):
         assert re.search(rf"^    {key}: ", text, re.MULTILINE), key
 
 
@@ -93,6 +92,14 @@ def test_every_history_key_is_validated(tmp_path: Path, entry: Any) -> None:
         yaml.safe_dump({"history": {entry.key: WRONG[type(entry.value)] if entry.key != "revisions" else -1}}), encoding="utf-8"
     )
     with pytest.raises(ConfigError, match=re.escape(f"{config}: 'history.{entry.key}' must ")):
+        load_config_file(config)
+
+
+@pytest.mark.parametrize("entry", ENVIRONMENT, ids=lambda s: s.key)
+def test_every_environment_key_is_validated(tmp_path: Path, entry: Any) -> None:
+    config = tmp_path / "atc.yml"
+    config.write_text(yaml.safe_dump({"environments": {"corp": {entry.key: 5}}}), encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(f"{config}: 'environments.corp.{entry.key}' must ")):
         load_config_file(config)
 
 

@@ -8,10 +8,10 @@ import textwrap
 from pathlib import Path
 
 from atc.convert.targets import OPTIONAL_TARGETS, TARGETS
-from atc.settings import CONFIG_NAME, ConfigError, HistorySettings, Settings, check_paths, default_settings, find_config, load_config_file
+from atc.settings import CONFIG_NAME, ConfigError, Settings, check_paths, default_settings, find_config, load_config_file
 from atc.settings.model import merged
-from atc.settings.schema import HISTORY, KB_COMMANDS, Option, Setting, schema
-from atc.settings.values import ENVIRONMENT_KEYS, TARGET_ENTRY_KEYS, PathList, Where
+from atc.settings.schema import KB_COMMANDS, Option, Setting, schema
+from atc.settings.values import TARGET_ENTRY_KEYS, Mapping, Named, PathList, Targets, Where
 
 WIDTH = 80
 
@@ -97,28 +97,18 @@ def settings_help(command: str) -> str:
         extra = f" [{setting.default}]" if setting.default else ""
         extra += f" {', '.join(flags)}" if flags else ""
         lines += _wrapped(f"{setting.key}: {setting.help}{extra}", "  ", "      ")
-    lines += ["", "history (when the knowledge base is in git; defaults shown):", "  history:"]
-    defaults = HistorySettings()
-    width = max(len(f"{entry.key}: {_yaml(getattr(defaults, entry.key))}") for entry in HISTORY)
-    for entry in HISTORY:
-        pair = f"{entry.key}: {_yaml(getattr(defaults, entry.key))}"
-        note = f"; default: {entry.default}" if getattr(defaults, entry.key) is None else ""
-        lines += _wrapped(f"{pair:<{width}}  # {entry.help}{note}", "    ", " " * (width + 6) + "# ")
-    lines += [""] + _wrapped(
-        "environments: a mapping of name to what the environment collects; each gets a page of the rules it can run "
-        "and those it is blind to, and a Navigator layer. An environment's keys:",
-        "",
-        "",
-    )
-    for key, text in ENVIRONMENT_KEYS.items():
-        lines += _wrapped(f"{key}: {text}", "    ", "      ")
-    lines += ["  e.g. corp: {data_needed: [DN_...], logging_policies: [LP_...], data_components: [DC0032],"]
-    lines += ["              log_sources: [{product: windows, service: sysmon}]}"]
-    lines += ["", "A targets entry is a built-in key or a target of the team's own, a mapping of:"]
-    for key, text in TARGET_ENTRY_KEYS.items():
-        lines += _wrapped(f"{key}: {text}", "    ", "      ")
-    lines += ["  e.g. - {key: splunk-ours, backend: splunk, pipelines: [splunk_windows, pipelines/fields.yml],"]
-    lines += ["         format: default, options: {index: main}, language: spl, export: savedsearches}"]
+    for setting in schema():
+        if isinstance(setting.value, (Mapping, Named)):
+            lines += [""] + _wrapped(f"{setting.key}: {setting.help}; its keys:", "", "")
+            keys = {entry.key: entry.help + (f" [{entry.default}]" if entry.default else "") for entry in setting.value.entries}
+        elif isinstance(setting.value, Targets):
+            lines += ["", f"{setting.key}: built-in keys or targets of the team's own, each a mapping of:"]
+            keys = TARGET_ENTRY_KEYS
+        else:
+            continue
+        for key, text in keys.items():
+            lines += _wrapped(f"{key}: {text}", "    ", "      ")
+        lines += [("  e.g. " if number == 0 else "       ") + line for number, line in enumerate(setting.example)]
     lines += [""] + _wrapped(
         f"built-in targets: {', '.join(t.key for t in TARGETS)}; optional: {', '.join(t.key for t in OPTIONAL_TARGETS)}", "", ""
     )

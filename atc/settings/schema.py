@@ -8,16 +8,20 @@ from typing import Any
 
 import yaml
 
+from atc.model import Environment
 from atc.settings.model import ConfigError, HistorySettings, Settings, default_settings, kind_keys, merged
 from atc.settings.values import (
     Bool,
-    Environments,
     Exclusions,
+    Ids,
+    LogSources,
     Mapping,
+    Named,
     NameList,
     PathList,
     PathValue,
     Targets,
+    Text,
     Url,
     Value,
     Where,
@@ -52,6 +56,7 @@ class Setting:
     help: str  # one line for --help
     default: str = ""  # the default, as --help says it ("" when there is none to say)
     options: tuple[Option, ...] = ()
+    example: tuple[str, ...] = ()  # lines of atc.yml that --help shows
 
 
 HISTORY = (
@@ -66,6 +71,21 @@ HISTORY = (
         "derived from a GitHub or GitLab repo_url",
     ),
 )
+
+ENVIRONMENT = (
+    Setting("title", Text(), "the page title", "the name"),
+    Setting("data_needed", Ids(), "Data Needed ids collected"),
+    Setting("logging_policies", Ids(), "logging policies switched on (an item whose policies all are is collected)"),
+    Setting("data_components", Ids(), "ATT&CK data component ids collected (DC0032, ...)"),
+    Setting(
+        "log_sources", LogSources(), "Sigma log sources collected: mappings of product, service, category (a part left out matches any)"
+    ),
+)
+
+
+def _environment(name: str, title: str | None = None, **collects: tuple) -> Environment:
+    return Environment(name, title if title is not None else name, **collects)
+
 
 # the help of the kinds atc ships; a kind registered later gets a generic line
 _KIND_HELP = {
@@ -126,6 +146,10 @@ _OTHERS = (
                 "comma-separated runnable targets: grep, sqlite, powershell (simulated); default: atc.yml's targets that can run here, else grep,sqlite",
                 "LIST",
             ),
+        ),
+        example=(
+            "targets: [splunk, {key: splunk-ours, backend: splunk, pipelines: [splunk_windows, pipelines/fields.yml],",
+            "          format: default, options: {index: main}, language: spl, export: savedsearches}]",
         ),
     ),
     Setting(
@@ -204,7 +228,17 @@ _OTHERS = (
         "pysigma",
     ),
     Setting("validator_exclusions", Exclusions(), "rule id -> pySigma validator names `atc check` skips for that rule", "none"),
-    Setting("environments", Environments(), "the team's environments: name -> what each collects (below)", "none"),
+    Setting(
+        "environments",
+        Named(ENVIRONMENT, _environment, "environment names to what each collects"),
+        "the team's environments: name -> what each collects (below); each gets a page of the rules it can run and "
+        "those it is blind to, and a Navigator layer",
+        "none",
+        example=(
+            "environments: {corp: {data_needed: [DN_...], data_components: [DC0032],",
+            "                      log_sources: [{product: windows, service: sysmon}]}}",
+        ),
+    ),
     Setting(
         "history",
         Mapping(HISTORY, HistorySettings),

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from atc.model import Environment, LogSource
+from atc.model import LogSource
 from atc.settings.model import ConfigError, OptionValue, TargetEntry
 
 
@@ -32,8 +32,9 @@ class Where:
         return self.folder / text if self.folder else Path(text)
 
 
-def refuse_unknown(keys: Any, known: tuple[str, ...], where: str, prefix: str = "") -> None:
-    """An error naming the keys that are not settings, with the closest known one for a likely typo."""
+def refuse_unknown(keys: Any, known: tuple[str, ...], file: str, within: str = "") -> None:
+    """An error naming the keys that are not settings (of the mapping `within`), with the closest known one for a likely typo."""
+    prefix = f"{within}." if within else ""
     unknown = sorted(str(key) for key in keys if key not in known)
     if not unknown:
         return
@@ -43,7 +44,8 @@ def refuse_unknown(keys: Any, known: tuple[str, ...], where: str, prefix: str = 
         else f"'{prefix}{key}'"
         for key in unknown
     ]
-    raise ConfigError(f"{where}: unknown setting(s) {', '.join(hints)}; known: {', '.join(sorted(known))}")
+    allowed = f"'{within}' may only set {', '.join(known)}" if within else f"known: {', '.join(sorted(known))}"
+    raise ConfigError(f"{file}: unknown setting(s) {', '.join(hints)}; {allowed}")
 
 
 class Value:
@@ -142,12 +144,19 @@ class NameList(Value):
         return tuple(item.strip() for item in raw)
 
 
+def _keys(entries: tuple[Any, ...], raw: Any, where: Where) -> dict[str, Any]:
+    """The checked values of a mapping whose keys are the sub-settings `entries` (schema.Setting)."""
+    by_key = {entry.key: entry for entry in entries}
+    refuse_unknown(raw, tuple(by_key), str(where.file or where.key), where.key)
+    return {key: by_key[key].value.parse(item, where.child(key)) for key, item in raw.items()}
+
+
 @dataclass(frozen=True)
 class Mapping(Value):
-    """A mapping with its own schema (e.g. `history:`), read into a dataclass."""
+    """A mapping with its own schema (e.g. `history:`), made into one value (`make(**values)`; keys left out: its defaults)."""
 
-    entries: tuple[Any, ...]  # the sub-settings (schema.Setting), one per field of `of`
-    of: type
+    entries: tuple[Any, ...]  # the sub-settings (schema.Setting)
+    make: Callable[..., Any]
 
     @property
     def expected(self) -> str:  # type: ignore[override]
@@ -156,10 +165,75 @@ class Mapping(Value):
     def parse(self, raw: Any, where: Where) -> Any:
         if not isinstance(raw, dict):
             raise self.wrong(where)
-        known = tuple(entry.key for entry in self.entries)
-        refuse_unknown(raw, known, str(where.file or where.key), f"{where.key}.")
-        by_key = {entry.key: entry for entry in self.entries}
-        return replace(self.of(), **{key: by_key[key].value.parse(item, where.child(key)) for key, item in raw.items()})
+        return self.make(**_keys(self.entries, raw, where))
+
+
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@dataclass(frozen=True)
+class Named(Value):
+    """A mapping of names (they name pages: letters, digits, '-', '_') to mappings of one schema, e.g. `environments:`."""
+
+    entries: tuple[Any, ...]  # the sub-settings of each name's mapping (schema.Setting)
+    make: Callable[..., Any]  # make(name, **values)
+    what: str  # what the names are and their mappings say, for messages
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return f"map {self.what} ({', '.join(entry.key for entry in self.entries)})"
+
+    def parse(self, raw: Any, where: Where) -> tuple[Any, ...]:
+        if not isinstance(raw, dict):
+            raise self.wrong(where)
+        found = []
+        for name, spec in raw.items():
+            at = where.child(str(name))
+            if not isinstance(name, str) or not _NAME.fullmatch(name):
+                raise at.error("is not a name: letters, digits, '-' and '_' (it names a page); put other text in 'title'")
+            if spec is not None and not isinstance(spec, dict):
+                raise at.error(f"must be a mapping (keys: {', '.join(entry.key for entry in self.entries)})")
+            found.append(self.make(name, **_keys(self.entries, spec or {}, at)))
+        return tuple(found)
+
+
+class Text(Value):
+    expected = "be text"
+
+    def parse(self, raw: Any, where: Where) -> str:
+        if not isinstance(raw, str):
+            raise self.wrong(where)
+        return raw
+
+
+class Ids(Value):
+    """A list of ids (or one id), kept in order without repeats."""
+
+    expected = "be a list of ids"
+
+    def parse(self, raw: Any, where: Where) -> tuple[str, ...]:
+        items = [] if raw is None else [raw] if isinstance(raw, str) else raw
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            raise self.wrong(where)
+        return tuple(dict.fromkeys(items))
+
+
+_LOGSOURCE_KEYS = ("product", "service", "category")
+
+
+class LogSources(Value):
+    """Sigma log sources: mappings of product / service / category (a part left out matches any)."""
+
+    expected = f"be a list of mappings of {', '.join(_LOGSOURCE_KEYS)}"
+
+    def parse(self, raw: Any, where: Where) -> tuple[LogSource, ...]:
+        items = [] if raw is None else raw
+        if not isinstance(items, list) or not all(
+            isinstance(item, dict) and item and set(item) <= set(_LOGSOURCE_KEYS) and all(isinstance(v, str) for v in item.values())
+            for item in items
+        ):
+            raise self.wrong(where)
+        return tuple(LogSource(**item) for item in items)
 
 
 class Exclusions(Value):
@@ -171,58 +245,6 @@ class Exclusions(Value):
         ):
             raise self.wrong(where)
         return tuple(sorted((rule_id, tuple(sorted(names))) for rule_id, names in raw.items()))
-
-
-_ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-ENVIRONMENT_KEYS = {
-    "title": "the page title (default: the name)",
-    "data_needed": "Data Needed ids collected",
-    "logging_policies": "logging policies switched on (an item whose policies all are is collected)",
-    "data_components": "ATT&CK data component ids collected (DC0032, ...)",
-    "log_sources": "Sigma log sources collected: mappings of product, service, category (a part left out matches any)",
-}
-_LOGSOURCE_KEYS = ("product", "service", "category")
-
-
-class Environments(Value):
-    expected = f"map environment names to what each collects ({', '.join(ENVIRONMENT_KEYS)})"
-
-    def parse(self, raw: Any, where: Where) -> tuple[Environment, ...]:
-        if not isinstance(raw, dict):
-            raise self.wrong(where)
-        found = []
-        for name, spec in raw.items():
-            at = f"{where.file}: environment {name!r}"
-            if not isinstance(name, str) or not _ENVIRONMENT_NAME.fullmatch(name):
-                raise ConfigError(f"{at}: a name is letters, digits, '-' and '_' (it names the page); put other text in 'title'")
-            spec = spec or {}
-            if not isinstance(spec, dict) or set(spec) - set(ENVIRONMENT_KEYS):
-                raise ConfigError(f"{at} may only set {', '.join(ENVIRONMENT_KEYS)}")
-            lists = {key: _ids(spec.get(key), f"{at}: '{key}'") for key in ("data_needed", "logging_policies", "data_components")}
-            title = spec.get("title", name)
-            if not isinstance(title, str):
-                raise ConfigError(f"{at}: 'title' must be text")
-            found.append(Environment(name, title, log_sources=_log_sources(spec.get("log_sources"), at), **lists))
-        return tuple(found)
-
-
-def _ids(value: Any, what: str) -> tuple[str, ...]:
-    """A list of ids (or one id), as a tuple without repeats."""
-    items = [] if value is None else [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
-        raise ConfigError(f"{what} must be a list of ids")
-    return tuple(dict.fromkeys(items))
-
-
-def _log_sources(value: Any, where: str) -> tuple[LogSource, ...]:
-    """Sigma log sources: mappings of product / service / category (a part left out matches any)."""
-    items = [] if value is None else value
-    if not isinstance(items, list) or not all(
-        isinstance(item, dict) and item and set(item) <= set(_LOGSOURCE_KEYS) and all(isinstance(v, str) for v in item.values())
-        for item in items
-    ):
-        raise ConfigError(f"{where}: 'log_sources' must be a list of mappings of {', '.join(_LOGSOURCE_KEYS)}")
-    return tuple(LogSource(**item) for item in items)
 
 
 TARGET_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
