@@ -68,7 +68,7 @@ def settings_from_args(args: argparse.Namespace, cwd: Path, *, defaults: Path | 
         raw = getattr(args, option.dest, None)
         if raw is None or raw is False:
             continue
-        value = option.sets if option.metavar is None else setting.value.from_option(raw, Where(option.flags[0]))
+        value = option.sets if option.metavar is None else setting.value.parse(raw, Where(option.flags[0]))
         changes.update(setting.value.fields(option.key or setting.key, value))
     settings = merged(settings, changes)
     return check_paths(settings) if check else settings

@@ -89,19 +89,19 @@ def _environment(name: str, title: str | None = None, **collects: tuple) -> Envi
 
 # the help of the kinds atc ships; a kind registered later gets a generic line
 _KIND_HELP = {
-    "rules": ("a folder of Sigma rules, searched recursively", "rules"),
-    "data_needed": ("a folder of Data Needed YAML", "data_needed"),
-    "logging_policies": ("a folder of logging policy YAML", "logging_policies"),
-    "triggers": ("an Atomic Red Team atomics/ folder", "triggers"),
+    "rules": "a folder of Sigma rules, searched recursively",
+    "data_needed": "a folder of Data Needed YAML",
+    "logging_policies": "a folder of logging policy YAML",
+    "triggers": "an Atomic Red Team atomics/ folder",
 }
 
 
 def _kind_setting(key: str) -> Setting:
-    """The folders an entity kind is read from (`Kind.settings_key`), with its --KEY DIR option (repeatable)."""
-    text, default = _KIND_HELP.get(key, (f"a folder of {key.replace('_', ' ')} YAML", key))
+    """The folders an entity kind is read from (`Kind.settings_key`; default: a folder of that name), with its --KEY DIR option."""
+    text = _KIND_HELP.get(key, f"a folder of {key.replace('_', ' ')} YAML")
     commands = (*KB_COMMANDS, "verify") if key == "rules" else KB_COMMANDS
     flag = f"--{key.replace('_', '-')}"
-    return Setting(key, PathList(), f"{text} (or a list of them)", default, (Option((flag,), commands, f"{text} (repeatable)", "DIR"),))
+    return Setting(key, PathList(), f"{text} (or a list of them)", key, (Option((flag,), commands, f"{text} (repeatable)", "DIR"),))
 
 
 _BUILD_SERVE = ("build", "serve")

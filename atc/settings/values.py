@@ -49,18 +49,14 @@ def refuse_unknown(keys: Any, known: tuple[str, ...], file: str, within: str = "
 
 
 class Value:
-    """A setting's type; `expected` completes "must ..." in messages and says what to write in --help."""
+    """A setting's type (mkdocs' config_options are the model): `parse` checks a value, `expected` completes "must ..."."""
 
     expected = "be set"
     arg_type: Callable[[str], Any] = str  # how argparse reads the option's text
 
     def parse(self, raw: Any, where: Where) -> Any:
-        """The value from atc.yml (or an option), checked; a ConfigError from `where.error` when it is wrong."""
+        """The value from atc.yml or an option's text (a list of texts for a repeatable one), checked; a ConfigError from `where` when wrong."""
         return raw
-
-    def from_option(self, raw: Any, where: Where) -> Any:
-        """The value from an option's text (a list of texts for a repeatable option)."""
-        return self.parse(raw, where)
 
     def fields(self, key: str, value: Any) -> dict[str, Any]:
         """The Settings fields the value sets (usually the key's own)."""
@@ -125,7 +121,7 @@ class PathList(Value):
 
     def parse(self, raw: Any, where: Where) -> tuple[Path, ...]:
         items = raw if isinstance(raw, list) else [raw]
-        if not items or not all(isinstance(item, str) for item in items):
+        if not all(isinstance(item, str) for item in items):
             raise self.wrong(where)
         return tuple(where.path(item) for item in items)
 
