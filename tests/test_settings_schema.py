@@ -15,9 +15,8 @@ from atc.commands import build_parser, main
 from atc.commands.options import settings_from_args
 from atc.kinds import KINDS, Kind
 from atc.settings import REPO_ROOT, ConfigError, load_config_file
-from atc.settings.schema import ENVIRONMENT, HISTORY, SETTINGS_COMMANDS, schema
+from atc.settings.schema import ENVIRONMENT, HISTORY, SETTINGS_COMMANDS, TARGET_ENTRY, schema
 from atc.settings.values import (
-    TARGET_ENTRY_KEYS,
     Bool,
     Exclusions,
     Mapping,
@@ -59,7 +58,7 @@ def test_every_schema_entry_appears_in_build_help(capsys: pytest.CaptureFixture[
     assert all(flag in options for flag in flags_on("build"))
     for key in (entry.key for entry in HISTORY):
         assert re.search(rf"^    {key}: ", text, re.MULTILINE), key
-    for key in (*(entry.key for entry in ENVIRONMENT), *TARGET_ENTRY_KEYS):
+    for key in (entry.key for entry in (*ENVIRONMENT, *TARGET_ENTRY)):
         assert re.search(rf"^    {key}: ", text, re.MULTILINE), key
 
 
@@ -103,12 +102,27 @@ def test_every_environment_key_is_validated(tmp_path: Path, entry: Any) -> None:
         load_config_file(config)
 
 
+@pytest.mark.parametrize("entry", TARGET_ENTRY, ids=lambda s: s.key)
+def test_every_target_entry_key_is_validated(tmp_path: Path, entry: Any) -> None:
+    config = tmp_path / "atc.yml"
+    config.write_text(yaml.safe_dump({"targets": [{"key": "ours", "backend": "splunk", entry.key: 5}]}), encoding="utf-8")
+    label = "targets entry 1" if entry.key == "key" else "targets entry 1 (ours)"
+    with pytest.raises(ConfigError, match=re.escape(f"{config}: {label}: '{entry.key}' must ")):
+        load_config_file(config)
+    if entry.required:
+        without = {key: value for key, value in {"key": "ours", "backend": "splunk"}.items() if key != entry.key}
+        config.write_text(yaml.safe_dump({"targets": [without]}), encoding="utf-8")
+        with pytest.raises(ConfigError, match=re.escape(f"'{entry.key}' is required")):
+            load_config_file(config)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("ofline: true\n", "unknown setting(s) 'ofline' (did you mean 'offline'?)"),
-        ("history:\n  deep: 3\n", "unknown setting(s) 'history.deep' (did you mean 'history.depth'?)"),
-        ("colour: blue\n", "unknown setting(s) 'colour'; known: attack_snapshot,"),
+        ("ofline: true\n", "unknown setting(s) ofline (did you mean offline?); known: rules, data_needed,"),
+        ("history:\n  deep: 3\n", "unknown setting(s) history.deep (did you mean history.depth?); 'history' may only set enabled,"),
+        ("colour: blue\n", "unknown setting(s) colour; known: rules,"),
+        ("targets: [{key: a, backend: b, pipeline: c}]\n", "targets entry 1 (a): unknown key(s) pipeline (did you mean pipelines?)"),
     ],
 )
 def test_unknown_keys_are_named_with_the_closest_known_one(tmp_path: Path, text: str, message: str) -> None:

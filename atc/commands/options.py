@@ -11,7 +11,7 @@ from atc.convert.targets import OPTIONAL_TARGETS, TARGETS
 from atc.settings import CONFIG_NAME, ConfigError, Settings, check_paths, default_settings, find_config, load_config_file
 from atc.settings.model import merged
 from atc.settings.schema import KB_COMMANDS, Option, Setting, schema
-from atc.settings.values import TARGET_ENTRY_KEYS, Mapping, Named, PathList, Targets, Where
+from atc.settings.values import PathList, Targets, Where
 
 WIDTH = 80
 
@@ -98,14 +98,15 @@ def settings_help(command: str) -> str:
         extra += f" {', '.join(flags)}" if flags else ""
         lines += _wrapped(f"{setting.key}: {setting.help}{extra}", "  ", "      ")
     for setting in schema():
-        if isinstance(setting.value, (Mapping, Named)):
-            lines += [""] + _wrapped(f"{setting.key}: {setting.help}; its keys:", "", "")
-            keys = {entry.key: entry.help + (f" [{entry.default}]" if entry.default else "") for entry in setting.value.entries}
-        elif isinstance(setting.value, Targets):
-            lines += ["", f"{setting.key}: built-in keys or targets of the team's own, each a mapping of:"]
-            keys = TARGET_ENTRY_KEYS
-        else:
+        entries = getattr(setting.value, "entries", ())
+        if not entries:
             continue
+        what = "targets of the team's own, each a mapping of" if isinstance(setting.value, Targets) else "its keys"
+        lines += [""] + _wrapped(f"{setting.key}: {setting.help}; {what}:", "", "")
+        keys = {
+            entry.key: entry.help + (" (required)" if entry.required else f" [{entry.default}]" if entry.default else "")
+            for entry in entries
+        }
         for key, text in keys.items():
             lines += _wrapped(f"{key}: {text}", "    ", "      ")
         lines += [("  e.g. " if number == 0 else "       ") + line for number, line in enumerate(setting.example)]

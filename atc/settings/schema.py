@@ -11,11 +11,15 @@ import yaml
 from atc.model import Environment
 from atc.settings.model import ConfigError, HistorySettings, Settings, default_settings, kind_keys, merged
 from atc.settings.values import (
+    TARGET_KEY,
+    BackendOptions,
     Bool,
     Exclusions,
+    Export,
     Ids,
     LogSources,
     Mapping,
+    Name,
     Named,
     NameList,
     PathList,
@@ -26,7 +30,7 @@ from atc.settings.values import (
     Value,
     Where,
     WholeNumber,
-    refuse_unknown,
+    parse_keys,
 )
 
 KB_COMMANDS = ("build", "serve", "check")  # the commands that read the whole knowledge base
@@ -57,6 +61,7 @@ class Setting:
     default: str = ""  # the default, as --help says it ("" when there is none to say)
     options: tuple[Option, ...] = ()
     example: tuple[str, ...] = ()  # lines of atc.yml that --help shows
+    required: bool = False  # a key of a mapping that must be there
 
 
 HISTORY = (
@@ -86,6 +91,31 @@ ENVIRONMENT = (
 def _environment(name: str, title: str | None = None, **collects: tuple) -> Environment:
     return Environment(name, title if title is not None else name, **collects)
 
+
+TARGET_ENTRY = (
+    Setting(
+        "key",
+        Name(TARGET_KEY, "may hold only letters, digits, '.', '_' and '-'"),
+        "its name in targets lists and on the pages (letters, digits, '.', '_', '-')",
+        required=True,
+    ),
+    Setting("backend", Name(), "an installed pySigma backend (`sigma list targets`)", required=True),
+    Setting(
+        "pipelines",
+        NameList("pipeline names or YAML file paths", single=True, empty=True),
+        "installed pipeline names (`sigma list pipelines`) or YAML files relative to atc.yml",
+    ),
+    Setting("format", Name(), "the backend's output format", "default"),
+    Setting("options", BackendOptions(), "backend options, as sigma-cli's -O key=value"),
+    Setting(
+        "language",
+        Name(TARGET_KEY, "must be a name (a code-block language: letters, digits, '.', '_', '-')"),
+        "the code-block language on the pages",
+        "text",
+    ),
+    Setting("label", Name(), "the tab's title", "the key"),
+    Setting("export", Export(), "a deployable output format written to exports/<key>/ (false: none)", "the backend's usual one"),
+)
 
 # the help of the kinds atc ships; a kind registered later gets a generic line
 _KIND_HELP = {
@@ -132,7 +162,7 @@ _OTHERS = (
     ),
     Setting(
         "targets",
-        Targets(),
+        Targets(TARGET_ENTRY),
         "query languages in page order: built-in keys or the team's own targets (below)",
         "all",
         (
@@ -271,9 +301,7 @@ def load_config_file(path: Path) -> Settings:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the configuration must be a mapping of settings")
     entries = {entry.key: entry for entry in schema()}
-    refuse_unknown(data, tuple(entries), str(path))
     changes: dict[str, Any] = {}
-    for key, raw in data.items():
-        value = entries[key].value
-        changes.update(value.fields(key, value.parse(raw, Where(key, path, path.parent))))
+    for key, value in parse_keys(tuple(entries.values()), data, Where("", path, path.parent)).items():
+        changes.update(entries[key].value.fields(key, value))
     return merged(default_settings(path.parent), changes)

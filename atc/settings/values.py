@@ -17,35 +17,49 @@ from atc.settings.model import ConfigError, OptionValue, TargetEntry
 class Where:
     """Where a value was written, as messages name it: an atc.yml key (with the file) or a command-line option."""
 
-    key: str  # "jobs", "history.depth", or "--jobs"
+    key: str  # "jobs", "history.depth", "" for the whole file, or "--jobs"
     file: Path | None = None  # None: a command-line option
     folder: Path | None = None  # relative paths are relative to it (atc.yml's folder); None: as given
+    label: str = ""  # the item the key belongs to, e.g. "targets entry 2 (ours)"
+
+    @property
+    def at(self) -> str:
+        """The file and item, as a message starts."""
+        return f"{self.file}: {self.label}: " if self.label else f"{self.file}: "
 
     def error(self, text: str) -> ConfigError:
         """An error about this value: `atc.yml: 'key' text`, or `--option text`."""
-        return ConfigError(f"{self.file}: '{self.key}' {text}" if self.file else f"{self.key} {text}")
+        return ConfigError(f"{self.at}'{self.key}' {text}" if self.file else f"{self.key} {text}")
 
     def child(self, key: str) -> Where:
-        return replace(self, key=f"{self.key}.{key}")
+        return replace(self, key=f"{self.key}.{key}" if self.key else key)
 
     def path(self, text: str) -> Path:
         return self.folder / text if self.folder else Path(text)
 
 
-def refuse_unknown(keys: Any, known: tuple[str, ...], file: str, within: str = "") -> None:
-    """An error naming the keys that are not settings (of the mapping `within`), with the closest known one for a likely typo."""
-    prefix = f"{within}." if within else ""
+def refuse_unknown(keys: Any, known: tuple[str, ...], where: Where, noun: str = "setting") -> None:
+    """An error naming the keys that are not in `known` (of the mapping at `where`), with the closest known one for a likely typo."""
+    prefix = f"{where.key}." if where.key else ""
     unknown = sorted(str(key) for key in keys if key not in known)
     if not unknown:
         return
     hints = [
-        f"'{prefix}{key}' (did you mean '{prefix}{close[0]}'?)"
-        if (close := difflib.get_close_matches(key, known, 1))
-        else f"'{prefix}{key}'"
+        f"{prefix}{key} (did you mean {prefix}{close[0]}?)" if (close := difflib.get_close_matches(key, known, 1)) else f"{prefix}{key}"
         for key in unknown
     ]
-    allowed = f"'{within}' may only set {', '.join(known)}" if within else f"known: {', '.join(sorted(known))}"
-    raise ConfigError(f"{file}: unknown setting(s) {', '.join(hints)}; {allowed}")
+    allowed = f"'{where.key}' may only set" if where.key else "known:"
+    raise ConfigError(f"{where.at}unknown {noun}(s) {', '.join(hints)}; {allowed} {', '.join(known)}")
+
+
+def parse_keys(entries: tuple[Any, ...], raw: dict, where: Where, noun: str = "setting") -> dict[str, Any]:
+    """The checked values of a mapping whose keys are the settings `entries` (schema.Setting); a required one left out is an error."""
+    by_key = {entry.key: entry for entry in entries}
+    refuse_unknown(raw, tuple(by_key), where, noun)
+    for entry in entries:
+        if entry.required and entry.key not in raw:
+            raise where.child(entry.key).error("is required")
+    return {key: by_key[key].value.parse(item, where.child(key)) for key, item in raw.items()}
 
 
 class Value:
@@ -129,22 +143,34 @@ class PathList(Value):
 @dataclass(frozen=True)
 class NameList(Value):
     names: str = "names"  # what the names are, for messages
+    single: bool = False  # one name without a list is allowed
+    empty: bool = False  # an empty list is allowed
 
     @property
     def expected(self) -> str:  # type: ignore[override]
         return f"be a list of {self.names}"
 
     def parse(self, raw: Any, where: Where) -> tuple[str, ...]:
-        if not isinstance(raw, list) or not raw or not all(isinstance(item, str) and item.strip() for item in raw):
+        items = [raw] if self.single and isinstance(raw, str) else raw
+        if not isinstance(items, list) or not (items or self.empty) or not all(isinstance(item, str) and item.strip() for item in items):
             raise self.wrong(where)
-        return tuple(item.strip() for item in raw)
+        return tuple(item.strip() for item in items)
 
 
-def _keys(entries: tuple[Any, ...], raw: Any, where: Where) -> dict[str, Any]:
-    """The checked values of a mapping whose keys are the sub-settings `entries` (schema.Setting)."""
-    by_key = {entry.key: entry for entry in entries}
-    refuse_unknown(raw, tuple(by_key), str(where.file or where.key), where.key)
-    return {key: by_key[key].value.parse(item, where.child(key)) for key, item in raw.items()}
+@dataclass(frozen=True)
+class Name(Value):
+    """A non-empty name, stripped; with a pattern, `refusal` says what it may hold."""
+
+    pattern: re.Pattern | None = None
+    refusal: str = ""
+    expected = "be a name"
+
+    def parse(self, raw: Any, where: Where) -> str:
+        if not isinstance(raw, str) or not raw.strip():
+            raise self.wrong(where)
+        if self.pattern and not self.pattern.match(raw.strip()):
+            raise where.error(self.refusal)
+        return raw.strip()
 
 
 @dataclass(frozen=True)
@@ -161,7 +187,7 @@ class Mapping(Value):
     def parse(self, raw: Any, where: Where) -> Any:
         if not isinstance(raw, dict):
             raise self.wrong(where)
-        return self.make(**_keys(self.entries, raw, where))
+        return self.make(**parse_keys(self.entries, raw, where))
 
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -189,7 +215,7 @@ class Named(Value):
                 raise at.error("is not a name: letters, digits, '-' and '_' (it names a page); put other text in 'title'")
             if spec is not None and not isinstance(spec, dict):
                 raise at.error(f"must be a mapping (keys: {', '.join(entry.key for entry in self.entries)})")
-            found.append(self.make(name, **_keys(self.entries, spec or {}, at)))
+            found.append(self.make(name, **parse_keys(self.entries, spec or {}, at)))
         return tuple(found)
 
 
@@ -243,85 +269,19 @@ class Exclusions(Value):
         return tuple(sorted((rule_id, tuple(sorted(names))) for rule_id, names in raw.items()))
 
 
-TARGET_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-TARGET_ENTRY_KEYS = {
-    "key": "its name in targets lists and on the pages (letters, digits, '.', '_', '-')",
-    "backend": "an installed pySigma backend (`sigma list targets`)",
-    "pipelines": "installed pipeline names (`sigma list pipelines`) or YAML files relative to atc.yml",
-    "format": "the backend's output format (default: default)",
-    "options": "backend options, as sigma-cli's -O key=value",
-    "language": "the code-block language on the pages (default: text)",
-    "label": "the tab's title (default: the key)",
-    "export": "a deployable output format written to exports/<key>/ (false: none)",
-}
+class Export(Value):
+    """A deployable output format of the backend, or false for none (None: the backend's usual one)."""
 
+    expected = "be an output format of the backend, or false for none"
 
-class Targets(Value):
-    """`targets`: target keys in page order (a list, or comma-separated text), each a built-in key or a team target mapping."""
-
-    expected = "be a list of target keys (or comma-separated text)"
-
-    def parse(self, raw: Any, where: Where) -> tuple[str | TargetEntry, ...]:
-        if not isinstance(raw, list):
-            if not isinstance(raw, str):
-                raise self.wrong(where)
-            return tuple(item.strip() for item in raw.split(",") if item.strip())
-        found: list[str | TargetEntry] = []
-        for number, item in enumerate(raw, 1):
-            if isinstance(item, dict):
-                found.append(target_entry(item, f"{where.file}: targets entry {number}"))
-            elif isinstance(item, str) and item.strip():
-                found.append(item.strip())
-            else:
-                raise ConfigError(f"{where.file}: targets entry {number} must be a target key or a mapping with key and backend")
-        keys = [item if isinstance(item, str) else item.key for item in found]
-        duplicates = sorted({key for key in keys if keys.count(key) > 1})
-        if duplicates:
-            raise ConfigError(f"{where.file}: target(s) {', '.join(duplicates)} listed more than once")
-        return tuple(found)
-
-    def fields(self, key: str, value: Any) -> dict[str, Any]:
-        """`targets` gets the keys; the team's own target definitions among them go to `target_entries`."""
-        entries = tuple(item for item in value if isinstance(item, TargetEntry))
-        keys = tuple(item if isinstance(item, str) else item.key for item in value)
-        return {key: keys, "target_entries": entries} if entries else {key: keys}
-
-
-def target_entry(item: dict, where: str) -> TargetEntry:
-    """One team target mapping, checked for shape (whether its backend, format and pipelines exist is checked on use)."""
-    refuse_key = sorted(str(k) for k in set(item) - set(TARGET_ENTRY_KEYS))
-    if refuse_key:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(refuse_key)}; known: {', '.join(TARGET_ENTRY_KEYS)}")
-    for required in ("key", "backend"):
-        if not isinstance(item.get(required), str) or not item[required].strip():
-            raise ConfigError(f"{where}: '{required}' is required (a name)")
-    key = item["key"].strip()
-    where = f"{where} ({key})"
-    if not TARGET_KEY.match(key):
-        raise ConfigError(f"{where}: 'key' may hold only letters, digits, '.', '_' and '-'")
-    pipelines = item.get("pipelines", [])
-    if isinstance(pipelines, str):
-        pipelines = [pipelines]
-    if not isinstance(pipelines, list) or not all(isinstance(p, str) and p.strip() for p in pipelines):
-        raise ConfigError(f"{where}: 'pipelines' must be a list of pipeline names or YAML file paths")
-    for name in ("format", "language", "label"):
-        if name in item and not (isinstance(item[name], str) and item[name].strip()):
-            raise ConfigError(f"{where}: '{name}' must be a name")
-    if "language" in item and not TARGET_KEY.match(item["language"].strip()):
-        raise ConfigError(f"{where}: 'language' must be a name (a code-block language: letters, digits, '.', '_', '-')")
-    export = item.get("export")
-    if export is not None and export is not False and not (isinstance(export, str) and export.strip()):
-        raise ConfigError(f"{where}: 'export' must be an output format of the backend, or false for none")
-    return TargetEntry(
-        key=key,
-        backend=item["backend"].strip(),
-        pipelines=tuple(p.strip() for p in pipelines),
-        format=str(item.get("format", "default")).strip(),
-        options=_options(item.get("options") or {}, where),
-        language=str(item.get("language", "text")).strip(),
-        label=str(item.get("label", "")).strip(),
-        export="" if export is False else (export.strip() if isinstance(export, str) else None),
-    )
+    def parse(self, raw: Any, where: Where) -> str | None:
+        if raw is False:
+            return ""
+        if raw is None:
+            return None
+        if not isinstance(raw, str) or not raw.strip():
+            raise self.wrong(where)
+        return raw.strip()
 
 
 def _option_value(value: Any) -> str | int | None:
@@ -334,16 +294,63 @@ def _option_value(value: Any) -> str | int | None:
         return str(value)
 
 
-def _options(value: Any, where: str) -> tuple[tuple[str, OptionValue], ...]:
+class BackendOptions(Value):
     """Backend options (-O key=value): text or whole-number values, or lists of them (a key given several times)."""
-    message = f"{where}: 'options' must map option names to text or whole numbers (or lists of them), as sigma-cli's -O key=value"
-    if not isinstance(value, dict):
-        raise ConfigError(message)
-    options: list[tuple[str, OptionValue]] = []
-    for name, raw in sorted(value.items(), key=lambda kv: str(kv[0])):
-        items = raw if isinstance(raw, list) else [raw]
-        converted = [_option_value(v) for v in items]
-        if not isinstance(name, str) or not TARGET_KEY.match(name) or not converted or any(v is None for v in converted):
-            raise ConfigError(message)
-        options.append((name, tuple(converted) if len(converted) > 1 else converted[0]))  # type: ignore[arg-type]  # one value: as sigma-cli
-    return tuple(options)
+
+    expected = "map option names to text or whole numbers (or lists of them), as sigma-cli's -O key=value"
+
+    def parse(self, raw: Any, where: Where) -> tuple[tuple[str, OptionValue], ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, dict):
+            raise self.wrong(where)
+        options: list[tuple[str, OptionValue]] = []
+        for name, value in sorted(raw.items(), key=lambda kv: str(kv[0])):
+            items = value if isinstance(value, list) else [value]
+            converted = [_option_value(v) for v in items]
+            if not isinstance(name, str) or not TARGET_KEY.match(name) or not converted or any(v is None for v in converted):
+                raise self.wrong(where)
+            options.append((name, tuple(converted) if len(converted) > 1 else converted[0]))  # type: ignore[arg-type]  # one value: as sigma-cli
+        return tuple(options)
+
+
+TARGET_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+
+
+@dataclass(frozen=True)
+class Targets(Value):
+    """`targets`: target keys in page order (a list, or comma-separated text), each a built-in key or a team target mapping."""
+
+    entries: tuple[Any, ...]  # the keys of a team target mapping (schema.Setting), read into a TargetEntry
+    expected = "be a list of target keys (or comma-separated text)"
+
+    def parse(self, raw: Any, where: Where) -> tuple[str | TargetEntry, ...]:
+        if not isinstance(raw, list):
+            if not isinstance(raw, str):
+                raise self.wrong(where)
+            return tuple(item.strip() for item in raw.split(",") if item.strip())
+        found: list[str | TargetEntry] = []
+        for number, item in enumerate(raw, 1):
+            if isinstance(item, dict):
+                found.append(self._entry(item, replace(where, key="", label=f"targets entry {number}")))
+            elif isinstance(item, str) and item.strip():
+                found.append(item.strip())
+            else:
+                raise ConfigError(f"{where.at}targets entry {number} must be a target key or a mapping with key and backend")
+        keys = [item if isinstance(item, str) else item.key for item in found]
+        duplicates = sorted({key for key in keys if keys.count(key) > 1})
+        if duplicates:
+            raise ConfigError(f"{where.at}target(s) {', '.join(duplicates)} listed more than once")
+        return tuple(found)
+
+    def _entry(self, item: dict, where: Where) -> TargetEntry:
+        """One team target, checked for shape (whether its backend, format and pipelines exist is checked on use)."""
+        key = item.get("key")
+        named = replace(where, label=f"{where.label} ({key.strip()})") if isinstance(key, str) and key.strip() else where
+        return TargetEntry(**parse_keys(self.entries, item, named, noun="key"))
+
+    def fields(self, key: str, value: Any) -> dict[str, Any]:
+        """`targets` gets the keys; the team's own target definitions among them go to `target_entries`."""
+        entries = tuple(item for item in value if isinstance(item, TargetEntry))
+        keys = tuple(item if isinstance(item, str) else item.key for item in value)
+        return {key: keys, "target_entries": entries} if entries else {key: keys}
