@@ -11,7 +11,7 @@ from atc.convert.targets import OPTIONAL_TARGETS, TARGETS
 from atc.settings import CONFIG_NAME, ConfigError, Settings, check_paths, default_settings, find_config, load_config_file
 from atc.settings.model import merged
 from atc.settings.schema import KB_COMMANDS, Option, Setting, schema
-from atc.settings.values import PathList, Targets, Where
+from atc.settings.values import Targets, Where
 
 WIDTH = 80
 
@@ -35,7 +35,7 @@ def add_settings_options(parser: argparse.ArgumentParser, command: str) -> None:
             *option.flags,
             dest=option.dest,
             type=setting.value.arg_type,
-            action="append" if isinstance(setting.value, PathList) else "store",
+            action="append" if setting.value.repeatable else "store",
             metavar=option.metavar,
             help=text,
         )
@@ -76,10 +76,6 @@ def settings_from_args(args: argparse.Namespace, cwd: Path, *, defaults: Path | 
 
 def _wrapped(text: str, indent: str, hang: str) -> list[str]:
     return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=hang, break_on_hyphens=False)
-
-
-def _yaml(value: object) -> str:
-    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def settings_help(command: str) -> str:

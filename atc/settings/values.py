@@ -67,6 +67,7 @@ class Value:
 
     expected = "be set"
     arg_type: Callable[[str], Any] = str  # how argparse reads the option's text
+    repeatable = False  # its option may be given several times, each adding a value
 
     def parse(self, raw: Any, where: Where) -> Any:
         """The value from atc.yml or an option's text (a list of texts for a repeatable one), checked; a ConfigError from `where` when wrong."""
@@ -132,6 +133,7 @@ class PathValue(Value):
 
 class PathList(Value):
     expected = "be a folder path or a list of folder paths"
+    repeatable = True
 
     def parse(self, raw: Any, where: Where) -> tuple[Path, ...]:
         items = raw if isinstance(raw, list) else [raw]
