@@ -223,3 +223,11 @@ def test_the_readme_names_every_atc_yml_key(tmp_path: Path) -> None:
     documented = yaml.safe_load(block)
     assert sorted(documented) == sorted(setting.key for setting in schema())
     assert sorted(documented["history"]) == sorted(entry.key for entry in HISTORY)
+
+
+def test_the_commands_form_settings_only_through_the_one_merge() -> None:
+    readers = ("load_config_file", "default_settings", "check_paths")
+    for module in sorted((REPO_ROOT / "atc" / "commands").glob("*.py")):
+        if module.name != "options.py":
+            text = module.read_text(encoding="utf-8")
+            assert not [name for name in readers if name in text], module.name

@@ -10,8 +10,8 @@ from pathlib import Path
 from atc.convert.targets import OPTIONAL_TARGETS, TARGETS
 from atc.settings import CONFIG_NAME, ConfigError, Settings, check_paths, default_settings, find_config, load_config_file
 from atc.settings.model import merged
-from atc.settings.schema import KB_COMMANDS, Option, Setting, schema
-from atc.settings.values import Targets, Where
+from atc.settings.schema import KB_COMMANDS, schema
+from atc.settings.values import Option, Setting, Targets, Where
 
 WIDTH = 80
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,13 @@ from atc.settings.values import (
     Name,
     Named,
     NameList,
+    Option,
     PathList,
     PathValue,
+    Setting,
     Targets,
     Text,
     Url,
-    Value,
     Where,
     WholeNumber,
     parse_keys,
@@ -35,33 +35,6 @@ from atc.settings.values import (
 
 KB_COMMANDS = ("build", "serve", "check")  # the commands that read the whole knowledge base
 SETTINGS_COMMANDS = (*KB_COMMANDS, "diff", "verify")  # every command that reads settings
-
-
-@dataclass(frozen=True)
-class Option:
-    """A command-line option setting a key, on the commands named."""
-
-    flags: tuple[str, ...]  # the long flag first: "--jobs", "-j"
-    commands: tuple[str, ...]
-    help: str
-    metavar: str | None = None  # None: a flag without a value, setting `sets`
-    sets: Any = None  # what a flag without a value sets
-    key: str | None = None  # the key it sets when not the setting's own, e.g. "history.enabled"
-
-    @property
-    def dest(self) -> str:
-        return self.flags[0].lstrip("-").replace("-", "_")
-
-
-@dataclass(frozen=True)
-class Setting:
-    key: str  # the atc.yml key (and, for most, the Settings field)
-    value: Value
-    help: str  # one line for --help
-    default: str = ""  # the default, as --help says it ("" when there is none to say)
-    options: tuple[Option, ...] = ()
-    example: tuple[str, ...] = ()  # lines of atc.yml that --help shows
-    required: bool = False  # a key of a mapping that must be there
 
 
 HISTORY = (

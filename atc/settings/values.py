@@ -1,4 +1,5 @@
-"""The types of setting values: each checks a value from atc.yml or an option and says what it expected when it is wrong."""
+"""The schema's vocabulary: a Setting (key, type, help, options) and the value types, each checking a value from atc.yml or
+an option and saying what it expected when it is wrong."""
 
 from __future__ import annotations
 
@@ -38,6 +39,33 @@ class Where:
         return self.folder / text if self.folder else Path(text)
 
 
+@dataclass(frozen=True)
+class Option:
+    """A command-line option setting a key, on the commands named."""
+
+    flags: tuple[str, ...]  # the long flag first: "--jobs", "-j"
+    commands: tuple[str, ...]
+    help: str
+    metavar: str | None = None  # None: a flag without a value, setting `sets`
+    sets: Any = None  # what a flag without a value sets
+    key: str | None = None  # the key it sets when not the setting's own, e.g. "history.enabled"
+
+    @property
+    def dest(self) -> str:
+        return self.flags[0].lstrip("-").replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # the atc.yml key (and, for most, the Settings field)
+    value: Value
+    help: str  # one line for --help
+    default: str = ""  # the default, as --help says it ("" when there is none to say)
+    options: tuple[Option, ...] = ()
+    example: tuple[str, ...] = ()  # lines of atc.yml that --help shows
+    required: bool = False  # a key of a mapping that must be there
+
+
 def refuse_unknown(keys: Any, known: tuple[str, ...], where: Where, noun: str = "setting") -> None:
     """An error naming the keys that are not in `known` (of the mapping at `where`), with the closest known one for a likely typo."""
     prefix = f"{where.key}." if where.key else ""
@@ -52,8 +80,8 @@ def refuse_unknown(keys: Any, known: tuple[str, ...], where: Where, noun: str = 
     raise ConfigError(f"{where.at}unknown {noun}(s) {', '.join(hints)}; {allowed} {', '.join(known)}")
 
 
-def parse_keys(entries: tuple[Any, ...], raw: dict, where: Where, noun: str = "setting") -> dict[str, Any]:
-    """The checked values of a mapping whose keys are the settings `entries` (schema.Setting); a required one left out is an error."""
+def parse_keys(entries: tuple[Setting, ...], raw: dict, where: Where, noun: str = "setting") -> dict[str, Any]:
+    """The checked values of a mapping whose keys are the settings `entries`; a required one left out is an error."""
     by_key = {entry.key: entry for entry in entries}
     refuse_unknown(raw, tuple(by_key), where, noun)
     for entry in entries:
@@ -179,7 +207,7 @@ class Name(Value):
 class Mapping(Value):
     """A mapping with its own schema (e.g. `history:`), made into one value (`make(**values)`; keys left out: its defaults)."""
 
-    entries: tuple[Any, ...]  # the sub-settings (schema.Setting)
+    entries: tuple[Setting, ...]  # the sub-settings
     make: Callable[..., Any]
 
     @property
@@ -199,7 +227,7 @@ _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 class Named(Value):
     """A mapping of names (they name pages: letters, digits, '-', '_') to mappings of one schema, e.g. `environments:`."""
 
-    entries: tuple[Any, ...]  # the sub-settings of each name's mapping (schema.Setting)
+    entries: tuple[Setting, ...]  # the sub-settings of each name's mapping
     make: Callable[..., Any]  # make(name, **values)
     what: str  # what the names are and their mappings say, for messages
 
@@ -323,7 +351,7 @@ TARGET_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 class Targets(Value):
     """`targets`: target keys in page order (a list, or comma-separated text), each a built-in key or a team target mapping."""
 
-    entries: tuple[Any, ...]  # the keys of a team target mapping (schema.Setting), read into a TargetEntry
+    entries: tuple[Setting, ...]  # the keys of a team target mapping, read into a TargetEntry
     expected = "be a list of target keys (or comma-separated text)"
 
     def parse(self, raw: Any, where: Where) -> tuple[str | TargetEntry, ...]:
