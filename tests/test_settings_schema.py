@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from atc.commands import build_parser, main
 from atc.commands.options import settings_from_args
 from atc.kinds import KINDS, Kind
-from atc.settings import REPO_ROOT, ConfigError, load_config_file
+from atc.settings import REPO_ROOT, ConfigError, default_settings, load_config_file
 from atc.settings.schema import ENVIRONMENT, HISTORY, SETTINGS_COMMANDS, TARGET_ENTRY, schema
 from atc.settings.values import (
     Bool,
@@ -231,3 +232,21 @@ def test_the_commands_form_settings_only_through_the_one_merge() -> None:
         if module.name != "options.py":
             text = module.read_text(encoding="utf-8")
             assert not [name for name in readers if name in text], module.name
+
+
+def test_every_settings_field_is_a_schema_key_or_set_by_one() -> None:
+    from dataclasses import fields
+
+    from atc.settings import Settings
+
+    not_keys = {"base_dir", "given", "kind_folders", "target_entries"}  # atc.yml's folder, what was given, other kinds, by targets
+    assert {f.name for f in fields(Settings)} - not_keys == {setting.key for setting in schema()}
+
+
+def test_the_defaults_are_the_schema_defaults_below_the_folder(tmp_path: Path) -> None:
+    defaults = default_settings(tmp_path)
+    assert defaults.rules == (tmp_path / "rules",) and defaults.cache_dir == tmp_path / ".atc-cache"
+    assert defaults.validators == ("pysigma",) and defaults.build_site and not defaults.strict and defaults.given == frozenset()
+    config = tmp_path / "atc.yml"
+    config.write_text(yaml.safe_dump({s.key: s.default for s in schema() if s.default is not None}), encoding="utf-8")
+    assert replace(load_config_file(config), given=frozenset()) == defaults

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+from dataclasses import MISSING, fields, is_dataclass
 from pathlib import Path
+from typing import Any
 
 from atc.convert.targets import OPTIONAL_TARGETS, TARGETS
 from atc.settings import CONFIG_NAME, ConfigError, Settings, check_paths, default_settings, find_config, load_config_file
@@ -29,8 +31,9 @@ def add_settings_options(parser: argparse.ArgumentParser, command: str) -> None:
             parser.add_argument(*option.flags, dest=option.dest, action="store_true", help=option.help)
             continue
         text = option.help
-        if setting.default and "default:" not in text:
-            text = f"{text[:-1]}; default: {setting.default})" if text.endswith(")") else f"{text} (default: {setting.default})"
+        default = _shown(setting)
+        if default and "default:" not in text:
+            text = f"{text[:-1]}; default: {default})" if text.endswith(")") else f"{text} (default: {default})"
         parser.add_argument(
             *option.flags,
             dest=option.dest,
@@ -78,6 +81,25 @@ def _wrapped(text: str, indent: str, hang: str) -> list[str]:
     return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=hang, break_on_hyphens=False)
 
 
+def _text(value: Any) -> str:
+    """A default value as atc.yml writes it ("" when there is nothing to say)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return "" if value is None or value == {} else str(value)
+
+
+def _shown(setting: Setting, made: Any = None) -> str:
+    """A setting's default as --help says it; for a key of a mapping, the default of the field of what it is `made` into."""
+    if setting.shown:
+        return setting.shown
+    if setting.default is None and is_dataclass(made):
+        field = next((f for f in fields(made) if f.name == setting.key), None)
+        return _text(field.default) if field is not None and field.default is not MISSING else ""
+    return _text(setting.default)
+
+
 def settings_help(command: str) -> str:
     """The --help text of the settings: every atc.yml key with its help, default and option, then the keys of its mappings."""
     lines = _wrapped(
@@ -90,7 +112,7 @@ def settings_help(command: str) -> str:
     lines += ["", f"{CONFIG_NAME} keys (paths relative to the file; [default] and the option setting it):"]
     for setting in schema():
         flags = sorted({option.flags[0] for option in setting.options if command in option.commands})
-        extra = f" [{setting.default}]" if setting.default else ""
+        extra = f" [{_shown(setting)}]" if _shown(setting) else ""
         extra += f" {', '.join(flags)}" if flags else ""
         lines += _wrapped(f"{setting.key}: {setting.help}{extra}", "  ", "      ")
     for setting in schema():
@@ -99,8 +121,9 @@ def settings_help(command: str) -> str:
             continue
         what = "targets of the team's own, each a mapping of" if isinstance(setting.value, Targets) else "its keys"
         lines += [""] + _wrapped(f"{setting.key}: {setting.help}; {what}:", "", "")
+        made = getattr(setting.value, "make", None)
         keys = {
-            entry.key: entry.help + (" (required)" if entry.required else f" [{entry.default}]" if entry.default else "")
+            entry.key: entry.help + (" (required)" if entry.required else f" [{_shown(entry, made)}]" if _shown(entry, made) else "")
             for entry in entries
         }
         for key, text in keys.items():

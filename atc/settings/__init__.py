@@ -12,10 +12,9 @@ from atc.settings.model import (
     Settings,
     TargetEntry,
     check_paths,
-    default_settings,
     find_config,
 )
-from atc.settings.schema import load_config_file
+from atc.settings.schema import default_settings, load_config_file
 
 __all__ = [
     "CONFIG_NAME",

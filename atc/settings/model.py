@@ -52,7 +52,7 @@ class HistorySettings:
 
 @dataclass(frozen=True)
 class Settings:
-    """One build's settings; the schema (atc/settings/schema.py) says what each atc.yml key and option sets."""
+    """One build's settings. What each atc.yml key and option sets, and its default, is declared in atc/settings/schema.py."""
 
     rules: tuple[Path, ...]
     data_needed: tuple[Path, ...]
@@ -60,67 +60,46 @@ class Settings:
     triggers: tuple[Path, ...]
     docs_dir: Path
     site_dir: Path
-    templates_dir: Path
+    templates_dir: Path  # the team's template overrides (atc's own templates are used for the rest)
     mkdocs_config: Path
     cache_dir: Path
+    build_site: bool
+    strict: bool
+    offline: bool  # build a site usable from the file system (mkdocs-material's offline plugin)
+    exports: bool  # deployable exports per target under exports/<target>/ (a conversion per rule in each deploy format)
+    events: Path | None  # example events per rule id (atc verify); grep and SQLite queries are checked when it exists
+    validators: tuple[str, ...]  # validator sets `atc check` runs: pysigma (pySigma's own), sigmahq, ...
+    validator_exclusions: tuple[tuple[str, tuple[str, ...]], ...]  # (rule id, pySigma validators `atc check` skips for it)
+    environments: tuple[Environment, ...]  # the team's environments and what each collects (rule pages say where rules run)
+    history: HistorySettings  # rule history from git
+    base_dir: Path  # the folder of atc.yml; "edit this rule" paths are relative to it (not an atc.yml key)
     targets: tuple[str, ...] | None = None  # None: the registry's defaults
     target_entries: tuple[TargetEntry, ...] = ()  # the team's own targets defined in atc.yml (selected by key in targets)
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
-    build_site: bool = True
-    strict: bool = False
     repo_url: str | None = None  # for "edit this rule" links: the URL of base_dir in the team's repository
-    offline: bool = False  # build a site usable from the file system (mkdocs-material's offline plugin)
-    exports: bool = True  # deployable exports per target under exports/<target>/ (a conversion per rule in each deploy format)
-    base_dir: Path = REPO_ROOT  # the folder of atc.yml; "edit this rule" paths are relative to it (not an atc.yml key)
     attack_snapshot: Path | None = None  # None: the snapshot shipped in the package
-    validator_exclusions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (rule id, pySigma validators `atc check` skips for it)
-    events: Path | None = None  # example events per rule id (atc verify); grep and SQLite queries are checked when it exists
-    environments: tuple[Environment, ...] = ()  # the team's environments and what each collects (rule pages say where rules run)
     given: frozenset[str] = frozenset()  # keys given in atc.yml or as options: a missing path among them is an error
-    history: HistorySettings = HistorySettings()  # rule history from git
-    validators: tuple[str, ...] = ("pysigma",)  # validator sets `atc check` runs: pysigma (pySigma's own), sigmahq, ...
     kind_folders: tuple[tuple[str, tuple[Path, ...]], ...] = ()  # folders of registered kinds that have no field above
 
     def folders(self, key: str) -> tuple[Path, ...]:
         """The folders an entity kind is read from, by its settings key (`Kind.settings_key`)."""
-        if key in _FIELDS:
+        if key in SETTINGS_FIELDS:
             return getattr(self, key)
         return dict(self.kind_folders).get(key, ())
 
     def with_folders(self, key: str, paths: tuple[Path, ...]) -> Settings:
         """These settings with a kind's folders replaced."""
-        if key in _FIELDS:
+        if key in SETTINGS_FIELDS:
             return replace(self, **{key: paths})
         return replace(self, kind_folders=tuple(sorted({**dict(self.kind_folders), key: paths}.items())))
 
 
-_FIELDS = frozenset(Settings.__dataclass_fields__)
+SETTINGS_FIELDS = frozenset(Settings.__dataclass_fields__)
 
 
 def kind_keys() -> tuple[str, ...]:
     """The settings keys of the registered entity kinds read from folders (rules, data_needed, ...), in registry order."""
     return tuple(kind.settings_key for kind in KINDS.values() if kind.settings_key and kind.loader)
-
-
-def default_settings(root: Path = REPO_ROOT) -> Settings:
-    """The default layout below `root`: a folder per entity kind named as its settings key, docs/, site/, ..."""
-    settings = Settings(
-        rules=(root / "rules",),
-        data_needed=(root / "data_needed",),
-        logging_policies=(root / "logging_policies",),
-        triggers=(root / "triggers",),
-        docs_dir=root / "docs",
-        site_dir=root / "site",
-        templates_dir=root / "templates",  # the team's template overrides (atc's own templates are used for the rest)
-        mkdocs_config=root / "mkdocs.yml",
-        cache_dir=root / ".atc-cache",
-        base_dir=root,
-        events=root / "events",
-    )
-    for key in kind_keys():
-        if key not in _FIELDS:
-            settings = settings.with_folders(key, (root / key,))
-    return settings
 
 
 # single paths naming inputs that must exist when given (besides the kinds' folders)

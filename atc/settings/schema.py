@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from atc.model import Environment
-from atc.settings.model import ConfigError, HistorySettings, Settings, default_settings, kind_keys, merged
+from atc.settings.model import REPO_ROOT, SETTINGS_FIELDS, ConfigError, HistorySettings, Settings, kind_keys, merged
 from atc.settings.values import (
     TARGET_KEY,
     BackendOptions,
@@ -38,20 +38,20 @@ SETTINGS_COMMANDS = (*KB_COMMANDS, "diff", "verify")  # every command that reads
 
 
 HISTORY = (
-    Setting("enabled", Bool(), "a history section per rule page, the changes page and feed", "true"),
-    Setting("depth", WholeNumber(), "commits read back from HEAD (one git log pass)", "1000"),
-    Setting("revisions", WholeNumber(minimum=0), "per rule, the newest changes whose queries are diffed (0: none)", "5"),
-    Setting("periods", WholeNumber(), "the changes page: the last N tags, else months", "12"),
+    Setting("enabled", Bool(), "a history section per rule page, the changes page and feed"),
+    Setting("depth", WholeNumber(), "commits read back from HEAD (one git log pass)"),
+    Setting("revisions", WholeNumber(minimum=0), "per rule, the newest changes whose queries are diffed (0: none)"),
+    Setting("periods", WholeNumber(), "the changes page: the last N tags, else months"),
     Setting(
         "commit_url",
         Url("{sha}", optional=True),
         "a commit's web page, e.g. https://git.example/rules/commit/{sha}",
-        "derived from a GitHub or GitLab repo_url",
+        shown="derived from a GitHub or GitLab repo_url",
     ),
 )
 
 ENVIRONMENT = (
-    Setting("title", Text(), "the page title", "the name"),
+    Setting("title", Text(), "the page title", shown="the name"),
     Setting("data_needed", Ids(), "Data Needed ids collected"),
     Setting("logging_policies", Ids(), "logging policies switched on (an item whose policies all are is collected)"),
     Setting("data_components", Ids(), "ATT&CK data component ids collected (DC0032, ...)"),
@@ -78,16 +78,15 @@ TARGET_ENTRY = (
         NameList("pipeline names or YAML file paths", single=True, empty=True),
         "installed pipeline names (`sigma list pipelines`) or YAML files relative to atc.yml",
     ),
-    Setting("format", Name(), "the backend's output format", "default"),
+    Setting("format", Name(), "the backend's output format"),
     Setting("options", BackendOptions(), "backend options, as sigma-cli's -O key=value"),
     Setting(
         "language",
         Name(TARGET_KEY, "must be a name (a code-block language: letters, digits, '.', '_', '-')"),
         "the code-block language on the pages",
-        "text",
     ),
-    Setting("label", Name(), "the tab's title", "the key"),
-    Setting("export", Export(), "a deployable output format written to exports/<key>/ (false: none)", "the backend's usual one"),
+    Setting("label", Name(), "the tab's title", shown="the key"),
+    Setting("export", Export(), "a deployable output format written to exports/<key>/ (false: none)", shown="the backend's usual one"),
 )
 
 # the help of the kinds atc ships; a kind registered later gets a generic line
@@ -137,8 +136,8 @@ _OTHERS = (
         "targets",
         Targets(TARGET_ENTRY),
         "query languages in page order: built-in keys or the team's own targets (below)",
-        "all",
-        (
+        shown="all",
+        options=(
             Option(("--targets",), _BUILD_SERVE, "comma-separated query languages, in page order", "LIST"),
             Option(
                 ("--targets",), ("diff",), "comma-separated query languages to compare (default: the configured ones, else all)", "LIST"
@@ -159,8 +158,8 @@ _OTHERS = (
         "jobs",
         WholeNumber(),
         "processes for conversion and for the site's pages",
-        "all cores",
-        (
+        shown="all cores",
+        options=(
             Option(("--jobs", "-j"), _BUILD_SERVE, "processes for conversion and for the site's pages", "N"),
             Option(("--jobs", "-j"), ("diff",), "processes for parsing and converting (default: all cores)", "N"),
             Option(("--jobs", "-j"), ("verify",), "conversion processes (default: 1, or atc.yml's jobs)", "N"),
@@ -170,22 +169,22 @@ _OTHERS = (
         "build_site",
         Bool(),
         "build the static site with mkdocs (false: the Markdown pages only)",
-        "true",
+        True,
         (Option(("--no-site",), ("build",), "write the Markdown pages only, do not run mkdocs", sets=False),),
     ),
     Setting(
         "strict",
         Bool(),
         "exit with status 1 when any problem was found",
-        "false",
+        False,
         (Option(("--strict",), KB_COMMANDS, "exit with status 1 when any problem was found", sets=True),),
     ),
     Setting(
         "repo_url",
         Url(),
         'http(s) URL of the rules\' repository (the atc.yml folder) for "edit this rule" links',
-        "none",
-        (
+        shown="none",
+        options=(
             Option(
                 ("--repo-url",), ("build",), 'http(s) URL of the rules\' repository (the atc.yml folder) for "edit this rule" links', "URL"
             ),
@@ -195,14 +194,14 @@ _OTHERS = (
         "offline",
         Bool(),
         "build a site that works from the file system, without a server (air-gapped use)",
-        "false",
+        False,
         (Option(("--offline",), ("build",), "build a site that works from the file system, without a server (air-gapped use)", sets=True),),
     ),
     Setting(
         "exports",
         Bool(),
         "deployable exports under exports/<target>/ (a conversion per rule in each deploy format)",
-        "true",
+        True,
         (
             Option(
                 ("--no-exports",),
@@ -212,7 +211,7 @@ _OTHERS = (
             ),
         ),
     ),
-    Setting("attack_snapshot", PathValue(), "an ATT&CK snapshot file (`atc attack update` writes one)", "the one shipped with atc"),
+    Setting("attack_snapshot", PathValue(), "an ATT&CK snapshot file (`atc attack update` writes one)", shown="the one shipped with atc"),
     Setting(
         "events",
         PathValue(),
@@ -228,15 +227,16 @@ _OTHERS = (
         "validators",
         NameList("validator set names (pysigma, sigmahq, ...)"),
         "validator sets `atc check` runs: pysigma (pySigma's own), sigmahq, or another installed plugin",
-        "pysigma",
+        ["pysigma"],
     ),
-    Setting("validator_exclusions", Exclusions(), "rule id -> pySigma validator names `atc check` skips for that rule", "none"),
+    Setting("validator_exclusions", Exclusions(), "rule id -> pySigma validator names `atc check` skips for that rule", {}, shown="none"),
     Setting(
         "environments",
         Named(ENVIRONMENT, _environment, "environment names to what each collects"),
         "the team's environments: name -> what each collects (below); each gets a page of the rules it can run and "
         "those it is blind to, and a Navigator layer",
-        "none",
+        {},
+        shown="none",
         example=(
             "environments: {corp: {data_needed: [DN_...], data_components: [DC0032],",
             "                      log_sources: [{product: windows, service: sysmon}]}}",
@@ -246,7 +246,7 @@ _OTHERS = (
         "history",
         Mapping(HISTORY, HistorySettings),
         "what rule pages show of the git history, and what it may cost (below)",
-        "",
+        {},
         (
             Option(
                 ("--no-history",),
@@ -263,6 +263,16 @@ _OTHERS = (
 def schema() -> tuple[Setting, ...]:
     """Every setting: the registered entity kinds' folders first (from atc/kinds.py), then the rest."""
     return (*(_kind_setting(key) for key in kind_keys()), *_OTHERS)
+
+
+def default_settings(root: Path = REPO_ROOT) -> Settings:
+    """The settings when atc.yml sets nothing: each setting's default, its paths relative to `root` (a folder per kind, docs, ...)."""
+    values: dict[str, Any] = {}
+    for setting in schema():
+        if setting.default is not None:
+            values.update(setting.value.fields(setting.key, setting.value.parse(setting.default, Where(setting.key, folder=root))))
+    folders = {key: values.pop(key) for key in kind_keys() if key not in SETTINGS_FIELDS}
+    return Settings(**values, base_dir=root, kind_folders=tuple(sorted(folders.items())))
 
 
 def load_config_file(path: Path) -> Settings:

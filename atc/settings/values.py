@@ -60,8 +60,9 @@ class Setting:
     key: str  # the atc.yml key (and, for most, the Settings field)
     value: Value
     help: str  # one line for --help
-    default: str = ""  # the default, as --help says it ("" when there is none to say)
+    default: Any = None  # its atc.yml value when not given (paths relative to atc.yml); None: the Settings field's own
     options: tuple[Option, ...] = ()
+    shown: str = ""  # the default as --help says it, when not the default value itself
     example: tuple[str, ...] = ()  # lines of atc.yml that --help shows
     required: bool = False  # a key of a mapping that must be there
 
@@ -351,7 +352,8 @@ TARGET_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 class Targets(Value):
     """`targets`: target keys in page order (a list, or comma-separated text), each a built-in key or a team target mapping."""
 
-    entries: tuple[Setting, ...]  # the keys of a team target mapping, read into a TargetEntry
+    entries: tuple[Setting, ...]  # the keys of a team target mapping
+    make: Callable[..., Any] = TargetEntry
     expected = "be a list of target keys (or comma-separated text)"
 
     def parse(self, raw: Any, where: Where) -> tuple[str | TargetEntry, ...]:
@@ -377,7 +379,7 @@ class Targets(Value):
         """One team target, checked for shape (whether its backend, format and pipelines exist is checked on use)."""
         key = item.get("key")
         named = replace(where, label=f"{where.label} ({key.strip()})") if isinstance(key, str) and key.strip() else where
-        return TargetEntry(**parse_keys(self.entries, item, named, noun="key"))
+        return self.make(**parse_keys(self.entries, item, named, noun="key"))
 
     def fields(self, key: str, value: Any) -> dict[str, Any]:
         """`targets` gets the keys; the team's own target definitions among them go to `target_entries`."""
