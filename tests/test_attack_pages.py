@@ -23,6 +23,7 @@ from atc.render.escape import md_text
 from atc.render.exports import CSV_COLUMNS, csv_cell, exports
 from atc.render.pages import PageRenderer
 from atc.settings import REPO_ROOT
+from atc.site.assets import site_assets
 from tests.conftest import SEED_SLUG
 
 LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -89,7 +90,7 @@ def hand_kb(snapshot: AttackSnapshot) -> KnowledgeBase:
 
 @pytest.fixture(scope="module")
 def hand_pages(hand_kb: KnowledgeBase) -> dict[str, str]:
-    return PageRenderer(hand_kb, [], REPO_ROOT / "templates").pages("Test")
+    return PageRenderer(hand_kb, [], REPO_ROOT / "templates").pages("Test") | site_assets()  # as the engine writes them
 
 
 def attack_page_names(pages: dict[str, str]) -> list[str]:
