@@ -250,3 +250,18 @@ def test_the_defaults_are_the_schema_defaults_below_the_folder(tmp_path: Path) -
     config = tmp_path / "atc.yml"
     config.write_text(yaml.safe_dump({s.key: s.default for s in schema() if s.default is not None}), encoding="utf-8")
     assert replace(load_config_file(config), given=frozenset()) == defaults
+
+
+def test_every_wrong_key_of_atc_yml_is_reported_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "atc.yml").write_text("ofline: true\njobs: 0\nhistory:\n  deep: 1\nrules: rules\n", encoding="utf-8")
+    assert main(["check"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(": ", 2)[2][:30] for line in lines] == [
+        "unknown setting(s) ofline (did",
+        "'jobs' must be a whole number ",
+        "unknown setting(s) history.dee",
+    ]
+    assert all(line.startswith(f"atc: {tmp_path / 'atc.yml'}: ") for line in lines)

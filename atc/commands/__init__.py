@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return RUN[args.command](args)
     except (ConfigError, UnknownTargetError) as exc:
-        print(f"atc: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # one problem a line (atc.yml's wrong keys are reported together)
+            print(f"atc: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("atc: interrupted", file=sys.stderr)

@@ -30,7 +30,7 @@ from atc.settings.values import (
     Url,
     Where,
     WholeNumber,
-    parse_keys,
+    refuse_unknown,
 )
 
 KB_COMMANDS = ("build", "serve", "check")  # the commands that read the whole knowledge base
@@ -284,7 +284,19 @@ def load_config_file(path: Path) -> Settings:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the configuration must be a mapping of settings")
     entries = {entry.key: entry for entry in schema()}
+    where = Where("", path, path.parent)
+    problems: list[str] = []  # every wrong key at once, as mkdocs reports its configuration errors
     changes: dict[str, Any] = {}
-    for key, value in parse_keys(tuple(entries.values()), data, Where("", path, path.parent)).items():
-        changes.update(entries[key].value.fields(key, value))
+    try:
+        refuse_unknown(data, tuple(entries), where)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    for key, raw in data.items():
+        value = entries[key].value if key in entries else None
+        try:
+            changes.update(value.fields(key, value.parse(raw, where.child(key))) if value else {})
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
     return merged(default_settings(path.parent), changes)
