@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from atc.kinds import KINDS
+from atc.kinds import folder_kinds
 from atc.model import Environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +99,7 @@ SETTINGS_FIELDS = frozenset(Settings.__dataclass_fields__)
 
 def kind_keys() -> tuple[str, ...]:
     """The settings keys of the registered entity kinds read from folders (rules, data_needed, ...), in registry order."""
-    return tuple(kind.settings_key for kind in KINDS.values() if kind.settings_key and kind.loader)
+    return tuple(folder_kinds())
 
 
 # single paths naming inputs that must exist when given (besides the kinds' folders)
