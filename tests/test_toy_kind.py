@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from atc.commands import main
 from atc.engine import BuildResult, check, run_build
 from atc.kinds import KINDS, Kind, in_order, register
 from atc.load.fields import FieldError, load_unique, read_mapping, text, text_list
@@ -20,7 +21,7 @@ from atc.load.knowledge_base import Loading, load_knowledge_base
 from atc.model import KnowledgeBase, Problem
 from atc.render import addresses
 from atc.render.context import RenderContext
-from atc.settings import HistorySettings, Settings, default_settings
+from atc.settings import HistorySettings, Settings, default_settings, load_config_file
 
 KIND = "playbook"
 
@@ -170,8 +171,8 @@ def _knowledge_base(root: Path) -> Settings:
     templates = root / "templates"
     templates.mkdir()
     (templates / "playbook.md.j2").write_text(TEMPLATE, encoding="utf-8")
-    settings = replace(
-        default_settings(root),
+    return replace(
+        default_settings(root),  # a folder per registered kind: playbooks/ too, when the kind is registered
         data_needed=(),
         logging_policies=(),
         triggers=(),
@@ -183,7 +184,6 @@ def _knowledge_base(root: Path) -> Settings:
         jobs=1,
         history=HistorySettings(enabled=False),
     )
-    return settings.with_folders("playbooks", (playbooks,))
 
 
 def _build(settings: Settings) -> BuildResult:
@@ -207,6 +207,20 @@ def test_atc_check_counts_the_kind(playbook_kind: Kind, tmp_path: Path) -> None:
     kb = check(_knowledge_base(tmp_path))
     assert kb.counts().endswith(", 2 response playbooks")
     assert any(problem.kind == KIND and problem.path.endswith("broken.yml") for problem in kb.problems)
+
+
+def test_the_kind_s_folders_are_a_setting_of_atc_yml_and_the_command_line(
+    playbook_kind: Kind, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _knowledge_base(tmp_path)
+    (tmp_path / "playbooks").rename(tmp_path / "response")
+    (tmp_path / "atc.yml").write_text("rules: rules\nplaybooks: response\n", encoding="utf-8")
+    assert load_config_file(tmp_path / "atc.yml").folders("playbooks") == (tmp_path / "response",)
+    assert main(["check", "--config", str(tmp_path / "atc.yml")]) == 1  # broken.yml is an error
+    assert "check: 2 rules, 0 Data Needed, 0 logging policies, 0 triggers, 2 response playbooks;" in capsys.readouterr().err
+    (tmp_path / "none").mkdir()
+    assert main(["check", "--config", str(tmp_path / "atc.yml"), "--playbooks", str(tmp_path / "none")]) == 0
+    assert ", 0 response playbooks; problems: none" in capsys.readouterr().err
 
 
 def test_the_kind_s_pages_are_rendered_and_link_its_rules(playbook_kind: Kind, tmp_path: Path) -> None:
