@@ -1,0 +1,1 @@
+"""What every stage uses: the build's cache and its fingerprint policy."""
