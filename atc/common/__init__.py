@@ -1,1 +1,2 @@
-"""What every stage uses: the build's cache and its fingerprint policy."""
+"""Helpers every stage may use: the build's cache and its fingerprint policy, worker processes, progress, bundled
+resources, bounded regular expressions."""

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from atc.common.cache import Store, code_digest, digest
+from atc.common.parallel import ForkedMap
+from atc.common.progress import Progress
 from atc.load.rules import find_files, finish_rules, load_file
 from atc.model import Problem, Rule
-from atc.parallel import ForkedMap
-from atc.progress import Progress
 
 
 def loader_digest() -> bytes:
