@@ -243,7 +243,7 @@ def settings_from_args(args: argparse.Namespace, cwd: Path) -> Settings:
 def _build(args: argparse.Namespace) -> int:
     from atc.build import run_build, summarise
     from atc.gitrev import GitError
-    from atc.site.mkdocs_build import SiteBuildError
+    from atc.site.mkdocs_adapter import SiteBuildError
     from atc.site.publish import OutputError
 
     settings = settings_from_args(args, Path.cwd())
@@ -263,7 +263,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from atc.serve import serve
+    from atc.site.serve import serve
 
     cwd = Path.cwd()
     return serve(lambda: settings_from_args(args, cwd), args.dev_addr, find_config(args.config, cwd), verbose=args.verbose)
