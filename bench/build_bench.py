@@ -204,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-baseline", action="store_true", help="skip the bare pySigma loop")
     parser.add_argument("--targets", metavar="LIST", help="comma-separated targets for atc and the bare loop (default: all 12)")
     parser.add_argument("--no-edits", action="store_true", help="cold (and bare) runs only: no warm, edit, site or serve runs")
+    parser.add_argument("--no-exports", action="store_true", help="atc without deploy exports: the same conversions as the bare loop")
+    parser.add_argument("--no-serial", action="store_true", help="no bare loop in one process (the pairs use the one on --jobs processes)")
     parser.add_argument("--bare", type=int, metavar="PROCESSES", help=argparse.SUPPRESS)  # internal: run the bare loop
     parser.add_argument("folders", nargs="*", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -219,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copytree(folder, work / "corpus" / folder.name)
         folders = rule_folders(work / "corpus", args.pattern)
         rules_args = [arg for folder in folders for arg in ("--rules", str(folder))] + (["--targets", args.targets] if args.targets else [])
+        rules_args += ["--no-exports"] if args.no_exports else []
         print(
             f"corpus {args.corpus} ({', '.join(f.name for f in folders)}), {cores} cores, jobs {args.jobs}, {args.repeat} runs each",
             flush=True,
@@ -235,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         cold, warm, edit, retitle, site, warm_site, edit_site, serve_edit = [], [], [], [], [], [], [], []
         for number in range(args.repeat):  # interleaved with the bare loop: the machine's speed drifts
             if not args.no_baseline:
-                serial.append(_bare_in_child(folders, 1, args.targets))
-                print(f"  bare loop: 1 process {serial[-1]:.1f} s (load {load_average()})", flush=True)
+                if not args.no_serial:
+                    serial.append(_bare_in_child(folders, 1, args.targets))
+                    print(f"  bare loop: 1 process {serial[-1]:.1f} s (load {load_average()})", flush=True)
                 pooled.append(_bare_in_child(folders, args.jobs, args.targets))
                 print(f"  bare loop: {args.jobs} processes {pooled[-1]:.1f} s (load {load_average()})", flush=True)
             out = work / f"cold{number}"
@@ -302,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nconversions per second (cold): {rate:.0f}")
         if serial:
             print(f"cold --no-site / (bare loop / {cores} cores): {med([r.wall for r in cold]) / (med(serial) / cores):.2f}")
+        if pooled:
             print(f"cold --no-site / bare loop in {args.jobs} processes: {med([r.wall for r in cold]) / med(pooled):.2f}")
             print(f"the same, median of the {len(pairs)} pairs: {med(pairs):.2f} ({', '.join(f'{r:.2f}' for r in pairs)})")
         if serve_edit:

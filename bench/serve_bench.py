@@ -50,6 +50,14 @@ def _page(site: Path, rule: Path) -> Path:
     return site / "Detection_Rules" / found.stem / "index.html"
 
 
+def _settled(lines: list[str]) -> bool:
+    """Whether the server finished an edit's rounds: a summary, and a last round that left no pages waiting."""
+    sites = [line for line in lines if line.startswith("site:")]
+    return (
+        any(line.startswith("summary:") for line in lines) and bool(sites) and "follow" not in sites[-1] and lines[-1].startswith("serve:")
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("work", type=Path)
@@ -104,10 +112,11 @@ def main(argv: list[str] | None = None) -> int:
             if page is not None:
                 page.locator("article", has_text=marker).wait_for(timeout=300_000)  # no navigation here: live reload
                 in_browser.append(time.monotonic() - written)
-            while not any(line.startswith("serve: rebuilt") for line in lines[seen:]):
+            while not _settled(lines[seen:]):  # the larger pages too: the next edit finds the server idle
                 time.sleep(0.05)
             stages = next((line for line in lines[seen:] if line.startswith("summary:")), "").rpartition("problems:")[2]
-            site = next((line.strip() for line in lines[seen:] if line.startswith("site:")), "")
+            stages = ", ".join(part for part in stages.split(", ") if " s" in part)  # the stage times, not the problem counts
+            site = " then ".join(line.strip() for line in lines[seen:] if line.startswith("site:"))
             shown = f", in the browser {in_browser[-1]:.2f} s" if in_browser else ""
             print(f"edit {number}: {rule.name}: on disk {on_disk[-1]:.2f} s{shown}; {site}; {stages.strip()}", flush=True)
         print(f"median of {len(on_disk)} edits, write to HTML on disk: {statistics.median(on_disk):.2f} s", flush=True)

@@ -10,7 +10,7 @@ from typing import TextIO
 
 from atc.build import BuildResult, run_build
 from atc.config import Settings
-from atc.site.mkdocs_adapter import LiveSite
+from atc.site.mkdocs_adapter import LiveSite, SiteBuildError
 
 FIRST_PAGES = 1.0  # seconds of page building before the browsers reload; the larger pages left follow in the next round
 
@@ -56,7 +56,11 @@ class LiveBuild:
         """Build the changed pages that fit the budget; None when a whole build is needed."""
         assert self.site is not None
         started = time.perf_counter()
-        pages = self.site.update(self.budget)
+        try:
+            pages = self.site.update(self.budget)
+        except SiteBuildError:  # a page half built: the next round builds the whole site
+            self.site = None
+            raise
         if pages is not None:
             waiting = f"; {len(self.site.pending)} larger pages follow" if self.site.pending else ""
             print(f"site: {len(pages)} pages built again in {time.perf_counter() - started:.2f} s{waiting}", file=self.stream, flush=True)
