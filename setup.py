@@ -12,7 +12,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-BUNDLE = {"templates": "templates", "mkdocs.yml": "mkdocs.yml", "workflows": ".github/workflows"}  # atc/resources.py: SOURCES
+BUNDLE = {"templates": "templates", "mkdocs.yml": "mkdocs.yml", "workflows": ".github/workflows"}  # atc/common/resources.py: SOURCES
 
 
 class BuildPyWithBundle(build_py):

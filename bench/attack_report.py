@@ -11,10 +11,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from atc.config import REPO_ROOT
 from atc.link.attack import resolve_tags
 from atc.load.attack import load_snapshot
 from atc.load.rules import load_rules
+from atc.settings import REPO_ROOT
 
 
 def main(argv: list[str]) -> int:

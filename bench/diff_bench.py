@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from atc.config import REPO_ROOT
+from atc.settings import REPO_ROOT
 
 RUNS = 3
 CONDITION = "    condition: selection\n"

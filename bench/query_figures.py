@@ -96,8 +96,8 @@ def kusto_figures() -> list[str]:
 
 
 def evidence_figures() -> list[str]:
-    from atc.build import run_build
-    from atc.config import default_settings
+    from atc.engine import run_build
+    from atc.settings import default_settings
 
     fixture = ROOT / "tests" / "fixtures" / "regression"
     with tempfile.TemporaryDirectory() as folder:

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         for folder in sorted(CORPUS.glob("rules*")):
             shutil.copytree(folder, corpus / folder.name)
     port = _free_port()
-    command = [sys.executable, "-m", "atc.cli", "serve", "-a", f"127.0.0.1:{port}", "--jobs", str(args.jobs)]
+    command = [sys.executable, "-m", "atc", "serve", "-a", f"127.0.0.1:{port}", "--jobs", str(args.jobs)]
     command += [arg for folder in sorted(corpus.glob("rules*")) for arg in ("--rules", str(folder))]
     command += ["--docs-dir", str(work / "docs"), "--site-dir", str(work / "site"), "--cache-dir", str(work / "cache")]
     command += ["--targets", args.targets] if args.targets else []

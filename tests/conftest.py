@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from atc.build import BuildResult, run_build
-from atc.config import REPO_ROOT, default_settings
+from atc.engine import BuildResult, run_build
+from atc.settings import REPO_ROOT, default_settings
 from tests.hostile_kb import hostile_build  # noqa: F401  (a session fixture: the hostile corpus, built once)
 
 SHARED = REPO_ROOT.parent / "shared"

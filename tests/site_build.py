@@ -6,8 +6,8 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from atc.build import mkdocs_config, run_build
-from atc.config import REPO_ROOT, default_settings
+from atc.engine import mkdocs_config, run_build
+from atc.settings import REPO_ROOT, default_settings
 from atc.site.mkdocs_adapter import build_site
 
 

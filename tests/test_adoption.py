@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from atc.cli import main
-from atc.resources import templates_dir
+from atc.commands import main
+from atc.common.resources import templates_dir
 from atc.site.mkdocs_config import merge, site_config
 from tests.conftest import CORPORA, needs_corpora
 
@@ -85,7 +85,7 @@ def test_init_finds_rule_folders_data_needed_policies_and_atomics(repo):
 
 @needs_corpora()
 def test_init_on_the_corpora_names_every_sigma_rule_folder():
-    from atc.init import discover
+    from atc.commands.init import discover
 
     found = discover(CORPORA)
     assert found.rules["sigma/rules"] > 3000 and "deprecated" in found.rules

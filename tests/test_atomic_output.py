@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from atc.config import REPO_ROOT
+from atc.settings import REPO_ROOT
 from atc.site import publish
 
 RULES = REPO_ROOT / "rules" / "windows" / "security"
@@ -31,7 +31,7 @@ def _command(kb: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "atc.cli",
+        "atc",
         "build",
         "--rules",
         str(kb / "rules"),

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from atc.attack_update import build_snapshot, chain_end, derive_version, dumps_snapshot, run_update, write_snapshot
 from atc.link.attack import resolve_tags, tactic_url, technique_url
 from atc.link.navigator import navigator_layer, validate_layer
 from atc.load.attack import DEFAULT_SNAPSHOT, load_snapshot
+from atc.load.attack_update import build_snapshot, chain_end, derive_version, dumps_snapshot, run_update, write_snapshot
 from atc.model import AttackSnapshot, TacticRef
 
 MINI_STIX = Path(__file__).parent / "fixtures" / "stix" / "mini-attack.json"
@@ -174,7 +174,7 @@ def test_packaged_snapshot_knows_the_seed_rules_detection_model(real: AttackSnap
 
 
 def test_light_modules_do_not_import_attackcti() -> None:
-    code = "import sys, atc.load.attack, atc.link.attack, atc.link.navigator, atc.attack_update; print('attackcti' in sys.modules)"
+    code = "import sys, atc.load.attack, atc.link.attack, atc.link.navigator, atc.load.attack_update; print('attackcti' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 

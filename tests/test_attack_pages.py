@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from atc.build import BuildResult
-from atc.config import REPO_ROOT
 from atc.convert.targets import select_targets
+from atc.engine import BuildResult
 from atc.link.attack import resolve_tags
 from atc.link.navigator import expected_cells, layer_techniques, validate_layer
 from atc.load.attack import load_snapshot
@@ -23,6 +22,8 @@ from atc.render.attack_pages import attack_pages, product_slug, shade_level
 from atc.render.escape import md_text
 from atc.render.exports import CSV_COLUMNS, csv_cell, exports
 from atc.render.pages import PageRenderer
+from atc.settings import REPO_ROOT
+from atc.site.assets import site_assets
 from tests.conftest import SEED_SLUG
 
 LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -89,7 +90,7 @@ def hand_kb(snapshot: AttackSnapshot) -> KnowledgeBase:
 
 @pytest.fixture(scope="module")
 def hand_pages(hand_kb: KnowledgeBase) -> dict[str, str]:
-    return PageRenderer(hand_kb, [], REPO_ROOT / "templates").pages("Test")
+    return PageRenderer(hand_kb, [], REPO_ROOT / "templates").pages("Test") | site_assets()  # as the engine writes them
 
 
 def attack_page_names(pages: dict[str, str]) -> list[str]:

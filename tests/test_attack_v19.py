@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from atc.check import run_check
-from atc.config import default_settings
+from atc.engine import check as run_check
 from atc.link import attack_v19
 from atc.link.attack import resolve_tags
 from atc.load.attack import load_snapshot
 from atc.model import AttackSnapshot, KnowledgeBase
 from atc.render.attack_pages import counted_id
 from atc.render.link_filters import LinkFilters
+from atc.settings import default_settings
 from tests.conftest import CORPORA, needs_corpora
 
 SNAPSHOT = load_snapshot()

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from atc.build import BuildResult, run_build, summarise
-from atc.config import REPO_ROOT, Settings, default_settings
 from atc.convert.cache import ConversionCache
 from atc.convert.runner import convert_rules
 from atc.convert.targets import select_targets
+from atc.engine import BuildResult, run_build, summarise
 from atc.load.rules import load_rules
+from atc.settings import REPO_ROOT, Settings, default_settings
 
 TARGETS = ("splunk", "grep")
 
@@ -153,7 +153,7 @@ def test_a_new_process_remembers_every_page(kb_copy: Settings) -> None:
     command = [
         sys.executable,
         "-m",
-        "atc.cli",
+        "atc",
         "build",
         "--rules",
         str(kb_copy.rules[0]),

@@ -9,13 +9,13 @@ from xml.etree import ElementTree
 
 import pytest
 
-from atc.build import BuildResult
-from atc.config import REPO_ROOT
 from atc.convert.targets import select_targets
+from atc.engine import BuildResult
 from atc.link.attack import resolve_tags
 from atc.load.attack import load_snapshot
 from atc.model import Conversion, DataNeeded, KnowledgeBase, LogSource, Rule
 from atc.render.pages import PageRenderer
+from atc.settings import REPO_ROOT
 
 SVG = re.compile(r"<svg .*?</svg>", re.S)
 NS = {"svg": "http://www.w3.org/2000/svg"}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from atc.check import run_check
-from atc.config import REPO_ROOT, ConfigError, load_config_file
+from atc.engine import check as run_check
+from atc.settings import REPO_ROOT, ConfigError, load_config_file
 
 SEED_ID = "c462f537-a1e3-41a6-b5fc-b2c2cef9bf82"
 

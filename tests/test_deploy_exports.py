@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from atc.build import BuildResult, run_build
-from atc.config import load_config_file
+from atc.engine import BuildResult, run_build
+from atc.settings import load_config_file
 from tests.test_team_targets import CERTUTIL, SIGMA_CLI, scratch_repo
 
 WHOAMI = (

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from atc.attack_update import build_snapshot, write_snapshot
-from atc.build import BuildResult
-from atc.config import REPO_ROOT
+from atc.engine import BuildResult
 from atc.link.attack import resolve_tags
 from atc.link.detection import Channel, Read, link_detection, logsource_reads, windows_names
 from atc.link.navigator import validate_layer
 from atc.load.attack import DEFAULT_SNAPSHOT, load_snapshot
+from atc.load.attack_update import build_snapshot, write_snapshot
 from atc.model import AttackLogSource, AttackSnapshot, DataComponent, DataNeeded, DetectionRef, LogSource, Rule
 from atc.render.attack_pages import attack_pages
 from atc.render.pages import PageRenderer
+from atc.settings import REPO_ROOT
 from tests.conftest import CORPORA, SEED_SLUG, needs_corpora
 
 MINI_STIX = Path(__file__).parent / "fixtures" / "stix" / "mini-attack.json"

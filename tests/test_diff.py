@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from atc.build import run_build
-from atc.cli import main
-from atc.config import REPO_ROOT, load_config_file
+from atc.commands import main
+from atc.engine import run_build
 from atc.render.diff_report import MARKER
+from atc.settings import REPO_ROOT, load_config_file
 
 TARGETS = "splunk,esql"  # esql cannot express keyword (field-less) detections; splunk can
 

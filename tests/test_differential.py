@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from atc.config import REPO_ROOT
 from atc.convert.runner import convert_one
 from atc.convert.targets import BY_KEY
 from atc.load.rules import load_rules
-from atc.verify import RUNNERS, Event, VerifyError, load_events
+from atc.settings import REPO_ROOT
+from atc.verify.runners import RUNNERS, Event, VerifyError, load_events
 from tests.feature_cases import CASES, Case
 from tests.test_feature_cases import KNOWN_WRONG, rule_data
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from atc.build import BuildResult, run_build
-from atc.config import default_settings
+from atc.engine import BuildResult, run_build
 from atc.load.aggregation import equivalent
 from atc.load.rules import load_rules
 from atc.model import Problem
+from atc.settings import default_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "documents"
 TARGETS = ("splunk", "esql", "loki", "sqlite", "es-qs", "grep")
@@ -204,7 +204,7 @@ def test_an_aggregation_keeps_the_fields_of_its_search_and_v19_tags_get_the_embe
 
 
 def test_atc_convert_converts_a_multi_document_file_as_a_collection(capsys):
-    from atc.cli import main
+    from atc.commands import main
 
     assert main(["convert", "-t", "splunk", str(FIXTURES / "rules" / "logon_burst.yml")]) == 0
     assert "| stats count as event_count by _time TargetUserName" in capsys.readouterr().out
@@ -231,7 +231,7 @@ def test_the_reproduce_line_of_a_filtered_rule_and_a_correlation_gives_the_pages
 
 
 def test_atc_convert_applies_filters_like_sigma_convert(capsys):
-    from atc.cli import main
+    from atc.commands import main
 
     rules = FIXTURES / "rules"
     assert main(["convert", "-t", "grep", "--filter", str(rules / "filter_admin_host.yml"), str(rules / "sigma1_collection.yml")]) == 0
@@ -244,7 +244,7 @@ def test_atc_diff_shows_what_a_filter_change_does_to_the_rules_it_applies_to(tmp
     import shutil
     import subprocess
 
-    from atc.cli import main
+    from atc.commands import main
 
     shutil.copytree(FIXTURES / "rules", tmp_path / "rules")
     (tmp_path / "atc.yml").write_text("rules: rules\ntargets: [splunk]\n", encoding="utf-8")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from atc.build import BuildResult, run_build
-from atc.config import ConfigError, default_settings, load_config_file
+from atc.engine import BuildResult, run_build
 from atc.link.environments import EnvironmentView, Unlock
 from atc.link.navigator import validate_layer
 from atc.model import DataNeeded, Environment, LogSource, Rule, RuleSummary
+from atc.settings import ConfigError, default_settings, load_config_file
 
 CERTUTIL = "proc_creation_win_certutil_remote_download"  # Sysmon process creation, DN_0010
 SYSMON_1 = "DN_0010_1_windows_sysmon_process_creation"

@@ -11,12 +11,12 @@ from markupsafe import escape
 from mkdocs.config import load_config
 from mkdocs.utils.meta import get_data
 
-from atc.config import REPO_ROOT
 from atc.load.attack import load_snapshot
 from atc.model import KnowledgeBase, Rule
 from atc.render.escape import visible
 from atc.render.pages import PageRenderer
 from atc.render.rule_extras import RelatedIndex
+from atc.settings import REPO_ROOT
 from tests.html_safety import RULE_ROWS, first_table_labels, headings, injected_markup, links, visible_text
 
 # the pieces attackers use: markup, Markdown syntax, table and fence breakers, entities, template syntax, odd characters

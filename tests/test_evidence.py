@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from atc.build import BuildResult, run_build
-from atc.cli import main
-from atc.config import default_settings
-from atc.evidence import read_events, resolve_info
+from atc.commands import main
+from atc.engine import BuildResult, run_build
 from atc.load.rules import load_rules
+from atc.settings import default_settings
+from atc.verify.regression import read_events, resolve_info
 
 FIXTURE = Path(__file__).parent / "fixtures" / "regression"
 IPV6 = "net_connection_win_fixture_non_loopback_ipv6"
@@ -145,7 +145,7 @@ def test_verify_reads_atc_yml_like_build(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_an_alias_bomb_info_yml_is_refused_with_the_file_named(tmp_path: Path) -> None:
-    from atc.evidence import EvidenceError, read_tests
+    from atc.verify.regression import EvidenceError, read_tests
 
     rule = next(r for r in load_rules([FIXTURE / "rules"], []) if r.path.stem == "proc_creation_win_fixture_certutil_urlcache")
     info = tmp_path / "info.yml"
@@ -156,7 +156,7 @@ def test_an_alias_bomb_info_yml_is_refused_with_the_file_named(tmp_path: Path) -
 
 
 def test_an_event_of_an_unexpected_shape_is_a_reason_naming_the_file(tmp_path: Path) -> None:
-    from atc.evidence import EvidenceError
+    from atc.verify.regression import EvidenceError
 
     odd = tmp_path / "odd.json"
     odd.write_text('{"Event": {"System": {"Provider": {"#attributes": "not a mapping"}}}}')

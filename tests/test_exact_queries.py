@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from atc.build import BuildResult, run_build
-from atc.cli import main
-from atc.config import REPO_ROOT, default_settings
+from atc.commands import main
+from atc.engine import BuildResult, run_build
+from atc.settings import REPO_ROOT, default_settings
 
 EXACT = Path(__file__).parent / "fixtures" / "exact" / "rules"
 BLOCK = re.compile(r"^### (?P<target>[\w-]+)\n[ \n]*(?P<marks>`{3,})[\w+-]*\n(?P<query>.*?)\n(?P=marks)$", re.S | re.M)

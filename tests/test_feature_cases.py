@@ -8,7 +8,7 @@ import pytest
 
 from atc.convert.runner import convert_one
 from atc.convert.targets import BY_KEY
-from atc.verify import RUNNERS, Event, VerifyError
+from atc.verify.runners import RUNNERS, Event, VerifyError
 from tests.feature_cases import CASES, Case
 
 LOGSOURCE = {"product": "windows", "service": "security"}

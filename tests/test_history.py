@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from atc.build import BuildResult, run_build
-from atc.config import REPO_ROOT, ConfigError, HistorySettings, load_config_file
+from atc.engine import BuildResult, run_build
+from atc.settings import REPO_ROOT, ConfigError, HistorySettings, load_config_file
 from tests.test_diff import CERTUTIL, CLEARED, ENCODED, ENCODED_CHANGED, KERNEL_MODULE, PSEXEC
 
 TARGETS = "splunk,esql"
@@ -346,7 +346,7 @@ def test_uncommitted_edits_and_new_rules_are_named(tmp_path):
 def test_build_help_lists_the_history_settings(capsys):
     from dataclasses import fields
 
-    from atc.cli import main
+    from atc.commands import main
 
     with pytest.raises(SystemExit):
         main(["build", "--help"])
@@ -374,8 +374,8 @@ def test_moves_are_followed_when_two_files_swap_names():
 
 
 def test_commit_links():
-    from atc.config import default_settings
     from atc.history.stage import commit_url
+    from atc.settings import default_settings
 
     def url(repo_url: str | None, **history: object) -> str | None:
         return commit_url(replace(default_settings(), repo_url=repo_url, history=replace(HistorySettings(), **history)))

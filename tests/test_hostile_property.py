@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from mkdocs.utils.meta import get_data
 
-from atc.build import run_build
-from atc.config import REPO_ROOT, default_settings
+from atc.engine import run_build
+from atc.settings import REPO_ROOT, default_settings
 from tests.html_safety import injected_markup
 
 PAYLOADS = [

@@ -9,12 +9,12 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from atc.build import BuildResult
-from atc.config import REPO_ROOT
+from atc.engine import BuildResult
 from atc.model import RuleSummary
 from atc.render.escape import md_text
 from atc.render.gaps import gap_groups
 from atc.render.pages import PageRenderer
+from atc.settings import REPO_ROOT
 from tests.conftest import SEED_SLUG
 
 SEED_DN = "DN_0032_5145_network_share_object_was_accessed_detailed"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sigma.rule import SigmaRule
 
-from atc.config import REPO_ROOT
 from atc.convert.plugins import PluginError, backend_class, pipeline, pipeline_module, resolve_pipelines
+from atc.settings import REPO_ROOT
 from tests.conftest import CORPORA, needs_corpora
 
 SIGMA_RULES = CORPORA / "sigma" / "rules"

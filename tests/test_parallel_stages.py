@@ -7,9 +7,9 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from atc.build import run_build
-from atc.config import default_settings
-from atc.parallel import MIN_ITEMS, ForkedMap
+from atc.common.parallel import MIN_ITEMS, ForkedMap
+from atc.engine import run_build
+from atc.settings import default_settings
 from tests.conftest import CORPORA, needs_corpora
 from tests.test_deterministic import tree
 

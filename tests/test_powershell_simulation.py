@@ -6,8 +6,8 @@ import pytest
 
 from atc.convert.runner import convert_one
 from atc.convert.targets import BY_KEY
-from atc.verify import flatten
-from atc.verify_powershell import NotSimulable, PowerShellQuery, _Condition
+from atc.verify.powershell import NotSimulable, PowerShellQuery, _Condition
+from atc.verify.runners import flatten
 
 SYSTEM = {
     "Provider": {"#attributes": {"Name": "PowerShell"}},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from atc.progress import Progress
+from atc.common.progress import Progress
 
 
 def test_a_stage_logs_one_line_without_a_terminal() -> None:

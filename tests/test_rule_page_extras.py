@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from atc.build import BuildResult
-from atc.config import ConfigError, load_config_file
+from atc.engine import BuildResult
 from atc.model import RuleSummary
 from atc.render.pages import PageRenderer
 from atc.render.rule_extras import RELATED_SHOWN, RelatedIndex, edit_url, edit_urls
+from atc.settings import ConfigError, load_config_file
 from tests.conftest import SEED_SLUG
 
 

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from atc.build import BuildResult
+from atc.engine import BuildResult
 from tests.conftest import SEED_PAGE, SEED_SLUG
 
 SEED_ROWS = [

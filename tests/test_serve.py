@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from atc.config import ConfigError, default_settings
+from atc.settings import ConfigError, default_settings
 from atc.site.serve import ignored, parse_address, watched_paths
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from atc.config import REPO_ROOT
+from atc.settings import REPO_ROOT
 from atc.site.mkdocs_adapter import offline_overrides
 from tests.conftest import SEED_SLUG
 from tests.site_build import build_default_site

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from atc.build import SITE_PAGES, run_build
-from atc.config import REPO_ROOT, default_settings
+from atc.engine import SITE_PAGES, run_build
+from atc.settings import REPO_ROOT, default_settings
 from atc.site.mkdocs_adapter import SiteBuildError, build_site
 from tests.test_deterministic import tree
 from tests.test_site_plugin import _config, _docs, _rule

@@ -8,8 +8,8 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from atc.build import run_build
-from atc.config import REPO_ROOT, default_settings
+from atc.engine import run_build
+from atc.settings import REPO_ROOT, default_settings
 from atc.site.live import LiveBuild
 from tests.test_deterministic import tree
 

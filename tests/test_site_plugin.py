@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from atc.config import REPO_ROOT
+from atc.settings import REPO_ROOT
 from atc.site.mkdocs_adapter import SiteBuildError, build_site
 from atc.site.page_html import mark_excluded_sections
 from atc.site.plugin import CHUNK

@@ -17,15 +17,15 @@ from sigma.backends.splunk.spl2 import SplunkSPL2Backend as UpstreamSPL2Backend
 from sigma.conversion.base import TextQueryBackend
 from sigma.rule import SigmaRule
 
-from atc.build import BuildResult
-from atc.cli import main
-from atc.config import REPO_ROOT
+from atc.commands import main
 from atc.convert import runner
 from atc.convert.runner import convert_one, convert_rules
 from atc.convert.targets import BY_KEY, TARGETS, Target, make_backend, select_targets, sigma_cli_command, target_versions
+from atc.engine import BuildResult
 from atc.load.rules import load_rules
 from atc.model import Problem, Rule
-from atc.verify import load_events
+from atc.settings import REPO_ROOT
+from atc.verify.runners import load_events
 from tests.conftest import SEED_SLUG
 
 RULES = REPO_ROOT / "rules"

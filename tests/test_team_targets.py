@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from atc.build import BuildResult, run_build
-from atc.config import REPO_ROOT, ConfigError, TargetEntry, load_config_file
 from atc.convert.team_targets import TargetError, configured_targets
+from atc.engine import BuildResult, run_build
+from atc.settings import REPO_ROOT, ConfigError, TargetEntry, load_config_file
 
 SIGMA_CLI = REPO_ROOT / ".venv/bin/sigma"
 CERTUTIL = """\
@@ -214,7 +214,7 @@ def test_options_are_passed_as_sigma_cli_passes_them(tmp_path: Path) -> None:
 
 
 def test_atc_check_reports_an_unusable_team_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from atc.cli import main
+    from atc.commands import main
 
     config = scratch_repo(tmp_path, "targets:\n  - {key: ours, backend: splunk, pipelines: [pipelines/field_mapping.yml]}\n", BAD_PIPELINE)
     assert main(["check", "--config", str(config)]) == 2
@@ -310,8 +310,8 @@ def test_a_backend_and_pipeline_plugin_the_team_installs_is_usable(tmp_path: Pat
 def test_build_help_names_every_setting() -> None:
     from dataclasses import fields
 
-    from atc.cli import BUILD_EPILOG
-    from atc.config import Settings
+    from atc.commands.build import BUILD_EPILOG
+    from atc.settings import Settings
 
     names = " ".join(BUILD_EPILOG.split())
     assert [f.name for f in fields(Settings) if f.name not in ("base_dir", "target_entries") and f.name not in names] == []

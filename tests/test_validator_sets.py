@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from atc.check import UnknownValidatorSetError, run_check
-from atc.config import ConfigError, load_config_file
-from atc.validator_sets import installed_sets, needs_download
+from atc.engine import check as run_check
+from atc.link.validation import UnknownValidatorSetError
+from atc.link.validator_sets import installed_sets, needs_download
+from atc.settings import ConfigError, load_config_file
 
 RULE_ID = "5b9d0f43-0d6f-4a43-9c51-6d1b5b1f0a11"
 RULE = f"""\

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from atc.build import BuildResult
-from atc.cli import main
-from atc.config import REPO_ROOT
+from atc.commands import main
+from atc.commands.verify import verify
 from atc.convert.runner import convert_rules
 from atc.convert.targets import select_targets
+from atc.engine import BuildResult
 from atc.load.rules import load_rules
 from atc.model import Conversion
-from atc.verify import VERIFIABLE, Event, RuleEvents, VerifyError, check, flatten, json_line, load_events, verify, verify_rules
+from atc.settings import REPO_ROOT
+from atc.verify.runners import VERIFIABLE, Event, RuleEvents, VerifyError, check, flatten, json_line, load_events, verify_rules
 from tests.conftest import SEED_SLUG
 
 RULES = REPO_ROOT / "rules"
@@ -211,8 +212,8 @@ def test_rule_pages_mark_verified_queries(default_build: BuildResult) -> None:
 
 
 def test_build_without_events_marks_nothing(default_build: BuildResult, tmp_path: Path) -> None:
-    from atc.build import run_build
-    from atc.config import default_settings
+    from atc.engine import run_build
+    from atc.settings import default_settings
 
     settings = replace(
         default_settings(),

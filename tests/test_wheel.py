@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from atc.config import REPO_ROOT
+from atc.settings import REPO_ROOT
 
 # what a checkout of atc holds that is no part of its source: at its top (the venv, build outputs), and anywhere (caches)
 TOP_ONLY = {".venv", ".git", "site", "docs", ".atc-cache", "build", ".pytest_cache", ".hypothesis"}
@@ -54,7 +54,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_installed_package_carries_templates_mkdocs_config_assets_and_snapshot(installed):
     code = (
-        "import atc.resources as r, atc.load.attack as a, atc.site.assets as s;"
+        "import atc.common.resources as r, atc.load.attack as a, atc.site.assets as s;"
         "print(r.templates_dir(), r.default_mkdocs_config(), r.workflows_dir(), a.DEFAULT_SNAPSHOT, s.STATIC_DIR, sep='\\n')"
     )
     done = run([str(installed / "python"), "-c", code], installed)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from atc.config import REPO_ROOT
+from atc.settings import REPO_ROOT
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 NAMES = ("pr-check.yml", "pr-comment.yml", "pages.yml")

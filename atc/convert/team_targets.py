@@ -10,10 +10,10 @@ import yaml
 from sigma.exceptions import SigmaError
 from sigma.processing.pipeline import ProcessingPipeline
 
-from atc.config import TargetEntry
 from atc.convert.deploy import usual_export
 from atc.convert.plugins import ATC_BACKENDS, backend_class, backend_ids, is_pipeline_file, pipeline_names, resolve_pipelines
 from atc.convert.targets import BY_KEY, DEFAULT_TARGETS, Target, UnknownTargetError, backend_options
+from atc.settings import TargetEntry
 
 
 class TargetError(UnknownTargetError):

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from atc.gitrev import git_output
+from atc.history.gitrev import git_output
 
 _NO_BLOB = "0" * 40
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from atc.convert.runner import ConvertStats
-from atc.diff import DiffReport, FieldChange, QueryDiff
+from atc.history.diff import DiffReport, FieldChange, QueryDiff
 from atc.history.gitlog import Commit
 
 EntryKind = Literal["created", "changed", "moved", "earliest"]  # earliest: the oldest commit a shallow clone has

@@ -10,14 +10,14 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from atc.diff import DiffReport, Rename, RuleRef, link_deltas, pair_rules, rule_change
-from atc.gitrev import GitError, list_blobs
+from atc.history.diff import DiffReport, Rename, RuleRef, link_deltas, pair_rules, rule_change
 from atc.history.gitlog import Commit, commits, first_parent_chain
+from atc.history.gitrev import GitError, list_blobs
 from atc.history.model import Period
+from atc.history.revision import Side
 from atc.history.versions import RuleVersions
 from atc.load.rules import RULE_SUFFIXES
 from atc.model import KnowledgeBase, Rule
-from atc.revision import Side
 
 
 @dataclass(frozen=True)

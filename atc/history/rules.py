@@ -8,16 +8,16 @@ from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
-from atc.config import Settings
 from atc.convert.cache import ConversionCache
 from atc.convert.runner import ConvertStats, convert_rules
 from atc.convert.targets import Target
-from atc.diff import rule_change
+from atc.history.diff import rule_change
 from atc.history.gitlog import Commit, FileChange
 from atc.history.model import EntryKind, HistoryEntry, RuleDates, RuleHistory
+from atc.history.revision import Side
 from atc.history.versions import RuleVersions
 from atc.model import Rule
-from atc.revision import Side
+from atc.settings import Settings
 
 Touch = tuple[Commit, FileChange]
 

@@ -6,18 +6,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from atc.config import Settings
 from atc.convert.cache import ConversionCache
 from atc.convert.targets import Target
-from atc.gitrev import GitError, git_output, list_blobs, repo_top
 from atc.history.gitlog import read_log, shallow_boundary, tags
+from atc.history.gitrev import GitError, git_output, list_blobs, repo_top
 from atc.history.model import KbHistory
 from atc.history.periods import Periods, month_spans, tag_spans
+from atc.history.revision import Side
 from atc.history.rules import RuleHistories
 from atc.history.versions import RuleVersions
 from atc.load.rules import RULE_SUFFIXES
 from atc.model import KnowledgeBase
-from atc.revision import Side
+from atc.settings import Settings
 
 _FORGE = re.compile(r"^(https?://[^/]+/.+?)/(-/)?(?:blob|tree)/")  # GitHub and GitLab file URLs
 

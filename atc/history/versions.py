@@ -9,12 +9,12 @@ import posixpath
 import tempfile
 from pathlib import Path
 
-from atc.gitrev import blob_id, write_blobs
+from atc.history.gitrev import blob_id, write_blobs
+from atc.history.revision import _parse as parse_files
 from atc.link import link
 from atc.load.remembered import loader_digest
 from atc.memo import Memo
 from atc.model import KnowledgeBase, Rule
-from atc.revision import _parse as parse_files
 
 
 class RuleVersions:

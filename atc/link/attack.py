@@ -28,6 +28,13 @@ def tactic_shortname(value: str) -> str:
     return value.lower().replace("_", "-")
 
 
+def counted_id(ref: TechniqueRef) -> str | None:
+    """The technique a tag counts for: itself, the end of its revoked chain, the embedded id of a v19 id, or none when unknown."""
+    if ref.status in ("revoked", "newer"):
+        return ref.current.id if ref.current else None
+    return ref.technique.id if ref.technique else None
+
+
 def resolve_technique(tag_id: str, snapshot: AttackSnapshot) -> TechniqueRef:
     """An upper-case technique id as current, revoked (with its chain end), deprecated or unknown."""
     technique = snapshot.techniques.get(tag_id)

@@ -6,11 +6,11 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from atc.common.parallel import ForkedMap
+from atc.common.progress import Progress
 from atc.load.rules import find_files, finish_rules, load_file
 from atc.memo import Memo, code_digest
 from atc.model import Problem, Rule
-from atc.parallel import ForkedMap
-from atc.progress import Progress
 
 
 def loader_digest() -> bytes:

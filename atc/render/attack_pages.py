@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from atc.link.attack import counted_id
 from atc.link.navigator import layer_techniques, navigator_layer
 from atc.load.rules import safe_slug
 from atc.model import AttackSnapshot, RuleSummary, Tactic, Technique, TechniqueRef
@@ -114,13 +115,6 @@ class StrategyItem:
     name: str
     analytics: int
     implemented: int
-
-
-def counted_id(ref: TechniqueRef) -> str | None:
-    """The technique a tag counts for: itself, the end of its revoked chain, the embedded id of a v19 id, or none when unknown."""
-    if ref.status in ("revoked", "newer"):
-        return ref.current.id if ref.current else None
-    return ref.technique.id if ref.technique else None
 
 
 def shade_level(count: int) -> int:

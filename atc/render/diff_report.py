@@ -8,7 +8,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from atc.diff import DiffReport
+from atc.history.diff import DiffReport
 from atc.render.escape import template_environment
 
 MARKER = "<!-- atc-diff-report -->"  # lets the pull-request comment job find and update its one comment

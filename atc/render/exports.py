@@ -9,8 +9,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from atc.convert.targets import Target
+from atc.link.attack import counted_id
 from atc.model import RuleSummary
-from atc.render.attack_pages import counted_id
 from atc.render.pages import RULES_DIR
 
 CSV_COLUMNS = [

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import jinja2
 
+from atc.common.parallel import ForkedMap
 from atc.convert.deploy import DeployExport
 from atc.convert.targets import Target
 from atc.link.attack import technique_url
@@ -17,7 +18,6 @@ from atc.link.detection import DetectionLinker
 from atc.link.environments import EnvironmentView, verdicts
 from atc.load.rules import safe_slug
 from atc.model import KnowledgeBase, Problem, Rule, RuleSummary
-from atc.parallel import ForkedMap
 from atc.render.charts import Chart, conversion_chart, gaps_chart, level_chart, status_chart, tactic_chart
 from atc.render.escape import code_text, template_environment
 from atc.render.gaps import gap_groups
@@ -199,9 +199,6 @@ class PageRenderer:
             elif made is not None:
                 kb.problems.append(_render_problem(rule, made))
         pages.update(others)
-        from atc.site.assets import site_assets
-
-        pages.update(site_assets())
         return pages
 
     def evidence_page(self) -> str:

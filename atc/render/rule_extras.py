@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from atc.link.attack import counted_id
 from atc.load.rules import safe_slug
 from atc.model import KnowledgeBase, Rule, RuleSummary
-from atc.render.attack_pages import TECHNIQUE_PAGE_ID, counted_id
+from atc.render.attack_pages import TECHNIQUE_PAGE_ID
 from atc.render.escape import safe_url
 
 RELATED_SHOWN = 10  # rules listed per shared technique or Data Needed; the rest are counted

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TextIO
 
-from atc.build import BuildResult, run_build
-from atc.config import Settings
+from atc.engine import BuildResult, run_build
+from atc.settings import Settings
 from atc.site.mkdocs_adapter import LiveSite, SiteBuildError
 
 FIRST_PAGES = 1.0  # seconds of page building before the browsers reload; the larger pages left follow in the next round

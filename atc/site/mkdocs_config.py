@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from atc.resources import default_mkdocs_config
+from atc.common.resources import default_mkdocs_config
 
 MERGED_NAME = "mkdocs.yml"  # written into the cache folder
 _NAMED_LISTS = ("plugins", "markdown_extensions")  # entries are a name or {name: options}: the team's replace atc's of that name

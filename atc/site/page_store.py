@@ -24,6 +24,7 @@ _LINKS = tuple(
 )
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _PACKAGES = ("mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "jinja2", "atc")
+_CODE = ("plugin.py", "mkdocs_adapter.py", "page_html.py")
 
 
 @dataclass
@@ -67,7 +68,8 @@ def site_fingerprint(config_file: Path | None, overrides: dict[str, object], the
     digest.update(config_file.read_bytes() if config_file and config_file.is_file() else b"")
     digest.update(repr(sorted(overrides.items())).encode())
     digest.update("\n".join(_versions()).encode())
-    digest.update(Path(__file__).with_name("plugin.py").read_bytes())
+    for module in _CODE:  # the code that shapes every page besides the packages
+        digest.update(Path(__file__).with_name(module).read_bytes())
     site_packages = {str(Path(path).resolve()) for path in sys.path if path.endswith("site-packages")}
     for folder in theme_dirs:  # installed themes: their versions above; a custom_dir: its files
         if not any(str(Path(folder).resolve()).startswith(prefix) for prefix in site_packages):

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from atc.build import summarise
-from atc.config import ConfigError, Settings
+from atc.engine import summarise
+from atc.settings import ConfigError, Settings
 
 
 def parse_address(address: str) -> tuple[str, int]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from atc.config import REPO_ROOT
+from atc.settings import REPO_ROOT
 from tests.site_build import build_default_site
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from atc.config import REPO_ROOT
+from atc.settings import REPO_ROOT
 from tests.browser.conftest import chromium_path, screenshot
 from tests.conftest import SEED_SLUG
 
@@ -44,7 +44,7 @@ class Served:
         command = [
             sys.executable,
             "-m",
-            "atc.cli",
+            "atc",
             "serve",
             "--rules",
             str(self.rules),

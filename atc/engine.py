@@ -12,15 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from atc.config import Settings
+from atc.common.progress import Progress
+from atc.common.resources import templates_dir
 from atc.convert.attack_data import use_snapshot, with_attack
 from atc.convert.cache import ConversionCache
 from atc.convert.deploy import DeployExport, build_exports, deploy_targets
 from atc.convert.runner import ConvertStats, convert_rules
 from atc.convert.targets import Target
 from atc.convert.team_targets import configured_targets
-from atc.gitrev import GitError
+from atc.history.gitrev import GitError
 from atc.link import link
+from atc.link.validation import validate
 from atc.load.attack import load_snapshot
 from atc.load.data_needed import load_data_needed
 from atc.load.logging_policies import load_logging_policies
@@ -28,14 +30,15 @@ from atc.load.remembered import load_rules_remembered
 from atc.load.rules import load_rules
 from atc.load.triggers import load_triggers
 from atc.model import KnowledgeBase, Problem, Rule
-from atc.progress import Progress
 from atc.render.page_memo import PageMemo
 from atc.render.pages import PageRenderer
 from atc.render.rule_extras import edit_urls
-from atc.resources import templates_dir
+from atc.settings import Settings
+from atc.site.assets import site_assets
 from atc.site.docs_writer import WriteReport, carry_refused, write_pages
 from atc.site.mkdocs_adapter import BuiltSite, build_site
 from atc.site.publish import check_output, publishing
+from atc.verify.runners import bad_event_files
 
 if TYPE_CHECKING:
     from atc.history.model import KbHistory
@@ -76,6 +79,17 @@ def load_knowledge_base(settings: Settings, progress: Progress | None = None, re
     return KnowledgeBase(rules, data_needed, policies, triggers, attack, problems, settings.environments)
 
 
+def check(settings: Settings) -> KnowledgeBase:
+    """The knowledge base as the build would see it, with every problem the build reports plus the validators'."""
+    configured_targets(settings.targets, settings.target_entries, settings.base_dir)  # the team's own targets are usable
+    kb = load_knowledge_base(settings, remember=False)  # no cache: a check writes nothing
+    link(kb)
+    kb.problems.extend(validate(kb.rules, settings.validator_exclusions, settings.validators))
+    if settings.events is not None and settings.events.is_dir():
+        kb.problems.extend(Problem(path, "events", why) for path, why in bad_event_files(kb.rules, settings.events))
+    return kb
+
+
 def _inputs(settings: Settings) -> list[Path]:
     """Every path the build reads: output folders must not hold any of them."""
     paths = [*settings.rules, *settings.data_needed, *settings.logging_policies, *settings.triggers]
@@ -111,7 +125,7 @@ def template_dirs(settings: Settings) -> list[Path]:
 
 def verify_queries(kb: KnowledgeBase, rules: list[Rule], targets: list[Target], events: Path) -> None:
     """Check the runnable targets' queries on the example events (marks the pages); a failure is a problem."""
-    from atc.verify import SIMULATED, VERIFIABLE, VerifyError, verify_rules
+    from atc.verify.runners import SIMULATED, VERIFIABLE, VerifyError, verify_rules
 
     try:
         report = verify_rules(rules, events, [target.key for target in targets if target.key in VERIFIABLE + SIMULATED])
@@ -164,7 +178,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
 
     converted = kb.rules
     if only_changed is not None:
-        from atc.preview import changed_since
+        from atc.render.preview import changed_since
 
         converted = changed_since(kb.rules, only_changed, Path.cwd())
         _log(stream, quiet, f"preview: {len(converted)} rules differ from {only_changed}")
@@ -207,7 +221,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         verify_queries(kb, converted, targets, settings.events)
         timings["verify"] = time.perf_counter() - started
     if any("regression_tests_path" in rule.data for rule in converted if isinstance(rule.data, dict)):
-        from atc.evidence import collect_evidence
+        from atc.verify.regression import collect_evidence
 
         started = time.perf_counter()
         kb.problems += collect_evidence(
@@ -244,13 +258,13 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
     renderer.jobs = settings.jobs
     if only_changed is None:  # a preview's partial pages are not worth remembering
         renderer.memo = PageMemo(renderer, templates, settings.cache_dir)
-    pages = renderer.pages(*_site_meta(settings))
+    pages = renderer.pages(*_site_meta(settings)) | site_assets()
     made = len(pages)
     if renderer.memo:
         renderer.memo.close()
         made = renderer.memo.made
     if only_changed is not None:
-        from atc.preview import preview_pages
+        from atc.render.preview import preview_pages
 
         pages = preview_pages(pages, kb, converted)
     timings["render"] = time.perf_counter() - started

@@ -18,7 +18,7 @@ from typing import Any
 
 import regex
 
-from atc.bounded_regex import bounded_search
+from atc.common.bounded_regex import bounded_search
 from atc.convert.backends.powershell import EVENT_DATA, RECORD_PROPERTIES, SELECT
 
 QUOTES = "'\u2018\u2019\u201a\u201b"

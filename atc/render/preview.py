@@ -7,7 +7,7 @@ import posixpath
 import re
 from pathlib import Path
 
-from atc.gitrev import changed_paths, list_blobs, repo_top, resolve
+from atc.history.gitrev import changed_paths, list_blobs, repo_top, resolve
 from atc.load.rules import safe_slug
 from atc.model import KnowledgeBase, Rule
 from atc.render.attack_pages import ATTACK_DIR

@@ -10,13 +10,10 @@ from sigma.rule import SigmaDetectionItem, SigmaLogSource, SigmaRule
 from sigma.validation import SigmaValidator
 from sigma.validators.base import SigmaRuleValidator, SigmaValidationIssue
 
-from atc.build import load_knowledge_base
-from atc.config import ConfigError, Settings
-from atc.convert.team_targets import configured_targets
-from atc.link import link
+from atc.link.validator_sets import DEFAULT_SETS, ValidatorSetError, chosen_sets, installed_validators
 from atc.load.rules import one_line
-from atc.model import KnowledgeBase, LogSource, Problem, Rule
-from atc.validator_sets import DEFAULT_SETS, ValidatorSetError, chosen_sets, installed_validators
+from atc.model import LogSource, Problem, Rule
+from atc.settings import ConfigError
 
 
 def _value_text(value: object) -> str:
@@ -85,16 +82,3 @@ def validate(
             path = str(sigma_rule.source.path) if sigma_rule.source else str(sigma_rule.id)
             problems.append(Problem(path, "sigma-validation", _issue_text(issue), severity="warning"))
     return sorted(set(problems))
-
-
-def run_check(settings: Settings) -> KnowledgeBase:
-    """The knowledge base as the build would see it, with every problem the build reports plus the validators'."""
-    configured_targets(settings.targets, settings.target_entries, settings.base_dir)  # the team's own targets are usable
-    kb = load_knowledge_base(settings, remember=False)  # no cache: a check writes nothing
-    link(kb)
-    kb.problems.extend(validate(kb.rules, settings.validator_exclusions, settings.validators))
-    if settings.events is not None and settings.events.is_dir():
-        from atc.verify import bad_event_files
-
-        kb.problems.extend(Problem(path, "events", why) for path, why in bad_event_files(kb.rules, settings.events))
-    return kb

@@ -17,7 +17,7 @@ from typing import Any
 
 from atc.load.yamlfile import read_yaml
 from atc.model import Evidence, Problem, Rule
-from atc.verify import SIMULATED, Event, VerifyError, flatten, run_query
+from atc.verify.runners import SIMULATED, Event, VerifyError, flatten, run_query
 
 RUNNABLE = ("grep", "sqlite", "powershell")
 MAX_EVENT_BYTES = 20_000_000  # a regression test's JSON events (SigmaHQ's are a few kilobytes)

@@ -1,4 +1,4 @@
-"""The `atc convert` and `atc verify` subcommands: one rule's query for a target, and queries proven on events."""
+"""`atc verify`: run the rules' grep, SQLite and simulated PowerShell queries on events and report which pass."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from atc.convert.targets import BY_KEY
+from atc.verify.runners import VERIFIABLE, VerifyError, VerifyReport, verify_rules
 
 VERIFY_EPILOG = """\
 settings: --rules, --events and --targets default to those of atc.yml (./atc.yml or
@@ -16,7 +16,7 @@ events their info.yml names, against its match_count.
 
 events layout: EVENTS/<rule id>/positive/*.json and EVENTS/<rule id>/negative/*.json,
 one JSON event per file (EVTX-to-JSON Windows events, or any JSON record such as
-CloudTrail or auditd; see atc/verify.py for how they are flattened). Positive events
+CloudTrail or auditd; see atc/verify/runners.py for how they are flattened). Positive events
 must match the rule's query and negative ones must not; grep runs as a real
 `grep -P` process, SQLite in an in-memory database.
 
@@ -24,25 +24,7 @@ exit status: 0 every verified query passed; 1 a query failed; 2 unusable input.
 """
 
 
-def add_query_parsers(commands: argparse._SubParsersAction) -> None:
-    """Register `convert` and `verify`."""
-    convert = commands.add_parser(
-        "convert",
-        help="print one rule's query for a target, exactly as its page shows it",
-        description="Convert Sigma rule files with atc's target registry (the reproduction command for atc's own "
-        "backends: powershell, xpack-watcher, graylog, grep; the other targets are reproducible with sigma-cli).",
-    )
-    convert.add_argument("--target", "-t", required=True, choices=list(BY_KEY), help="the target's key")
-    convert.add_argument(
-        "--filter",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="PATH",
-        help="a Sigma filter file applied to the rules (repeatable, as sigma convert --filter)",
-    )
-    convert.add_argument("files", nargs="+", type=Path, metavar="RULE", help="Sigma rule files")
-
+def register(commands: argparse._SubParsersAction) -> None:
     verify = commands.add_parser(
         "verify",
         help="run the grep and SQLite queries of rules over example events and report which pass",
@@ -65,42 +47,38 @@ def add_query_parsers(commands: argparse._SubParsersAction) -> None:
     verify.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="conversion processes (default: 1)")
 
 
-def run_convert(args: argparse.Namespace) -> int:
-    """Print each file's query, or its reason on standard error (exit 1 when any is not convertible)."""
-    from atc.convert.runner import convert_one
-    from atc.load.yamlfile import parse_yaml_documents, read_text
+def verify(
+    rules_dirs: list[Path], events_dir: Path | None, targets: tuple[str, ...] = VERIFIABLE, jobs: int = 1, roots: tuple[Path, ...] = ()
+) -> VerifyReport:
+    """Load the rules, convert them for the runnable targets, check them on their example events (when a folder is
+    given) and on the SigmaHQ regression tests their `regression_tests_path` names (resolved from `roots` or above)."""
+    from atc.convert.runner import convert_rules
+    from atc.convert.targets import select_targets
+    from atc.load.rules import load_rules
     from atc.model import Problem
+    from atc.verify.regression import collect_evidence
 
-    status = 0
-    filters: list = []
-    for path in args.filter:
-        problems: list[Problem] = []
-        text = read_text(path, problems, "rule")
-        found = parse_yaml_documents(text, path, problems, "rule") if text is not None else None
-        if found is None:
-            print(f"atc: {path}: not a filter: {'; '.join(str(p) for p in problems)}", file=sys.stderr)
-            return 1
-        filters.extend(found)
-    for path in args.files:
-        problems = []
-        text = read_text(path, problems, "rule")
-        documents = parse_yaml_documents(text, path, problems, "rule") if text is not None else None
-        documents = documents + filters if documents else documents
-        data = documents[0] if documents and len(documents) == 1 else documents  # several: converted together, as a collection
-        conversion = convert_one(data, BY_KEY[args.target]) if isinstance(data, (dict, list)) else None
-        if conversion is None or conversion.status != "ok":
-            reason = conversion.error if conversion else "; ".join(str(p) for p in problems) or "not a YAML mapping"
-            print(f"atc: {path}: not convertible: {reason}", file=sys.stderr)
-            status = 1
-            continue
-        print(conversion.query)
-    return status
+    problems: list[Problem] = []
+    rules = load_rules(rules_dirs, problems)
+    errors = [str(p) for p in problems if p.severity == "error"]
+    if errors:
+        raise VerifyError("; ".join(errors[:5]))
+    convert_rules(rules, select_targets(list(targets)), jobs)
+    if events_dir is not None:
+        report = verify_rules(rules, events_dir, list(targets))
+    else:
+        report = VerifyReport(list(targets))
+    found = collect_evidence(rules, list(targets), list(roots))
+    report.evidence = [f"EVIDENCE {e.target} {rule.path}: {e.line()}" for rule in rules for e in rule.evidence]
+    report.evidence += [f"EVIDENCE UNUSABLE {p.path}: {p.message}" for p in found if p.kind == "evidence"]
+    report.evidence_failures = sum(p.kind == "evidence-failed" for p in found)
+    return report
 
 
-def run_verify(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Print the verification table; 1 when any query failed (on example events or regression tests) or an event file was refused."""
-    from atc.config import ConfigError, default_settings, find_config, load_config_file, parse_targets
-    from atc.verify import SIMULATED, VERIFIABLE, VerifyError, verify
+    from atc.settings import ConfigError, default_settings, find_config, load_config_file, parse_targets
+    from atc.verify.runners import SIMULATED, VerifyError
 
     try:
         config = find_config(args.config, Path.cwd())

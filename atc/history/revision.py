@@ -15,8 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from atc.config import ConfigError, Settings, default_settings, load_config_file
-from atc.gitrev import changed_paths, extract, list_blobs, resolve, write_blobs
+from atc.history.gitrev import changed_paths, extract, list_blobs, resolve, write_blobs
 from atc.link import link
 from atc.load.attack import load_snapshot
 from atc.load.data_needed import load_data_needed
@@ -26,6 +25,7 @@ from atc.load.rules import RULE_SUFFIXES, find_files, finish_rules, load_file
 from atc.load.triggers import load_triggers
 from atc.memo import Memo
 from atc.model import KnowledgeBase, Problem, Rule
+from atc.settings import ConfigError, Settings, default_settings, load_config_file
 
 OTHER_INPUTS = ("data_needed", "logging_policies", "triggers")
 _PARALLEL_FROM = 200  # rule files; fewer are parsed in this process

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the atc package
 SOURCE_ROOT = PACKAGE_DIR.parent  # the checkout, for an editable install
 BUNDLED_DIR = PACKAGE_DIR / "bundled"  # written into the wheel by setup.py's build hook
 # bundled name -> its source in the checkout (setup.py copies these into atc/bundled/)

@@ -17,10 +17,10 @@ import yaml
 from atc.convert.cache import ConversionCache
 from atc.convert.runner import conversion_text, convert_rules
 from atc.convert.targets import Target
-from atc.gitrev import repo_top
+from atc.history.gitrev import repo_top
+from atc.history.revision import Side, at_revision, load_pair, working_tree
+from atc.link.attack import counted_id
 from atc.model import KnowledgeBase, Problem, Rule
-from atc.render.attack_pages import counted_id
-from atc.revision import Side, at_revision, load_pair, working_tree
 
 
 @dataclass(frozen=True, order=True)
@@ -214,7 +214,7 @@ def compare(
     report.newly_failing.sort()
     report.newly_working.sort()
     # `atc check`'s validators, on what differs, with each side's own exclusions
-    from atc.check import (
+    from atc.link.validation import (
         validate,  # imported here: pySigma's validators take a while to import, and the history stage uses this module without them
     )
 

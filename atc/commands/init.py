@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from atc.config import CONFIG_NAME
-from atc.resources import workflows_dir
+from atc.common.resources import workflows_dir
+from atc.settings import CONFIG_NAME
 
 _SKIPPED = {"docs", "site", "node_modules", "venv", "build", "dist", "__pycache__"}  # besides hidden folders
 _RULE = re.compile(r"^(?:detection|correlation|filter):", re.MULTILINE)
@@ -245,3 +247,33 @@ def run_init(root: Path, force: bool, workflows: bool, repository: str, ref: str
             out.append(f"wrote {target}")
     out.append("next: `atc build`, then open site/index.html")
     return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    init = commands.add_parser(
+        "init",
+        help="write a commented atc.yml for the repository here (and its GitHub workflows)",
+        description="Look through the current folder for Sigma rules, Data Needed items, logging policies and Atomic Red Team "
+        "atomics, and write a commented atc.yml naming them (with an example rule when there is none). With --workflows, "
+        "also write .github/workflows/ (pull-request check, report comment, GitHub Pages) that install atc from a pinned checkout.",
+        epilog="exit status: 0 written; 1 atc.yml (or a workflow) exists and --force was not given.",
+    )
+    init.add_argument("--force", action="store_true", help="overwrite an existing atc.yml and workflows")
+    init.add_argument("--workflows", action="store_true", help="also write the GitHub workflows into .github/workflows/")
+    init.add_argument(
+        "--atc-repo",
+        default="your-org/atc",
+        metavar="OWNER/NAME",
+        help="the GitHub repository the workflows install atc from (default: your-org/atc)",
+    )
+    init.add_argument(
+        "--atc-ref", default="main", metavar="REF", help="the tag or commit of atc the workflows install (default: main; pin a tag)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    messages: list[str] = []
+    status = run_init(Path.cwd(), args.force, args.workflows, args.atc_repo, args.atc_ref, messages)
+    for line in messages:
+        print(f"atc init: {line}", file=sys.stderr)
+    return status

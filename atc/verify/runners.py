@@ -14,7 +14,7 @@ unchanged over an in-memory table `logs` with one `TEXT COLLATE NOCASE` column p
 every field the rule names), one row per event, and a REGEXP function (SQLite has none).
 
 Rule text is untrusted, so every run is bounded: each query gets TIME_LIMIT seconds (grep is killed, SQLite is
-interrupted, and every regular expression made from rule text runs through `atc/bounded_regex.py`: the `regex`
+interrupted, and every regular expression made from rule text runs through `atc/common/bounded_regex.py`: the `regex`
 engine with a timeout instead of Python's unbounded `re`). An event file that is not a regular file inside the events
 folder, not a JSON object, or nested deeper than the YAML limits is left out with a problem of its own
 (`VerifyReport.bad_events`); the rule is verified on its other events.
@@ -35,12 +35,12 @@ from typing import Any, Literal
 from regex import DOTALL, IGNORECASE
 from regex import escape as regex_escape
 
-from atc.bounded_regex import QueryTimeout, bounded_search, expired, query_time, time_left
+from atc.common.bounded_regex import QueryTimeout, bounded_search, expired, query_time, time_left
 from atc.load.yamlfile import MAX_DEPTH, MAX_NODES, LimitExceeded, check_limits
 from atc.model import Rule
 
 VERIFIABLE = ("grep", "sqlite")  # run for real
-SIMULATED = ("powershell",)  # evaluated by atc/verify_powershell.py, no PowerShell runs
+SIMULATED = ("powershell",)  # evaluated by atc/verify/powershell.py, no PowerShell runs
 MAX_EVENT_BYTES = 1_000_000  # an example event larger than this is refused
 EVENT_COLUMN = "_atc_event"  # the event's file name in each row, for telling which rows matched
 Status = Literal["passed", "failed", "no-events", "not-convertible"]
@@ -320,8 +320,8 @@ def run_sqlite(query: str, events: list[Event], rule: Rule) -> set[str]:
 
 
 def run_powershell(query: str, events: list[Event], rule: Rule) -> set[str]:
-    """Simulate the PowerShell query on the events (see atc/verify_powershell.py: no PowerShell runs)."""
-    from atc.verify_powershell import NotSimulable, PowerShellQuery
+    """Simulate the PowerShell query on the events (see atc/verify/powershell.py: no PowerShell runs)."""
+    from atc.verify.powershell import NotSimulable, PowerShellQuery
 
     try:
         simulated = PowerShellQuery(query)
@@ -395,32 +395,4 @@ def verify_rules(rules: list[Rule], events_dir: Path, targets: list[str]) -> Ver
             report.outcomes.append(outcome)
             if outcome.status in ("passed", "failed"):
                 rule.verification[target] = outcome.page_line()
-    return report
-
-
-def verify(
-    rules_dirs: list[Path], events_dir: Path | None, targets: tuple[str, ...] = VERIFIABLE, jobs: int = 1, roots: tuple[Path, ...] = ()
-) -> VerifyReport:
-    """Load the rules, convert them for the runnable targets, check them on their example events (when a folder is
-    given) and on the SigmaHQ regression tests their `regression_tests_path` names (resolved from `roots` or above)."""
-    from atc.convert.runner import convert_rules
-    from atc.convert.targets import select_targets
-    from atc.evidence import collect_evidence
-    from atc.load.rules import load_rules
-    from atc.model import Problem
-
-    problems: list[Problem] = []
-    rules = load_rules(rules_dirs, problems)
-    errors = [str(p) for p in problems if p.severity == "error"]
-    if errors:
-        raise VerifyError("; ".join(errors[:5]))
-    convert_rules(rules, select_targets(list(targets)), jobs)
-    if events_dir is not None:
-        report = verify_rules(rules, events_dir, list(targets))
-    else:
-        report = VerifyReport(list(targets))
-    found = collect_evidence(rules, list(targets), list(roots))
-    report.evidence = [f"EVIDENCE {e.target} {rule.path}: {e.line()}" for rule in rules for e in rule.evidence]
-    report.evidence += [f"EVIDENCE UNUSABLE {p.path}: {p.message}" for p in found if p.kind == "evidence"]
-    report.evidence_failures = sum(p.kind == "evidence-failed" for p in found)
     return report

@@ -1,0 +1,58 @@
+"""The `atc` command line: one module per command, each with `register` (its options) and `run` (what it does)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from atc.commands import attack, build, check, convert, diff, init, serve, verify
+from atc.convert.targets import UnknownTargetError
+from atc.settings import ConfigError
+
+DESCRIPTION = """\
+Turn a detection team's Sigma rules into a browsable, searchable knowledge base:
+one page per rule with its ATT&CK mapping, the log data it needs (Data Needed),
+the logging policy behind that data, the Atomic Red Team tests that fire it,
+and the rule translated into every configured query language through pySigma.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="atc", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve.register(commands, build.register(commands))
+    check.register(commands)
+    diff.register(commands)
+    init.register(commands)
+    convert.register(commands)
+    verify.register(commands)
+    attack.register(commands)
+    return parser
+
+
+RUN = {
+    "build": build.run,
+    "serve": serve.run,
+    "check": check.run,
+    "diff": diff.run,
+    "init": init.run,
+    "convert": convert.run,
+    "verify": verify.run,
+    "attack": attack.run,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return RUN[args.command](args)
+    except (ConfigError, UnknownTargetError) as exc:
+        print(f"atc: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("atc: interrupted", file=sys.stderr)
+        return 130

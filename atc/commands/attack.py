@@ -1,0 +1,28 @@
+"""`atc attack update`: regenerate the bundled ATT&CK snapshot with attackcti."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    attack = commands.add_parser("attack", help="manage the bundled MITRE ATT&CK snapshot")
+    attack_commands = attack.add_subparsers(dest="attack_command", metavar="ACTION", required=True)
+    update = attack_commands.add_parser(
+        "update",
+        help="regenerate the ATT&CK snapshot with attackcti",
+        description="Rebuild the compact ATT&CK snapshot that `atc build` reads, through attackcti: from a local STIX bundle or folder (offline), or from MITRE's TAXII server when no --from-stix is given.",
+    )
+    update.add_argument("--from-stix", type=Path, metavar="PATH", help="an enterprise-attack STIX bundle file or folder (no network)")
+    update.add_argument("--output", type=Path, metavar="PATH", help="where to write the snapshot (default: the one shipped in the package)")
+    update.add_argument(
+        "--version", dest="attack_version", metavar="X.Y", help="the ATT&CK version, when the bundle does not say (e.g. 18.1)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from atc.load.attack import DEFAULT_SNAPSHOT
+    from atc.load.attack_update import run_update
+
+    return run_update(args.from_stix, args.output or DEFAULT_SNAPSHOT, args.attack_version)

@@ -1,0 +1,1 @@
+"""Helpers every stage may use: worker processes, progress, bundled resources, bounded regular expressions."""
