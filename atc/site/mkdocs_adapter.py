@@ -26,7 +26,7 @@ import jinja2
 
 FILE_WORKER_SHIM = "javascripts/iframe-worker.js"  # atc/site/static/: search from file:// without a CDN
 # the versions the test suite runs (requirements.lock pins one inside each range): [lowest, first untested)
-TESTED = {"mkdocs": ("1.6.0", "1.7"), "mkdocs-material": ("9.7.0", "9.9")}
+TESTED = {"mkdocs": ("1.6.1", "1.7"), "mkdocs-material": ("9.8.0", "9.9")}
 
 
 class SiteBuildError(Exception):
@@ -404,9 +404,10 @@ class LiveSite:
     def __init__(self, built: BuiltSite, docs_dir: Path, site_dir: Path) -> None:
         self.built, self.docs_dir, self.site_dir = built, docs_dir.resolve(), site_dir.resolve()
         config = built.config
+        staged = config.docs_dir  # the theme's files keep their own folder
         config.docs_dir, config.site_dir = str(self.docs_dir), str(self.site_dir)
         for file in built.files:
-            if file.src_dir is not None:
+            if file.src_dir == staged:
                 file.src_dir = str(self.docs_dir)
             file.dest_dir = str(self.site_dir)
             for cached in ("abs_src_path", "abs_dest_path"):
