@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import TextIO
 
 from atc.engine import summarise
 from atc.settings import ConfigError, Settings
+
+RELOAD_PAUSE = 1.5  # seconds between a round that left pages waiting and the next: the reloading browsers fetch the page meanwhile
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -87,8 +90,10 @@ def serve(
         except (SiteBuildError, ConfigError) as exc:  # the server keeps the last good site and waits for the next edit
             print(f"atc: {exc}", file=stream, flush=True)
             raise
-        if session.pending:  # the browsers reload now; the larger pages follow in another round
-            server.another_round()
+        if session.pending:  # the browsers reload now, undisturbed; the larger pages follow in another round after a pause
+            pause = threading.Timer(RELOAD_PAUSE, server.another_round)
+            pause.daemon = True
+            pause.start()
 
     build()
     site = settings.site_dir.resolve()
