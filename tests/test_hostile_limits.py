@@ -116,13 +116,13 @@ def test_a_corrupted_cache_is_discarded_with_a_warning_and_rebuilt(tmp_path: Pat
         )
     assert atc("build", *options, "--no-site", cwd=tmp_path).returncode == 0
     pages = {p.relative_to(tmp_path / "docs"): p.read_bytes() for p in (tmp_path / "docs").rglob("*.md")}
-    for name in ("memo.sqlite3", "conversions.sqlite3"):
+    for name in ("cache.sqlite3",):
         _corrupt(tmp_path / ".atc-cache" / name, where)
     result = atc("build", *options, "--no-site", cwd=tmp_path)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert "the cache is unreadable" in result.stderr and "discarded, it is rebuilt" in result.stderr
     assert {p.relative_to(tmp_path / "docs"): p.read_bytes() for p in (tmp_path / "docs").rglob("*.md")} == pages
-    for name in ("memo.sqlite3", "conversions.sqlite3"):
+    for name in ("cache.sqlite3",):
         with sqlite3.connect(tmp_path / ".atc-cache" / name) as db:
             assert db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
     again = atc("build", *options, "--no-site", cwd=tmp_path)

@@ -8,9 +8,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from atc.convert.cache import sigma_distributions
 from atc.convert.deploy import DeployExport
-from atc.convert.targets import Target, sigma_cli_command, target_versions
+from atc.convert.targets import Target, sigma_cli_command, sigma_distributions, target_versions
 from atc.convert.team_targets import installed_plugins
 from atc.model import Rule
 from atc.render.link_filters import RULES_DIR
