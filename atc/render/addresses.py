@@ -8,7 +8,7 @@ they appear on, as mkdocs resolves them (`mkdocs.structure.files.File.url_relati
 
 from __future__ import annotations
 
-import posixpath
+import functools
 
 from atc.kinds import KINDS
 from atc.load.rules import safe_slug
@@ -70,9 +70,20 @@ def export(target: str, file: str) -> str:
     return f"{EXPORTS_DIR}/{target}/{file}"
 
 
+@functools.cache
+def _between(source_folder: str, target_folder: str) -> str:
+    """The relative path from one docs folder to another: empty, or ending in "/"."""
+    sources, targets = source_folder.split("/") if source_folder else [], target_folder.split("/") if target_folder else []
+    shared = 0
+    while shared < min(len(sources), len(targets)) and sources[shared] == targets[shared]:
+        shared += 1
+    return "../" * (len(sources) - shared) + "".join(f"{part}/" for part in targets[shared:])
+
+
 def relative(source: str, target: str) -> str:
-    """The link from the page `source` to the docs-relative path `target`."""
-    return posixpath.relpath(target, posixpath.dirname(source) or ".")
+    """The link from the page `source` to the docs-relative path `target` (both normalised: no "." or ".." parts)."""
+    target_folder, _, name = target.rpartition("/")
+    return _between(source.rpartition("/")[0], target_folder) + name
 
 
 LINKS = {"page": named, "layer": layer, "path": str}  # link_to's kinds of no registry kind: what turns their key into a path
