@@ -47,7 +47,12 @@ def slug(kind: str, key: str) -> str:
 
 def page(kind: str, key: str | None = None) -> str:
     """The docs-relative path of an item's page, or of the kind's index without a key."""
-    return f"{folder(kind)}/{'index' if key is None else slug(kind, key)}.md"
+    return f"{folder(kind)}/{'index.md' if key is None else file_name(kind, key)}"
+
+
+def file_name(kind: str, key: str) -> str:
+    """The file name of an item's page in its kind's folder."""
+    return f"{slug(kind, key)}.md"
 
 
 def named(name: str) -> str:

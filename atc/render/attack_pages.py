@@ -56,7 +56,7 @@ class Coverage:
 
 @dataclass(frozen=True)
 class TriggerItem:
-    """A trigger shown on an ATT&CK page; `page` is its page (relative to docs/) when the knowledge base has it."""
+    """A trigger shown on an ATT&CK page; `page` is its page's file name when the knowledge base has it."""
 
     technique_id: str
     name: str
@@ -65,7 +65,7 @@ class TriggerItem:
 
 @dataclass(frozen=True)
 class DataNeededItem:
-    """A Data Needed id behind a page's rules; `page` is its page (relative to docs/) when the knowledge base has it."""
+    """A Data Needed id behind a page's rules; `page` is its page's file name when the knowledge base has it."""
 
     id: str
     page: str | None
@@ -231,14 +231,14 @@ class AttackPages:
 
     def trigger_item(self, tid: str) -> TriggerItem:
         """A trigger id with its name and, when the knowledge base has it, its page."""
-        page = addresses.page("trigger", tid) if tid in self.kb.triggers else None
+        page = addresses.file_name("trigger", tid) if tid in self.kb.triggers else None
         return TriggerItem(tid, technique_name(self.snapshot, self.kb.triggers, tid), page)
 
     def data_needed(self, rules: list[RuleSummary]) -> list[DataNeededItem]:
         """The Data Needed ids behind the rules, with how many of them need each."""
         counts = Counter(item_id for rule in rules for item_id in dict.fromkeys(rule.data_needed))
         return [
-            DataNeededItem(item_id, addresses.page("data_needed", item_id) if item_id in self.kb.data_needed else None, count)
+            DataNeededItem(item_id, addresses.file_name("data_needed", item_id) if item_id in self.kb.data_needed else None, count)
             for item_id, count in sorted(counts.items())
         ]
 
