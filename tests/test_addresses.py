@@ -85,6 +85,12 @@ def test_page_paths_per_kind() -> None:
     assert addresses.page("environment") == "Environments/index.md"
     assert addresses.link("ATTACK/tactics/TA0001.md", "layer", "all.json") == "../layers/all.json"
     assert addresses.link("Detection_Rules/x.md", "page", "gaps") == "../Data_Needed/gaps.md"
+    assert [addresses.page_url(p) for p in ("index.md", "changes.md", "Detection_Rules/index.md", "ATTACK/techniques/T1.md")] == [
+        "",
+        "changes/",
+        "Detection_Rules/",
+        "ATTACK/techniques/T1/",
+    ]
     with pytest.raises(ValueError, match="needs a key"):
         addresses.link("index.md", "page")
 

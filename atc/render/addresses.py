@@ -104,6 +104,14 @@ def link(source: str, kind: str, key: str | None = None) -> str:
     return relative(source, page(kind, key))
 
 
+def page_url(path: str) -> str:
+    """The URL of a page relative to the site's root, as mkdocs publishes it with use_directory_urls (`a/b.md` -> `a/b/`)."""
+    stem = path.removesuffix(".md")
+    if stem == "index" or stem.endswith("/index"):
+        return stem.removesuffix("index")
+    return f"{stem}/"
+
+
 def url(site_url: str, path: str) -> str:
     """The absolute URL of a docs-relative file as published under the site's URL."""
     return f"{site_url.rstrip('/')}/{path}"
