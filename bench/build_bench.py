@@ -23,7 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "sigma"
-ATC = [sys.executable, "-m", "atc.commands", "build", "--quiet"]
+ATC = [sys.executable, "-m", "atc", "build", "--quiet"]
 _STAGE = re.compile(r"\b(load|link|convert|verify|render|write|site) ([\d.]+) s\b")
 _COUNTS = re.compile(r"summary: (\d+) rules, (\d+) pages, (\d+) written; conversions (\d+) done, (\d+) cached")
 
@@ -148,7 +148,7 @@ def serve_latency(rules_args: list[str], docs: Path, cache: Path, site: Path, fo
     command = [
         sys.executable,
         "-m",
-        "atc.commands",
+        "atc",
         "serve",
         *rules_args,
         "--docs-dir",

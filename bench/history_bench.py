@@ -108,7 +108,7 @@ def build(repo: Path, cache: Path, out: Path, *extra: str) -> tuple[float, dict[
         [
             sys.executable,
             "-m",
-            "atc.commands",
+            "atc",
             "build",
             "--cache-dir",
             str(cache),

@@ -121,7 +121,7 @@ def plant_in_docs(docs: Path, root: Path) -> None:
 
 def atc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run the atc command line in a fresh interpreter, as a user would."""
-    return subprocess.run([sys.executable, "-m", "atc.commands", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "atc", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def kb_options(kb: Path) -> list[str]:

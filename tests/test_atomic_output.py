@@ -31,7 +31,7 @@ def _command(kb: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "atc.commands",
+        "atc",
         "build",
         "--rules",
         str(kb / "rules"),

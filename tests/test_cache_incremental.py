@@ -153,7 +153,7 @@ def test_a_new_process_remembers_every_page(kb_copy: Settings) -> None:
     command = [
         sys.executable,
         "-m",
-        "atc.commands",
+        "atc",
         "build",
         "--rules",
         str(kb_copy.rules[0]),

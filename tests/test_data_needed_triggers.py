@@ -263,6 +263,15 @@ def test_one_selection_with_the_fields_is_enough(kb_items):
     assert linked(make_rule(detection, product="windows", service="security"), kb_items).data_needed == [DN_5145]
 
 
+def test_a_selector_picks_the_selections_pysigma_converts(kb_items):
+    """The condition is pySigma's parse tree: `1 of *` leaves out `_`-prefixed selections, as pySigma's conversion does."""
+    detection = {"sel": {"NoSuchField": "y"}, "_helper": {"RelativeTargetName": "x"}, "condition": "1 of *"}
+    rule = linked(make_rule(detection, product="windows", service="security"), kb_items)
+    assert rule.data_needed == [] and "carries all of the fields NoSuchField" in (rule.data_needed_gap or "")
+    detection["condition"] = "1 of _*"
+    assert linked(make_rule(detection, product="windows", service="security"), kb_items).data_needed == [DN_5145]
+
+
 def test_category_rule_links_sysmon_and_the_security_equivalent(kb_items):
     detection = {"selection": {"Image|endswith": "\\rundll32.exe", "CommandLine|contains": "javascript:"}, "condition": "selection"}
     rule = linked(make_rule(detection, product="windows", category="process_creation"), kb_items)

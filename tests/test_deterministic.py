@@ -28,7 +28,7 @@ def test_two_builds_of_the_same_input_are_byte_identical(hostile_build: Built, t
         [
             sys.executable,
             "-m",
-            "atc.commands",
+            "atc",
             "build",
             *kb_options(kb),
             "--events",

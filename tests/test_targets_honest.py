@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +25,7 @@ from atc.convert.runner import convert_one, convert_rules
 from atc.convert.targets import BY_KEY, TARGETS, Target, make_backend, select_targets, sigma_cli_command, target_versions
 from atc.engine import BuildResult
 from atc.load.rules import load_rules
-from atc.model import Problem, Rule
+from atc.model import Conversion, Problem, Rule
 from atc.settings import REPO_ROOT
 from atc.verify.runners import load_events
 from tests.conftest import SEED_SLUG
@@ -128,6 +130,47 @@ def test_a_slow_target_times_out_without_stalling_the_others(jobs: int) -> None:
         assert rule.conversions["sleepy"].status == "timeout"
         assert "0.2 s" in rule.conversions["sleepy"].error
         assert rule.conversions["grep"].status == "ok"
+
+
+class CrashingBackend(TextQueryBackend):
+    """A backend whose conversion ends its process, as a crash in C code would."""
+
+    name: ClassVar[str] = "crashing"
+    formats: ClassVar[dict[str, str]] = {"default": "nothing"}
+
+    def convert_condition(self, cond: Any, state: Any) -> Any:
+        os._exit(3)
+
+
+def test_conversions_keep_their_time_limit_outside_the_main_thread() -> None:
+    """An embedding (a server thread) converts with the same limits; no signal is involved."""
+    rules = load_rules([RULES / "windows/process_creation"], [])[:2]
+    found: dict[str, object] = {}
+
+    def convert() -> None:
+        convert_rules(rules, [SLEEPY, BY_KEY["grep"]], 1)
+        found["one"] = convert_one(rules[0].data, SLEEPY)
+
+    started = time.perf_counter()
+    thread = threading.Thread(target=convert)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and time.perf_counter() - started < 15
+    assert threading.current_thread() is threading.main_thread() and thread is not threading.main_thread()
+    for rule in rules:
+        assert rule.conversions["sleepy"].status == "timeout" and rule.conversions["grep"].status == "ok"
+    assert found["one"] == Conversion("sleepy", "timeout", error="conversion took longer than 0.2 s and was stopped")
+
+
+def test_a_conversion_that_ends_its_process_fails_alone() -> None:
+    rules = load_rules([RULES / "windows/process_creation"], [])[:2]
+    crashing = Target("crashing", "Crashing", "tests.test_targets_honest:CrashingBackend")
+    convert_rules(rules, [BY_KEY["grep"], crashing, BY_KEY["sqlite"]], 2)
+    for rule in rules:
+        assert list(rule.conversions) == ["grep", "crashing", "sqlite"]
+        assert rule.conversions["crashing"].status == "failed"
+        assert rule.conversions["crashing"].error == "the converting process ended unexpectedly (exit code 3)"
+        assert rule.conversions["grep"].status == rule.conversions["sqlite"].status == "ok"
 
 
 # --- honest pages ---------------------------------------------------------------------------------

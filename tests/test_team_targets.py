@@ -307,17 +307,6 @@ def test_a_backend_and_pipeline_plugin_the_team_installs_is_usable(tmp_path: Pat
         assert run.stdout.strip() == rule.conversions["ours"].query
 
 
-def test_build_help_names_every_setting() -> None:
-    from dataclasses import fields
-
-    from atc.commands import BUILD_EPILOG
-    from atc.settings import Settings
-
-    names = " ".join(BUILD_EPILOG.split())
-    assert [f.name for f in fields(Settings) if f.name not in ("base_dir", "target_entries") and f.name not in names] == []
-    assert "export: a deployable output format" in names
-
-
 @pytest.mark.skipif(not SIGMA_CLI.exists(), reason="sigma-cli is not installed in .venv")
 def test_a_format_giving_objects_shows_them_as_sigma_cli_prints_them(tmp_path: Path) -> None:
     result = build(

@@ -20,7 +20,8 @@ and the rule translated into every configured query language through pySigma.
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atc", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve.register(commands, build.register(commands))
+    build.register(commands)
+    serve.register(commands)
     check.register(commands)
     diff.register(commands)
     init.register(commands)
@@ -51,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return RUN[args.command](args)
     except (ConfigError, UnknownTargetError) as exc:
-        print(f"atc: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # one problem a line (atc.yml's wrong keys are reported together)
+            print(f"atc: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("atc: interrupted", file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from atc.commands.options import add_kb_options, settings_from_args
+from atc.commands.options import add_settings_options, settings_from_args
 
 CHECK_EPILOG = """\
 Settings come from the built-in defaults, an atc.yml (or --config), then these
@@ -34,10 +34,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         epilog=CHECK_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_kb_options(check)
-    check.add_argument(
-        "--events", type=Path, metavar="DIR", help="example events per rule id: report event files that cannot be read (default: events)"
-    )
+    add_settings_options(check, "check")
 
 
 def run(args: argparse.Namespace) -> int:

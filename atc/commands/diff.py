@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from atc.settings import ConfigError, find_config, parse_targets
+from atc.commands.options import add_settings_options, settings_from_args
+from atc.settings import find_config
 
 DIFF_EPILOG = """\
 The repository is the git working tree holding the current folder. Each side is
@@ -47,11 +48,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     diff.add_argument("--format", choices=("markdown", "json"), default="markdown", help="report format (default: markdown)")
     diff.add_argument("--output", "-o", type=Path, metavar="FILE", help="write the report to FILE (default: standard output)")
-    diff.add_argument(
-        "--targets", metavar="LIST", help="comma-separated query languages to compare (default: the configured ones, else all)"
-    )
-    diff.add_argument("--config", type=Path, help="the atc.yml, inside the repository (default: ./atc.yml when present)")
-    diff.add_argument("--jobs", "-j", type=int, metavar="N", help="processes for parsing and converting (default: all cores)")
+    add_settings_options(diff, "diff")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from atc.convert.team_targets import configured_targets
     from atc.history.diff import run_diff
     from atc.history.gitrev import GitError, repo_top
-    from atc.history.revision import config_rel, working_tree
+    from atc.history.revision import config_rel
     from atc.render.diff_report import to_json, to_markdown
 
     started = time.perf_counter()
@@ -69,13 +66,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         top = repo_top(cwd)
         config = config_rel(find_config(args.config, cwd), top)
-        settings = working_tree(top, config).settings
-        targets = configured_targets(
-            parse_targets(args.targets) if args.targets else settings.targets, settings.target_entries, settings.base_dir
-        )
-        if args.jobs is not None and args.jobs < 1:
-            raise ConfigError("--jobs must be at least 1")
-        report = run_diff(cwd, args.base, args.head, config, targets, args.jobs or settings.jobs)
+        settings = settings_from_args(args, cwd, defaults=top, check=False)
+        targets = configured_targets(settings.targets, settings.target_entries, settings.base_dir)
+        report = run_diff(cwd, args.base, args.head, config, targets, settings.jobs)
     except GitError as exc:
         print(f"atc: {exc}", file=sys.stderr)
         return 2

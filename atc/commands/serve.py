@@ -5,27 +5,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from atc.commands.build import BUILD_EPILOG
-from atc.commands.options import add_kb_options, settings_from_args
+from atc.commands.options import add_settings_options, settings_from_args, settings_help
 from atc.settings import find_config
 
 
-def register(commands: argparse._SubParsersAction, build: argparse.ArgumentParser) -> None:
+def register(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser(
         "serve",
         help="build, serve the site with live reload, and rebuild what an edit affects",
         description="Build the knowledge base and its site, serve it, and watch the rules, Data Needed, logging policies, "
         "triggers, templates, atc.yml and mkdocs.yml: an edit re-renders the pages it affects, rebuilds only those HTML "
         "pages and search entries, and reloads the browser.",
-        epilog=BUILD_EPILOG,
+        epilog=settings_help("serve"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_kb_options(serve)
+    add_settings_options(serve, "serve")
     serve.add_argument("-a", "--dev-addr", default="127.0.0.1:8000", metavar="HOST:PORT", help="where to serve (default: 127.0.0.1:8000)")
-    for option in ("--docs-dir", "--site-dir", "--cache-dir"):
-        serve.add_argument(option, type=Path, metavar="DIR", help=build._option_string_actions[option].help)
-    serve.add_argument("--targets", metavar="LIST", help="comma-separated query languages, in page order (default: all)")
-    serve.add_argument("--jobs", "-j", type=int, metavar="N", help="processes for conversion and for the site's pages (default: all cores)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from atc.commands.options import add_settings_options, settings_from_args
 from atc.verify.runners import VERIFIABLE, VerifyError, VerifyReport, verify_rules
 
 VERIFY_EPILOG = """\
@@ -33,18 +34,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         epilog=VERIFY_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    verify.add_argument("--config", type=Path, help="an atc.yml to read rules, events and targets from (default: ./atc.yml when present)")
-    verify.add_argument(
-        "--rules", type=Path, action="append", metavar="DIR", help="a folder of Sigma rules (repeatable; default: atc.yml's rules)"
-    )
-    verify.add_argument("--events", type=Path, metavar="DIR", help="the events folder, one folder per rule id (default: atc.yml's events)")
-    verify.add_argument(
-        "--targets",
-        metavar="LIST",
-        help="comma-separated runnable targets: grep, sqlite, powershell (simulated); default: "
-        "atc.yml's targets that can run here, else grep,sqlite",
-    )
-    verify.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="conversion processes (default: 1)")
+    add_settings_options(verify, "verify")
 
 
 def verify(
@@ -77,22 +67,18 @@ def verify(
 
 def run(args: argparse.Namespace) -> int:
     """Print the verification table; 1 when any query failed (on example events or regression tests) or an event file was refused."""
-    from atc.settings import ConfigError, default_settings, find_config, load_config_file, parse_targets
-    from atc.verify.runners import SIMULATED, VerifyError
+    from atc.settings import REPO_ROOT
+    from atc.verify.runners import SIMULATED
 
-    try:
-        config = find_config(args.config, Path.cwd())
-        settings = load_config_file(config) if config else default_settings()
-    except ConfigError as exc:
-        print(f"atc: {exc}", file=sys.stderr)
-        return 2
-    rules = args.rules or list(settings.rules)
-    events = args.events if args.events is not None else settings.events if settings.events and settings.events.is_dir() else None
+    settings = settings_from_args(args, Path.cwd(), defaults=REPO_ROOT, check=False)
+    events = settings.events if "events" in settings.given or (settings.events and settings.events.is_dir()) else None
     runnable = VERIFIABLE + SIMULATED
     configured = [t for t in settings.targets or () if t in runnable]
-    targets = tuple(parse_targets(args.targets)) if args.targets else tuple(configured or VERIFIABLE)
+    targets = settings.targets if args.targets else tuple(configured or VERIFIABLE)
+    jobs = settings.jobs if "jobs" in settings.given else 1
+    rules = list(settings.rules)
     try:
-        report = verify(rules, events, targets, max(1, args.jobs), roots=(settings.base_dir, *(folder.parent for folder in rules)))
+        report = verify(rules, events, targets, jobs, roots=(settings.base_dir, *(folder.parent for folder in rules)))
     except VerifyError as exc:
         print(f"atc: {exc}", file=sys.stderr)
         return 2

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
 
+from atc.common.cache import digest
 from atc.convert.targets import Target
 from atc.model import AttackSnapshot
 
@@ -49,13 +49,13 @@ def use_snapshot(attack: AttackSnapshot, cache_dir: Path) -> str:
     from sigma.data import mitre_attack
 
     text = json.dumps(stix_bundle(attack), sort_keys=True)
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    snapshot = digest(text).hex()
     folder = cache_dir / "pysigma-attack"
-    bundle = folder / f"enterprise-attack-{digest[:16]}.json"
+    bundle = folder / f"enterprise-attack-{snapshot[:16]}.json"
     if not bundle.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         bundle.write_text(text, encoding="utf-8")
     mitre_attack.set_cache_dir(str(folder / "parsed"))
     mitre_attack.set_url(str(bundle))  # opens pySigma's disk cache to empty it ...
     mitre_attack.set_cache_dir(str(folder / "parsed"))  # ... and this closes it: forked workers open their own
-    return digest
+    return snapshot

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cache
 
+from atc.common.cache import digest
 from atc.convert.cache import ConversionCache
 from atc.convert.plugins import backend_class
 from atc.convert.targets import Target, make_backend
@@ -167,9 +167,9 @@ def build_exports(rules: list[Rule], deploy: list[Target], cache: ConversionCach
     for target in deploy:
         included, missing = _entries(ordered, target.key, target.output_format)
         if cache:
-            digest = hashlib.sha256("\0".join([fingerprints[target], *included]).encode("utf-8", "surrogatepass")).hexdigest()
+            inputs = digest(fingerprints[target], *included)
             made = json.loads(
-                cache.remembered(f"export:{target.key}", digest, lambda target=target, included=included: _finalise(target, included))
+                cache.remembered(f"export:{target.key}", inputs, lambda target=target, included=included: _finalise(target, included))
             )
         else:
             made = json.loads(_finalise(target, included))

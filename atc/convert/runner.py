@@ -1,15 +1,12 @@
-"""Run conversions: a fresh rule object per (rule, target), one backend per target per process, a time limit each."""
+"""Run conversions: a fresh rule object per (rule, target), one backend per target per process, in worker processes
+that keep each conversion to its target's time limit (atc/convert/workers.py)."""
 
 from __future__ import annotations
 
 import copy
 import json
-import multiprocessing
-import signal
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from sigma.collection import SigmaCollection
@@ -18,28 +15,11 @@ from sigma.rule import SigmaRule
 
 from atc.convert.cache import ConversionCache
 from atc.convert.targets import Target, make_backend
+from atc.convert.workers import run_jobs
 from atc.load.rules import one_line
 from atc.model import Conversion, Rule
 
 _backends: dict[Target, Backend] = {}  # this process's backends: one per target entry, so per (backend, pipelines, format)
-
-
-class ConversionTimeout(Exception):
-    """A conversion ran past its target's time limit."""
-
-
-@contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    def expire(signum: int, frame: object) -> None:
-        raise ConversionTimeout("time limit")  # with a message: pySigma appends rule context to args[0] (IndexError without)
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def conversion_text(rule: Rule) -> str:
@@ -50,8 +30,14 @@ def conversion_text(rule: Rule) -> str:
 
 
 def convert_one(data: dict | list[dict], target: Target) -> Conversion:
-    """Convert one rule (its parsed YAML, or the documents converted together, the rule last) for one target, with the
-    warnings the backend gave; never raises."""
+    """Convert one rule (its parsed YAML, or the documents converted together, the rule last) for one target, in a worker
+    process under the target's time limit, with the warnings the backend gave; never raises."""
+    _prepare_backends({target})
+    return next(run_jobs([(data, (target,))], 1, convert_here))[0]
+
+
+def convert_here(data: dict | list[dict], target: Target) -> Conversion:
+    """convert_one in this process, without a time limit (what a worker runs); never raises."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         conversion = _convert_one(data, target)
@@ -64,14 +50,10 @@ def _convert_one(data: dict | list[dict], target: Target) -> Conversion:
     """Convert one rule for one target; never raises."""
     try:
         backend = _backends.get(target) or _backends.setdefault(target, make_backend(target))
-        with _time_limit(target.timeout):
-            if isinstance(data, dict):
-                queries = backend.convert_rule(SigmaRule.from_dict(data), target.output_format)
-            else:  # pySigma resolves the references and applies the filters; only the last document is output
-                queries = backend.convert(SigmaCollection.from_dicts(copy.deepcopy(data)), target.output_format)
-    except ConversionTimeout:
-        _backends.pop(target, None)  # its state is unknown after an interrupted conversion
-        return Conversion(target.key, "timeout", error=f"conversion took longer than {target.timeout:g} s and was stopped")
+        if isinstance(data, dict):
+            queries = backend.convert_rule(SigmaRule.from_dict(data), target.output_format)
+        else:  # pySigma resolves the references and applies the filters; only the last document is output
+            queries = backend.convert(SigmaCollection.from_dicts(copy.deepcopy(data)), target.output_format)
     except Exception as exc:  # a backend may raise anything; the page shows the reason
         _backends.pop(target, None)  # a failed conversion can leave state behind (kusto repeats old errors in new ones)
         return Conversion(target.key, "failed", error=f"{type(exc).__name__}: {one_line(exc)}")
@@ -86,11 +68,6 @@ def _convert_one(data: dict | list[dict], target: Target) -> Conversion:
     if not text.strip():
         return Conversion(target.key, "failed", error="the backend produced no query for this rule")
     return Conversion(target.key, "ok", query=text)
-
-
-def _convert_rule(job: tuple[dict, tuple[Target, ...]]) -> list[Conversion]:
-    data, targets = job
-    return [convert_one(data, target) for target in targets]
 
 
 @dataclass
@@ -109,7 +86,7 @@ def convert_rules(
     on_done: Callable[[int], None] = lambda n: None,
     cache: ConversionCache | None = None,
 ) -> ConvertStats:
-    """Fill every rule's conversions: cached ones from the cache, the rest in parallel processes; results do not depend on scheduling."""
+    """Fill every rule's conversions: cached ones from the cache, the rest in `jobs` worker processes; results do not depend on scheduling."""
     stats = ConvertStats()
     fingerprints = cache.fingerprints(targets) if cache else {}
     rules = [rule for rule in rules if rule.convertible]
@@ -129,14 +106,8 @@ def convert_rules(
         else:
             on_done(1)
     work = [(rule.conversion_docs or rule.data, missing) for rule, _, missing in pending]
-    if jobs <= 1 or len(work) < 2 * jobs:
-        _collect(pending, targets, map(_convert_rule, work), on_done, cache, stats)
-        return stats
     _prepare_backends({t for _, _, missing in pending for t in missing})  # the forked workers inherit them
-    context = multiprocessing.get_context("fork")
-    chunk = max(1, min(16, len(work) // (jobs * 8)))
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        _collect(pending, targets, pool.map(_convert_rule, work, chunksize=chunk), on_done, cache, stats)
+    _collect(pending, targets, run_jobs(work, max(1, jobs), convert_here), on_done, cache, stats)
     return stats
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from sigma.conversion.base import Backend
 
+from atc.common.cache import installed_distributions
 from atc.convert.plugins import backend_class, is_pipeline_file, pipeline_allows, pipeline_module, resolve_pipelines
 
 
@@ -176,6 +178,22 @@ def _command_prefix(target: Target, rule_dir: Path | None = None) -> str:
     return " ".join(parts)
 
 
+def sigma_distributions() -> dict[str, str]:
+    """Installed pySigma distributions (pySigma, its backends and pipelines) by name, with their versions."""
+    return {name: version for name, version in installed_distributions().items() if name.lower().replace("_", "-").startswith("pysigma")}
+
+
+def module_distribution(module: str, distributions: Iterable[str]) -> str | None:
+    """The distribution (among those given) whose files include the module, found without importing it."""
+    stem = module.replace(".", "/")
+    candidates = {f"{stem}.py", f"{stem}/__init__.py"}
+    for name in distributions:
+        files = metadata.distribution(name).files or []
+        if any(str(path) in candidates for path in files):
+            return name
+    return None
+
+
 @cache
 def _module_distributions() -> dict[str, tuple[str, str]]:
     """Installed Python module name -> (distribution, version), from the distributions' file lists."""
@@ -190,8 +208,6 @@ def _module_distributions() -> dict[str, tuple[str, str]]:
 
 def _distribution_of(module: str) -> str:
     """'name version' of the distribution that installed a module (atc itself for our own backends)."""
-    from atc.convert.cache import module_distribution, sigma_distributions  # imported here: that module imports this one
-
     pysigma = sigma_distributions()
     owner = module_distribution(module, pysigma)  # the usual case, without reading every distribution's file list
     if owner is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import yaml
 from sigma.exceptions import SigmaError
 from sigma.processing.pipeline import ProcessingPipeline
 
+from atc.common.cache import digest
 from atc.convert.deploy import usual_export
 from atc.convert.plugins import ATC_BACKENDS, backend_class, backend_ids, is_pipeline_file, pipeline_names, resolve_pipelines
 from atc.convert.targets import BY_KEY, DEFAULT_TARGETS, Target, UnknownTargetError, backend_options
@@ -71,11 +71,7 @@ def pipeline_file_problem(path: Path, shown: str) -> str | None:
 
 def files_digest(pipelines: tuple[str, ...]) -> str:
     """A digest of the pipeline files' content (names stand for themselves: their versions are in the cache's key)."""
-    digest = hashlib.sha256()
-    for spec in pipelines:
-        digest.update(Path(spec).read_bytes() if is_pipeline_file(spec) else spec.encode())
-        digest.update(b"\0")
-    return digest.hexdigest()
+    return digest(*(Path(spec).read_bytes() if is_pipeline_file(spec) else spec for spec in pipelines)).hex()
 
 
 def _pipelines(entry: TargetEntry, base_dir: Path, where: str) -> tuple[str, ...]:

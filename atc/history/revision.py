@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from atc.common.cache import Store
 from atc.history.gitrev import changed_paths, extract, list_blobs, resolve, write_blobs
 from atc.link import link
 from atc.load.attack import load_snapshot
@@ -23,7 +24,6 @@ from atc.load.logging_policies import load_logging_policies
 from atc.load.remembered import loader_digest, rule_digest
 from atc.load.rules import RULE_SUFFIXES, find_files, finish_rules, load_file
 from atc.load.triggers import load_triggers
-from atc.memo import Memo
 from atc.model import KnowledgeBase, Problem, Rule
 from atc.settings import ConfigError, Settings, default_settings, load_config_file
 
@@ -126,7 +126,7 @@ def _parse(paths: list[Path], jobs: int) -> list[Loaded]:
 
 def _load_working_tree(paths: list[Path], cache_dir: Path, jobs: int) -> dict[Path, Loaded]:
     """Working-tree rule files through the build's memo: only files it has not seen with these bytes are parsed."""
-    memo = Memo(cache_dir, "rule")
+    memo = Store(cache_dir, "rule")
     code = loader_digest()
     loaded: dict[Path, Loaded] = {}
     digests: dict[Path, bytes] = {}

@@ -3,17 +3,15 @@ across builds) and linked against today's Data Needed, triggers and ATT&CK snaps
 
 from __future__ import annotations
 
-import hashlib
-import pickle
 import posixpath
 import tempfile
 from pathlib import Path
 
+from atc.common.cache import Store, digest, value_digest
 from atc.history.gitrev import blob_id, write_blobs
 from atc.history.revision import _parse as parse_files
 from atc.link import link
 from atc.load.remembered import loader_digest
-from atc.memo import Memo
 from atc.model import KnowledgeBase, Rule
 
 
@@ -34,10 +32,9 @@ class RuleVersions:
                 self.rules[self.blob_of[rule.path]] = []
             self.rules[self.blob_of[rule.path]].append(rule)
         self.working = {id(rule) for rules in self.rules.values() for rule in rules}
-        self.memo = Memo(cache_dir, "history-rule")
+        self.memo = Store(cache_dir, "history-rule")
         # a revision is remembered parsed and linked: by its blob id, the loader's code and what linking reads
-        linked_from = pickle.dumps((kb.data_needed, kb.triggers, kb.attack), protocol=pickle.HIGHEST_PROTOCOL)
-        self.base = hashlib.sha256(loader_digest() + hashlib.sha256(linked_from).digest()).digest()
+        self.base = digest(loader_digest(), value_digest((kb.data_needed, kb.triggers, kb.attack)))
         self.used: set[str] = set()
 
     def is_current(self, rule: Rule) -> bool:
@@ -50,7 +47,7 @@ class RuleVersions:
         if not missing:
             return
         self.used.update(missing)
-        digests = {blob: hashlib.sha256(self.base + blob.encode()).digest() for blob in missing}
+        digests = {blob: digest(self.base, blob) for blob in missing}
         unparsed: dict[str, str] = {}
         for blob in sorted(missing):
             found = self.memo.get(blob, digests[blob])

@@ -37,9 +37,11 @@ When nothing is linked, `rule.data_needed_gap` names the filter that removed the
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
+from functools import lru_cache
+
+from sigma.conditions import ConditionAND, ConditionIdentifier, ConditionItem, ConditionNOT, ConditionOR, ConditionSelector, SigmaCondition
+from sigma.exceptions import SigmaError
 
 from atc.model import DataNeeded, LogSource, Rule
 
@@ -57,7 +59,6 @@ _WINDOWS_EQUIVALENTS: dict[str, tuple[tuple[str, frozenset[int]], ...]] = {
     "ps_classic_provider_start": (("powershell-classic", frozenset({600})),),
     "ps_classic_script": (("powershell-classic", frozenset({800})),),
 }
-_CONDITION_TOKEN = re.compile(r"\(|\)|[^\s()]+")
 # auditd record types an item may state as its `type`; a rule's `type: EXECVE` then picks the item, like an EventID
 AUDIT_RECORD_TYPES = frozenset(
     {
@@ -209,8 +210,8 @@ def _field_alternatives(rule: Rule) -> list[tuple[str, ...]]:
     alternatives: list[tuple[str, ...]] = []
     for condition in conditions if isinstance(conditions, list) else [conditions]:
         try:
-            alternatives += _Condition.ways(str(condition or ""), selections)
-        except ValueError:  # pySigma accepted it, so this is rare: any one selection may be enough
+            alternatives += _ConditionWays.of(str(condition or ""), selections)
+        except (SigmaError, ValueError):  # pySigma accepted the rule, so this is rare: any one selection may be enough
             alternatives += [alt for alts in selections.values() for alt in alts]
     return _minimal(alternatives)
 
@@ -257,83 +258,65 @@ def _both(left: list[tuple[str, ...]], right: list[tuple[str, ...]]) -> list[tup
     return _minimal([a + tuple(f for f in b if f not in a) for a in left for b in right])
 
 
-class _Condition:
-    """Reads a Sigma condition into the field sets that can satisfy it; anything under `not` needs no field."""
+@lru_cache(maxsize=4096)
+def _parsed(condition: str) -> ConditionItem:
+    """pySigma's parse tree of a condition, its selections unresolved (read, never changed: shared by the rules that write it)."""
+    return SigmaCondition(condition, None).parse(postprocess=False)  # type: ignore[arg-type,return-value]
 
-    def __init__(self, condition: str, selections: dict[str, list[tuple[str, ...]]], through_not: bool = False) -> None:
-        self.tokens = _CONDITION_TOKEN.findall(condition.split("|")[0])
-        self.position = 0
-        self.selections = selections
-        self.through_not = through_not  # read negated selections like the others
-        self.negations = 0  # how many `not` enclose the current token
-        self.positive = False  # whether a selection was used outside any `not`
+
+@dataclass
+class _Names:
+    """The selection names a condition can refer to, shaped as pySigma's selectors look them up (`detections.detections`)."""
+
+    detections: dict[str, list[tuple[str, ...]]]
+
+
+@dataclass
+class _ConditionWays:
+    """Reads pySigma's parse tree of a condition into the field sets that can satisfy it; anything under `not` needs no field."""
+
+    selections: dict[str, list[tuple[str, ...]]]
+    through_not: bool = False  # read negated selections like the others
+    positive: bool = False  # whether a selection was used outside any `not`
 
     @classmethod
-    def ways(cls, condition: str, selections: dict[str, list[tuple[str, ...]]]) -> list[tuple[str, ...]]:
-        """The condition's field sets; one made only of negations (`not 1 of filter_*`) inspects its negated fields."""
-        parser = cls(condition, selections)
-        result = parser.parse()
-        return result if parser.positive else cls(condition, selections, through_not=True).parse()
+    def of(cls, condition: str, selections: dict[str, list[tuple[str, ...]]]) -> list[tuple[str, ...]]:
+        """The condition's field sets; one made only of negations (`not 1 of filter_*`) inspects its negated fields.
 
-    def parse(self) -> list[tuple[str, ...]]:
-        """The whole condition's alternatives; ValueError when it is not one well-formed expression."""
-        result = self._or()
-        if self.position != len(self.tokens):
-            raise ValueError(f"unexpected {self.tokens[self.position]!r}")
-        return result
+        The tree is pySigma's (SigmaError when it is not one well-formed expression), before its selections are
+        resolved into detection items: the field sets come from the rule's own selections. An aggregation after `|`
+        (the old syntax) does not choose fields and is left out.
+        """
+        tree = _parsed(condition.split("|")[0])
+        reader = cls(selections)
+        found = reader.ways(tree, negated=False)
+        return found if reader.positive else cls(selections, through_not=True).ways(tree, negated=False)
 
-    def _peek(self) -> str:
-        return self.tokens[self.position].lower() if self.position < len(self.tokens) else ""
-
-    def _take(self) -> str:
-        if self.position >= len(self.tokens):
-            raise ValueError("condition ends too early")
-        self.position += 1
-        return self.tokens[self.position - 1]
-
-    def _or(self) -> list[tuple[str, ...]]:
-        result = self._and()
-        while self._peek() == "or":
-            self._take()
-            result = _minimal(result + self._and())
-        return result
-
-    def _and(self) -> list[tuple[str, ...]]:
-        result = self._operand()
-        while self._peek() == "and":
-            self._take()
-            result = _both(result, self._operand())
-        return result
-
-    def _operand(self) -> list[tuple[str, ...]]:
-        token = self._take()
-        word = token.lower()
-        if word == "not":
-            self.negations += 1
-            inner = self._operand()
-            self.negations -= 1
+    def ways(self, node: object, negated: bool) -> list[tuple[str, ...]]:
+        """The field sets of one node of the tree."""
+        if isinstance(node, ConditionNOT):
+            inner = self.ways(node.args[0], negated=True)
             return inner if self.through_not else [()]
-        if token == "(":
-            result = self._or()
-            if self._take() != ")":
-                raise ValueError("unbalanced parentheses")
-            return result
-        self.positive = self.positive or self.negations == 0
-        if self._peek() == "of":
-            self._take()
-            return self._quantified(word, self._take())
-        if token not in self.selections:
-            raise ValueError(f"unknown selection {token!r}")
-        return self.selections[token]
+        if isinstance(node, (ConditionAND, ConditionOR)):
+            return self.combine(type(node), [self.ways(arg, negated) for arg in node.args])
+        self.positive = self.positive or not negated
+        if isinstance(node, ConditionIdentifier):
+            if node.identifier not in self.selections:
+                raise ValueError(f"unknown selection {node.identifier!r}")
+            return self.selections[node.identifier]
+        if isinstance(node, ConditionSelector):  # `1 of sel_*`, `all of them`: the selections pySigma would pick
+            names = [found.identifier for found in node.resolve_referenced_detections(_Names(self.selections))]  # type: ignore[arg-type]
+            if not names:
+                raise ValueError(f"no selection matches {node.pattern!r}")
+            return self.combine(node.cond_class, [self.selections[name] for name in names])
+        raise ValueError(f"unexpected {type(node).__name__} in the condition")
 
-    def _quantified(self, quantity: str, pattern: str) -> list[tuple[str, ...]]:
-        """`1 of sel_*` (any one of the named selections) or `all of them` (every one)."""
-        names = [n for n in self.selections if (pattern.lower() == "them" and not n.startswith("_")) or fnmatchcase(n, pattern)]
-        if not names:
-            raise ValueError(f"no selection matches {pattern!r}")
-        if quantity != "all":
-            return _minimal([alt for name in names for alt in self.selections[name]])
-        result = self.selections[names[0]]
-        for name in names[1:]:
-            result = _both(result, self.selections[name])
+    @staticmethod
+    def combine(operator: type, sides: list[list[tuple[str, ...]]]) -> list[tuple[str, ...]]:
+        """`or`: either side's field sets; `and`: every pairing of a set of each side."""
+        if operator is ConditionOR:
+            return _minimal([alt for side in sides for alt in side])
+        result = sides[0]
+        for side in sides[1:]:
+            result = _both(result, side)
         return result

@@ -1,15 +1,14 @@
-"""Load rules through the memo: a file whose bytes (and the loader's code) did not change is not parsed again."""
+"""Load rules through the cache: a file whose bytes (and the loader's code) did not change is not parsed again."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from atc.common.cache import Store, code_digest, digest
 from atc.common.parallel import ForkedMap
 from atc.common.progress import Progress
 from atc.load.rules import find_files, finish_rules, load_file
-from atc.memo import Memo, code_digest
 from atc.model import Problem, Rule
 
 
@@ -20,7 +19,7 @@ def loader_digest() -> bytes:
 
 def rule_digest(code: bytes, path: Path, raw: bytes) -> bytes:
     """The memo digest of one rule file: the loader's code digest, the file's path and its bytes."""
-    return hashlib.sha256(code + str(path).encode("utf-8", "surrogateescape") + b"\0" + raw).digest()
+    return digest(code, str(path).encode("utf-8", "surrogateescape"), raw)
 
 
 def _load(path: Path) -> tuple[list[Rule], list[Problem]]:
@@ -33,7 +32,7 @@ def load_rules_remembered(
     dirs: Iterable[Path], problems: list[Problem], cache_dir: Path, progress: Progress | None = None, jobs: int = 1
 ) -> list[Rule]:
     """Every valid Sigma rule below the folders, as load_rules gives them, parsing only new or changed files (in `jobs` processes)."""
-    memo = Memo(cache_dir, "rule")
+    memo = Store(cache_dir, "rule")
     code = loader_digest()
     paths = find_files(dirs, problems, "rule")
     if progress:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from atc.common.cache import Store, code_digest, digest, files_digest, value_digest
 from atc.convert.targets import Target
-from atc.memo import Memo, code_digest, source_digest
 from atc.model import KnowledgeBase, Rule, RuleSummary
 
 T = TypeVar("T")
@@ -36,7 +35,7 @@ class _ContentPickler(pickle.Pickler):
             return b"set:" + content_digest(sorted(obj), self.references)
         if type(obj) is list and obj and isinstance(obj[0], (Rule, RuleSummary)):  # many rules: their digests, joined at C speed
             try:
-                return hashlib.sha256(b"".join(map(self.references.__getitem__, map(id, obj)))).digest()
+                return digest(b"".join(map(self.references.__getitem__, map(id, obj))))
             except KeyError:  # not only the knowledge base's rules
                 return None
         return None
@@ -44,11 +43,9 @@ class _ContentPickler(pickle.Pickler):
 
 def content_digest(value: object, references: dict[int, bytes] | None = None) -> bytes:
     """A digest of the value's content (with references: the known objects by their references)."""
-    buffer = io.BytesIO()
-    pickler = _ContentPickler(buffer, references) if references else pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.fast = True  # no memo, as in _ContentPickler; without references, pickling runs at C speed
-    pickler.dump(value)
-    return hashlib.sha256(buffer.getvalue()).digest()
+    if not references:
+        return value_digest(value)
+    return value_digest(value, lambda buffer: _ContentPickler(buffer, references))
 
 
 def rule_digest(rule: Rule) -> bytes:
@@ -62,7 +59,7 @@ class PageMemo:
     def __init__(
         self, kb: KnowledgeBase, targets: list[Target], summaries: list[RuleSummary], templates_dir: Path | Sequence[Path], cache_dir: Path
     ) -> None:
-        self.memo = Memo(cache_dir, "page")
+        self.memo = Store(cache_dir, "page")
         self.slots: list[str] = []
         self.made = 0  # pages (and other outputs) made in this build; the rest were remembered
         # objects whose content is part of the base digest are referred to by name: ATT&CK, Data Needed, policies, triggers, targets
@@ -73,8 +70,8 @@ class PageMemo:
             refs.update((id(item), f"{kind}:{key}".encode()) for key, item in items.items())
         shared = content_digest((kb.data_needed, kb.logging_policies, kb.triggers, kb.attack, targets))
         folders = [templates_dir] if isinstance(templates_dir, Path) else list(templates_dir)
-        templates = source_digest(*(p for folder in folders for p in sorted(folder.rglob("*")) if p.is_file()))
-        self.base = hashlib.sha256(code_digest() + templates + shared).digest()
+        templates = digest(*(files_digest((p for p in folder.rglob("*") if p.is_file()), folder) for folder in folders))
+        self.base = digest(code_digest(), templates, shared)
         refs.update((id(rule), rule_digest(rule)) for rule in kb.rules)
         refs.update((id(summary), content_digest(summary)) for summary in summaries)
         self.references = refs
@@ -85,40 +82,40 @@ class PageMemo:
         A value made from other remembered values (a family of pages) keeps them remembered while it is used.
         """
         try:
-            digest = hashlib.sha256(self.base + content_digest(inputs, self.references)).digest()
+            inputs_digest = digest(self.base, content_digest(inputs, self.references))
         except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
             return make()
-        slot = digest.hex()
+        slot = inputs_digest.hex()
         self.slots.append(slot)
-        found = self.memo.get(slot, digest)
+        found = self.memo.get(slot, inputs_digest)
         if found is not None:
             value, parts = found
             self.slots.extend(parts)
             return value
         start = len(self.slots)
         value = make()
-        self.memo.put(slot, digest, (value, self.slots[start:]))
+        self.memo.put(slot, inputs_digest, (value, self.slots[start:]))
         self.made += 1
         return value
 
     def recall(self, inputs: object) -> tuple[bytes | None, Any]:
         """The digest of a page's inputs and the page an earlier build made from them (None: make it, then keep() it)."""
         try:
-            digest = hashlib.sha256(self.base + content_digest(inputs, self.references)).digest()
+            inputs_digest = digest(self.base, content_digest(inputs, self.references))
         except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
             return None, None
-        slot = digest.hex()
+        slot = inputs_digest.hex()
         self.slots.append(slot)
-        found = self.memo.get(slot, digest)
+        found = self.memo.get(slot, inputs_digest)
         if found is None:
-            return digest, None
+            return inputs_digest, None
         value, parts = found
         self.slots.extend(parts)
-        return digest, value
+        return inputs_digest, value
 
-    def keep(self, digest: bytes, value: object) -> None:
+    def keep(self, inputs_digest: bytes, value: object) -> None:
         """Remember a page made from the inputs whose digest recall() gave."""
-        self.memo.put(digest.hex(), digest, (value, []))
+        self.memo.put(inputs_digest.hex(), inputs_digest, (value, []))
         self.made += 1
 
     def close(self) -> None:

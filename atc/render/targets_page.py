@@ -6,9 +6,8 @@ import csv
 import io
 from dataclasses import dataclass
 
-from atc.convert.cache import sigma_distributions
 from atc.convert.deploy import DeployExport
-from atc.convert.targets import sigma_cli_command
+from atc.convert.targets import sigma_cli_command, sigma_distributions
 from atc.convert.team_targets import installed_plugins
 from atc.render import addresses
 from atc.render.context import RenderContext

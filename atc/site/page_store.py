@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import pickle
@@ -15,6 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
+
+from atc.common.cache import digest
 
 FORMAT = 3  # bump when Remembered or the keys change
 # links as Markdown writes them inline and by reference, and as HTML does; each pattern starts with a literal (fast to scan for);
@@ -63,16 +64,13 @@ def _folder_state(folder: Path) -> list[str]:
 
 def site_fingerprint(config_file: Path | None, overrides: dict[str, object], theme_dirs: list[str]) -> bytes:
     """A digest of what every page's HTML depends on besides its own Markdown and links: configuration, versions, theme."""
-    digest = hashlib.sha256(f"atc-site-pages {FORMAT}\n".encode())
-    digest.update(config_file.read_bytes() if config_file and config_file.is_file() else b"")
-    digest.update(repr(sorted(overrides.items())).encode())
-    digest.update("\n".join(_versions()).encode())
-    digest.update(Path(__file__).with_name("plugin.py").read_bytes())
+    parts: list[bytes | str] = [f"atc-site-pages {FORMAT}", config_file.read_bytes() if config_file and config_file.is_file() else b""]
+    parts += [repr(sorted(overrides.items())), "\n".join(_versions()), Path(__file__).with_name("plugin.py").read_bytes()]
     site_packages = {str(Path(path).resolve()) for path in sys.path if path.endswith("site-packages")}
     for folder in theme_dirs:  # installed themes: their versions above; a custom_dir: its files
         if not any(str(Path(folder).resolve()).startswith(prefix) for prefix in site_packages):
-            digest.update("\n".join([folder, *_folder_state(Path(folder))]).encode())
-    return digest.digest()
+            parts.append("\n".join([folder, *_folder_state(Path(folder))]))
+    return digest(*parts)
 
 
 def link_targets(src_uri: str, source: bytes) -> list[str]:
@@ -89,9 +87,7 @@ def link_targets(src_uri: str, source: bytes) -> list[str]:
 
 def page_key(fingerprint: bytes, src_uri: str, source: bytes, links: list[tuple[str, str | None]]) -> bytes:
     """A page's key: the site's fingerprint, its place, its Markdown, and what each of its links leads to (a URL, or nothing)."""
-    digest = hashlib.sha256(fingerprint + src_uri.encode() + b"\0" + source)
-    digest.update(repr(links).encode())
-    return digest.digest()
+    return digest(fingerprint, src_uri, source, repr(links))
 
 
 class PageStore:

@@ -44,7 +44,7 @@ class Served:
         command = [
             sys.executable,
             "-m",
-            "atc.commands",
+            "atc",
             "serve",
             "--rules",
             str(self.rules),
