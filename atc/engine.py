@@ -30,8 +30,9 @@ from atc.load.remembered import load_rules_remembered
 from atc.load.rules import load_rules
 from atc.load.triggers import load_triggers
 from atc.model import KnowledgeBase, Problem, Rule
+from atc.render.context import RenderContext
 from atc.render.page_memo import PageMemo
-from atc.render.pages import PageRenderer
+from atc.render.pages import render_pages
 from atc.render.rule_extras import edit_urls
 from atc.settings import Settings
 from atc.site.assets import site_assets
@@ -253,16 +254,25 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
     started = time.perf_counter()
     links = edit_urls(kb.rules, settings.repo_url, [settings.base_dir, *settings.rules])
     templates = template_dirs(settings)
-    renderer = PageRenderer(kb, targets, templates, links, exports)
-    renderer.history = history
-    renderer.jobs = settings.jobs
+    site_name, site_url = _site_meta(settings)
+    ctx = RenderContext.of(
+        kb,
+        targets,
+        templates,
+        site_name=site_name,
+        site_url=site_url,
+        exports=exports,
+        edit_urls=links,
+        history=history,
+        jobs=settings.jobs,
+    )
     if only_changed is None:  # a preview's partial pages are not worth remembering
-        renderer.memo = PageMemo(renderer, templates, settings.cache_dir)
-    pages = renderer.pages(*_site_meta(settings)) | site_assets()
+        ctx.memo = PageMemo(kb, targets, ctx.summaries, templates, settings.cache_dir)
+    pages = render_pages(ctx) | site_assets()
     made = len(pages)
-    if renderer.memo:
-        renderer.memo.close()
-        made = renderer.memo.made
+    if ctx.memo:
+        ctx.memo.close()
+        made = ctx.memo.made
     if only_changed is not None:
         from atc.render.preview import preview_pages
 

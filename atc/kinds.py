@@ -45,7 +45,15 @@ def register(kind: Kind) -> Kind:
 
 
 for _kind in (
-    Kind("rule", "Detection rule", "Detection_Rules", ("rule.md.j2", "rules_index.md.j2"), "rules", "atc.load.rules:load_rules"),
+    Kind(
+        "rule",
+        "Detection rule",
+        "Detection_Rules",
+        ("rule.md.j2", "rules_index.md.j2"),
+        "rules",
+        "atc.load.rules:load_rules",
+        pages="atc.render.rule_pages:rule_pages",
+    ),
     Kind(
         "data_needed",
         "Data Needed",
@@ -53,6 +61,7 @@ for _kind in (
         ("data_needed.md.j2", "data_needed_index.md.j2"),
         "data_needed",
         "atc.load.data_needed:load_data_needed",
+        pages="atc.render.data_needed_pages:data_needed_pages",
     ),
     Kind(
         "logging_policy",
@@ -61,22 +70,46 @@ for _kind in (
         ("logging_policy.md.j2", "logging_policies_index.md.j2"),
         "logging_policies",
         "atc.load.logging_policies:load_logging_policies",
+        pages="atc.render.policy_pages:logging_policy_pages",
     ),
-    Kind("trigger", "Trigger", "Triggers", ("trigger.md.j2", "triggers_index.md.j2"), "triggers", "atc.load.triggers:load_triggers"),
-    Kind("technique", "ATT&CK technique", "ATTACK/techniques", ("technique.md.j2", "attack_index.md.j2")),
-    Kind("tactic", "ATT&CK tactic", "ATTACK/tactics", ("tactic.md.j2",)),
+    Kind(
+        "trigger",
+        "Trigger",
+        "Triggers",
+        ("trigger.md.j2", "triggers_index.md.j2"),
+        "triggers",
+        "atc.load.triggers:load_triggers",
+        pages="atc.render.trigger_pages:trigger_pages",
+    ),
+    Kind(
+        "technique",
+        "ATT&CK technique",
+        "ATTACK/techniques",
+        ("technique.md.j2", "attack_index.md.j2"),
+        pages="atc.render.attack_pages:technique_pages",
+    ),
+    Kind("tactic", "ATT&CK tactic", "ATTACK/tactics", ("tactic.md.j2",), pages="atc.render.attack_pages:tactic_pages"),
     Kind(
         "data_component",
         "ATT&CK data component",
         "ATTACK/data_components",
         ("data_component.md.j2", "data_components_index.md.j2"),
+        pages="atc.render.detection_pages:data_component_pages",
     ),
     Kind(
         "detection_strategy",
         "ATT&CK detection strategy",
         "ATTACK/detection_strategies",
         ("detection_strategy.md.j2", "detection_strategies_index.md.j2"),
+        pages="atc.render.detection_pages:detection_strategy_pages",
     ),
-    Kind("environment", "Environment", "Environments", ("environment.md.j2", "environments_index.md.j2"), "environments"),
+    Kind(
+        "environment",
+        "Environment",
+        "Environments",
+        ("environment.md.j2", "environments_index.md.j2"),
+        "environments",
+        pages="atc.render.environment_pages:environment_pages",
+    ),
 ):
     register(_kind)

@@ -18,10 +18,12 @@ from atc.link.attack import resolve_tags
 from atc.link.navigator import expected_cells, layer_techniques, validate_layer
 from atc.load.attack import load_snapshot
 from atc.model import AttackSnapshot, Conversion, DataNeeded, KnowledgeBase, LogSource, Rule, RuleSummary, Trigger, TriggerRef
-from atc.render.attack_pages import attack_pages, product_slug, shade_level
+from atc.render.attack_pages import overview_pages, product_slug, tactic_pages, technique_pages
+from atc.render.context import RenderContext
 from atc.render.escape import md_text
 from atc.render.exports import CSV_COLUMNS, csv_cell, exports
-from atc.render.pages import PageRenderer
+from atc.render.matrix import shade_level
+from atc.render.pages import render_pages
 from atc.settings import REPO_ROOT
 from atc.site.assets import site_assets
 from tests.conftest import SEED_SLUG
@@ -90,7 +92,9 @@ def hand_kb(snapshot: AttackSnapshot) -> KnowledgeBase:
 
 @pytest.fixture(scope="module")
 def hand_pages(hand_kb: KnowledgeBase) -> dict[str, str]:
-    return PageRenderer(hand_kb, [], REPO_ROOT / "templates").pages("Test") | site_assets()  # as the engine writes them
+    return (
+        render_pages(RenderContext.of(hand_kb, [], REPO_ROOT / "templates", site_name="Test")) | site_assets()
+    )  # as the engine writes them
 
 
 def attack_page_names(pages: dict[str, str]) -> list[str]:
@@ -247,8 +251,7 @@ def test_one_layer_per_product(default_build: BuildResult, hand_pages: dict[str,
 def test_navigator_link_needs_the_site_url(hand_kb: KnowledgeBase, hand_pages: dict[str, str]) -> None:
     assert "Upload from local" in hand_pages["ATTACK/index.md"]
     assert "layerURL" not in hand_pages["ATTACK/index.md"]
-    renderer = PageRenderer(hand_kb, [], REPO_ROOT / "templates")
-    index = attack_pages(renderer, site_url="https://example.org/kb/")["ATTACK/index.md"]
+    index = overview_pages(RenderContext.of(hand_kb, [], REPO_ROOT / "templates", site_url="https://example.org/kb/"))["ATTACK/index.md"]
     expected = "https://mitre-attack.github.io/attack-navigator/#layerURL=https%3A%2F%2Fexample.org%2Fkb%2FATTACK%2Flayers%2Fall.json"
     assert f"[all.json](layers/all.json) · [open in Navigator]({expected})" in index
     assert "Upload from local" not in index
@@ -306,5 +309,8 @@ def test_attack_links_point_at_generated_pages(default_build: BuildResult, hand_
 
 
 def test_attack_pages_are_deterministic(hand_kb: KnowledgeBase) -> None:
-    renderer = PageRenderer(hand_kb, [], REPO_ROOT / "templates")
-    assert attack_pages(renderer) == attack_pages(renderer)
+    def attack_pages() -> dict[str, str]:
+        ctx = RenderContext.of(hand_kb, [], REPO_ROOT / "templates")
+        return {**technique_pages(ctx), **tactic_pages(ctx), **overview_pages(ctx)}
+
+    assert attack_pages() == attack_pages()

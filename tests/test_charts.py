@@ -14,7 +14,8 @@ from atc.engine import BuildResult
 from atc.link.attack import resolve_tags
 from atc.load.attack import load_snapshot
 from atc.model import Conversion, DataNeeded, KnowledgeBase, LogSource, Rule
-from atc.render.pages import PageRenderer
+from atc.render.context import RenderContext
+from atc.render.pages import render_pages
 from atc.settings import REPO_ROOT
 
 SVG = re.compile(r"<svg .*?</svg>", re.S)
@@ -75,7 +76,7 @@ def home() -> str:
         {},
         snapshot,
     )
-    return PageRenderer(kb, select_targets(["splunk"]), REPO_ROOT / "templates").pages("Test")["index.md"]
+    return render_pages(RenderContext.of(kb, select_targets(["splunk"]), REPO_ROOT / "templates", site_name="Test"))["index.md"]
 
 
 def test_home_page_draws_five_linked_charts(home: str) -> None:

@@ -16,8 +16,8 @@ from atc.link.navigator import validate_layer
 from atc.load.attack import DEFAULT_SNAPSHOT, load_snapshot
 from atc.load.attack_update import build_snapshot, write_snapshot
 from atc.model import AttackLogSource, AttackSnapshot, DataComponent, DataNeeded, DetectionRef, LogSource, Rule
-from atc.render.attack_pages import attack_pages
-from atc.render.pages import PageRenderer
+from atc.render.context import RenderContext
+from atc.render.pages import render_pages
 from atc.settings import REPO_ROOT
 from tests.conftest import CORPORA, SEED_SLUG, needs_corpora
 
@@ -263,7 +263,7 @@ def test_a_snapshot_without_the_detection_model_still_builds(default_build: Buil
     kb = replace(
         default_build.kb, attack=load_snapshot(old), rules=[replace(r, data_components=[], detections=[]) for r in default_build.kb.rules]
     )
-    pages = attack_pages(PageRenderer(kb, [], REPO_ROOT / "templates"))
+    pages = render_pages(RenderContext.of(kb, [], REPO_ROOT / "templates"))
     assert {"ATTACK/matrix-analytics.md", "ATTACK/data_components/index.md", "ATTACK/detection_strategies/index.md"} <= set(pages)
     assert not any(re.search(r"/(DC|DET)\d{4}\.md$", name) for name in pages)
     assert "atc attack update" in pages["ATTACK/data_components/index.md"]

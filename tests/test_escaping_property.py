@@ -13,9 +13,10 @@ from mkdocs.utils.meta import get_data
 
 from atc.load.attack import load_snapshot
 from atc.model import KnowledgeBase, Rule
+from atc.render.context import RenderContext
 from atc.render.escape import visible
-from atc.render.pages import PageRenderer
 from atc.render.rule_extras import RelatedIndex
+from atc.render.rule_pages import rule_context
 from atc.settings import REPO_ROOT
 from tests.html_safety import RULE_ROWS, first_table_labels, headings, injected_markup, links, visible_text
 
@@ -145,8 +146,8 @@ def test_hostile_rule_text_keeps_the_page_whole_and_inert(
         tags=tags,
     )
     kb = KnowledgeBase([rule], {}, {}, {}, SNAPSHOT)
-    renderer = PageRenderer(kb, [], REPO_ROOT / "templates")
-    page = renderer.render("rule.md.j2", **renderer.rule_context(rule, renderer.summaries[0], RelatedIndex(kb, renderer.summaries)))
+    ctx = RenderContext.of(kb, [], REPO_ROOT / "templates")
+    page = ctx.render("rule.md.j2", **rule_context(ctx, rule, ctx.summaries[0], RelatedIndex(kb, ctx.summaries)))
     html = _html(page)
 
     assert injected_markup(html) == []

@@ -260,7 +260,7 @@ def test_a_rule_page_that_cannot_be_rendered_is_a_problem_naming_the_rule(tmp_pa
     from dataclasses import replace
 
     from atc.engine import run_build
-    from atc.render.pages import PageRenderer
+    from atc.render import rule_pages
     from atc.settings import default_settings
 
     for name in ("fine", "odd"):
@@ -273,14 +273,14 @@ def test_a_rule_page_that_cannot_be_rendered_is_a_problem_naming_the_rule(tmp_pa
         )
     for folder in ("data_needed", "logging_policies", "triggers"):
         (tmp_path / folder).mkdir()
-    context = PageRenderer.rule_context
+    context = rule_pages.rule_context
 
-    def failing(self: PageRenderer, rule, summary, related):  # type: ignore[no-untyped-def]
+    def failing(ctx, rule, summary, related):  # type: ignore[no-untyped-def]
         if rule.title == "Odd":
             raise TypeError("'<' not supported between instances of 'str' and 'int'")
-        return context(self, rule, summary, related)
+        return context(ctx, rule, summary, related)
 
-    monkeypatch.setattr(PageRenderer, "rule_context", failing)
+    monkeypatch.setattr(rule_pages, "rule_context", failing)
     built = run_build(replace(default_settings(tmp_path), build_site=False, targets=("grep",), jobs=1), quiet=True)
     assert [(Path(p.path).name, p.kind) for p in built.problems] == [("odd.yml", "render")]
     assert "cannot render the rule's page (TypeError: '<' not supported" in built.problems[0].message

@@ -11,9 +11,9 @@ import yaml
 
 from atc.engine import BuildResult
 from atc.model import RuleSummary
+from atc.render.context import RenderContext
 from atc.render.escape import md_text
 from atc.render.gaps import gap_groups
-from atc.render.pages import PageRenderer
 from atc.settings import REPO_ROOT
 from tests.conftest import SEED_SLUG
 
@@ -123,8 +123,8 @@ def test_gaps_page_groups_rules_by_log_source_largest_group_first(default_build:
     unserved = [
         replace(rule, data_needed=[], data_needed_gap=f"no Data Needed for {rule.logsource.describe()}") for rule in default_build.kb.rules
     ]
-    page = PageRenderer(default_build.kb, [], REPO_ROOT / "templates").render(
-        "gaps.md.j2", groups=gap_groups([RuleSummary.of(rule) for rule in unserved]), total=len(unserved)
+    page = RenderContext.of(default_build.kb, [], REPO_ROOT / "templates").render(
+        "gaps.md.j2", "Data_Needed/gaps.md", groups=gap_groups([RuleSummary.of(rule) for rule in unserved]), total=len(unserved)
     )
     counts = [int(n) for n in re.findall(r"^## .+ \((\d+) rules?\)$", page, re.MULTILINE)]
     assert counts == sorted(counts, reverse=True) and sum(counts) == len(unserved)

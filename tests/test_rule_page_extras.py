@@ -10,7 +10,8 @@ import pytest
 
 from atc.engine import BuildResult
 from atc.model import RuleSummary
-from atc.render.pages import PageRenderer
+from atc.render.context import RenderContext
+from atc.render.pages import render_pages
 from atc.render.rule_extras import RELATED_SHOWN, RelatedIndex, edit_url, edit_urls
 from atc.settings import ConfigError, load_config_file
 from tests.conftest import SEED_SLUG
@@ -71,8 +72,8 @@ def test_edit_url_joins_the_repository_url_and_the_rule_path(default_build: Buil
 def test_edit_link_is_on_the_page_only_when_configured(default_build: BuildResult) -> None:
     rule = _rule(default_build)
     links = edit_urls(default_build.kb.rules, "https://git.example.org/soc/rules/blob/main", [rule.path.parents[2]])
-    renderer = PageRenderer(default_build.kb, default_build.targets, Path(__file__).resolve().parent.parent / "templates", links)
-    page = renderer.pages("kb")[f"Detection_Rules/{SEED_SLUG}.md"]
+    ctx = RenderContext.of(default_build.kb, default_build.targets, Path(__file__).resolve().parent.parent / "templates", edit_urls=links)
+    page = render_pages(ctx)[f"Detection_Rules/{SEED_SLUG}.md"]
     assert f"[Edit this rule]({links[SEED_SLUG]})" in page
     assert "Edit this rule" not in default_build.pages[f"Detection_Rules/{SEED_SLUG}.md"]
 

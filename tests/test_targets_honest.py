@@ -194,7 +194,7 @@ def test_a_failing_conversion_shows_its_reason_and_no_query(default_build: Build
 
 def test_timeout_and_failure_render_as_one_line_reasons(default_build: BuildResult) -> None:
     from atc.model import Conversion
-    from atc.render.pages import PageRenderer
+    from atc.render.context import RenderContext
 
     rule = next(r for r in default_build.kb.rules if r.slug == SEED_SLUG)
     targets = [BY_KEY["grep"], SLEEPY]
@@ -205,8 +205,8 @@ def test_timeout_and_failure_render_as_one_line_reasons(default_build: BuildResu
             "sleepy": Conversion("sleepy", "timeout", error="took too long"),
         },
     )
-    page = PageRenderer(default_build.kb, targets, REPO_ROOT / "templates").render(
-        "rule.md.j2", rule=changed, targets=targets, related=_no_related(), edit_url=None
+    page = RenderContext.of(default_build.kb, targets, REPO_ROOT / "templates").render(
+        "rule.md.j2", f"Detection_Rules/{SEED_SLUG}.md", rule=changed, targets=targets, related=_no_related(), edit_url=None
     )
     assert "**Not convertible** (conversion failed): Boom: line one" in page
     assert "**Not convertible** (timed out): took too long" in page

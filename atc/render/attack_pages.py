@@ -9,23 +9,22 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from atc.link.attack import counted_id
-from atc.link.navigator import layer_techniques, navigator_layer
+from atc.link.navigator import navigator_layer
 from atc.load.rules import safe_slug
 from atc.model import AttackSnapshot, RuleSummary, Tactic, Technique, TechniqueRef
+from atc.render import addresses
 from atc.render.charts import level_chart
+from atc.render.context import RenderContext
 from atc.render.escape import safe_url
-from atc.render.pages import PageRenderer
+from atc.render.link_filters import technique_name
+from atc.render.matrix import by_name, matrix_columns, nest
 
-ATTACK_DIR = "ATTACK"
 TECHNIQUE_PAGE_ID = re.compile(r"T\d{4}(?:\.\d{3})?", re.ASCII)
 TACTIC_PAGE_ID = re.compile(r"TA\d{4}", re.ASCII)
 NAVIGATOR_URL = "https://mitre-attack.github.io/attack-navigator/#layerURL="
 ALL_LAYER = "all"
 ANALYTICS_LAYER = "analytics"
 ENVIRONMENT_LAYER_PREFIX = "environment-"
-DATA_COMPONENTS_DIR = "data_components"
-STRATEGIES_DIR = "detection_strategies"
-LEVEL_PAGE = "../../Detection_Rules/by/level.md"  # from a technique or tactic page
 
 
 @dataclass
@@ -57,7 +56,7 @@ class Coverage:
 
 @dataclass(frozen=True)
 class TriggerItem:
-    """A trigger shown on an ATT&CK page; `page` is its file name when the knowledge base has it."""
+    """A trigger shown on an ATT&CK page; `page` is its page's file name when the knowledge base has it."""
 
     technique_id: str
     name: str
@@ -66,34 +65,11 @@ class TriggerItem:
 
 @dataclass(frozen=True)
 class DataNeededItem:
-    """A Data Needed id behind a page's rules; `page` is its file name when the knowledge base has it."""
+    """A Data Needed id behind a page's rules; `page` is its page's file name when the knowledge base has it."""
 
     id: str
     page: str | None
     rules: int
-
-
-@dataclass(frozen=True)
-class MatrixCell:
-    """One technique in a tactic column: its rule count and shading level."""
-
-    technique: Technique
-    rules: int
-    level: int
-    sub: bool
-
-
-@dataclass(frozen=True)
-class MatrixColumn:
-    """A tactic and its techniques, each parent followed by its sub-techniques."""
-
-    tactic: Tactic
-    cells: list[MatrixCell]
-
-    @property
-    def covered(self) -> int:
-        """How many of the column's techniques have a rule."""
-        return sum(1 for cell in self.cells if cell.rules)
 
 
 @dataclass(frozen=True)
@@ -115,11 +91,6 @@ class StrategyItem:
     name: str
     analytics: int
     implemented: int
-
-
-def shade_level(count: int) -> int:
-    """The shading level of a rule count: 0, 1, 2 (2-3 rules), 3 (4 or more)."""
-    return 0 if count == 0 else 1 if count == 1 else 2 if count <= 3 else 3
 
 
 def _count_rule(coverage: Coverage, rule: RuleSummary) -> None:
@@ -145,31 +116,6 @@ def build_coverage(rules: list[RuleSummary]) -> Coverage:
     for rule in rules:
         _count_rule(coverage, rule)
     return coverage
-
-
-def _by_name(techniques: list[Technique]) -> list[Technique]:
-    """Techniques in ATT&CK matrix order: by name."""
-    return sorted(techniques, key=lambda t: (t.name.lower(), t.id))
-
-
-def nest(techniques: list[Technique]) -> list[tuple[Technique, bool]]:
-    """Techniques by name, each parent followed by its sub-techniques among them (flagged as nested)."""
-    ids = {t.id for t in techniques}
-    rows = []
-    for top in _by_name([t for t in techniques if t.parent not in ids]):
-        rows += [(top, False)] + [(sub, True) for sub in _by_name([t for t in techniques if t.parent == top.id])]
-    return rows
-
-
-def matrix_columns(snapshot: AttackSnapshot, counts: dict[str, int]) -> list[MatrixColumn]:
-    """Every tactic in matrix order with its current techniques, each parent followed by its sub-techniques."""
-    current = layer_techniques(snapshot)
-    columns = []
-    for tactic in snapshot.tactics:
-        rows = nest([t for t in current if tactic.shortname in t.tactics])
-        cells = [MatrixCell(t, counts.get(t.id, 0), shade_level(counts.get(t.id, 0)), t.parent is not None) for t, _ in rows]
-        columns.append(MatrixColumn(tactic, cells))
-    return columns
 
 
 def analytics_counts(rules: list[RuleSummary]) -> dict[str, int]:
@@ -214,19 +160,19 @@ def navigator_link(site_url: str | None, file: str) -> str | None:
     """The Navigator URL that opens a published layer, or None without a usable site URL."""
     if not site_url or safe_url(site_url) is None:
         return None
-    absolute = f"{site_url.rstrip('/')}/{ATTACK_DIR}/layers/{file}"
-    return NAVIGATOR_URL + quote(absolute, safe="")
+    return NAVIGATOR_URL + quote(addresses.url(site_url, addresses.layer(file)), safe="")
 
 
 class AttackPages:
-    """Works out which ATT&CK pages exist and renders them."""
+    """Works out which ATT&CK pages exist and renders them (holding no reference to the context: it keeps this object)."""
 
-    def __init__(self, renderer: PageRenderer, site_url: str | None) -> None:
-        self.renderer = renderer
-        self.kb = renderer.kb
+    def __init__(self, ctx: RenderContext) -> None:
+        self.kb = ctx.kb
+        self.summaries = ctx.summaries
+        self.environment_views = ctx.environment_views
         self.snapshot = self.kb.attack
-        self.site_url = site_url
-        self.coverage = build_coverage(renderer.summaries)
+        self.site_url = ctx.site_url
+        self.coverage = build_coverage(ctx.summaries)
         self.counts = self.coverage.counts()
         self.children: dict[str, list[Technique]] = defaultdict(list)
         for technique in self.snapshot.techniques.values():
@@ -235,7 +181,7 @@ class AttackPages:
         self.technique_pages = self._technique_pages()
         self.tactic_pages = self._tactic_pages()
         self.columns = matrix_columns(self.snapshot, self.counts)
-        self.analytics = analytics_counts(renderer.summaries)
+        self.analytics = analytics_counts(ctx.summaries)
 
     def strategy_pages(self) -> dict[str, list[str]]:
         """The detection strategies of the techniques with pages (DET id -> those technique ids), by id."""
@@ -285,20 +231,20 @@ class AttackPages:
 
     def trigger_item(self, tid: str) -> TriggerItem:
         """A trigger id with its name and, when the knowledge base has it, its page."""
-        page = f"{safe_slug(tid)}.md" if tid in self.kb.triggers else None
-        return TriggerItem(tid, self.renderer.technique_name(tid), page)
+        page = addresses.file_name("trigger", tid) if tid in self.kb.triggers else None
+        return TriggerItem(tid, technique_name(self.snapshot, self.kb.triggers, tid), page)
 
     def data_needed(self, rules: list[RuleSummary]) -> list[DataNeededItem]:
         """The Data Needed ids behind the rules, with how many of them need each."""
         counts = Counter(item_id for rule in rules for item_id in dict.fromkeys(rule.data_needed))
         return [
-            DataNeededItem(item_id, f"{safe_slug(item_id)}.md" if item_id in self.kb.data_needed else None, count)
+            DataNeededItem(item_id, addresses.file_name("data_needed", item_id) if item_id in self.kb.data_needed else None, count)
             for item_id, count in sorted(counts.items())
         ]
 
     def subs(self, tid: str) -> list[Technique]:
         """The sub-techniques of a technique that have pages, by name."""
-        return [sub for sub in _by_name(self.children[tid]) if sub.id in self.technique_pages]
+        return [sub for sub in by_name(self.children[tid]) if sub.id in self.technique_pages]
 
     def tactic_rows(self, tactic: Tactic) -> list[tuple[Technique, bool]]:
         """The tactic's techniques that have pages, each parent followed by its sub-techniques."""
@@ -316,13 +262,15 @@ class AttackPages:
 
     # --- pages ---------------------------------------------------------------------------------
 
-    def technique_page(self, technique: Technique) -> str:
+    def technique_page(self, ctx: RenderContext, technique: Technique) -> str:
         """A technique's page: its rules, sub-techniques, triggers and Data Needed."""
         uses = self.uses(technique.id)
         tactics = [t for t in self.snapshot.tactics if t.shortname in technique.tactics]
         subs = self.subs(technique.id)
-        return self.renderer.render(  # only what the page shows: the context is the page's memo key
+        page = addresses.page("technique", technique.id)
+        return ctx.render(  # only what the page shows: the context is the page's memo key
             "technique.md.j2",
+            page,
             technique=technique,
             version=self.snapshot.version,
             parent=self.technique_pages.get(technique.parent or ""),
@@ -335,16 +283,18 @@ class AttackPages:
             data_needed=self.data_needed([use.rule for use in uses]),
             strategies=self.strategies(technique.id),
             components={c.name: c.id for c in self.snapshot.data_components.values() if c.name in technique.data_components},
-            levels=level_chart([use.rule for use in uses], LEVEL_PAGE) if uses else None,
+            levels=level_chart([use.rule for use in uses], addresses.relative(page, addresses.rules_by("level"))) if uses else None,
         )
 
-    def tactic_page(self, tactic: Tactic) -> str:
+    def tactic_page(self, ctx: RenderContext, tactic: Tactic) -> str:
         """A tactic's page: its techniques, rules, triggers and Data Needed."""
         rows = self.tactic_rows(tactic)
         rules = self.tactic_rules(tactic, rows)
         triggers = {item.technique_id: item for technique, _ in rows for item in self.triggers(technique.id)}
-        return self.renderer.render(
+        page = addresses.page("tactic", tactic.id)
+        return ctx.render(
             "tactic.md.j2",
+            page,
             tactic=tactic,
             column=next(column for column in self.columns if column.tactic.id == tactic.id),
             rows=rows,
@@ -352,26 +302,29 @@ class AttackPages:
             rules=rules,
             triggers=[triggers[tid] for tid in sorted(triggers)],
             data_needed=self.data_needed([rule for rule, _ in rules]),
-            levels=level_chart([rule for rule, _ in rules], LEVEL_PAGE) if rules else None,
+            levels=level_chart([rule for rule, _ in rules], addresses.relative(page, addresses.rules_by("level"))) if rules else None,
         )
 
     def layers(self) -> dict[str, tuple[str, list[RuleSummary], str]]:
         """Layer file name -> (layer name, rules, scores): all rules, analytics implemented, per environment, per product."""
-        summaries = self.renderer.summaries
+        summaries = self.summaries
         layers = {f"{ALL_LAYER}.json": ("All rules", summaries, "rules")}
         if self.snapshot.detection_strategies:
             layers[f"{ANALYTICS_LAYER}.json"] = ("Analytics implemented", summaries, "analytics")
-        for name, (title, rules) in self.renderer.environment_rules().items():
+        for view in self.environment_views:
+            name, title = view.environment.name, view.environment.title
+            rules = [rule for rule in summaries if view.verdict(rule).runs]
             layers[f"{ENVIRONMENT_LAYER_PREFIX}{safe_slug(name)}.json"] = (f"Rules that can run in {title}", rules, "rules")
         for slug, rules in rules_by_product(summaries).items():
             layers[f"{slug}.json"] = (f"Rules for {rules[0].logsource.product}", rules, "rules")
         return layers
 
-    def index_page(self, layers: dict[str, tuple[str, list[RuleSummary], str]]) -> str:
+    def index_page(self, ctx: RenderContext, layers: dict[str, tuple[str, list[RuleSummary], str]]) -> str:
         """The overview: coverage per tactic, layers, and the tags that count for no current technique."""
         coverage = self.coverage
-        return self.renderer.render(
+        return ctx.render(
             "attack_index.md.j2",
+            addresses.named("attack"),
             snapshot=self.snapshot,
             columns=self.columns,
             tactic_pages=self.tactic_pages,
@@ -387,42 +340,51 @@ class AttackPages:
             newer=coverage.stale_tags("newer"),
         )
 
-    def pages(self) -> dict[str, str]:
-        """Every ATT&CK page and layer file, keyed by its path under docs/."""
-        pages = {f"{ATTACK_DIR}/techniques/{tid}.md": self.technique_page(t) for tid, t in self.technique_pages.items()}
-        pages.update({f"{ATTACK_DIR}/tactics/{tid}.md": self.tactic_page(t) for tid, t in self.tactic_pages.items()})
-        pages[f"{ATTACK_DIR}/matrix.md"] = self.renderer.render(
+
+def technique_pages(ctx: RenderContext) -> dict[str, str]:
+    """A page per technique a rule counts for (and per parent of such a sub-technique)."""
+    attack = ctx.shared(AttackPages)
+    return {addresses.page("technique", tid): attack.technique_page(ctx, t) for tid, t in attack.technique_pages.items()}
+
+
+def tactic_pages(ctx: RenderContext) -> dict[str, str]:
+    """A page per tactic of those techniques and per tactic tagged directly."""
+    attack = ctx.shared(AttackPages)
+    return {addresses.page("tactic", tid): attack.tactic_page(ctx, t) for tid, t in attack.tactic_pages.items()}
+
+
+def overview_pages(ctx: RenderContext) -> dict[str, str]:
+    """The coverage matrices (by rules and by analytics), the Navigator layer files and the ATT&CK overview."""
+    attack = ctx.shared(AttackPages)
+    snapshot = attack.snapshot
+    matrix = addresses.named("matrix")
+    pages = {
+        matrix: ctx.render(
             "matrix.md.j2",
-            columns=self.columns,
-            technique_pages=self.technique_pages,
-            tactic_pages=self.tactic_pages,
-            version=self.snapshot.version,
+            matrix,
+            columns=attack.columns,
+            technique_pages=attack.technique_pages,
+            tactic_pages=attack.tactic_pages,
+            version=snapshot.version,
             measure="rules",
-            detection_model=bool(self.snapshot.detection_strategies),
+            detection_model=bool(snapshot.detection_strategies),
         )
-        pages[f"{ATTACK_DIR}/matrix-analytics.md"] = (
-            self.renderer.render(  # in the navigation: made even when the snapshot has no analytics
-                "matrix.md.j2",
-                columns=matrix_columns(self.snapshot, self.analytics),
-                technique_pages=self.technique_pages,
-                tactic_pages=self.tactic_pages,
-                version=self.snapshot.version,
-                measure="analytics",
-                detection_model=True,
-            )
+    }
+    by_analytics = addresses.named("matrix-analytics")
+    pages[by_analytics] = ctx.render(  # in the navigation: made even when the snapshot has no analytics
+        "matrix.md.j2",
+        by_analytics,
+        columns=matrix_columns(snapshot, attack.analytics),
+        technique_pages=attack.technique_pages,
+        tactic_pages=attack.tactic_pages,
+        version=snapshot.version,
+        measure="analytics",
+        detection_model=True,
+    )
+    layers = attack.layers()
+    for file, (name, rules, scores) in layers.items():
+        pages[addresses.layer(file)] = ctx.remember(
+            ("layer", name, rules, scores), lambda name=name, rules=rules, scores=scores: layer_json(name, rules, snapshot, scores)
         )
-        layers = self.layers()
-        for file, (name, rules, scores) in layers.items():
-            pages[f"{ATTACK_DIR}/layers/{file}"] = self.renderer.remember(
-                ("layer", name, rules, scores), lambda name=name, rules=rules, scores=scores: layer_json(name, rules, self.snapshot, scores)
-            )
-        pages[f"{ATTACK_DIR}/index.md"] = self.index_page(layers)
-        from atc.render.detection_pages import detection_pages  # imported here: it imports this module
-
-        pages.update(detection_pages(self))
-        return pages
-
-
-def attack_pages(renderer: PageRenderer, site_url: str | None = None) -> dict[str, str]:
-    """The ATT&CK pages of the renderer's knowledge base; `site_url` enables "open in Navigator" links."""
-    return AttackPages(renderer, site_url).pages()
+    pages[addresses.named("attack")] = attack.index_page(ctx, layers)
+    return pages

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from atc.convert.targets import Target
 from atc.model import DataNeeded, RuleSummary
 from atc.render.escape import visible
-from atc.render.rule_indexes import LEVELS
+from atc.render.matrix import MatrixColumn
 
-if TYPE_CHECKING:  # attack_pages imports render.pages, which imports this module
-    from atc.render.attack_pages import MatrixColumn
-
+LEVELS = ("critical", "high", "medium", "low", "informational")  # Sigma's rule levels, highest first
 STATUSES = ("stable", "test", "experimental", "deprecated", "unsupported")  # Sigma's rule statuses
 OTHER = "other or none"
 
@@ -81,16 +78,17 @@ def status_chart(rules: list[RuleSummary], href: str | None) -> Chart:
     return Chart("Rules by status", rows, href)
 
 
-def tactic_chart(columns: list[MatrixColumn], tactic_pages: set[str], prefix: str) -> Chart:
-    """Techniques with a rule of every tactic's techniques and sub-techniques, in matrix order; a bar opens its tactic's page."""
+def tactic_chart(columns: list[MatrixColumn], tactic_links: dict[str, str], matrix_link: str) -> Chart:
+    """Techniques with a rule of every tactic's techniques and sub-techniques, in matrix order; a bar opens its tactic's page
+    (`tactic_links`: the links to the tactic pages there are, by id), else the matrix."""
     rows = []
     for column in columns:
         total = len(column.cells)
-        href = f"{prefix}tactics/{column.tactic.id}.md" if column.tactic.id in tactic_pages else f"{prefix}matrix.md"
+        href = tactic_links.get(column.tactic.id, matrix_link)
         segments = (Segment(column.covered, "2", "covered"), Segment(total - column.covered, "gap", "no rule"))
         rows.append(Row(visible(column.tactic.name), segments, f"{column.covered} / {total}", href))
     legend = (("2", "techniques with a rule"), ("gap", "techniques without"))
-    return Chart("ATT&CK coverage by tactic", tuple(rows), f"{prefix}matrix.md", legend, relative=True)
+    return Chart("ATT&CK coverage by tactic", tuple(rows), matrix_link, legend, relative=True)
 
 
 def conversion_chart(rules: list[RuleSummary], targets: list[Target], href: str | None) -> Chart:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from atc.convert.targets import Target
 from atc.link.attack import counted_id
 from atc.model import RuleSummary
-from atc.render.pages import RULES_DIR
+from atc.render import addresses
 
 CSV_COLUMNS = [
     "id",
@@ -47,7 +47,7 @@ def rule_entry(rule: RuleSummary, targets: list[Target], dates: RuleDates | None
         "level": rule.level,
         "status": rule.status,
         "slug": rule.slug,
-        "path": f"{RULES_DIR}/{rule.slug}.md",
+        "path": addresses.page("rule", rule.slug),
         "logsource": {"product": rule.logsource.product, "service": rule.logsource.service, "category": rule.logsource.category},
         "tactics": [{"tag": ref.tag, "id": ref.tactic.id if ref.tactic else None} for ref in rule.tactics],
         "techniques": [{"id": ref.tag_id, "status": ref.status, "counts_as": counted_id(ref)} for ref in rule.techniques],
@@ -92,6 +92,6 @@ def exports(rules: list[RuleSummary], targets: list[Target], dates: dict[str, Ru
     writer.writerow(CSV_COLUMNS)
     writer.writerows(csv_row(entry) for entry in entries)
     return {
-        "rules.json": json.dumps(entries, separators=(",", ":"), ensure_ascii=False) + "\n",
-        "analytics.csv": buffer.getvalue(),
+        addresses.named("rules.json"): json.dumps(entries, separators=(",", ":"), ensure_ascii=False) + "\n",
+        addresses.named("analytics.csv"): buffer.getvalue(),
     }

@@ -6,25 +6,26 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
+from atc.render import addresses
+from atc.render.context import RenderContext
 from atc.render.escape import safe_url, visible
 
 if TYPE_CHECKING:
     from atc.history.model import Period
-    from atc.render.pages import PageRenderer
 
-CHANGES_PAGE = "changes.md"
-FEED = "changes.xml"
 ATOM = "http://www.w3.org/2005/Atom"
 _NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")  # beyond what visible() spells out: XML 1.0 refuses these too
 FEED_LISTED = 20  # rules named per kind of change in a feed entry; the page lists them all
 
 
-def changes_pages(renderer: PageRenderer, slugs: dict[str, str], site_name: str, site_url: str | None) -> dict[str, str]:
+def changes_pages(ctx: RenderContext, slugs: dict[str, str]) -> dict[str, str]:
     """changes.md always (it is in the navigation), changes.xml when the knowledge base has a git history; slugs: rule id -> page."""
-    history = renderer.history
-    pages = {CHANGES_PAGE: renderer.env.get_template("changes.md.j2").render(history=history, feed=FEED, slugs=slugs)}
+    history = ctx.history
+    page, feed = addresses.named("changes"), addresses.named("feed")
+    text = ctx.env.get_template("changes.md.j2").render(page=page, history=history, feed=addresses.relative(page, feed), slugs=slugs)
+    pages = {page: text}
     if history is not None:
-        pages[FEED] = atom_feed(history.periods, site_name, site_url)
+        pages[feed] = atom_feed(history.periods, ctx.site_name, ctx.site_url)
     return pages
 
 
@@ -59,14 +60,14 @@ def _summary(period: Period) -> str:
 def atom_feed(periods: list[Period], site_name: str, site_url: str | None) -> str:
     """An Atom 1.0 feed with one entry per period, newest first; ids stay the same as a period grows."""
     base = safe_url(site_url.rstrip("/") + "/") if site_url else None
-    page = f"{base}changes/" if base else "changes/"
+    page = f"{base or ''}{addresses.page_url(addresses.named('changes'))}"
     feed = ET.Element("feed", xmlns=ATOM)
     ET.SubElement(feed, "title").text = _text(f"{site_name}: changes")
     ET.SubElement(feed, "id").text = page if base else "urn:atc:changes"
     ET.SubElement(feed, "updated").text = max((p.end.iso for p in periods), default="1970-01-01T00:00:00Z")
     ET.SubElement(feed, "link", rel="alternate", href=page)
     if base:
-        ET.SubElement(feed, "link", rel="self", href=f"{base}{FEED}")
+        ET.SubElement(feed, "link", rel="self", href=f"{base}{addresses.named('feed')}")
     ET.SubElement(ET.SubElement(feed, "author"), "name").text = _text(site_name)
     for period in periods:
         entry = ET.SubElement(feed, "entry")

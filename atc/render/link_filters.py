@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 from atc.link import attack_v19
 from atc.link.attack import tactic_url, technique_url
 from atc.link.environments import Verdict
-from atc.load.rules import safe_slug
-from atc.model import DetectionRef, KnowledgeBase, Rule, RuleSummary, TacticRef, TechniqueRef, TriggerRef
+from atc.model import AttackSnapshot, DetectionRef, KnowledgeBase, Rule, RuleSummary, TacticRef, TechniqueRef, Trigger, TriggerRef
+from atc.render import addresses
 from atc.render.escape import md_text
 
-RULES_DIR = "Detection_Rules"
-DATA_NEEDED_DIR = "Data_Needed"
-POLICIES_DIR = "Logging_Policies"
-TRIGGERS_DIR = "Triggers"
-ATTACK_PAGES_DIR = "ATTACK"
-ENVIRONMENTS_DIR = "Environments"
+
+def _href(context: Context, kind: str, key: str, prefix: str | None) -> str:
+    """The link to an item's page from the page being rendered (or, given a prefix, the prefix and the page name)."""
+    if prefix is not None:
+        return f"{prefix}{addresses.slug(kind, key)}.md"
+    return addresses.link(context["page"], kind, key)
+
+
+@pass_context
+def link_to(context: Context, kind: str, key: str | None = None) -> str:
+    """The link from the page being rendered to an item's page, a kind's index, a named page ("page") or a docs path ("path")."""
+    return addresses.link(context["page"], kind, key)
 
 
 class LinkFilters:
@@ -61,21 +69,24 @@ class LinkFilters:
             return Markup(f"{self._technique_link(ref.tag_id, name)} (ATT&amp;CK v19; in the embedded {md_text(self.version)}: {embedded})")
         return Markup(link)
 
-    def data_needed_item(self, item_id: str, prefix: str = f"../{DATA_NEEDED_DIR}/") -> Markup:
-        return Markup(f"[{md_text(item_id)}]({prefix}{safe_slug(item_id)}.md)")
+    @pass_context
+    def data_needed_item(self, context: Context, item_id: str, prefix: str | None = None) -> Markup:
+        return Markup(f"[{md_text(item_id)}]({_href(context, 'data_needed', item_id, prefix)})")
 
-    def logging_policy_item(self, policy_id: str, prefix: str = f"../{POLICIES_DIR}/") -> Markup:
+    @pass_context
+    def logging_policy_item(self, context: Context, policy_id: str, prefix: str | None = None) -> Markup:
         if policy_id not in self.logging_policies:
             return Markup(f"{md_text(policy_id)} (no such logging policy in this knowledge base)")
-        return Markup(f"[{md_text(policy_id)}]({prefix}{safe_slug(policy_id)}.md)")
+        return Markup(f"[{md_text(policy_id)}]({_href(context, 'logging_policy', policy_id, prefix)})")
 
-    def trigger_item(self, ref: TriggerRef) -> Markup:
+    @pass_context
+    def trigger_item(self, context: Context, ref: TriggerRef) -> Markup:
         """A rule's trigger link, noting when only some tests apply and when it comes from a tagged parent."""
         name = self.technique_name(ref.technique_id)
+        href = addresses.link(context["page"], "trigger", ref.technique_id)
         if ref.simulation is not None:
             return Markup(
-                f"[{md_text(ref.simulation)}](../{TRIGGERS_DIR}/{safe_slug(ref.technique_id)}.md) "
-                f"({ref.technique_id}: {md_text(name)}; the test the rule's simulation names)"
+                f"[{md_text(ref.simulation)}]({href}) ({ref.technique_id}: {md_text(name)}; the test the rule's simulation names)"
             )
         trigger = self.triggers.get(ref.technique_id)
         total = len(trigger.tests) if trigger else len(ref.test_guids)
@@ -83,22 +94,25 @@ class LinkFilters:
             ["sub-technique of a tagged technique"] if ref.via_parent else []
         )
         note = f" ({'; '.join(notes)})" if notes else ""
-        return Markup(f"[{ref.technique_id}: {md_text(name)}](../{TRIGGERS_DIR}/{safe_slug(ref.technique_id)}.md){note}")
+        return Markup(f"[{ref.technique_id}: {md_text(name)}]({href}){note}")
 
-    def rule_link(self, rule: Rule | RuleSummary, prefix: str) -> Markup:
-        return Markup(f"[{md_text(rule.title)}]({prefix}{rule.slug}.md)")
+    @pass_context
+    def rule_link(self, context: Context, rule: Rule | RuleSummary, prefix: str | None = None) -> Markup:
+        return Markup(f"[{md_text(rule.title)}]({_href(context, 'rule', rule.slug, prefix)})")
 
-    def data_component_item(self, component_id: str, prefix: str = f"../{ATTACK_PAGES_DIR}/data_components/") -> Markup:
+    @pass_context
+    def data_component_item(self, context: Context, component_id: str, prefix: str | None = None) -> Markup:
         """A data component's link with its name."""
         component = self.attack.data_components.get(component_id)
         name = f": {md_text(component.name)}" if component else ""
-        return Markup(f"[{md_text(component_id)}{name}]({prefix}{safe_slug(component_id)}.md)")
+        return Markup(f"[{md_text(component_id)}{name}]({_href(context, 'data_component', component_id, prefix)})")
 
-    def detection_item(self, ref: DetectionRef, prefix: str = f"../{ATTACK_PAGES_DIR}/detection_strategies/") -> Markup:
+    @pass_context
+    def detection_item(self, context: Context, ref: DetectionRef, prefix: str | None = None) -> Markup:
         """A rule's detection strategy: which of its analytics the rule implements, or that it reads other data."""
         strategy = self.attack.detection_strategies.get(ref.strategy)
         name = f": {md_text(strategy.name)}" if strategy else ""
-        link = f"[{md_text(ref.strategy)}{name}]({prefix}{safe_slug(ref.strategy)}.md)"
+        link = f"[{md_text(ref.strategy)}{name}]({_href(context, 'detection_strategy', ref.strategy, prefix)})"
         if not ref.implements:
             return Markup(f"{link} ({md_text(ref.technique)}): same technique, other data")
         analytics = ", ".join(
@@ -107,18 +121,24 @@ class LinkFilters:
         )
         return Markup(f"{link} ({md_text(ref.technique)}): implements {analytics}")
 
-    def environment_item(self, verdict: Verdict, prefix: str = f"../{ENVIRONMENTS_DIR}/") -> Markup:
+    @pass_context
+    def environment_item(self, context: Context, verdict: Verdict, prefix: str | None = None) -> Markup:
         """Where a rule runs: "runs in X (on ...)" or "blind in Y: what is missing"."""
         environment = self.environments.get(verdict.environment)
         title = environment.title if environment else verdict.environment
-        link = f"[{md_text(title)}]({prefix}{safe_slug(verdict.environment)}.md)"
+        link = f"[{md_text(title)}]({_href(context, 'environment', verdict.environment, prefix)})"
         if verdict.runs:
             return Markup(f"runs in {link} (on {md_text(', '.join(verdict.via))})")
         return Markup(f"blind in {link}: {md_text(verdict.reason)}")
 
     def technique_name(self, tid: str) -> str:
-        technique = self.attack.techniques.get(tid)
-        if technique is not None:
-            return technique.name
-        trigger = self.triggers.get(tid)
-        return trigger.display_name if trigger else tid
+        return technique_name(self.attack, self.triggers, tid)
+
+
+def technique_name(attack: AttackSnapshot, triggers: dict[str, Trigger], tid: str) -> str:
+    """A technique's name in the snapshot, else its trigger's, else the id."""
+    technique = attack.techniques.get(tid)
+    if technique is not None:
+        return technique.name
+    trigger = triggers.get(tid)
+    return trigger.display_name if trigger else tid

@@ -6,13 +6,11 @@ import io
 import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from atc.common.cache import Store, code_digest, digest, files_digest, value_digest
-from atc.model import Rule, RuleSummary
-
-if TYPE_CHECKING:
-    from atc.render.pages import PageRenderer
+from atc.convert.targets import Target
+from atc.model import KnowledgeBase, Rule, RuleSummary
 
 T = TypeVar("T")
 
@@ -58,23 +56,24 @@ def rule_digest(rule: Rule) -> bytes:
 class PageMemo:
     """Makes a page only when its template, the rendering code, the knowledge base's shared facts or its own inputs changed."""
 
-    def __init__(self, renderer: PageRenderer, templates_dir: Path | Sequence[Path], cache_dir: Path) -> None:
+    def __init__(
+        self, kb: KnowledgeBase, targets: list[Target], summaries: list[RuleSummary], templates_dir: Path | Sequence[Path], cache_dir: Path
+    ) -> None:
         self.memo = Store(cache_dir, "page")
         self.slots: list[str] = []
         self.made = 0  # pages (and other outputs) made in this build; the rest were remembered
-        kb = renderer.kb
         # objects whose content is part of the base digest are referred to by name: ATT&CK, Data Needed, policies, triggers, targets
-        refs: dict[int, bytes] = {id(kb.attack): b"attack", id(renderer.targets): b"targets"}
+        refs: dict[int, bytes] = {id(kb.attack): b"attack", id(targets): b"targets"}
         refs.update((id(technique), f"technique:{tid}".encode()) for tid, technique in kb.attack.techniques.items())
         refs.update((id(tactic), f"tactic:{tactic.id}".encode()) for tactic in kb.attack.tactics)
         for kind, items in (("data-needed", kb.data_needed), ("policy", kb.logging_policies), ("trigger", kb.triggers)):
             refs.update((id(item), f"{kind}:{key}".encode()) for key, item in items.items())
-        shared = content_digest((kb.data_needed, kb.logging_policies, kb.triggers, kb.attack, renderer.targets))
+        shared = content_digest((kb.data_needed, kb.logging_policies, kb.triggers, kb.attack, targets))
         folders = [templates_dir] if isinstance(templates_dir, Path) else list(templates_dir)
         templates = digest(*(files_digest((p for p in folder.rglob("*") if p.is_file()), folder) for folder in folders))
         self.base = digest(code_digest(), templates, shared)
         refs.update((id(rule), rule_digest(rule)) for rule in kb.rules)
-        refs.update((id(summary), content_digest(summary)) for summary in renderer.summaries)
+        refs.update((id(summary), content_digest(summary)) for summary in summaries)
         self.references = refs
 
     def remember(self, inputs: object, make: Callable[[], T]) -> T:

@@ -8,12 +8,10 @@ import re
 from pathlib import Path
 
 from atc.history.gitrev import changed_paths, list_blobs, repo_top, resolve
-from atc.load.rules import safe_slug
 from atc.model import KnowledgeBase, Rule
-from atc.render.attack_pages import ATTACK_DIR
-from atc.render.pages import DATA_NEEDED_DIR, POLICIES_DIR, RULES_DIR, TRIGGERS_DIR
+from atc.render import addresses
 
-ATTACK_ITEM_DIRS = (f"{ATTACK_DIR}/techniques", f"{ATTACK_DIR}/tactics")
+ATTACK_ITEM_KINDS = ("technique", "tactic")  # their pages are kept when a kept page links to them
 _LINK = re.compile(r"\]\(([^)\s#]+\.md)(?:#[^)]*)?\)")
 
 
@@ -31,10 +29,10 @@ def changed_since(rules: list[Rule], base: str, cwd: Path) -> list[Rule]:
 def item_pages(kb: KnowledgeBase) -> set[str]:
     """The pages of one rule, Data Needed item, logging policy or trigger (the overview pages are the others)."""
     return (
-        {f"{RULES_DIR}/{rule.slug}.md" for rule in kb.rules}
-        | {f"{DATA_NEEDED_DIR}/{safe_slug(item)}.md" for item in kb.data_needed}
-        | {f"{POLICIES_DIR}/{safe_slug(policy)}.md" for policy in kb.logging_policies}
-        | {f"{TRIGGERS_DIR}/{safe_slug(trigger)}.md" for trigger in kb.triggers}
+        {addresses.page("rule", rule.slug) for rule in kb.rules}
+        | {addresses.page("data_needed", item) for item in kb.data_needed}
+        | {addresses.page("logging_policy", policy) for policy in kb.logging_policies}
+        | {addresses.page("trigger", trigger) for trigger in kb.triggers}
     )
 
 
@@ -47,17 +45,13 @@ def _links(pages: dict[str, str], page: str) -> set[str]:
 
 def preview_pages(pages: dict[str, str], kb: KnowledgeBase, changed: list[Rule]) -> dict[str, str]:
     """The changed rules' pages, the item pages they link to (and the logging policies behind their Data Needed) and every overview page."""
-    keep = {f"{RULES_DIR}/{rule.slug}.md" for rule in changed}
-    linked = {target for page in keep for target in _links(pages, page) if not target.startswith(f"{RULES_DIR}/")}
+    rules, data_needed, policies_dir = (addresses.folder(kind) + "/" for kind in ("rule", "data_needed", "logging_policy"))
+    keep = {addresses.page("rule", rule.slug) for rule in changed}
+    linked = {target for page in keep for target in _links(pages, page) if not target.startswith(rules)}
     policies = {
-        target
-        for page in linked
-        if page.startswith(f"{DATA_NEEDED_DIR}/")
-        for target in _links(pages, page)
-        if target.startswith(f"{POLICIES_DIR}/")
+        target for page in linked if page.startswith(data_needed) for target in _links(pages, page) if target.startswith(policies_dir)
     }
     keep |= linked | policies
     items = item_pages(kb)
-    return {
-        page: text for page, text in pages.items() if page in keep or not (page in items or posixpath.dirname(page) in ATTACK_ITEM_DIRS)
-    }
+    attack_items = {addresses.folder(kind) for kind in ATTACK_ITEM_KINDS}
+    return {page: text for page, text in pages.items() if page in keep or not (page in items or posixpath.dirname(page) in attack_items)}

@@ -8,8 +8,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from atc.link.attack import counted_id
-from atc.load.rules import safe_slug
 from atc.model import KnowledgeBase, Rule, RuleSummary
+from atc.render import addresses
 from atc.render.attack_pages import TECHNIQUE_PAGE_ID
 from atc.render.escape import safe_url
 
@@ -68,12 +68,12 @@ class RelatedIndex:
         techniques = []
         for tid in self.technique_ids(rule):
             technique = self.kb.attack.techniques.get(tid)
-            page = f"ATTACK/techniques/{tid}.md" if technique and TECHNIQUE_PAGE_ID.fullmatch(tid) else None
+            page = addresses.page("technique", tid) if technique and TECHNIQUE_PAGE_ID.fullmatch(tid) else None
             label = f"{tid}: {technique.name}" if technique else tid
             techniques.append(self._group(tid, label, page, self.by_technique[tid], rule.slug))
         data_needed = []
         for item_id in dict.fromkeys(rule.data_needed):
-            page = f"Data_Needed/{safe_slug(item_id)}.md" if item_id in self.kb.data_needed else None
+            page = addresses.page("data_needed", item_id) if item_id in self.kb.data_needed else None
             data_needed.append(self._group(item_id, item_id, page, self.by_data_needed[item_id], rule.slug))
         return Related([g for g in techniques if g.shown], [g for g in data_needed if g.shown])
 

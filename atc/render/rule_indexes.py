@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from atc.model import RuleSummary
+from atc.render import addresses
+from atc.render.charts import LEVELS
+from atc.render.context import RenderContext
 
-if TYPE_CHECKING:
-    from atc.render.pages import PageRenderer
-
-INDEX_DIR = "Detection_Rules/by"  # a folder: no rule page name can collide with it
-LEVELS = ("critical", "high", "medium", "low", "informational")
-PAGES = {"log_source.md": "Rules by log source", "tactic.md": "Rules by ATT&CK tactic", "level.md": "Rules by level"}
+FIELDS = {"log_source": "Rules by log source", "tactic": "Rules by ATT&CK tactic", "level": "Rules by level"}  # a page each
 
 
 @dataclass(frozen=True)
@@ -55,17 +52,17 @@ def by_log_source(rules: list[RuleSummary]) -> list[Group]:
     return [Group(product, [SubGroup(sub, _by_title(tree[product][sub])) for sub in sorted(tree[product])]) for product in sorted(tree)]
 
 
-def by_tactic(renderer: PageRenderer) -> list[Group]:
+def by_tactic(ctx: RenderContext) -> list[Group]:
     """ATT&CK tactics in matrix order (a rule under each tactic it is tagged with), then untagged rules."""
     tagged: dict[str, list[RuleSummary]] = defaultdict(list)
     untagged: list[RuleSummary] = []
-    for rule in renderer.summaries:
+    for rule in ctx.summaries:
         ids = dict.fromkeys(ref.tactic.id for ref in rule.tactics if ref.tactic is not None)
         for tactic_id in ids:
             tagged[tactic_id].append(rule)
         if not ids:
             untagged.append(rule)
-    groups = [Group(f"{t.id}: {t.name}", [SubGroup(None, _by_title(tagged[t.id]))]) for t in renderer.kb.attack.tactics if tagged[t.id]]
+    groups = [Group(f"{t.id}: {t.name}", [SubGroup(None, _by_title(tagged[t.id]))]) for t in ctx.kb.attack.tactics if tagged[t.id]]
     return groups + ([Group("No ATT&CK tactic tagged", [SubGroup(None, _by_title(untagged))])] if untagged else [])
 
 
@@ -78,15 +75,17 @@ def by_level(rules: list[RuleSummary]) -> list[Group]:
     return [Group(level, [SubGroup(None, _by_title(found[level]))]) for level in order if found[level]]
 
 
-def rule_index_pages(renderer: PageRenderer) -> dict[str, str]:
-    """Detection_Rules/by/*.md: every rule reachable from the navigation without a navigation entry of its own."""
-    rules = renderer.summaries
-    groups = {"log_source.md": by_log_source(rules), "tactic.md": by_tactic(renderer), "level.md": by_level(rules)}
-    notes = {"tactic.md": "a rule tagged with several tactics is listed under each"}
+def rule_index_pages(ctx: RenderContext) -> dict[str, str]:
+    """The rules grouped by log source, by tactic and by level: every rule reachable from the navigation without an entry of its own."""
+    rules = ctx.summaries
+    groups = {"log_source": by_log_source(rules), "tactic": by_tactic(ctx), "level": by_level(rules)}
+    notes = {"tactic": "a rule tagged with several tactics is listed under each"}
     pages = {}
-    for name, title in PAGES.items():
-        others = [(other, label) for other, label in PAGES.items() if other != name] + [("../index.md", "all rules")]
-        pages[f"{INDEX_DIR}/{name}"] = renderer.render(
-            "rules_by.md.j2", title=title, groups=groups[name], rules_count=len(rules), note=notes.get(name), others=others
+    for field, title in FIELDS.items():
+        page = addresses.rules_by(field)
+        others = [(addresses.relative(page, addresses.rules_by(other)), label) for other, label in FIELDS.items() if other != field]
+        others.append((addresses.relative(page, addresses.page("rule")), "all rules"))
+        pages[page] = ctx.render(
+            "rules_by.md.j2", page, title=title, groups=groups[field], rules_count=len(rules), note=notes.get(field), others=others
         )
     return pages

@@ -1,0 +1,96 @@
+"""A page per rule (rendered in forked workers, each remembered on its own) and the rule index."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from functools import cached_property
+
+from atc.link.environments import verdicts
+from atc.model import Problem, Rule, RuleSummary
+from atc.render import addresses
+from atc.render.context import RenderContext, RenderFailure
+from atc.render.rule_extras import RelatedIndex
+
+
+class PendingPages(Mapping[str, str]):
+    """Pages being made in forked workers while the caller makes others: waited for when first read."""
+
+    def __init__(self, finish: Callable[[], dict[str, str]]) -> None:
+        self._finish = finish
+
+    @cached_property
+    def _pages(self) -> dict[str, str]:
+        return self._finish()
+
+    def __getitem__(self, path: str) -> str:
+        return self._pages[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._pages)
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+
+def render_problem(rule: Rule, exc: Exception) -> Problem:
+    """A rule whose page could not be rendered: its problem (the page is left out)."""
+    message = " ".join(str(exc).split())[:300]
+    if not isinstance(exc, RenderFailure):
+        message = f"{type(exc).__name__}: {message}"
+    return Problem(str(rule.path), "render", f"cannot render the rule's page ({message}); the page is left out")
+
+
+def rule_context(ctx: RenderContext, rule: Rule, summary: RuleSummary, related: RelatedIndex) -> dict[str, object]:
+    """What rule.md.j2 is rendered with for one rule."""
+    history = ctx.history.rules.get(rule.slug) if ctx.history else None
+    return dict(
+        page=addresses.page("rule", rule.slug),
+        rule=rule,
+        targets=ctx.targets,
+        related=related.related(summary),
+        edit_url=ctx.edit_urls.get(rule.slug),
+        environments=verdicts(summary, ctx.environment_views),
+        history=history,
+    )
+
+
+def rule_pages(ctx: RenderContext) -> Mapping[str, str]:
+    """Every rule's page, started in forked workers: the mapping waits for them when first read.
+
+    A rule whose page cannot be made is the rule's problem, not the build's end: its page is left out.
+    """
+    kb = ctx.kb
+    related = RelatedIndex(kb, ctx.summaries)
+    contexts: list[dict[str, object] | None] = []
+    for rule, summary in zip(kb.rules, ctx.summaries):
+        try:
+            contexts.append(rule_context(ctx, rule, summary, related))
+        except Exception as exc:  # a value no check foresaw: this rule's problem, not the build's end
+            contexts.append(None)
+            kb.problems.append(render_problem(rule, exc))
+    made = ctx.render_all("rule.md.j2", contexts)
+
+    def finish() -> dict[str, str]:
+        pages: dict[str, str] = {}
+        for rule, text in zip(kb.rules, made()):
+            if isinstance(text, str):
+                pages[addresses.page("rule", rule.slug)] = text
+            elif text is not None:
+                kb.problems.append(render_problem(rule, text))
+        return pages
+
+    return PendingPages(finish)
+
+
+def rules_index(ctx: RenderContext) -> dict[str, str]:
+    """The rule index: every rule in a filterable table, by title."""
+    page = addresses.page("rule")
+    return {
+        page: ctx.render(
+            "rules_index.md.j2",
+            page,
+            rules=sorted(ctx.summaries, key=lambda r: (r.title.lower(), r.slug)),
+            dates=ctx.dates,
+            history=ctx.history is not None,
+        )
+    }
