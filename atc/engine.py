@@ -33,7 +33,7 @@ from atc.render.rule_extras import edit_urls
 from atc.settings import Settings
 from atc.site.assets import site_assets
 from atc.site.docs_writer import WriteReport, carry_refused, write_pages
-from atc.site.mkdocs_build import build_site
+from atc.site.mkdocs_adapter import BuiltSite, build_site
 from atc.site.publish import check_output, publishing
 from atc.verify.runners import bad_event_files
 
@@ -54,6 +54,7 @@ class BuildResult:
     made: int = 0  # pages and exports rendered; the others were remembered from an earlier build
     history: KbHistory | None = None  # the rule history from git, when the knowledge base is in a repository
     exports: list[DeployExport] = field(default_factory=list)  # deployable exports per target (exports/<target>/)
+    site: BuiltSite | None = None  # mkdocs's state after the site build, for live updates (atc/site/live.py)
 
     @property
     def problems(self) -> list[Problem]:
@@ -260,6 +261,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
     timings["render"] = time.perf_counter() - started
     _log(stream, quiet, f"render: {len(pages)} pages in {timings['render']:.2f} s ({made} made, the rest remembered from the last build)")
 
+    site = None
     with publishing(settings.docs_dir, settings.site_dir if settings.build_site else None) as staging:  # swapped in on success only
         started = time.perf_counter()
         written = write_pages(pages, settings.docs_dir, staging.docs)
@@ -281,7 +283,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
 
         if staging.site is not None:
             started = time.perf_counter()
-            build_site(
+            site = build_site(
                 mkdocs_config(settings),
                 staging.docs,
                 staging.site,
@@ -290,11 +292,12 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
                 jobs=settings.jobs,
                 previous_site=settings.site_dir,
                 page_store=settings.cache_dir / SITE_PAGES,
+                stream=stream,
             )
             timings["site"] = time.perf_counter() - started
             _log(stream, quiet, f"site: built {settings.site_dir} in {timings['site']:.2f} s")
         carry_refused(written, settings.docs_dir, staging.docs)
-    return BuildResult(kb, targets, pages, written, timings, convert_stats, made, history, exports)
+    return BuildResult(kb, targets, pages, written, timings, convert_stats, made, history, exports, site)
 
 
 def _log(stream: TextIO, quiet: bool, message: str) -> None:

@@ -1,8 +1,10 @@
 """Benchmark `atc build` over a Sigma corpus: bare pySigma loop, cold, warm, one-rule edits and site build (medians).
 
-    .venv/bin/python bench/build_bench.py [CORPUS] [--repeat N] [--jobs N] [--targets LIST] [--no-site] [--no-baseline] [--no-edits]
+    .venv/bin/python bench/build_bench.py [CORPUS] [--folders GLOB] [--repeat N] [--jobs N] [--targets LIST] [--no-site] [--no-baseline] [--no-edits]
 
-CORPUS defaults to ../shared/corpora/sigma; its rules*/ folders are used (deprecated/ is not).
+CORPUS defaults to ../shared/corpora/sigma; its rules*/ folders are used (deprecated/ is not), or those --folders names.
+Each cold build runs right after a bare loop on the same cores; the ratio of each such pair is printed with the machine's
+load average (other work on the machine moves both sides of a pair alike, so the ratios are steadier than the times).
 Not part of the test suite: it takes minutes on the full corpus.
 """
 
@@ -38,9 +40,14 @@ class Run:
     peak_mb: float = 0.0
 
 
-def rule_folders(corpus: Path) -> list[Path]:
-    """The corpus's rules*/ folders."""
-    return sorted(p for p in corpus.glob("rules*") if p.is_dir())
+def rule_folders(corpus: Path, pattern: str = "rules*") -> list[Path]:
+    """The corpus's rule folders (rules*/ by default)."""
+    return sorted(p for p in corpus.glob(pattern) if p.is_dir())
+
+
+def load_average() -> str:
+    """The machine's load averages over 1, 5 and 15 minutes."""
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def run_build(args: list[str]) -> Run:
@@ -190,12 +197,15 @@ def serve_latency(rules_args: list[str], docs: Path, cache: Path, site: Path, fo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--folders", dest="pattern", default="rules*", help="which folders of the corpus (a glob; default rules*)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--no-site", action="store_true", help="skip the site build measurement")
     parser.add_argument("--no-baseline", action="store_true", help="skip the bare pySigma loop")
     parser.add_argument("--targets", metavar="LIST", help="comma-separated targets for atc and the bare loop (default: all 12)")
     parser.add_argument("--no-edits", action="store_true", help="cold (and bare) runs only: no warm, edit, site or serve runs")
+    parser.add_argument("--no-exports", action="store_true", help="atc without deploy exports: the same conversions as the bare loop")
+    parser.add_argument("--no-serial", action="store_true", help="no bare loop in one process (the pairs use the one on --jobs processes)")
     parser.add_argument("--bare", type=int, metavar="PROCESSES", help=argparse.SUPPRESS)  # internal: run the bare loop
     parser.add_argument("folders", nargs="*", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -207,16 +217,17 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count() or 1
     work = Path(tempfile.mkdtemp(prefix="atc-bench-"))
     try:
-        for folder in rule_folders(args.corpus):
+        for folder in rule_folders(args.corpus, args.pattern):
             shutil.copytree(folder, work / "corpus" / folder.name)
-        folders = rule_folders(work / "corpus")
+        folders = rule_folders(work / "corpus", args.pattern)
         rules_args = [arg for folder in folders for arg in ("--rules", str(folder))] + (["--targets", args.targets] if args.targets else [])
+        rules_args += ["--no-exports"] if args.no_exports else []
         print(
             f"corpus {args.corpus} ({', '.join(f.name for f in folders)}), {cores} cores, jobs {args.jobs}, {args.repeat} runs each",
             flush=True,
         )
 
-        serial, pooled = [], []
+        serial, pooled, pairs = [], [], []
 
         def build(name: str, *extra: str) -> Run:
             run = run_build([*rules_args, "--jobs", str(args.jobs), *extra])
@@ -227,11 +238,16 @@ def main(argv: list[str] | None = None) -> int:
         cold, warm, edit, retitle, site, warm_site, edit_site, serve_edit = [], [], [], [], [], [], [], []
         for number in range(args.repeat):  # interleaved with the bare loop: the machine's speed drifts
             if not args.no_baseline:
-                serial.append(_bare_in_child(folders, 1, args.targets))
-                pooled.append(_bare_in_child(folders, cores, args.targets))
-                print(f"  bare loop: 1 process {serial[-1]:.1f} s, {cores} processes {pooled[-1]:.1f} s", flush=True)
+                if not args.no_serial:
+                    serial.append(_bare_in_child(folders, 1, args.targets))
+                    print(f"  bare loop: 1 process {serial[-1]:.1f} s (load {load_average()})", flush=True)
+                pooled.append(_bare_in_child(folders, args.jobs, args.targets))
+                print(f"  bare loop: {args.jobs} processes {pooled[-1]:.1f} s (load {load_average()})", flush=True)
             out = work / f"cold{number}"
             cold.append(build("cold", "--no-site", "--docs-dir", str(out / "docs"), "--cache-dir", str(out / "cache")))
+            if pooled:
+                pairs.append(cold[-1].wall / pooled[-1])
+                print(f"  pair {number}: cold / bare loop in {args.jobs} processes = {pairs[-1]:.2f} (load {load_average()})", flush=True)
         if args.no_edits:
             args.repeat, args.no_site = 0, True
         docs, cache = work / "cold0" / "docs", work / "cold0" / "cache"
@@ -269,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         print("|:--|--:|:--|")
         if serial:
             print(f"| bare pySigma loop, 1 process | {med(serial):.1f} | / {cores} cores = {med(serial) / cores:.1f} s |")
-            print(f"| bare pySigma loop, {cores} processes | {med(pooled):.1f} | |")
+            print(f"| bare pySigma loop, {args.jobs} processes | {med(pooled):.1f} | |")
         for name, runs in (
             ("cold --no-site", cold),
             ("warm, nothing changed", warm),
@@ -290,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nconversions per second (cold): {rate:.0f}")
         if serial:
             print(f"cold --no-site / (bare loop / {cores} cores): {med([r.wall for r in cold]) / (med(serial) / cores):.2f}")
-            print(f"cold --no-site / bare loop in {cores} processes: {med([r.wall for r in cold]) / med(pooled):.2f}")
+        if pooled:
+            print(f"cold --no-site / bare loop in {args.jobs} processes: {med([r.wall for r in cold]) / med(pooled):.2f}")
+            print(f"the same, median of the {len(pairs)} pairs: {med(pairs):.2f} ({', '.join(f'{r:.2f}' for r in pairs)})")
         if serve_edit:
             print(f"atc serve, one rule edited until the served page shows it: {med(serve_edit):.2f} s (median of {len(serve_edit)})")
         if site:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from atc.settings import REPO_ROOT
-from atc.site.mkdocs_build import build_site
+from atc.site.mkdocs_adapter import build_site
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # one filter change, timed in the page from the event to the end of the next frame (layout and paint included)

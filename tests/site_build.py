@@ -8,7 +8,7 @@ from pathlib import Path
 
 from atc.engine import mkdocs_config, run_build
 from atc.settings import REPO_ROOT, default_settings
-from atc.site.mkdocs_build import build_site
+from atc.site.mkdocs_adapter import build_site
 
 
 def build_default_site(out: Path, offline: bool = False) -> Path:

@@ -15,6 +15,7 @@ from atc.engine import BuildResult
 from atc.kinds import KINDS, Kind
 from atc.render import addresses
 from atc.render.context import RenderContext
+from atc.render.escape import md_text
 from atc.render.pages import render_pages
 from atc.render.rule_indexes import FIELDS
 from atc.settings import REPO_ROOT
@@ -84,6 +85,12 @@ def test_page_paths_per_kind() -> None:
     assert addresses.page("environment") == "Environments/index.md"
     assert addresses.link("ATTACK/tactics/TA0001.md", "layer", "all.json") == "../layers/all.json"
     assert addresses.link("Detection_Rules/x.md", "page", "gaps") == "../Data_Needed/gaps.md"
+    assert [addresses.page_url(p) for p in ("index.md", "changes.md", "Detection_Rules/index.md", "ATTACK/techniques/T1.md")] == [
+        "",
+        "changes/",
+        "Detection_Rules/",
+        "ATTACK/techniques/T1/",
+    ]
     with pytest.raises(ValueError, match="needs a key"):
         addresses.link("index.md", "page")
 
@@ -138,3 +145,17 @@ def test_a_kind_registered_with_a_page_maker_gets_its_pages_and_links(
     pages = render_pages(RenderContext.of(default_build.kb, default_build.targets, [tmp_path, REPO_ROOT / "templates"]))
     assert pages["Playbooks/Contain_host.md"] == f"[seed](../Detection_Rules/{SEED_SLUG}.md) · [all](index.md) · [home](../index.md)\n"
     assert "Playbooks/index.md" in pages and f"Detection_Rules/{SEED_SLUG}.md" in pages
+
+
+def test_a_team_template_with_the_old_link_prefixes_still_links(default_build: BuildResult, tmp_path: Path) -> None:
+    """Overrides written before link_to pass the path to the kind's folder: the filters still take it."""
+    (tmp_path / "data_needed.md.j2").write_text(
+        '{{ item.id | data_needed_item("") }}{% for rule in rules %} {{ rule | rule_link("../Detection_Rules/") }}{% endfor %}\n',
+        encoding="utf-8",
+    )
+    pages = render_pages(RenderContext.of(default_build.kb, [], [tmp_path, REPO_ROOT / "templates"]))
+    seed = next(rule for rule in default_build.kb.rules if rule.slug == SEED_SLUG)
+    item = default_build.kb.data_needed[seed.data_needed[0]]
+    page = pages[addresses.page("data_needed", item.id)]
+    assert page.startswith(f"[{md_text(item.id)}]({addresses.file_name('data_needed', item.id)})")
+    assert f"](../Detection_Rules/{SEED_SLUG}.md)" in page

@@ -93,7 +93,9 @@ def hand_kb(snapshot: AttackSnapshot) -> KnowledgeBase:
 
 @pytest.fixture(scope="module")
 def hand_pages(hand_kb: KnowledgeBase) -> dict[str, str]:
-    return render_pages(RenderContext.of(hand_kb, [], REPO_ROOT / "templates", site_name="Test")) | site_assets()  # as a build writes them
+    return (
+        render_pages(RenderContext.of(hand_kb, [], REPO_ROOT / "templates", site_name="Test")) | site_assets()
+    )  # as the engine writes them
 
 
 def attack_page_names(pages: dict[str, str]) -> list[str]:

@@ -364,7 +364,7 @@ def test_a_page_that_breaks_markdown_is_a_site_build_error_not_a_traceback(tmp_p
     import mkdocs.commands.build
 
     from atc.settings import REPO_ROOT
-    from atc.site.mkdocs_build import SiteBuildError, build_site
+    from atc.site.mkdocs_adapter import SiteBuildError, build_site
 
     def nested_too_deep(config: object) -> None:
         raise RecursionError("maximum recursion depth exceeded while calling a Python object")

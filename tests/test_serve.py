@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from atc.serve import ignored, parse_address, watched_paths
 from atc.settings import ConfigError, default_settings
+from atc.site.serve import ignored, parse_address, watched_paths
 
 
 def test_address_is_host_and_port_as_mkdocs_takes_it() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from atc.settings import REPO_ROOT
-from atc.site.mkdocs_build import offline_overrides
+from atc.site.mkdocs_adapter import offline_overrides
 from tests.conftest import SEED_SLUG
 from tests.site_build import build_default_site
 

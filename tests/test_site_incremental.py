@@ -12,7 +12,7 @@ import pytest
 
 from atc.engine import SITE_PAGES, run_build
 from atc.settings import REPO_ROOT, default_settings
-from atc.site.mkdocs_build import SiteBuildError, build_site
+from atc.site.mkdocs_adapter import SiteBuildError, build_site
 from tests.test_deterministic import tree
 from tests.test_site_plugin import _config, _docs, _rule
 

@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from atc.settings import REPO_ROOT
-from atc.site.mkdocs_build import SiteBuildError, build_site
-from atc.site.plugin import CHUNK, mark_excluded_sections
+from atc.site.mkdocs_adapter import SiteBuildError, build_site
+from atc.site.page_html import mark_excluded_sections
+from atc.site.plugin import CHUNK
 
 RULES = 3 * CHUNK + 5  # pages outside the navigation, enough for several worker tasks
 INDENT = re.compile(r"\n[\t\n\r ]+")
@@ -137,7 +138,7 @@ def test_excluded_sections_are_marked_by_heading_id_down_to_the_next_section_of_
     html = '<h1 id="t">T</h1><h2 id="detection-rules">D</h2><h3 id="splunk">s</h3><h4>x</h4><h2 id="log-source">L</h2><h3 id="a">a</h3>'
     marked = mark_excluded_sections(html, frozenset({"detection-rules"}))
     assert marked == (
-        '<h1 id="t">T</h1><h2 data-search-exclude id="detection-rules">D</h2><h3 data-search-exclude id="splunk">s</h3>'
-        '<h4 data-search-exclude>x</h4><h2 id="log-source">L</h2><h3 id="a">a</h3>'
+        '<h1 id="t">T</h1><h2 data-search-exclude="section" id="detection-rules">D</h2>'
+        '<h3 data-search-exclude="section" id="splunk">s</h3><h4 data-search-exclude="section">x</h4><h2 id="log-source">L</h2><h3 id="a">a</h3>'
     )
     assert mark_excluded_sections(html, frozenset()) == html

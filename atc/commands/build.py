@@ -38,7 +38,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from atc.engine import run_build, summarise
     from atc.history.gitrev import GitError
-    from atc.site.mkdocs_build import SiteBuildError
+    from atc.site.mkdocs_adapter import SiteBuildError
     from atc.site.publish import OutputError
 
     settings = settings_from_args(args, Path.cwd())

@@ -24,7 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from atc.serve import serve
+    from atc.site.serve import serve
 
     cwd = Path.cwd()
     return serve(lambda: settings_from_args(args, cwd), args.dev_addr, find_config(args.config, cwd), verbose=args.verbose)

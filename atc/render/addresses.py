@@ -8,7 +8,7 @@ they appear on, as mkdocs resolves them (`mkdocs.structure.files.File.url_relati
 
 from __future__ import annotations
 
-import posixpath
+import functools
 
 from atc.kinds import KINDS
 from atc.load.rules import safe_slug
@@ -47,7 +47,12 @@ def slug(kind: str, key: str) -> str:
 
 def page(kind: str, key: str | None = None) -> str:
     """The docs-relative path of an item's page, or of the kind's index without a key."""
-    return f"{folder(kind)}/{'index' if key is None else slug(kind, key)}.md"
+    return f"{folder(kind)}/{'index.md' if key is None else file_name(kind, key)}"
+
+
+def file_name(kind: str, key: str) -> str:
+    """The file name of an item's page in its kind's folder."""
+    return f"{slug(kind, key)}.md"
 
 
 def named(name: str) -> str:
@@ -70,9 +75,20 @@ def export(target: str, file: str) -> str:
     return f"{EXPORTS_DIR}/{target}/{file}"
 
 
+@functools.cache
+def _between(source_folder: str, target_folder: str) -> str:
+    """The relative path from one docs folder to another: empty, or ending in "/"."""
+    sources, targets = source_folder.split("/") if source_folder else [], target_folder.split("/") if target_folder else []
+    shared = 0
+    while shared < min(len(sources), len(targets)) and sources[shared] == targets[shared]:
+        shared += 1
+    return "../" * (len(sources) - shared) + "".join(f"{part}/" for part in targets[shared:])
+
+
 def relative(source: str, target: str) -> str:
-    """The link from the page `source` to the docs-relative path `target`."""
-    return posixpath.relpath(target, posixpath.dirname(source) or ".")
+    """The link from the page `source` to the docs-relative path `target` (both normalised: no "." or ".." parts)."""
+    target_folder, _, name = target.rpartition("/")
+    return _between(source.rpartition("/")[0], target_folder) + name
 
 
 LINKS = {"page": named, "layer": layer, "path": str}  # link_to's kinds of no registry kind: what turns their key into a path
@@ -86,6 +102,14 @@ def link(source: str, kind: str, key: str | None = None) -> str:
             raise ValueError(f"link_to({kind!r}) needs a key")
         return relative(source, LINKS[kind](key))
     return relative(source, page(kind, key))
+
+
+def page_url(path: str) -> str:
+    """The URL of a page relative to the site's root, as mkdocs publishes it with use_directory_urls (`a/b.md` -> `a/b/`)."""
+    stem = path.removesuffix(".md")
+    if stem == "index" or stem.endswith("/index"):
+        return stem.removesuffix("index")
+    return f"{stem}/"
 
 
 def url(site_url: str, path: str) -> str:

@@ -16,6 +16,7 @@ from atc.render import addresses
 from atc.render.charts import level_chart
 from atc.render.context import RenderContext
 from atc.render.escape import safe_url
+from atc.render.link_filters import technique_name
 from atc.render.matrix import by_name, matrix_columns, nest
 
 TECHNIQUE_PAGE_ID = re.compile(r"T\d{4}(?:\.\d{3})?", re.ASCII)
@@ -55,7 +56,7 @@ class Coverage:
 
 @dataclass(frozen=True)
 class TriggerItem:
-    """A trigger shown on an ATT&CK page; `page` is its page (relative to docs/) when the knowledge base has it."""
+    """A trigger shown on an ATT&CK page; `page` is its page's file name when the knowledge base has it."""
 
     technique_id: str
     name: str
@@ -64,7 +65,7 @@ class TriggerItem:
 
 @dataclass(frozen=True)
 class DataNeededItem:
-    """A Data Needed id behind a page's rules; `page` is its page (relative to docs/) when the knowledge base has it."""
+    """A Data Needed id behind a page's rules; `page` is its page's file name when the knowledge base has it."""
 
     id: str
     page: str | None
@@ -163,11 +164,12 @@ def navigator_link(site_url: str | None, file: str) -> str | None:
 
 
 class AttackPages:
-    """Works out which ATT&CK pages exist and renders them."""
+    """Works out which ATT&CK pages exist and renders them (holding no reference to the context: it keeps this object)."""
 
     def __init__(self, ctx: RenderContext) -> None:
-        self.ctx = ctx
         self.kb = ctx.kb
+        self.summaries = ctx.summaries
+        self.environment_views = ctx.environment_views
         self.snapshot = self.kb.attack
         self.site_url = ctx.site_url
         self.coverage = build_coverage(ctx.summaries)
@@ -229,14 +231,14 @@ class AttackPages:
 
     def trigger_item(self, tid: str) -> TriggerItem:
         """A trigger id with its name and, when the knowledge base has it, its page."""
-        page = addresses.page("trigger", tid) if tid in self.kb.triggers else None
-        return TriggerItem(tid, self.ctx.technique_name(tid), page)
+        page = addresses.file_name("trigger", tid) if tid in self.kb.triggers else None
+        return TriggerItem(tid, technique_name(self.snapshot, self.kb.triggers, tid), page)
 
     def data_needed(self, rules: list[RuleSummary]) -> list[DataNeededItem]:
         """The Data Needed ids behind the rules, with how many of them need each."""
         counts = Counter(item_id for rule in rules for item_id in dict.fromkeys(rule.data_needed))
         return [
-            DataNeededItem(item_id, addresses.page("data_needed", item_id) if item_id in self.kb.data_needed else None, count)
+            DataNeededItem(item_id, addresses.file_name("data_needed", item_id) if item_id in self.kb.data_needed else None, count)
             for item_id, count in sorted(counts.items())
         ]
 
@@ -260,13 +262,13 @@ class AttackPages:
 
     # --- pages ---------------------------------------------------------------------------------
 
-    def technique_page(self, technique: Technique) -> str:
+    def technique_page(self, ctx: RenderContext, technique: Technique) -> str:
         """A technique's page: its rules, sub-techniques, triggers and Data Needed."""
         uses = self.uses(technique.id)
         tactics = [t for t in self.snapshot.tactics if t.shortname in technique.tactics]
         subs = self.subs(technique.id)
         page = addresses.page("technique", technique.id)
-        return self.ctx.render(  # only what the page shows: the context is the page's memo key
+        return ctx.render(  # only what the page shows: the context is the page's memo key
             "technique.md.j2",
             page,
             technique=technique,
@@ -284,13 +286,13 @@ class AttackPages:
             levels=level_chart([use.rule for use in uses], addresses.relative(page, addresses.rules_by("level"))) if uses else None,
         )
 
-    def tactic_page(self, tactic: Tactic) -> str:
+    def tactic_page(self, ctx: RenderContext, tactic: Tactic) -> str:
         """A tactic's page: its techniques, rules, triggers and Data Needed."""
         rows = self.tactic_rows(tactic)
         rules = self.tactic_rules(tactic, rows)
         triggers = {item.technique_id: item for technique, _ in rows for item in self.triggers(technique.id)}
         page = addresses.page("tactic", tactic.id)
-        return self.ctx.render(
+        return ctx.render(
             "tactic.md.j2",
             page,
             tactic=tactic,
@@ -305,11 +307,11 @@ class AttackPages:
 
     def layers(self) -> dict[str, tuple[str, list[RuleSummary], str]]:
         """Layer file name -> (layer name, rules, scores): all rules, analytics implemented, per environment, per product."""
-        summaries = self.ctx.summaries
+        summaries = self.summaries
         layers = {f"{ALL_LAYER}.json": ("All rules", summaries, "rules")}
         if self.snapshot.detection_strategies:
             layers[f"{ANALYTICS_LAYER}.json"] = ("Analytics implemented", summaries, "analytics")
-        for view in self.ctx.environment_views:
+        for view in self.environment_views:
             name, title = view.environment.name, view.environment.title
             rules = [rule for rule in summaries if view.verdict(rule).runs]
             layers[f"{ENVIRONMENT_LAYER_PREFIX}{safe_slug(name)}.json"] = (f"Rules that can run in {title}", rules, "rules")
@@ -317,10 +319,10 @@ class AttackPages:
             layers[f"{slug}.json"] = (f"Rules for {rules[0].logsource.product}", rules, "rules")
         return layers
 
-    def index_page(self, layers: dict[str, tuple[str, list[RuleSummary], str]]) -> str:
+    def index_page(self, ctx: RenderContext, layers: dict[str, tuple[str, list[RuleSummary], str]]) -> str:
         """The overview: coverage per tactic, layers, and the tags that count for no current technique."""
         coverage = self.coverage
-        return self.ctx.render(
+        return ctx.render(
             "attack_index.md.j2",
             addresses.named("attack"),
             snapshot=self.snapshot,
@@ -342,13 +344,13 @@ class AttackPages:
 def technique_pages(ctx: RenderContext) -> dict[str, str]:
     """A page per technique a rule counts for (and per parent of such a sub-technique)."""
     attack = ctx.shared(AttackPages)
-    return {addresses.page("technique", tid): attack.technique_page(t) for tid, t in attack.technique_pages.items()}
+    return {addresses.page("technique", tid): attack.technique_page(ctx, t) for tid, t in attack.technique_pages.items()}
 
 
 def tactic_pages(ctx: RenderContext) -> dict[str, str]:
     """A page per tactic of those techniques and per tactic tagged directly."""
     attack = ctx.shared(AttackPages)
-    return {addresses.page("tactic", tid): attack.tactic_page(t) for tid, t in attack.tactic_pages.items()}
+    return {addresses.page("tactic", tid): attack.tactic_page(ctx, t) for tid, t in attack.tactic_pages.items()}
 
 
 def overview_pages(ctx: RenderContext) -> dict[str, str]:
@@ -384,5 +386,5 @@ def overview_pages(ctx: RenderContext) -> dict[str, str]:
         pages[addresses.layer(file)] = ctx.remember(
             ("layer", name, rules, scores), lambda name=name, rules=rules, scores=scores: layer_json(name, rules, snapshot, scores)
         )
-    pages[addresses.named("attack")] = attack.index_page(layers)
+    pages[addresses.named("attack")] = attack.index_page(ctx, layers)
     return pages

@@ -36,20 +36,20 @@ class ComponentRow:
 
 
 class DetectionPages:
-    """Works out the data component and detection strategy pages and renders them."""
+    """Works out the data component and detection strategy pages and renders them (holding no reference to the context)."""
 
     def __init__(self, ctx: RenderContext) -> None:
-        self.ctx = ctx
+        self.known_items = set(ctx.kb.data_needed)
         self.attack = attack = ctx.shared(AttackPages)
         self.snapshot = attack.snapshot
         linker = DetectionLinker(self.snapshot, {})
         self.items_by_component: dict[str, list[str]] = defaultdict(list)
-        for item in sorted(self.ctx.kb.data_needed.values(), key=lambda item: item.id):
+        for item in sorted(ctx.kb.data_needed.values(), key=lambda item: item.id):
             for component in linker.item_components(item):
                 self.items_by_component[component].append(item.id)
         self.rules_by_component: dict[str, list[RuleSummary]] = defaultdict(list)
         self.rules_by_strategy: dict[str, list[RuleSummary]] = defaultdict(list)
-        for rule in self.ctx.summaries:
+        for rule in ctx.summaries:
             for component in rule.data_components:
                 self.rules_by_component[component].append(rule)
             for ref in rule.detections:
@@ -65,15 +65,15 @@ class DetectionPages:
                 self.strategies_by_component[component].append(strategy)
         self._rows: dict[str, list[AnalyticRow]] = {}
 
-    def component_page(self, component: DataComponent) -> str:
+    def component_page(self, ctx: RenderContext, component: DataComponent) -> str:
         """A data component's page: its log sources, the Data Needed items and rules that use it, strategies reading it."""
-        return self.ctx.render(
+        return ctx.render(
             "data_component.md.j2",
             addresses.page("data_component", component.id),
             component=component,
             version=self.snapshot.version,
             items=self.items_by_component.get(component.id, []),
-            known_items=set(self.ctx.kb.data_needed),
+            known_items=self.known_items,
             rules=_by_title(self.rules_by_component.get(component.id, [])),
             strategies=self.strategies_by_component.get(component.id, []),
         )
@@ -102,12 +102,12 @@ class DetectionPages:
             rows.append(AnalyticRow(analytic, f"{strategy.url}#{analytic.id}", sources, _by_title(implementing)))
         return sorted(rows, key=lambda row: (row.analytic.platforms, row.analytic.id))
 
-    def strategy_page(self, strategy: DetectionStrategy) -> str:
+    def strategy_page(self, ctx: RenderContext, strategy: DetectionStrategy) -> str:
         """A detection strategy's page: its analytics per platform, their log sources, tunable elements and our rules."""
         rows = self.analytic_rows(strategy)
         implementing = {rule.slug for row in rows for rule in row.rules}
         others = [rule for rule in self.rules_by_strategy.get(strategy.id, []) if rule.slug not in implementing]
-        return self.ctx.render(
+        return ctx.render(
             "detection_strategy.md.j2",
             addresses.page("detection_strategy", strategy.id),
             strategy=strategy,
@@ -124,7 +124,7 @@ def data_component_pages(ctx: RenderContext) -> dict[str, str]:
     """Every data component's page and their index (always made: the index is in the navigation)."""
     detection = ctx.shared(DetectionPages)
     components = sorted(detection.snapshot.data_components.values(), key=lambda c: c.id)
-    pages = {addresses.page("data_component", c.id): detection.component_page(c) for c in components}
+    pages = {addresses.page("data_component", c.id): detection.component_page(ctx, c) for c in components}
     rows = [
         ComponentRow(c, len(detection.items_by_component.get(c.id, [])), len(detection.rules_by_component.get(c.id, [])))
         for c in components
@@ -145,7 +145,7 @@ def detection_strategy_pages(ctx: RenderContext) -> dict[str, str]:
     """The page of every detection strategy of a technique with a page, and their index (always made: it is in the navigation)."""
     detection = ctx.shared(DetectionPages)
     strategies = {sid: detection.snapshot.detection_strategies[sid] for sid in detection.strategy_pages}
-    pages = {addresses.page("detection_strategy", sid): detection.strategy_page(strategy) for sid, strategy in strategies.items()}
+    pages = {addresses.page("detection_strategy", sid): detection.strategy_page(ctx, strategy) for sid, strategy in strategies.items()}
     index = addresses.page("detection_strategy")
     pages[index] = ctx.render(
         "detection_strategies_index.md.j2",

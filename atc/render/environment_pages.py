@@ -19,7 +19,7 @@ class EnvironmentSummary:
     """An environment with its counts, for the index."""
 
     environment: Environment
-    page: str  # relative to docs/
+    page: str  # its page's file name
     runs: int
     blind: int
 
@@ -58,7 +58,7 @@ def environment_pages(ctx: RenderContext) -> dict[str, str]:
     for view in ctx.environment_views:
         page = addresses.page("environment", view.environment.name)
         pages[page], runs, blind = environment_page(ctx, view, page)
-        summaries.append(EnvironmentSummary(view.environment, page, runs, blind))
+        summaries.append(EnvironmentSummary(view.environment, addresses.file_name("environment", view.environment.name), runs, blind))
     index = addresses.page("environment")
     pages[index] = ctx.render("environments_index.md.j2", index, environments=summaries, total=len(ctx.summaries))
     return pages

@@ -60,7 +60,7 @@ def _summary(period: Period) -> str:
 def atom_feed(periods: list[Period], site_name: str, site_url: str | None) -> str:
     """An Atom 1.0 feed with one entry per period, newest first; ids stay the same as a period grows."""
     base = safe_url(site_url.rstrip("/") + "/") if site_url else None
-    page = f"{base}changes/" if base else "changes/"  # the changes page's URL
+    page = f"{base or ''}{addresses.page_url(addresses.named('changes'))}"
     feed = ET.Element("feed", xmlns=ATOM)
     ET.SubElement(feed, "title").text = _text(f"{site_name}: changes")
     ET.SubElement(feed, "id").text = page if base else "urn:atc:changes"

@@ -66,7 +66,8 @@ def render_pages(ctx: RenderContext) -> dict[str, str]:
     rule_pages = maker(ctx) if maker else {}  # started in forked workers: read last
     others = evidence_page(ctx)
     shown_exports = [export_summary(export) for export in ctx.exports]
-    kb_inputs = ("knowledge-base pages", ctx.summaries, ctx.dates, shown_exports, ctx.site_name, ctx.site_url, ctx.kb.environments)
+    kinds = [(kind.name, kind.folder, kind.pages) for kind in KINDS.values()]  # a team's kind: its page maker's code is not in atc's
+    kb_inputs = ("knowledge-base pages", kinds, ctx.summaries, ctx.dates, shown_exports, ctx.site_name, ctx.site_url, ctx.kb.environments)
     others.update(ctx.remember(kb_inputs, lambda: knowledge_base_pages(ctx)))
     history = ctx.history
     periods = (history.periods, history.grouping, history.limits) if history else None

@@ -25,6 +25,7 @@ _LINKS = tuple(
 )
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _PACKAGES = ("mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "jinja2", "atc")
+_CODE = ("plugin.py", "mkdocs_adapter.py", "page_html.py")
 
 
 @dataclass
@@ -65,7 +66,8 @@ def _folder_state(folder: Path) -> list[str]:
 def site_fingerprint(config_file: Path | None, overrides: dict[str, object], theme_dirs: list[str]) -> bytes:
     """A digest of what every page's HTML depends on besides its own Markdown and links: configuration, versions, theme."""
     parts: list[bytes | str] = [f"atc-site-pages {FORMAT}", config_file.read_bytes() if config_file and config_file.is_file() else b""]
-    parts += [repr(sorted(overrides.items())), "\n".join(_versions()), Path(__file__).with_name("plugin.py").read_bytes()]
+    parts += [repr(sorted(overrides.items())), "\n".join(_versions())]
+    parts += [Path(__file__).with_name(module).read_bytes() for module in _CODE]  # the code that shapes every page
     site_packages = {str(Path(path).resolve()) for path in sys.path if path.endswith("site-packages")}
     for folder in theme_dirs:  # installed themes: their versions above; a custom_dir: its files
         if not any(str(Path(folder).resolve()).startswith(prefix) for prefix in site_packages):

@@ -1,17 +1,20 @@
-"""`atc serve`: build, serve the site with live reload, and rebuild what an edited input affects (mkdocs' livereload server)."""
+"""`atc serve`: build, serve the site with live reload, and build again what an edited input affects (mkdocs' livereload server)."""
 
 from __future__ import annotations
 
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from atc.engine import BuildResult, run_build, summarise
+from atc.engine import summarise
 from atc.settings import ConfigError, Settings
+
+RELOAD_PAUSE = 1.5  # seconds between a round that left pages waiting and the next: the reloading browsers fetch the page meanwhile
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -64,20 +67,22 @@ def serve(
     from mkdocs.livereload import LiveReloadServer
     from watchdog.utils.dirsnapshot import EmptyDirectorySnapshot
 
-    from atc.site.mkdocs_build import SiteBuildError
+    from atc.site.live import LiveBuild
+    from atc.site.mkdocs_adapter import SiteBuildError
 
     host, port = parse_address(address)
     settings = load_settings()
     if not settings.build_site:
         raise ConfigError("atc serve builds the site: drop --no-site / build_site: false")
 
-    def build() -> BuildResult:
+    session = LiveBuild(load_settings, stream)
+
+    def build() -> None:
         started = time.perf_counter()
-        current = load_settings()
-        result = run_build(current, stream)
-        summarise(result, stream, verbose=verbose)
+        result = session.build()
+        if result is not None:
+            summarise(result, stream, verbose=verbose)
         print(f"serve: rebuilt in {time.perf_counter() - started:.2f} s; reloading the browsers", file=stream, flush=True)
-        return result
 
     def rebuild() -> None:
         try:
@@ -85,6 +90,10 @@ def serve(
         except (SiteBuildError, ConfigError) as exc:  # the server keeps the last good site and waits for the next edit
             print(f"atc: {exc}", file=stream, flush=True)
             raise
+        if session.pending:  # the browsers reload now, undisturbed; the larger pages follow in another round after a pause
+            pause = threading.Timer(RELOAD_PAUSE, server.another_round)
+            pause.daemon = True
+            pause.start()
 
     build()
     site = settings.site_dir.resolve()
@@ -103,13 +112,18 @@ def serve(
                 paths = [str(event.src_path), str(getattr(event, "dest_path", "") or "")]
                 if event.is_directory or all(not name or ignored(name, path, outputs) for name in paths):
                     return
-                with self._rebuild_cond:
-                    self._want_rebuild = True
-                    self._rebuild_cond.notify_all()
+                session.inputs_changed = True
+                self.another_round()
 
             handler = watchdog.events.FileSystemEventHandler()
             handler.on_any_event = changed  # type: ignore[method-assign]
             self._watch_refs[path] = self.observer.schedule(handler, path, recursive=recursive and os.path.isdir(path))
+
+        def another_round(self) -> None:
+            """Build again as soon as the current round is over."""
+            with self._rebuild_cond:
+                self._want_rebuild = True
+                self._rebuild_cond.notify_all()
 
         def serve(self, *, open_in_browser: bool = False) -> None:
             """Serve and rebuild on changes, saying so only once every watched input has been looked at (an edit from then on counts)."""

@@ -1,0 +1,57 @@
+"""What the atc plugin does to a page's HTML: links left in raw HTML resolved, sections left out of search marked, theme whitespace trimmed."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+from mkdocs.structure.files import Files
+from mkdocs.structure.pages import Page
+
+EXCLUDED_SECTIONS = ("detection-rules", "related-rules", "history")  # a rule page's Sigma text, queries, neighbours and commits
+_LINE_INDENT = re.compile(r"\n[\t\n\r ]+")  # a line break and the blank lines and indentation after it
+_HEADING = re.compile(r"<h([1-6])((?:\s[^>]*)?)>")
+_ID = re.compile(r"""\sid=["']([^"']*)["']""")
+_RAW_MD_HREF = re.compile(r'href="([^":?#<>]+\.md)(#[^"<>]*)?"')  # a link to a page left as written: raw HTML such as a chart's SVG
+
+
+def resolve_raw_links(html: str, page: Page, files: Files) -> str:
+    """The page's HTML with the links to pages that Markdown did not convert (in raw HTML blocks) turned into page URLs, as mkdocs turns its own."""
+    if 'href="' not in html or ".md" not in html:
+        return html
+
+    def url(match: re.Match[str]) -> str:
+        target = files.get_file_from_path(posixpath.normpath(posixpath.join(posixpath.dirname(page.file.src_uri), match.group(1))))
+        if target is None:
+            return match.group(0)
+        return f'href="{target.url_relative_to(page.file)}{match.group(2) or ""}"'
+
+    return _RAW_MD_HREF.sub(url, html)
+
+
+def mark_excluded_sections(html: str, excluded: frozenset[str]) -> str:
+    """The page's HTML with the headings of the excluded sections (by heading id) and of their subsections marked for the search plugin to skip
+    (which takes the marks out of the page it writes)."""
+    if not excluded:
+        return html
+    parts: list[str] = []
+    position, inside = 0, 0  # inside: the level of the excluded section being walked, 0 outside one
+    for match in _HEADING.finditer(html):
+        level, attrs = int(match.group(1)), match.group(2)
+        heading_id = _ID.search(attrs)
+        if inside and level <= inside:
+            inside = 0
+        if not inside and heading_id is not None and heading_id.group(1) in excluded:
+            inside = level
+        if inside:
+            parts += [html[position : match.start()], f'<h{level} data-search-exclude="section"{attrs}>']
+            position = match.end()
+    return "".join(parts) + html[position:]
+
+
+def trim_theme_whitespace(output: str, content: str | None) -> str:
+    """The page without the theme's indentation and blank lines around its content (one line break stays, HTML-wise the same)."""
+    if not content or output.count(content) != 1:  # no content to tell from the theme's HTML
+        return output
+    before, content, after = output.partition(content)
+    return _LINE_INDENT.sub("\n", before) + content + _LINE_INDENT.sub("\n", after)

@@ -1,0 +1,63 @@
+"""The live build of `atc serve`: an edit builds again only the pages it changed, and the site equals a full build's."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from atc.engine import run_build
+from atc.settings import REPO_ROOT, default_settings
+from atc.site.live import LiveBuild
+from tests.test_deterministic import tree
+
+SEED = "windows/security/win_security_susp_psexec_execution.yml"
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def test_an_edit_builds_only_the_pages_it_changed_and_the_site_equals_a_full_build(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO_ROOT / "rules", rules)
+    settings = replace(
+        default_settings(), rules=(rules,), docs_dir=tmp_path / "docs", site_dir=tmp_path / "site", cache_dir=tmp_path / "cache", jobs=2
+    )
+    said = io.StringIO()
+    session = LiveBuild(lambda: settings, said, budget=0.0)  # no time for more than one page per round
+    first = session.build()
+    assert session.updated is None and session.site is not None and len(first.pages) > 50  # the first build is whole
+
+    _edit(rules / SEED, "detects execution of psexec", "detects every run of psexec")
+    result = session.build()
+    assert result is not None and result.written is not None and session.updated is not None and len(session.updated) == 1
+    rounds = [session.updated]
+    while session.pending:  # the larger pages follow, one per round, without running the pipeline again
+        assert session.build() is None and session.updated is not None
+        rounds.append(session.updated)
+    built = [uri for pages in rounds for uri in pages]
+    assert "Detection_Rules/win_security_susp_psexec_execution.md" in built and len(built) == len(set(built))
+    assert len(built) <= result.written.written < 10  # the pages whose Markdown changed, nothing else
+    assert "detects every run of psexec" in (tmp_path / "site/Detection_Rules/win_security_susp_psexec_execution/index.html").read_text(
+        encoding="utf-8"
+    )
+    assert "site: 1 pages built again in" in said.getvalue() and ("larger pages follow" in said.getvalue()) == (len(rounds) > 1)
+
+    session.budget = None
+    _edit(rules / SEED, "title: ", "title: Renamed ")  # a new title reaches lists and indexes: more pages, still not all
+    session.build()
+    assert session.updated is not None and 1 < len(session.updated) < len(first.pages) // 2
+
+    full = replace(settings, docs_dir=tmp_path / "docs2", site_dir=tmp_path / "site2", cache_dir=tmp_path / "cache2")
+    run_build(full, quiet=True)
+    assert tree(tmp_path / "site") == tree(tmp_path / "site2")
+
+    added = re.sub(r"^id: .*$", "id: 5f0c8a4e-3d9b-4f57-9a52-2f1f1c0d7e11", (rules / SEED).read_text(encoding="utf-8"), count=1, flags=re.M)
+    (rules / "added.yml").write_text(added.replace("title: ", "title: Added "), encoding="utf-8")
+    session.build()  # a new page: the whole (incremental) build
+    assert session.updated is None and (tmp_path / "site/Detection_Rules/added/index.html").is_file()
