@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from atc.engine import summarise
+from atc.kinds import folder_kinds
 from atc.settings import ConfigError, Settings
 
 RELOAD_PAUSE = 1.5  # seconds between a round that left pages waiting and the next: the reloading browsers fetch the page meanwhile
@@ -26,15 +27,9 @@ def parse_address(address: str) -> tuple[str, int]:
 
 
 def watched_paths(settings: Settings, config_file: Path | None) -> list[Path]:
-    """The inputs a change to which rebuilds the site: rules, Data Needed, policies, triggers, templates, atc.yml and mkdocs.yml."""
-    paths = [
-        *settings.rules,
-        *settings.data_needed,
-        *settings.logging_policies,
-        *settings.triggers,
-        settings.templates_dir,
-        settings.mkdocs_config,
-    ]
+    """The inputs a change to which rebuilds the site: every registered kind's folders (rules, Data Needed, ...), templates,
+    atc.yml and mkdocs.yml."""
+    paths = [*(folder for key in folder_kinds() for folder in settings.folders(key)), settings.templates_dir, settings.mkdocs_config]
     if config_file is not None:
         paths.append(config_file)
     if settings.events is not None:
