@@ -11,7 +11,7 @@ import multiprocessing
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
@@ -20,7 +20,6 @@ from atc.model import Conversion
 
 Job = tuple[dict | list[dict], tuple[Target, ...]]  # a rule's parsed YAML (or documents converted together) and its targets
 Convert = Callable[[dict | list[dict], Target], Conversion]  # runs in the worker; never raises
-_IN_FLIGHT = 2  # jobs sent to a worker at once: the next one is in its pipe when the current one is done
 
 
 def _serve(connection: Connection, convert: Convert) -> None:
@@ -36,13 +35,14 @@ def _serve(connection: Connection, convert: Convert) -> None:
 
 @dataclass
 class _Worker:
-    """A forked worker and the jobs sent to it: the first is being converted, the next waits in its pipe (no idle gap)."""
+    """A forked worker and the job it is on: the targets still to convert and when the current one must be done."""
 
     process: BaseProcess
     connection: Connection
     convert: Convert
-    queue: deque[tuple[int, tuple[Target, ...]]] = field(default_factory=deque)  # (job, targets still to convert), in order
-    deadline: float = 0.0  # when the conversion under way must be done
+    job: int = -1  # -1: idle
+    targets: tuple[Target, ...] = ()
+    deadline: float = 0.0
 
     @classmethod
     def start(cls, convert: Convert) -> _Worker:
@@ -52,32 +52,19 @@ class _Worker:
         theirs.close()
         return cls(process, ours, convert)
 
-    @property
-    def job(self) -> int:
-        """The job being converted, or -1 when idle."""
-        return self.queue[0][0] if self.queue else -1
-
-    @property
-    def targets(self) -> tuple[Target, ...]:
-        """The targets of the job being converted that are not done yet."""
-        return self.queue[0][1] if self.queue else ()
-
     def give(self, number: int, data: dict | list[dict], targets: tuple[Target, ...]) -> None:
-        """Send a job (or what is left of one) to this worker; its clock starts when the jobs before it are done."""
-        if not self.queue:
-            self.deadline = time.monotonic() + targets[0].timeout
-        self.queue.append((number, targets))
+        """Start a job (or what is left of one) on this worker."""
+        self.job, self.targets = number, targets
+        self.deadline = time.monotonic() + targets[0].timeout
         self.connection.send((data, targets))
 
     def advance(self) -> None:
-        """The current target is done: the clock starts for the next one, of this job or the next."""
-        number, targets = self.queue[0]
-        if targets[1:]:
-            self.queue[0] = (number, targets[1:])
+        """The current target is done: the clock starts for the next one, or the worker is idle."""
+        self.targets = self.targets[1:]
+        if self.targets:
+            self.deadline = time.monotonic() + self.targets[0].timeout
         else:
-            self.queue.popleft()
-        if self.queue:
-            self.deadline = time.monotonic() + self.queue[0][1][0].timeout
+            self.job = -1
 
     def stop(self, kill: bool = False) -> None:
         if kill:
@@ -104,7 +91,7 @@ def run_jobs(jobs: Sequence[Job], processes: int, convert: Convert) -> Iterator[
     try:
         while given < len(jobs):
             for worker in workers:
-                while len(worker.queue) < _IN_FLIGHT and waiting:
+                if worker.job < 0 and waiting:
                     job = waiting.popleft()
                     worker.give(job, *jobs[job])
             busy = [worker for worker in workers if worker.job >= 0]
@@ -132,16 +119,13 @@ def run_jobs(jobs: Sequence[Job], processes: int, convert: Convert) -> Iterator[
 
 
 def _replace(workers: list[_Worker], worker: _Worker, jobs: Sequence[Job]) -> _Worker:
-    """Kill a worker whose conversion ended from outside (time limit, crash); a fresh fork carries on with the job's
-    other targets and the jobs that were waiting for it."""
+    """Kill a worker whose conversion ended from outside (time limit, crash); a fresh fork carries on with the job's other targets."""
     worker.stop(kill=True)
     fresh = _Worker.start(worker.convert)
     workers[workers.index(worker)] = fresh
-    (number, targets), *waiting = worker.queue
-    if targets[1:]:
-        fresh.give(number, jobs[number][0], targets[1:])
-    for other, rest in waiting:
-        fresh.give(other, jobs[other][0], rest)
+    rest = worker.targets[1:]
+    if rest:
+        fresh.give(worker.job, jobs[worker.job][0], rest)
     return fresh
 
 
