@@ -26,6 +26,7 @@ class Kind:
     pages: str | None = None  # "module:function" rendering its pages
     needs: tuple[str, ...] = ()  # the kinds loaded and linked before it (their items are in Loading.loaded)
     plural: str = ""  # how counts name its items ("12 logging policies"); empty: the title with an s
+    folder_help: str = ""  # what one of its folders is, for --help and atc.yml; empty: "a folder of <key> YAML"
 
     def counted(self, number: int) -> str:
         """A count of its items as the build summary and `atc check` print it."""
@@ -104,6 +105,7 @@ for _kind in (
         "Detection_Rules",
         ("rule.md.j2", "rules_index.md.j2"),
         settings_key="rules",
+        folder_help="a folder of Sigma rules, searched recursively",
         loader="atc.load.remembered:load_rule_kind",
         pages="atc.render.rule_pages:rule_pages",
         plural="rules",
@@ -114,6 +116,7 @@ for _kind in (
         "Data_Needed",
         ("data_needed.md.j2", "data_needed_index.md.j2"),
         settings_key="data_needed",
+        folder_help="a folder of Data Needed YAML",
         loader="atc.load.data_needed:load_data_needed",
         linker="atc.link.data_needed:link_kind",
         pages="atc.render.data_needed_pages:data_needed_pages",
@@ -126,6 +129,7 @@ for _kind in (
         "Logging_Policies",
         ("logging_policy.md.j2", "logging_policies_index.md.j2"),
         settings_key="logging_policies",
+        folder_help="a folder of logging policy YAML",
         loader="atc.load.logging_policies:load_logging_policies",
         linker="atc.link.logging_policies:link_kind",
         pages="atc.render.policy_pages:logging_policy_pages",
@@ -137,6 +141,7 @@ for _kind in (
         "Triggers",
         ("trigger.md.j2", "triggers_index.md.j2"),
         settings_key="triggers",
+        folder_help="an Atomic Red Team atomics/ folder",
         loader="atc.load.triggers:load_triggers",
         linker="atc.link.triggers:link_kind",
         pages="atc.render.trigger_pages:trigger_pages",

@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from atc.kinds import Kind, folder_kinds
 from atc.model import Environment
 from atc.settings.model import REPO_ROOT, SETTINGS_FIELDS, ConfigError, HistorySettings, Settings, kind_keys, merged
 from atc.settings.values import (
@@ -89,18 +90,10 @@ TARGET_ENTRY = (
     Setting("export", Export(), "a deployable output format written to exports/<key>/ (false: none)", shown="the backend's usual one"),
 )
 
-# the help of the kinds atc ships; a kind registered later gets a generic line
-_KIND_HELP = {
-    "rules": "a folder of Sigma rules, searched recursively",
-    "data_needed": "a folder of Data Needed YAML",
-    "logging_policies": "a folder of logging policy YAML",
-    "triggers": "an Atomic Red Team atomics/ folder",
-}
 
-
-def _kind_setting(key: str) -> Setting:
+def _kind_setting(key: str, kind: Kind) -> Setting:
     """The folders an entity kind is read from (`Kind.settings_key`; default: a folder of that name), with its --KEY DIR option."""
-    text = _KIND_HELP.get(key, f"a folder of {key.replace('_', ' ')} YAML")
+    text = kind.folder_help or f"a folder of {key.replace('_', ' ')} YAML"
     commands = (*KB_COMMANDS, "verify") if key == "rules" else KB_COMMANDS
     flag = f"--{key.replace('_', '-')}"
     return Setting(key, PathList(), f"{text} (or a list of them)", key, (Option((flag,), commands, f"{text} (repeatable)", "DIR"),))
@@ -262,7 +255,7 @@ _OTHERS = (
 
 def schema() -> tuple[Setting, ...]:
     """Every setting: the registered entity kinds' folders first (from atc/kinds.py), then the rest."""
-    return (*(_kind_setting(key) for key in kind_keys()), *_OTHERS)
+    return (*(_kind_setting(key, kind) for key, kind in folder_kinds().items()), *_OTHERS)
 
 
 def default_settings(root: Path = REPO_ROOT) -> Settings:
