@@ -8,25 +8,19 @@ Rule files with the same bytes on both sides are parsed once (or taken from the 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import posixpath
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from atc.common.cache import Store
 from atc.history.gitrev import changed_paths, extract, list_blobs, resolve, write_blobs
 from atc.kinds import folder_kinds
 from atc.link import link
 from atc.load.knowledge_base import load_knowledge_base
-from atc.load.remembered import loader_digest, rule_digest
-from atc.load.rules import RULE_SUFFIXES, find_files, finish_rules, load_file
+from atc.load.remembered import parse_files, parse_remembered
+from atc.load.rules import RULE_SUFFIXES, find_files, finish_rules
 from atc.model import KnowledgeBase, Problem, Rule
 from atc.settings import ConfigError, Settings, default_settings, load_config_file
-
-_PARALLEL_FROM = 200  # rule files; fewer are parsed in this process
-Loaded = tuple[list[Rule], list[Problem]]  # the rules of one file, its problems
 
 
 @dataclass(frozen=True)
@@ -112,44 +106,6 @@ def _rule_blobs(top: Path, side: Side) -> dict[str, str]:
     return {rel: blob for rel, blob in blobs.items() if posixpath.splitext(rel)[1] in RULE_SUFFIXES}
 
 
-def _load_one(path: Path) -> Loaded:
-    problems: list[Problem] = []
-    return load_file(path, problems), problems
-
-
-def _parse(paths: list[Path], jobs: int) -> list[Loaded]:
-    """Parse rule files, in forked processes when there are many."""
-    if jobs <= 1 or len(paths) < _PARALLEL_FROM:
-        return [_load_one(path) for path in paths]
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-        return list(pool.map(_load_one, paths, chunksize=max(1, len(paths) // (jobs * 4))))
-
-
-def _load_working_tree(paths: list[Path], cache_dir: Path, jobs: int) -> dict[Path, Loaded]:
-    """Working-tree rule files through the build's memo: only files it has not seen with these bytes are parsed."""
-    memo = Store(cache_dir, "rule")
-    code = loader_digest()
-    loaded: dict[Path, Loaded] = {}
-    digests: dict[Path, bytes] = {}
-    raws: dict[Path, bytes] = {}
-    for path in paths:
-        try:
-            raws[path] = path.read_bytes()
-        except OSError:
-            continue
-        digests[path] = rule_digest(code, path, raws[path])
-        found = memo.get(str(path), digests[path])
-        if found is not None:
-            loaded[path] = found
-    missing = [path for path in paths if path not in loaded]
-    for path, found in zip(missing, _parse(missing, jobs)):
-        loaded[path] = found
-        if path in digests and all(rule.source_text == raws[path].decode("utf-8-sig", "replace") for rule in found[0]):
-            memo.put(str(path), digests[path], found)
-    memo.close()
-    return loaded
-
-
 def _moved(problem: Problem, source: Side, target: Side) -> Problem:
     """A problem found in one side's copy of a file, as the other side's copy would report it."""
     return replace(
@@ -168,17 +124,18 @@ def load_pair(top: Path, base: Side, head: Side, jobs: int) -> tuple[KnowledgeBa
             top, base.commit or "", sorted(set(base.inside(base.settings.rules)) | set(head.inside(head.settings.rules)))
         )
         same = (base_blobs.keys() & head_files.keys()) - differ
-        loaded = _load_working_tree(sorted(head_files.values()), head.settings.cache_dir, jobs)
+        head_paths = sorted(head_files.values())
+        loaded = dict(zip(head_paths, parse_remembered(head_paths, head.settings.cache_dir, jobs)))
     else:
         head_blobs = _rule_blobs(top, head)
         write_blobs(top, head_blobs, head.root)
         head_files = {rel: head.root / rel for rel in head_blobs}
         same = {rel for rel in base_blobs.keys() & head_blobs.keys() if base_blobs[rel] == head_blobs[rel]}
-        loaded = dict(zip(head_files.values(), _parse(list(head_files.values()), jobs)))
+        loaded = dict(zip(head_files.values(), parse_files(list(head_files.values()), jobs)))
     own = {rel: blob for rel, blob in base_blobs.items() if rel not in same}
     write_blobs(top, own, base.root)
     base_paths = [base.root / rel for rel in sorted(own)]
-    loaded.update(zip(base_paths, _parse(base_paths, jobs)))
+    loaded.update(zip(base_paths, parse_files(base_paths, jobs)))
     base_rules: list[Rule] = []
     head_rules: list[Rule] = []
     for rel in sorted(head_files):

@@ -9,9 +9,8 @@ from pathlib import Path
 
 from atc.common.cache import Store, digest, value_digest
 from atc.history.gitrev import blob_id, write_blobs
-from atc.history.revision import _parse as parse_files
 from atc.link import link
-from atc.load.remembered import loader_digest
+from atc.load.remembered import loader_digest, parse_files
 from atc.model import KnowledgeBase, Rule
 
 

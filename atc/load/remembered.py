@@ -23,22 +23,28 @@ def rule_digest(code: bytes, path: Path, raw: bytes) -> bytes:
     return digest(code, str(path).encode("utf-8", "surrogateescape"), raw)
 
 
-def _load(path: Path) -> tuple[list[Rule], list[Problem]]:
+Loaded = tuple[list[Rule], list[Problem]]  # the rules of one file, its problems
+
+
+def _load(path: Path) -> Loaded:
     """One rule file parsed (every document a rule), with its own problems (a worker task)."""
     own: list[Problem] = []
     return load_file(path, own), own
 
 
-def load_rules_remembered(
-    dirs: Iterable[Path], problems: list[Problem], cache_dir: Path, progress: Progress | None = None, jobs: int = 1
-) -> list[Rule]:
-    """Every valid Sigma rule below the folders, as load_rules gives them, parsing only new or changed files (in `jobs` processes)."""
+def parse_files(paths: list[Path], jobs: int) -> list[Loaded]:
+    """Rule files parsed, each with its own problems, in forked workers when there are many."""
+    return ForkedMap(_load, paths, jobs).results()
+
+
+def parse_remembered(paths: list[Path], cache_dir: Path, jobs: int, prune: bool = False) -> list[Loaded]:
+    """Rule files parsed, those the memo has seen with these bytes (and this loader) taken from it.
+
+    prune: the memo forgets every file but these (the build's whole rule set); a partial read leaves it as it is.
+    """
     memo = Store(cache_dir, "rule")
     code = loader_digest()
-    paths = find_files(dirs, problems, "rule")
-    if progress:
-        progress.expect(len(paths))
-    found: list[tuple[list[Rule], list[Problem]] | None] = []
+    found: list[Loaded | None] = []
     raws: list[bytes | None] = []
     for path in paths:
         try:
@@ -48,20 +54,28 @@ def load_rules_remembered(
         raws.append(raw)
         found.append(memo.get(str(path), rule_digest(code, path, raw)) if raw is not None else None)
     missing = [number for number, item in enumerate(found) if item is None]
-    for number, parsed in zip(missing, ForkedMap(_load, [paths[number] for number in missing], jobs).results()):
+    for number, parsed in zip(missing, parse_files([paths[number] for number in missing], jobs)):
         found[number] = parsed
         loaded, raw = parsed[0], raws[number]
         if raw is not None and all(rule.source_text == raw.decode("utf-8-sig", "replace") for rule in loaded):
             memo.put(str(paths[number]), rule_digest(code, paths[number], raw), parsed)
+    memo.close(keep=(str(path) for path in paths) if prune else None)
+    return [item for item in found if item is not None]
+
+
+def load_rules_remembered(
+    dirs: Iterable[Path], problems: list[Problem], cache_dir: Path, progress: Progress | None = None, jobs: int = 1
+) -> list[Rule]:
+    """Every valid Sigma rule below the folders, as load_rules gives them, parsing only new or changed files (in `jobs` processes)."""
+    paths = find_files(dirs, problems, "rule")
+    if progress:
+        progress.expect(len(paths))
     rules: list[Rule] = []
-    for item in found:
-        assert item is not None
-        loaded, own = item
+    for loaded, own in parse_remembered(paths, cache_dir, jobs, prune=True):
         problems.extend(own)
         rules.extend(loaded)
     if progress:
         progress.advance(len(paths))
-    memo.close(keep=(str(path) for path in paths))
     finish_rules(rules, problems)
     return rules
 
