@@ -6,7 +6,7 @@ import gc
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +17,7 @@ from atc.common.resources import templates_dir
 from atc.convert.attack_data import use_snapshot, with_attack
 from atc.convert.cache import ConversionCache
 from atc.convert.deploy import DeployExport, build_exports, deploy_targets
-from atc.convert.runner import ConvertStats, convert_rules
+from atc.convert.runner import ConvertStats, conversion_text, convert_rules
 from atc.convert.targets import Target
 from atc.convert.team_targets import configured_targets
 from atc.history.gitrev import GitError
@@ -30,9 +30,10 @@ from atc.render.context import RenderContext
 from atc.render.page_memo import PageMemo
 from atc.render.pages import render_pages
 from atc.render.rule_extras import edit_urls
+from atc.render.rule_pages import some_rule_pages
 from atc.settings import Settings
 from atc.site.assets import site_assets
-from atc.site.docs_writer import WriteReport, carry_refused, write_pages
+from atc.site.docs_writer import WriteReport, carry_refused, replace_pages, write_pages
 from atc.site.mkdocs_adapter import BuiltSite, build_site
 from atc.site.publish import check_output, publishing
 from atc.verify.runners import bad_event_files
@@ -119,16 +120,81 @@ def verify_queries(kb: KnowledgeBase, rules: list[Rule], targets: list[Target], 
     kb.problems.extend(Problem(path, "events", why) for path, why in report.bad_events)
 
 
+def _check_queries(kb: KnowledgeBase, rules: list[Rule], targets: list[Target], settings: Settings, timings: dict[str, float]) -> None:
+    """The rules' queries tried on the team's example events and on SigmaHQ's regression events, where there are some."""
+    if settings.events is not None and settings.events.is_dir():
+        started = time.perf_counter()
+        verify_queries(kb, rules, targets, settings.events)
+        timings["verify"] = time.perf_counter() - started
+    if any("regression_tests_path" in rule.data for rule in rules if isinstance(rule.data, dict)):
+        from atc.verify.regression import collect_evidence
+
+        started = time.perf_counter()
+        kb.problems += collect_evidence(
+            rules, [target.key for target in targets], [settings.base_dir, *(folder.parent for folder in settings.rules)]
+        )
+        timings["evidence"] = time.perf_counter() - started
+
+
+def run_rule_pages(
+    settings: Settings, paths: Collection[Path], last: KnowledgeBase | None = None, history: KbHistory | None = None
+) -> list[str]:
+    """`atc serve`'s first answer to an edit: the pages of the rules in the files `paths`, written into docs/ in place.
+
+    The stages run as in a build over the whole knowledge base (so links and related rules are the whole build's), but
+    only these rules are converted (not for the exports; the other rules keep their conversions in the `last` build's
+    knowledge base when their text is the same) and only their pages rendered, with the last build's `history` (an edit
+    not yet committed has none of its own). The whole pipeline follows. Returns the pages that changed.
+    """
+    with _long_lived_heap():
+        return _run_rule_pages(settings, paths, last, history)
+
+
+def _run_rule_pages(settings: Settings, paths: Collection[Path], last: KnowledgeBase | None, history: KbHistory | None) -> list[str]:
+    targets = configured_targets(settings.targets, settings.target_entries, settings.base_dir)
+    kb = load_knowledge_base(settings)
+    link(kb)
+    wanted = {path.resolve() for path in paths}
+    folders: dict[Path, Path] = {}  # resolved once per folder, not once per rule
+    rules = [rule for rule in kb.rules if folders.setdefault(rule.path.parent, rule.path.parent.resolve()) / rule.path.name in wanted]
+    if not rules:
+        return []
+    targets = with_attack(targets, use_snapshot(kb.attack, settings.cache_dir))
+    before = {(rule.path, rule.document): rule for rule in last.rules} if last is not None else {}
+    edited = {id(rule) for rule in rules}
+    keys = {target.key for target in targets}
+    converting = []
+    for rule in kb.rules:
+        old = before.get((rule.path, rule.document))
+        if id(rule) not in edited and old is not None and old.conversions.keys() >= keys and conversion_text(old) == conversion_text(rule):
+            rule.conversions = old.conversions
+        else:
+            converting.append(rule)
+    cache = ConversionCache(settings.cache_dir)
+    try:
+        convert_rules(converting, targets, settings.jobs, cache=cache)
+    finally:
+        cache.close()
+    _check_queries(kb, rules, targets, settings, {})
+    site_name, site_url = _site_meta(settings)
+    links = edit_urls(rules, settings.repo_url, [settings.base_dir, *settings.rules])
+    ctx = RenderContext.of(kb, targets, template_dirs(settings), site_name=site_name, site_url=site_url, edit_urls=links, history=history)
+    return replace_pages(some_rule_pages(ctx, rules), settings.docs_dir)
+
+
 @contextmanager
 def _long_lived_heap() -> Iterator[None]:
-    """Fewer garbage collections during a build: young objects are collected less often, and the stages freeze what lives until the end."""
+    """Fewer garbage collections during a build: young objects are collected less often, and the stages freeze what lives
+    until the end (thawed after, unless the caller had frozen its own long-lived objects: `atc serve` between rounds)."""
     threshold = gc.get_threshold()
+    thaw = gc.get_freeze_count() == 0
     gc.set_threshold(50_000, 20, 20)
     try:
         yield
     finally:
         gc.set_threshold(*threshold)
-        gc.unfreeze()
+        if thaw:
+            gc.unfreeze()
 
 
 def run_build(settings: Settings, stream: TextIO = sys.stderr, quiet: bool = False, only_changed: str | None = None) -> BuildResult:
@@ -198,18 +264,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
                 )
             for warning in conversion.warnings:  # a backend's warnings go to the problem report, not to the terminal
                 kb.problems.append(Problem(str(rule.path), "conversion-warning", f"{conversion.target}: {warning}", severity="warning"))
-    if settings.events is not None and settings.events.is_dir():
-        started = time.perf_counter()
-        verify_queries(kb, converted, targets, settings.events)
-        timings["verify"] = time.perf_counter() - started
-    if any("regression_tests_path" in rule.data for rule in converted if isinstance(rule.data, dict)):
-        from atc.verify.regression import collect_evidence
-
-        started = time.perf_counter()
-        kb.problems += collect_evidence(
-            converted, [target.key for target in targets], [settings.base_dir, *(folder.parent for folder in settings.rules)]
-        )
-        timings["evidence"] = time.perf_counter() - started
+    _check_queries(kb, converted, targets, settings, timings)
 
     history = None
     if settings.history.enabled and only_changed is None:  # a preview shows the change itself

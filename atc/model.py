@@ -198,6 +198,7 @@ class Rule:
     logsource: LogSource = field(default_factory=LogSource)
     fields: list[str] = field(default_factory=list)  # detection fields, modifiers stripped
     event_ids: list[int] = field(default_factory=list)
+    conditions: tuple[object, ...] = ()  # pySigma's parse trees of the conditions, selections unresolved (none: pySigma rejected it)
     # filled by the link stage
     tactics: list[TacticRef] = field(default_factory=list)
     techniques: list[TechniqueRef] = field(default_factory=list)

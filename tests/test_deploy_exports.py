@@ -230,3 +230,53 @@ def test_a_new_attack_snapshot_converts_the_siem_rule_export_again(tmp_path: Pat
     (rule,) = [json.loads(line) for line in second.pages["exports/elastic/siem_rules.ndjson"].splitlines()]
     assert rule["threat"][0]["technique"][0]["name"] == "Ingress Tool Transfer (renamed)"
     assert "(renamed)" not in first.pages["exports/elastic/siem_rules.ndjson"]
+
+
+def _shared_and_separate(rules: list, cache_dir: Path) -> tuple[dict, dict]:
+    """Each rule's deploy-format conversions made from its page conversions (twins after their targets in one job) and
+    made alone (twins only: nothing to finalise from): status, query, and the error without pySigma's context suffix."""
+    from atc.convert.attack_data import use_snapshot, with_attack
+    from atc.convert.deploy import deploy_targets
+    from atc.convert.runner import convert_rules
+    from atc.convert.targets import DEFAULT_TARGETS, select_targets
+    from atc.load.attack import load_snapshot
+
+    attack = use_snapshot(load_snapshot(), cache_dir)
+    targets = with_attack(select_targets(list(DEFAULT_TARGETS)), attack)
+    deploy = with_attack(deploy_targets(targets), attack)
+
+    def outcomes() -> dict:
+        found = {(rule.slug, t.key): rule.conversions[t.key] for rule in rules for t in deploy}
+        return {key: (c.status, c.query, (c.error or "").split(" (while ")[0]) for key, c in found.items()}
+
+    convert_rules(rules, targets + deploy, 2)
+    shared = outcomes()
+    for rule in rules:
+        rule.conversions = {}
+    convert_rules(rules, deploy, 2)
+    return shared, outcomes()
+
+
+def test_deploy_formats_finalised_from_the_page_conversion_equal_a_conversion_of_their_own(tmp_path: Path) -> None:
+    from atc.convert.runner import _backends, _shares_format
+    from atc.convert.targets import BY_KEY
+    from atc.load.rules import load_rules
+    from atc.settings import REPO_ROOT
+
+    rules = load_rules([REPO_ROOT / "rules"], [])
+    shared, separate = _shared_and_separate(rules, tmp_path)
+    assert shared == separate and sum(status == "ok" for status, _, _ in shared.values()) > 100
+    assert _shares_format(_backends[BY_KEY["splunk"]], BY_KEY["splunk"])  # the path is taken, not only its fallback
+
+
+def test_deploy_formats_from_the_page_conversion_on_sigmahq(tmp_path: Path) -> None:
+    from atc.load.rules import load_rules
+    from atc.settings import REPO_ROOT
+
+    corpus = REPO_ROOT.parent / "shared" / "corpora" / "sigma" / "rules"
+    if not corpus.is_dir():
+        pytest.skip("../shared/corpora is absent")
+    paths = sorted(corpus.rglob("*.yml"))[::12]  # 260 rules spread over every folder
+    rules = [rule for path in paths for rule in load_rules([path], [])]
+    shared, separate = _shared_and_separate(rules, tmp_path)
+    assert shared == separate

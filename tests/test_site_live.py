@@ -61,3 +61,69 @@ def test_an_edit_builds_only_the_pages_it_changed_and_the_site_equals_a_full_bui
     (rules / "added.yml").write_text(added.replace("title: ", "title: Added "), encoding="utf-8")
     session.build()  # a new page: the whole (incremental) build
     assert session.updated is None and (tmp_path / "site/Detection_Rules/added/index.html").is_file()
+
+
+def _session(tmp_path: Path) -> tuple[LiveBuild, Path, io.StringIO]:
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO_ROOT / "rules", rules)
+    settings = replace(
+        default_settings(), rules=(rules,), docs_dir=tmp_path / "docs", site_dir=tmp_path / "site", cache_dir=tmp_path / "cache", jobs=2
+    )
+    said = io.StringIO()
+    session = LiveBuild(lambda: settings, said)
+    session.build()
+    return session, rules, said
+
+
+def test_an_edited_rule_is_shown_alone_first_and_the_whole_pipeline_follows(tmp_path: Path) -> None:
+    session, rules, said = _session(tmp_path)
+    page = tmp_path / "site/Detection_Rules/win_security_susp_psexec_execution/index.html"
+    index = tmp_path / "docs/Detection_Rules/index.md"
+    before = index.read_text(encoding="utf-8")
+
+    _edit(rules / SEED, "title: ", "title: Renamed ")
+    session.changed([str(rules / SEED), str(rules / "windows/security/.win_security_susp_psexec_execution.yml.swp")])
+    assert session.build() is None  # no pipeline: the rule's page alone
+    assert session.updated == ["Detection_Rules/win_security_susp_psexec_execution.md"] and session.pending
+    assert "Renamed " in page.read_text(encoding="utf-8")
+    assert index.read_text(encoding="utf-8") == before  # the lists wait for the whole pipeline
+    assert "the edited rules' 1 pages made in" in said.getvalue()
+
+    result = session.build()  # the follow-up round: the whole pipeline
+    assert result is not None and "Renamed " in index.read_text(encoding="utf-8")
+    while session.pending:
+        assert session.build() is None
+    full = replace(session.load_settings(), docs_dir=tmp_path / "docs2", site_dir=tmp_path / "site2", cache_dir=tmp_path / "cache2")
+    run_build(full, quiet=True)
+    assert tree(tmp_path / "site") == tree(tmp_path / "site2") and tree(tmp_path / "docs") == tree(tmp_path / "docs2")
+
+
+def test_anything_but_edited_rule_files_runs_the_whole_pipeline_at_once(tmp_path: Path) -> None:
+    session, rules, _ = _session(tmp_path)
+    (rules / SEED).unlink()  # deleted: a page goes
+    session.changed([str(rules / SEED)])
+    assert session.build() is not None and not session.follow
+    assert not (tmp_path / "site/Detection_Rules/win_security_susp_psexec_execution/index.html").exists()
+
+    other = next(path for path in sorted(rules.rglob("*.yml")))
+    _edit(other, "title: ", "title: Renamed ")
+    session.changed([str(other), str(tmp_path / "templates" / "rule.md.j2")])  # a template too: every page may change
+    assert session.build() is not None and not session.follow
+
+
+def test_pages_replaced_in_place_are_only_those_the_last_build_generated(tmp_path: Path) -> None:
+    from atc.site.docs_writer import MANIFEST, replace_pages
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / MANIFEST).write_text('["a.md", "same.md", "linked.md"]', encoding="utf-8")
+    (docs / "a.md").write_text("old", encoding="utf-8")
+    (docs / "same.md").write_text("same", encoding="utf-8")
+    (docs / "hand.md").write_text("mine", encoding="utf-8")
+    (tmp_path / "elsewhere.md").write_text("outside", encoding="utf-8")
+    (docs / "linked.md").symlink_to(tmp_path / "elsewhere.md")
+    pages = {"a.md": "new", "same.md": "same", "hand.md": "generated", "linked.md": "generated", "added.md": "new page"}
+    assert replace_pages(pages, docs) == ["a.md"]
+    assert (docs / "a.md").read_text(encoding="utf-8") == "new" and (docs / "hand.md").read_text(encoding="utf-8") == "mine"
+    assert (tmp_path / "elsewhere.md").read_text(encoding="utf-8") == "outside" and not (docs / "added.md").exists()
+    assert sorted(path.name for path in docs.iterdir()) == sorted([MANIFEST, "a.md", "same.md", "hand.md", "linked.md"])

@@ -66,7 +66,9 @@ def export_format(target: Target) -> str:
 
 def deploy_target(target: Target) -> Target:
     """The target converting in its deploy format, keeping each rule's output objects for the backend's finaliser."""
-    return replace(target, key=f"{target.key}@{export_format(target)}", output_format=export_format(target), raw=True, export="")
+    return replace(
+        target, key=f"{target.key}@{export_format(target)}", output_format=export_format(target), raw=True, export="", deploy_of=target.key
+    )
 
 
 def deploy_targets(targets: list[Target]) -> list[Target]:

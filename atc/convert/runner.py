@@ -8,12 +8,14 @@ import json
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sigma.collection import SigmaCollection
 from sigma.conversion.base import Backend
 from sigma.rule import SigmaRule
 
 from atc.convert.cache import ConversionCache
+from atc.convert.deploy import export_format
 from atc.convert.targets import Target, make_backend
 from atc.convert.workers import run_jobs
 from atc.load.rules import one_line
@@ -46,12 +48,57 @@ def convert_here(data: dict | list[dict], target: Target) -> Conversion:
     return conversion
 
 
+@dataclass
+class _Converted:
+    """A rule converted for a target, kept for its deploy-format twin: the backend and rule used and the queries before
+    the backend applied the output format."""
+
+    backend: Backend
+    rule: SigmaRule
+    queries: list[Any]
+
+
+_last: tuple[object, dict[str, _Converted]] = (None, {})  # in a worker: the rule data converted last, by target key
+
+
+def _shares_format(backend: Backend, target: Target) -> bool:
+    """Whether the target's conversion serves its deploy format too, up to the per-query finalisation: its backend's
+    convert_rule is pySigma's own (which finalises each query last), and no output format brings a pipeline of its own."""
+    pipelines = backend.output_format_processing_pipeline
+    return type(backend).convert_rule is Backend.convert_rule and pipelines.get(target.output_format) == pipelines.get(
+        export_format(target)
+    )
+
+
+def _convert_rule(data: dict, target: Target, backend: Backend) -> list[Any]:
+    """One rule's queries for a target; a deploy-format twin finalises the queries its page target made just before in
+    this process (as pySigma's convert_rule would), instead of converting the rule again."""
+    global _last
+    if _last[0] is not data:
+        _last = (data, {})
+    made = _last[1].get(target.deploy_of) if target.deploy_of else None
+    if made is not None:
+        rule = made.rule
+        states = rule.get_conversion_states()
+        finalised = [
+            made.backend.finalize_query(rule, query, index, states[index], target.output_format) for index, query in enumerate(made.queries)
+        ]
+        return finalised if rule._output else []
+    rule = SigmaRule.from_dict(data)
+    if not export_format(target) or target.raw or not _shares_format(backend, target):
+        return backend.convert_rule(rule, target.output_format)
+    queries: list[Any] = []
+    found = backend.convert_rule(rule, target.output_format, callback=lambda *args: queries.append(args[-1]) or args[-1])
+    _last[1][target.key] = _Converted(backend, rule, [query for query in queries if query is not None])
+    return found
+
+
 def _convert_one(data: dict | list[dict], target: Target) -> Conversion:
     """Convert one rule for one target; never raises."""
     try:
         backend = _backends.get(target) or _backends.setdefault(target, make_backend(target))
         if isinstance(data, dict):
-            queries = backend.convert_rule(SigmaRule.from_dict(data), target.output_format)
+            queries = _convert_rule(data, target, backend)
         else:  # pySigma resolves the references and applies the filters; only the last document is output
             queries = backend.convert(SigmaCollection.from_dicts(copy.deepcopy(data)), target.output_format)
     except Exception as exc:  # a backend may raise anything; the page shows the reason

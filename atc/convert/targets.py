@@ -34,6 +34,7 @@ class Target:
     attack_digest: str = ""  # the ATT&CK data its format names techniques from (siem_rule formats): a new snapshot converts again
     export: str | None = None  # deployable output format for exports/<key>/ ("": none; None: the backend's usual one)
     raw: bool = False  # keep the backend's per-rule output objects as a JSON list (deployable formats are finalised later)
+    deploy_of: str = ""  # a deploy-format twin: the key of the target whose conversion it finalises in its own format
 
     @property
     def written_pipelines(self) -> tuple[str, ...]:

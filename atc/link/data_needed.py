@@ -214,10 +214,11 @@ def _field_alternatives(rule: Rule) -> list[tuple[str, ...]]:
         str(key): _selection_alternatives(value, pin) for key, value in detection.items() if key not in ("condition", "timeframe")
     }
     conditions = detection.get("condition")
+    trees = rule.conditions or [str(condition or "") for condition in (conditions if isinstance(conditions, list) else [conditions])]
     alternatives: list[tuple[str, ...]] = []
-    for condition in conditions if isinstance(conditions, list) else [conditions]:
+    for tree in trees:
         try:
-            alternatives += _ConditionWays.of(str(condition or ""), selections)
+            alternatives += _ConditionWays.of(tree, selections)
         except (SigmaError, ValueError):  # pySigma accepted the rule, so this is rare: any one selection may be enough
             alternatives += [alt for alts in selections.values() for alt in alts]
     return _minimal(alternatives)
@@ -287,14 +288,15 @@ class _ConditionWays:
     positive: bool = False  # whether a selection was used outside any `not`
 
     @classmethod
-    def of(cls, condition: str, selections: dict[str, list[tuple[str, ...]]]) -> list[tuple[str, ...]]:
+    def of(cls, condition: object, selections: dict[str, list[tuple[str, ...]]]) -> list[tuple[str, ...]]:
         """The condition's field sets; one made only of negations (`not 1 of filter_*`) inspects its negated fields.
 
-        The tree is pySigma's (SigmaError when it is not one well-formed expression), before its selections are
-        resolved into detection items: the field sets come from the rule's own selections. An aggregation after `|`
-        (the old syntax) does not choose fields and is left out.
+        The tree is pySigma's, before its selections are resolved into detection items: the field sets come from the
+        rule's own selections. The load stage keeps it; a condition given as text (a rule pySigma rejected, such as an
+        aggregation in the old syntax, whose part after `|` chooses no fields) is parsed here, SigmaError when it is not
+        one well-formed expression.
         """
-        tree = _parsed(condition.split("|")[0])
+        tree = _parsed(condition.split("|")[0]) if isinstance(condition, str) else condition
         reader = cls(selections)
         found = reader.ways(tree, negated=False)
         return found if reader.positive else cls(selections, through_not=True).ways(tree, negated=False)

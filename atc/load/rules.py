@@ -114,8 +114,10 @@ def load_document(data: object, path: Path, text: str, problems: list[Problem], 
     assert isinstance(data, dict)
     try:
         sigma_rule = SigmaRule.from_dict(data)
+        trees = []
         for condition in sigma_rule.detection.parsed_condition:
             condition.parse()  # names a selection that does not exist, or is not a valid expression
+            trees.append(condition.parse(postprocess=False))  # pySigma keeps the parse: a copy, not a second parse
     except SigmaError as exc:
         if is_aggregation(data):
             rule = aggregation_rule(data, path, text, problems, document)
@@ -166,6 +168,7 @@ def load_document(data: object, path: Path, text: str, problems: list[Problem], 
         logsource=LogSource(logsource.product, logsource.service, logsource.category),
         fields=fields,
         event_ids=event_ids,
+        conditions=tuple(trees),
         page_stem=path.stem,
         document=document,
         name=str(data["name"]) if isinstance(data.get("name"), str) else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -37,7 +38,12 @@ def visible(text: str) -> str:
 
 def md_text(value: object) -> Markup:
     """Text for a Markdown table cell or inline position: HTML-escaped, Markdown punctuation neutralised, one line."""
-    text = str(escape(" ".join(visible(str(value)).split())))
+    return _md_line(str(value))
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a title or a technique name is shown on many pages
+def _md_line(value: str) -> Markup:
+    text = str(escape(" ".join(visible(value).split())))
     text = _LINE_START.sub(lambda match: "".join(f"&#{ord(char)};" for char in match.group()), text, count=1)
     return Markup(_MD_SPECIAL.sub(r"\\\1", text))
 

@@ -49,8 +49,8 @@ def content_digest(value: object, references: dict[int, bytes] | None = None) ->
 
 
 def rule_digest(rule: Rule) -> bytes:
-    """A digest of a rule's whole state but its parsed YAML, which its text and the loader's code (in the base digest) decide."""
-    return content_digest({name: value for name, value in vars(rule).items() if name != "data"})
+    """A digest of a rule's whole state but its parsed YAML and conditions, which its text and the loader's code (in the base digest) decide."""
+    return content_digest({name: value for name, value in vars(rule).items() if name not in ("data", "conditions")})
 
 
 class PageMemo:

@@ -82,6 +82,19 @@ def rule_pages(ctx: RenderContext) -> Mapping[str, str]:
     return PendingPages(finish)
 
 
+def some_rule_pages(ctx: RenderContext, rules: list[Rule]) -> dict[str, str]:
+    """The pages of some of the knowledge base's rules, rendered here and now (`atc serve` shows an edited rule first)."""
+    related = RelatedIndex(ctx.kb, ctx.summaries)
+    wanted = {id(rule) for rule in rules}
+    template = ctx.env.get_template("rule.md.j2")
+    pages: dict[str, str] = {}
+    for rule, summary in zip(ctx.kb.rules, ctx.summaries):
+        if id(rule) in wanted:
+            context = rule_context(ctx, rule, summary, related)
+            pages[str(context["page"])] = template.render(**context)
+    return pages
+
+
 def rules_index(ctx: RenderContext) -> dict[str, str]:
     """The rule index: every rule in a filterable table, by title."""
     page = addresses.page("rule")

@@ -137,3 +137,20 @@ def write_pages(pages: dict[str, str], docs_dir: Path, into: Path) -> WriteRepor
         written += 1
     (root / MANIFEST).write_text(json.dumps(sorted(set(pages) - set(clashes)), indent=0) + "\n", encoding="utf-8")
     return WriteReport(written, unchanged, removed, refused, clashes)
+
+
+def replace_pages(pages: dict[str, str], docs_dir: Path) -> list[str]:
+    """Put new versions of pages the last build generated into docs/ in place, each written whole and then renamed over
+    the old one; return those that changed (a page the last build did not write, or a hand-written file, is left alone)."""
+    previous = _previous(docs_dir)
+    changed: list[str] = []
+    for relative, text in sorted(pages.items()):
+        target = docs_dir / relative
+        data = text.encode("utf-8")
+        if relative not in previous or os.path.islink(target) or not target.is_file() or _same(str(target), data):
+            continue
+        fresh = target.with_name(f".{target.name}.atc-new")
+        fresh.write_bytes(data)
+        os.replace(fresh, target)
+        changed.append(relative)
+    return changed

@@ -15,6 +15,7 @@ from atc.engine import summarise
 from atc.kinds import folder_kinds
 from atc.settings import ConfigError, Settings
 
+POLLING = 0.5  # seconds between looks for changes when the system cannot tell them (mkdocs' interval)
 RELOAD_PAUSE = 1.5  # seconds between a round that left pages waiting and the next: the reloading browsers fetch the page meanwhile
 
 
@@ -60,11 +61,19 @@ def serve(
     """Build once, then serve the site on address and rebuild (incrementally) whenever a watched input changes."""
     import watchdog.events
     from mkdocs.livereload import LiveReloadServer
+    from watchdog.observers import Observer
+    from watchdog.observers.polling import PollingObserver
     from watchdog.utils.dirsnapshot import EmptyDirectorySnapshot
 
     from atc.site.live import LiveBuild
     from atc.site.mkdocs_adapter import SiteBuildError
 
+    CHANGES = [  # a file's opening or reading (by the build itself) is no change
+        watchdog.events.FileCreatedEvent,
+        watchdog.events.FileModifiedEvent,
+        watchdog.events.FileDeletedEvent,
+        watchdog.events.FileMovedEvent,
+    ]
     host, port = parse_address(address)
     settings = load_settings()
     if not settings.build_site:
@@ -97,6 +106,11 @@ def serve(
     class Server(LiveReloadServer):
         """mkdocs' live reload server, ignoring changes in the folders the build writes."""
 
+        def __init__(self, **options: object) -> None:
+            super().__init__(**options)  # type: ignore[arg-type]
+            self.observer = Observer()  # told of changes by the system (inotify on Linux), not by polling: sooner, no walk of every rule
+            self.handlers: dict[str, tuple[watchdog.events.FileSystemEventHandler, bool]] = {}  # per watched path: handler, recursive
+
         def watch(self, path: str, func: None = None, *, recursive: bool = True) -> None:
             path = os.path.abspath(path)
             if path in self._watched_paths:
@@ -105,14 +119,20 @@ def serve(
 
             def changed(event: watchdog.events.FileSystemEvent) -> None:
                 paths = [str(event.src_path), str(getattr(event, "dest_path", "") or "")]
-                if event.is_directory or all(not name or ignored(name, path, outputs) for name in paths):
+                if event.is_directory or type(event) not in CHANGES or all(not name or ignored(name, path, outputs) for name in paths):
                     return
-                session.inputs_changed = True
+                session.changed([name for name in paths if name and not ignored(name, path, outputs)])
                 self.another_round()
 
             handler = watchdog.events.FileSystemEventHandler()
             handler.on_any_event = changed  # type: ignore[method-assign]
-            self._watch_refs[path] = self.observer.schedule(handler, path, recursive=recursive and os.path.isdir(path))
+            self.handlers[path] = (handler, recursive and os.path.isdir(path))
+            try:
+                self._watch_refs[path] = self.observer.schedule(handler, path, recursive=self.handlers[path][1], event_filter=CHANGES)
+            except OSError:  # the system's limit of watches: look for changes by polling, as mkdocs does
+                self.observer = PollingObserver(timeout=POLLING)
+                for watched, (known, deep) in self.handlers.items():
+                    self._watch_refs[watched] = self.observer.schedule(known, watched, recursive=deep, event_filter=CHANGES)
 
         def another_round(self) -> None:
             """Build again as soon as the current round is over."""
@@ -134,7 +154,7 @@ def serve(
             self.serve_thread.start()
             self._build_loop()
 
-    server = Server(builder=rebuild, host=host, port=port, root=str(site), polling_interval=0.5)
+    server = Server(builder=rebuild, host=host, port=port, root=str(site), polling_interval=POLLING)
     server.build_delay = 0.05
 
     def error_page(code: int) -> bytes | None:
