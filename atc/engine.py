@@ -6,7 +6,7 @@ import gc
 import sys
 import time
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ from atc.convert.attack_data import use_snapshot, with_attack
 from atc.convert.cache import ConversionCache
 from atc.convert.deploy import DeployExport, build_exports, deploy_targets
 from atc.convert.runner import ConvertStats, conversion_text, convert_rules
-from atc.convert.targets import Target
+from atc.convert.targets import Target, select_targets
 from atc.convert.team_targets import configured_targets
 from atc.history.gitrev import GitError
 from atc.kinds import folder_kinds
@@ -40,6 +40,7 @@ from atc.verify.runners import bad_event_files
 
 if TYPE_CHECKING:
     from atc.history.model import KbHistory
+    from atc.verify.runners import VerifyReport
 
 SITE_PAGES = "site-pages.pickle"  # in the cache folder: the pages the last site build wrote (atc/site/page_store.py)
 
@@ -71,6 +72,31 @@ def check(settings: Settings) -> KnowledgeBase:
     if settings.events is not None and settings.events.is_dir():
         kb.problems.extend(Problem(path, "events", why) for path, why in bad_event_files(kb.rules, settings.events))
     return kb
+
+
+def verify(settings: Settings, targets: Sequence[str], events: Path | None) -> VerifyReport:
+    """`atc verify`: the rules loaded and converted by the build's stages (its cache too), then the runnable targets'
+    queries tried on the example events in `events` (when given) and on the SigmaHQ regression tests the rules name.
+
+    A rule file that cannot be read is a VerifyError: no report would say which of its queries pass."""
+    from atc.verify.regression import collect_evidence
+    from atc.verify.runners import VerifyError, VerifyReport, verify_rules
+
+    kb = load_knowledge_base(settings, only=("rule",))
+    errors = [str(problem) for problem in kb.problems if problem.severity == "error"]
+    if errors:
+        raise VerifyError("; ".join(errors[:5]))
+    cache = ConversionCache(settings.cache_dir)
+    try:
+        convert_rules(kb.rules, select_targets(list(targets)), settings.jobs, cache=cache)
+    finally:
+        cache.close()
+    report = verify_rules(kb.rules, events, list(targets)) if events is not None else VerifyReport(list(targets))
+    found = collect_evidence(kb.rules, list(targets), [settings.base_dir, *(folder.parent for folder in settings.rules)])
+    report.evidence = [f"EVIDENCE {e.target} {rule.path}: {e.line()}" for rule in kb.rules for e in rule.evidence]
+    report.evidence += [f"EVIDENCE UNUSABLE {p.path}: {p.message}" for p in found if p.kind == "evidence"]
+    report.evidence_failures = sum(p.kind == "evidence-failed" for p in found)
+    return report
 
 
 def _inputs(settings: Settings) -> list[Path]:

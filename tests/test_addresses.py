@@ -47,7 +47,7 @@ def test_no_module_spells_a_page_folder() -> None:
 def test_no_template_spells_a_page_address() -> None:
     """Templates link with link_to (or a filter, or a URL they are given): no folder, climb or page name of their own."""
     spelled = []
-    for path in sorted((REPO_ROOT / "templates").glob("*.j2")):
+    for path in sorted([*(REPO_ROOT / "templates").glob("*.j2"), *(REPO_ROOT / "atc" / "site" / "static").rglob("*.md")]):
         text = re.sub(r"\{#.*?#\}", "", path.read_text(encoding="utf-8"), flags=re.S)
         for number, line in enumerate(text.splitlines(), 1):
             targets = [t for t in LINK_TARGET.findall(line) if not re.fullmatch(r"\{\{[^}]*\}\}(#[\w-]+)?|https://\S+", t)]

@@ -7,18 +7,26 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from atc.commands.verify import verify
 from atc.common import bounded_regex
+from atc.engine import verify
 from atc.load.rules import load_file
 from atc.model import Problem
+from atc.settings import Settings, default_settings
 from atc.verify import runners as verify_module
+from atc.verify.runners import VERIFIABLE
 from tests.hostile_kb import RULE_HEAD, atc
 
 RULE_ID = "6f1d0000-0000-4000-8000-0000000000aa"
+
+
+def _verifying(root: Path, rules: Path) -> Settings:
+    """The settings `atc verify` would use on a scratch folder of rules."""
+    return replace(default_settings(root), rules=(rules,), cache_dir=root / "cache")
 
 
 def _rule(folder: Path, name: str, title: str, detection: str, rule_id: str = RULE_ID) -> Path:
@@ -162,7 +170,7 @@ def test_a_catastrophic_regex_in_verify_stops_at_the_time_limit(tmp_path: Path, 
     _rule(tmp_path / "rules", "redos.yml", "ReDoS", "    selection:\n        CommandLine|re: '^(a|aa)+$'\n    condition: selection\n")
     _events(tmp_path / "events" / RULE_ID, "positive", "evil.json", {"CommandLine": "a" * 60 + "!"})
     started = time.perf_counter()
-    report = verify([tmp_path / "rules"], tmp_path / "events")
+    report = verify(_verifying(tmp_path, tmp_path / "rules"), VERIFIABLE, tmp_path / "events")
     elapsed = time.perf_counter() - started
     assert elapsed < 30, elapsed  # conversion included; the regex alone would never finish
     outcomes = {o.target: o for o in report.outcomes}
@@ -238,7 +246,7 @@ def test_bad_event_files_are_their_own_problem_and_unrunnable_queries_fail_their
         rule_id = f"6f1d0000-0000-4000-8000-{number:012d}"
         _rule(rules, f"{name}.yml", name, detection, rule_id)
         make_events(events / rule_id)
-    report = verify([rules], events)
+    report = verify(_verifying(tmp_path, rules), VERIFIABLE, events)
     by_rule: dict[str, dict[str, verify_module.Outcome]] = {}
     for outcome in report.outcomes:
         by_rule.setdefault(Path(outcome.rule).stem, {})[outcome.target] = outcome

@@ -83,3 +83,14 @@ def test_a_broken_plugin_is_left_out_with_a_message(registry: dict[str, Kind], m
 
 
 TAKEN = Kind("taken", "Taken", "Detection_Rules")
+
+
+def test_a_load_of_some_kinds_reads_them_and_what_they_need_only() -> None:
+    from atc.load.knowledge_base import load_knowledge_base
+    from atc.settings import default_settings
+
+    settings = default_settings()
+    rules_only = load_knowledge_base(settings, remember=False, only=("rule",))
+    assert rules_only.rules and not rules_only.data_needed and not rules_only.logging_policies and not rules_only.triggers
+    items = load_knowledge_base(settings, remember=False, only=("data_needed",))
+    assert items.data_needed and items.logging_policies and not items.rules  # Data Needed needs the logging policies

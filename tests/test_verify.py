@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 
 from atc.commands import main
-from atc.commands.verify import verify
 from atc.convert.runner import convert_rules
 from atc.convert.targets import select_targets
-from atc.engine import BuildResult
+from atc.engine import BuildResult, verify
 from atc.load.rules import load_rules
 from atc.model import Conversion
-from atc.settings import REPO_ROOT
+from atc.settings import REPO_ROOT, default_settings
 from atc.verify.runners import VERIFIABLE, Event, RuleEvents, VerifyError, check, flatten, json_line, load_events, verify_rules
 from tests.conftest import SEED_SLUG
 
@@ -29,8 +28,9 @@ needs_grep = pytest.mark.skipif(shutil.which("grep") is None, reason="grep is no
 
 
 @pytest.fixture(scope="module")
-def report():
-    return verify([RULES], EVENTS, VERIFIABLE, jobs=2)
+def report(tmp_path_factory: pytest.TempPathFactory):
+    settings = replace(default_settings(), rules=(RULES,), jobs=2, cache_dir=tmp_path_factory.mktemp("cache"))
+    return verify(settings, VERIFIABLE, EVENTS)
 
 
 # --- every default-KB rule ------------------------------------------------------------------------

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from atc.commands.options import add_settings_options, settings_from_args
-from atc.verify.runners import VERIFIABLE, VerifyError, VerifyReport, verify_rules
+from atc.verify.runners import VERIFIABLE, VerifyError
 
 VERIFY_EPILOG = """\
 settings: --rules, --events and --targets default to those of atc.yml (./atc.yml or
@@ -37,36 +38,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_settings_options(verify, "verify")
 
 
-def verify(
-    rules_dirs: list[Path], events_dir: Path | None, targets: tuple[str, ...] = VERIFIABLE, jobs: int = 1, roots: tuple[Path, ...] = ()
-) -> VerifyReport:
-    """Load the rules, convert them for the runnable targets, check them on their example events (when a folder is
-    given) and on the SigmaHQ regression tests their `regression_tests_path` names (resolved from `roots` or above)."""
-    from atc.convert.runner import convert_rules
-    from atc.convert.targets import select_targets
-    from atc.load.rules import load_rules
-    from atc.model import Problem
-    from atc.verify.regression import collect_evidence
-
-    problems: list[Problem] = []
-    rules = load_rules(rules_dirs, problems)
-    errors = [str(p) for p in problems if p.severity == "error"]
-    if errors:
-        raise VerifyError("; ".join(errors[:5]))
-    convert_rules(rules, select_targets(list(targets)), jobs)
-    if events_dir is not None:
-        report = verify_rules(rules, events_dir, list(targets))
-    else:
-        report = VerifyReport(list(targets))
-    found = collect_evidence(rules, list(targets), list(roots))
-    report.evidence = [f"EVIDENCE {e.target} {rule.path}: {e.line()}" for rule in rules for e in rule.evidence]
-    report.evidence += [f"EVIDENCE UNUSABLE {p.path}: {p.message}" for p in found if p.kind == "evidence"]
-    report.evidence_failures = sum(p.kind == "evidence-failed" for p in found)
-    return report
-
-
 def run(args: argparse.Namespace) -> int:
     """Print the verification table; 1 when any query failed (on example events or regression tests) or an event file was refused."""
+    from atc.engine import verify
     from atc.settings import REPO_ROOT
     from atc.verify.runners import SIMULATED
 
@@ -76,9 +50,8 @@ def run(args: argparse.Namespace) -> int:
     configured = [t for t in settings.targets or () if t in runnable]
     targets = settings.targets if args.targets else tuple(configured or VERIFIABLE)
     jobs = settings.jobs if "jobs" in settings.given else 1
-    rules = list(settings.rules)
     try:
-        report = verify(rules, events, targets, jobs, roots=(settings.base_dir, *(folder.parent for folder in rules)))
+        report = verify(replace(settings, jobs=jobs), targets, events)
     except VerifyError as exc:
         print(f"atc: {exc}", file=sys.stderr)
         return 2

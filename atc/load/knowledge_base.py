@@ -30,14 +30,28 @@ def load_knowledge_base(
     given: dict[str, Any] | None = None,
     remember: bool = True,
     progress: Progress | None = None,
+    only: tuple[str, ...] | None = None,
 ) -> KnowledgeBase:
     """Stage 1: read every input; bad files become problems. given: items already loaded, by kind name (not read again);
-    remember=False neither reads nor writes the cache."""
+    remember=False neither reads nor writes the cache; only: the kinds to read (with those they need), not every one."""
     problems = [] if problems is None else problems
     loading = Loading(dict(given or {}), settings.cache_dir if remember else None, settings.jobs, progress)
+    wanted = _with_needs(only) if only is not None else set(KINDS)
     for kind in in_order():
-        if kind.loader is not None and kind.name not in loading.loaded:
+        if kind.loader is not None and kind.name in wanted and kind.name not in loading.loaded:
             folders = list(settings.folders(kind.settings_key)) if kind.settings_key else []
             loading.loaded[kind.name] = resolve(kind.loader)(folders, problems, loading)
     items = {name: loading.loaded[name] for name in KINDS if name in loading.loaded}
     return KnowledgeBase(attack=load_snapshot(settings.attack_snapshot), items=items, problems=problems, environments=settings.environments)
+
+
+def _with_needs(names: tuple[str, ...]) -> set[str]:
+    """The kinds named and every kind they need, directly or not."""
+    found: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(KINDS[name].needs)
+    return found

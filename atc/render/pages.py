@@ -60,11 +60,19 @@ def evidence_page(ctx: RenderContext) -> dict[str, str]:
     }
 
 
+ABOUT = {"data-needed-matching": "about_data_needed_matching.md.j2", "data-component-matching": "about_data_component_matching.md.j2"}
+
+
+def about_pages(ctx: RenderContext) -> dict[str, str]:
+    """The explanations of how atc links rules (written once, their links to generated pages from the address book)."""
+    return {addresses.named(name): ctx.render(template, addresses.named(name)) for name, template in ABOUT.items()}
+
+
 def render_pages(ctx: RenderContext) -> dict[str, str]:
     """Every generated page, keyed by its path relative to docs/."""
     maker = kind_pages(RULE_KIND)
     rule_pages = maker(ctx) if maker else {}  # started in forked workers: read last
-    others = evidence_page(ctx)
+    others = evidence_page(ctx) | about_pages(ctx)
     shown_exports = [export_summary(export) for export in ctx.exports]
     kinds = [(kind.name, kind.folder, kind.pages) for kind in KINDS.values()]  # a team's kind: its page maker's code is not in atc's
     kb_inputs = ("knowledge-base pages", kinds, ctx.summaries, ctx.dates, shown_exports, ctx.site_name, ctx.site_url, ctx.kb.environments)
