@@ -23,7 +23,6 @@ from atc.convert.team_targets import configured_targets
 from atc.history.gitrev import GitError
 from atc.kinds import folder_kinds
 from atc.link import link
-from atc.link.validation import validate
 from atc.load.knowledge_base import load_knowledge_base
 from atc.model import KnowledgeBase, Problem, Rule
 from atc.render.context import RenderContext
@@ -36,7 +35,6 @@ from atc.site.assets import site_assets
 from atc.site.docs_writer import WriteReport, carry_refused, replace_pages, write_pages
 from atc.site.mkdocs_adapter import BuiltSite, build_site
 from atc.site.publish import check_output, publishing
-from atc.verify.runners import bad_event_files
 
 if TYPE_CHECKING:
     from atc.history.model import KbHistory
@@ -65,6 +63,9 @@ class BuildResult:
 
 def check(settings: Settings) -> KnowledgeBase:
     """The knowledge base as the build would see it, with every problem the build reports plus the validators'."""
+    from atc.link.validation import validate  # pySigma's validators: imported by `atc check` alone
+    from atc.verify.runners import bad_event_files
+
     configured_targets(settings.targets, settings.target_entries, settings.base_dir)  # the team's own targets are usable
     kb = load_knowledge_base(settings, remember=False)  # no cache: a check writes nothing
     link(kb)
