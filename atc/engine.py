@@ -266,7 +266,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
     )  # no whole-base export in a preview
     try:
         convert_stats = convert_rules(converted, targets + deploy, settings.jobs, progress.advance, cache)
-        exports = build_exports(kb.rules, deploy, cache)
+        exports = build_exports(kb.rules, deploy, cache, settings.jobs)
     finally:
         cache.close()
     timings["convert"] = progress.close()

@@ -266,7 +266,9 @@ def test_deploy_formats_finalised_from_the_page_conversion_equal_a_conversion_of
     rules = load_rules([REPO_ROOT / "rules"], [])
     shared, separate = _shared_and_separate(rules, tmp_path)
     assert shared == separate and sum(status == "ok" for status, _, _ in shared.values()) > 100
-    assert _shares_format(_backends[BY_KEY["splunk"]], BY_KEY["splunk"])  # the path is taken, not only its fallback
+    splunk = _backends[BY_KEY["splunk"]]
+    splunk.init_processing_pipeline("default")  # as after a first conversion
+    assert _shares_format(splunk, BY_KEY["splunk"])  # the path is taken, not only its fallback
 
 
 def test_deploy_formats_from_the_page_conversion_on_sigmahq(tmp_path: Path) -> None:
@@ -280,3 +282,31 @@ def test_deploy_formats_from_the_page_conversion_on_sigmahq(tmp_path: Path) -> N
     rules = [rule for path in paths for rule in load_rules([path], [])]
     shared, separate = _shared_and_separate(rules, tmp_path)
     assert shared == separate
+
+
+def test_a_deploy_twin_after_its_target_parses_and_converts_nothing_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    import copy
+
+    from sigma.rule import SigmaRule
+
+    from atc.convert import runner
+    from atc.convert.deploy import deploy_target
+    from atc.convert.targets import BY_KEY
+    from atc.settings import REPO_ROOT
+
+    class Counting(SigmaRule):
+        made = 0
+
+        @classmethod
+        def from_dict(cls, *args: object, **kwargs: object) -> SigmaRule:  # type: ignore[override]
+            Counting.made += 1
+            return SigmaRule.from_dict(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "SigmaRule", Counting)
+    data = yaml.safe_load((REPO_ROOT / "rules/windows/security/win_security_susp_psexec_execution.yml").read_text(encoding="utf-8"))
+    splunk = BY_KEY["splunk"]
+    assert runner.convert_here(data, splunk).status == "ok"
+    shared = runner.convert_here(data, deploy_target(splunk))
+    assert Counting.made == 1 and shared.status == "ok" and "[" in (shared.query or "")
+    alone = runner.convert_here(copy.deepcopy(data), deploy_target(splunk))  # another rule's data: converted from the start
+    assert Counting.made == 2 and alone == shared

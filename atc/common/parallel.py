@@ -29,12 +29,13 @@ class ForkedMap:
     Started at construction, so that the caller can do other work before asking for the results.
     """
 
-    def __init__(self, function: Callable[[T], R], items: Sequence[T], jobs: int) -> None:
+    def __init__(self, function: Callable[[T], R], items: Sequence[T], jobs: int, heavy: bool = False) -> None:
+        """heavy: each item is long work (a whole export file): every item a task of its own, forked even when few."""
         self.function, self.items = function, items
         self.pool: ProcessPoolExecutor | None = None
         self.futures: list[Future[list[R]]] = []
-        if jobs > 1 and len(items) >= MIN_ITEMS and "fork" in multiprocessing.get_all_start_methods():
-            size = max(8, min(64, len(items) // (jobs * 8)))
+        if jobs > 1 and len(items) >= (2 if heavy else MIN_ITEMS) and "fork" in multiprocessing.get_all_start_methods():
+            size = 1 if heavy else max(8, min(64, len(items) // (jobs * 8)))
             self.pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("fork"))
             self.futures = [self.pool.submit(_run_chunk, function, items[start : start + size]) for start in range(0, len(items), size)]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 import unicodedata
-from collections.abc import Callable
 from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
@@ -68,16 +67,6 @@ class ConversionCache:
                 facts = {"format": FORMAT, "target": asdict(target), "versions": versions, "code": code, "files": files, "python": PYTHON}
                 self._fingerprints[target] = digest(json.dumps(facts, sort_keys=True)).hex()
         return {target: self._fingerprints[target] for target in targets}
-
-    def remembered(self, name: str, inputs: bytes, make: Callable[[], str]) -> str:
-        """make(), or what it gave last time for inputs with the same digest: one slot per name, replaced when they change."""
-        found = self.exports.get(name, inputs)
-        if found is not None:
-            return str(found)
-        value = make()
-        self.exports.put(name, inputs, value)
-        self.exports.write()
-        return value
 
     @staticmethod
     def text_key(source_text: str) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 
 from atc.common.cache import digest
+from atc.common.parallel import ForkedMap
 from atc.convert.cache import ConversionCache
 from atc.convert.plugins import backend_class
 from atc.convert.targets import Target, make_backend
@@ -157,33 +158,41 @@ def _finalise(deploy: Target, included: list[str]) -> str:
     return json.dumps(made)
 
 
-def build_exports(rules: list[Rule], deploy: list[Target], cache: ConversionCache | None = None) -> list[DeployExport]:
+def _finalised(job: tuple[Target, list[str]]) -> str:
+    """A worker task: one export file (see _finalise)."""
+    return _finalise(*job)
+
+
+def build_exports(rules: list[Rule], deploy: list[Target], cache: ConversionCache | None = None, jobs: int = 1) -> list[DeployExport]:
     """One export per deploy target (deploy_targets), taking the deploy conversions off the rules (pages never show them).
 
     A file is remembered in the cache by its inputs (target fingerprint, every entry): the Loki backend's YAML writer
-    alone takes seconds over thousands of rules.
+    alone takes seconds over thousands of rules. The files to make are finalised in `jobs` forked workers at once.
     """
-    exports: list[DeployExport] = []
     ordered = sorted(rules, key=lambda r: (r.title.lower(), r.slug))
     fingerprints = cache.fingerprints(deploy) if cache else {}
-    for target in deploy:
-        included, missing = _entries(ordered, target.key, target.output_format)
+    entries = [_entries(ordered, target.key, target.output_format) for target in deploy]
+    inputs = [digest(fingerprints[target], *included) if cache else b"" for target, (included, _) in zip(deploy, entries)]
+    made = [cache.exports.get(f"export:{target.key}", key) if cache else None for target, key in zip(deploy, inputs)]
+    todo = [number for number, text in enumerate(made) if text is None]
+    for number, text in zip(todo, ForkedMap(_finalised, [(deploy[n], entries[n][0]) for n in todo], jobs, heavy=True).results()):
+        made[number] = text
         if cache:
-            inputs = digest(fingerprints[target], *included)
-            made = json.loads(
-                cache.remembered(f"export:{target.key}", inputs, lambda target=target, included=included: _finalise(target, included))
-            )
-        else:
-            made = json.loads(_finalise(target, included))
+            cache.exports.put(f"export:{deploy[number].key}", inputs[number], text)
+    if cache and todo:
+        cache.exports.write()
+    exports: list[DeployExport] = []
+    for target, (_, missing), text in zip(deploy, entries, made):
+        found = json.loads(str(text))
         exports.append(
             DeployExport(
                 target.key.rpartition("@")[0],
                 target.output_format,
-                made["file"],
-                made["text"],
+                found["file"],
+                found["text"],
                 len(ordered) - len(missing),
                 tuple(missing),
-                made["error"],
+                found["error"],
             )
         )
     for rule in rules:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import warnings
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -64,10 +65,18 @@ _last: tuple[object, dict[str, _Converted]] = (None, {})  # in a worker: the rul
 def _shares_format(backend: Backend, target: Target) -> bool:
     """Whether the target's conversion serves its deploy format too, up to the per-query finalisation: its backend's
     convert_rule is pySigma's own (which finalises each query last), and no output format brings a pipeline of its own."""
-    pipelines = backend.output_format_processing_pipeline
-    return type(backend).convert_rule is Backend.convert_rule and pipelines.get(target.output_format) == pipelines.get(
-        export_format(target)
+    return type(backend).convert_rule is Backend.convert_rule and _format_pipeline(backend, target.output_format) == _format_pipeline(
+        backend, export_format(target)
     )
+
+
+def _format_pipeline(backend: Backend, output_format: str) -> object:
+    """The pipeline the backend adds for an output format (pySigma keeps them in a defaultdict: read without adding a key)."""
+    pipelines = backend.output_format_processing_pipeline
+    found = pipelines.get(output_format)
+    if found is None and isinstance(pipelines, defaultdict) and pipelines.default_factory is not None:
+        return pipelines.default_factory()
+    return found
 
 
 def _convert_rule(data: dict, target: Target, backend: Backend) -> list[Any]:
