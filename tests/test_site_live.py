@@ -8,6 +8,8 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from atc.engine import run_build
 from atc.settings import REPO_ROOT, default_settings
 from atc.site.live import LiveBuild
@@ -127,3 +129,22 @@ def test_pages_replaced_in_place_are_only_those_the_last_build_generated(tmp_pat
     assert (docs / "a.md").read_text(encoding="utf-8") == "new" and (docs / "hand.md").read_text(encoding="utf-8") == "mine"
     assert (tmp_path / "elsewhere.md").read_text(encoding="utf-8") == "outside" and not (docs / "added.md").exists()
     assert sorted(path.name for path in docs.iterdir()) == sorted([MANIFEST, "a.md", "same.md", "hand.md", "linked.md"])
+
+
+def test_an_edited_rule_whose_page_cannot_be_made_goes_to_the_whole_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from atc.render import rule_pages
+
+    session, rules, _ = _session(tmp_path)
+    real = rule_pages.rule_context
+
+    def failing(ctx, rule, summary, related):  # type: ignore[no-untyped-def]
+        if "Renamed" in rule.title:
+            raise ValueError("a value no check foresaw")
+        return real(ctx, rule, summary, related)
+
+    monkeypatch.setattr(rule_pages, "rule_context", failing)
+    _edit(rules / SEED, "title: ", "title: Renamed ")
+    session.changed([str(rules / SEED)])
+    result = session.build()  # no first round: the pipeline, which reports the page it left out
+    assert result is not None and not session.follow
+    assert any(p.kind == "render" and "a value no check foresaw" in p.message for p in result.problems)

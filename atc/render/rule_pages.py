@@ -83,15 +83,19 @@ def rule_pages(ctx: RenderContext) -> Mapping[str, str]:
 
 
 def some_rule_pages(ctx: RenderContext, rules: list[Rule]) -> dict[str, str]:
-    """The pages of some of the knowledge base's rules, rendered here and now (`atc serve` shows an edited rule first)."""
+    """The pages of some of the knowledge base's rules, rendered here and now (`atc serve` shows an edited rule first);
+    a page that cannot be made is left out (the whole pipeline reports why)."""
     related = RelatedIndex(ctx.kb, ctx.summaries)
     wanted = {id(rule) for rule in rules}
     template = ctx.env.get_template("rule.md.j2")
     pages: dict[str, str] = {}
     for rule, summary in zip(ctx.kb.rules, ctx.summaries):
         if id(rule) in wanted:
-            context = rule_context(ctx, rule, summary, related)
-            pages[str(context["page"])] = template.render(**context)
+            try:
+                context = rule_context(ctx, rule, summary, related)
+                pages[str(context["page"])] = template.render(**context)
+            except Exception:  # a value no check foresaw: the rule's problem, which the build reports with its page left out
+                continue
     return pages
 
 
