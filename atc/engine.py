@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from atc.history.model import KbHistory
     from atc.verify.runners import VerifyReport
 
+COMPILED = "templates"  # in the cache folder: the templates jinja2 compiled (atc/render/escape.py)
 SITE_PAGES = "site-pages.pickle"  # in the cache folder: the pages the last site build wrote (atc/site/page_store.py)
 
 
@@ -205,7 +206,16 @@ def _run_rule_pages(settings: Settings, paths: Collection[Path], last: Knowledge
     _check_queries(kb, rules, targets, settings, {})
     site_name, site_url = _site_meta(settings)
     links = edit_urls(rules, settings.repo_url, [settings.base_dir, *settings.rules])
-    ctx = RenderContext.of(kb, targets, template_dirs(settings), site_name=site_name, site_url=site_url, edit_urls=links, history=history)
+    ctx = RenderContext.of(
+        kb,
+        targets,
+        template_dirs(settings),
+        settings.cache_dir / COMPILED,
+        site_name=site_name,
+        site_url=site_url,
+        edit_urls=links,
+        history=history,
+    )
     return replace_pages(some_rule_pages(ctx, rules), settings.docs_dir)
 
 
@@ -322,6 +332,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         kb,
         targets,
         templates,
+        settings.cache_dir / COMPILED,
         site_name=site_name,
         site_url=site_url,
         exports=exports,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,20 @@ def test_a_corrupted_database_is_discarded_with_a_warning(tmp_path: Path, capsys
     assert "the cache is unreadable" in capsys.readouterr().err
     with sqlite3.connect(tmp_path / DB_NAME) as db:
         assert db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+
+
+def test_templates_compiled_once_are_read_back_and_an_edited_template_is_compiled_again(tmp_path: Path) -> None:
+    from atc.render.escape import template_environment
+
+    templates, compiled = tmp_path / "templates", tmp_path / "compiled"
+    templates.mkdir()
+    (templates / "page.md.j2").write_text("# {{ title | md }}\n", encoding="utf-8")
+    first = template_environment(templates, compiled).get_template("page.md.j2").render(title="A *b*")
+    kept = sorted(compiled.iterdir())
+    assert first == "# A \\*b\\*\n" and len(kept) == 1
+    written = kept[0].stat().st_mtime_ns
+    time.sleep(0.02)
+    assert template_environment(templates, compiled).get_template("page.md.j2").render(title="A *b*") == first
+    assert kept[0].stat().st_mtime_ns == written  # read back, not compiled and written again
+    (templates / "page.md.j2").write_text("## {{ title | md }}\n", encoding="utf-8")
+    assert template_environment(templates, compiled).get_template("page.md.j2").render(title="A *b*") == "## A \\*b\\*\n"

@@ -41,9 +41,10 @@ def _render_page(number: int) -> str | Exception:
         return RenderFailure(f"{type(exc).__name__}: {exc}")  # picklable, whatever the error held
 
 
-def page_environment(kb: KnowledgeBase, templates_dir: Path | Sequence[Path]) -> jinja2.Environment:
-    """The jinja2 environment of the site's pages: the escaping filters, the link filters and `link_to`."""
-    env = template_environment(templates_dir)
+def page_environment(kb: KnowledgeBase, templates_dir: Path | Sequence[Path], compiled: Path | None = None) -> jinja2.Environment:
+    """The jinja2 environment of the site's pages: the escaping filters, the link filters and `link_to` (compiled: see
+    template_environment)."""
+    env = template_environment(templates_dir, compiled)
     links = LinkFilters(kb)  # no reference back to the context, nor to the rules: no reference cycle keeps a build alive
     env.filters.update(
         code_span=code_text,
@@ -80,9 +81,12 @@ class RenderContext:
     _shared: dict[Callable[..., Any], Any] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
-    def of(cls, kb: KnowledgeBase, targets: list[Target], templates_dir: Path | Sequence[Path], **settings: Any) -> RenderContext:
-        """A context with the page environment of the templates in `templates_dir` (a team's folder first)."""
-        return cls(kb, targets, page_environment(kb, templates_dir), **settings)
+    def of(
+        cls, kb: KnowledgeBase, targets: list[Target], templates_dir: Path | Sequence[Path], compiled: Path | None = None, **settings: Any
+    ) -> RenderContext:
+        """A context with the page environment of the templates in `templates_dir` (a team's folder first; compiled
+        templates kept in `compiled`)."""
+        return cls(kb, targets, page_environment(kb, templates_dir, compiled), **settings)
 
     @cached_property
     def summaries(self) -> list[RuleSummary]:

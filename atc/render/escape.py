@@ -134,14 +134,19 @@ def yaml_string(value: object) -> Markup:
     return Markup(json.dumps(str(escape(" ".join(visible(str(value)).split()))), ensure_ascii=False))
 
 
-def template_environment(templates_dir: Path | Sequence[Path]) -> jinja2.Environment:
+def template_environment(templates_dir: Path | Sequence[Path], compiled: Path | None = None) -> jinja2.Environment:
     """The jinja2 environment every page is rendered with: autoescape on, strict about undefined names.
 
-    Given several folders, a template is taken from the first that has it (a team's overrides, then atc's own).
+    Given several folders, a template is taken from the first that has it (a team's overrides, then atc's own). With
+    `compiled`, templates compiled by an earlier build are read from that folder (jinja2 checks each one's source and
+    its own and Python's versions) instead of compiled again.
     """
     folders = [templates_dir] if isinstance(templates_dir, Path) else list(templates_dir)
+    if compiled is not None:
+        compiled.mkdir(parents=True, exist_ok=True)
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(folder) for folder in folders]),
+        bytecode_cache=jinja2.FileSystemBytecodeCache(str(compiled)) if compiled is not None else None,
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
