@@ -58,6 +58,21 @@ def _settled(lines: list[str]) -> bool:
     )
 
 
+def _open(page: object, url: str) -> None:
+    """Open the rule's page for the next edit: the open page may still be reloading after the last round (live reload
+    interrupts a navigation then), so try again."""
+    from playwright.sync_api import Error
+
+    for attempt in range(5):
+        try:
+            page.goto(url, wait_until="load")  # type: ignore[attr-defined]
+            return
+        except Error:
+            if attempt == 4:
+                raise
+            time.sleep(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("work", type=Path)
@@ -98,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             html = _page(work / "site", rule)
             marker = f"(serve edit {time.time():.0f}-{number})"
             if page is not None:
-                page.goto(f"http://127.0.0.1:{port}/{html.parent.relative_to(work / 'site').as_posix()}/")
-                page.wait_for_load_state("load")
+                _open(page, f"http://127.0.0.1:{port}/{html.parent.relative_to(work / 'site').as_posix()}/")
             seen = len(lines)
             text = rule.read_text(encoding="utf-8")
             rule.write_text(_TITLE.sub(lambda match, end=marker: f"title: {match.group(1)} {end}", text, count=1), encoding="utf-8")
