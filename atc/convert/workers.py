@@ -13,7 +13,7 @@ import math
 import multiprocessing
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -31,7 +31,7 @@ IDLE_CHECK = 0.1  # seconds between looks at a worker that is between two conver
 STEP, DEADLINE = 0, 1  # the shared slots: the conversion of the batch in progress, and when it must be done
 
 
-def _serve(connection: Connection, convert: Convert, progress: Sequence[float]) -> None:
+def _serve(connection: Connection, convert: Convert, progress: MutableSequence[float]) -> None:
     """A worker's loop: convert each batch sent and send its conversions back, keeping the shared progress current."""
     while True:
         batch = connection.recv()
@@ -58,7 +58,7 @@ class _Worker:
 
     process: BaseProcess
     connection: Connection
-    progress: Sequence[float]
+    progress: MutableSequence[float]
     convert: Convert
     pieces: list[Piece] = field(default_factory=list)  # empty: idle
 
@@ -73,6 +73,7 @@ class _Worker:
 
     def give(self, pieces: list[Piece], jobs: Sequence[Job]) -> None:
         self.pieces = pieces
+        self.progress[STEP] = 0  # a worker ending before its first conversion of the batch is on that one
         self.connection.send([(jobs[job][0], tuple(jobs[job][1][i] for i in positions)) for job, positions in pieces])
 
     def steps(self) -> list[tuple[int, int]]:
@@ -149,7 +150,7 @@ def _requeue(
     """A worker that ended mid-batch: the conversion it was on gets `fault`'s result, the batch's others are done again first."""
     steps = worker.steps()
     current = min(int(worker.progress[STEP]), len(steps) - 1)
-    if fault is not None:
+    if fault is not None and steps:
         job, position = steps[current]
         results[job][position] = fault(worker, jobs[job][1][position])
         steps.pop(current)
