@@ -94,7 +94,7 @@ def verify(settings: Settings, targets: Sequence[str], events: Path | None) -> V
     finally:
         cache.close()
     report = verify_rules(kb.rules, events, list(targets)) if events is not None else VerifyReport(list(targets))
-    found = collect_evidence(kb.rules, list(targets), [settings.base_dir, *(folder.parent for folder in settings.rules)])
+    found = collect_evidence(kb.rules, list(targets), _evidence_roots(settings))
     report.evidence = [f"EVIDENCE {e.target} {rule.path}: {e.line()}" for rule in kb.rules for e in rule.evidence]
     report.evidence += [f"EVIDENCE UNUSABLE {p.path}: {p.message}" for p in found if p.kind == "evidence"]
     report.evidence_failures = sum(p.kind == "evidence-failed" for p in found)
@@ -148,6 +148,11 @@ def verify_queries(kb: KnowledgeBase, rules: list[Rule], targets: list[Target], 
     kb.problems.extend(Problem(path, "events", why) for path, why in report.bad_events)
 
 
+def _evidence_roots(settings: Settings) -> list[Path]:
+    """Where a rule's `regression_tests_path` (SigmaHQ's layout) is resolved from: the knowledge base and above its rule folders."""
+    return [settings.base_dir, *(folder.parent for folder in settings.rules)]
+
+
 def _check_queries(kb: KnowledgeBase, rules: list[Rule], targets: list[Target], settings: Settings, timings: dict[str, float]) -> None:
     """The rules' queries tried on the team's example events and on SigmaHQ's regression events, where there are some."""
     if settings.events is not None and settings.events.is_dir():
@@ -158,9 +163,7 @@ def _check_queries(kb: KnowledgeBase, rules: list[Rule], targets: list[Target], 
         from atc.verify.regression import collect_evidence
 
         started = time.perf_counter()
-        kb.problems += collect_evidence(
-            rules, [target.key for target in targets], [settings.base_dir, *(folder.parent for folder in settings.rules)]
-        )
+        kb.problems += collect_evidence(rules, [target.key for target in targets], _evidence_roots(settings))
         timings["evidence"] = time.perf_counter() - started
 
 
@@ -183,8 +186,8 @@ def _run_rule_pages(settings: Settings, paths: Collection[Path], last: Knowledge
     kb = load_knowledge_base(settings)
     link(kb)
     wanted = {path.resolve() for path in paths}
-    folders: dict[Path, Path] = {}  # resolved once per folder, not once per rule
-    rules = [rule for rule in kb.rules if folders.setdefault(rule.path.parent, rule.path.parent.resolve()) / rule.path.name in wanted]
+    folders = {folder: folder.resolve() for folder in {rule.path.parent for rule in kb.rules}}  # once per folder, not per rule
+    rules = [rule for rule in kb.rules if folders[rule.path.parent] / rule.path.name in wanted]
     if not rules:
         return []
     targets = with_attack(targets, use_snapshot(kb.attack, settings.cache_dir))

@@ -114,6 +114,7 @@ def run_jobs(jobs: Sequence[Job], processes: int, convert: Convert) -> Iterator[
                     try:
                         batch = worker.connection.recv()
                     except (EOFError, OSError):  # the worker died (a crash in C code, or killed from outside)
+                        worker.stop()  # waits for its end: its exit code says how it ended
                         _requeue(worker, results, waiting, jobs, _died)
                         _replace(workers, worker)
                         continue
@@ -162,8 +163,7 @@ def _requeue(
 
 
 def _replace(workers: list[_Worker], worker: _Worker) -> None:
-    """A fresh fork in place of a worker that was killed or died."""
-    worker.stop(kill=True)
+    """A fresh fork in place of a worker that was stopped (killed, or found dead)."""
     workers[workers.index(worker)] = _Worker.start(worker.convert)
 
 
@@ -172,5 +172,4 @@ def _timed_out(worker: _Worker, target: Target) -> Conversion:
 
 
 def _died(worker: _Worker, target: Target) -> Conversion:
-    worker.process.join(timeout=5)
     return Conversion(target.key, "failed", error=f"the converting process ended unexpectedly (exit code {worker.process.exitcode})")

@@ -31,8 +31,7 @@ class LiveBuild:
     budget: float | None = FIRST_PAGES  # None: every changed page in one round
     site: LiveSite | None = None
     updated: list[str] | None = None  # the pages the last round built again alone (their src_uri); None after a whole build
-    inputs_changed: bool = True  # an input changed since the last round began (set by the watcher)
-    edited: set[Path] = field(default_factory=set)  # the files the watcher saw change since the last round began
+    edited: set[Path] = field(default_factory=set)  # the input files the watcher saw change since the last round began
     kb: KnowledgeBase | None = None  # the last whole pipeline's knowledge base and history: they serve an edit's first pages
     history: KbHistory | None = None
     follow: bool = False  # the edited rules' pages were shown first: the whole pipeline runs in the next round
@@ -45,7 +44,6 @@ class LiveBuild:
     def changed(self, paths: list[str]) -> None:
         """The watcher saw these input files change (the next round takes them)."""
         self.edited.update(Path(path) for path in paths)
-        self.inputs_changed = True
 
     def build(self) -> BuildResult | None:
         """One round: the docs and the site again, building only the HTML pages whose Markdown changed when that is
@@ -60,11 +58,11 @@ class LiveBuild:
             gc.freeze()
 
     def _round(self) -> BuildResult | None:
-        if self.site is not None and self.site.pending and not self.inputs_changed and not self.follow:
+        if self.site is not None and self.site.pending and not self.edited and not self.follow:
             self.updated = self._update()
             if self.updated is not None:
                 return None
-        edited, self.edited, self.inputs_changed = self.edited, set(), False
+        edited, self.edited = self.edited, set()
         settings = self.load_settings()
         if self.site is not None and self.site.matches(settings.docs_dir, settings.site_dir):
             rules = _edited_rules(edited, settings) if edited and not self.follow else []

@@ -118,10 +118,11 @@ def serve(
             self._watched_paths[path] = 1
 
             def changed(event: watchdog.events.FileSystemEvent) -> None:
-                paths = [str(event.src_path), str(getattr(event, "dest_path", "") or "")]
-                if event.is_directory or type(event) not in CHANGES or all(not name or ignored(name, path, outputs) for name in paths):
+                names = [str(event.src_path), str(getattr(event, "dest_path", "") or "")]
+                inputs = [name for name in names if name and not ignored(name, path, outputs)]
+                if event.is_directory or type(event) not in CHANGES or not inputs:
                     return
-                session.changed([name for name in paths if name and not ignored(name, path, outputs)])
+                session.changed(inputs)
                 self.another_round()
 
             handler = watchdog.events.FileSystemEventHandler()
