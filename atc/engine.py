@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from atc.common.parallel import in_thread
 from atc.common.progress import Progress
 from atc.common.resources import templates_dir
 from atc.convert.attack_data import use_snapshot, with_attack
@@ -346,10 +347,8 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
     if only_changed is None:  # a preview's partial pages are not worth remembering
         ctx.memo = PageMemo(kb, targets, ctx.summaries, templates, settings.cache_dir)
     pages = render_pages(ctx) | site_assets()
-    made = len(pages)
-    if ctx.memo:
-        ctx.memo.close()
-        made = ctx.memo.made
+    made = ctx.memo.made if ctx.memo else len(pages)
+    remembering = in_thread(ctx.memo.close) if ctx.memo else None  # stored while the pages are written
     if only_changed is not None:
         from atc.render.preview import preview_pages
 
@@ -360,7 +359,11 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
     site = None
     with publishing(settings.docs_dir, settings.site_dir if settings.build_site else None) as staging:  # swapped in on success only
         started = time.perf_counter()
-        written = write_pages(pages, settings.docs_dir, staging.docs)
+        try:
+            written = write_pages(pages, settings.docs_dir, staging.docs)
+        finally:
+            if remembering:
+                remembering.result()
         timings["write"] = time.perf_counter() - started
         kb.problems.extend(Problem(str(settings.docs_dir / relative), "docs", why) for relative, why in written.refused)
         kb.problems.extend(

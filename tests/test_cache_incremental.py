@@ -173,8 +173,10 @@ def test_a_new_process_remembers_every_page(kb_copy: Settings) -> None:
     assert not re.search(r"render: \d+ pages in [\d.]+ s \(0 made", logs[0])
 
 
-def test_a_family_remembered_whole_keeps_its_pages_remembered(kb_copy: Settings) -> None:
+@pytest.mark.parametrize("jobs", [1, 2])  # with 2, the page makers run in forked workers and their memo use comes back
+def test_a_family_remembered_whole_keeps_its_pages_remembered(kb_copy: Settings, jobs: int) -> None:
     """A description edit takes the non-rule pages from one memo entry; a later retitle still finds most of them."""
+    kb_copy = replace(kb_copy, jobs=jobs)
     first = _build(kb_copy)
     seed = next(rule for rule in first.kb.rules if rule.slug == "win_security_susp_psexec_execution")
     _edit(seed.path, "description: ", "description: Edited for the test. ")

@@ -266,9 +266,10 @@ def test_deploy_formats_finalised_from_the_page_conversion_equal_a_conversion_of
     rules = load_rules([REPO_ROOT / "rules"], [])
     shared, separate = _shared_and_separate(rules, tmp_path)
     assert shared == separate and sum(status == "ok" for status, _, _ in shared.values()) > 100
-    splunk = _backends[BY_KEY["splunk"]]
-    splunk.init_processing_pipeline("default")  # as after a first conversion
-    assert _shares_format(splunk, BY_KEY["splunk"])  # the path is taken, not only its fallback
+    for key in ("splunk", "sqlite"):  # pySigma's own convert_rule, and one that only adds work for referenced rules
+        backend = _backends[BY_KEY[key]]
+        backend.init_processing_pipeline("default")  # as after a first conversion
+        assert _shares_format(backend, BY_KEY[key])  # the path is taken, not only its fallback
 
 
 def test_deploy_formats_from_the_page_conversion_on_sigmahq(tmp_path: Path) -> None:
@@ -284,7 +285,8 @@ def test_deploy_formats_from_the_page_conversion_on_sigmahq(tmp_path: Path) -> N
     assert shared == separate
 
 
-def test_a_deploy_twin_after_its_target_parses_and_converts_nothing_again(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("key", ["splunk", "sqlite"])
+def test_a_deploy_twin_after_its_target_parses_and_converts_nothing_again(monkeypatch: pytest.MonkeyPatch, key: str) -> None:
     import copy
 
     from sigma.rule import SigmaRule
@@ -304,9 +306,9 @@ def test_a_deploy_twin_after_its_target_parses_and_converts_nothing_again(monkey
 
     monkeypatch.setattr(runner, "SigmaRule", Counting)
     data = yaml.safe_load((REPO_ROOT / "rules/windows/security/win_security_susp_psexec_execution.yml").read_text(encoding="utf-8"))
-    splunk = BY_KEY["splunk"]
-    assert runner.convert_here(data, splunk).status == "ok"
-    shared = runner.convert_here(data, deploy_target(splunk))
-    assert Counting.made == 1 and shared.status == "ok" and "[" in (shared.query or "")
-    alone = runner.convert_here(copy.deepcopy(data), deploy_target(splunk))  # another rule's data: converted from the start
+    target = BY_KEY[key]
+    assert runner.convert_here(data, target).status == "ok"
+    shared = runner.convert_here(data, deploy_target(target))
+    assert Counting.made == 1 and shared.status == "ok" and len(shared.query or "") > 20
+    alone = runner.convert_here(copy.deepcopy(data), deploy_target(target))  # another rule's data: converted from the start
     assert Counting.made == 2 and alone == shared

@@ -7,6 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from atc.engine import BuildResult, run_build
 from atc.link.environments import EnvironmentView, Unlock
@@ -120,6 +122,46 @@ def test_missing_data_is_ranked_by_the_rules_it_would_unlock() -> None:
     assert Unlock("logging policy", "LP_y", 3) in with_x.unlocks(
         [summary("r1", ("DN_a",)), summary("r2", ("DN_a",)), summary("r6", ("DN_a",))]
     )
+
+
+_ids = st.sampled_from(["DN_a", "DN_b", "DN_c", "DN_gone"])
+_rules = st.lists(
+    st.builds(
+        lambda slug, items, components, product: summary(slug, tuple(items), tuple(components), product),
+        st.text("abc", min_size=1, max_size=3),
+        st.lists(_ids, max_size=3, unique=True),
+        st.lists(st.sampled_from(["DC0032", "DC0001"]), max_size=2, unique=True),
+        st.sampled_from(["windows", "linux", "Linux"]),
+    ),
+    max_size=12,
+)
+_environments = st.builds(
+    lambda items, policies, components, sources: Environment(
+        "e", "e", data_needed=tuple(items), logging_policies=tuple(policies), data_components=tuple(components), log_sources=tuple(sources)
+    ),
+    st.lists(_ids, max_size=2, unique=True),
+    st.lists(st.sampled_from(["LP_x", "LP_y"]), max_size=2, unique=True),
+    st.lists(st.sampled_from(["DC0032"]), max_size=1),
+    st.lists(st.sampled_from([LogSource(product="linux"), LogSource(category="process_creation")]), max_size=1),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_environments, _rules)
+def test_runs_and_unlocks_agree_with_the_verdicts(environment: Environment, rules: list[RuleSummary]) -> None:
+    """runs() is the verdict's `runs`; a logging policy unlocks exactly the blind rules whose verdict turns with it on."""
+    view = EnvironmentView(environment, ITEMS)
+    assert [view.runs(rule) for rule in rules] == [view.verdict(rule).runs for rule in rules]
+    blind = [rule for rule in rules if not view.verdict(rule).runs]
+    for unlock in view.unlocks(blind):
+        if unlock.kind == "logging policy":
+            more = EnvironmentView(replace(environment, logging_policies=(*environment.logging_policies, unlock.id)), ITEMS)
+            assert unlock.rules == sum(more.verdict(rule).runs for rule in blind) > 0
+    for policy in {"LP_x", "LP_y"} - set(environment.logging_policies):
+        more = EnvironmentView(replace(environment, logging_policies=(*environment.logging_policies, policy)), ITEMS)
+        turned = sum(more.verdict(rule).runs for rule in blind)
+        listed = [u.rules for u in view.unlocks(blind) if u.kind == "logging policy" and u.id == policy]
+        assert listed == ([turned] if turned else [])
 
 
 # --- the build --------------------------------------------------------------------------------------------

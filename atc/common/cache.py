@@ -92,8 +92,9 @@ def _delete(path: Path) -> None:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=60, isolation_level=None)
+    db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)  # a store may be closed by a helper thread
     try:
+        db.execute("PRAGMA page_size=65536")  # a new database only: pages and conversions are stored whole, 15-60 KB a row
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         checked = (path, path.stat().st_ino)
@@ -143,8 +144,9 @@ class Store:
         discard(self.path, why)
         self.db = open_db(self.path)
 
-    def get(self, slot: str, digest: bytes) -> Any | None:
-        """The value remembered for slot when it was made from the same digest, else None (the kind is read whole at first)."""
+    def read(self) -> dict[str, tuple[bytes, bytes]]:
+        """Every stored value of the kind with its digest, by slot (read once; before a fork, so that forked workers
+        `get` without touching the database, which SQLite does not allow across a fork)."""
         if self._stored is None:
             try:
                 rows = self.db.execute("SELECT slot, digest, value FROM slot WHERE kind = ?", (self.kind,))
@@ -154,7 +156,11 @@ class Store:
             except sqlite3.DatabaseError as exc:
                 self._start_afresh(exc)
                 self._stored = {}
-        found = self._stored.get(slot)
+        return self._stored
+
+    def get(self, slot: str, digest: bytes) -> Any | None:
+        """The value remembered for slot when it was made from the same digest, else None (the kind is read whole at first)."""
+        found = self.read().get(slot)
         return _loads(found[1]) if found is not None and found[0] == digest else None
 
     def get_many(self, slots: Iterable[str]) -> dict[str, Any]:
@@ -180,6 +186,18 @@ class Store:
     def put(self, slot: str, digest: bytes, value: Any) -> None:
         """Remember value for slot (written by write or close)."""
         self._pending.append((self.kind, slot, digest, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)))
+
+    def put_count(self) -> int:
+        """How many values were put and not yet written (a mark for `put_since`)."""
+        return len(self._pending)
+
+    def put_since(self, mark: int) -> list[tuple[str, str, bytes, bytes]]:
+        """The values put since the mark, as rows for `put_rows` (a forked worker's share, sent back to its parent)."""
+        return self._pending[mark:]
+
+    def put_rows(self, rows: list[tuple[str, str, bytes, bytes]]) -> None:
+        """Remember the values put_since gave (written by write or close)."""
+        self._pending.extend(rows)
 
     def put_merged(self, values: dict[str, dict]) -> None:
         """Add entries to the dictionaries stored in the slots, in one transaction, keeping what another build stored meanwhile."""

@@ -1,11 +1,12 @@
-"""Forked worker processes for the stages' independent items (rule files to parse, pages to render), results in input order."""
+"""Forked worker processes for the stages' independent items (rule files to parse, pages to render), results in input
+order; a thread for I/O that can overlap the caller's work."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -47,3 +48,12 @@ class ForkedMap:
             return [result for future in self.futures for result in future.result()]
         finally:
             self.pool.shutdown()
+
+
+def in_thread(work: Callable[[], R]) -> Future[R]:
+    """Start work in a thread of its own (I/O that overlaps the caller's: SQLite and the kernel leave the GIL); the
+    future gives its result or re-raises what stopped it."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="atc")
+    started = pool.submit(work)
+    pool.shutdown(wait=False)  # the thread ends with the work
+    return started

@@ -62,12 +62,18 @@ class _Converted:
 _last: tuple[object, dict[str, _Converted]] = (None, {})  # in a worker: the rule data converted last, by target key
 
 
+_OWN_FOR_ONE_RULE = frozenset(
+    {"sigma.backends.sqlite.sqlite.sqliteBackend.convert_rule"}
+)  # convert_rule overrides that only add work for rules other rules refer to (never a rule converted alone)
+
+
 def _shares_format(backend: Backend, target: Target) -> bool:
     """Whether the target's conversion serves its deploy format too, up to the per-query finalisation: its backend's
-    convert_rule is pySigma's own (which finalises each query last), and no output format brings a pipeline of its own."""
-    return type(backend).convert_rule is Backend.convert_rule and _format_pipeline(backend, target.output_format) == _format_pipeline(
-        backend, export_format(target)
-    )
+    convert_rule is pySigma's own for a rule converted alone (it finalises each query last), and no output format
+    brings a pipeline of its own (tests/test_deploy_exports.py checks the results against conversions of their own)."""
+    convert = type(backend).convert_rule
+    own = convert is Backend.convert_rule or f"{convert.__module__}.{convert.__qualname__}" in _OWN_FOR_ONE_RULE
+    return own and _format_pipeline(backend, target.output_format) == _format_pipeline(backend, export_format(target))
 
 
 def _format_pipeline(backend: Backend, output_format: str) -> object:

@@ -71,6 +71,14 @@ class EnvironmentView:
             return Verdict(name, True, tuple(dict.fromkeys(via)))
         return Verdict(name, False, reason=self.reason(rule))
 
+    def runs(self, rule: RuleSummary) -> bool:
+        """Whether the rule runs here (its verdict's `runs`, without working out on what or why not)."""
+        return (
+            any(self.collects(item) for item in rule.data_needed)
+            or any(dc in self.components for dc in rule.data_components)
+            or any(_covers(source, rule.logsource) for source in self.environment.log_sources)
+        )
+
     def reason(self, rule: RuleSummary) -> str:
         """What a blind rule is missing here, in one line."""
         if rule.data_needed:
@@ -90,9 +98,10 @@ class EnvironmentView:
         candidates = {
             p for rule in blind for item in rule.data_needed if item in self.items for p in self.items[item].logging_policies
         } - self.policies
-        for policy in sorted(candidates):
+        for policy in sorted(candidates):  # a policy can only unlock the rules reading an item it produces
             more = EnvironmentView(replace(self.environment, logging_policies=(*self.environment.logging_policies, policy)), self.items)
-            policies[policy] = sum(1 for rule in blind if more.verdict(rule).runs)
+            reading = (rule for rule in blind if any(policy in self.items[i].logging_policies for i in rule.data_needed if i in self.items))
+            policies[policy] = sum(1 for rule in reading if more.runs(rule))
         components: Counter[str] = Counter(dc for rule in blind if not rule.data_needed for dc in rule.data_components)
         found = [Unlock("Data Needed", k, n) for k, n in items.items()] + [Unlock("logging policy", k, n) for k, n in policies.items() if n]
         found += [Unlock("data component", k, n) for k, n in components.items()]

@@ -313,7 +313,7 @@ class AttackPages:
             layers[f"{ANALYTICS_LAYER}.json"] = ("Analytics implemented", summaries, "analytics")
         for view in self.environment_views:
             name, title = view.environment.name, view.environment.title
-            rules = [rule for rule in summaries if view.verdict(rule).runs]
+            rules = [rule for rule in summaries if view.runs(rule)]
             layers[f"{ENVIRONMENT_LAYER_PREFIX}{safe_slug(name)}.json"] = (f"Rules that can run in {title}", rules, "rules")
         for slug, rules in rules_by_product(summaries).items():
             layers[f"{slug}.json"] = (f"Rules for {rules[0].logsource.product}", rules, "rules")

@@ -7,10 +7,14 @@ import os
 import posixpath
 import shutil
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from atc.common.parallel import cores
+
 MANIFEST = ".atc-generated.json"  # dot file: mkdocs leaves it out of the site
+WRITERS = min(8, max(2, cores()))  # threads reading and writing pages: the kernel's file work runs outside the GIL
 
 
 @dataclass(frozen=True)
@@ -77,12 +81,23 @@ def carry_refused(report: WriteReport, docs_dir: Path, into: Path) -> None:
             os.link(source, target)  # a FIFO or device: its own inode again (copying would read it)
 
 
-def _same(path: str, data: bytes) -> bool:
-    """Whether the regular file at path holds exactly data."""
+def _same(path: str, text: str | bytes) -> bool:
+    """Whether the regular file at path holds exactly the text (UTF-8) or bytes."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
     if os.path.islink(path) or not os.path.isfile(path) or os.path.getsize(path) != len(data):
         return False
     with open(path, "rb") as handle:
         return handle.read() == data
+
+
+def _write_new(target: Path, text: str) -> int:
+    """Write a page into the staging folder unless something is staged there already (never overwritten); 1 if written."""
+    try:
+        with open(target, "xb") as handle:
+            handle.write(text.encode("utf-8"))
+    except FileExistsError:
+        return 0
+    return 1
 
 
 def write_pages(pages: dict[str, str], docs_dir: Path, into: Path) -> WriteReport:
@@ -97,12 +112,15 @@ def write_pages(pages: dict[str, str], docs_dir: Path, into: Path) -> WriteRepor
         os.makedirs(root / folder, exist_ok=True)
     unchanged = removed = 0
     kept: set[str] = set()
+    regenerated = [relative for relative in files if relative in pages]
+    with ThreadPoolExecutor(WRITERS) as pool:  # the old pages are read side by side
+        same = dict(zip(regenerated, pool.map(_same, [os.path.join(docs_dir, r) for r in regenerated], [pages[r] for r in regenerated])))
     for relative in files:
         if relative == MANIFEST:
             continue
         source = os.path.join(docs_dir, relative)
         if relative in pages:
-            if _same(source, pages[relative].encode("utf-8")):
+            if same[relative]:
                 _keep(source, os.path.join(root, relative))
                 kept.add(relative)
                 unchanged += 1
@@ -116,7 +134,7 @@ def write_pages(pages: dict[str, str], docs_dir: Path, into: Path) -> WriteRepor
             refused.append((relative, why))
         else:
             _keep(source, os.path.join(root, relative))  # hand-written
-    written = 0
+    new: list[tuple[Path, str]] = []
     folders_inside: dict[str, Path] = {}  # page folder -> its resolved path, checked to lie inside the staging folder
     for relative, text in sorted(pages.items()):
         if relative in kept:
@@ -130,11 +148,9 @@ def write_pages(pages: dict[str, str], docs_dir: Path, into: Path) -> WriteRepor
                 raise ValueError(f"page path {relative!r} leaves the docs folder")
             resolved.mkdir(parents=True, exist_ok=True)
             folders_inside[folder] = resolved
-        target = folders_inside[folder] / name
-        if target.exists():  # never overwrite what is already staged
-            continue
-        target.write_bytes(text.encode("utf-8"))
-        written += 1
+        new.append((folders_inside[folder] / name, text))
+    with ThreadPoolExecutor(WRITERS) as pool:
+        written = sum(pool.map(_write_new, [path for path, _ in new], [text for _, text in new]))
     (root / MANIFEST).write_text(json.dumps(sorted(set(pages) - set(clashes)), indent=0) + "\n", encoding="utf-8")
     return WriteReport(written, unchanged, removed, refused, clashes)
 
