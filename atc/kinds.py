@@ -27,6 +27,8 @@ class Kind:
     needs: tuple[str, ...] = ()  # the kinds loaded and linked before it (their items are in Loading.loaded)
     plural: str = ""  # how counts name its items ("12 logging policies"); empty: the title with an s
     folder_help: str = ""  # what one of its folders is, for --help and atc.yml; empty: "a folder of <key> YAML"
+    recognise: str | None = None  # "module:function": (a YAML file's first 64 KB, as text) -> whether it is one of this
+    # kind's files; `atc init` proposes the folders holding them
 
     def counted(self, number: int) -> str:
         """A count of its items as the build summary and `atc check` print it."""
@@ -109,6 +111,7 @@ for _kind in (
         loader="atc.load.remembered:load_rule_kind",
         pages="atc.render.rule_pages:rule_pages",
         plural="rules",
+        recognise="atc.load.rules:recognise",
     ),
     Kind(
         "data_needed",
@@ -116,12 +119,13 @@ for _kind in (
         "Data_Needed",
         ("data_needed.md.j2", "data_needed_index.md.j2"),
         settings_key="data_needed",
-        folder_help="a folder of Data Needed YAML",
+        folder_help="a folder of Data Needed YAML (atc's or Atomic Threat Coverage's format)",
         loader="atc.load.data_needed:load_data_needed",
         linker="atc.link.data_needed:link_kind",
         pages="atc.render.data_needed_pages:data_needed_pages",
         needs=("logging_policy",),
         plural="Data Needed",
+        recognise="atc.load.data_needed:recognise",
     ),
     Kind(
         "logging_policy",
@@ -134,6 +138,7 @@ for _kind in (
         linker="atc.link.logging_policies:link_kind",
         pages="atc.render.policy_pages:logging_policy_pages",
         plural="logging policies",
+        recognise="atc.load.logging_policies:recognise",
     ),
     Kind(
         "trigger",

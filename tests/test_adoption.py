@@ -89,7 +89,7 @@ def test_init_on_the_corpora_names_every_sigma_rule_folder():
 
     found = discover(CORPORA)
     assert found.rules["sigma/rules"] > 3000 and "deprecated" in found.rules
-    assert found.triggers == {"atomic-red-team/atomics"} and found.data_needed == {"atc-data/data_needed"}
+    assert found.folders["triggers"] == {"atomic-red-team/atomics"} and found.folders["data_needed"] == {"atc-data/data_needed"}
 
 
 def test_a_team_template_overrides_one_template_and_atc_supplies_the_rest(repo):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from atc.commands import main
 from atc.engine import BuildResult, check, run_build
@@ -266,3 +267,34 @@ def test_items_given_to_the_load_are_not_read_again(playbook_kind: Kind, tmp_pat
     assert kb.rules == [] and sorted(kb.items[KIND]) == ["PB_lateral", "PB_unknown"]
     assert kb.problems is problems and [Path(problem.path).name for problem in problems] == ["broken.yml"]
     assert list(kb.items) == ["rule", "data_needed", "logging_policy", "trigger", KIND]  # registry order
+
+
+def recognise_playbook(head: str) -> bool:
+    """The kind's recogniser: a playbook file starts with its PB_ id."""
+    return head.startswith("id: PB_")
+
+
+def test_atc_init_proposes_the_folders_of_a_kind_that_recognises_its_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recognising = replace(PLAYBOOK_KIND, recognise=f"{__name__}:recognise_playbook")
+    register(recognising)
+    try:
+        _knowledge_base(tmp_path)
+        (tmp_path / "templates" / "playbook.md.j2").unlink()  # not a YAML file either way
+        monkeypatch.chdir(tmp_path)
+        assert main(["init"]) == 0
+        text = (tmp_path / "atc.yml").read_text(encoding="utf-8")
+        config = yaml.safe_load(text)
+        assert config["playbooks"] == "playbooks" and config["rules"] == "rules"
+        assert load_config_file(tmp_path / "atc.yml").folders("playbooks") == (tmp_path / "playbooks",)
+        assert "# Response playbook: a folder of playbooks YAML" in text
+    finally:
+        del KINDS[KIND]
+    register(PLAYBOOK_KIND)  # without a recogniser: named in atc.yml as a commented line for the team to fill in
+    try:
+        (tmp_path / "atc.yml").unlink()
+        assert main(["init"]) == 0
+        text = (tmp_path / "atc.yml").read_text(encoding="utf-8")
+        assert "playbooks" not in (yaml.safe_load(text) or {})
+        assert "# playbooks: playbooks   (atc init does not recognise its files: name them here)" in text
+    finally:
+        del KINDS[KIND]

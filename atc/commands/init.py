@@ -7,16 +7,16 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from atc.common.resources import workflows_dir
+from atc.kinds import folder_kinds, resolve
 from atc.settings import CONFIG_NAME
 
 _SKIPPED = {"docs", "site", "node_modules", "venv", "build", "dist", "__pycache__"}  # besides hidden folders
-_RULE = re.compile(r"^(?:detection|correlation|filter):", re.MULTILINE)
-_DATA_NEEDED = re.compile(r"^title:\s*['\"]?DN_", re.MULTILINE)
-_POLICY = re.compile(r"^title:\s*['\"]?LP_", re.MULTILINE)
+RULES, TRIGGERS = "rules", "triggers"  # settings keys: rule folders are grouped, triggers found by their atomics/ folder
 _ATOMIC = re.compile(r"^T\d{4}(?:\.\d{3})?$")
 _HEAD = 65_536  # bytes read of each YAML file to tell what it is
 _GITHUB = re.compile(r"^(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)([\w.-]+/[\w.-]+?)(?:\.git)?/?$")
@@ -33,9 +33,7 @@ class Found:
     """What `atc init` found in a repository, as paths relative to it (posix)."""
 
     rules: dict[str, int] = field(default_factory=dict)  # top folder -> rule files below it
-    data_needed: set[str] = field(default_factory=set)
-    logging_policies: set[str] = field(default_factory=set)
-    triggers: set[str] = field(default_factory=set)
+    folders: dict[str, set[str]] = field(default_factory=dict)  # every other kind's settings key -> folders holding its files
     rule_dirs: dict[str, int] = field(default_factory=dict)  # folder -> rule files directly in it
 
     def group_rules(self) -> None:
@@ -51,39 +49,44 @@ class Found:
             self.rules[key] = self.rules.get(key, 0) + count
 
 
-def _kind(path: Path) -> str | None:
-    """Whether a YAML file is a Sigma rule, a Data Needed item or a logging policy, from its first bytes."""
+def _recognisers() -> list[tuple[str, Callable[[str], bool]]]:
+    """(settings key, recogniser) of each kind read from folders that recognises its files, in registry order with the
+    rules last: a file another kind claims is not a rule."""
+    kinds = sorted((kind for kind in folder_kinds().values() if kind.recognise), key=lambda kind: kind.settings_key == RULES)
+    return [(str(kind.settings_key), resolve(str(kind.recognise))) for kind in kinds]
+
+
+def _kind(path: Path, recognisers: list[tuple[str, Callable[[str], bool]]]) -> str | None:
+    """The settings key of the kind whose file this YAML file is, from its first bytes (None: no kind's)."""
     try:
         with path.open("rb") as handle:
             head = handle.read(_HEAD).decode("utf-8", "replace")
     except OSError:
         return None
-    if _DATA_NEEDED.search(head):
-        return "data_needed"
-    if _POLICY.search(head):
-        return "logging_policies"
-    return "rules" if _RULE.search(head) else None
+    return next((key for key, recognise in recognisers if recognise(head)), None)
 
 
 def discover(root: Path) -> Found:
-    """Rule folders (by top folder), Data Needed and logging policy folders and Atomic Red Team atomics/ folders below root."""
+    """Rule folders (by top folder), every other kind's folders (its files recognised by the registry's `recognise`) and
+    Atomic Red Team atomics/ folders below root."""
     found = Found()
+    recognisers = _recognisers()
     for parent, folders, names in os.walk(root):
         here = Path(parent)
         rel = here.relative_to(root)
         folders[:] = sorted(name for name in folders if not name.startswith(".") and name not in _SKIPPED)
         if here.name == "atomics" and any(_ATOMIC.match(name) for name in folders):
-            found.triggers.add(rel.as_posix())
+            found.folders.setdefault(TRIGGERS, set()).add(rel.as_posix())
             folders[:] = []
             continue
         for name in sorted(names):
             if not name.endswith((".yml", ".yaml")) or (here == root and name == CONFIG_NAME):
                 continue
-            kind = _kind(here / name)
-            if kind == "rules":
+            kind = _kind(here / name, recognisers)
+            if kind == RULES:
                 found.rule_dirs[rel.as_posix()] = found.rule_dirs.get(rel.as_posix(), 0) + 1
             elif kind is not None:
-                getattr(found, kind).add(rel.as_posix())
+                found.folders.setdefault(kind, set()).add(rel.as_posix())
     found.group_rules()
     return found
 
@@ -128,16 +131,14 @@ def config_text(found: Found, example: bool, url: str | None = None) -> str:
     ]
     if "deprecated" in found.rules:
         lines.append(f"# deprecated/ holds {found.rules['deprecated']:,} more rule files; add it to `rules` to give them pages too")
-    for key, what, values in (
-        ("data_needed", "Data Needed items (atc's or Atomic Threat Coverage's format)", found.data_needed),
-        ("logging_policies", "logging policies", found.logging_policies),
-        ("triggers", "Atomic Red Team's atomics/ folder", found.triggers),
-    ):
-        outer = _outermost(values)
-        lines += ["", f"# {what}"] + (
-            [f"{key}: {_yaml_list(outer)}"]
-            if outer
-            else [f"# {key}: {key if key != 'triggers' else 'atomic-red-team/atomics'}   (none found)"]
+    for key, kind in folder_kinds().items():
+        if key == RULES:
+            continue
+        outer = _outermost(found.folders.get(key, set()))
+        example = "atomic-red-team/atomics" if key == TRIGGERS else key
+        absent = "none found" if kind.recognise or key == TRIGGERS else "atc init does not recognise its files: name them here"
+        lines += ["", f"# {kind.title}: {kind.folder_help or f'a folder of {key} YAML'}"] + (
+            [f"{key}: {_yaml_list(outer)}"] if outer else [f"# {key}: {example}   ({absent})"]
         )
     lines += [
         "",
@@ -220,13 +221,9 @@ def run_init(root: Path, force: bool, workflows: bool, repository: str, ref: str
     out.append(
         f"wrote {config}: rules in {', '.join(sorted(found.rules))}"
         + "".join(
-            f"; {label} in {', '.join(_outermost(values))}"
-            for label, values in (
-                ("Data Needed", found.data_needed),
-                ("logging policies", found.logging_policies),
-                ("triggers", found.triggers),
-            )
-            if values
+            f"; {kind.plural or kind.title.lower() + 's'} in {', '.join(_outermost(found.folders[key]))}"
+            for key, kind in folder_kinds().items()
+            if key in found.folders
         )
     )
     ignore = root / ".gitignore"
@@ -245,7 +242,7 @@ def run_init(root: Path, force: bool, workflows: bool, repository: str, ref: str
                 continue
             target.write_text(team_workflow((workflows_dir() / name).read_text(encoding="utf-8"), repository, ref), encoding="utf-8")
             out.append(f"wrote {target}")
-    out.append("next: `atc build`, then open site/index.html")
+    out.append("next: `atc serve` to build and browse the site (or `atc build --offline`, then open site/index.html)")
     return 0
 
 
@@ -253,8 +250,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     init = commands.add_parser(
         "init",
         help="write a commented atc.yml for the repository here (and its GitHub workflows)",
-        description="Look through the current folder for Sigma rules, Data Needed items, logging policies and Atomic Red Team "
-        "atomics, and write a commented atc.yml naming them (with an example rule when there is none). With --workflows, "
+        description="Look through the current folder for Sigma rules, Data Needed items, logging policies, Atomic Red Team "
+        "atomics and the files of any kind a plugin adds, and write a commented atc.yml naming them (with an example rule when there is none). With --workflows, "
         "also write .github/workflows/ (pull-request check, report comment, GitHub Pages) that install atc from a pinned checkout.",
         epilog="exit status: 0 written; 1 atc.yml (or a workflow) exists and --force was not given.",
     )

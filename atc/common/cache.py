@@ -94,7 +94,6 @@ def _delete(path: Path) -> None:
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)  # a store may be closed by a helper thread
     try:
-        db.execute("PRAGMA page_size=65536")  # a new database only: pages and conversions are stored whole, 15-60 KB a row
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         checked = (path, path.stat().st_ino)

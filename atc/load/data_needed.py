@@ -21,6 +21,7 @@ KIND = "data_needed"
 # <EventID>4688</EventID> in XML samples, "EventID": 4688 or EventID=4688 in JSON / key=value samples
 _SAMPLE_EVENT_ID = re.compile(r"<EventID\b[^>]*>\s*(\d+)\s*</EventID>|\bEventI[Dd]\"?\s*[:=]\s*\"?(\d+)", re.ASCII)
 _TITLE_EVENT_ID = re.compile(r"^DN_\d+_(\d+)_", re.ASCII)  # DN_0040_528_user_... -> 528
+_TITLE = re.compile(r"^title:\s*['\"]?DN_", re.MULTILINE)
 
 _PRODUCTS = {
     "windows": "windows",
@@ -87,6 +88,11 @@ _ATC_CATEGORIES = {
     "http logs": "webserver",
     "proxy logs": "proxy",
 }
+
+
+def recognise(head: str) -> bool:
+    """Whether a YAML file's first bytes are a Data Needed item's (a title starting DN_, as ATC names them)."""
+    return _TITLE.search(head) is not None
 
 
 def load_data_needed(dirs: list[Path], problems: list[Problem], loading: Loading | None = None) -> dict[str, DataNeeded]:

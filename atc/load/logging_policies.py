@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from atc.load.fields import FieldError, event_id_list, load_unique, read_mapping, text, text_list
@@ -10,6 +11,12 @@ from atc.load.yamlfile import per_file
 from atc.model import LoggingPolicy, Problem
 
 KIND = "logging_policy"
+_TITLE = re.compile(r"^title:\s*['\"]?LP_", re.MULTILINE)
+
+
+def recognise(head: str) -> bool:
+    """Whether a YAML file's first bytes are a logging policy's (a title starting LP_, as ATC names them)."""
+    return _TITLE.search(head) is not None
 
 
 def load_logging_policies(dirs: list[Path], problems: list[Problem], loading: Loading | None = None) -> dict[str, LoggingPolicy]:

@@ -18,7 +18,7 @@ from atc.load.documents import aggregation_rule, collection_documents, correlati
 from atc.load.yamlfile import MAX_DEPTH, one_line, parse_yaml_documents, per_file, read_text, type_name
 from atc.model import LogSource, Problem, Rule
 
-__all__ = ["find_files", "finish_rules", "load_file", "load_rules", "one_line", "safe_slug"]
+__all__ = ["find_files", "finish_rules", "load_file", "load_rules", "one_line", "recognise", "safe_slug"]
 
 RULE_SUFFIXES = (".yml", ".yaml")
 MAX_RULE_VALUES = 10_000  # YAML values in one rule; SigmaHQ's largest rules have about two thousand
@@ -29,8 +29,14 @@ EVENT_ID_TEXT = re.compile(
 )  # an event id as text: ASCII digits ('4688'); int() takes other scripts' digits, isdigit() even '²'
 GENERATED_NAMES = frozenset({"index", "gaps"})  # pages atc writes beside items' pages (Data_Needed/gaps.md)
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_RULE_KEY = re.compile(r"^(?:detection|correlation|filter):", re.MULTILINE)
 _TEXT_KEYS = ("title", "id", "description", "status", "level", "author")
 _LIST_KEYS = ("references", "falsepositives", "tags")
+
+
+def recognise(head: str) -> bool:
+    """Whether a YAML file's first bytes are a Sigma rule's (a detection, correlation or filter at the top level)."""
+    return _RULE_KEY.search(head) is not None
 
 
 def find_files(dirs: Iterable[Path], problems: list[Problem], kind: str) -> list[Path]:
