@@ -12,8 +12,6 @@ import pytest
 
 from atc.common.parallel import MIN_ITEMS, ForkedMap, in_thread
 from atc.engine import run_build
-from atc.render import pages
-from atc.render.context import RenderContext
 from atc.settings import default_settings
 from tests.conftest import CORPORA, needs_corpora
 from tests.test_deterministic import tree
@@ -45,23 +43,6 @@ def test_parallel_load_and_render_make_the_pages_one_process_makes(tmp_path: Pat
         run_build(replace(base, docs_dir=tmp_path / name / "docs", cache_dir=tmp_path / name / "cache", jobs=jobs), quiet=True)
     one, two = tree(tmp_path / "one/docs"), tree(tmp_path / "two/docs")
     assert len(one) > 150 and one == two
-
-
-def _pid_page(ctx: RenderContext) -> dict[str, str]:
-    return {"pid.md": ctx.remember(("pid",), lambda: f"made by {os.getpid()}\n")}
-
-
-def test_page_makers_run_in_forked_workers_and_what_they_make_is_remembered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pages, "OTHER_PAGES", (*pages.OTHER_PAGES, _pid_page))
-    base = replace(default_settings(), build_site=False, targets=("splunk",))
-    two = replace(base, docs_dir=tmp_path / "two/docs", cache_dir=tmp_path / "two/cache", jobs=2)
-    first = run_build(two, quiet=True)
-    assert first.pages["pid.md"] != f"made by {os.getpid()}\n"
-    one = run_build(replace(base, docs_dir=tmp_path / "one/docs", cache_dir=tmp_path / "one/cache", jobs=1), quiet=True)
-    assert one.pages["pid.md"] == f"made by {os.getpid()}\n"
-    assert {k: v for k, v in one.pages.items() if k != "pid.md"} == {k: v for k, v in first.pages.items() if k != "pid.md"}
-    again = run_build(two, quiet=True)
-    assert again.made == 0 and again.pages == first.pages  # the worker's page was stored by this process
 
 
 def test_work_in_a_thread_gives_its_result_or_its_error() -> None:

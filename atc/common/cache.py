@@ -143,9 +143,8 @@ class Store:
         discard(self.path, why)
         self.db = open_db(self.path)
 
-    def read(self) -> dict[str, tuple[bytes, bytes]]:
-        """Every stored value of the kind with its digest, by slot (read once; before a fork, so that forked workers
-        `get` without touching the database, which SQLite does not allow across a fork)."""
+    def get(self, slot: str, digest: bytes) -> Any | None:
+        """The value remembered for slot when it was made from the same digest, else None (the kind is read whole at first)."""
         if self._stored is None:
             try:
                 rows = self.db.execute("SELECT slot, digest, value FROM slot WHERE kind = ?", (self.kind,))
@@ -155,11 +154,7 @@ class Store:
             except sqlite3.DatabaseError as exc:
                 self._start_afresh(exc)
                 self._stored = {}
-        return self._stored
-
-    def get(self, slot: str, digest: bytes) -> Any | None:
-        """The value remembered for slot when it was made from the same digest, else None (the kind is read whole at first)."""
-        found = self.read().get(slot)
+        found = self._stored.get(slot)
         return _loads(found[1]) if found is not None and found[0] == digest else None
 
     def get_many(self, slots: Iterable[str]) -> dict[str, Any]:
@@ -185,18 +180,6 @@ class Store:
     def put(self, slot: str, digest: bytes, value: Any) -> None:
         """Remember value for slot (written by write or close)."""
         self._pending.append((self.kind, slot, digest, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)))
-
-    def put_count(self) -> int:
-        """How many values were put and not yet written (a mark for `put_since`)."""
-        return len(self._pending)
-
-    def put_since(self, mark: int) -> list[tuple[str, str, bytes, bytes]]:
-        """The values put since the mark, as rows for `put_rows` (a forked worker's share, sent back to its parent)."""
-        return self._pending[mark:]
-
-    def put_rows(self, rows: list[tuple[str, str, bytes, bytes]]) -> None:
-        """Remember the values put_since gave (written by write or close)."""
-        self._pending.extend(rows)
 
     def put_merged(self, values: dict[str, dict]) -> None:
         """Add entries to the dictionaries stored in the slots, in one transaction, keeping what another build stored meanwhile."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +17,7 @@ from atc.link.environments import EnvironmentView
 from atc.model import KnowledgeBase, RuleSummary
 from atc.render.escape import code_text, template_environment
 from atc.render.link_filters import LinkFilters, link_to, technique_name
-from atc.render.page_memo import MemoShare, PageMemo
+from atc.render.page_memo import PageMemo
 from atc.render.target_text import reproduce, versions_text
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _rendering: tuple[jinja2.Template, list[dict[str, object]]] | None = None  # what forked workers render (set before the fork)
-_making: tuple[RenderContext, Sequence[Callable[[RenderContext], Mapping[str, str]]]] | None = None  # the page makers they run
 
 
 class RenderFailure(Exception):
@@ -40,15 +39,6 @@ def _render_page(number: int) -> str | Exception:
         return template.render(**contexts[number])
     except Exception as exc:  # a value no check foresaw: the page's problem, reported by the caller
         return RenderFailure(f"{type(exc).__name__}: {exc}")  # picklable, whatever the error held
-
-
-def _make_pages(number: int) -> tuple[Mapping[str, str], MemoShare | None]:
-    """Worker task: the pages of one page maker, with what it used and made of the memo."""
-    assert _making is not None
-    ctx, makers = _making
-    mark = ctx.memo.mark() if ctx.memo else None
-    pages = makers[number](ctx)
-    return pages, ctx.memo.since(mark) if ctx.memo and mark is not None else None
 
 
 def page_environment(kb: KnowledgeBase, templates_dir: Path | Sequence[Path], compiled: Path | None = None) -> jinja2.Environment:
@@ -150,25 +140,6 @@ class RenderContext:
             return made
 
         return finish
-
-    def make_all(self, makers: Sequence[Callable[[RenderContext], Mapping[str, str]]]) -> dict[str, str]:
-        """The pages of every maker, merged in maker order; the makers run side by side in forked workers (what they
-        used and made of the memo taken back as if made here)."""
-        global _making
-        _ = self.summaries, self.environment_views  # worked out once, before the fork
-        if self.memo is not None:
-            self.memo.read()
-        _making = (self, makers)
-        try:
-            made = ForkedMap(_make_pages, range(len(makers)), self.jobs, heavy=True).results()
-        finally:
-            _making = None
-        pages: dict[str, str] = {}
-        for some, share in made:
-            pages.update(some)
-            if share is not None and self.memo is not None:
-                self.memo.merge(share)
-        return pages
 
     def remember(self, inputs: object, make: Callable[[], T]) -> T:
         """make(), or what it gave an earlier build for the same inputs when the build remembers pages."""

@@ -6,7 +6,7 @@ import io
 import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from atc.common.cache import Store, code_digest, digest, files_digest, value_digest
 from atc.convert.targets import Target
@@ -51,22 +51,6 @@ def content_digest(value: object, references: dict[int, bytes] | None = None) ->
 def rule_digest(rule: Rule) -> bytes:
     """A digest of a rule's whole state but its parsed YAML and conditions, which its text and the loader's code (in the base digest) decide."""
     return content_digest({name: value for name, value in vars(rule).items() if name not in ("data", "conditions")})
-
-
-class MemoMark(NamedTuple):
-    """How many slots were used, values put and pages made (see PageMemo.mark)."""
-
-    slots: int
-    puts: int
-    made: int
-
-
-class MemoShare(NamedTuple):
-    """A forked worker's use of the memo: the slots it used, the values it made (as stored rows), how many."""
-
-    slots: list[str]
-    rows: list[tuple[str, str, bytes, bytes]]
-    made: int
 
 
 class PageMemo:
@@ -134,24 +118,6 @@ class PageMemo:
         """Remember a page made from the inputs whose digest recall() gave."""
         self.memo.put(inputs_digest.hex(), inputs_digest, (value, []))
         self.made += 1
-
-    def read(self) -> None:
-        """Read the remembered pages now: forked workers then look pages up without the database (see Store.read)."""
-        self.memo.read()
-
-    def mark(self) -> MemoMark:
-        """Where the memo stands: what a forked worker made since is `since(mark)`."""
-        return MemoMark(len(self.slots), self.memo.put_count(), self.made)
-
-    def since(self, mark: MemoMark) -> MemoShare:
-        """What was used and made since the mark (in a forked worker: sent back to the parent, who `merge`s it)."""
-        return MemoShare(self.slots[mark.slots :], self.memo.put_since(mark.puts), self.made - mark.made)
-
-    def merge(self, share: MemoShare) -> None:
-        """Take what a forked worker used and made as if this process had."""
-        self.slots.extend(share.slots)
-        self.memo.put_rows(share.rows)
-        self.made += share.made
 
     def close(self) -> None:
         """Write what was newly made and forget what this build did not use."""

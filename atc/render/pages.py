@@ -42,7 +42,10 @@ def kind_pages(name: str) -> PageMaker | None:
 def knowledge_base_pages(ctx: RenderContext) -> dict[str, str]:
     """Every page made from the rule summaries: each kind's but the rules' own, then the pages of no kind."""
     makers = [maker for name in KINDS if name != RULE_KIND and (maker := kind_pages(name)) is not None]
-    return ctx.make_all([*makers, *OTHER_PAGES])
+    pages: dict[str, str] = {}
+    for maker in [*makers, *OTHER_PAGES]:
+        pages.update(maker(ctx))
+    return pages
 
 
 def evidence_page(ctx: RenderContext) -> dict[str, str]:

@@ -7,14 +7,10 @@ import os
 import posixpath
 import shutil
 import stat
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from atc.common.parallel import cores
-
 MANIFEST = ".atc-generated.json"  # dot file: mkdocs leaves it out of the site
-WRITERS = min(8, max(2, cores()))  # threads reading and writing pages: the kernel's file work runs outside the GIL
 
 
 @dataclass(frozen=True)
@@ -81,9 +77,8 @@ def carry_refused(report: WriteReport, docs_dir: Path, into: Path) -> None:
             os.link(source, target)  # a FIFO or device: its own inode again (copying would read it)
 
 
-def _same(path: str, text: str | bytes) -> bool:
-    """Whether the regular file at path holds exactly the text (UTF-8) or bytes."""
-    data = text.encode("utf-8") if isinstance(text, str) else text
+def _same(path: str, data: bytes) -> bool:
+    """Whether the regular file at path holds exactly data."""
     if os.path.islink(path) or not os.path.isfile(path) or os.path.getsize(path) != len(data):
         return False
     with open(path, "rb") as handle:
@@ -112,15 +107,12 @@ def write_pages(pages: dict[str, str], docs_dir: Path, into: Path) -> WriteRepor
         os.makedirs(root / folder, exist_ok=True)
     unchanged = removed = 0
     kept: set[str] = set()
-    regenerated = [relative for relative in files if relative in pages]
-    with ThreadPoolExecutor(WRITERS) as pool:  # the old pages are read side by side
-        same = dict(zip(regenerated, pool.map(_same, [os.path.join(docs_dir, r) for r in regenerated], [pages[r] for r in regenerated])))
     for relative in files:
         if relative == MANIFEST:
             continue
         source = os.path.join(docs_dir, relative)
         if relative in pages:
-            if same[relative]:
+            if _same(source, pages[relative].encode("utf-8")):
                 _keep(source, os.path.join(root, relative))
                 kept.add(relative)
                 unchanged += 1
@@ -134,7 +126,7 @@ def write_pages(pages: dict[str, str], docs_dir: Path, into: Path) -> WriteRepor
             refused.append((relative, why))
         else:
             _keep(source, os.path.join(root, relative))  # hand-written
-    new: list[tuple[Path, str]] = []
+    written = 0
     folders_inside: dict[str, Path] = {}  # page folder -> its resolved path, checked to lie inside the staging folder
     for relative, text in sorted(pages.items()):
         if relative in kept:
@@ -148,9 +140,7 @@ def write_pages(pages: dict[str, str], docs_dir: Path, into: Path) -> WriteRepor
                 raise ValueError(f"page path {relative!r} leaves the docs folder")
             resolved.mkdir(parents=True, exist_ok=True)
             folders_inside[folder] = resolved
-        new.append((folders_inside[folder] / name, text))
-    with ThreadPoolExecutor(WRITERS) as pool:
-        written = sum(pool.map(_write_new, [path for path, _ in new], [text for _, text in new]))
+        written += _write_new(folders_inside[folder] / name, text)
     (root / MANIFEST).write_text(json.dumps(sorted(set(pages) - set(clashes)), indent=0) + "\n", encoding="utf-8")
     return WriteReport(written, unchanged, removed, refused, clashes)
 
