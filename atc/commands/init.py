@@ -251,8 +251,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "init",
         help="write a commented atc.yml for the repository here (and its GitHub workflows)",
         description="Look through the current folder for Sigma rules, Data Needed items, logging policies, Atomic Red Team "
-        "atomics and the files of any kind a plugin adds, and write a commented atc.yml naming them (with an example rule when there is none). With --workflows, "
-        "also write .github/workflows/ (pull-request check, report comment, GitHub Pages) that install atc from a pinned checkout.",
+        "atomics and the files of any kind a plugin adds, and write a commented atc.yml naming them (with an example rule "
+        "when there is none). With --workflows, also write .github/workflows/ (pull-request check, report comment, "
+        "GitHub Pages) that install atc from a pinned checkout.",
         epilog="exit status: 0 written; 1 atc.yml (or a workflow) exists and --force was not given.",
     )
     init.add_argument("--force", action="store_true", help="overwrite an existing atc.yml and workflows")

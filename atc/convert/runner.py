@@ -62,9 +62,8 @@ class _Converted:
 _last: tuple[object, dict[str, _Converted]] = (None, {})  # in a worker: the rule data converted last, by target key
 
 
-_OWN_FOR_ONE_RULE = frozenset(
-    {"sigma.backends.sqlite.sqlite.sqliteBackend.convert_rule"}
-)  # convert_rule overrides that only add work for rules other rules refer to (never a rule converted alone)
+# convert_rule overrides that only add work for rules other rules refer to (never for a rule converted alone)
+_OWN_FOR_ONE_RULE = frozenset({"sigma.backends.sqlite.sqlite.sqliteBackend.convert_rule"})
 
 
 def _shares_format(backend: Backend, target: Target) -> bool:
