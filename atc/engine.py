@@ -7,7 +7,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -17,7 +17,7 @@ from atc.common.progress import Progress
 from atc.common.resources import templates_dir
 from atc.convert.attack_data import use_snapshot, with_attack
 from atc.convert.cache import ConversionCache
-from atc.convert.deploy import DeployExport, build_exports, deploy_targets
+from atc.convert.deploy import DeployExport, deploy_targets, start_exports
 from atc.convert.runner import ConvertStats, conversion_text, convert_rules
 from atc.convert.targets import Target, select_targets
 from atc.convert.team_targets import configured_targets
@@ -240,11 +240,11 @@ def _long_lived_heap() -> Iterator[None]:
 
 def run_build(settings: Settings, stream: TextIO = sys.stderr, quiet: bool = False, only_changed: str | None = None) -> BuildResult:
     """Run the whole pipeline and return what it produced (only_changed: a preview of the rules that differ from that git revision)."""
-    with _long_lived_heap():
-        return _run_build(settings, stream, quiet, only_changed)
+    with _long_lived_heap(), ExitStack() as at_end:
+        return _run_build(settings, stream, quiet, only_changed, at_end)
 
 
-def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: str | None) -> BuildResult:
+def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: str | None, at_end: ExitStack) -> BuildResult:
     targets = configured_targets(settings.targets, settings.target_entries, settings.base_dir)
     timings: dict[str, float] = {}
     check_output(
@@ -272,28 +272,16 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         converted = changed_since(kb.rules, only_changed, Path.cwd())
         _log(stream, quiet, f"preview: {len(converted)} rules differ from {only_changed}")
     progress = Progress("convert", len(converted), stream, quiet)
-    cache = ConversionCache(settings.cache_dir)
+    cache = at_end.enter_context(closing(ConversionCache(settings.cache_dir)))  # open until the exports are stored
     attack = use_snapshot(kb.attack, settings.cache_dir)  # formats naming ATT&CK techniques read the snapshot, never the network
     targets = with_attack(targets, attack)
     deploy = (
         with_attack(deploy_targets(targets), attack) if settings.exports and only_changed is None else []
     )  # no whole-base export in a preview
-    try:
-        convert_stats = convert_rules(converted, targets + deploy, settings.jobs, progress.advance, cache)
-        exports = build_exports(kb.rules, deploy, cache, settings.jobs)
-    finally:
-        cache.close()
+    convert_stats = convert_rules(converted, targets + deploy, settings.jobs, progress.advance, cache)
+    exports_made = start_exports(kb.rules, deploy, cache, settings.jobs)  # finalised in workers while pages are rendered
+    at_end.callback(exports_made)  # waited for even when the build stops before
     timings["convert"] = progress.close()
-    for export in exports:
-        if export.error:
-            kb.problems.append(
-                Problem(
-                    f"exports/{export.target}",
-                    "export",
-                    f"{export.target}: the backend could not write the {export.format} file: {export.error}",
-                    severity="warning",
-                )
-            )
     gc.freeze()
     for rule in kb.rules:
         for conversion in rule.conversions.values():
@@ -339,7 +327,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         settings.cache_dir / COMPILED,
         site_name=site_name,
         site_url=site_url,
-        exports=exports,
+        exports_made=exports_made,
         edit_urls=links,
         history=history,
         jobs=settings.jobs,
@@ -355,6 +343,14 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
         pages = preview_pages(pages, kb, converted)
     timings["render"] = time.perf_counter() - started
     _log(stream, quiet, f"render: {len(pages)} pages in {timings['render']:.2f} s ({made} made, the rest remembered from the last build)")
+    exports = ctx.exports
+    kb.problems.extend(
+        Problem(
+            f"exports/{e.target}", "export", f"{e.target}: the backend could not write the {e.format} file: {e.error}", severity="warning"
+        )
+        for e in exports
+        if e.error
+    )
 
     site = None
     with publishing(settings.docs_dir, settings.site_dir if settings.build_site else None) as staging:  # swapped in on success only

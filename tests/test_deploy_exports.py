@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sigma.rule import SigmaRule
 
 from atc.engine import BuildResult, run_build
 from atc.settings import load_config_file
@@ -266,7 +267,7 @@ def test_deploy_formats_finalised_from_the_page_conversion_equal_a_conversion_of
     rules = load_rules([REPO_ROOT / "rules"], [])
     shared, separate = _shared_and_separate(rules, tmp_path)
     assert shared == separate and sum(status == "ok" for status, _, _ in shared.values()) > 100
-    for key in ("splunk", "sqlite"):  # pySigma's own convert_rule, and one that only adds work for referenced rules
+    for key in ("splunk", "sqlite", "loki"):  # pySigma's own convert_rule, one adding work for referenced rules, Loki's
         backend = _backends[BY_KEY[key]]
         backend.init_processing_pipeline("default")  # as after a first conversion
         assert _shares_format(backend, BY_KEY[key])  # the path is taken, not only its fallback
@@ -285,30 +286,93 @@ def test_deploy_formats_from_the_page_conversion_on_sigmahq(tmp_path: Path) -> N
     assert shared == separate
 
 
-@pytest.mark.parametrize("key", ["splunk", "sqlite"])
+class _Counting(SigmaRule):
+    """A rule class counting the rules made from YAML data."""
+
+    made = 0
+
+    @classmethod
+    def from_dict(cls, *args: object, **kwargs: object) -> SigmaRule:  # type: ignore[override]
+        _Counting.made += 1
+        return SigmaRule.from_dict(*args, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("key", ["splunk", "sqlite", "loki"])
 def test_a_deploy_twin_after_its_target_parses_and_converts_nothing_again(monkeypatch: pytest.MonkeyPatch, key: str) -> None:
     import copy
-
-    from sigma.rule import SigmaRule
 
     from atc.convert import runner
     from atc.convert.deploy import deploy_target
     from atc.convert.targets import BY_KEY
     from atc.settings import REPO_ROOT
 
-    class Counting(SigmaRule):
-        made = 0
-
-        @classmethod
-        def from_dict(cls, *args: object, **kwargs: object) -> SigmaRule:  # type: ignore[override]
-            Counting.made += 1
-            return SigmaRule.from_dict(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(runner, "SigmaRule", Counting)
+    _Counting.made = 0
+    monkeypatch.setattr(runner, "SigmaRule", _Counting)
     data = yaml.safe_load((REPO_ROOT / "rules/windows/security/win_security_susp_psexec_execution.yml").read_text(encoding="utf-8"))
     target = BY_KEY[key]
     assert runner.convert_here(data, target).status == "ok"
     shared = runner.convert_here(data, deploy_target(target))
-    assert Counting.made == 1 and shared.status == "ok" and len(shared.query or "") > 20
+    assert _Counting.made == 1 and shared.status == "ok" and len(shared.query or "") > 20
     alone = runner.convert_here(copy.deepcopy(data), deploy_target(target))  # another rule's data: converted from the start
-    assert Counting.made == 2 and alone == shared
+    assert _Counting.made == 2 and alone == shared
+
+
+@pytest.mark.parametrize("values", [40, 400])
+def test_a_loki_query_shortened_for_its_page_is_converted_again_for_the_ruler_file(monkeypatch: pytest.MonkeyPatch, values: int) -> None:
+    """Loki splits a query whose finalised text is too long and converts the parts, in the page format only (a ruler
+    entry is no text): its twin then converts the rule itself, and equals a conversion of its own either way."""
+    import copy
+
+    from atc.convert import runner
+    from atc.convert.deploy import deploy_target
+    from atc.convert.targets import BY_KEY
+
+    data = {
+        "title": "Many command lines",
+        "logsource": {"product": "windows", "category": "process_creation"},
+        "detection": {
+            "selection": {"CommandLine|contains": [f"--option-number-{n}-with-a-long-name" for n in range(values)]},
+            "filter": {"Image|endswith": "\\trusted.exe"},
+            "condition": "selection and not filter",
+        },
+    }
+    _Counting.made = 0
+    monkeypatch.setattr(runner, "SigmaRule", _Counting)
+    page = runner.convert_here(data, BY_KEY["loki"])
+    shared = runner.convert_here(data, deploy_target(BY_KEY["loki"]))
+    shortened = len((page.query or "").splitlines()) > 1
+    assert shortened == (values == 400) and page.status == shared.status == "ok"
+    assert _Counting.made == (2 if shortened else 1)
+    assert runner.convert_here(copy.deepcopy(data), deploy_target(BY_KEY["loki"])) == shared
+
+
+def test_export_workers_are_waited_for_when_the_render_stage_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+    import uuid
+
+    from atc import engine
+    from atc.convert import deploy
+
+    config = scratch_repo(tmp_path / "repo", "targets: [splunk, loki]\n")
+    settings = replace(load_config_file(config), build_site=False, jobs=2)
+    made = tmp_path / "made"
+    made.mkdir()
+    finalise = deploy._finalise
+
+    def counted(target: object, included: list[str]) -> str:  # runs in the export workers: counted in files
+        (made / uuid.uuid4().hex).touch()
+        return finalise(target, included)  # type: ignore[arg-type]
+
+    def broken(ctx: object) -> dict[str, str]:
+        assert "exports" not in vars(ctx)  # not waited for before a page shows them
+        raise RuntimeError("a template broke")
+
+    monkeypatch.setattr(deploy, "_finalise", counted)
+    monkeypatch.setattr(engine, "render_pages", broken)
+    with pytest.raises(RuntimeError, match="a template broke"):
+        run_build(settings, quiet=True)
+    assert not multiprocessing.active_children() and len(list(made.iterdir())) == 2
+    monkeypatch.undo()
+    monkeypatch.setattr(deploy, "_finalise", counted)
+    again = run_build(settings, quiet=True)
+    assert "exports/loki/ruler.yml" in again.pages and len(list(made.iterdir())) == 2  # stored by the failed build

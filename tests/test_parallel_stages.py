@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import threading
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from atc.common.parallel import MIN_ITEMS, ForkedMap, in_thread
+from atc.common.parallel import MIN_ITEMS, ForkedMap, WorkerLost, in_thread
 from atc.engine import run_build
 from atc.settings import default_settings
 from tests.conftest import CORPORA, needs_corpora
@@ -30,6 +31,35 @@ def test_forked_map_keeps_the_order_and_uses_workers() -> None:
 def test_few_items_or_one_job_stay_in_this_process() -> None:
     for items, jobs in ((range(MIN_ITEMS - 1), 2), (range(200), 1)):
         assert {pid for _, pid in ForkedMap(_square_and_pid, items, jobs).results()} == {os.getpid()}
+
+
+def _fail_on_three(number: int) -> int:
+    if number == 3:
+        raise ValueError(f"no {number}")
+    return number
+
+
+def _die_on_three(number: int) -> int:
+    if number == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return number
+
+
+@pytest.mark.parametrize("count", [2, 3, 7])
+def test_heavy_items_are_shared_by_plain_workers_in_order_while_no_pool_thread_runs(count: int) -> None:
+    threads = threading.active_count()
+    work = ForkedMap(_square_and_pid, range(count), 2, heavy=True)
+    assert threading.active_count() == threads  # another stage may fork its workers meanwhile
+    results = work.results()
+    assert [square for square, _ in results] == [number * number for number in range(count)]
+    assert len({pid for _, pid in results}) == 2 and os.getpid() not in {pid for _, pid in results}
+
+
+def test_a_heavy_worker_that_raises_or_dies_stops_the_results_with_its_reason() -> None:
+    with pytest.raises(ValueError, match="no 3"):
+        ForkedMap(_fail_on_three, range(6), 2, heavy=True).results()
+    with pytest.raises(WorkerLost, match="exit code -9"):
+        ForkedMap(_die_on_three, range(6), 2, heavy=True).results()
 
 
 @needs_corpora()

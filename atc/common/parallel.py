@@ -1,5 +1,5 @@
-"""Forked worker processes for the stages' independent items (rule files to parse, pages to render), results in input
-order; a thread for I/O that can overlap the caller's work."""
+"""Forked worker processes for the stages' independent items (rule files to parse, pages to render, export files to
+finalise), results in input order; a thread for I/O that can overlap the caller's work."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from typing import TypeVar
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -24,6 +25,20 @@ def _run_chunk(function: Callable[[T], R], chunk: Sequence[T]) -> list[R]:
     return [function(item) for item in chunk]
 
 
+class WorkerLost(RuntimeError):
+    """A forked worker ended without giving its results (killed, or out of memory)."""
+
+
+def _share(function: Callable[[T], R], items: Sequence[T], sending: Connection) -> None:
+    """A heavy worker: the function over its share of the items, sent back in one message (or what stopped it)."""
+    try:
+        outcome: tuple[str, Any] = ("ok", [function(item) for item in items])
+    except BaseException as exc:  # raised again in the caller
+        outcome = ("raised", exc)
+    sending.send(outcome)
+    sending.close()
+
+
 class ForkedMap:
     """function over items in `jobs` forked workers (they inherit this process's state: nothing but items and results is pickled).
 
@@ -31,23 +46,57 @@ class ForkedMap:
     """
 
     def __init__(self, function: Callable[[T], R], items: Sequence[T], jobs: int, heavy: bool = False) -> None:
-        """heavy: each item is long work (a whole export file): every item a task of its own, forked even when few."""
+        """heavy: each item is long work (a whole export file): forked even when few, each worker a plain process given
+        its share at once, so that no pool thread is alive while the caller forks other workers meanwhile."""
         self.function, self.items = function, items
         self.pool: ProcessPoolExecutor | None = None
         self.futures: list[Future[list[R]]] = []
-        if jobs > 1 and len(items) >= (2 if heavy else MIN_ITEMS) and "fork" in multiprocessing.get_all_start_methods():
-            size = 1 if heavy else max(8, min(64, len(items) // (jobs * 8)))
-            self.pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("fork"))
-            self.futures = [self.pool.submit(_run_chunk, function, items[start : start + size]) for start in range(0, len(items), size)]
+        self.shares: list[tuple[multiprocessing.process.BaseProcess, Connection, range]] = []
+        if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods() or len(items) < (2 if heavy else MIN_ITEMS):
+            return
+        context = multiprocessing.get_context("fork")
+        if heavy:
+            for first in range(min(jobs, len(items))):
+                share = range(first, len(items), jobs)
+                receiving, sending = context.Pipe(duplex=False)
+                process = context.Process(target=_share, args=(function, [items[n] for n in share], sending), daemon=True)
+                process.start()
+                sending.close()
+                self.shares.append((process, receiving, share))
+            return
+        size = max(8, min(64, len(items) // (jobs * 8)))
+        self.pool = ProcessPoolExecutor(jobs, context)
+        self.futures = [self.pool.submit(_run_chunk, function, items[start : start + size]) for start in range(0, len(items), size)]
 
     def results(self) -> list[R]:
         """The results in item order (computed here when no worker was started)."""
+        if self.shares:
+            return self._shared_results()
         if self.pool is None:
             return [self.function(item) for item in self.items]
         try:
             return [result for future in self.futures for result in future.result()]
         finally:
             self.pool.shutdown()
+
+    def _shared_results(self) -> list[R]:
+        """The heavy workers' results, put back in item order."""
+        found: dict[int, R] = {}
+        try:
+            for process, receiving, share in self.shares:
+                try:
+                    status, value = receiving.recv()
+                except EOFError:
+                    process.join()
+                    raise WorkerLost(f"a worker process ended without its results (exit code {process.exitcode})") from None
+                if status == "raised":
+                    raise value
+                found.update(zip(share, value))
+        finally:
+            for process, receiving, _ in self.shares:
+                receiving.close()
+                process.join()
+        return [found[number] for number in range(len(self.items))]
 
 
 def in_thread(work: Callable[[], R]) -> Future[R]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import cache
 
@@ -163,39 +163,56 @@ def _finalised(job: tuple[Target, list[str]]) -> str:
     return _finalise(*job)
 
 
-def build_exports(rules: list[Rule], deploy: list[Target], cache: ConversionCache | None = None, jobs: int = 1) -> list[DeployExport]:
-    """One export per deploy target (deploy_targets), taking the deploy conversions off the rules (pages never show them).
+def start_exports(
+    rules: list[Rule], deploy: list[Target], cache: ConversionCache | None = None, jobs: int = 1
+) -> Callable[[], list[DeployExport]]:
+    """Start making one export per deploy target (deploy_targets), taking the deploy conversions off the rules at once
+        (pages never show them); the returned function waits for the exports and stores the new ones in the cache (called
+    again, it gives the same exports).
 
-    A file is remembered in the cache by its inputs (target fingerprint, every entry): the Loki backend's YAML writer
-    alone takes seconds over thousands of rules. The files to make are finalised in `jobs` forked workers at once.
+        A file is remembered in the cache by its inputs (target fingerprint, every entry): the Loki backend's YAML writer
+        alone takes seconds over thousands of rules. The files to make are finalised in `jobs` forked workers, started here,
+        so that the caller can render pages meanwhile.
     """
     ordered = sorted(rules, key=lambda r: (r.title.lower(), r.slug))
     fingerprints = cache.fingerprints(deploy) if cache else {}
     entries = [_entries(ordered, target.key, target.output_format) for target in deploy]
-    inputs = [digest(fingerprints[target], *included) if cache else b"" for target, (included, _) in zip(deploy, entries)]
-    made = [cache.exports.get(f"export:{target.key}", key) if cache else None for target, key in zip(deploy, inputs)]
-    todo = [number for number, text in enumerate(made) if text is None]
-    for number, text in zip(todo, ForkedMap(_finalised, [(deploy[n], entries[n][0]) for n in todo], jobs, heavy=True).results()):
-        made[number] = text
-        if cache:
-            cache.exports.put(f"export:{deploy[number].key}", inputs[number], text)
-    if cache and todo:
-        cache.exports.write()
-    exports: list[DeployExport] = []
-    for target, (_, missing), text in zip(deploy, entries, made):
-        found = json.loads(str(text))
-        exports.append(
-            DeployExport(
-                target.key.rpartition("@")[0],
-                target.output_format,
-                found["file"],
-                found["text"],
-                len(ordered) - len(missing),
-                tuple(missing),
-                found["error"],
-            )
-        )
     for rule in rules:
         for target in deploy:
             rule.conversions.pop(target.key, None)
-    return exports
+    inputs = [digest(fingerprints[target], *included) if cache else b"" for target, (included, _) in zip(deploy, entries)]
+    made = [cache.exports.get(f"export:{target.key}", key) if cache else None for target, key in zip(deploy, inputs)]
+    todo = [number for number, text in enumerate(made) if text is None]
+    work = ForkedMap(_finalised, [(deploy[n], entries[n][0]) for n in todo], jobs, heavy=True)
+
+    done: list[list[DeployExport]] = []
+
+    def finish() -> list[DeployExport]:
+        if not done:
+            done.append(_collect())
+        return done[0]
+
+    def _collect() -> list[DeployExport]:
+        for number, text in zip(todo, work.results()):
+            made[number] = text
+            if cache:
+                cache.exports.put(f"export:{deploy[number].key}", inputs[number], text)
+        if cache and todo:
+            cache.exports.write()
+        exports: list[DeployExport] = []
+        for target, (_, missing), text in zip(deploy, entries, made):
+            found = json.loads(str(text))
+            exports.append(
+                DeployExport(
+                    target.key.rpartition("@")[0],
+                    target.output_format,
+                    found["file"],
+                    found["text"],
+                    len(ordered) - len(missing),
+                    tuple(missing),
+                    found["error"],
+                )
+            )
+        return exports
+
+    return finish

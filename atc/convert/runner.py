@@ -13,6 +13,7 @@ from typing import Any
 
 from sigma.collection import SigmaCollection
 from sigma.conversion.base import Backend
+from sigma.conversion.state import ConversionState
 from sigma.rule import SigmaRule
 
 from atc.convert.cache import ConversionCache
@@ -51,24 +52,28 @@ def convert_here(data: dict | list[dict], target: Target) -> Conversion:
 
 @dataclass
 class _Converted:
-    """A rule converted for a target, kept for its deploy-format twin: the backend and rule used and the queries before
-    the backend applied the output format."""
+    """A rule converted for a target, kept for its deploy-format twin: the backend and rule used and what the backend
+    finalised, as (query, index, state) before finalisation."""
 
     backend: Backend
     rule: SigmaRule
-    queries: list[Any]
+    finalised: list[tuple[Any, int, ConversionState]]
 
 
 _last: tuple[object, dict[str, _Converted]] = (None, {})  # in a worker: the rule data converted last, by target key
 
 
-# convert_rule overrides that only add work for rules other rules refer to (never for a rule converted alone)
-_OWN_FOR_ONE_RULE = frozenset({"sigma.backends.sqlite.sqlite.sqliteBackend.convert_rule"})
+# convert_rule overrides whose work before finalisation does not depend on the output format for a rule converted alone:
+# sqlite's only adds work for rules other rules refer to; Loki's converts again (shorter) when a finalised text is too
+# long, which the twin sees as more finalisations than conditions (see _convert_rule)
+_OWN_FOR_ONE_RULE = frozenset(
+    {"sigma.backends.sqlite.sqlite.sqliteBackend.convert_rule", "sigma.backends.loki.loki.LogQLBackend.convert_rule"}
+)
 
 
 def _shares_format(backend: Backend, target: Target) -> bool:
-    """Whether the target's conversion serves its deploy format too, up to the per-query finalisation: its backend's
-    convert_rule is pySigma's own for a rule converted alone (it finalises each query last), and no output format
+    """Whether the target's conversion can serve its deploy format too, up to the per-query finalisation: its backend's
+    convert_rule is pySigma's own or one known to finalise the same queries in every format, and no output format
     brings a pipeline of its own (tests/test_deploy_exports.py checks the results against conversions of their own)."""
     convert = type(backend).convert_rule
     own = convert is Backend.convert_rule or f"{convert.__module__}.{convert.__qualname__}" in _OWN_FOR_ONE_RULE
@@ -84,27 +89,41 @@ def _format_pipeline(backend: Backend, output_format: str) -> object:
     return found
 
 
+def _convert_recording(rule: SigmaRule, target: Target, backend: Backend) -> tuple[list[Any], _Converted]:
+    """The rule's queries for the target, with what the backend finalised: each query, its index and a copy of its state
+    as finalisation found it (finalisers may empty the state's deferred expressions)."""
+    finalised: list[tuple[Any, int, ConversionState]] = []
+    finalize = backend.finalize_query
+
+    def recording(rule: SigmaRule, query: Any, index: int, state: ConversionState, output_format: str) -> Any:
+        finalised.append((query, index, replace(state, deferred=list(state.deferred), processing_state=dict(state.processing_state))))
+        return finalize(rule, query, index, state, output_format)
+
+    backend.finalize_query = recording  # type: ignore[method-assign]
+    try:
+        return backend.convert_rule(rule, target.output_format), _Converted(backend, rule, finalised)
+    finally:
+        del backend.finalize_query  # the class's own again
+
+
 def _convert_rule(data: dict, target: Target, backend: Backend) -> list[Any]:
-    """One rule's queries for a target; a deploy-format twin finalises the queries its page target made just before in
-    this process (as pySigma's convert_rule would), instead of converting the rule again."""
+    """One rule's queries for a target; a deploy-format twin finalises again, in its own format, what its page target
+    finalised just before in this process (as the backend's convert_rule would), instead of converting the rule again.
+    That holds while the backend finalised once per condition: more means it converted again after seeing a finalised
+    text (Loki shortens long queries), which another format need not do."""
     global _last
     if _last[0] is not data:
         _last = (data, {})
     made = _last[1].get(target.deploy_of) if target.deploy_of else None
-    if made is not None:
+    if made is not None and len(made.finalised) == len(made.rule.detection.parsed_condition):
         rule = made.rule
-        states = rule.get_conversion_states()
-        finalised = [
-            made.backend.finalize_query(rule, query, index, states[index], target.output_format) for index, query in enumerate(made.queries)
-        ]
+        finalised = [made.backend.finalize_query(rule, query, index, state, target.output_format) for query, index, state in made.finalised]
         return finalised if rule._output else []
     rule = SigmaRule.from_dict(data)
     if not export_format(target) or target.raw or not _shares_format(backend, target):
         return backend.convert_rule(rule, target.output_format)
-    queries: list[Any] = []
-    found = backend.convert_rule(rule, target.output_format, callback=lambda *args: queries.append(args[-1]) or args[-1])
-    _last[1][target.key] = _Converted(backend, rule, [query for query in queries if query is not None])
-    return found
+    queries, _last[1][target.key] = _convert_recording(rule, target, backend)
+    return queries
 
 
 def _convert_one(data: dict | list[dict], target: Target) -> Conversion:

@@ -73,7 +73,7 @@ class RenderContext:
     env: jinja2.Environment
     site_name: str = "Detection knowledge base"
     site_url: str | None = None
-    exports: list[DeployExport] = field(default_factory=list)  # deployable exports per target, written under exports/<target>/
+    exports_made: Callable[[], list[DeployExport]] = list  # gives the deployable exports per target (exports/<target>/)
     edit_urls: dict[str, str] = field(default_factory=dict)  # rule slug -> "edit this rule" URL
     history: KbHistory | None = None  # the rule history, when the knowledge base is in git
     memo: PageMemo | None = None  # pages remembered across builds
@@ -92,6 +92,11 @@ class RenderContext:
     def summaries(self) -> list[RuleSummary]:
         """What every page but a rule's own shows of the rules, in knowledge-base order."""
         return [RuleSummary.of(rule) for rule in self.kb.rules]
+
+    @cached_property
+    def exports(self) -> list[DeployExport]:
+        """The deployable exports, waited for when a page first shows them (they are made while pages are rendered)."""
+        return self.exports_made()
 
     @cached_property
     def environment_views(self) -> list[EnvironmentView]:
