@@ -67,7 +67,7 @@ def test_init_in_an_empty_repository_writes_a_config_an_example_and_workflows_th
     assert (repo / "docs" / "Detection_Rules" / "example_whoami.md").is_file()
 
 
-def test_init_finds_rule_folders_data_needed_policies_and_atomics(repo):
+def test_init_finds_rule_folders_data_needed_policies_and_atomics(repo, capsys):
     (repo / "detections" / "windows").mkdir(parents=True)
     (repo / "detections" / "windows" / "a.yml").write_text(RULE.read_text(encoding="utf-8"), encoding="utf-8")
     (repo / "detections" / "deprecated").mkdir()
@@ -80,6 +80,8 @@ def test_init_finds_rule_folders_data_needed_policies_and_atomics(repo):
     assert main(["init"]) == 0
     config = yaml.safe_load((repo / "atc.yml").read_text(encoding="utf-8"))
     assert config == {"rules": "detections/windows", "data_needed": "kb/dn", "logging_policies": "kb/lp", "triggers": "art/atomics"}
+    said = capsys.readouterr().err  # what it says it wrote is what it wrote: deprecated/ is left out of both
+    assert "rules in detections/windows (deprecated/ left out" in said and "rules in deprecated" not in said
     assert "deprecated/ holds 1 more rule files" in (repo / "atc.yml").read_text(encoding="utf-8")
 
 

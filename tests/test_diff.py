@@ -278,9 +278,20 @@ def test_working_tree_with_untracked_rule_and_new_problem(repo, capsys):
             "kind": "duplicate-id",
             "severity": "error",
             "message": "rule id 11111111-0000-4000-8000-000000000001 is also used by rules/windows/copy.yml; give each rule its own id",
+            "line": None,
         }
     ]
     assert report["changed"] == [] and report["removed"] == []
+
+
+def test_a_problem_keeps_its_line(repo, capsys):
+    """The report names the line of broken YAML, as `atc check` does: "fix the syntax at this line" needs the line."""
+    write(repo, "rules/windows/cleared.yml", CLEARED.replace("detection:", "detection:\n    bad: [unclosed", 1))
+    broken = [p for p in run_json(capsys, "HEAD")["new_problems"] if p["path"] == "rules/windows/cleared.yml"]
+    assert len(broken) == 1 and "invalid YAML" in broken[0]["message"] and isinstance(broken[0]["line"], int)
+    line = broken[0]["line"]
+    assert main(["diff", "HEAD", "--jobs", "1"]) == 0
+    assert f"| rules/windows/cleared.yml:{line} | error | rule | invalid YAML" in capsys.readouterr().out.replace("\\_", "_")
 
 
 def test_moved_rule_without_id_is_matched_by_text(repo, capsys):

@@ -369,6 +369,22 @@ def test_an_output_folder_holding_the_inputs_or_the_working_folder_is_refused(tm
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
 
 
+@pytest.mark.parametrize("docs,site", [("out", "out"), ("out/docs", "out"), ("out", "out/site")])
+def test_docs_and_site_folders_that_overlap_are_refused(tmp_path: Path, docs: str, site: str) -> None:
+    """Each output folder is swapped whole: with one inside the other (or both the same) a build lost the inner one,
+    hand-written pages in docs/ included."""
+    options = _small_kb(tmp_path)
+    result = atc("build", *options, "--docs-dir", docs, "--site-dir", site, cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "the site folder and the docs folder" in result.stderr and "one holds the other" in result.stderr
+    assert not (tmp_path / "out").exists()  # refused before any work
+    (tmp_path / "out" / "docs").mkdir(parents=True)
+    (tmp_path / "out" / "docs" / "handbook.md").write_text("# Handbook\n", encoding="utf-8")
+    result = atc("build", *options, "--docs-dir", "out/docs", "--site-dir", "out", cwd=tmp_path)
+    assert result.returncode == 1 and (tmp_path / "out" / "docs" / "handbook.md").read_text(encoding="utf-8") == "# Handbook\n"
+    assert atc("build", *options, "--no-site", "--docs-dir", "out", "--site-dir", "out", cwd=tmp_path).returncode == 0  # no site: no clash
+
+
 def test_a_page_that_breaks_markdown_is_a_site_build_error_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import mkdocs.commands.build
 

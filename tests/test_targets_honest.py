@@ -264,6 +264,13 @@ def test_atc_convert_reports_the_reason_when_not_convertible(capsys: pytest.Capt
     )
 
 
+def test_atc_convert_given_a_folder_says_it_is_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A folder was reported as "not a regular file (a FIFO, socket or device)"."""
+    assert main(["convert", "-t", "splunk", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "is a folder, not a file" in err and "FIFO" not in err
+
+
 # --- splunk_spl2: a backend bug, caught on events and fixed in our subclass -------------------------
 
 

@@ -219,7 +219,8 @@ def run_init(root: Path, force: bool, workflows: bool, repository: str, ref: str
         out.append(f"no Sigma rules found: wrote an example, {rule}")
     config.write_text(config_text(found, example, repo_url(root)), encoding="utf-8")
     out.append(
-        f"wrote {config}: rules in {', '.join(sorted(found.rules))}"
+        f"wrote {config}: rules in {', '.join(sorted(top for top in found.rules if top != 'deprecated')) or 'no folder'}"
+        + (" (deprecated/ left out: a comment in it says how to add it)" if "deprecated" in found.rules else "")
         + "".join(
             f"; {kind.plural or kind.title.lower() + 's'} in {', '.join(_outermost(found.folders[key]))}"
             for key, kind in folder_kinds().items()

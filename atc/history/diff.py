@@ -76,6 +76,7 @@ class ProblemEntry:
     kind: str
     message: str
     severity: str
+    line: int | None = field(default=None, compare=False)  # where in the file (broken YAML); not part of what makes it new
 
 
 @dataclass(frozen=True, order=True)
@@ -277,7 +278,7 @@ def _problem_set(side: Side, problems: list[Problem]) -> dict[tuple[str, str, st
 
 def _entry(side: Side, problem: Problem) -> ProblemEntry:
     message = problem.message.replace(str(side.root) + "/", "")
-    return ProblemEntry(side.rel(problem.path), problem.kind, message, problem.severity)
+    return ProblemEntry(side.rel(problem.path), problem.kind, message, problem.severity, problem.line)
 
 
 def _problem_deltas(report: DiffReport, base: Side, base_problems: list[Problem], head: Side, head_problems: list[Problem]) -> None:

@@ -63,6 +63,9 @@ def read_text(path: Path, problems: list[Problem], kind: str) -> str | None:
     """The file's text, or None with a Problem when it is not a regular file, too large, unreadable or not UTF-8."""
     try:
         info = path.stat()
+        if stat.S_ISDIR(info.st_mode):  # given by name (atc convert FOLDER): the folder walk never hands one over
+            problems.append(Problem(str(path), kind, "is a folder, not a file; name the rule files in it"))
+            return None
         if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block the build or never end
             problems.append(Problem(str(path), kind, "not a regular file (a FIFO, socket or device); skipped"))
             return None

@@ -46,6 +46,13 @@ def check_output(docs_dir: Path, site_dir: Path | None, inputs: Iterable[Path] =
                     f"{folder}: holds {path}, which the build reads (or works in); atc replaces its output folders, "
                     "so give each one a folder of its own"
                 )
+    if site_dir is not None:  # each folder is swapped whole: one inside the other would lose the inner one's files
+        docs, site = docs_dir.resolve(), site_dir.resolve()
+        if docs.is_relative_to(site) or site.is_relative_to(docs):
+            raise OutputError(
+                f"{site_dir}: the site folder and the docs folder {docs_dir} are the same or one holds the other; "
+                "atc replaces each of them whole, so give each one a folder of its own"
+            )
     if site_dir is not None and site_dir.is_dir() and not (site_dir / SITE_MARKER).is_file() and any(site_dir.iterdir()):
         raise OutputError(
             f"{site_dir}: the site folder is not empty and was not built by atc (no {SITE_MARKER} in it); "
