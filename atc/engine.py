@@ -81,14 +81,12 @@ def verify(settings: Settings, targets: Sequence[str], events: Path | None) -> V
     """`atc verify`: the rules loaded and converted by the build's stages (its cache too), then the runnable targets'
     queries tried on the example events in `events` (when given) and on the SigmaHQ regression tests the rules name.
 
-    A rule file that cannot be read is a VerifyError: no report would say which of its queries pass."""
+    A rule file that cannot be read (or a rule id used twice, which makes its events ambiguous) is named in the
+    report's `bad_rules`; every other rule is verified."""
     from atc.verify.regression import collect_evidence
-    from atc.verify.runners import VerifyError, VerifyReport, verify_rules
+    from atc.verify.runners import VerifyReport, verify_rules
 
     kb = load_knowledge_base(settings, only=("rule",))
-    errors = [str(problem) for problem in kb.problems if problem.severity == "error"]
-    if errors:
-        raise VerifyError("; ".join(errors[:5]))
     cache = ConversionCache(settings.cache_dir)
     try:
         convert_rules(kb.rules, select_targets(list(targets)), settings.jobs, cache=cache)
@@ -99,6 +97,7 @@ def verify(settings: Settings, targets: Sequence[str], events: Path | None) -> V
     report.evidence = [f"EVIDENCE {e.target} {rule.path}: {e.line()}" for rule in kb.rules for e in rule.evidence]
     report.evidence += [f"EVIDENCE UNUSABLE {p.path}: {p.message}" for p in found if p.kind == "evidence"]
     report.evidence_failures = sum(p.kind == "evidence-failed" for p in found)
+    report.bad_rules = [problem for problem in kb.problems if problem.severity == "error"]
     return report
 
 

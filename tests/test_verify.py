@@ -129,6 +129,30 @@ def test_cli_verify_exit_status_and_failure_names(tmp_path: Path, capsys: pytest
     assert main(["verify", "--rules", str(RULES), "--events", str(tmp_path / "none")]) == 2
 
 
+@needs_grep
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ("broken.yml", b"title: [unclosed\n"),
+        ("latin1.yml", "title: caf\xe9\n".encode("latin-1")),
+        ("empty.yml", b""),
+        ("copy.yml", None),  # the psexec rule again: its id used twice
+    ],
+)
+def test_cli_verify_lists_an_unusable_rule_and_verifies_the_others(tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: tuple) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    good = RULES / "windows/security/win_security_susp_psexec_execution.yml"
+    shutil.copy(good, rules / good.name)
+    name, content = bad
+    (rules / name).write_bytes(good.read_bytes() if content is None else content)
+    assert main(["verify", "--rules", str(rules), "--events", str(EVENTS), "--targets", "grep"]) == 2
+    out = capsys.readouterr().out
+    assert re.search(r"^\| grep \| [12] \| [12] \| 0 \|", out, re.M)  # the readable rules verified and passed
+    (line,) = [line for line in out.splitlines() if line.startswith("BAD RULE")]
+    assert str(rules / name) in line
+
+
 # --- events and their flattening -------------------------------------------------------------------
 
 

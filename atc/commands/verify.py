@@ -11,8 +11,8 @@ from atc.commands.options import add_settings_options, settings_from_args
 from atc.verify.runners import VERIFIABLE, VerifyError
 
 VERIFY_EPILOG = """\
-settings: --rules, --events and --targets default to those of atc.yml (./atc.yml or
---config), as `atc build` reads them; without an atc.yml, to the embedded knowledge base.
+settings: --rules, --events and --targets default to those of atc.yml (--config, or
+the nearest one up to the repository's top), as `atc build` reads them; without an atc.yml, to the embedded knowledge base.
 Rules whose regression_tests_path (SigmaHQ's layout) resolves are also checked on the
 events their info.yml names, against its match_count.
 
@@ -22,7 +22,9 @@ CloudTrail or auditd; see atc/verify/runners.py for how they are flattened). Pos
 must match the rule's query and negative ones must not; grep runs as a real
 `grep -P` process, SQLite in an in-memory database.
 
-exit status: 0 every verified query passed; 1 a query failed; 2 unusable input.
+exit status: 0 every verified query passed; 1 a query failed or an event file was refused;
+2 unusable input (a rule file that cannot be read or a rule id used twice: listed as
+BAD RULE after the table, every other rule is still verified).
 """
 
 
@@ -39,7 +41,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the verification table; 1 when any query failed (on example events or regression tests) or an event file was refused."""
+    """Print the verification table; 2 when a rule was unusable, else 1 when any query failed (on example events or
+    regression tests) or an event file was refused."""
     from atc.engine import verify
     from atc.settings import REPO_ROOT
     from atc.verify.runners import SIMULATED
@@ -56,4 +59,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"atc: {exc}", file=sys.stderr)
         return 2
     print(report.table())
+    if report.bad_rules:
+        return 2
     return 1 if report.failures or report.evidence_failures or report.bad_events else 0

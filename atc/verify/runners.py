@@ -37,7 +37,7 @@ from regex import escape as regex_escape
 
 from atc.common.bounded_regex import QueryTimeout, bounded_search, expired, query_time, time_left
 from atc.load.yamlfile import MAX_DEPTH, MAX_NODES, LimitExceeded, check_limits
-from atc.model import Rule
+from atc.model import Problem, Rule
 
 VERIFIABLE = ("grep", "sqlite")  # run for real
 SIMULATED = ("powershell",)  # evaluated by atc/verify/powershell.py, no PowerShell runs
@@ -91,6 +91,7 @@ class VerifyReport:
     bad_events: list[tuple[str, str]] = field(default_factory=list)  # event files refused: (path, why); their rules use the others
     evidence: list[str] = field(default_factory=list)  # one line per regression test result or unusable test
     evidence_failures: int = 0  # regression test results that differ from match_count
+    bad_rules: list[Problem] = field(default_factory=list)  # rule files that could not be read (or ids used twice)
 
     @property
     def failures(self) -> list[Outcome]:
@@ -113,6 +114,7 @@ class VerifyReport:
                 lines.append(f"{outcome.status.upper()} {outcome.target} {outcome.rule}: {outcome.detail}")
         lines += [f"NO RULE for events folder {name}" for name in self.orphans]
         lines += [f"BAD EVENT {path}: {why}" for path, why in self.bad_events]
+        lines += [f"BAD RULE {problem.path}{f':{problem.line}' if problem.line else ''}: {problem.message}" for problem in self.bad_rules]
         return "\n".join(lines + self.evidence)
 
 
