@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -265,3 +266,25 @@ def test_every_wrong_key_of_atc_yml_is_reported_at_once(
         "unknown setting(s) history.dee",
     ]
     assert all(line.startswith(f"atc: {tmp_path / 'atc.yml'}: ") for line in lines)
+
+
+@pytest.mark.parametrize("repository", [True, False])
+def test_a_command_in_a_subfolder_uses_the_atc_yml_of_its_repository_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], repository: bool
+) -> None:
+    top = tmp_path / "team"
+    (top / "sigma" / "windows").mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "rules/windows/security/win_security_susp_psexec_execution.yml", top / "sigma/windows")
+    (top / "atc.yml").write_text("rules: sigma\ntargets: [splunk]\n", encoding="utf-8")
+    if repository:
+        (top / ".git").mkdir()  # what marks the repository's top
+    (tmp_path / "atc.yml").write_text("rules: elsewhere\n", encoding="utf-8")  # above the repository: never read
+    monkeypatch.chdir(top / "sigma" / "windows")
+    code = main(["check"])
+    err = capsys.readouterr().err
+    if repository:
+        assert code == 0, err
+        args = build_parser().parse_args(["build"])
+        assert settings_from_args(args, Path.cwd()).rules == (top / "sigma",)
+    else:
+        assert code == 2 and "no atc.yml in" in err and "atc init" in err

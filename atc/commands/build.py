@@ -9,7 +9,9 @@ from pathlib import Path
 from atc.commands.options import add_settings_options, settings_from_args, settings_help
 
 BUILD_EXIT = """
-Without an atc.yml and without --rules, atc build stops: run `atc init` first.
+atc.yml is --config, else the nearest one from the current folder up to the top of
+its git repository. Without one and without --rules, atc build stops: run
+`atc init` first.
 A rules, Data Needed, logging policy, trigger or events path that is given but
 does not exist is an error naming it.
 

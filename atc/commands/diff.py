@@ -11,8 +11,8 @@ from atc.settings import find_config
 
 DIFF_EPILOG = """\
 The repository is the git working tree holding the current folder. Each side is
-read with its own atc.yml (./atc.yml or --config, at the same path in the
-revision) or, without one, the default folders (rules, data_needed,
+read with its own atc.yml (--config or the nearest one up to the top, at the
+same path in the revision) or, without one, the default folders (rules, data_needed,
 logging_policies, triggers) at the repository's top. Nothing is checked out.
 Only rules whose text differs are converted, so a small change on a large
 repository reports in seconds.

@@ -52,7 +52,7 @@ def add_settings_options(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def settings_from_args(args: argparse.Namespace, cwd: Path, *, defaults: Path | None = None, check: bool = True) -> Settings:
-    """Defaults, then atc.yml (./atc.yml or --config), then the command-line options.
+    """Defaults, then atc.yml (--config, else the nearest up to the repository's top), then the command-line options.
 
     Without an atc.yml the default layout below `defaults` applies; when that is None, --rules is required (below the
     current folder). With `check`, a given path that does not exist is an error and missing default folders are dropped.
@@ -65,7 +65,10 @@ def settings_from_args(args: argparse.Namespace, cwd: Path, *, defaults: Path | 
     elif getattr(args, "rules", None):
         settings = default_settings(cwd)
     else:
-        raise ConfigError(f"no {CONFIG_NAME} in {cwd} and no --rules: run `atc init` to write one for this repository, or give --rules DIR")
+        raise ConfigError(
+            f"no {CONFIG_NAME} in {cwd} (nor above it in its git repository) and no --rules: run `atc init` at the "
+            "repository's top to write one, or give --rules DIR"
+        )
     changes: dict[str, object] = {}
     for setting, option in {option.dest: (setting, option) for setting, option in _options(args.command)}.values():
         raw = getattr(args, option.dest, None)

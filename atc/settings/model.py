@@ -121,13 +121,20 @@ def check_paths(settings: Settings) -> Settings:
 
 
 def find_config(explicit: Path | None, cwd: Path) -> Path | None:
-    """The atc.yml to use: the one given, else one in the current folder, else none."""
+    """The atc.yml to use: the one given, else the nearest one from the current folder up to the top of the git
+    repository it is in (as git finds its own configuration), else none. Outside a repository only the current
+    folder's counts: an atc.yml further up belongs to someone else."""
     if explicit is not None:
         if not explicit.is_file():
             raise ConfigError(f"{explicit}: configuration file not found")
         return explicit
-    candidate = cwd / CONFIG_NAME
-    return candidate if candidate.is_file() else None
+    for folder in (cwd, *cwd.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate if folder == cwd or any((up / ".git").exists() for up in (folder, *folder.parents)) else None
+        if (folder / ".git").exists():  # the repository's top: nothing above it is this repository's
+            return None
+    return None
 
 
 def merged(settings: Settings, changes: dict[str, Any]) -> Settings:
