@@ -164,3 +164,29 @@ def test_only_staging_folders_of_dead_builds_are_removed(tmp_path: Path) -> None
     assert [p.name for p in tmp_path.iterdir()] == [mine.name]
     publish.recover(target)
     assert mine.is_dir()
+
+
+def test_folders_emptied_of_generated_pages_go_and_hand_made_ones_stay(tmp_path: Path) -> None:
+    from atc.site.docs_writer import write_pages
+
+    docs = tmp_path / "docs"
+    first = {
+        "exports/loki/ruler.yml": "a",
+        "exports/loki/not-converted.csv": "b",
+        "exports/splunk/savedsearches.conf": "c",
+        "index.md": "i",
+    }
+    first["deep/a/b/page.md"] = "d"
+    staged = tmp_path / "first"
+    staged.mkdir()
+    write_pages(first, docs, staged)
+    staged.rename(docs)
+    (docs / "notes").mkdir()  # made by hand, empty
+    (docs / "exports" / "mine").mkdir()  # made by hand among generated folders
+    (docs / "deep" / "a" / "keep.md").write_text("by hand", encoding="utf-8")
+    second = tmp_path / "second"
+    second.mkdir()
+    report = write_pages({"exports/splunk/savedsearches.conf": "c", "index.md": "i"}, docs, second)
+    folders = sorted(p.relative_to(second).as_posix() for p in second.rglob("*") if p.is_dir())
+    assert folders == ["deep", "deep/a", "exports", "exports/mine", "exports/splunk", "notes"]
+    assert report.removed == 3 and (second / "deep/a/keep.md").read_text(encoding="utf-8") == "by hand"

@@ -141,8 +141,20 @@ def write_pages(pages: dict[str, str], docs_dir: Path, into: Path) -> WriteRepor
             resolved.mkdir(parents=True, exist_ok=True)
             folders_inside[folder] = resolved
         written += _write_new(folders_inside[folder] / name, text)
+    _drop_emptied(root, folders, previous)
     (root / MANIFEST).write_text(json.dumps(sorted(set(pages) - set(clashes)), indent=0) + "\n", encoding="utf-8")
     return WriteReport(written, unchanged, removed, refused, clashes)
+
+
+def _drop_emptied(root: Path, folders: list[str], previous: set[str]) -> None:
+    """Remove the staged folders left empty that held pages of the last build (a target's exports when it is dropped);
+    a folder made by hand stays, empty or not."""
+    generated = {path.rsplit("/", depth)[0] for path in previous for depth in range(1, path.count("/") + 1)}
+    for folder in sorted(generated.intersection(folders), key=lambda name: -name.count("/")):  # the deepest first
+        with os.scandir(root / folder) as entries:
+            empty = next(entries, None) is None
+        if empty:
+            os.rmdir(root / folder)
 
 
 def replace_pages(pages: dict[str, str], docs_dir: Path) -> list[str]:
