@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_installed_package_carries_templates_mkdocs_config_assets_and_snapshot(installed):
     code = (
-        "import atc.common.resources as r, atc.load.attack as a, atc.site.assets as s;"
-        "print(r.templates_dir(), r.default_mkdocs_config(), r.workflows_dir(), a.DEFAULT_SNAPSHOT, s.STATIC_DIR, sep='\\n')"
+        "import atc, atc.common.resources as r, atc.load.attack as a, atc.site.assets as s;"
+        "print(r.templates_dir(), r.default_mkdocs_config(), r.workflows_dir(), a.DEFAULT_SNAPSHOT, s.STATIC_DIR, atc.__file__, sep='\\n')"
     )
     done = run([str(installed / "python"), "-c", code], installed)
     assert done.returncode == 0, done.stderr
@@ -63,6 +64,9 @@ def test_the_installed_package_carries_templates_mkdocs_config_assets_and_snapsh
     assert all("site-packages" in str(path) and path.exists() for path in paths), paths
     assert (paths[0] / "rule.md.j2").read_text(encoding="utf-8") == (REPO_ROOT / "templates" / "rule.md.j2").read_text(encoding="utf-8")
     assert {p.name for p in paths[2].iterdir()} == {"pr-check.yml", "pr-comment.yml", "pages.yml"}
+    done = run([str(installed / "atc"), "--version"], installed)
+    version = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    assert done.returncode == 0 and done.stdout.startswith(f"atc {version} (pySigma 1."), done.stdout
 
 
 def test_the_installed_tool_builds_a_scratch_rule_repository(installed, tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import platform
 import sys
 
 from atc.commands import attack, build, check, convert, diff, init, serve, verify
@@ -20,6 +22,7 @@ and the rule translated into every configured query language through pySigma.
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atc", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=version_text(), help="print atc's, pySigma's and Python's versions and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     build.register(commands)
     serve.register(commands)
@@ -30,6 +33,21 @@ def build_parser() -> argparse.ArgumentParser:
     verify.register(commands)
     attack.register(commands)
     return parser
+
+
+def version_text() -> str:
+    """What `atc --version` prints: atc's version and those of what its pages depend on most."""
+    found = {name: _installed(name) for name in ("atc", "pySigma", "mkdocs-material")}
+    return (
+        f"atc {found['atc']} (pySigma {found['pySigma']}, mkdocs-material {found['mkdocs-material']}, Python {platform.python_version()})"
+    )
+
+
+def _installed(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 RUN = {
