@@ -294,6 +294,23 @@ def test_a_problem_keeps_its_line(repo, capsys):
     assert f"| rules/windows/cleared.yml:{line} | error | rule | invalid YAML" in capsys.readouterr().out.replace("\\_", "_")
 
 
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda text: text.replace("detection:", "detection:\n    bad: [unclosed", 1),  # YAML that does not parse
+        lambda text: "- " + text.replace("\n", "\n  "),  # a list, not a rule
+    ],
+)
+def test_a_rule_the_change_broke_is_not_reported_removed(repo, capsys, breakage):
+    write(repo, "rules/windows/cleared.yml", breakage(CLEARED))
+    report = run_json(capsys, "HEAD")
+    assert report["removed"] == [] and [r["path"] for r in report["unreadable"]] == ["rules/windows/cleared.yml"]
+    assert report["unreadable"][0]["reason"] and report["unreadable"][0]["title"]
+    (repo / "rules/windows/cleared.yml").unlink()  # really removed: reported so
+    report = run_json(capsys, "HEAD")
+    assert [r["path"] for r in report["removed"]] == ["rules/windows/cleared.yml"] and report["unreadable"] == []
+
+
 def test_moved_rule_without_id_is_matched_by_text(repo, capsys):
     no_id = "\n".join(line for line in CERTUTIL.splitlines() if not line.startswith("id:")) + "\n"
     write(repo, "rules/windows/certutil.yml", no_id)

@@ -18,7 +18,7 @@ Only rules whose text differs are converted, so a small change on a large
 repository reports in seconds.
 
 The report: rules added, removed, moved or renamed (matched by Sigma id, or by
-text when a rule has none) and changed (the fields that differ, a unified diff
+text when a rule has none), rules whose file no longer loads, and changed (the fields that differ, a unified diff
 of each target's query), conversions newly failing or working, new and fixed
 problems (`atc check`), ATT&CK techniques newly covered or uncovered, and Data
 Needed and triggers newly linked or no longer linked.
@@ -78,5 +78,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     summary = f"{len(report.added)} added, {len(report.changed)} changed, {len(report.renamed)} moved, {len(report.removed)} removed"
+    summary += f", {len(report.unreadable)} no longer load" if report.unreadable else ""
     print(f"diff: {report.base} → {report.head}: {summary} in {time.perf_counter() - started:.2f} s", file=sys.stderr)
     return 0

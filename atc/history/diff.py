@@ -31,6 +31,16 @@ class RuleRef:
 
 
 @dataclass(frozen=True, order=True)
+class Unreadable:
+    """A rule whose file is still there but no longer loads (broken YAML, a document pySigma rejects): not removed."""
+
+    path: str
+    id: str
+    title: str
+    reason: str
+
+
+@dataclass(frozen=True, order=True)
 class Rename:
     old_path: str
     new_path: str
@@ -96,6 +106,7 @@ class DiffReport:
     rules_after: int
     added: list[RuleRef] = field(default_factory=list)
     removed: list[RuleRef] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)  # rules whose file the change broke
     renamed: list[Rename] = field(default_factory=list)
     changed: list[RuleChange] = field(default_factory=list)
     newly_failing: list[ConversionChange] = field(default_factory=list)
@@ -119,6 +130,7 @@ class DiffReport:
 CHANGE_LISTS = (
     "added",
     "removed",
+    "unreadable",
     "renamed",
     "changed",
     "newly_failing",
@@ -189,7 +201,15 @@ def compare(
     convert_rules([rule for pair in changed for rule in pair] + added, targets, jobs, cache=cache)
     report = DiffReport(base.label, head.label, [t.key for t in targets], len(base_kb.rules), len(head_kb.rules))
     report.added = sorted(RuleRef(head.rel(r.path), r.id, r.title) for r in added)
-    report.removed = sorted(RuleRef(base.rel(r.path), r.id, r.title) for r in removed)
+    broken = {  # files that do not load, with why (and where)
+        head.rel(p.path): f"line {p.line}: {p.message}" if p.line else p.message
+        for p in head_kb.problems
+        if p.kind == "rule" and p.severity == "error"
+    }
+    report.removed = sorted(RuleRef(base.rel(r.path), r.id, r.title) for r in removed if base.rel(r.path) not in broken)
+    report.unreadable = sorted(
+        Unreadable(base.rel(r.path), r.id, r.title, broken[base.rel(r.path)]) for r in removed if base.rel(r.path) in broken
+    )
     report.renamed = sorted(
         Rename(base.rel(old.path), head.rel(new.path), new.id, new.title) for old, new in pairs if base.rel(old.path) != head.rel(new.path)
     )
