@@ -146,6 +146,32 @@ def test_team_mkdocs_yml_reaches_the_built_site(repo):
     assert (repo / "site" / "handbook" / "index.html").is_file()
 
 
+def test_rule_text_is_not_snippet_notation_when_the_team_enables_pymdownx_snippets(repo):
+    """A team's mkdocs.yml lists pymdownx.snippets for its handbook; a rule's `--8<--` lines include nothing and show as written."""
+    (repo / "secret.txt").write_text("SECRET-FROM-THE-REPOSITORY\n", encoding="utf-8")
+    (repo / "rules").mkdir()
+    description = '  --8<-- "secret.txt"\n  ;--8<-- "secret.txt"\n  --8<--\n  secret.txt\n  --8<--\n  a --8<-- [start:part] b\n'
+    (repo / "rules" / "r.yml").write_text(
+        "title: Snippet rule\nid: 5f0e2c4e-6f0a-4c59-9d68-0e6f2b1c7a11\nstatus: test\ndescription: |\n"
+        + description
+        + "logsource: {category: process_creation, product: windows}\n"
+        "detection:\n  sel:\n    CommandLine|contains: x\n  condition: sel\nlevel: low\n",
+        encoding="utf-8",
+    )
+    (repo / "atc.yml").write_text("rules: rules\ntargets: [splunk]\nhistory: {enabled: false}\n", encoding="utf-8")
+    (repo / "mkdocs.yml").write_text("nav:\n  - Handbook: handbook.md\nmarkdown_extensions:\n  - pymdownx.snippets\n", encoding="utf-8")
+    (repo / "docs").mkdir()
+    (repo / "docs" / "handbook.md").write_text('# Handbook\n\n--8<-- "secret.txt"\n', encoding="utf-8")
+    assert main(["build", "-q", "-j", "1"]) == 0
+    page = (repo / "site" / "Detection_Rules" / "r" / "index.html").read_text(encoding="utf-8")
+    assert "SECRET-FROM-THE-REPOSITORY" not in page
+    sigma = page[page.index('<code class="language-yaml">') :]
+    sigma = sigma[: sigma.index("</code>")]
+    for line in description.splitlines():  # the rule's own text, exactly
+        assert line.replace("<", "&lt;") in sigma.splitlines()
+    assert "SECRET-FROM-THE-REPOSITORY" in (repo / "site" / "handbook" / "index.html").read_text(encoding="utf-8")  # theirs: still on
+
+
 @pytest.mark.parametrize("name", ["pr-check.yml", "pr-comment.yml", "pages.yml"])
 def test_workflows_written_by_init_match_the_github_schema(repo, name):
     from tests.test_workflows import schema_check

@@ -7,6 +7,7 @@ used only with the versions atc is tested with (otherwise the plugin keeps to th
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -23,8 +24,10 @@ from mkdocs.structure.nav import Navigation
 from mkdocs.structure.pages import Page
 
 from atc.site import mkdocs_adapter as adapter
+from atc.site.docs_writer import MANIFEST
 from atc.site.mkdocs_adapter import BuiltSite, Capture, Converted, SearchEntries
 from atc.site.page_html import EXCLUDED_SECTIONS, mark_excluded_sections, resolve_raw_links, trim_theme_whitespace
+from atc.site.page_markdown import SNIPPETS, escape_snippet_notation
 from atc.site.page_store import PageStore, Remembered, carry_over, link_targets, page_key, site_fingerprint
 
 REMEMBERED_TEMPLATE = "atc-remembered.html"  # renders nothing: mkdocs writes no file, the plugin links the earlier build's
@@ -61,12 +64,14 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
         self._capture: Capture | None = None  # the records of a page rendered in this process
         self._dest_uris: dict[str, str] = {}  # the pages the store may remember -> their HTML file under the site folder
         self.built: BuiltSite | None = None  # mkdocs's state once the pages are rendered, for live updates
+        self._generated: frozenset[str] = frozenset()  # atc's own pages, whose rule text snippets notation must not act on
 
     @event_priority(-100)  # after the search plugin made its index
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         """Find the search plugin and let its index take the workers' entries (with the versions we test)."""
         self._guarded = adapter.untested() is None
         self._excluded = frozenset(self.config.search_exclude_sections)
+        self._generated = _generated_pages(Path(config.docs_dir)) if SNIPPETS in config.markdown_extensions else frozenset()
         search = adapter.search_plugin(config) if self._guarded else None
         self._search = SearchEntries.take_over(search, self._excluded) if search is not None else None
         return config
@@ -134,7 +139,7 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
             if page.file.src_uri in self._keys:  # rendered here: keep its records for the store
                 self._capture = Capture()
                 logging.getLogger().addHandler(self._capture)
-            return markdown
+            return escape_snippet_notation(markdown) if page.file.src_uri in self._generated else markdown
         for record in converted.records:
             logging.getLogger(record.name).handle(record)
         self._installing = (converted, markdown)
@@ -224,3 +229,12 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
             self._pool.shutdown(cancel_futures=True)
         self._pool, self._results, self._installing = None, iter(()), None
         self._ready.clear()
+
+
+def _generated_pages(docs_dir: Path) -> frozenset[str]:
+    """The pages atc wrote into docs_dir (its manifest), as mkdocs names them; hand-written pages are not among them."""
+    try:
+        listed = json.loads((docs_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return frozenset()
+    return frozenset(name for name in listed if isinstance(name, str)) if isinstance(listed, list) else frozenset()
