@@ -189,3 +189,31 @@ def test_init_takes_the_edit_links_from_the_github_remote(repo):
     assert main(["init"]) == 0
     config = yaml.safe_load((repo / "atc.yml").read_text(encoding="utf-8"))
     assert config["repo_url"] == "https://github.com/acme/detections/blob/trunk"
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"- a list\n- not a mapping\n", "must be a mapping"),
+        (b"site_name: [unclosed\n", "cannot be read"),
+        (b"site_name: caf\xe9\n", "cannot be read"),
+        (b"site_name: x\nplugins:\n  - search\n  - macros\n", "rule text would run as template code"),
+        (b"plugins:\n  - macros:\n      render_by_default: true\n", "render_by_default: false"),
+    ],
+)
+def test_an_unusable_team_mkdocs_yml_stops_the_build_with_one_line(repo, capsys, content, why):
+    """Even without the site (its name is read for the pages): exit status 2, the file and the reason, no traceback."""
+    (repo / "rules").mkdir()
+    (repo / "rules" / "r.yml").write_text(RULE.read_text(encoding="utf-8"), encoding="utf-8")
+    (repo / "atc.yml").write_text("rules: rules\ntargets: [splunk]\n", encoding="utf-8")
+    (repo / "mkdocs.yml").write_bytes(content)
+    assert main(["build", "-q", "-j", "1", "--no-site"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"atc: {repo / 'mkdocs.yml'}: ") and why in line
+
+
+def test_the_macros_plugin_is_allowed_when_pages_opt_in(repo):
+    """With render_by_default off, only hand-written pages that ask for macros are templates: atc's pages are not."""
+    (repo / "mkdocs.yml").write_text("plugins:\n  - macros:\n      render_by_default: false\n", encoding="utf-8")
+    merged = yaml.load(site_config(repo / "mkdocs.yml", repo / ".atc-cache").read_text(encoding="utf-8"), Loader=yaml.Loader)
+    assert {"macros": {"render_by_default": False}} in merged["plugins"]

@@ -299,3 +299,29 @@ def test_validate_layer_reports_errors(mini: AttackSnapshot) -> None:
     assert "T1059/execution: score -1 is not a count" in errors
     assert "T1021: not in tactic 'execution'" in errors
     assert "T1647/defense-evasion: missing" in errors
+
+
+def test_update_from_a_server_that_never_answers_fails_within_its_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A proxy (or server) that accepts the connection and then says nothing: an error after --timeout, not a hang."""
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    started = time.monotonic()
+    try:
+        assert run_update(None, tmp_path / "snapshot.json", timeout=1) == 1
+    finally:
+        listener.close()
+    assert time.monotonic() - started < 30 and not (tmp_path / "snapshot.json").exists()
+    assert "error:" in capsys.readouterr().err
+    from requests.adapters import HTTPAdapter
+
+    assert HTTPAdapter.send.__name__ == "send"  # requests is as it was once the update is done

@@ -62,6 +62,20 @@ def test_a_heavy_worker_that_raises_or_dies_stops_the_results_with_its_reason() 
         ForkedMap(_die_on_three, range(6), 2, heavy=True).results()
 
 
+def _fail_first_else_big(number: int) -> str:
+    if number == 0:
+        raise ValueError("first")
+    return "x" * 1_000_000  # more than a pipe holds: its worker waits to send
+
+
+def test_when_one_heavy_worker_fails_the_others_end_quietly(capfd: pytest.CaptureFixture[str]) -> None:
+    import multiprocessing
+
+    with pytest.raises(ValueError, match="first"):
+        ForkedMap(_fail_first_else_big, range(6), 2, heavy=True).results()
+    assert not multiprocessing.active_children() and "Traceback" not in capfd.readouterr().err
+
+
 @needs_corpora()
 def test_parallel_load_and_render_make_the_pages_one_process_makes(tmp_path: Path) -> None:
     rules = tmp_path / "rules"

@@ -17,6 +17,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     update.add_argument("--from-stix", type=Path, metavar="PATH", help="an enterprise-attack STIX bundle file or folder (no network)")
     update.add_argument("--output", type=Path, metavar="PATH", help="where to write the snapshot (default: the one shipped in the package)")
     update.add_argument(
+        "--timeout",
+        type=float,
+        default=60,
+        metavar="SECONDS",
+        help="give up when the TAXII server has not answered (or sent more) for this long (default: 60)",
+    )
+    update.add_argument(
         "--version", dest="attack_version", metavar="X.Y", help="the ATT&CK version, when the bundle does not say (e.g. 18.1)"
     )
 
@@ -25,4 +32,4 @@ def run(args: argparse.Namespace) -> int:
     from atc.load.attack import DEFAULT_SNAPSHOT
     from atc.load.attack_update import run_update
 
-    return run_update(args.from_stix, args.output or DEFAULT_SNAPSHOT, args.attack_version)
+    return run_update(args.from_stix, args.output or DEFAULT_SNAPSHOT, args.attack_version, args.timeout)

@@ -35,7 +35,10 @@ def _share(function: Callable[[T], R], items: Sequence[T], sending: Connection) 
         outcome: tuple[str, Any] = ("ok", [function(item) for item in items])
     except BaseException as exc:  # raised again in the caller
         outcome = ("raised", exc)
-    sending.send(outcome)
+    try:
+        sending.send(outcome)
+    except OSError:  # the caller stopped waiting (another worker failed first): nothing to tell
+        pass
     sending.close()
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -284,11 +285,32 @@ def write_snapshot(data: Mapping[str, Any], path: Path) -> None:
     path.write_text(dumps_snapshot(data), encoding="utf-8")
 
 
-def run_update(from_stix: Path | None, output: Path, version: str | None = None) -> int:
+@contextmanager
+def answer_within(seconds: float) -> Iterator[None]:
+    """Every HTTP request made meanwhile (attackcti's TAXII client uses requests, with no timeout of its own) gives up
+    when the server has not answered, or sent more, for `seconds`: a stalled connection is an error, not a hang."""
+    from requests.adapters import HTTPAdapter
+
+    send = HTTPAdapter.send
+
+    def bounded(self: HTTPAdapter, request: Any, **options: Any) -> Any:
+        if options.get("timeout") is None:
+            options["timeout"] = seconds
+        return send(self, request, **options)
+
+    HTTPAdapter.send = bounded  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        HTTPAdapter.send = send  # type: ignore[method-assign]
+
+
+def run_update(from_stix: Path | None, output: Path, version: str | None = None, timeout: float = 60) -> int:
     """`atc attack update`: build the snapshot and write it; returns the exit status."""
     print(f"loading STIX from {from_stix or 'the MITRE ATT&CK TAXII server'} ...", file=sys.stderr)
     try:
-        data = build_snapshot(from_stix, version)
+        with answer_within(timeout):
+            data = build_snapshot(from_stix, version)
     except ImportError:
         print("error: attackcti is not installed (pip install 'atc[attack]')", file=sys.stderr)
         return 2

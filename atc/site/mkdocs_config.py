@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from atc.common.resources import default_mkdocs_config
+from atc.settings import ConfigError
 
 MERGED_NAME = "mkdocs.yml"  # written into the cache folder
 _NAMED_LISTS = ("plugins", "markdown_extensions")  # entries are a name or {name: options}: the team's replace atc's of that name
@@ -16,13 +17,29 @@ _PATH_KEYS = (("theme", "custom_dir"), ("hooks",))  # relative to the team's fil
 
 
 def _load(path: Path) -> dict[str, Any]:
+    """A mkdocs configuration file as mkdocs reads it; one that cannot be read or is not a mapping is a ConfigError."""
+    from mkdocs.exceptions import ConfigurationError
     from mkdocs.utils import yaml_load  # mkdocs' own loader: !ENV, !relative and python names, as mkdocs reads them
 
-    with path.open(encoding="utf-8") as handle:
-        data = yaml_load(handle) or {}
+    try:
+        with path.open(encoding="utf-8") as handle:
+            data = yaml_load(handle) or {}
+    except (OSError, UnicodeError, yaml.YAMLError, ConfigurationError) as exc:
+        raise ConfigError(f"{path}: the mkdocs configuration cannot be read: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: an mkdocs configuration must be a mapping")
+        raise ConfigError(f"{path}: an mkdocs configuration must be a mapping")
     return data
+
+
+def _refuse_page_templating(merged: dict[str, Any], path: Path) -> None:
+    """Refuse a plugin that would run every page's text as a template: rule text comes from pull requests (data, not code)."""
+    for entry in merged.get("plugins") or []:
+        options = entry.get(_name(entry)) if isinstance(entry, dict) else None
+        if _name(entry) == "macros" and not (isinstance(options, dict) and options.get("render_by_default") is False):
+            raise ConfigError(
+                f"{path}: the macros plugin renders every page as a jinja2 template, so rule text would run as template code; "
+                "set `render_by_default: false` under it and give the hand-written pages that use macros `render_macros: true`"
+            )
 
 
 def _name(entry: Any) -> Any:
@@ -70,6 +87,7 @@ def site_config(team: Path, cache_dir: Path) -> Path:
     if not team.is_file() or team.resolve() == default.resolve():
         return default
     merged = merge(_load(default), _absolute(_load(team), team.resolve().parent))
+    _refuse_page_templating(merged, team)
     text = (
         "# written by atc: its default mkdocs configuration with "
         + str(team)
