@@ -325,3 +325,21 @@ def test_update_from_a_server_that_never_answers_fails_within_its_timeout(
     from requests.adapters import HTTPAdapter
 
     assert HTTPAdapter.send.__name__ == "send"  # requests is as it was once the update is done
+
+
+def test_update_writes_the_snapshot_atc_yml_names_not_the_packaged_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from atc.commands import main
+    from atc.load import attack
+
+    packaged = tmp_path / "package" / "enterprise-attack.json"  # a regression must not write over the real one
+    monkeypatch.setattr(attack, "DEFAULT_SNAPSHOT", packaged)
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "atc.yml").write_text("attack_snapshot: attack/snapshot.json\n", encoding="utf-8")
+    (tmp_path / "rules").mkdir()
+    monkeypatch.chdir(tmp_path / "rules")  # found as every command finds atc.yml
+    assert main(["attack", "update", "--from-stix", str(MINI_STIX), "--version", "9.9"]) == 0
+    assert load_snapshot(tmp_path / "attack" / "snapshot.json").version == "9.9"
+    assert not packaged.exists()
+    (tmp_path / "atc.yml").unlink()
+    assert main(["attack", "update", "--from-stix", str(MINI_STIX), "--version", "9.9"]) == 0
+    assert load_snapshot(packaged).version == "9.9"  # without one: the packaged snapshot, as before

@@ -15,7 +15,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Rebuild the compact ATT&CK snapshot that `atc build` reads, through attackcti: from a local STIX bundle or folder (offline), or from MITRE's TAXII server when no --from-stix is given.",
     )
     update.add_argument("--from-stix", type=Path, metavar="PATH", help="an enterprise-attack STIX bundle file or folder (no network)")
-    update.add_argument("--output", type=Path, metavar="PATH", help="where to write the snapshot (default: the one shipped in the package)")
+    update.add_argument(
+        "--output",
+        type=Path,
+        metavar="PATH",
+        help="where to write the snapshot (default: atc.yml's attack_snapshot when it names one, else the one shipped in the package)",
+    )
     update.add_argument(
         "--timeout",
         type=float,
@@ -29,7 +34,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from atc.load.attack import DEFAULT_SNAPSHOT
     from atc.load.attack_update import run_update
 
-    return run_update(args.from_stix, args.output or DEFAULT_SNAPSHOT, args.attack_version, args.timeout)
+    return run_update(args.from_stix, args.output or default_output(Path.cwd()), args.attack_version, args.timeout)
+
+
+def default_output(cwd: Path) -> Path:
+    """The snapshot the build reads: the one atc.yml names (found as every command finds it), else the packaged one."""
+    from atc.load.attack import DEFAULT_SNAPSHOT
+    from atc.settings import find_config, load_config_file
+
+    config = find_config(None, cwd)
+    named = load_config_file(config).attack_snapshot if config is not None else None
+    return named or DEFAULT_SNAPSHOT
