@@ -29,8 +29,10 @@ class WorkerLost(RuntimeError):
     """A forked worker ended without giving its results (killed, or out of memory)."""
 
 
-def _share(function: Callable[[T], R], items: Sequence[T], sending: Connection) -> None:
+def _share(function: Callable[[T], R], items: Sequence[T], sending: Connection, inherited: list[Connection]) -> None:
     """A heavy worker: the function over its share of the items, sent back in one message (or what stopped it)."""
+    for receiving in inherited:  # the caller's ends, its own pipe's too: a caller that stops reading is seen as such
+        receiving.close()
     try:
         outcome: tuple[str, Any] = ("ok", [function(item) for item in items])
     except BaseException as exc:  # raised again in the caller
@@ -62,7 +64,8 @@ class ForkedMap:
             for first in range(min(jobs, len(items))):
                 share = range(first, len(items), jobs)
                 receiving, sending = context.Pipe(duplex=False)
-                process = context.Process(target=_share, args=(function, [items[n] for n in share], sending), daemon=True)
+                inherited = [*(end for _, end, _ in self.shares), receiving]
+                process = context.Process(target=_share, args=(function, [items[n] for n in share], sending, inherited), daemon=True)
                 process.start()
                 sending.close()
                 self.shares.append((process, receiving, share))
@@ -85,6 +88,7 @@ class ForkedMap:
     def _shared_results(self) -> list[R]:
         """The heavy workers' results, put back in item order."""
         found: dict[int, R] = {}
+        stopped = True
         try:
             for process, receiving, share in self.shares:
                 try:
@@ -95,9 +99,12 @@ class ForkedMap:
                 if status == "raised":
                     raise value
                 found.update(zip(share, value))
+            stopped = False
         finally:
             for process, receiving, _ in self.shares:
                 receiving.close()
+                if stopped:  # its results are not wanted: it may be waiting to send them (or still working)
+                    process.terminate()
                 process.join()
         return [found[number] for number in range(len(self.items))]
 
