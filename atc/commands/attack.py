@@ -41,9 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
 def default_output(cwd: Path) -> Path:
     """The snapshot the build reads: the one atc.yml names (found as every command finds it), else the packaged one."""
+    from atc.commands.options import found_settings
     from atc.load.attack import DEFAULT_SNAPSHOT
-    from atc.settings import find_config, load_config_file
 
-    config = find_config(None, cwd)
-    named = load_config_file(config).attack_snapshot if config is not None else None
-    return named or DEFAULT_SNAPSHOT
+    settings = found_settings(cwd)
+    return (settings.attack_snapshot if settings is not None else None) or DEFAULT_SNAPSHOT

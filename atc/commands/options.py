@@ -51,6 +51,12 @@ def add_settings_options(parser: argparse.ArgumentParser, command: str) -> None:
         )
 
 
+def found_settings(cwd: Path) -> Settings | None:
+    """The settings of the atc.yml every command would find from cwd (None: there is none), for a command without settings options."""
+    config_file = find_config(None, cwd)
+    return load_config_file(config_file) if config_file is not None else None
+
+
 def settings_from_args(args: argparse.Namespace, cwd: Path, *, defaults: Path | None = None, check: bool = True) -> Settings:
     """Defaults, then atc.yml (--config, else the nearest up to the repository's top), then the command-line options.
 
