@@ -22,9 +22,13 @@ class Problem:
     line: int | None = None
     severity: Severity = "error"
 
+    @property
+    def where(self) -> str:
+        """The file, with the line when there is one (path:line)."""
+        return f"{self.path}:{self.line}" if self.line else self.path
+
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else self.path
-        return f"{where}: {self.severity}: [{self.kind}] {self.message}"
+        return f"{self.where}: {self.severity}: [{self.kind}] {self.message}"
 
 
 @dataclass(frozen=True, order=True)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from functools import cache
 
 from atc.common.cache import digest
 from atc.common.parallel import ForkedMap
@@ -59,7 +59,7 @@ def usual_export(formats: Iterable[str]) -> str:
     return next((fmt for fmt in DEPLOY_PREFERENCE if fmt in formats), "")
 
 
-@cache
+@functools.cache
 def export_format(target: Target) -> str:
     """The target's deployable output format (named by the target, else its backend's usual one), or "" for none."""
     return target.export if target.export is not None else usual_export(backend_class(target.backend).formats)
@@ -167,12 +167,12 @@ def start_exports(
     rules: list[Rule], deploy: list[Target], cache: ConversionCache | None = None, jobs: int = 1
 ) -> Callable[[], list[DeployExport]]:
     """Start making one export per deploy target (deploy_targets), taking the deploy conversions off the rules at once
-        (pages never show them); the returned function waits for the exports and stores the new ones in the cache (called
+    (pages never show them); the returned function waits for the exports and stores the new ones in the cache (called
     again, it gives the same exports).
 
-        A file is remembered in the cache by its inputs (target fingerprint, every entry): the Loki backend's YAML writer
-        alone takes seconds over thousands of rules. The files to make are finalised in `jobs` forked workers, started here,
-        so that the caller can render pages meanwhile.
+    A file is remembered in the cache by its inputs (target fingerprint, every entry): the Loki backend's YAML writer
+    alone takes seconds over thousands of rules. The files to make are finalised in `jobs` forked workers, started here,
+    so that the caller can render pages meanwhile.
     """
     ordered = sorted(rules, key=lambda r: (r.title.lower(), r.slug))
     fingerprints = cache.fingerprints(deploy) if cache else {}
@@ -185,14 +185,8 @@ def start_exports(
     todo = [number for number, text in enumerate(made) if text is None]
     work = ForkedMap(_finalised, [(deploy[n], entries[n][0]) for n in todo], jobs, heavy=True)
 
-    done: list[list[DeployExport]] = []
-
+    @functools.cache
     def finish() -> list[DeployExport]:
-        if not done:
-            done.append(_collect())
-        return done[0]
-
-    def _collect() -> list[DeployExport]:
         for number, text in zip(todo, work.results()):
             made[number] = text
             if cache:

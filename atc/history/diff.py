@@ -206,10 +206,14 @@ def compare(
         for p in head_kb.problems
         if p.kind == "rule" and p.severity == "error"
     }
-    report.removed = sorted(RuleRef(base.rel(r.path), r.id, r.title) for r in removed if base.rel(r.path) not in broken)
-    report.unreadable = sorted(
-        Unreadable(base.rel(r.path), r.id, r.title, broken[base.rel(r.path)]) for r in removed if base.rel(r.path) in broken
-    )
+    for rule in removed:
+        path = base.rel(rule.path)
+        if path in broken:
+            report.unreadable.append(Unreadable(path, rule.id, rule.title, broken[path]))
+        else:
+            report.removed.append(RuleRef(path, rule.id, rule.title))
+    report.removed.sort()
+    report.unreadable.sort()
     report.renamed = sorted(
         Rename(base.rel(old.path), head.rel(new.path), new.id, new.title) for old, new in pairs if base.rel(old.path) != head.rel(new.path)
     )

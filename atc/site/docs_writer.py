@@ -22,7 +22,8 @@ class WriteReport:
     clashes: list[str] = field(default_factory=list)  # hand-written files at a generated page's path: kept, the page not written
 
 
-def _previous(docs_dir: Path) -> set[str]:
+def generated_pages(docs_dir: Path) -> set[str]:
+    """The pages the last build wrote into docs_dir (its manifest); hand-written files are not among them."""
     try:
         return set(json.loads((docs_dir / MANIFEST).read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
@@ -98,7 +99,7 @@ def _write_new(target: Path, text: str) -> int:
 def write_pages(pages: dict[str, str], docs_dir: Path, into: Path) -> WriteReport:
     """Fill the empty folder `into` with docs_dir's hand-written files and the pages; docs_dir itself is not touched."""
     root = into.resolve()
-    previous = _previous(docs_dir)
+    previous = generated_pages(docs_dir)
     files, folders = _existing(docs_dir) if docs_dir.is_dir() else ([], [])
     docs_root = docs_dir.resolve()
     refused: list[tuple[str, str]] = []
@@ -160,7 +161,7 @@ def _drop_emptied(root: Path, folders: list[str], previous: set[str]) -> None:
 def replace_pages(pages: dict[str, str], docs_dir: Path) -> list[str]:
     """Put new versions of pages the last build generated into docs/ in place, each written whole and then renamed over
     the old one; return those that changed (a page the last build did not write, or a hand-written file, is left alone)."""
-    previous = _previous(docs_dir)
+    previous = generated_pages(docs_dir)
     changed: list[str] = []
     for relative, text in sorted(pages.items()):
         target = docs_dir / relative

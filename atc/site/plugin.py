@@ -7,7 +7,6 @@ used only with the versions atc is tested with (otherwise the plugin keeps to th
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from mkdocs.structure.nav import Navigation
 from mkdocs.structure.pages import Page
 
 from atc.site import mkdocs_adapter as adapter
-from atc.site.docs_writer import MANIFEST
+from atc.site.docs_writer import generated_pages
 from atc.site.mkdocs_adapter import BuiltSite, Capture, Converted, SearchEntries
 from atc.site.page_html import EXCLUDED_SECTIONS, mark_excluded_sections, resolve_raw_links, trim_theme_whitespace
 from atc.site.page_markdown import SNIPPETS, escape_snippet_notation
@@ -71,7 +70,7 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
         """Find the search plugin and let its index take the workers' entries (with the versions we test)."""
         self._guarded = adapter.untested() is None
         self._excluded = frozenset(self.config.search_exclude_sections)
-        self._generated = _generated_pages(Path(config.docs_dir)) if SNIPPETS in config.markdown_extensions else frozenset()
+        self._generated = frozenset(generated_pages(Path(config.docs_dir))) if SNIPPETS in config.markdown_extensions else frozenset()
         search = adapter.search_plugin(config) if self._guarded else None
         self._search = SearchEntries.take_over(search, self._excluded) if search is not None else None
         return config
@@ -229,12 +228,3 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
             self._pool.shutdown(cancel_futures=True)
         self._pool, self._results, self._installing = None, iter(()), None
         self._ready.clear()
-
-
-def _generated_pages(docs_dir: Path) -> frozenset[str]:
-    """The pages atc wrote into docs_dir (its manifest), as mkdocs names them; hand-written pages are not among them."""
-    try:
-        listed = json.loads((docs_dir / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return frozenset()
-    return frozenset(name for name in listed if isinstance(name, str)) if isinstance(listed, list) else frozenset()

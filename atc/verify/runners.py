@@ -114,7 +114,7 @@ class VerifyReport:
                 lines.append(f"{outcome.status.upper()} {outcome.target} {outcome.rule}: {outcome.detail}")
         lines += [f"NO RULE for events folder {name}" for name in self.orphans]
         lines += [f"BAD EVENT {path}: {why}" for path, why in self.bad_events]
-        lines += [f"BAD RULE {problem.path}{f':{problem.line}' if problem.line else ''}: {problem.message}" for problem in self.bad_rules]
+        lines += [f"BAD RULE {problem.where}: {problem.message}" for problem in self.bad_rules]
         return "\n".join(lines + self.evidence)
 
 
