@@ -1,10 +1,13 @@
 """Benchmark `atc build` over a Sigma corpus: bare pySigma loop, cold, warm, one-rule edits and site build (medians).
 
-    .venv/bin/python bench/build_bench.py [CORPUS] [--folders GLOB] [--repeat N] [--jobs N] [--targets LIST] [--no-site] [--no-baseline] [--no-edits]
+    .venv/bin/python bench/build_bench.py [CORPUS] [--folders GLOB] [--repeat N] [--jobs N] [--targets LIST] [--work-dir DIR] [--no-site] [--no-baseline] [--no-edits]
 
 CORPUS defaults to ../shared/corpora/sigma; its rules*/ folders are used (deprecated/ is not), or those --folders names.
-Each cold build runs right after a bare loop on the same cores; the ratio of each such pair is printed with the machine's
+Each cold build runs right after the bare loops on the same cores; the ratio of each such pair is printed with the machine's
 load average (other work on the machine moves both sides of a pair alike, so the ratios are steadier than the times).
+The bare loop is timed two ways: its conversions alone (the clock starts after it has read every rule with the C YAML
+loader) and as a whole process, the way `atc build` is timed (interpreter start, imports, each worker reading its rule
+files, converting).
 Not part of the test suite: it takes minutes on the full corpus.
 """
 
@@ -115,10 +118,34 @@ def bare_loop(folders: list[Path], processes: int, targets: tuple[str, ...] | No
     return time.perf_counter() - started
 
 
-def _bare_in_child(folders: list[Path], processes: int, targets: str | None) -> float:
-    """The bare loop in a fresh interpreter: no backend imported or cached yet."""
-    command = [sys.executable, __file__, "--bare", str(processes), *(["--targets", targets] if targets else []), *map(str, folders)]
-    return float(subprocess.run(command, cwd=REPO, check=True, capture_output=True, text=True).stdout.split()[-1])
+def _read_and_convert(path: Path) -> int:
+    """Read one rule file and convert it with every backend (see _bare_convert); 0 for a file that is not a rule."""
+    import yaml
+
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return 0
+    return _bare_convert(data) if isinstance(data, dict) and "detection" in data else 0
+
+
+def whole_loop(folders: list[Path], processes: int, targets: tuple[str, ...] | None = None) -> int:
+    """The plain script a user would write, timed from outside as a whole process: each worker reads, parses and converts its files."""
+    from atc.convert.targets import DEFAULT_TARGETS
+
+    paths = sorted(path for folder in folders for path in folder.rglob("*.yml"))
+    with get_context("fork").Pool(processes, _init_worker, (targets or DEFAULT_TARGETS,)) as pool:
+        return sum(pool.imap_unordered(_read_and_convert, paths, chunksize=8))
+
+
+def _bare_in_child(folders: list[Path], processes: int, targets: str | None, whole: bool = False) -> float:
+    """The bare loop in a fresh interpreter (no backend imported or cached yet): seconds of its conversions, or with
+    `whole` of the whole process (start-up and reading the rules included, as atc's builds are timed)."""
+    mode = "--bare-whole" if whole else "--bare"
+    command = [sys.executable, __file__, mode, str(processes), *(["--targets", targets] if targets else []), *map(str, folders)]
+    started = time.perf_counter()
+    out = subprocess.run(command, cwd=REPO, check=True, capture_output=True, text=True).stdout
+    return time.perf_counter() - started if whole else float(out.split()[-1])
 
 
 def size_mb(path: Path) -> float:
@@ -206,16 +233,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-edits", action="store_true", help="cold (and bare) runs only: no warm, edit, site or serve runs")
     parser.add_argument("--no-exports", action="store_true", help="atc without deploy exports: the same conversions as the bare loop")
     parser.add_argument("--no-serial", action="store_true", help="no bare loop in one process (the pairs use the one on --jobs processes)")
+    parser.add_argument(
+        "--work-dir", type=Path, help="where the copied corpus and the builds' output go (default: the system's temporary folder)"
+    )
     parser.add_argument("--bare", type=int, metavar="PROCESSES", help=argparse.SUPPRESS)  # internal: run the bare loop
+    parser.add_argument("--bare-whole", type=int, metavar="PROCESSES", help=argparse.SUPPRESS)  # internal: the plain script
     parser.add_argument("folders", nargs="*", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare:  # the rule folders are the positional arguments, corpus included
         print(f"{bare_loop([args.corpus, *args.folders], args.bare, tuple(args.targets.split(',')) if args.targets else None):.3f}")
         return 0
+    if args.bare_whole:
+        print(whole_loop([args.corpus, *args.folders], args.bare_whole, tuple(args.targets.split(",")) if args.targets else None))
+        return 0
     if not args.corpus.is_dir():
         parser.error(f"{args.corpus}: corpus not found")
     cores = os.cpu_count() or 1
-    work = Path(tempfile.mkdtemp(prefix="atc-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="atc-bench-", dir=args.work_dir))
     try:
         for folder in rule_folders(args.corpus, args.pattern):
             shutil.copytree(folder, work / "corpus" / folder.name)
@@ -227,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-        serial, pooled, pairs = [], [], []
+        serial, pooled, pairs, whole, whole_pairs = [], [], [], [], []
 
         def build(name: str, *extra: str) -> Run:
             run = run_build([*rules_args, "--jobs", str(args.jobs), *extra])
@@ -243,11 +277,18 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  bare loop: 1 process {serial[-1]:.1f} s (load {load_average()})", flush=True)
                 pooled.append(_bare_in_child(folders, args.jobs, args.targets))
                 print(f"  bare loop: {args.jobs} processes {pooled[-1]:.1f} s (load {load_average()})", flush=True)
+                whole.append(_bare_in_child(folders, args.jobs, args.targets, whole=True))
+                print(f"  bare loop as a whole process: {args.jobs} processes {whole[-1]:.1f} s (load {load_average()})", flush=True)
             out = work / f"cold{number}"
             cold.append(build("cold", "--no-site", "--docs-dir", str(out / "docs"), "--cache-dir", str(out / "cache")))
             if pooled:
                 pairs.append(cold[-1].wall / pooled[-1])
-                print(f"  pair {number}: cold / bare loop in {args.jobs} processes = {pairs[-1]:.2f} (load {load_average()})", flush=True)
+                whole_pairs.append(cold[-1].wall / whole[-1])
+                print(
+                    f"  pair {number}: cold / bare loop in {args.jobs} processes = {pairs[-1]:.2f}, "
+                    f"/ its whole process = {whole_pairs[-1]:.2f} (load {load_average()})",
+                    flush=True,
+                )
         if args.no_edits:
             args.repeat, args.no_site = 0, True
         docs, cache = work / "cold0" / "docs", work / "cold0" / "cache"
@@ -285,7 +326,12 @@ def main(argv: list[str] | None = None) -> int:
         print("|:--|--:|:--|")
         if serial:
             print(f"| bare pySigma loop, 1 process | {med(serial):.1f} | / {cores} cores = {med(serial) / cores:.1f} s |")
-            print(f"| bare pySigma loop, {args.jobs} processes | {med(pooled):.1f} | |")
+        if pooled:
+            print(f"| bare pySigma loop, {args.jobs} processes | {med(pooled):.1f} | its conversions alone |")
+        if whole:
+            print(
+                f"| bare pySigma loop, {args.jobs} processes, whole process | {med(whole):.1f} | start-up and reading the rules included |"
+            )
         for name, runs in (
             ("cold --no-site", cold),
             ("warm, nothing changed", warm),
@@ -309,6 +355,10 @@ def main(argv: list[str] | None = None) -> int:
         if pooled:
             print(f"cold --no-site / bare loop in {args.jobs} processes: {med([r.wall for r in cold]) / med(pooled):.2f}")
             print(f"the same, median of the {len(pairs)} pairs: {med(pairs):.2f} ({', '.join(f'{r:.2f}' for r in pairs)})")
+            print(
+                f"cold --no-site / bare loop as a whole process, median of the {len(whole_pairs)} pairs: {med(whole_pairs):.2f} "
+                f"({', '.join(f'{r:.2f}' for r in whole_pairs)})"
+            )
         if serve_edit:
             print(f"atc serve, one rule edited until the served page shows it: {med(serve_edit):.2f} s (median of {len(serve_edit)})")
         if site:

@@ -188,7 +188,7 @@ class Store:
             current = self.get_many(values)
             merged = [
                 (self.kind, slot, b"", pickle.dumps({**current.get(slot, {}), **new}, protocol=pickle.HIGHEST_PROTOCOL))
-                for slot, new in values.items()
+                for slot, new in sorted(values.items())  # in key order, as in write
             ]
             self.db.executemany("INSERT OR REPLACE INTO slot VALUES (?, ?, ?, ?)", merged)
 
@@ -196,6 +196,7 @@ class Store:
         """Write what was put; with keep, forget the slots of this kind not in it (deleted items)."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
+            self._pending.sort(key=lambda row: row[1])  # in key order: a third faster than digests' random order
             self.db.executemany("INSERT OR REPLACE INTO slot VALUES (?, ?, ?, ?)", self._pending)
             if keep is not None:
                 wanted = set(keep)
