@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from atc.settings import ConfigError, default_settings
+from atc.settings import REPO_ROOT, ConfigError, default_settings
 from atc.site.serve import ignored, parse_address, watched_paths
 
 
@@ -35,3 +42,58 @@ def test_changes_to_outputs_staging_folders_and_swap_files_are_ignored(tmp_path:
     assert ignored(str(tmp_path / "docs/Detection_Rules/a.md"), root, [docs])
     assert ignored(str(tmp_path / ".docs.atc-new-1-x/a.md"), root, [docs])
     assert ignored(str(tmp_path / "rules/.a.yml.swp"), root, [docs])
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for(log: Path, text: str, after: int, seconds: float = 60) -> str:
+    """The log from offset `after` once it holds text (a round's last line)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        written = log.read_text(encoding="utf-8", errors="replace")[after:]
+        if text in written:
+            return written
+        time.sleep(0.1)
+    raise AssertionError(f"no {text!r} in the serve log:\n{log.read_text(encoding='utf-8', errors='replace')}")
+
+
+def _saved(log: Path, path: Path, text: str, end: str, said: str) -> None:
+    """Save text into path while serving; the round it starts says `said`, ends with `end` and shows no traceback."""
+    start = log.stat().st_size
+    path.write_text(text, encoding="utf-8")
+    written = _wait_for(log, end, start)
+    assert said in written and "Traceback" not in written, written
+
+
+def test_a_broken_atc_yml_or_template_saved_while_serving_is_one_line_and_the_site_follows_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    shutil.copy(REPO_ROOT / "rules/windows/security/win_security_susp_psexec_execution.yml", tmp_path / "rules")
+    (tmp_path / "templates").mkdir()
+    config = tmp_path / "atc.yml"
+    good = "rules: rules\ntargets: [splunk]\njobs: 1\nexports: false\nhistory: {enabled: false}\n"
+    config.write_text(good, encoding="utf-8")
+    port, log = _free_port(), tmp_path / "serve.log"
+    with log.open("w", encoding="utf-8") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "atc", "serve", "-a", f"127.0.0.1:{port}"],
+            cwd=tmp_path,
+            stdout=out,
+            stderr=out,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        )
+    template = tmp_path / "templates/rule.md.j2"
+    page = f"http://127.0.0.1:{port}/Detection_Rules/win_security_susp_psexec_execution/"
+    try:
+        _wait_for(log, "serve: http://", 0)
+        _saved(log, config, "rules: [rules\n", "served until the next edit", f"atc: {config}:2: not valid YAML")
+        _saved(log, config, good, "reloading the browsers", "rebuilt")
+        _saved(log, template, "{% if x %}\n", "served until the next edit", f"atc: {template}:1: template syntax error")
+        _saved(log, template, "# {{ rule.title }}\n\nTEAM-PAGE\n", "reloading the browsers", "rebuilt")
+        assert server.poll() is None and b"TEAM-PAGE" in urllib.request.urlopen(page, timeout=10).read()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

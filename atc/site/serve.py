@@ -50,6 +50,13 @@ def ignored(path: str, root: str, outputs: list[str]) -> bool:
     return any(part.startswith(".") for part in Path(relative).parts if part != "..")
 
 
+def _lines(exc: Exception) -> list[str]:
+    """What a failed round says, as the command line says it: an unreadable or unwritable file's name and reason, else the message's lines."""
+    if isinstance(exc, OSError) and exc.filename:
+        return [f"{exc.filename}: {exc.strerror or exc}"]
+    return str(exc).splitlines() or [type(exc).__name__]
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM handler: stop serving as Ctrl-C does."""
     raise KeyboardInterrupt
@@ -65,8 +72,10 @@ def serve(
     from watchdog.observers.polling import PollingObserver
     from watchdog.utils.dirsnapshot import EmptyDirectorySnapshot
 
+    from atc.convert.targets import UnknownTargetError
     from atc.site.live import LiveBuild
     from atc.site.mkdocs_adapter import SiteBuildError
+    from atc.site.publish import OutputError
 
     CHANGES = [  # a file's opening or reading (by the build itself) is no change
         watchdog.events.FileCreatedEvent,
@@ -91,9 +100,11 @@ def serve(
     def rebuild() -> None:
         try:
             build()
-        except (SiteBuildError, ConfigError) as exc:  # the server keeps the last good site and waits for the next edit
-            print(f"atc: {exc}", file=stream, flush=True)
-            raise
+        except (SiteBuildError, ConfigError, UnknownTargetError, OutputError, OSError) as exc:  # one line, not mkdocs' traceback
+            for line in _lines(exc):
+                print(f"atc: {line}", file=stream)
+            print("serve: the last good site is served until the next edit", file=stream, flush=True)
+            return
         if session.pending:  # the browsers reload now, undisturbed; the larger pages follow in another round after a pause
             pause = threading.Timer(RELOAD_PAUSE, server.another_round)
             pause.daemon = True
