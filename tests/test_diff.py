@@ -374,3 +374,24 @@ def test_only_changed_build_keeps_changed_rules_their_links_and_indexes(repo, tm
     assert linked_dn and {page for page in result.pages if page.startswith("Data_Needed/DN_")} == linked_dn
     assert any(page.startswith("Logging_Policies/LP_") for page in result.pages)
     assert {rule.slug for rule in changed} == {"cleared", "encoded", "lolbin_certutil", "psexec"}
+
+
+def test_a_linked_rule_folder_is_compared_through_its_link(repo, capsys):
+    git(repo, "mv", "rules", "sigma")
+    (repo / "rules").symlink_to("sigma")
+    base = commit(repo, "rules/ is a link to sigma/")
+    write(repo, "rules/windows/encoded.yml", ENCODED_CHANGED)
+    for head in ([], [commit(repo, "the change")]):
+        report = run_json(capsys, base, *head)
+        assert report["added"] == report["removed"] == report["renamed"] == []
+        assert [change["path"] for change in report["changed"]] == ["sigma/windows/encoded.yml"]
+
+
+def test_a_rule_folder_linked_out_of_the_repository_at_a_revision_is_one_line(repo, capsys, tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    git(repo, "mv", "rules", "sigma")
+    (repo / "rules").symlink_to(tmp_path / "elsewhere")
+    base = commit(repo, "rules/ leads out")
+    assert main(["diff", base, "--jobs", "1"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("atc: rules: at ") and "a symbolic link leads out of the repository" in line

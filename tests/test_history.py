@@ -415,3 +415,23 @@ def test_a_file_of_several_rules_gives_each_its_own_history(tmp_path):
     )
     assert "| level | high | low |" in other and "| level |" not in first
     assert "No field changed in this rule (layout, comments or another rule of the file)." in first
+
+
+@pytest.mark.parametrize("through", ["linked rules folder", "linked repository path"])
+def test_history_of_rules_reached_through_a_symbolic_link(tmp_path, through):
+    """git knows a linked rule folder by its target, and a repository reached through a linked path by its real one."""
+    root = tmp_path / "kb"
+    make_repo(root, tmp_path / "cache")
+    if through == "linked rules folder":
+        git(root, "mv", "rules", "sigma")
+        (root / "rules").symlink_to("sigma")
+        commit(root, "Keep the rules in sigma/, linked as rules", "2026-11-08T10:00:00Z")
+    else:
+        (tmp_path / "link").symlink_to(root)
+        root = tmp_path / "link"
+    write(root, "rules/windows/certutil.yml", CERTUTIL.replace("level: high", "level: low"))
+    commit(root, "Lower certutil", "2026-11-09T10:00:00Z")
+    result = build(root)
+    certutil = next(rule for rule in result.kb.rules if rule.path.name == "certutil.yml")
+    section = history_section(page(result, certutil.slug))
+    assert "not committed yet" not in section and "Lower certutil" in section and "| level | high | low |" in section

@@ -57,6 +57,33 @@ def list_blobs(top: Path, commit: str, paths: list[str]) -> dict[str, str]:
     return blobs
 
 
+def _link_target(top: Path, commit: str, path: str) -> str | None:
+    """What the symbolic link at path in the commit's tree points to; None when path is no link."""
+    entry = _git(top, "ls-tree", "-z", commit, "--", path).split(b"\t")[0].split()
+    if len(entry) != 3 or entry[0] != b"120000":
+        return None
+    blob = entry[2].decode()
+    return read_blobs(top, [blob])[blob].decode("utf-8", "surrogateescape")
+
+
+def tree_path(top: Path, commit: str, rel: str) -> str:
+    """A path (relative to the top) with the symbolic links of the commit's tree followed, as the file system would follow them."""
+    parts, done, hops = rel.split("/"), list[str](), 0
+    while parts:
+        part = parts.pop(0)
+        target = None if part in ("", ".", "..") else _link_target(top, commit, "/".join([*done, part]))
+        if (part == ".." and not done) or (target is not None and (target.startswith("/") or hops > 40)):
+            raise GitError(f"{rel}: at {commit[:12]}, a symbolic link leads out of the repository or in a loop")
+        if part == "..":
+            done.pop()
+        elif target is not None:
+            hops += 1
+            parts = target.split("/") + parts
+        elif part not in ("", "."):
+            done.append(part)
+    return "/".join(done) or "."
+
+
 def read_blobs(top: Path, blob_ids: list[str]) -> dict[str, bytes]:
     """The contents of the blobs, read by one `git cat-file --batch`."""
     unique = sorted(set(blob_ids))

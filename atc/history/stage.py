@@ -12,7 +12,7 @@ from atc.history.gitlog import read_log, shallow_boundary, tags
 from atc.history.gitrev import GitError, git_output, list_blobs, repo_top
 from atc.history.model import KbHistory
 from atc.history.periods import Periods, month_spans, tag_spans
-from atc.history.revision import Side
+from atc.history.revision import Side, real_folders
 from atc.history.rules import RuleHistories
 from atc.history.versions import RuleVersions
 from atc.load.rules import RULE_SUFFIXES
@@ -46,8 +46,8 @@ def read_history(kb: KnowledgeBase, settings: Settings, targets: list[Target]) -
     if top is None:
         return None
     history = settings.history
-    side = Side("", top, settings)
-    folders = side.inside(settings.rules)
+    side = Side("", top, real_folders(settings))
+    folders = side.inside(side.settings.rules)
     if not folders:  # the rules live outside the repository holding atc.yml
         return None
     shallow = shallow_boundary(top)
