@@ -12,6 +12,7 @@ import pytest
 
 from atc.commands import main
 from atc.engine import run_build
+from atc.history.gitrev import blob_id
 from atc.render.diff_report import MARKER
 from atc.settings import REPO_ROOT, load_config_file
 
@@ -395,3 +396,36 @@ def test_a_rule_folder_linked_out_of_the_repository_at_a_revision_is_one_line(re
     assert main(["diff", base, "--jobs", "1"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("atc: rules: at ") and "a symbolic link leads out of the repository" in line
+
+
+def _two_blobs_sharing_a_prefix(repo: Path) -> str:
+    """Write two blobs whose ids start alike; return the shared four-digit prefix."""
+    seen: dict[str, bytes] = {}
+    for number in range(100_000):
+        data = b"%d\n" % number
+        prefix = blob_id(data)[:4]
+        if prefix in seen:
+            for text in (seen[prefix], data):
+                subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=text, check=True, capture_output=True)
+            return prefix
+        seen[prefix] = data
+    raise AssertionError("no shared prefix")
+
+
+def test_a_revision_that_cannot_be_resolved_says_why(repo, capsys, tmp_path, monkeypatch):
+    prefix = _two_blobs_sharing_a_prefix(repo)
+    assert main(["diff", prefix]) == 2
+    assert f"atc: revision '{prefix}' is ambiguous" in capsys.readouterr().err
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", repo.as_uri(), str(shallow))
+    monkeypatch.chdir(shallow)
+    assert main(["diff", "HEAD~1"]) == 2
+    assert "this is a shallow clone; fetch the history (git fetch --unshallow)" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    git(tmp_path, "init", "-q", str(empty))
+    monkeypatch.chdir(empty)
+    assert main(["diff", "HEAD"]) == 2 and main(["build", "--only-changed", "main", "--rules", "."]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "atc: unknown revision 'HEAD': the repository has no commit yet",
+        "atc: --only-changed: unknown revision 'main': the repository has no commit yet",
+    ]

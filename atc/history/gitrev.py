@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 from pathlib import Path
+
+_HEX_PREFIX = re.compile(r"[0-9a-fA-F]{4,39}")
 
 
 class GitError(Exception):
@@ -38,7 +41,27 @@ def resolve(top: Path, rev: str) -> str:
     try:
         return _git(top, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
     except GitError as exc:
-        raise GitError(f"unknown revision '{rev}': fetch it or check the name") from exc
+        raise GitError(_unknown(top, rev)) from exc
+
+
+def _unknown(top: Path, rev: str) -> str:
+    """Why a revision name stands for no commit: no commit at all, an ambiguous short id, or unknown (a shallow clone's missing history)."""
+    if not _succeeds(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"):
+        return f"unknown revision '{rev}': the repository has no commit yet"
+    if _HEX_PREFIX.fullmatch(rev) and len(_git(top, "rev-parse", f"--disambiguate={rev}").split()) > 1:
+        return f"revision '{rev}' is ambiguous: several objects' ids start with it; give more of the commit id"
+    if _git(top, "rev-parse", "--is-shallow-repository").strip() == b"true":
+        return f"unknown revision '{rev}': this is a shallow clone; fetch the history (git fetch --unshallow) or check the name"
+    return f"unknown revision '{rev}': fetch it or check the name"
+
+
+def _succeeds(top: Path, *args: str) -> bool:
+    """Whether a git command succeeds in the repository."""
+    try:
+        _git(top, *args)
+    except GitError:
+        return False
+    return True
 
 
 def list_blobs(top: Path, commit: str, paths: list[str]) -> dict[str, str]:
