@@ -435,3 +435,22 @@ def test_history_of_rules_reached_through_a_symbolic_link(tmp_path, through):
     certutil = next(rule for rule in result.kb.rules if rule.path.name == "certutil.yml")
     section = history_section(page(result, certutil.slug))
     assert "not committed yet" not in section and "Lower certutil" in section and "| level | high | low |" in section
+
+
+def test_a_sha256_repository_knows_its_committed_rules(tmp_path):
+    """git's blob ids are SHA-256 there: every rule read as edited since its last commit, and converted again as an old revision."""
+    root = tmp_path / "kb"
+    root.mkdir()
+    if subprocess.run(["git", "init", "-q", "--object-format=sha256"], cwd=root, capture_output=True).returncode != 0:
+        pytest.skip("this git cannot make SHA-256 repositories")
+    git(root, "config", "user.name", "Ana Analyst")
+    git(root, "config", "user.email", "ana@example.invalid")
+    write(root, "atc.yml", f"rules: rules\ntargets: [splunk]\njobs: 1\ncache_dir: {tmp_path / 'cache'}\nbuild_site: false\n")
+    write(root, "rules/certutil.yml", CERTUTIL)
+    commit(root, "Add certutil", "2026-09-10T10:00:00Z")
+    write(root, "rules/certutil.yml", CERTUTIL.replace("level: high", "level: low"))
+    commit(root, "Lower certutil", "2026-10-10T10:00:00Z")
+    result = build(root)
+    section = history_section(page(result, result.kb.rules[0].slug))
+    assert "not committed" not in section and "| level | high | low |" in section and "created as" in section
+    assert result.history.convert_stats.converted == 1  # the old revision only: the working tree's rule is today's

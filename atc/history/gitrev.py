@@ -156,6 +156,11 @@ def git_output(top: Path, *args: str) -> bytes:
     return _git(top, *args)
 
 
-def blob_id(data: bytes) -> str:
-    """The id git gives a file with these bytes (as `git hash-object` computes it)."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+def object_format(top: Path) -> str:
+    """The repository's hash algorithm: sha1, or sha256 (`git init --object-format=sha256`)."""
+    return _git(top, "rev-parse", "--show-object-format").decode().strip() or "sha1"
+
+
+def blob_id(data: bytes, algorithm: str = "sha1") -> str:
+    """The id git gives a file with these bytes in a repository of that object format (as `git hash-object` computes it)."""
+    return hashlib.new(algorithm, b"blob %d\0" % len(data) + data).hexdigest()

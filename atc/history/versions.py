@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from atc.common.cache import Store, digest, value_digest
-from atc.history.gitrev import blob_id, write_blobs
+from atc.history.gitrev import blob_id, object_format, write_blobs
 from atc.link import link
 from atc.load.remembered import loader_digest, parse_files
 from atc.model import KnowledgeBase, Rule
@@ -22,10 +22,11 @@ class RuleVersions:
         self.kb = kb
         self.rules: dict[str, list[Rule]] = {}
         self.blob_of: dict[Path, str] = {}  # the working tree's rule files: path -> blob id
+        algorithm = object_format(top)
         for rule in kb.rules:
             if rule.path not in self.blob_of:
                 try:
-                    self.blob_of[rule.path] = blob_id(rule.path.read_bytes())
+                    self.blob_of[rule.path] = blob_id(rule.path.read_bytes(), algorithm)
                 except OSError:
                     continue
                 self.rules[self.blob_of[rule.path]] = []
