@@ -429,3 +429,19 @@ def test_a_revision_that_cannot_be_resolved_says_why(repo, capsys, tmp_path, mon
         "atc: unknown revision 'HEAD': the repository has no commit yet",
         "atc: --only-changed: unknown revision 'main': the repository has no commit yet",
     ]
+
+
+def test_rules_in_a_submodule_stop_diff_and_preview_with_one_line(repo, capsys):
+    inner = repo / "vendor"
+    inner.mkdir()
+    git(inner, "init", "-q")
+    git(inner, "config", "user.name", "atc tests")
+    git(inner, "config", "user.email", "tests@example.invalid")
+    write(inner, "rules/certutil.yml", CERTUTIL.replace("44444444-0000", "88888888-0000"))
+    commit(inner, "vendor rules")
+    write(repo, "atc.yml", (repo / "atc.yml").read_text().replace("rules: rules", "rules: [rules, vendor/rules]"))
+    base = commit(repo, "the vendor's rules as a submodule")
+    assert main(["diff", base, "--jobs", "1"]) == 2
+    assert capsys.readouterr().err.startswith("atc: vendor: at ")
+    assert main(["build", "--only-changed", base, "--no-site", "-q", "--jobs", "1"]) == 2
+    assert capsys.readouterr().err.startswith(f"atc: --only-changed: {inner}: a git repository of its own (a submodule)")

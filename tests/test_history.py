@@ -454,3 +454,28 @@ def test_a_sha256_repository_knows_its_committed_rules(tmp_path):
     section = history_section(page(result, result.kb.rules[0].slug))
     assert "not committed" not in section and "| level | high | low |" in section and "created as" in section
     assert result.history.convert_stats.converted == 1  # the old revision only: the working tree's rule is today's
+
+
+def test_rules_in_a_submodule_get_a_warning_not_a_wrong_history(tmp_path):
+    """They said "not committed yet": the outer repository's history holds only the submodule's commit id."""
+    root = tmp_path / "kb"
+    root.mkdir()
+    git(root, "init", "-q")
+    inner = root / "vendor"
+    inner.mkdir()
+    git(inner, "init", "-q")
+    for repo in (root, inner):
+        git(repo, "config", "user.name", "Ana Analyst")
+        git(repo, "config", "user.email", "ana@example.invalid")
+    write(inner, "rules/certutil.yml", CERTUTIL)
+    commit(inner, "Add certutil", "2026-09-10T10:00:00Z")
+    write(root, "rules/cleared.yml", CLEARED)
+    write(
+        root, "atc.yml", f"rules: [rules, vendor/rules]\ntargets: [splunk]\njobs: 1\ncache_dir: {tmp_path / 'cache'}\nbuild_site: false\n"
+    )
+    commit(root, "Add cleared and the vendor's rules as a submodule", "2026-09-11T10:00:00Z")
+    result = build(root)
+    pages = {rule.path.name: page(result, rule.slug) for rule in result.kb.rules}
+    assert "## History" not in pages["certutil.yml"] and "created as" in history_section(pages["cleared.yml"])
+    (warning,) = [problem for problem in result.problems if problem.kind == "history"]
+    assert warning.path == str(inner) and "a git repository of its own (a submodule or a nested clone)" in warning.message

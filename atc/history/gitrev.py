@@ -81,9 +81,12 @@ def list_blobs(top: Path, commit: str, paths: list[str]) -> dict[str, str]:
 
 
 def _link_target(top: Path, commit: str, path: str) -> str | None:
-    """What the symbolic link at path in the commit's tree points to; None when path is no link."""
+    """What the symbolic link at path in the commit's tree points to; None when path is no link (GitError: a submodule)."""
     entry = _git(top, "ls-tree", "-z", commit, "--", path).split(b"\t")[0].split()
-    if len(entry) != 3 or entry[0] != b"120000":
+    mode = entry[0] if len(entry) == 3 else b""
+    if mode == b"160000":
+        raise GitError(f"{path}: at {commit[:12]}, a git submodule: its files are not in this repository's history (run atc inside it)")
+    if mode != b"120000":
         return None
     blob = entry[2].decode()
     return read_blobs(top, [blob])[blob].decode("utf-8", "surrogateescape")

@@ -3,6 +3,7 @@ in git, or history turned off, gives no history and no error."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from atc.history.revision import Side, real_folders
 from atc.history.rules import RuleHistories
 from atc.history.versions import RuleVersions
 from atc.load.rules import RULE_SUFFIXES
-from atc.model import KnowledgeBase
+from atc.model import KnowledgeBase, Problem, Rule
 from atc.settings import Settings
 
 _FORGE = re.compile(r"^(https?://[^/]+/.+?)/(-/)?(?:blob|tree)/")  # GitHub and GitLab file URLs
@@ -40,6 +41,33 @@ def _top(settings: Settings) -> Path | None:
     return top
 
 
+def other_repository(folder: Path, top: Path, memo: dict[Path, Path | None]) -> Path | None:
+    """The top of the git repository below top that holds the folder (a submodule, a nested clone); None: top's own."""
+    path, walked = folder, []
+    while path not in memo:
+        if path == top or not path.is_relative_to(top) or (path / ".git").exists():
+            memo[path] = path if path != top and path.is_relative_to(top) else None
+            break
+        walked.append(path)
+        path = path.parent
+    memo.update(dict.fromkeys(walked, memo[path]))
+    return memo[folder]
+
+
+def in_this_repository(kb: KnowledgeBase, top: Path) -> list[Rule]:
+    """The rules whose files top's history holds; those of a submodule or a nested repository get a warning and no history."""
+    memo: dict[Path, Path | None] = {}
+    folders = {folder: Path(os.path.realpath(folder)) for folder in {rule.path.parent for rule in kb.rules}}
+    own: list[Rule] = []
+    for rule in kb.rules:
+        if other_repository(folders[rule.path.parent], top, memo) is None:
+            own.append(rule)
+    for other in sorted({found for found in memo.values() if found is not None}):
+        message = f"the rules below {other} get no history: it is a git repository of its own (a submodule or a nested clone), not {top}"
+        kb.problems.append(Problem(str(other), "history", message, severity="warning"))
+    return own
+
+
 def read_history(kb: KnowledgeBase, settings: Settings, targets: list[Target]) -> KbHistory | None:
     """Every rule's history and the changes per tag or month; None when the knowledge base is not in a git repository."""
     top = _top(settings)
@@ -57,7 +85,7 @@ def read_history(kb: KnowledgeBase, settings: Settings, targets: list[Target]) -
     cache = ConversionCache(settings.cache_dir)
     try:
         histories = RuleHistories(top, settings, versions, targets, commit_url(settings))
-        rules, dates = histories.read(kb.rules, log, shallow, head, settings.jobs, cache)
+        rules, dates = histories.read(in_this_repository(kb, top), log, shallow, head, settings.jobs, cache)
         named = tags(top)
         head_sha = git_output(top, "rev-parse", "HEAD").decode().strip()
         spans, limits = (

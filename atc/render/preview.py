@@ -3,11 +3,13 @@ the pages they link to (Data Needed, logging policies, triggers, ATT&CK techniqu
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from pathlib import Path
 
-from atc.history.gitrev import changed_paths, list_blobs, repo_top, resolve
+from atc.history.gitrev import GitError, changed_paths, list_blobs, repo_top, resolve
+from atc.history.stage import other_repository
 from atc.model import KnowledgeBase, Rule
 from atc.render import addresses
 
@@ -19,6 +21,10 @@ def changed_since(rules: list[Rule], base: str, cwd: Path) -> list[Rule]:
     """The rules whose file is new or differs from revision base (moved rules included)."""
     top = repo_top(cwd)
     commit = resolve(top, base)
+    memo: dict[Path, Path | None] = {}
+    for folder in {Path(os.path.realpath(rule.path.parent)) for rule in rules}:
+        if (other := other_repository(folder, top, memo)) is not None:
+            raise GitError(f"{other}: a git repository of its own (a submodule): its rules are not in {top}'s history (run atc inside it)")
     rels = {id(rule): rule.path.resolve().relative_to(top).as_posix() for rule in rules if rule.path.resolve().is_relative_to(top)}
     folders = sorted({posixpath.dirname(rel) or "." for rel in rels.values()})
     tracked = list_blobs(top, commit, folders)
