@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from atc.settings import REPO_ROOT, ConfigError, default_settings
-from atc.site.serve import ignored, parse_address, watched_paths
+from atc.site.serve import awaited_paths, ignored, parse_address, watched_paths
 
 
 def test_address_is_host_and_port_as_mkdocs_takes_it() -> None:
@@ -34,6 +34,17 @@ def test_every_input_is_watched_once(tmp_path: Path) -> None:
     assert watched.count(tmp_path.resolve()) == 1 and config.resolve() in watched
     assert settings.templates_dir.resolve() in watched and settings.mkdocs_config.resolve() in watched
     assert tmp_path / "missing" not in watched
+
+
+def test_inputs_that_do_not_exist_yet_are_awaited_in_their_folder(tmp_path: Path) -> None:
+    config = tmp_path / "atc.yml"
+    config.write_text("{}\n", encoding="utf-8")
+    settings = replace(
+        default_settings(), rules=(tmp_path,), templates_dir=tmp_path / "templates", mkdocs_config=tmp_path / "mkdocs.yml", events=None
+    )
+    awaited = awaited_paths(settings, config)
+    assert tmp_path / "templates" in awaited and tmp_path / "mkdocs.yml" in awaited
+    assert tmp_path not in awaited and config not in awaited and tmp_path / "templates" not in watched_paths(settings, config)
 
 
 def test_changes_to_outputs_staging_folders_and_swap_files_are_ignored(tmp_path: Path) -> None:
@@ -69,10 +80,9 @@ def _saved(log: Path, path: Path, text: str, end: str, said: str) -> None:
     assert said in written and "Traceback" not in written, written
 
 
-def test_a_broken_atc_yml_or_template_saved_while_serving_is_one_line_and_the_site_follows_the_fix(tmp_path: Path) -> None:
+def test_a_broken_atc_yml_or_new_template_saved_while_serving_is_one_line_and_the_site_follows_the_fix(tmp_path: Path) -> None:
     (tmp_path / "rules").mkdir()
     shutil.copy(REPO_ROOT / "rules/windows/security/win_security_susp_psexec_execution.yml", tmp_path / "rules")
-    (tmp_path / "templates").mkdir()
     config = tmp_path / "atc.yml"
     good = "rules: rules\ntargets: [splunk]\njobs: 1\nexports: false\nhistory: {enabled: false}\n"
     config.write_text(good, encoding="utf-8")
@@ -91,6 +101,7 @@ def test_a_broken_atc_yml_or_template_saved_while_serving_is_one_line_and_the_si
         _wait_for(log, "serve: http://", 0)
         _saved(log, config, "rules: [rules\n", "served until the next edit", f"atc: {config}:2: not valid YAML")
         _saved(log, config, good, "reloading the browsers", "rebuilt")
+        template.parent.mkdir()  # a templates folder created while serving is watched from then on
         _saved(log, template, "{% if x %}\n", "served until the next edit", f"atc: {template}:1: template syntax error")
         _saved(log, template, "# {{ rule.title }}\n\nTEAM-PAGE\n", "reloading the browsers", "rebuilt")
         assert server.poll() is None and b"TEAM-PAGE" in urllib.request.urlopen(page, timeout=10).read()

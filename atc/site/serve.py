@@ -27,19 +27,30 @@ def parse_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def watched_paths(settings: Settings, config_file: Path | None) -> list[Path]:
-    """The inputs a change to which rebuilds the site: every registered kind's folders (rules, Data Needed, ...), templates,
-    atc.yml and mkdocs.yml."""
+def _inputs(settings: Settings, config_file: Path | None) -> list[Path]:
+    """Every input path the build reads, existing or not: every registered kind's folders, templates, atc.yml, mkdocs.yml, events."""
     paths = [*(folder for key in folder_kinds() for folder in settings.folders(key)), settings.templates_dir, settings.mkdocs_config]
     if config_file is not None:
         paths.append(config_file)
     if settings.events is not None:
         paths.append(settings.events)
+    return paths
+
+
+def watched_paths(settings: Settings, config_file: Path | None) -> list[Path]:
+    """The inputs a change to which rebuilds the site: every registered kind's folders (rules, Data Needed, ...), templates,
+    atc.yml and mkdocs.yml."""
     found: dict[str, Path] = {}
-    for path in paths:
+    for path in _inputs(settings, config_file):
         if path.exists():
             found.setdefault(str(path.resolve()), path.resolve())
     return sorted(found.values())
+
+
+def awaited_paths(settings: Settings, config_file: Path | None) -> list[Path]:
+    """The inputs that do not exist yet but whose folder does (a templates folder or mkdocs.yml the team may create while serving)."""
+    found = {Path(os.path.abspath(path)) for path in _inputs(settings, config_file) if not path.exists() and path.parent.is_dir()}
+    return sorted(found)
 
 
 def ignored(path: str, root: str, outputs: list[str]) -> bool:
@@ -83,6 +94,7 @@ def serve(
         watchdog.events.FileDeletedEvent,
         watchdog.events.FileMovedEvent,
     ]
+    CREATED = [watchdog.events.DirCreatedEvent, watchdog.events.DirMovedEvent]  # a folder of templates appears
     host, port = parse_address(address)
     settings = load_settings()
     if not settings.build_site:
@@ -146,6 +158,21 @@ def serve(
                 for watched, (known, deep) in self.handlers.items():
                     self._watch_refs[watched] = self.observer.schedule(known, watched, recursive=deep, event_filter=CHANGES)
 
+        def await_input(self, path: Path) -> None:
+            """Watch the folder of an input that does not exist yet: once it appears, it is watched and the site built again."""
+            awaited = str(path)
+
+            def appeared(event: watchdog.events.FileSystemEvent) -> None:
+                names = [str(event.src_path), str(getattr(event, "dest_path", "") or "")]
+                if any(name == awaited or name.startswith(awaited + os.sep) for name in names) and os.path.exists(awaited):
+                    self.watch(awaited)
+                    session.changed([awaited])
+                    self.another_round()
+
+            handler = watchdog.events.FileSystemEventHandler()
+            handler.on_any_event = appeared  # type: ignore[method-assign]
+            self.observer.schedule(handler, str(path.parent), recursive=False, event_filter=[*CHANGES, *CREATED])
+
         def another_round(self) -> None:
             """Build again as soon as the current round is over."""
             with self._rebuild_cond:
@@ -176,6 +203,8 @@ def serve(
     server.error_handler = error_page
     for path in watched_paths(settings, config_file):
         server.watch(str(path))
+    for path in awaited_paths(settings, config_file):
+        server.await_input(path)
     signal.signal(signal.SIGTERM, _interrupt)  # a terminated server stops as after Ctrl-C
     try:
         server.serve()
