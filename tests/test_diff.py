@@ -445,3 +445,16 @@ def test_rules_in_a_submodule_stop_diff_and_preview_with_one_line(repo, capsys):
     assert capsys.readouterr().err.startswith("atc: vendor: at ")
     assert main(["build", "--only-changed", base, "--no-site", "-q", "--jobs", "1"]) == 2
     assert capsys.readouterr().err.startswith(f"atc: --only-changed: {inner}: a git repository of its own (a submodule)")
+
+
+def test_a_revision_whose_atc_yml_is_unusable_names_it_at_that_revision(repo, capsys):
+    """The message named the temporary copy (/tmp/atc-diff-.../base/atc.yml), gone by then and no help to find the commit."""
+    good = (repo / "atc.yml").read_text()
+    write(repo, "atc.yml", "rules: [rules\n")
+    commit(repo, "a broken atc.yml")
+    write(repo, "atc.yml", good)
+    commit(repo, "fixed")
+    assert main(["diff", "HEAD~1", "--jobs", "1"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "atc: HEAD~1:atc.yml:2: not valid YAML: expected ',' or ']', but got '<stream end>'; fix the syntax at this line"
+    ]

@@ -107,7 +107,11 @@ def at_revision(top: Path, rev: str, dest: Path, config: str | None) -> Side:
     root.mkdir(parents=True, exist_ok=True)
     if config:
         extract(top, commit, [config], root)
-    settings = _outside_to_top(_tree_folders(top, commit, _settings(root, config), root), root, top)
+    try:
+        settings = _settings(root, config)
+    except ConfigError as exc:  # named as git names the file at the revision, not by the temporary copy's path
+        raise ConfigError(str(exc).replace(f"{root}{os.sep}", f"{rev}:")) from exc
+    settings = _outside_to_top(_tree_folders(top, commit, settings, root), root, top)
     side = Side(f"{rev} ({commit[:12]})", root, settings, commit)
     if not all(Path(os.path.normpath(p)).is_relative_to(root) for p in settings.rules):
         raise ConfigError(f"{rev}: every rule folder must be inside the repository to be compared across revisions")
