@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -74,13 +75,18 @@ def _wait_for(log: Path, text: str, after: int, seconds: float = 60) -> str:
 
 def _saved(log: Path, path: Path, text: str, end: str, said: str) -> None:
     """Save text into path while serving; the round it starts says `said`, ends with `end` and shows no traceback."""
+    _done(log, lambda: path.write_text(text, encoding="utf-8"), end, said)
+
+
+def _done(log: Path, action: Callable[[], object], end: str, said: str) -> None:
+    """Do something to the inputs while serving; the round it starts says `said`, ends with `end` and shows no traceback."""
     start = log.stat().st_size
-    path.write_text(text, encoding="utf-8")
+    action()
     written = _wait_for(log, end, start)
     assert said in written and "Traceback" not in written, written
 
 
-def test_a_broken_atc_yml_or_new_template_saved_while_serving_is_one_line_and_the_site_follows_the_fix(tmp_path: Path) -> None:
+def test_serving_through_a_broken_atc_yml_a_new_template_and_a_rules_folder_moved_away_and_back(tmp_path: Path) -> None:
     (tmp_path / "rules").mkdir()
     shutil.copy(REPO_ROOT / "rules/windows/security/win_security_susp_psexec_execution.yml", tmp_path / "rules")
     config = tmp_path / "atc.yml"
@@ -105,6 +111,13 @@ def test_a_broken_atc_yml_or_new_template_saved_while_serving_is_one_line_and_th
         _saved(log, template, "{% if x %}\n", "served until the next edit", f"atc: {template}:1: template syntax error")
         _saved(log, template, "# {{ rule.title }}\n\nTEAM-PAGE\n", "reloading the browsers", "rebuilt")
         assert server.poll() is None and b"TEAM-PAGE" in urllib.request.urlopen(page, timeout=10).read()
+        rules = tmp_path / "rules"
+        kept = tmp_path / "kept"
+        _done(log, lambda: rules.rename(kept), "served until the next edit", f"atc: {rules}: rules path not found")
+        _done(log, lambda: kept.rename(rules), "reloading the browsers", "rebuilt")  # watched again (its watch went with it)
+        rule = rules / "win_security_susp_psexec_execution.yml"
+        _saved(log, rule, rule.read_text(encoding="utf-8").replace("title: ", "title: Again "), "reloading the browsers", "rebuilt")
+        assert b"Again Suspicious" in urllib.request.urlopen(page, timeout=10).read()
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -94,7 +95,11 @@ def serve(
         watchdog.events.FileDeletedEvent,
         watchdog.events.FileMovedEvent,
     ]
-    CREATED = [watchdog.events.DirCreatedEvent, watchdog.events.DirMovedEvent]  # a folder of templates appears
+    FOLDER_CHANGES = [  # an input folder appears, is made again, moved or deleted
+        watchdog.events.DirCreatedEvent,
+        watchdog.events.DirMovedEvent,
+        watchdog.events.DirDeletedEvent,
+    ]
     host, port = parse_address(address)
     settings = load_settings()
     if not settings.build_site:
@@ -159,19 +164,29 @@ def serve(
                     self._watch_refs[watched] = self.observer.schedule(known, watched, recursive=deep, event_filter=CHANGES)
 
         def await_input(self, path: Path) -> None:
-            """Watch the folder of an input that does not exist yet: once it appears, it is watched and the site built again."""
+            """Watch the folder of an input: when the input appears there (created, or a deleted folder made again), it is
+            watched afresh; when it appears or goes, the site is built again."""
             awaited = str(path)
 
             def appeared(event: watchdog.events.FileSystemEvent) -> None:
-                names = [str(event.src_path), str(getattr(event, "dest_path", "") or "")]
-                if any(name == awaited or name.startswith(awaited + os.sep) for name in names) and os.path.exists(awaited):
-                    self.watch(awaited)
-                    session.changed([awaited])
-                    self.another_round()
+                if awaited not in (str(event.src_path), str(getattr(event, "dest_path", "") or "")):
+                    return
+                if os.path.exists(awaited):
+                    self.rewatch(awaited)
+                session.changed([awaited])  # created, made again, moved away or deleted
+                self.another_round()
 
             handler = watchdog.events.FileSystemEventHandler()
             handler.on_any_event = appeared  # type: ignore[method-assign]
-            self.observer.schedule(handler, str(path.parent), recursive=False, event_filter=[*CHANGES, *CREATED])
+            self.observer.schedule(handler, str(path.parent), recursive=False, event_filter=[*CHANGES, *FOLDER_CHANGES])
+
+        def rewatch(self, path: str) -> None:
+            """Watch a folder again (its old watch ended with it when it was deleted); a file is watched through its folder."""
+            if os.path.isdir(path) and path in self._watch_refs:
+                with contextlib.suppress(KeyError, OSError):
+                    self.observer.unschedule(self._watch_refs.pop(path))
+                self._watched_paths.pop(path, None)
+            self.watch(path)
 
         def another_round(self) -> None:
             """Build again as soon as the current round is over."""
@@ -203,7 +218,7 @@ def serve(
     server.error_handler = error_page
     for path in watched_paths(settings, config_file):
         server.watch(str(path))
-    for path in awaited_paths(settings, config_file):
+    for path in [*watched_paths(settings, config_file), *awaited_paths(settings, config_file)]:
         server.await_input(path)
     signal.signal(signal.SIGTERM, _interrupt)  # a terminated server stops as after Ctrl-C
     try:
