@@ -280,7 +280,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
     if only_changed is not None:
         from atc.render.preview import changed_since
 
-        converted = changed_since(kb.rules, only_changed, Path.cwd())
+        converted = changed_since(kb.rules, only_changed, settings.base_dir)
         _log(stream, quiet, f"preview: {len(converted)} rules differ from {only_changed}")
     progress = Progress("convert", len(converted), stream, quiet)
     cache = at_end.enter_context(closing(ConversionCache(settings.cache_dir)))  # open until the exports are stored

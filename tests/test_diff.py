@@ -458,3 +458,16 @@ def test_a_revision_whose_atc_yml_is_unusable_names_it_at_that_revision(repo, ca
     assert capsys.readouterr().err.splitlines() == [
         "atc: HEAD~1:atc.yml:2: not valid YAML: expected ',' or ']', but got '<stream end>'; fix the syntax at this line"
     ]
+
+
+def test_only_changed_reads_the_repository_holding_atc_yml_not_the_current_folder(repo, tmp_path, monkeypatch):
+    """From another repository, BASE was resolved there and no rule of this one differed: an empty preview, silently."""
+    base = the_change(repo)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    git(elsewhere, "init", "-q")
+    monkeypatch.chdir(elsewhere)
+    docs = tmp_path / "preview"
+    assert main(["build", "--config", str(repo / "atc.yml"), "--only-changed", base, "--no-site", "--docs-dir", str(docs)]) == 0
+    pages = sorted(page.name for page in (docs / "Detection_Rules").glob("*.md"))
+    assert pages == ["cleared.md", "encoded.md", "index.md", "lolbin_certutil.md", "psexec.md"]

@@ -17,13 +17,13 @@ ATTACK_ITEM_KINDS = ("technique", "tactic")  # their pages are kept when a kept 
 _LINK = re.compile(r"\]\(([^)\s#]+\.md)(?:#[^)]*)?\)")
 
 
-def changed_since(rules: list[Rule], base: str, cwd: Path) -> list[Rule]:
-    """The rules whose file is new or differs from revision base (moved rules included)."""
-    top = repo_top(cwd)
+def changed_since(rules: list[Rule], base: str, folder: Path) -> list[Rule]:
+    """The rules whose file is new or differs from revision base (moved rules included), in the repository holding folder (atc.yml's)."""
+    top = repo_top(folder)
     commit = resolve(top, base)
     memo: dict[Path, Path | None] = {}
-    for folder in {Path(os.path.realpath(rule.path.parent)) for rule in rules}:
-        if (other := other_repository(folder, top, memo)) is not None:
+    for parent in {Path(os.path.realpath(rule.path.parent)) for rule in rules}:
+        if (other := other_repository(parent, top, memo)) is not None:
             raise GitError(f"{other}: a git repository of its own (a submodule): its rules are not in {top}'s history (run atc inside it)")
     rels = {id(rule): rule.path.resolve().relative_to(top).as_posix() for rule in rules if rule.path.resolve().is_relative_to(top)}
     folders = sorted({posixpath.dirname(rel) or "." for rel in rels.values()})
