@@ -12,7 +12,7 @@ import pytest
 
 from atc.commands import main
 from atc.engine import run_build
-from atc.history.gitrev import blob_id
+from atc.history.gitrev import GitError, blob_id
 from atc.render.diff_report import MARKER
 from atc.settings import REPO_ROOT, load_config_file
 
@@ -471,3 +471,12 @@ def test_only_changed_reads_the_repository_holding_atc_yml_not_the_current_folde
     assert main(["build", "--config", str(repo / "atc.yml"), "--only-changed", base, "--no-site", "--docs-dir", str(docs)]) == 0
     pages = sorted(page.name for page in (docs / "Detection_Rules").glob("*.md"))
     assert pages == ["cleared.md", "encoded.md", "index.md", "lolbin_certutil.md", "psexec.md"]
+
+
+def test_only_changed_refuses_rules_outside_the_repository(repo, tmp_path):
+    """They were left out of the comparison: "0 rules differ", an empty preview."""
+    outside = tmp_path / "outside"
+    shutil.copytree(repo / "rules", outside)
+    settings = replace(load_config_file(repo / "atc.yml"), rules=(outside,), docs_dir=tmp_path / "docs", build_site=False)
+    with pytest.raises(GitError, match=f"^{outside}/linux: outside the repository {repo}: its rules have no revision to compare with$"):
+        run_build(settings, quiet=True, only_changed="HEAD")
