@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from atc.commands import main
 from atc.settings import REPO_ROOT, ConfigError, default_settings
 from atc.site.serve import awaited_paths, ignored, parse_address, watched_paths
 
@@ -121,3 +122,15 @@ def test_serving_through_a_broken_atc_yml_a_new_template_and_a_rules_folder_move
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_an_address_in_use_is_one_line_before_any_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was mkdocs' traceback (Address already in use), after the whole first build."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "atc.yml").write_text("rules: rules\n", encoding="utf-8")  # no rules folder: a build would stop otherwise
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert main(["serve", "-a", f"127.0.0.1:{port}"]) == 2
+    assert capsys.readouterr().err == f"atc: -a 127.0.0.1:{port}: cannot serve there: Address already in use\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -69,6 +70,15 @@ def _lines(exc: Exception) -> list[str]:
     return str(exc).splitlines() or [type(exc).__name__]
 
 
+def check_listen(host: str, port: int) -> None:
+    """ConfigError when the address cannot be listened on (a port in use, a host not this machine's), said before the first build."""
+    try:
+        with socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"-a {host}:{port}: cannot serve there: {os.strerror(exc.errno) if exc.errno else exc}") from exc
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM handler: stop serving as Ctrl-C does."""
     raise KeyboardInterrupt
@@ -101,6 +111,7 @@ def serve(
         watchdog.events.DirDeletedEvent,
     ]
     host, port = parse_address(address)
+    check_listen(host, port)
     settings = load_settings()
     if not settings.build_site:
         raise ConfigError("atc serve builds the site: drop --no-site / build_site: false")
