@@ -480,3 +480,10 @@ def test_only_changed_refuses_rules_outside_the_repository(repo, tmp_path):
     settings = replace(load_config_file(repo / "atc.yml"), rules=(outside,), docs_dir=tmp_path / "docs", build_site=False)
     with pytest.raises(GitError, match=f"^{outside}/linux: outside the repository {repo}: its rules have no revision to compare with$"):
         run_build(settings, quiet=True, only_changed="HEAD")
+
+
+@pytest.mark.parametrize(("output", "why"), [("missing/diff.md", "No such file or directory"), (".", "Is a directory")])
+def test_a_report_that_cannot_be_written_is_one_line(repo, capsys, output, why):
+    """It was a traceback (FileNotFoundError, IsADirectoryError) once the whole comparison was done."""
+    assert main(["diff", "HEAD", "--output", output, "--jobs", "1"]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == f"atc: {output}: cannot write the report: {why}"
