@@ -288,6 +288,8 @@ def test_atc_convert_reads_a_rule_from_standard_input_as_from_a_file(
         ("-", b"title: caf\xe9\n", "atc: -: not convertible: not UTF-8 text (byte 10): save the file as UTF-8"),
         ("-", b"", "atc: -: not convertible: file is empty; delete it or write the item into it"),
         ("-", b"title: [x\n", "atc: -: not convertible: line 2: invalid YAML: "),
+        ("-", b"--- text\n---\ntitle: x\n", "atc: -: not convertible: YAML document 1 is text, not a mapping of rule keys"),
+        ("-", b"- a\n- b\n", "atc: -: not convertible: YAML document 1 is a list, not a mapping of rule keys"),
     ],
 )
 def test_atc_convert_names_the_file_once_with_its_reason(

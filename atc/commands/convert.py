@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from atc.convert.targets import BY_KEY
-
-if TYPE_CHECKING:
-    from atc.model import Problem
+from atc.model import Problem
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -65,7 +63,13 @@ def _documents(path: Path, problems: list[Problem]) -> list[Any] | None:
     from atc.load.yamlfile import parse_yaml_documents, read_stream, read_text
 
     text = read_stream(sys.stdin.buffer, path, problems, "rule") if str(path) == "-" else read_text(path, problems, "rule")
-    return parse_yaml_documents(text, path, problems, "rule") if text is not None else None
+    documents = parse_yaml_documents(text, path, problems, "rule") if text is not None else None
+    for number, document in enumerate(documents or [], 1):
+        if not isinstance(document, dict):
+            what = {"str": "text", "list": "a list"}.get(type(document).__name__, type(document).__name__)
+            problems.append(Problem(str(path), "rule", f"YAML document {number} is {what}, not a mapping of rule keys"))
+            return None
+    return documents
 
 
 def _reasons(problems: list[Problem]) -> str:
