@@ -479,3 +479,17 @@ def test_rules_in_a_submodule_get_a_warning_not_a_wrong_history(tmp_path):
     assert "## History" not in pages["certutil.yml"] and "created as" in history_section(pages["cleared.yml"])
     (warning,) = [problem for problem in result.problems if problem.kind == "history"]
     assert warning.path == str(inner) and "a git repository of its own (a submodule or a nested clone)" in warning.message
+
+
+def test_rules_checked_out_with_crlf_line_endings_are_not_taken_for_uncommitted_edits(tmp_path):
+    """With `*.yml text eol=crlf` the files on disk are not the committed bytes: every rule said it held uncommitted changes."""
+    root = tmp_path / "kb"
+    make_repo(root, tmp_path / "cache")
+    write(root, ".gitattributes", "*.yml text eol=crlf\n")
+    commit(root, "Check the rules out with CRLF", "2026-11-07T10:00:00Z")
+    for path in (root / "rules").rglob("*.yml"):
+        path.unlink()
+    git(root, "checkout", "--", "rules")
+    assert b"\r\n" in (root / "rules/windows/certutil.yml").read_bytes() and git(root, "status", "--porcelain") == ""
+    result = build(root)
+    assert all("not committed" not in history_section(page(result, rule.slug)) for rule in result.kb.rules)

@@ -10,11 +10,11 @@ from pathlib import Path
 from atc.convert.cache import ConversionCache
 from atc.convert.targets import Target
 from atc.history.gitlog import read_log, shallow_boundary, tags
-from atc.history.gitrev import GitError, git_output, list_blobs, repo_top
+from atc.history.gitrev import GitError, changed_paths, git_output, list_blobs, repo_top
 from atc.history.model import KbHistory
 from atc.history.periods import Periods, month_spans, tag_spans
 from atc.history.revision import Side, real_folders
-from atc.history.rules import RuleHistories
+from atc.history.rules import RuleHistories, repository_paths
 from atc.history.versions import RuleVersions
 from atc.load.rules import RULE_SUFFIXES
 from atc.model import KnowledgeBase, Problem, Rule
@@ -68,6 +68,13 @@ def in_this_repository(kb: KnowledgeBase, top: Path) -> list[Rule]:
     return own
 
 
+def committed(kb: KnowledgeBase, top: Path, folders: list[str], head: dict[str, str]) -> dict[Path, str]:
+    """The working tree's rule files git finds unchanged since HEAD, with their blob ids at HEAD."""
+    differ = changed_paths(top, "HEAD", folders)
+    rels = repository_paths(kb.rules, top)
+    return {rule.path: head[rel] for rule in kb.rules if (rel := rels.get(rule.slug)) in head and rel not in differ}
+
+
 def read_history(kb: KnowledgeBase, settings: Settings, targets: list[Target]) -> KbHistory | None:
     """Every rule's history and the changes per tag or month; None when the knowledge base is not in a git repository."""
     top = _top(settings)
@@ -81,7 +88,7 @@ def read_history(kb: KnowledgeBase, settings: Settings, targets: list[Target]) -
     shallow = shallow_boundary(top)
     log = read_log(top, folders, history.depth)
     head = {rel: blob for rel, blob in list_blobs(top, "HEAD", folders).items() if rel.endswith(RULE_SUFFIXES)}
-    versions = RuleVersions(top, kb, settings.cache_dir)
+    versions = RuleVersions(top, kb, settings.cache_dir, committed(kb, top, folders, head))
     cache = ConversionCache(settings.cache_dir)
     try:
         histories = RuleHistories(top, settings, versions, targets, commit_url(settings))
