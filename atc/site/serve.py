@@ -189,7 +189,8 @@ def serve(
 
             handler = watchdog.events.FileSystemEventHandler()
             handler.on_any_event = appeared  # type: ignore[method-assign]
-            self.observer.schedule(handler, str(path.parent), recursive=False, event_filter=[*CHANGES, *FOLDER_CHANGES])
+            with contextlib.suppress(OSError):  # the system's limit of watches: the input is watched, not awaited
+                self.observer.schedule(handler, str(path.parent), recursive=False, event_filter=[*CHANGES, *FOLDER_CHANGES])
 
         def rewatch(self, path: str) -> None:
             """Watch a folder again (its old watch ended with it when it was deleted); a file is watched through its folder."""
