@@ -493,3 +493,18 @@ def test_rules_checked_out_with_crlf_line_endings_are_not_taken_for_uncommitted_
     assert b"\r\n" in (root / "rules/windows/certutil.yml").read_bytes() and git(root, "status", "--porcelain") == ""
     result = build(root)
     assert all("not committed" not in history_section(page(result, rule.slug)) for rule in result.kb.rules)
+
+
+def test_a_repository_without_git_to_read_it_leaves_the_history_out_with_a_warning(tmp_path, monkeypatch):
+    """Without git on PATH the history was left out silently, as if the folder were not in a repository."""
+    root = tmp_path / "kb"
+    make_repo(root, tmp_path / "cache")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-git-here"))
+    result = build(root)
+    assert result.history is None
+    (warning,) = [problem for problem in result.problems if problem.kind == "history"]
+    assert warning.message == "the rule history is left out: cannot run git: No such file or directory"
+    outside = tmp_path / "plain"
+    shutil.copytree(root / "rules", outside / "rules")
+    settings = replace(load_config_file(root / "atc.yml"), rules=(outside / "rules",), base_dir=outside, docs_dir=tmp_path / "docs2")
+    assert not [problem for problem in run_build(settings, quiet=True).problems if problem.kind == "history"]  # not in git: no message

@@ -14,12 +14,16 @@ class GitError(Exception):
     """git failed or the revision is unknown; the message says which and why."""
 
 
+class GitMissing(GitError):
+    """git itself cannot be run (not installed, not on PATH)."""
+
+
 def _git(top: Path, *args: str, data: bytes | None = None) -> bytes:
     """Run one git command in the repository and return its output."""
     try:
         done = subprocess.run(["git", "--literal-pathspecs", *args], cwd=top, input=data, capture_output=True, check=False)
     except OSError as exc:
-        raise GitError(f"cannot run git: {exc}") from exc
+        raise GitMissing(f"cannot run git: {exc.strerror or exc}") from exc
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise GitError(f"git {args[0]} failed: {message[-1] if message else f'exit status {done.returncode}'}")
@@ -30,6 +34,8 @@ def repo_top(cwd: Path) -> Path:
     """The top folder of the git working tree holding cwd."""
     try:
         return Path(_git(cwd, "rev-parse", "--show-toplevel").decode().strip()).resolve()
+    except GitMissing:
+        raise
     except GitError as exc:
         raise GitError(f"{cwd} is not inside a git repository ({exc})") from exc
 

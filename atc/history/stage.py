@@ -10,7 +10,7 @@ from pathlib import Path
 from atc.convert.cache import ConversionCache
 from atc.convert.targets import Target
 from atc.history.gitlog import read_log, shallow_boundary, tags
-from atc.history.gitrev import GitError, changed_paths, git_output, list_blobs, repo_top
+from atc.history.gitrev import GitError, GitMissing, changed_paths, git_output, list_blobs, repo_top
 from atc.history.model import KbHistory
 from atc.history.periods import Periods, month_spans, tag_spans
 from atc.history.revision import Side, real_folders
@@ -32,10 +32,16 @@ def commit_url(settings: Settings) -> str | None:
 
 
 def _top(settings: Settings) -> Path | None:
-    """The top of the git working tree holding the knowledge base, None when it is not in one (or it has no commit)."""
+    """The top of the git working tree holding the knowledge base, None when it is not in one (or it has no commit);
+    GitMissing when it is in one (a .git above it) but git cannot be run."""
     try:
         top = repo_top(settings.base_dir)
         git_output(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    except GitMissing:
+        folder = Path(os.path.realpath(settings.base_dir))
+        if any((above / ".git").exists() for above in (folder, *folder.parents)):
+            raise
+        return None
     except GitError:
         return None
     return top
