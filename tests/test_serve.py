@@ -134,3 +134,41 @@ def test_an_address_in_use_is_one_line_before_any_build(
         port = taken.getsockname()[1]
         assert main(["serve", "-a", f"127.0.0.1:{port}"]) == 2
     assert capsys.readouterr().err == f"atc: -a 127.0.0.1:{port}: cannot serve there: Address already in use\n"
+
+
+def test_a_commit_while_serving_updates_the_rule_history(tmp_path: Path) -> None:
+    """A commit touches no input file: the History section said "not committed" until the next edit."""
+    (tmp_path / "rules").mkdir()
+    rule = tmp_path / "rules" / "win_security_susp_psexec_execution.yml"
+    shutil.copy(REPO_ROOT / "rules/windows/security/win_security_susp_psexec_execution.yml", rule)
+    (tmp_path / "atc.yml").write_text("rules: rules\ntargets: [splunk]\njobs: 1\nexports: false\n", encoding="utf-8")
+    (tmp_path / ".gitignore").write_text("docs/\nsite/\n.atc-cache/\nserve.log\n", encoding="utf-8")
+    git = ["git", "-c", "user.name=Ana", "-c", "user.email=ana@example.invalid"]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], cwd=tmp_path, check=True)
+    rule.write_text(rule.read_text(encoding="utf-8").replace("level: high", "level: low"), encoding="utf-8")
+    port, log = _free_port(), tmp_path / "serve.log"
+    with log.open("w", encoding="utf-8") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "atc", "serve", "-a", f"127.0.0.1:{port}"],
+            cwd=tmp_path,
+            stdout=out,
+            stderr=out,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        )
+    page = f"http://127.0.0.1:{port}/Detection_Rules/win_security_susp_psexec_execution/"
+    try:
+        _wait_for(log, "serve: http://", 0)
+        assert b"not committed" in urllib.request.urlopen(page, timeout=10).read()
+        _done(
+            log,
+            lambda: subprocess.run([*git, "commit", "-qam", "Lower it"], cwd=tmp_path, check=True),
+            "reloading the browsers",
+            "history:",
+        )
+        text = urllib.request.urlopen(page, timeout=10).read()
+        assert b"Lower it" in text and b"not committed" not in text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -55,6 +55,21 @@ def awaited_paths(settings: Settings, config_file: Path | None) -> list[Path]:
     return sorted(found)
 
 
+def commits_log(settings: Settings) -> list[Path]:
+    """The file git appends to at each commit, checkout or reset of the knowledge base's repository (its HEAD's reflog),
+    when the rule history is shown: a commit changes the History sections. Empty outside git."""
+    from atc.history.gitrev import GitError, git_output, repo_top
+
+    if not settings.history.enabled:
+        return []
+    try:
+        top = repo_top(settings.base_dir)
+        log = Path(git_output(top, "rev-parse", "--git-path", "logs/HEAD").decode().strip())
+    except GitError:
+        return []
+    return [Path(os.path.abspath(top / log))]
+
+
 def ignored(path: str, root: str, outputs: list[str]) -> bool:
     """Whether a change below a watched root is none of the inputs': in a folder the build writes, or hidden (staging folders, editor swap files)."""
     if any(path == folder or path.startswith(folder + os.sep) for folder in outputs):
@@ -230,7 +245,7 @@ def serve(
     server.error_handler = error_page
     for path in watched_paths(settings, config_file):
         server.watch(str(path))
-    for path in [*watched_paths(settings, config_file), *awaited_paths(settings, config_file)]:
+    for path in [*watched_paths(settings, config_file), *awaited_paths(settings, config_file), *commits_log(settings)]:
         server.await_input(path)
     signal.signal(signal.SIGTERM, _interrupt)  # a terminated server stops as after Ctrl-C
     try:
