@@ -27,11 +27,12 @@ from atc.link import link
 from atc.load.knowledge_base import load_knowledge_base
 from atc.model import KnowledgeBase, Problem, Rule
 from atc.render.context import RenderContext
+from atc.render.escape import template_error
 from atc.render.page_memo import PageMemo
 from atc.render.pages import render_pages
 from atc.render.rule_extras import edit_urls
 from atc.render.rule_pages import some_rule_pages
-from atc.settings import Settings
+from atc.settings import ConfigError, Settings
 from atc.site.assets import site_assets
 from atc.site.docs_writer import WriteReport, carry_refused, replace_pages, write_pages
 from atc.site.mkdocs_adapter import BuiltSite, build_site
@@ -177,7 +178,7 @@ def run_rule_pages(
     knowledge base when their text is the same) and only their pages rendered, with the last build's `history` (an edit
     not yet committed has none of its own). The whole pipeline follows. Returns the pages that changed.
     """
-    with _long_lived_heap():
+    with _long_lived_heap(), _templates_checked():
         return _run_rule_pages(settings, paths, last, history)
 
 
@@ -223,6 +224,17 @@ def _run_rule_pages(settings: Settings, paths: Collection[Path], last: Knowledge
 
 
 @contextmanager
+def _templates_checked() -> Iterator[None]:
+    """A team template's error (syntax, a missing template, an undefined name on a shared page) as a ConfigError naming the template."""
+    import jinja2
+
+    try:
+        yield
+    except jinja2.TemplateError as exc:
+        raise ConfigError(template_error(exc)) from exc
+
+
+@contextmanager
 def _long_lived_heap() -> Iterator[None]:
     """Fewer garbage collections during a build: young objects are collected less often, and the stages freeze what lives
     until the end (thawed after, unless the caller had frozen its own long-lived objects: `atc serve` between rounds)."""
@@ -239,7 +251,7 @@ def _long_lived_heap() -> Iterator[None]:
 
 def run_build(settings: Settings, stream: TextIO = sys.stderr, quiet: bool = False, only_changed: str | None = None) -> BuildResult:
     """Run the whole pipeline and return what it produced (only_changed: a preview of the rules that differ from that git revision)."""
-    with _long_lived_heap(), ExitStack() as at_end:
+    with _long_lived_heap(), _templates_checked(), ExitStack() as at_end:
         return _run_build(settings, stream, quiet, only_changed, at_end)
 
 
@@ -268,7 +280,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
     if only_changed is not None:
         from atc.render.preview import changed_since
 
-        converted = changed_since(kb.rules, only_changed, Path.cwd())
+        converted = changed_since(kb.rules, only_changed, settings.base_dir)
         _log(stream, quiet, f"preview: {len(converted)} rules differ from {only_changed}")
     progress = Progress("convert", len(converted), stream, quiet)
     cache = at_end.enter_context(closing(ConversionCache(settings.cache_dir)))  # open until the exports are stored

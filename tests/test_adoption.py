@@ -108,6 +108,26 @@ def test_a_team_template_overrides_one_template_and_atc_supplies_the_rest(repo):
     assert "TEAM-MARKER" not in (repo / "docs" / "index.md").read_text(encoding="utf-8")  # other pages: atc's templates
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "line", "why"),
+    [
+        ("rule.md.j2", "{% if rule.level %}\nbroken\n", 2, "template syntax error: Unexpected end of template"),
+        ("home.md.j2", "# Home\n{{ no_such_name.x }}\n", 2, "template error: UndefinedError: 'no_such_name' is undefined"),
+        ("home.md.j2", "# Home\n{% include 'missing.j2' %}\n", 2, "template not found: missing.j2"),
+    ],
+)
+def test_a_broken_team_template_stops_the_build_with_one_line_naming_it(repo, capsys, name, text, line, why):
+    """A team template is code: its error is exit status 2 with the template's file and line, no traceback."""
+    (repo / "rules").mkdir()
+    (repo / "rules" / "r.yml").write_text(RULE.read_text(encoding="utf-8"), encoding="utf-8")
+    (repo / "templates").mkdir()
+    (repo / "templates" / name).write_text(text, encoding="utf-8")
+    (repo / "atc.yml").write_text("rules: rules\ntargets: [splunk]\n", encoding="utf-8")
+    assert main(["build", "--no-site", "-q", "-j", "1"]) == 2
+    (error,) = capsys.readouterr().err.splitlines()
+    assert error.startswith(f"atc: {repo / 'templates' / name}:{line}: {why}"), error
+
+
 def test_team_mkdocs_yml_is_merged_over_atcs_defaults(repo):
     (repo / "mkdocs.yml").write_text(
         "site_name: Team Rules\nrepo_url: https://example.com/team/rules\ntheme:\n  palette: {primary: red}\n  custom_dir: overrides\n"

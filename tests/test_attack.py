@@ -343,3 +343,16 @@ def test_update_writes_the_snapshot_atc_yml_names_not_the_packaged_one(tmp_path:
     (tmp_path / "atc.yml").unlink()
     assert main(["attack", "update", "--from-stix", str(MINI_STIX), "--version", "9.9"]) == 0
     assert load_snapshot(packaged).version == "9.9"  # without one: the packaged snapshot, as before
+
+
+@pytest.mark.parametrize(("output", "why"), [(".", "Is a directory"), ("a-file/snapshot.json", "File exists")])
+def test_update_to_a_path_that_cannot_be_written_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], output: str, why: str
+) -> None:
+    """It was a traceback (IsADirectoryError, FileExistsError) once the snapshot was built."""
+    from atc.commands import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    assert main(["attack", "update", "--from-stix", str(MINI_STIX), "--output", output]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == f"error: {output}: cannot write the snapshot: {why}"

@@ -12,6 +12,7 @@ import pytest
 
 from atc.commands import main
 from atc.engine import run_build
+from atc.history.gitrev import GitError, blob_id
 from atc.render.diff_report import MARKER
 from atc.settings import REPO_ROOT, load_config_file
 
@@ -374,3 +375,115 @@ def test_only_changed_build_keeps_changed_rules_their_links_and_indexes(repo, tm
     assert linked_dn and {page for page in result.pages if page.startswith("Data_Needed/DN_")} == linked_dn
     assert any(page.startswith("Logging_Policies/LP_") for page in result.pages)
     assert {rule.slug for rule in changed} == {"cleared", "encoded", "lolbin_certutil", "psexec"}
+
+
+def test_a_linked_rule_folder_is_compared_through_its_link(repo, capsys):
+    git(repo, "mv", "rules", "sigma")
+    (repo / "rules").symlink_to("sigma")
+    base = commit(repo, "rules/ is a link to sigma/")
+    write(repo, "rules/windows/encoded.yml", ENCODED_CHANGED)
+    for head in ([], [commit(repo, "the change")]):
+        report = run_json(capsys, base, *head)
+        assert report["added"] == report["removed"] == report["renamed"] == []
+        assert [change["path"] for change in report["changed"]] == ["sigma/windows/encoded.yml"]
+
+
+def test_a_rule_folder_linked_out_of_the_repository_at_a_revision_is_one_line(repo, capsys, tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    git(repo, "mv", "rules", "sigma")
+    (repo / "rules").symlink_to(tmp_path / "elsewhere")
+    base = commit(repo, "rules/ leads out")
+    assert main(["diff", base, "--jobs", "1"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("atc: rules: at ") and "a symbolic link leads out of the repository" in line
+
+
+def _two_blobs_sharing_a_prefix(repo: Path) -> str:
+    """Write two blobs whose ids start alike; return the shared four-digit prefix."""
+    seen: dict[str, bytes] = {}
+    for number in range(100_000):
+        data = b"%d\n" % number
+        prefix = blob_id(data)[:4]
+        if prefix in seen:
+            for text in (seen[prefix], data):
+                subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=text, check=True, capture_output=True)
+            return prefix
+        seen[prefix] = data
+    raise AssertionError("no shared prefix")
+
+
+def test_a_revision_that_cannot_be_resolved_says_why(repo, capsys, tmp_path, monkeypatch):
+    prefix = _two_blobs_sharing_a_prefix(repo)
+    assert main(["diff", prefix]) == 2
+    assert f"atc: revision '{prefix}' is ambiguous" in capsys.readouterr().err
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", repo.as_uri(), str(shallow))
+    monkeypatch.chdir(shallow)
+    assert main(["diff", "HEAD~1"]) == 2
+    assert "this is a shallow clone; fetch the history (git fetch --unshallow)" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    git(tmp_path, "init", "-q", str(empty))
+    monkeypatch.chdir(empty)
+    assert main(["diff", "HEAD"]) == 2 and main(["build", "--only-changed", "main", "--rules", "."]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "atc: unknown revision 'HEAD': the repository has no commit yet",
+        "atc: --only-changed: unknown revision 'main': the repository has no commit yet",
+    ]
+
+
+def test_rules_in_a_submodule_stop_diff_and_preview_with_one_line(repo, capsys):
+    inner = repo / "vendor"
+    inner.mkdir()
+    git(inner, "init", "-q")
+    git(inner, "config", "user.name", "atc tests")
+    git(inner, "config", "user.email", "tests@example.invalid")
+    write(inner, "rules/certutil.yml", CERTUTIL.replace("44444444-0000", "88888888-0000"))
+    commit(inner, "vendor rules")
+    write(repo, "atc.yml", (repo / "atc.yml").read_text().replace("rules: rules", "rules: [rules, vendor/rules]"))
+    base = commit(repo, "the vendor's rules as a submodule")
+    assert main(["diff", base, "--jobs", "1"]) == 2
+    assert capsys.readouterr().err.startswith("atc: vendor: at ")
+    assert main(["build", "--only-changed", base, "--no-site", "-q", "--jobs", "1"]) == 2
+    assert capsys.readouterr().err.startswith(f"atc: --only-changed: {inner}: a git repository of its own (a submodule)")
+
+
+def test_a_revision_whose_atc_yml_is_unusable_names_it_at_that_revision(repo, capsys):
+    """The message named the temporary copy (/tmp/atc-diff-.../base/atc.yml), gone by then and no help to find the commit."""
+    good = (repo / "atc.yml").read_text()
+    write(repo, "atc.yml", "rules: [rules\n")
+    commit(repo, "a broken atc.yml")
+    write(repo, "atc.yml", good)
+    commit(repo, "fixed")
+    assert main(["diff", "HEAD~1", "--jobs", "1"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "atc: HEAD~1:atc.yml:2: not valid YAML: expected ',' or ']', but got '<stream end>'; fix the syntax at this line"
+    ]
+
+
+def test_only_changed_reads_the_repository_holding_atc_yml_not_the_current_folder(repo, tmp_path, monkeypatch):
+    """From another repository, BASE was resolved there and no rule of this one differed: an empty preview, silently."""
+    base = the_change(repo)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    git(elsewhere, "init", "-q")
+    monkeypatch.chdir(elsewhere)
+    docs = tmp_path / "preview"
+    assert main(["build", "--config", str(repo / "atc.yml"), "--only-changed", base, "--no-site", "--docs-dir", str(docs)]) == 0
+    pages = sorted(page.name for page in (docs / "Detection_Rules").glob("*.md"))
+    assert pages == ["cleared.md", "encoded.md", "index.md", "lolbin_certutil.md", "psexec.md"]
+
+
+def test_only_changed_refuses_rules_outside_the_repository(repo, tmp_path):
+    """They were left out of the comparison: "0 rules differ", an empty preview."""
+    outside = tmp_path / "outside"
+    shutil.copytree(repo / "rules", outside)
+    settings = replace(load_config_file(repo / "atc.yml"), rules=(outside,), docs_dir=tmp_path / "docs", build_site=False)
+    with pytest.raises(GitError, match=f"^{outside}/linux: outside the repository {repo}: its rules have no revision to compare with$"):
+        run_build(settings, quiet=True, only_changed="HEAD")
+
+
+@pytest.mark.parametrize(("output", "why"), [("missing/diff.md", "No such file or directory"), (".", "Is a directory")])
+def test_a_report_that_cannot_be_written_is_one_line(repo, capsys, output, why):
+    """It was a traceback (FileNotFoundError, IsADirectoryError) once the whole comparison was done."""
+    assert main(["diff", "HEAD", "--output", output, "--jobs", "1"]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == f"atc: {output}: cannot write the report: {why}"

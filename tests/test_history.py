@@ -415,3 +415,96 @@ def test_a_file_of_several_rules_gives_each_its_own_history(tmp_path):
     )
     assert "| level | high | low |" in other and "| level |" not in first
     assert "No field changed in this rule (layout, comments or another rule of the file)." in first
+
+
+@pytest.mark.parametrize("through", ["linked rules folder", "linked repository path"])
+def test_history_of_rules_reached_through_a_symbolic_link(tmp_path, through):
+    """git knows a linked rule folder by its target, and a repository reached through a linked path by its real one."""
+    root = tmp_path / "kb"
+    make_repo(root, tmp_path / "cache")
+    if through == "linked rules folder":
+        git(root, "mv", "rules", "sigma")
+        (root / "rules").symlink_to("sigma")
+        commit(root, "Keep the rules in sigma/, linked as rules", "2026-11-08T10:00:00Z")
+    else:
+        (tmp_path / "link").symlink_to(root)
+        root = tmp_path / "link"
+    write(root, "rules/windows/certutil.yml", CERTUTIL.replace("level: high", "level: low"))
+    commit(root, "Lower certutil", "2026-11-09T10:00:00Z")
+    result = build(root)
+    certutil = next(rule for rule in result.kb.rules if rule.path.name == "certutil.yml")
+    section = history_section(page(result, certutil.slug))
+    assert "not committed yet" not in section and "Lower certutil" in section and "| level | high | low |" in section
+
+
+def test_a_sha256_repository_knows_its_committed_rules(tmp_path):
+    """git's blob ids are SHA-256 there: every rule read as edited since its last commit, and converted again as an old revision."""
+    root = tmp_path / "kb"
+    root.mkdir()
+    if subprocess.run(["git", "init", "-q", "--object-format=sha256"], cwd=root, capture_output=True).returncode != 0:
+        pytest.skip("this git cannot make SHA-256 repositories")
+    git(root, "config", "user.name", "Ana Analyst")
+    git(root, "config", "user.email", "ana@example.invalid")
+    write(root, "atc.yml", f"rules: rules\ntargets: [splunk]\njobs: 1\ncache_dir: {tmp_path / 'cache'}\nbuild_site: false\n")
+    write(root, "rules/certutil.yml", CERTUTIL)
+    commit(root, "Add certutil", "2026-09-10T10:00:00Z")
+    write(root, "rules/certutil.yml", CERTUTIL.replace("level: high", "level: low"))
+    commit(root, "Lower certutil", "2026-10-10T10:00:00Z")
+    result = build(root)
+    section = history_section(page(result, result.kb.rules[0].slug))
+    assert "not committed" not in section and "| level | high | low |" in section and "created as" in section
+    assert result.history.convert_stats.converted == 1  # the old revision only: the working tree's rule is today's
+
+
+def test_rules_in_a_submodule_get_a_warning_not_a_wrong_history(tmp_path):
+    """They said "not committed yet": the outer repository's history holds only the submodule's commit id."""
+    root = tmp_path / "kb"
+    root.mkdir()
+    git(root, "init", "-q")
+    inner = root / "vendor"
+    inner.mkdir()
+    git(inner, "init", "-q")
+    for repo in (root, inner):
+        git(repo, "config", "user.name", "Ana Analyst")
+        git(repo, "config", "user.email", "ana@example.invalid")
+    write(inner, "rules/certutil.yml", CERTUTIL)
+    commit(inner, "Add certutil", "2026-09-10T10:00:00Z")
+    write(root, "rules/cleared.yml", CLEARED)
+    write(
+        root, "atc.yml", f"rules: [rules, vendor/rules]\ntargets: [splunk]\njobs: 1\ncache_dir: {tmp_path / 'cache'}\nbuild_site: false\n"
+    )
+    commit(root, "Add cleared and the vendor's rules as a submodule", "2026-09-11T10:00:00Z")
+    result = build(root)
+    pages = {rule.path.name: page(result, rule.slug) for rule in result.kb.rules}
+    assert "## History" not in pages["certutil.yml"] and "created as" in history_section(pages["cleared.yml"])
+    (warning,) = [problem for problem in result.problems if problem.kind == "history"]
+    assert warning.path == str(inner) and "a git repository of its own (a submodule or a nested clone)" in warning.message
+
+
+def test_rules_checked_out_with_crlf_line_endings_are_not_taken_for_uncommitted_edits(tmp_path):
+    """With `*.yml text eol=crlf` the files on disk are not the committed bytes: every rule said it held uncommitted changes."""
+    root = tmp_path / "kb"
+    make_repo(root, tmp_path / "cache")
+    write(root, ".gitattributes", "*.yml text eol=crlf\n")
+    commit(root, "Check the rules out with CRLF", "2026-11-07T10:00:00Z")
+    for path in (root / "rules").rglob("*.yml"):
+        path.unlink()
+    git(root, "checkout", "--", "rules")
+    assert b"\r\n" in (root / "rules/windows/certutil.yml").read_bytes() and git(root, "status", "--porcelain") == ""
+    result = build(root)
+    assert all("not committed" not in history_section(page(result, rule.slug)) for rule in result.kb.rules)
+
+
+def test_a_repository_without_git_to_read_it_leaves_the_history_out_with_a_warning(tmp_path, monkeypatch):
+    """Without git on PATH the history was left out silently, as if the folder were not in a repository."""
+    root = tmp_path / "kb"
+    make_repo(root, tmp_path / "cache")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-git-here"))
+    result = build(root)
+    assert result.history is None
+    (warning,) = [problem for problem in result.problems if problem.kind == "history"]
+    assert warning.message == "the rule history is left out: cannot run git: No such file or directory"
+    outside = tmp_path / "plain"
+    shutil.copytree(root / "rules", outside / "rules")
+    settings = replace(load_config_file(root / "atc.yml"), rules=(outside / "rules",), base_dir=outside, docs_dir=tmp_path / "docs2")
+    assert not [problem for problem in run_build(settings, quiet=True).problems if problem.kind == "history"]  # not in git: no message

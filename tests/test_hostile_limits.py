@@ -398,3 +398,14 @@ def test_a_page_that_breaks_markdown_is_a_site_build_error_not_a_traceback(tmp_p
     (tmp_path / "docs").mkdir()
     with pytest.raises(SiteBuildError, match=r"mkdocs failed \(RecursionError\): maximum recursion depth exceeded"):
         build_site(REPO_ROOT / "mkdocs.yml", tmp_path / "docs", tmp_path / "site")
+
+
+def test_a_rule_file_name_that_is_not_utf8_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    """The parsed-rule cache stored the name as text and sqlite refused it: the build died with UnicodeEncodeError."""
+    options = _small_kb(tmp_path)
+    latin1 = os.fsdecode(os.fsencode(tmp_path / "rules") + b"/caf\xe9.yml")
+    Path(latin1).write_bytes((tmp_path / "rules" / "plain.yml").read_bytes().replace(b"6f1d0000", b"6f1d0001"))
+    result = atc("build", *options, "--no-site", "-q", cwd=tmp_path)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "rules/caf\\xe9.yml: error: [rule] the file name is not UTF-8" in result.stderr
+    assert (tmp_path / "docs" / "Detection_Rules" / "plain.md").is_file()

@@ -288,3 +288,13 @@ def test_a_command_in_a_subfolder_uses_the_atc_yml_of_its_repository_only(
         assert settings_from_args(args, Path.cwd()).rules == (top / "sigma",)
     else:
         assert code == 2 and "no atc.yml in" in err and "atc init" in err
+
+
+@pytest.mark.parametrize(("text", "line"), [("rules: [rules\n", 2), ("rules: rules\n  bad: indent\n", 2), ("a: 1\n\t- b\n", 2)])
+def test_an_atc_yml_that_is_not_yaml_is_one_line_with_its_line(tmp_path: Path, text: str, line: int) -> None:
+    config = tmp_path / "atc.yml"
+    config.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config_file(config)
+    message = str(caught.value)
+    assert message.startswith(f"{config}:{line}: not valid YAML: ") and "\n" not in message, message

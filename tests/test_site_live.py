@@ -148,3 +148,33 @@ def test_an_edited_rule_whose_page_cannot_be_made_goes_to_the_whole_pipeline(tmp
     result = session.build()  # no first round: the pipeline, which reports the page it left out
     assert result is not None and not session.follow
     assert any(p.kind == "render" and "a value no check foresaw" in p.message for p in result.problems)
+
+
+def test_a_team_mkdocs_yml_created_or_deleted_while_serving_rebuilds_every_page(tmp_path: Path) -> None:
+    """The site was built with atc's own configuration, whose file did not change: one page was built again, the others kept the old name."""
+    rules = tmp_path / "rules"
+    (rules / "windows").mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "rules" / SEED, rules / "windows")
+    team = tmp_path / "mkdocs.yml"
+    settings = replace(
+        default_settings(),
+        rules=(rules,),
+        docs_dir=tmp_path / "docs",
+        site_dir=tmp_path / "site",
+        cache_dir=tmp_path / "cache",
+        mkdocs_config=team,
+        targets=("splunk",),
+        jobs=1,
+    )
+    session = LiveBuild(lambda: settings, io.StringIO())
+    session.build()
+    page = tmp_path / "site/Detection_Rules/win_security_susp_psexec_execution/index.html"
+    for name, change in (
+        ("Team KB", lambda: team.write_text("site_name: Team KB\n", encoding="utf-8")),
+        ("Detection knowledge base", team.unlink),
+    ):
+        change()
+        session.changed([str(team)])
+        while session.build() is None or session.pending:
+            pass
+        assert f"<title>Suspicious PsExec Execution - {name}</title>" in page.read_text(encoding="utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
@@ -269,6 +270,35 @@ def test_atc_convert_given_a_folder_says_it_is_a_folder(tmp_path: Path, capsys: 
     assert main(["convert", "-t", "splunk", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "is a folder, not a file" in err and "FIFO" not in err
+
+
+def test_atc_convert_reads_a_rule_from_standard_input_as_from_a_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`-` was taken for a file named "-" (cannot read file: No such file or directory)."""
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"\xef\xbb\xbf" + SEED.read_bytes().replace(b"\n", b"\r\n"))))
+    assert main(["convert", "-t", "splunk", "-"]) == 0
+    assert capsys.readouterr().out.strip() == convert_one(_data(SEED), BY_KEY["splunk"]).query
+
+
+@pytest.mark.parametrize(
+    ("given", "stdin", "said"),
+    [
+        ("missing.yml", b"", "atc: missing.yml: not convertible: cannot read file: No such file or directory"),
+        ("-", b"title: caf\xe9\n", "atc: -: not convertible: not UTF-8 text (byte 10): save the file as UTF-8"),
+        ("-", b"", "atc: -: not convertible: file is empty; delete it or write the item into it"),
+        ("-", b"title: [x\n", "atc: -: not convertible: line 2: invalid YAML: "),
+        ("-", b"--- text\n---\ntitle: x\n", "atc: -: not convertible: YAML document 1 is text, not a mapping of rule keys"),
+        ("-", b"- a\n- b\n", "atc: -: not convertible: YAML document 1 is a list, not a mapping of rule keys"),
+    ],
+)
+def test_atc_convert_names_the_file_once_with_its_reason(
+    given: str, stdin: bytes, said: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    assert main(["convert", "-t", "splunk", given]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(said), line
 
 
 # --- splunk_spl2: a backend bug, caught on events and fixed in our subclass -------------------------

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from atc.convert.targets import BY_KEY
+from atc.model import Problem
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -25,36 +27,51 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="a Sigma filter file applied to the rules (repeatable, as sigma convert --filter)",
     )
-    convert.add_argument("files", nargs="+", type=Path, metavar="RULE", help="Sigma rule files")
+    convert.add_argument("files", nargs="+", type=Path, metavar="RULE", help="Sigma rule files (-: standard input)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Print each file's query, or its reason on standard error (exit 1 when any is not convertible)."""
     from atc.convert.runner import convert_one
-    from atc.load.yamlfile import parse_yaml_documents, read_text
-    from atc.model import Problem
 
     status = 0
     filters: list = []
     for path in args.filter:
         problems: list[Problem] = []
-        text = read_text(path, problems, "rule")
-        found = parse_yaml_documents(text, path, problems, "rule") if text is not None else None
+        found = _documents(path, problems)
         if found is None:
-            print(f"atc: {path}: not a filter: {'; '.join(str(p) for p in problems)}", file=sys.stderr)
+            print(f"atc: {path}: not a filter: {_reasons(problems)}", file=sys.stderr)
             return 1
         filters.extend(found)
     for path in args.files:
         problems = []
-        text = read_text(path, problems, "rule")
-        documents = parse_yaml_documents(text, path, problems, "rule") if text is not None else None
+        documents = _documents(path, problems)
         documents = documents + filters if documents else documents
         data = documents[0] if documents and len(documents) == 1 else documents  # several: converted together, as a collection
         conversion = convert_one(data, BY_KEY[args.target]) if isinstance(data, (dict, list)) else None
         if conversion is None or conversion.status != "ok":
-            reason = conversion.error if conversion else "; ".join(str(p) for p in problems) or "not a YAML mapping"
+            reason = conversion.error if conversion else _reasons(problems) or "not a YAML mapping"
             print(f"atc: {path}: not convertible: {reason}", file=sys.stderr)
             status = 1
             continue
         print(conversion.query)
     return status
+
+
+def _documents(path: Path, problems: list[Problem]) -> list[Any] | None:
+    """The YAML documents of a rule or filter file (`-`: standard input), or None with the problems that stopped them."""
+    from atc.load.yamlfile import parse_yaml_documents, read_stream, read_text
+
+    text = read_stream(sys.stdin.buffer, path, problems, "rule") if str(path) == "-" else read_text(path, problems, "rule")
+    documents = parse_yaml_documents(text, path, problems, "rule") if text is not None else None
+    for number, document in enumerate(documents or [], 1):
+        if not isinstance(document, dict):
+            what = {"str": "text", "list": "a list"}.get(type(document).__name__, type(document).__name__)
+            problems.append(Problem(str(path), "rule", f"YAML document {number} is {what}, not a mapping of rule keys"))
+            return None
+    return documents
+
+
+def _reasons(problems: list[Problem]) -> str:
+    """The problems' messages, with their lines (the file is named once, before them)."""
+    return "; ".join(f"line {problem.line}: {problem.message}" if problem.line else problem.message for problem in problems)

@@ -28,8 +28,8 @@ examples:
   atc diff v1.0 v1.1 --format json     # two revisions, for machines
   atc diff origin/main --output diff.md --targets splunk,kusto
 
-exit status: 0 report written; 2 unknown revision, not a git repository or
-unusable settings.
+exit status: 0 report written; 1 the --output file cannot be written; 2 unknown
+revision, not a git repository or unusable settings.
 """
 
 
@@ -74,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     text = to_json(report) if args.format == "json" else to_markdown(report, templates_dir())
     if args.output:
-        args.output.write_text(text, encoding="utf-8")
+        try:
+            args.output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            print(f"atc: {args.output}: cannot write the report: {exc.strerror or exc}", file=sys.stderr)
+            return 1
     else:
         sys.stdout.write(text)
     summary = f"{len(report.added)} added, {len(report.changed)} changed, {len(report.renamed)} moved, {len(report.removed)} removed"

@@ -9,8 +9,6 @@ from pathlib import Path
 
 from atc.history.gitrev import git_output
 
-_NO_BLOB = "0" * 40
-
 
 @dataclass(frozen=True)
 class Commit:
@@ -70,7 +68,7 @@ def read_log(top: Path, paths: list[str], depth: int) -> list[tuple[Commit, list
         elif token.startswith(b":") and log:
             meta = token.decode().split()
             status = meta[4][0]
-            old_blob, blob = (None if b == _NO_BLOB else b for b in meta[2:4])
+            old_blob, blob = (None if not b.strip("0") else b for b in meta[2:4])  # all zeros (40 or 64): no file
             first = tokens[position].decode("utf-8", "surrogateescape")
             position += 1
             if status in ("R", "C"):

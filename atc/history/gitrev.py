@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 from pathlib import Path
+
+_HEX_PREFIX = re.compile(r"[0-9a-fA-F]{4,39}")
 
 
 class GitError(Exception):
     """git failed or the revision is unknown; the message says which and why."""
+
+
+class GitMissing(GitError):
+    """git itself cannot be run (not installed, not on PATH)."""
 
 
 def _git(top: Path, *args: str, data: bytes | None = None) -> bytes:
@@ -16,7 +23,7 @@ def _git(top: Path, *args: str, data: bytes | None = None) -> bytes:
     try:
         done = subprocess.run(["git", "--literal-pathspecs", *args], cwd=top, input=data, capture_output=True, check=False)
     except OSError as exc:
-        raise GitError(f"cannot run git: {exc}") from exc
+        raise GitMissing(f"cannot run git: {exc.strerror or exc}") from exc
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise GitError(f"git {args[0]} failed: {message[-1] if message else f'exit status {done.returncode}'}")
@@ -27,6 +34,8 @@ def repo_top(cwd: Path) -> Path:
     """The top folder of the git working tree holding cwd."""
     try:
         return Path(_git(cwd, "rev-parse", "--show-toplevel").decode().strip()).resolve()
+    except GitMissing:
+        raise
     except GitError as exc:
         raise GitError(f"{cwd} is not inside a git repository ({exc})") from exc
 
@@ -38,7 +47,27 @@ def resolve(top: Path, rev: str) -> str:
     try:
         return _git(top, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
     except GitError as exc:
-        raise GitError(f"unknown revision '{rev}': fetch it or check the name") from exc
+        raise GitError(_unknown(top, rev)) from exc
+
+
+def _unknown(top: Path, rev: str) -> str:
+    """Why a revision name stands for no commit: no commit at all, an ambiguous short id, or unknown (a shallow clone's missing history)."""
+    if not _succeeds(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"):
+        return f"unknown revision '{rev}': the repository has no commit yet"
+    if _HEX_PREFIX.fullmatch(rev) and len(_git(top, "rev-parse", f"--disambiguate={rev}").split()) > 1:
+        return f"revision '{rev}' is ambiguous: several objects' ids start with it; give more of the commit id"
+    if _git(top, "rev-parse", "--is-shallow-repository").strip() == b"true":
+        return f"unknown revision '{rev}': this is a shallow clone; fetch the history (git fetch --unshallow) or check the name"
+    return f"unknown revision '{rev}': fetch it or check the name"
+
+
+def _succeeds(top: Path, *args: str) -> bool:
+    """Whether a git command succeeds in the repository."""
+    try:
+        _git(top, *args)
+    except GitError:
+        return False
+    return True
 
 
 def list_blobs(top: Path, commit: str, paths: list[str]) -> dict[str, str]:
@@ -55,6 +84,36 @@ def list_blobs(top: Path, commit: str, paths: list[str]) -> dict[str, str]:
         if kind == "blob" and mode in ("100644", "100755"):
             blobs[name.decode("utf-8", "surrogateescape")] = blob
     return blobs
+
+
+def _link_target(top: Path, commit: str, path: str) -> str | None:
+    """What the symbolic link at path in the commit's tree points to; None when path is no link (GitError: a submodule)."""
+    entry = _git(top, "ls-tree", "-z", commit, "--", path).split(b"\t")[0].split()
+    mode = entry[0] if len(entry) == 3 else b""
+    if mode == b"160000":
+        raise GitError(f"{path}: at {commit[:12]}, a git submodule: its files are not in this repository's history (run atc inside it)")
+    if mode != b"120000":
+        return None
+    blob = entry[2].decode()
+    return read_blobs(top, [blob])[blob].decode("utf-8", "surrogateescape")
+
+
+def tree_path(top: Path, commit: str, rel: str) -> str:
+    """A path (relative to the top) with the symbolic links of the commit's tree followed, as the file system would follow them."""
+    parts, done, hops = rel.split("/"), list[str](), 0
+    while parts:
+        part = parts.pop(0)
+        target = None if part in ("", ".", "..") else _link_target(top, commit, "/".join([*done, part]))
+        if (part == ".." and not done) or (target is not None and (target.startswith("/") or hops > 40)):
+            raise GitError(f"{rel}: at {commit[:12]}, a symbolic link leads out of the repository or in a loop")
+        if part == "..":
+            done.pop()
+        elif target is not None:
+            hops += 1
+            parts = target.split("/") + parts
+        elif part not in ("", "."):
+            done.append(part)
+    return "/".join(done) or "."
 
 
 def read_blobs(top: Path, blob_ids: list[str]) -> dict[str, bytes]:
@@ -106,6 +165,11 @@ def git_output(top: Path, *args: str) -> bytes:
     return _git(top, *args)
 
 
-def blob_id(data: bytes) -> str:
-    """The id git gives a file with these bytes (as `git hash-object` computes it)."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+def object_format(top: Path) -> str:
+    """The repository's hash algorithm: sha1, or sha256 (`git init --object-format=sha256`)."""
+    return _git(top, "rev-parse", "--show-object-format").decode().strip() or "sha1"
+
+
+def blob_id(data: bytes, algorithm: str = "sha1") -> str:
+    """The id git gives a file with these bytes in a repository of that object format (as `git hash-object` computes it)."""
+    return hashlib.new(algorithm, b"blob %d\0" % len(data) + data).hexdigest()

@@ -13,7 +13,7 @@ import posixpath
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from atc.history.gitrev import changed_paths, extract, list_blobs, resolve, write_blobs
+from atc.history.gitrev import changed_paths, extract, list_blobs, resolve, tree_path, write_blobs
 from atc.kinds import folder_kinds
 from atc.link import link
 from atc.load.knowledge_base import load_knowledge_base
@@ -77,9 +77,27 @@ def config_rel(config: Path | None, top: Path) -> str | None:
     return resolved.relative_to(top).as_posix()
 
 
+def real_folders(settings: Settings) -> Settings:
+    """The settings with every kind's folders' symbolic links resolved (git knows a linked folder by its target's path)."""
+    for key in _folder_keys():
+        settings = settings.with_folders(key, tuple(Path(os.path.realpath(path)) for path in settings.folders(key)))
+    return settings
+
+
 def working_tree(top: Path, config: str | None) -> Side:
-    """The working tree as it is on disk."""
-    return Side("working tree", top, _settings(top, config))
+    """The working tree as it is on disk (linked folders by their targets)."""
+    return Side("working tree", top, real_folders(_settings(top, config)))
+
+
+def _tree_folders(top: Path, commit: str, settings: Settings, root: Path) -> Settings:
+    """The settings with the symbolic links of the commit's tree followed in every kind's folders under root."""
+    for key in _folder_keys():
+        paths = [Path(os.path.normpath(path)) for path in settings.folders(key)]
+        followed = [
+            root / tree_path(top, commit, path.relative_to(root).as_posix()) if path.is_relative_to(root) else path for path in paths
+        ]
+        settings = settings.with_folders(key, tuple(Path(os.path.normpath(path)) for path in followed))
+    return settings
 
 
 def at_revision(top: Path, rev: str, dest: Path, config: str | None) -> Side:
@@ -89,7 +107,11 @@ def at_revision(top: Path, rev: str, dest: Path, config: str | None) -> Side:
     root.mkdir(parents=True, exist_ok=True)
     if config:
         extract(top, commit, [config], root)
-    settings = _outside_to_top(_settings(root, config), root, top)
+    try:
+        settings = _settings(root, config)
+    except ConfigError as exc:  # named as git names the file at the revision, not by the temporary copy's path
+        raise ConfigError(str(exc).replace(f"{root}{os.sep}", f"{rev}:")) from exc
+    settings = _outside_to_top(_tree_folders(top, commit, settings, root), root, top)
     side = Side(f"{rev} ({commit[:12]})", root, settings, commit)
     if not all(Path(os.path.normpath(p)).is_relative_to(root) for p in settings.rules):
         raise ConfigError(f"{rev}: every rule folder must be inside the repository to be compared across revisions")

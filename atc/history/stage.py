@@ -3,20 +3,21 @@ in git, or history turned off, gives no history and no error."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 from atc.convert.cache import ConversionCache
 from atc.convert.targets import Target
 from atc.history.gitlog import read_log, shallow_boundary, tags
-from atc.history.gitrev import GitError, git_output, list_blobs, repo_top
+from atc.history.gitrev import GitError, GitMissing, changed_paths, git_output, list_blobs, repo_top
 from atc.history.model import KbHistory
 from atc.history.periods import Periods, month_spans, tag_spans
-from atc.history.revision import Side
-from atc.history.rules import RuleHistories
+from atc.history.revision import Side, real_folders
+from atc.history.rules import RuleHistories, repository_paths
 from atc.history.versions import RuleVersions
 from atc.load.rules import RULE_SUFFIXES
-from atc.model import KnowledgeBase
+from atc.model import KnowledgeBase, Problem, Rule
 from atc.settings import Settings
 
 _FORGE = re.compile(r"^(https?://[^/]+/.+?)/(-/)?(?:blob|tree)/")  # GitHub and GitLab file URLs
@@ -31,13 +32,53 @@ def commit_url(settings: Settings) -> str | None:
 
 
 def _top(settings: Settings) -> Path | None:
-    """The top of the git working tree holding the knowledge base, None when it is not in one (or it has no commit)."""
+    """The top of the git working tree holding the knowledge base, None when it is not in one (or it has no commit);
+    GitMissing when it is in one (a .git above it) but git cannot be run."""
     try:
         top = repo_top(settings.base_dir)
         git_output(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    except GitMissing:
+        folder = Path(os.path.realpath(settings.base_dir))
+        if any((above / ".git").exists() for above in (folder, *folder.parents)):
+            raise
+        return None
     except GitError:
         return None
     return top
+
+
+def other_repository(folder: Path, top: Path, memo: dict[Path, Path | None]) -> Path | None:
+    """The top of the git repository below top that holds the folder (a submodule, a nested clone); None: top's own."""
+    path, walked = folder, []
+    while path not in memo:
+        if path == top or not path.is_relative_to(top) or (path / ".git").exists():
+            memo[path] = path if path != top and path.is_relative_to(top) else None
+            break
+        walked.append(path)
+        path = path.parent
+    memo.update(dict.fromkeys(walked, memo[path]))
+    return memo[folder]
+
+
+def in_this_repository(kb: KnowledgeBase, top: Path) -> list[Rule]:
+    """The rules whose files top's history holds; those of a submodule or a nested repository get a warning and no history."""
+    memo: dict[Path, Path | None] = {}
+    folders = {folder: Path(os.path.realpath(folder)) for folder in {rule.path.parent for rule in kb.rules}}
+    own: list[Rule] = []
+    for rule in kb.rules:
+        if other_repository(folders[rule.path.parent], top, memo) is None:
+            own.append(rule)
+    for other in sorted({found for found in memo.values() if found is not None}):
+        message = f"the rules below {other} get no history: it is a git repository of its own (a submodule or a nested clone), not {top}"
+        kb.problems.append(Problem(str(other), "history", message, severity="warning"))
+    return own
+
+
+def committed(kb: KnowledgeBase, top: Path, folders: list[str], head: dict[str, str]) -> dict[Path, str]:
+    """The working tree's rule files git finds unchanged since HEAD, with their blob ids at HEAD."""
+    differ = changed_paths(top, "HEAD", folders)
+    rels = repository_paths(kb.rules, top)
+    return {rule.path: head[rel] for rule in kb.rules if (rel := rels.get(rule.slug)) in head and rel not in differ}
 
 
 def read_history(kb: KnowledgeBase, settings: Settings, targets: list[Target]) -> KbHistory | None:
@@ -46,18 +87,18 @@ def read_history(kb: KnowledgeBase, settings: Settings, targets: list[Target]) -
     if top is None:
         return None
     history = settings.history
-    side = Side("", top, settings)
-    folders = side.inside(settings.rules)
+    side = Side("", top, real_folders(settings))
+    folders = side.inside(side.settings.rules)
     if not folders:  # the rules live outside the repository holding atc.yml
         return None
     shallow = shallow_boundary(top)
     log = read_log(top, folders, history.depth)
     head = {rel: blob for rel, blob in list_blobs(top, "HEAD", folders).items() if rel.endswith(RULE_SUFFIXES)}
-    versions = RuleVersions(top, kb, settings.cache_dir)
+    versions = RuleVersions(top, kb, settings.cache_dir, committed(kb, top, folders, head))
     cache = ConversionCache(settings.cache_dir)
     try:
         histories = RuleHistories(top, settings, versions, targets, commit_url(settings))
-        rules, dates = histories.read(kb.rules, log, shallow, head, settings.jobs, cache)
+        rules, dates = histories.read(in_this_repository(kb, top), log, shallow, head, settings.jobs, cache)
         named = tags(top)
         head_sha = git_output(top, "rev-parse", "HEAD").decode().strip()
         spans, limits = (

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from atc.common.cache import Store, digest, value_digest
-from atc.history.gitrev import blob_id, write_blobs
+from atc.history.gitrev import blob_id, object_format, write_blobs
 from atc.link import link
 from atc.load.remembered import loader_digest, parse_files
 from atc.model import KnowledgeBase, Rule
@@ -17,15 +17,18 @@ from atc.model import KnowledgeBase, Rule
 class RuleVersions:
     """blob id -> the rules that file holds, in document order (none: it does not parse)."""
 
-    def __init__(self, top: Path, kb: KnowledgeBase, cache_dir: Path) -> None:
+    def __init__(self, top: Path, kb: KnowledgeBase, cache_dir: Path, committed: dict[Path, str]) -> None:
+        """committed: the blob ids of the working tree's rule files git finds unchanged since HEAD (its line-ending and
+        clean filters applied: a file checked out with CRLF by .gitattributes has the blob id of its LF text)."""
         self.top = top
         self.kb = kb
         self.rules: dict[str, list[Rule]] = {}
         self.blob_of: dict[Path, str] = {}  # the working tree's rule files: path -> blob id
+        algorithm = object_format(top)
         for rule in kb.rules:
             if rule.path not in self.blob_of:
                 try:
-                    self.blob_of[rule.path] = blob_id(rule.path.read_bytes())
+                    self.blob_of[rule.path] = committed.get(rule.path) or blob_id(rule.path.read_bytes(), algorithm)
                 except OSError:
                     continue
                 self.rules[self.blob_of[rule.path]] = []

@@ -317,7 +317,11 @@ def run_update(from_stix: Path | None, output: Path, version: str | None = None,
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    write_snapshot(data, output)
+    try:
+        write_snapshot(data, output)
+    except OSError as exc:
+        print(f"error: {output}: cannot write the snapshot: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     techniques, tactics = len(data["techniques"]), len(data["tactics"])
     print(f"wrote ATT&CK {data['attack_version']}: {techniques} techniques, {tactics} tactics to {output}", file=sys.stderr)
     return 0

@@ -50,11 +50,22 @@ def find_files(dirs: Iterable[Path], problems: list[Problem], kind: str) -> list
             for parent, _, names in os.walk(folder):
                 for name in names:
                     path = Path(parent, name)
-                    if path.suffix in RULE_SUFFIXES and inside(path, root, problems, kind):  # special files: read_text reports them
-                        found.add(path)
+                    if path.suffix in RULE_SUFFIXES and utf8_name(path, problems, kind) and inside(path, root, problems, kind):
+                        found.add(path)  # special files: read_text reports them
         else:
             problems.append(Problem(str(folder), kind, "folder not found"))
     return sorted(found)
+
+
+def utf8_name(path: Path, problems: list[Problem], kind: str) -> bool:
+    """Whether the file's path is UTF-8 (pages, caches and JSON hold it as text); another encoding is a Problem showing its bytes."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        problems.append(Problem(shown, kind, "the file name is not UTF-8 (another encoding's bytes shown as \\xNN); rename it"))
+        return False
+    return True
 
 
 def inside(path: Path, root: Path, problems: list[Problem], kind: str) -> bool:

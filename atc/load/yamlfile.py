@@ -6,7 +6,7 @@ import functools
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import yaml
 
@@ -77,6 +77,20 @@ def read_text(path: Path, problems: list[Problem], kind: str) -> str | None:
     except OSError as exc:
         problems.append(Problem(str(path), kind, f"cannot read file: {exc.strerror or exc}"))
         return None
+    return decode_text(raw, path, problems, kind)
+
+
+def read_stream(stream: BinaryIO, path: Path, problems: list[Problem], kind: str) -> str | None:
+    """A stream's text (standard input, named path in problems), or None with a Problem, within the file size limit."""
+    raw = stream.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        problems.append(Problem(str(path), kind, f"more than the {MAX_BYTES:,} bytes allowed; split it or trim it"))
+        return None
+    return decode_text(raw, path, problems, kind)
+
+
+def decode_text(raw: bytes, path: Path, problems: list[Problem], kind: str) -> str | None:
+    """The bytes as UTF-8 text (a byte order mark dropped), or None with a Problem when they are not UTF-8 or blank."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import traceback
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -163,3 +164,13 @@ def template_environment(templates_dir: Path | Sequence[Path], compiled: Path | 
         hidden_warning=hidden_warning,
     )
     return environment
+
+
+def template_error(exc: jinja2.TemplateError) -> str:
+    """A template's error in one line, naming the template file and line where jinja2 tells them."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return f"{exc.filename or exc.name}:{exc.lineno}: template syntax error: {exc.message}"
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if not frame.filename.endswith(".py")]
+    where = f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
+    missing = isinstance(exc, jinja2.TemplateNotFound)
+    return where + (f"template not found: {exc.name}" if missing else f"template error: {type(exc).__name__}: {exc}")

@@ -3,11 +3,13 @@ the pages they link to (Data Needed, logging policies, triggers, ATT&CK techniqu
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from pathlib import Path
 
-from atc.history.gitrev import changed_paths, list_blobs, repo_top, resolve
+from atc.history.gitrev import GitError, changed_paths, list_blobs, repo_top, resolve
+from atc.history.stage import other_repository
 from atc.model import KnowledgeBase, Rule
 from atc.render import addresses
 
@@ -15,15 +17,26 @@ ATTACK_ITEM_KINDS = ("technique", "tactic")  # their pages are kept when a kept 
 _LINK = re.compile(r"\]\(([^)\s#]+\.md)(?:#[^)]*)?\)")
 
 
-def changed_since(rules: list[Rule], base: str, cwd: Path) -> list[Rule]:
-    """The rules whose file is new or differs from revision base (moved rules included)."""
-    top = repo_top(cwd)
+def changed_since(rules: list[Rule], base: str, folder: Path) -> list[Rule]:
+    """The rules whose file is new or differs from revision base (moved rules included), in the repository holding folder (atc.yml's)."""
+    top = repo_top(folder)
     commit = resolve(top, base)
+    _refuse_unversioned(rules, top)
     rels = {id(rule): rule.path.resolve().relative_to(top).as_posix() for rule in rules if rule.path.resolve().is_relative_to(top)}
     folders = sorted({posixpath.dirname(rel) or "." for rel in rels.values()})
     tracked = list_blobs(top, commit, folders)
     differ = changed_paths(top, commit, folders)
     return [rule for rule in rules if (rel := rels.get(id(rule))) is not None and (rel not in tracked or rel in differ)]
+
+
+def _refuse_unversioned(rules: list[Rule], top: Path) -> None:
+    """GitError when a rule's file is not in top's history: outside the repository, or in a submodule."""
+    memo: dict[Path, Path | None] = {}
+    for parent in sorted({Path(os.path.realpath(rule.path.parent)) for rule in rules}):
+        if not parent.is_relative_to(top):
+            raise GitError(f"{parent}: outside the repository {top}: its rules have no revision to compare with")
+        if (other := other_repository(parent, top, memo)) is not None:
+            raise GitError(f"{other}: a git repository of its own (a submodule): its rules are not in {top}'s history (run atc inside it)")
 
 
 def item_pages(kb: KnowledgeBase) -> set[str]:

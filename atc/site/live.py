@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from atc.engine import BuildResult, run_build, run_rule_pages
+from atc.engine import BuildResult, mkdocs_config, run_build, run_rule_pages
 from atc.load.rules import RULE_SUFFIXES
 from atc.model import KnowledgeBase
 from atc.settings import Settings
@@ -64,7 +64,8 @@ class LiveBuild:
                 return None
         edited, self.edited = self.edited, set()
         settings = self.load_settings()
-        if self.site is not None and self.site.matches(settings.docs_dir, settings.site_dir):
+        config = mkdocs_config(settings)  # a team's mkdocs.yml created or deleted: a whole build
+        if self.site is not None and self.site.matches(settings.docs_dir, settings.site_dir, config):
             rules = _edited_rules(edited, settings) if edited and not self.follow else []
             if rules and self._show_first(settings, rules):
                 return None

@@ -423,9 +423,10 @@ class LiveSite:
         config = self.built.config
         return site_fingerprint(Path(config.config_file_path) if config.config_file_path else None, {}, list(config.theme.dirs))
 
-    def matches(self, docs_dir: Path, site_dir: Path) -> bool:
-        """Whether this is the site of these folders."""
-        return (docs_dir.resolve(), site_dir.resolve()) == (self.docs_dir, self.site_dir)
+    def matches(self, docs_dir: Path, site_dir: Path, config_file: Path) -> bool:
+        """Whether this is the site of these folders, built with this configuration file (atc's own, or the team's merged)."""
+        built = Path(self.built.config.config_file_path or "").resolve()
+        return (docs_dir.resolve(), site_dir.resolve(), config_file.resolve()) == (self.docs_dir, self.site_dir, built)
 
     def update(self, budget: float | None = None) -> list[str] | None:
         """Build again the pages whose Markdown file changed since the last look and return them (their src_uri); None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -27,19 +29,45 @@ def parse_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def watched_paths(settings: Settings, config_file: Path | None) -> list[Path]:
-    """The inputs a change to which rebuilds the site: every registered kind's folders (rules, Data Needed, ...), templates,
-    atc.yml and mkdocs.yml."""
+def _inputs(settings: Settings, config_file: Path | None) -> list[Path]:
+    """Every input path the build reads, existing or not: every registered kind's folders, templates, atc.yml, mkdocs.yml, events."""
     paths = [*(folder for key in folder_kinds() for folder in settings.folders(key)), settings.templates_dir, settings.mkdocs_config]
     if config_file is not None:
         paths.append(config_file)
     if settings.events is not None:
         paths.append(settings.events)
+    return paths
+
+
+def watched_paths(settings: Settings, config_file: Path | None) -> list[Path]:
+    """The inputs a change to which rebuilds the site: every registered kind's folders (rules, Data Needed, ...), templates,
+    atc.yml and mkdocs.yml."""
     found: dict[str, Path] = {}
-    for path in paths:
+    for path in _inputs(settings, config_file):
         if path.exists():
             found.setdefault(str(path.resolve()), path.resolve())
     return sorted(found.values())
+
+
+def awaited_paths(settings: Settings, config_file: Path | None) -> list[Path]:
+    """The inputs that do not exist yet but whose folder does (a templates folder or mkdocs.yml the team may create while serving)."""
+    found = {Path(os.path.abspath(path)) for path in _inputs(settings, config_file) if not path.exists() and path.parent.is_dir()}
+    return sorted(found)
+
+
+def commits_log(settings: Settings) -> list[Path]:
+    """The file git appends to at each commit, checkout or reset of the knowledge base's repository (its HEAD's reflog),
+    when the rule history is shown: a commit changes the History sections. Empty outside git."""
+    from atc.history.gitrev import GitError, git_output, repo_top
+
+    if not settings.history.enabled:
+        return []
+    try:
+        top = repo_top(settings.base_dir)
+        log = Path(git_output(top, "rev-parse", "--git-path", "logs/HEAD").decode().strip())
+    except GitError:
+        return []
+    return [Path(os.path.abspath(top / log))]
 
 
 def ignored(path: str, root: str, outputs: list[str]) -> bool:
@@ -48,6 +76,22 @@ def ignored(path: str, root: str, outputs: list[str]) -> bool:
         return True
     relative = os.path.relpath(path, root) if path != root else os.path.basename(path)
     return any(part.startswith(".") for part in Path(relative).parts if part != "..")
+
+
+def _lines(exc: Exception) -> list[str]:
+    """What a failed round says, as the command line says it: an unreadable or unwritable file's name and reason, else the message's lines."""
+    if isinstance(exc, OSError) and exc.filename:
+        return [f"{exc.filename}: {exc.strerror or exc}"]
+    return str(exc).splitlines() or [type(exc).__name__]
+
+
+def check_listen(host: str, port: int) -> None:
+    """ConfigError when the address cannot be listened on (a port in use, a host not this machine's), said before the first build."""
+    try:
+        with socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"-a {host}:{port}: cannot serve there: {os.strerror(exc.errno) if exc.errno else exc}") from exc
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -65,8 +109,10 @@ def serve(
     from watchdog.observers.polling import PollingObserver
     from watchdog.utils.dirsnapshot import EmptyDirectorySnapshot
 
+    from atc.convert.targets import UnknownTargetError
     from atc.site.live import LiveBuild
     from atc.site.mkdocs_adapter import SiteBuildError
+    from atc.site.publish import OutputError
 
     CHANGES = [  # a file's opening or reading (by the build itself) is no change
         watchdog.events.FileCreatedEvent,
@@ -74,7 +120,13 @@ def serve(
         watchdog.events.FileDeletedEvent,
         watchdog.events.FileMovedEvent,
     ]
+    FOLDER_CHANGES = [  # an input folder appears, is made again, moved or deleted
+        watchdog.events.DirCreatedEvent,
+        watchdog.events.DirMovedEvent,
+        watchdog.events.DirDeletedEvent,
+    ]
     host, port = parse_address(address)
+    check_listen(host, port)
     settings = load_settings()
     if not settings.build_site:
         raise ConfigError("atc serve builds the site: drop --no-site / build_site: false")
@@ -91,9 +143,11 @@ def serve(
     def rebuild() -> None:
         try:
             build()
-        except (SiteBuildError, ConfigError) as exc:  # the server keeps the last good site and waits for the next edit
-            print(f"atc: {exc}", file=stream, flush=True)
-            raise
+        except (SiteBuildError, ConfigError, UnknownTargetError, OutputError, OSError) as exc:  # one line, not mkdocs' traceback
+            for line in _lines(exc):
+                print(f"atc: {line}", file=stream)
+            print("serve: the last good site is served until the next edit", file=stream, flush=True)
+            return
         if session.pending:  # the browsers reload now, undisturbed; the larger pages follow in another round after a pause
             pause = threading.Timer(RELOAD_PAUSE, server.another_round)
             pause.daemon = True
@@ -135,6 +189,32 @@ def serve(
                 for watched, (known, deep) in self.handlers.items():
                     self._watch_refs[watched] = self.observer.schedule(known, watched, recursive=deep, event_filter=CHANGES)
 
+        def await_input(self, path: Path) -> None:
+            """Watch the folder of an input: when the input appears there (created, or a deleted folder made again), it is
+            watched afresh; when it appears or goes, the site is built again."""
+            awaited = str(path)
+
+            def appeared(event: watchdog.events.FileSystemEvent) -> None:
+                if awaited not in (str(event.src_path), str(getattr(event, "dest_path", "") or "")):
+                    return
+                if os.path.exists(awaited):
+                    self.rewatch(awaited)
+                session.changed([awaited])  # created, made again, moved away or deleted
+                self.another_round()
+
+            handler = watchdog.events.FileSystemEventHandler()
+            handler.on_any_event = appeared  # type: ignore[method-assign]
+            with contextlib.suppress(OSError):  # the system's limit of watches: the input is watched, not awaited
+                self.observer.schedule(handler, str(path.parent), recursive=False, event_filter=[*CHANGES, *FOLDER_CHANGES])
+
+        def rewatch(self, path: str) -> None:
+            """Watch a folder again (its old watch ended with it when it was deleted); a file is watched through its folder."""
+            if os.path.isdir(path) and path in self._watch_refs:
+                with contextlib.suppress(KeyError, OSError):
+                    self.observer.unschedule(self._watch_refs.pop(path))
+                self._watched_paths.pop(path, None)
+            self.watch(path)
+
         def another_round(self) -> None:
             """Build again as soon as the current round is over."""
             with self._rebuild_cond:
@@ -165,6 +245,8 @@ def serve(
     server.error_handler = error_page
     for path in watched_paths(settings, config_file):
         server.watch(str(path))
+    for path in [*watched_paths(settings, config_file), *awaited_paths(settings, config_file), *commits_log(settings)]:
+        server.await_input(path)
     signal.signal(signal.SIGTERM, _interrupt)  # a terminated server stops as after Ctrl-C
     try:
         server.serve()
