@@ -84,6 +84,23 @@ def test_a_multi_document_file_is_no_longer_invalid_yaml(tmp_path):
     assert problems == []
 
 
+def test_each_problem_of_a_multi_document_file_names_its_document(tmp_path):
+    rule = "title: Ok\nlogsource: {product: windows}\ndetection: {sel: {a: b}, condition: sel}\n"
+    (tmp_path / "mixed.yml").write_text(f"{rule}---\nstray text\n---\n- a list\n---\ntitle: No detection\n", encoding="utf-8")
+    (tmp_path / "single.yml").write_text("just text\n", encoding="utf-8")
+    problems: list[Problem] = []
+    rules = load_rules([tmp_path], problems)
+    assert [rule.title for rule in rules] == ["Ok"]
+    found = sorted((Path(problem.path).name, problem.message) for problem in problems)
+    assert [(name, message.split(",")[0]) for name, message in found[:2]] == [
+        ("mixed.yml", "document 2: not a Sigma rule: text"),
+        ("mixed.yml", "document 3: not a Sigma rule: a list"),
+    ]
+    assert found[2][0] == "mixed.yml" and found[2][1].startswith("document 4: ") and "logsource" in found[2][1]
+    assert found[3][0] == "single.yml" and found[3][1].startswith("not a Sigma rule: text, where a mapping")
+    assert len(found) == 4
+
+
 def test_correlation_page_shows_its_settings_base_rules_and_queries_where_backends_support_them(built):
     text = page(built, "logon_burst_2")
     assert "| event\\_count | TargetUserName | 5m | gte: 10 | not generated |" in text

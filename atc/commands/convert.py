@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         documents = documents + filters if documents else documents
         data = documents[0] if documents and len(documents) == 1 else documents  # several: converted together, as a collection
         conversion = convert_one(data, BY_KEY[args.target]) if isinstance(data, (dict, list)) else None
+        for warning in (problem for problem in problems if problem.severity == "warning"):  # a repeated key: the query uses its last value
+            print(f"atc: {warning}", file=sys.stderr)
         if conversion is None or conversion.status != "ok":
             reason = conversion.error if conversion else _reasons(problems) or "not a YAML mapping"
             print(f"atc: {path}: not convertible: {reason}", file=sys.stderr)

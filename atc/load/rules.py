@@ -7,6 +7,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from sigma.exceptions import SigmaError
@@ -105,11 +106,13 @@ def _load_documents(path: Path, problems: list[Problem]) -> list[Rule]:
     if len(documents) == 1 and not (isinstance(documents[0], dict) and "action" in documents[0]):
         rule = load_document(documents[0], path, text, problems)
         return [rule] if rule else []
-    rules = [
-        rule
-        for number, data in collection_documents(documents, path, problems)
-        if (rule := load_document(data, path, text, problems, number))
-    ]
+    rules = []
+    for number, data in collection_documents(documents, path, problems):
+        own: list[Problem] = []  # each named by its document: the file holds several
+        rule = load_document(data, path, text, own, number)
+        problems.extend(replace(problem, message=f"document {number + 1}: {problem.message}") for problem in own)
+        if rule:
+            rules.append(rule)
     for position, rule in enumerate(rules):
         rule.conversion_docs = rule.conversion_docs or [rule.data]  # the file's text is shared: conversions are keyed by the documents
         rule.shares_file = len(rules) > 1
@@ -195,7 +198,7 @@ def load_document(data: object, path: Path, text: str, problems: list[Problem], 
 def _shape_error(data: object) -> str | None:
     """Why the parsed YAML is not usable as a rule (wrong kind of document or wrong types), or None."""
     if not isinstance(data, dict):
-        return f"not a Sigma rule: the file holds {type_name(data)}, expected a mapping with title, logsource and detection"
+        return f"not a Sigma rule: {type_name(data)}, where a mapping with title, logsource and detection was expected"
     missing = [key for key in ("title", "logsource", "detection") if key not in data]
     if missing:
         return f"not a Sigma rule: missing {', '.join(missing)}; add {'it' if len(missing) == 1 else 'them'}"
