@@ -298,3 +298,16 @@ def test_an_atc_yml_that_is_not_yaml_is_one_line_with_its_line(tmp_path: Path, t
         load_config_file(config)
     message = str(caught.value)
     assert message.startswith(f"{config}:{line}: not valid YAML: ") and "\n" not in message, message
+
+
+def test_a_setting_given_twice_in_atc_yml_is_refused_naming_each_repetition(tmp_path: Path) -> None:
+    config = tmp_path / "atc.yml"
+    config.write_text("targets: [splunk]\nhistory:\n  enabled: true\n  enabled: false\ntargets: [grep]\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config_file(config)
+    assert str(caught.value).splitlines() == [
+        f"{config}:4: 'enabled' is set again in the same mapping; keep one",
+        f"{config}:5: 'targets' is set again in the same mapping; keep one",
+    ]
+    config.write_text("targets: [grep]\nhistory: {enabled: false}\n", encoding="utf-8")
+    assert load_config_file(config).targets == ("grep",)

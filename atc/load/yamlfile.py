@@ -10,32 +10,8 @@ from typing import Any, BinaryIO, TypeVar
 
 import yaml
 
+from atc.common.yaml_reader import YamlReader, all_documents, one_document, read_documents
 from atc.model import Problem
-
-try:
-    _Loader: type = yaml.CSafeLoader
-except AttributeError:  # PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
-
-
-class _Reader(_Loader):  # type: ignore[misc,valid-type]
-    """The loader, noting each key a mapping repeats: YAML keeps the last value and drops the others without a word."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.repeated: list[tuple[str, int]] = []  # (key, line) of each repetition
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        keys = [(key.tag, key.value) for key, _ in node.value if isinstance(key, yaml.ScalarNode)]
-        if len(set(keys)) != len(keys):
-            seen: set[tuple[str, str]] = set()
-            for key, _ in node.value:
-                if isinstance(key, yaml.ScalarNode):
-                    if (key.tag, key.value) in seen:
-                        self.repeated.append((key.value, key.start_mark.line + 1))
-                    seen.add((key.tag, key.value))
-        return super().construct_mapping(node, deep)  # type: ignore[no-any-return]
-
 
 MAX_BYTES = 1_000_000  # a rule or Data Needed file larger than this is refused
 MAX_NODES = 200_000  # YAML values after alias expansion (guards against alias bombs)
@@ -142,30 +118,23 @@ def check_limits(data: Any, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEP
 
 def parse_yaml(text: str, path: Path, problems: list[Problem], kind: str, max_nodes: int = MAX_NODES) -> Any:
     """Parse one YAML document; on failure record a Problem (with the line YAML gives) and return None."""
-    documents = _parse(text, lambda reader: [reader.get_single_data()], path, problems, kind, max_nodes)
+    documents = _parse(text, one_document, path, problems, kind, max_nodes)
     return documents[0] if documents else None
 
 
 def parse_yaml_documents(text: str, path: Path, problems: list[Problem], kind: str, max_nodes: int = MAX_NODES) -> list[Any] | None:
     """Parse every YAML document of a file (`---` separated; empty ones dropped); on failure record a Problem and return None."""
-    return _parse(text, _all_documents, path, problems, kind, max_nodes)
-
-
-def _all_documents(reader: _Reader) -> list[Any]:
-    documents = []
-    while reader.check_data():
-        documents.append(reader.get_data())
-    return documents
+    return _parse(text, all_documents, path, problems, kind, max_nodes)
 
 
 def _parse(
-    text: str, load: Callable[[_Reader], list[Any]], path: Path, problems: list[Problem], kind: str, max_nodes: int
+    text: str, load: Callable[[YamlReader], list[Any]], path: Path, problems: list[Problem], kind: str, max_nodes: int
 ) -> list[Any] | None:
     """The non-empty documents `load` reads from the text, within the limits; None with one Problem naming the file
     otherwise. A key a mapping repeats is a warning: the value YAML keeps (the last) is used."""
-    reader = _Reader(text)
     try:
-        documents = [document for document in load(reader) if document is not None]
+        loaded, repeated = read_documents(text, load)
+        documents = [document for document in loaded if document is not None]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -174,8 +143,6 @@ def _parse(
     except (yaml.YAMLError, RecursionError) as exc:
         problems.append(Problem(str(path), kind, f"invalid YAML ({type(exc).__name__}); fix the syntax"))
         return None
-    finally:
-        reader.dispose()
     if not documents:
         problems.append(Problem(str(path), kind, "file holds no YAML value (only comments or null); delete it or write the item into it"))
         return None
@@ -188,7 +155,7 @@ def _parse(
             line,
             severity="warning",
         )
-        for key, line in reader.repeated
+        for key, line in repeated
     )
     try:
         for document in documents:  # aliases never cross documents, and the file size bounds how many there are

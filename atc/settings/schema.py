@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from atc.common.yaml_reader import read_documents
 from atc.kinds import Kind, folder_kinds
 from atc.model import Environment
 from atc.settings.model import REPO_ROOT, SETTINGS_FIELDS, ConfigError, HistorySettings, Settings, kind_keys, merged
@@ -271,7 +272,8 @@ def default_settings(root: Path = REPO_ROOT) -> Settings:
 def load_config_file(path: Path) -> Settings:
     """Settings from an atc.yml; its paths are relative to the file's folder, as are the defaults it leaves out."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        documents, repeated = read_documents(path.read_text(encoding="utf-8"))
+        data = documents[0] or {}
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -280,6 +282,8 @@ def load_config_file(path: Path) -> Settings:
         raise ConfigError(f"{path}: cannot read configuration: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the configuration must be a mapping of settings")
+    if repeated:  # YAML would keep the last silently: which one the author meant is not atc's guess
+        raise ConfigError("\n".join(f"{path}:{line}: {key!r} is set again in the same mapping; keep one" for key, line in repeated))
     entries = {entry.key: entry for entry in schema()}
     where = Where("", path, path.parent)
     problems: list[str] = []  # every wrong key at once, as mkdocs reports its configuration errors
