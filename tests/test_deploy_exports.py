@@ -376,3 +376,14 @@ def test_export_workers_are_waited_for_when_the_render_stage_fails(tmp_path: Pat
     monkeypatch.setattr(deploy, "_finalise", counted)
     again = run_build(settings, quiet=True)
     assert "exports/loki/ruler.yml" in again.pages and len(list(made.iterdir())) == 2  # stored by the failed build
+
+
+def test_a_description_ending_in_a_backslash_keeps_the_search_in_its_stanza(tmp_path: Path) -> None:
+    """SigmaHQ's colorcpl rule: its description ends in `color\\`, which Splunk would continue into the search line."""
+    config = scratch_repo(tmp_path, "targets: [splunk]\n")
+    rule = tmp_path / "rules" / "windows" / "proc_creation_win_certutil_download.yml"
+    rule.write_text(CERTUTIL.replace("certutil used to download a file.", "copies to c:\\windows\\color\\"), encoding="utf-8")
+    result = run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
+    stanza = savedsearches(result.pages["exports/splunk/savedsearches.conf"])["Certutil Downloading A File"]
+    assert stanza["search"] == result.kb.rules[0].conversions["splunk"].query
+    assert stanza["description"] == "copies to c:\\windows\\color"

@@ -99,6 +99,17 @@ def entry_problem(fmt: str, entry: object) -> str | None:
     return None
 
 
+def ended_values(fmt: str, entry: object) -> object:
+    """A savedsearches.conf entry whose description no longer ends in a backslash, or the entry as it is.
+
+    Splunk continues a value on the next line when a line ends in a backslash: a description ending in one (SigmaHQ's
+    "...\\spool\\drivers\\color\\") would swallow the `search = ` line after it, leaving the stanza without a search.
+    """
+    if fmt not in CHECKED or not isinstance(entry, str) or (end := entry.rfind("\nsearch = ")) == -1:
+        return entry
+    return entry[:end].rstrip("\\") + entry[end:]
+
+
 def _file_text(output: object) -> str:
     """The backend's finalised output as file text: text as it is, a list of objects as NDJSON, an object as JSON."""
     if isinstance(output, str):
@@ -131,13 +142,13 @@ def _entries(rules: list[Rule], key: str, fmt: str) -> tuple[list[str], list[Not
         elif conversion.status != "ok":
             status, reason = conversion.status, conversion.error or ""
         else:
-            problem = (
-                next(filter(None, (entry_problem(fmt, entry) for entry in json.loads(conversion.query or "[]"))), None)
-                if fmt in CHECKED
-                else None
-            )
-            if problem is None:
+            if fmt not in CHECKED:
                 included.append(conversion.query or "[]")
+                continue
+            entries = [ended_values(fmt, entry) for entry in json.loads(conversion.query or "[]")]
+            problem = next(filter(None, (entry_problem(fmt, entry) for entry in entries)), None)
+            if problem is None:
+                included.append(json.dumps(entries, ensure_ascii=False))
                 continue
             status, reason = "refused", problem
         missing.append(NotConverted(rule.id, rule.title, rule.slug, rule.path.name, status, reason))
