@@ -387,3 +387,18 @@ def test_a_description_ending_in_a_backslash_keeps_the_search_in_its_stanza(tmp_
     stanza = savedsearches(result.pages["exports/splunk/savedsearches.conf"])["Certutil Downloading A File"]
     assert stanza["search"] == result.kb.rules[0].conversions["splunk"].query
     assert stanza["description"] == "copies to c:\\windows\\color"
+
+
+def test_rules_sharing_a_title_get_a_stanza_each(tmp_path: Path) -> None:
+    """Splunk merges stanzas of one name: a copied rule, or titles equal once `[]` is dropped, lost all searches but one."""
+    config = scratch_repo(tmp_path, "targets: [splunk]\n")
+    copy = CERTUTIL.replace("2d8a6b2e-5d1e-4c1b-9a4e-0c6f5b8a7d11", "2d8a6b2e-5d1e-4c1b-9a4e-0c6f5b8a7d12").replace("urlcache", "verifyctl")
+    bracketed = WHOAMI.replace("Whoami Run By A Web Server", "Certutil [Downloading] A File")
+    (tmp_path / "rules" / "windows" / "proc_creation_win_certutil_copy.yml").write_text(copy, encoding="utf-8")
+    (tmp_path / "rules" / "windows" / "proc_creation_win_certutil_bracketed.yml").write_text(bracketed, encoding="utf-8")
+    result = run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
+    stanzas = savedsearches(result.pages["exports/splunk/savedsearches.conf"])
+    searches = {rule.slug: rule.conversions["splunk"].query for rule in result.kb.rules}
+    assert {name: stanza["search"] for name, stanza in stanzas.items() if name != "default"} == {
+        f"Certutil Downloading A File ({slug})": search for slug, search in searches.items()
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
@@ -131,9 +132,31 @@ def _file_name(fmt: str, output: object) -> str:
     return f"{fmt}.json" if isinstance(output, dict) else f"{fmt}.txt"
 
 
+def _stanza_name(entry: str) -> str:
+    """The name in a savedsearches.conf entry's `[name]` header."""
+    return entry.strip("\n").split("\n", 1)[0][1:-1]
+
+
+def unique_stanzas(kept: list[tuple[Rule, list[str]]]) -> list[str]:
+    """The rules' savedsearches.conf entries as JSON lists, a stanza name that several entries share followed by the
+    rule's page name (and the query's number): Splunk merges stanzas of one name, keeping only the last search."""
+    shared = {name for name, count in Counter(_stanza_name(e) for _, entries in kept for e in entries).items() if count > 1}
+    included: list[str] = []
+    for rule, entries in kept:
+        renamed = []
+        for number, entry in enumerate(entries, 1):
+            name = _stanza_name(entry)
+            suffix = f" {number}" if len(entries) > 1 else ""
+            unique = f"{name} ({rule.slug}{suffix})" if name in shared else name
+            renamed.append(entry.replace(f"[{name}]", f"[{unique}]", 1))
+        included.append(json.dumps(renamed, ensure_ascii=False))
+    return included
+
+
 def _entries(rules: list[Rule], key: str, fmt: str) -> tuple[list[str], list[NotConverted]]:
     """The stored deploy conversions going into the file (JSON lists, in rule order) and the rules left out, with why."""
     included: list[str] = []
+    kept: list[tuple[Rule, list[str]]] = []  # the checked formats' entries, named apart before they are included
     missing: list[NotConverted] = []
     for rule in rules:
         conversion = rule.conversions.get(key)
@@ -148,11 +171,11 @@ def _entries(rules: list[Rule], key: str, fmt: str) -> tuple[list[str], list[Not
             entries = [ended_values(fmt, entry) for entry in json.loads(conversion.query or "[]")]
             problem = next(filter(None, (entry_problem(fmt, entry) for entry in entries)), None)
             if problem is None:
-                included.append(json.dumps(entries, ensure_ascii=False))
+                kept.append((rule, entries))
                 continue
             status, reason = "refused", problem
         missing.append(NotConverted(rule.id, rule.title, rule.slug, rule.path.name, status, reason))
-    return included, missing
+    return included + unique_stanzas(kept), missing
 
 
 def _finalise(deploy: Target, included: list[str]) -> str:
