@@ -121,3 +121,11 @@ def test_a_rule_and_a_data_needed_page_fit_their_tables_in_the_window(browser: B
             assert page.evaluate("document.documentElement.scrollWidth") <= width, path
             wider = "wraps => wraps.filter(wrap => wrap.scrollWidth > wrap.clientWidth + 1).map(wrap => wrap.textContent.slice(0, 60))"
             assert page.eval_on_selector_all("article .md-typeset__scrollwrap", wider) == [], f"{path} at {width} px"
+
+
+def test_the_home_page_fits_a_phone(browser: Browser, site_url: str) -> None:
+    """Its charts took 22rem (440 px) each: at 375 px the whole page scrolled sideways."""
+    for page in checked_page(browser, viewport={"width": 375, "height": 800}):
+        page.goto(site_url)
+        assert page.eval_on_selector_all(".atc-chart-box", "boxes => boxes.length") > 0
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
