@@ -402,3 +402,13 @@ def test_rules_sharing_a_title_get_a_stanza_each(tmp_path: Path) -> None:
     assert {name: stanza["search"] for name, stanza in stanzas.items() if name != "default"} == {
         f"Certutil Downloading A File ({slug})": search for slug, search in searches.items()
     }
+
+
+def test_a_title_without_ascii_letters_still_names_its_loki_alert(tmp_path: Path) -> None:
+    """The Loki backend names an alert after the title's ASCII letters and digits: a Cyrillic title gave `alert: ''`."""
+    config = scratch_repo(tmp_path, "targets: [loki]\n")
+    rule = tmp_path / "rules" / "windows" / "proc_creation_win_certutil_download.yml"
+    rule.write_text(CERTUTIL.replace("Certutil Downloading A File", "Подозрительный запуск"), encoding="utf-8")
+    result = run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
+    (alert,) = yaml.safe_load(result.pages["exports/loki/ruler.yml"])["groups"][0]["rules"]
+    assert alert["alert"] == "sigma_2d8a6b2e_5d1e_4c1b_9a4e_0c6f5b8a7d11" and alert["annotations"]["summary"] == "Подозрительный запуск"

@@ -81,6 +81,7 @@ def deploy_targets(targets: list[Target]) -> list[Target]:
 CHECKED = frozenset({"savedsearches"})  # formats written as plain text, whose entries entry_problem checks
 STANZA_HEADER = re.compile(r"\[[^\[\]\n]*\]")
 SETTING = re.compile(r"[A-Za-z0-9_.:-]+ = ")
+ALERT_NAME = re.compile(r"[^a-zA-Z0-9_:]+")  # what the Loki backend replaces in a title to name its alert
 
 
 def entry_problem(fmt: str, entry: object) -> str | None:
@@ -153,6 +154,17 @@ def unique_stanzas(kept: list[tuple[Rule, list[str]]]) -> list[str]:
     return included
 
 
+def named_alerts(rule: Rule, query: str) -> str:
+    """A Loki ruler rule's entries (JSON) with every alert named: the backend names an alert after the ASCII letters and
+    digits of the rule's title, so a title without any (one in Cyrillic) gave `alert: ''`, for which Loki rejects the
+    whole ruler.yml; such an alert is named after the rule's id (or page name)."""
+    entries = json.loads(query)
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("alert") == "":
+            entry["alert"] = "sigma_" + ALERT_NAME.sub("_", rule.id or rule.slug).strip("_")
+    return json.dumps(entries, ensure_ascii=False)
+
+
 def _entries(rules: list[Rule], key: str, fmt: str) -> tuple[list[str], list[NotConverted]]:
     """The stored deploy conversions going into the file (JSON lists, in rule order) and the rules left out, with why."""
     included: list[str] = []
@@ -166,7 +178,7 @@ def _entries(rules: list[Rule], key: str, fmt: str) -> tuple[list[str], list[Not
             status, reason = conversion.status, conversion.error or ""
         else:
             if fmt not in CHECKED:
-                included.append(conversion.query or "[]")
+                included.append(named_alerts(rule, conversion.query or "[]") if fmt == "ruler" else conversion.query or "[]")
                 continue
             entries = [ended_values(fmt, entry) for entry in json.loads(conversion.query or "[]")]
             problem = next(filter(None, (entry_problem(fmt, entry) for entry in entries)), None)
