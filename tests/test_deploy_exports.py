@@ -412,3 +412,13 @@ def test_a_title_without_ascii_letters_still_names_its_loki_alert(tmp_path: Path
     result = run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
     (alert,) = yaml.safe_load(result.pages["exports/loki/ruler.yml"])["groups"][0]["rules"]
     assert alert["alert"] == "sigma_2d8a6b2e_5d1e_4c1b_9a4e_0c6f5b8a7d11" and alert["annotations"]["summary"] == "Подозрительный запуск"
+
+
+def test_a_rule_titled_default_does_not_join_the_default_stanza(tmp_path: Path) -> None:
+    config = scratch_repo(tmp_path, "targets: [splunk]\n")
+    rule = tmp_path / "rules" / "windows" / "proc_creation_win_certutil_download.yml"
+    rule.write_text(CERTUTIL.replace("Certutil Downloading A File", "default"), encoding="utf-8")
+    result = run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
+    stanzas = savedsearches(result.pages["exports/splunk/savedsearches.conf"])
+    assert "search" not in stanzas["default"]
+    assert stanzas["default (proc_creation_win_certutil_download)"]["search"] == result.kb.rules[0].conversions["splunk"].query

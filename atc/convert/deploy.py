@@ -140,8 +140,10 @@ def _stanza_name(entry: str) -> str:
 
 def unique_stanzas(kept: list[tuple[Rule, list[str]]]) -> list[str]:
     """The rules' savedsearches.conf entries as JSON lists, a stanza name that several entries share followed by the
-    rule's page name (and the query's number): Splunk merges stanzas of one name, keeping only the last search."""
-    shared = {name for name, count in Counter(_stanza_name(e) for _, entries in kept for e in entries).items() if count > 1}
+    rule's page name (and the query's number): Splunk merges stanzas of one name, keeping only the last search (a rule
+    titled "default" would set the search of every stanza that has none)."""
+    names = Counter(_stanza_name(e) for _, entries in kept for e in entries)
+    shared = {name for name, count in names.items() if count > 1} | {"default"}
     included: list[str] = []
     for rule, entries in kept:
         renamed = []
