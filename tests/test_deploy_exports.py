@@ -376,3 +376,49 @@ def test_export_workers_are_waited_for_when_the_render_stage_fails(tmp_path: Pat
     monkeypatch.setattr(deploy, "_finalise", counted)
     again = run_build(settings, quiet=True)
     assert "exports/loki/ruler.yml" in again.pages and len(list(made.iterdir())) == 2  # stored by the failed build
+
+
+def test_a_description_ending_in_a_backslash_keeps_the_search_in_its_stanza(tmp_path: Path) -> None:
+    """SigmaHQ's colorcpl rule: its description ends in `color\\`, which Splunk would continue into the search line."""
+    config = scratch_repo(tmp_path, "targets: [splunk]\n")
+    rule = tmp_path / "rules" / "windows" / "proc_creation_win_certutil_download.yml"
+    rule.write_text(CERTUTIL.replace("certutil used to download a file.", "copies to c:\\windows\\color\\"), encoding="utf-8")
+    result = run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
+    stanza = savedsearches(result.pages["exports/splunk/savedsearches.conf"])["Certutil Downloading A File"]
+    assert stanza["search"] == result.kb.rules[0].conversions["splunk"].query
+    assert stanza["description"] == "copies to c:\\windows\\color"
+
+
+def test_rules_sharing_a_title_get_a_stanza_each(tmp_path: Path) -> None:
+    """Splunk merges stanzas of one name: a copied rule, or titles equal once `[]` is dropped, lost all searches but one."""
+    config = scratch_repo(tmp_path, "targets: [splunk]\n")
+    copy = CERTUTIL.replace("2d8a6b2e-5d1e-4c1b-9a4e-0c6f5b8a7d11", "2d8a6b2e-5d1e-4c1b-9a4e-0c6f5b8a7d12").replace("urlcache", "verifyctl")
+    bracketed = WHOAMI.replace("Whoami Run By A Web Server", "Certutil [Downloading] A File")
+    (tmp_path / "rules" / "windows" / "proc_creation_win_certutil_copy.yml").write_text(copy, encoding="utf-8")
+    (tmp_path / "rules" / "windows" / "proc_creation_win_certutil_bracketed.yml").write_text(bracketed, encoding="utf-8")
+    result = run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
+    stanzas = savedsearches(result.pages["exports/splunk/savedsearches.conf"])
+    searches = {rule.slug: rule.conversions["splunk"].query for rule in result.kb.rules}
+    assert {name: stanza["search"] for name, stanza in stanzas.items() if name != "default"} == {
+        f"Certutil Downloading A File ({slug})": search for slug, search in searches.items()
+    }
+
+
+def test_a_title_without_ascii_letters_still_names_its_loki_alert(tmp_path: Path) -> None:
+    """The Loki backend names an alert after the title's ASCII letters and digits: a Cyrillic title gave `alert: ''`."""
+    config = scratch_repo(tmp_path, "targets: [loki]\n")
+    rule = tmp_path / "rules" / "windows" / "proc_creation_win_certutil_download.yml"
+    rule.write_text(CERTUTIL.replace("Certutil Downloading A File", "Подозрительный запуск"), encoding="utf-8")
+    result = run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
+    (alert,) = yaml.safe_load(result.pages["exports/loki/ruler.yml"])["groups"][0]["rules"]
+    assert alert["alert"] == "sigma_2d8a6b2e_5d1e_4c1b_9a4e_0c6f5b8a7d11" and alert["annotations"]["summary"] == "Подозрительный запуск"
+
+
+def test_a_rule_titled_default_does_not_join_the_default_stanza(tmp_path: Path) -> None:
+    config = scratch_repo(tmp_path, "targets: [splunk]\n")
+    rule = tmp_path / "rules" / "windows" / "proc_creation_win_certutil_download.yml"
+    rule.write_text(CERTUTIL.replace("Certutil Downloading A File", "default"), encoding="utf-8")
+    result = run_build(replace(load_config_file(config), build_site=False, jobs=1), quiet=True)
+    stanzas = savedsearches(result.pages["exports/splunk/savedsearches.conf"])
+    assert "search" not in stanzas["default"]
+    assert stanzas["default (proc_creation_win_certutil_download)"]["search"] == result.kb.rules[0].conversions["splunk"].query

@@ -268,3 +268,10 @@ def test_a_snapshot_without_the_detection_model_still_builds(default_build: Buil
     assert {"ATTACK/matrix-analytics.md", "ATTACK/data_components/index.md", "ATTACK/detection_strategies/index.md"} <= set(pages)
     assert not any(re.search(r"/(DC|DET)\d{4}\.md$", name) for name in pages)
     assert "atc attack update" in pages["ATTACK/data_components/index.md"]
+
+
+def test_a_strategy_named_after_its_technique_does_not_repeat_it(default_build: BuildResult) -> None:
+    """ATT&CK's DET0294 is "... (T1204.002)": the rule page said "(T1204.002)" twice after its link."""
+    page = default_build.pages["Detection_Rules/proc_creation_win_office_spawns_script_host.md"]
+    assert "\\(T1204.002\\)](../ATTACK/detection_strategies/DET0294.md): implements " in page
+    assert "(T1204.002) (T1204.002)" not in page.replace("\\", "").replace("](../ATTACK/detection_strategies/DET0294.md)", "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
@@ -80,6 +81,7 @@ def deploy_targets(targets: list[Target]) -> list[Target]:
 CHECKED = frozenset({"savedsearches"})  # formats written as plain text, whose entries entry_problem checks
 STANZA_HEADER = re.compile(r"\[[^\[\]\n]*\]")
 SETTING = re.compile(r"[A-Za-z0-9_.:-]+ = ")
+ALERT_NAME = re.compile(r"[^a-zA-Z0-9_:]+")  # what the Loki backend replaces in a title to name its alert
 
 
 def entry_problem(fmt: str, entry: object) -> str | None:
@@ -97,6 +99,17 @@ def entry_problem(fmt: str, entry: object) -> str | None:
         if not previous.endswith("\\") and not SETTING.match(line):
             return "a line break in its title or a value would put a line into savedsearches.conf that is not a setting"
     return None
+
+
+def ended_values(fmt: str, entry: object) -> object:
+    """A savedsearches.conf entry whose description no longer ends in a backslash, or the entry as it is.
+
+    Splunk continues a value on the next line when a line ends in a backslash: a description ending in one (SigmaHQ's
+    "...\\spool\\drivers\\color\\") would swallow the `search = ` line after it, leaving the stanza without a search.
+    """
+    if fmt not in CHECKED or not isinstance(entry, str) or (end := entry.rfind("\nsearch = ")) == -1:
+        return entry
+    return entry[:end].rstrip("\\") + entry[end:]
 
 
 def _file_text(output: object) -> str:
@@ -120,9 +133,44 @@ def _file_name(fmt: str, output: object) -> str:
     return f"{fmt}.json" if isinstance(output, dict) else f"{fmt}.txt"
 
 
+def _stanza_name(entry: str) -> str:
+    """The name in a savedsearches.conf entry's `[name]` header."""
+    return entry.strip("\n").split("\n", 1)[0][1:-1]
+
+
+def unique_stanzas(kept: list[tuple[Rule, list[str]]]) -> list[str]:
+    """The rules' savedsearches.conf entries as JSON lists, a stanza name that several entries share followed by the
+    rule's page name (and the query's number): Splunk merges stanzas of one name, keeping only the last search (a rule
+    titled "default" would set the search of every stanza that has none)."""
+    names = Counter(_stanza_name(e) for _, entries in kept for e in entries)
+    shared = {name for name, count in names.items() if count > 1} | {"default"}
+    included: list[str] = []
+    for rule, entries in kept:
+        renamed = []
+        for number, entry in enumerate(entries, 1):
+            name = _stanza_name(entry)
+            suffix = f" {number}" if len(entries) > 1 else ""
+            unique = f"{name} ({rule.slug}{suffix})" if name in shared else name
+            renamed.append(entry.replace(f"[{name}]", f"[{unique}]", 1))
+        included.append(json.dumps(renamed, ensure_ascii=False))
+    return included
+
+
+def named_alerts(rule: Rule, query: str) -> str:
+    """A Loki ruler rule's entries (JSON) with every alert named: the backend names an alert after the ASCII letters and
+    digits of the rule's title, so a title without any (one in Cyrillic) gave `alert: ''`, for which Loki rejects the
+    whole ruler.yml; such an alert is named after the rule's id (or page name)."""
+    entries = json.loads(query)
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("alert") == "":
+            entry["alert"] = "sigma_" + ALERT_NAME.sub("_", rule.id or rule.slug).strip("_")
+    return json.dumps(entries, ensure_ascii=False)
+
+
 def _entries(rules: list[Rule], key: str, fmt: str) -> tuple[list[str], list[NotConverted]]:
     """The stored deploy conversions going into the file (JSON lists, in rule order) and the rules left out, with why."""
     included: list[str] = []
+    kept: list[tuple[Rule, list[str]]] = []  # the checked formats' entries, named apart before they are included
     missing: list[NotConverted] = []
     for rule in rules:
         conversion = rule.conversions.get(key)
@@ -131,17 +179,17 @@ def _entries(rules: list[Rule], key: str, fmt: str) -> tuple[list[str], list[Not
         elif conversion.status != "ok":
             status, reason = conversion.status, conversion.error or ""
         else:
-            problem = (
-                next(filter(None, (entry_problem(fmt, entry) for entry in json.loads(conversion.query or "[]"))), None)
-                if fmt in CHECKED
-                else None
-            )
+            if fmt not in CHECKED:
+                included.append(named_alerts(rule, conversion.query or "[]") if fmt == "ruler" else conversion.query or "[]")
+                continue
+            entries = [ended_values(fmt, entry) for entry in json.loads(conversion.query or "[]")]
+            problem = next(filter(None, (entry_problem(fmt, entry) for entry in entries)), None)
             if problem is None:
-                included.append(conversion.query or "[]")
+                kept.append((rule, entries))
                 continue
             status, reason = "refused", problem
         missing.append(NotConverted(rule.id, rule.title, rule.slug, rule.path.name, status, reason))
-    return included, missing
+    return included + unique_stanzas(kept), missing
 
 
 def _finalise(deploy: Target, included: list[str]) -> str:

@@ -113,13 +113,15 @@ class LinkFilters:
         strategy = self.attack.detection_strategies.get(ref.strategy)
         name = f": {md_text(strategy.name)}" if strategy else ""
         link = f"[{md_text(ref.strategy)}{name}]({_href(context, 'detection_strategy', ref.strategy, prefix)})"
+        if not (strategy and strategy.name.endswith(f"({ref.technique})")):  # ATT&CK names many after their technique
+            link += f" ({md_text(ref.technique)})"
         if not ref.implements:
-            return Markup(f"{link} ({md_text(ref.technique)}): same technique, other data")
+            return Markup(f"{link}: same technique, other data")
         analytics = ", ".join(
             f"{md_text(an)} on {md_text(', '.join(self.attack.analytics[an].platforms)) if an in self.attack.analytics else 'its platform'}"
             for an in ref.implements
         )
-        return Markup(f"{link} ({md_text(ref.technique)}): implements {analytics}")
+        return Markup(f"{link}: implements {analytics}")
 
     @pass_context
     def environment_item(self, context: Context, verdict: Verdict, prefix: str | None = None) -> Markup:

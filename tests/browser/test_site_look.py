@@ -107,3 +107,25 @@ def test_a_rule_page_prints_without_navigation_and_with_whole_queries(wide: Page
         wide.eval_on_selector_all("article pre, article pre > code, article .md-typeset__scrollwrap", cut) == []
     )  # nothing cut off at the side
     wide.pdf(path=str(screenshot(wide, "seed-rule-print").with_suffix(".pdf")))
+
+
+@pytest.mark.parametrize("width", [375, WIDTH])
+def test_a_rule_and_a_data_needed_page_fit_their_tables_in_the_window(browser: Browser, site_url: str, width: int) -> None:
+    """A phone or a wide screen: the metadata tables wrap long names and URLs instead of scrolling sideways."""
+    from tests.conftest import SEED_SLUG
+    from tests.test_links_e2e import SEED_DN
+
+    for path in (f"Detection_Rules/{SEED_SLUG}/", f"Data_Needed/{SEED_DN}/"):
+        for page in checked_page(browser, viewport={"width": width, "height": 900}):
+            page.goto(f"{site_url}{path}")
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, path
+            wider = "wraps => wraps.filter(wrap => wrap.scrollWidth > wrap.clientWidth + 1).map(wrap => wrap.textContent.slice(0, 60))"
+            assert page.eval_on_selector_all("article .md-typeset__scrollwrap", wider) == [], f"{path} at {width} px"
+
+
+def test_the_home_page_fits_a_phone(browser: Browser, site_url: str) -> None:
+    """Its charts took 22rem (440 px) each: at 375 px the whole page scrolled sideways."""
+    for page in checked_page(browser, viewport={"width": 375, "height": 800}):
+        page.goto(site_url)
+        assert page.eval_on_selector_all(".atc-chart-box", "boxes => boxes.length") > 0
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
