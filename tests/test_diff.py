@@ -455,9 +455,9 @@ def test_a_revision_whose_atc_yml_is_unusable_names_it_at_that_revision(repo, ca
     write(repo, "atc.yml", good)
     commit(repo, "fixed")
     assert main(["diff", "HEAD~1", "--jobs", "1"]) == 2
-    assert capsys.readouterr().err.splitlines() == [
-        "atc: HEAD~1:atc.yml:2: not valid YAML: expected ',' or ']', but got '<stream end>'; fix the syntax at this line"
-    ]
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("atc: HEAD~1:atc.yml:2: not valid YAML: ") and line.endswith("; fix the syntax at this line")
+    assert "expected ',' or ']'" in line  # the YAML parser's own words
 
 
 def test_only_changed_reads_the_repository_holding_atc_yml_not_the_current_folder(repo, tmp_path, monkeypatch):
