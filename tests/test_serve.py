@@ -63,6 +63,20 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _serve(folder: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """`atc serve` started in the folder on a free port, its output in serve.log there."""
+    port, log = _free_port(), folder / "serve.log"
+    with log.open("w", encoding="utf-8") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "atc", "serve", "-a", f"127.0.0.1:{port}"],
+            cwd=folder,
+            stdout=out,
+            stderr=out,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        )
+    return server, port, log
+
+
 def _wait_for(log: Path, text: str, after: int, seconds: float = 60) -> str:
     """The log from offset `after` once it holds text (a round's last line)."""
     deadline = time.monotonic() + seconds
@@ -93,15 +107,7 @@ def test_serving_through_a_broken_atc_yml_a_new_template_and_a_rules_folder_move
     config = tmp_path / "atc.yml"
     good = "rules: rules\ntargets: [splunk]\njobs: 1\nexports: false\nhistory: {enabled: false}\n"
     config.write_text(good, encoding="utf-8")
-    port, log = _free_port(), tmp_path / "serve.log"
-    with log.open("w", encoding="utf-8") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "atc", "serve", "-a", f"127.0.0.1:{port}"],
-            cwd=tmp_path,
-            stdout=out,
-            stderr=out,
-            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        )
+    server, port, log = _serve(tmp_path)
     template = tmp_path / "templates/rule.md.j2"
     page = f"http://127.0.0.1:{port}/Detection_Rules/win_security_susp_psexec_execution/"
     try:
@@ -148,15 +154,7 @@ def test_a_commit_while_serving_updates_the_rule_history(tmp_path: Path) -> None
     subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
     subprocess.run([*git, "commit", "-qm", "first"], cwd=tmp_path, check=True)
     rule.write_text(rule.read_text(encoding="utf-8").replace("level: high", "level: low"), encoding="utf-8")
-    port, log = _free_port(), tmp_path / "serve.log"
-    with log.open("w", encoding="utf-8") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "atc", "serve", "-a", f"127.0.0.1:{port}"],
-            cwd=tmp_path,
-            stdout=out,
-            stderr=out,
-            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        )
+    server, port, log = _serve(tmp_path)
     page = f"http://127.0.0.1:{port}/Detection_Rules/win_security_susp_psexec_execution/"
     try:
         _wait_for(log, "serve: http://", 0)

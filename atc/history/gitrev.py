@@ -40,6 +40,19 @@ def repo_top(cwd: Path) -> Path:
         raise GitError(f"{cwd} is not inside a git repository ({exc})") from exc
 
 
+def other_repository(folder: Path, top: Path, memo: dict[Path, Path | None]) -> Path | None:
+    """The top of the git repository below top that holds the folder (a submodule, a nested clone); None: top's own."""
+    path, walked = folder, []
+    while path not in memo:
+        if path == top or not path.is_relative_to(top) or (path / ".git").exists():
+            memo[path] = path if path != top and path.is_relative_to(top) else None
+            break
+        walked.append(path)
+        path = path.parent
+    memo.update(dict.fromkeys(walked, memo[path]))
+    return memo[folder]
+
+
 def resolve(top: Path, rev: str) -> str:
     """The commit id a revision name (branch, tag, sha, HEAD~2, origin/main) stands for."""
     if rev.startswith("-"):

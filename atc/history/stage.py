@@ -10,7 +10,7 @@ from pathlib import Path
 from atc.convert.cache import ConversionCache
 from atc.convert.targets import Target
 from atc.history.gitlog import read_log, shallow_boundary, tags
-from atc.history.gitrev import GitError, GitMissing, changed_paths, git_output, list_blobs, repo_top
+from atc.history.gitrev import GitError, GitMissing, changed_paths, git_output, list_blobs, other_repository, repo_top
 from atc.history.model import KbHistory
 from atc.history.periods import Periods, month_spans, tag_spans
 from atc.history.revision import Side, real_folders
@@ -45,19 +45,6 @@ def _top(settings: Settings) -> Path | None:
     except GitError:
         return None
     return top
-
-
-def other_repository(folder: Path, top: Path, memo: dict[Path, Path | None]) -> Path | None:
-    """The top of the git repository below top that holds the folder (a submodule, a nested clone); None: top's own."""
-    path, walked = folder, []
-    while path not in memo:
-        if path == top or not path.is_relative_to(top) or (path / ".git").exists():
-            memo[path] = path if path != top and path.is_relative_to(top) else None
-            break
-        walked.append(path)
-        path = path.parent
-    memo.update(dict.fromkeys(walked, memo[path]))
-    return memo[folder]
 
 
 def in_this_repository(kb: KnowledgeBase, top: Path) -> list[Rule]:

@@ -8,8 +8,7 @@ import posixpath
 import re
 from pathlib import Path
 
-from atc.history.gitrev import GitError, changed_paths, list_blobs, repo_top, resolve
-from atc.history.stage import other_repository
+from atc.history.gitrev import GitError, changed_paths, list_blobs, other_repository, repo_top, resolve
 from atc.model import KnowledgeBase, Rule
 from atc.render import addresses
 
