@@ -172,6 +172,32 @@ class DetectionRef:
 
 
 @dataclass(frozen=True)
+class RelationRef:
+    """A Sigma `related:` entry of a rule (or, `incoming`, of another rule naming it), with the page when the knowledge base holds it."""
+
+    type: str  # derived, obsolete, merged, renamed, similar (as written)
+    id: str  # the other rule's id
+    slug: str | None = None  # the other rule's page, None when no rule of the knowledge base has the id
+    title: str | None = None
+    incoming: bool = False  # the other rule names this one in its `related:`
+
+    @property
+    def phrase(self) -> str:
+        """How the relation reads before the other rule: "derived from", "obsoleted by", ..."""
+        phrases = RELATION_PHRASES.get(self.type.lower())
+        return phrases[self.incoming] if phrases else f"{self.type} ({'named by' if self.incoming else 'names'})"
+
+
+RELATION_PHRASES = {  # Sigma's relation types: (this rule names the other, the other names this rule)
+    "derived": ("derived from", "source of"),
+    "obsolete": ("obsoletes", "obsoleted by"),
+    "merged": ("merged from", "merged into"),
+    "renamed": ("renamed from", "renamed to"),
+    "similar": ("similar to", "similar to"),
+}
+
+
+@dataclass(frozen=True)
 class TacticRef:
     tag: str  # as tagged: lateral_movement
     tactic: Tactic | None  # None when the snapshot does not know it
@@ -234,6 +260,7 @@ class Rule:
     base_rules: list[tuple[str, str]] = field(default_factory=list)  # a correlation's rules, a filter's rules
     used_by: list[tuple[str, str]] = field(default_factory=list)  # the correlation rules that use this rule
     filters: list[tuple[str, str]] = field(default_factory=list)  # the filters applied to this rule's queries
+    relations: list[RelationRef] = field(default_factory=list)  # its `related:` ids and the rules naming it in theirs
     base_files: list[Path] = field(
         default_factory=list
     )  # other files converted with it (a correlation's base rules), for the reproduce line

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from atc.kinds import in_order, resolve
 from atc.link.attack import resolve_tags
-from atc.link.references import link_references
+from atc.link.references import link_references, link_relations
 from atc.model import KnowledgeBase, Problem
 
 
@@ -12,6 +12,7 @@ def link(kb: KnowledgeBase) -> None:
     """Fill every rule's links and record unknown ATT&CK ids and dangling references as problems."""
     link_attack_tags(kb)
     link_references(kb)
+    link_relations(kb)
     for kind in in_order():
         if kind.linker is not None:
             resolve(kind.linker)(kb)

@@ -1,8 +1,9 @@
-"""Resolve the `rules:` references of correlation and filter rules (by name or id), linking both pages and gathering what converts together."""
+"""Resolve the `rules:` references of correlation and filter rules (by name or id), linking both pages and gathering what converts together,
+and the `related:` ids of every rule, linked both ways."""
 
 from __future__ import annotations
 
-from atc.model import KnowledgeBase, Problem, Rule
+from atc.model import KnowledgeBase, Problem, RelationRef, Rule
 
 
 def link_references(kb: KnowledgeBase) -> None:
@@ -32,6 +33,41 @@ def link_references(kb: KnowledgeBase) -> None:
             item.base_files.extend(path for path in (target.path, *target.base_files) if path != item.path and path not in item.base_files)
             item.filter_files.extend(path for path in target.filter_files if path not in item.filter_files)
         item.conversion_docs = [*_unique(documents), item.data]
+
+
+def link_relations(kb: KnowledgeBase) -> None:
+    """Each rule's `related:` entries, linked to the rule with that id when the knowledge base holds it (which then names the
+    relation back); an id it does not hold (a deprecated or deleted rule) is shown as an id."""
+    by_id: dict[str, Rule] = {}
+    for rule in kb.rules:
+        if rule.id:
+            by_id.setdefault(rule.id, rule)
+    for rule in kb.rules:
+        for kind, ref in _relations(rule.data):
+            other = by_id.get(ref)
+            if other is None:
+                _add_relation(rule, RelationRef(kind, ref))
+            elif other is not rule:
+                _add_relation(rule, RelationRef(kind, ref, other.slug, other.title))
+                _add_relation(other, RelationRef(kind, rule.id, rule.slug, rule.title, incoming=True))
+
+
+def _relations(data: dict) -> list[tuple[str, str]]:
+    """The (type, id) pairs of a rule's `related:` list; entries of another shape are left out (pySigma reports them)."""
+    entries = data.get("related")
+    if not isinstance(entries, list):
+        return []
+    return [
+        (str(entry.get("type") or "related"), str(entry["id"]))
+        for entry in entries
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry["id"].strip()
+    ]
+
+
+def _add_relation(rule: Rule, ref: RelationRef) -> None:
+    """Add a relation once (two rules may name each other, or a rule an id twice)."""
+    if ref not in rule.relations:
+        rule.relations.append(ref)
 
 
 def _targets(rule: Rule, refs: tuple[str, ...], by_ref: dict[str, Rule], problems: list[Problem]) -> list[Rule]:

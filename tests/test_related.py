@@ -1,0 +1,76 @@
+"""A rule's Sigma `related:` ids (derived, obsolete, merged, renamed, similar) are shown on its page, linked both ways."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from atc.engine import BuildResult, run_build
+from atc.settings import default_settings
+
+RULE = """title: {title}
+id: {id}
+{related}status: test
+logsource:
+  product: windows
+  category: process_creation
+detection:
+  selection:
+    Image|endswith: '\\\\{title}.exe'
+  condition: selection
+level: low
+"""
+NEW = "11111111-0000-4000-8000-000000000001"
+OLD = "11111111-0000-4000-8000-000000000002"
+GONE = "11111111-0000-4000-8000-000000000003"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+    out = tmp_path_factory.mktemp("related")
+    rules = out / "rules"
+    rules.mkdir()
+    related = f"related:\n  - id: {OLD}\n    type: obsolete\n  - id: {GONE}\n    type: derived\n  - id: {OLD}\n    type: '<b>odd</b>'\n"
+    (rules / "new.yml").write_text(RULE.format(title="New", id=NEW, related=related), encoding="utf-8")
+    (rules / "old.yml").write_text(RULE.format(title="Old", id=OLD, related=""), encoding="utf-8")
+    (rules / "broken.yml").write_text(
+        RULE.format(title="Broken", id=GONE[:-1] + "4", related="related: [7, {type: similar}]\n"), encoding="utf-8"
+    )
+    settings = replace(
+        default_settings(),
+        rules=(rules,),
+        data_needed=(),
+        logging_policies=(),
+        triggers=(),
+        events=None,
+        targets=("grep",),
+        docs_dir=out / "docs",
+        site_dir=out / "site",
+        cache_dir=out / "cache",
+        build_site=False,
+        exports=False,
+        jobs=1,
+    )
+    return run_build(settings, quiet=True)
+
+
+def relations(built: BuildResult, slug: str) -> str:
+    """The page's relations line."""
+    page = built.pages[f"Detection_Rules/{slug}.md"]
+    return next(line for line in page.splitlines() if line.startswith("**Relations**"))
+
+
+def test_a_related_id_in_the_knowledge_base_links_to_its_rule_and_back(built: BuildResult) -> None:
+    assert "obsoletes [Old](old.md)" in relations(built, "new")
+    assert "obsoleted by [New](new.md)" in relations(built, "old")
+
+
+def test_a_related_id_the_knowledge_base_does_not_hold_is_shown_as_an_id(built: BuildResult) -> None:
+    assert f"derived from <code>{GONE}</code> (not in this knowledge base)" in relations(built, "new")
+
+
+def test_an_unknown_relation_type_is_escaped_and_a_malformed_related_list_is_no_crash(built: BuildResult) -> None:
+    line = relations(built, "new")
+    assert "&lt;b&gt;odd&lt;/b&gt; \\(names\\) [Old](old.md)" in line and "<b>" not in line
+    assert "**Relations**" not in built.pages["Detection_Rules/broken.md"]
