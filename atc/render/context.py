@@ -16,7 +16,7 @@ from atc.convert.targets import Target
 from atc.link.environments import EnvironmentView
 from atc.model import KnowledgeBase, RuleSummary
 from atc.render.escape import code_text, template_environment
-from atc.render.link_filters import LinkFilters, link_to, technique_name
+from atc.render.link_filters import LinkFilters, link_to, tag_item, technique_name
 from atc.render.page_memo import PageMemo
 from atc.render.target_text import reproduce, versions_text
 
@@ -48,6 +48,7 @@ def page_environment(kb: KnowledgeBase, templates_dir: Path | Sequence[Path], co
     links = LinkFilters(kb)  # no reference back to the context, nor to the rules: no reference cycle keeps a build alive
     env.filters.update(
         code_span=code_text,
+        tag_item=tag_item,
         tactic_item=links.tactic_item,
         technique_item=links.technique_item,
         data_needed_item=links.data_needed_item,

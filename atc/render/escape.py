@@ -7,7 +7,7 @@ import json
 import re
 import traceback
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -59,7 +59,14 @@ def md_text_with_code(value: object) -> Markup:
     parts = " ".join(visible(str(value)).split()).split("`")
     if len(parts) % 2 == 0:  # an unpaired backtick: plain text
         return md_text(value)
-    return Markup("".join(code_text(part) if index % 2 else md_text(part) for index, part in enumerate(parts)))
+    return Markup("".join(_spaced(part, code_text if index % 2 else md_text) for index, part in enumerate(parts)))
+
+
+def _spaced(part: str, shown: Callable[[str], Markup]) -> str:
+    """A part of md_text_with_code with the space on either side of it kept, outside any <code> ("the `a` key", not "the<code>")."""
+    lead = " " if part.startswith(" ") else ""
+    trail = " " if part.endswith(" ") and part.strip() else ""
+    return f"{lead}{shown(part)}{trail}"
 
 
 def safe_url(value: object) -> str | None:

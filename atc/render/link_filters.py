@@ -9,9 +9,10 @@ from markupsafe import Markup
 from atc.link import attack_v19
 from atc.link.attack import tactic_url, technique_url
 from atc.link.environments import Verdict
+from atc.link.tags import tag_url
 from atc.model import AttackSnapshot, DetectionRef, KnowledgeBase, Rule, RuleSummary, TacticRef, TechniqueRef, Trigger, TriggerRef
 from atc.render import addresses
-from atc.render.escape import md_text
+from atc.render.escape import code_text, md_text
 
 
 def _href(context: Context, kind: str, key: str, prefix: str | None) -> str:
@@ -25,6 +26,12 @@ def _href(context: Context, kind: str, key: str, prefix: str | None) -> str:
 def link_to(context: Context, kind: str, key: str | None = None) -> str:
     """The link from the page being rendered to an item's page, a kind's index, a named page ("page") or a docs path ("path")."""
     return addresses.link(context["page"], kind, key)
+
+
+def tag_item(tag: str) -> Markup:
+    """A rule's tag as code, linked to the page of what it names when there is one (groups, software, CAR, CVE)."""
+    url = tag_url(tag)
+    return Markup(f"[{code_text(tag)}]({url})") if url else code_text(tag)
 
 
 class LinkFilters:
