@@ -1,4 +1,5 @@
-"""What a reader sees of a rule's own text on its page: `code` in descriptions and false positives, tags that name a page."""
+"""What a reader sees of text authors wrote on the pages: `code` in rule descriptions and false positives, tags that name a
+page, Markdown links and code in Atomic test descriptions."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from atc.engine import BuildResult, run_build
 from atc.link.tags import tag_url
-from atc.render.escape import md_text_with_code
+from atc.render.escape import md_prose, md_text_with_code
 from atc.settings import default_settings
 
 RULE = """title: Shell open command
@@ -37,19 +38,34 @@ detection:
   condition: selection
 level: low
 """
+ATOMIC = """attack_technique: T1112
+display_name: Modify Registry
+atomic_tests:
+- name: Recycle bin persistence
+  auto_generated_guid: 22222222-0000-4000-8000-000000000002
+  description: |
+    Add a persistence via Recycle bin [vxunderground](https://github.com/vxunderground/VXUG-Papers/blob/main/x.pdf)
+    with `reg.exe`; [not a link](javascript:alert(1)).
+  supported_platforms: [windows]
+  executor:
+    name: command_prompt
+    command: reg add HKCU\\x
+"""
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory: pytest.TempPathFactory) -> str:
+def built(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     out = tmp_path_factory.mktemp("rule-text")
     (out / "rules").mkdir()
     (out / "rules" / "shell_open.yml").write_text(RULE, encoding="utf-8")
+    (out / "atomics" / "T1112").mkdir(parents=True)
+    (out / "atomics" / "T1112" / "T1112.yaml").write_text(ATOMIC, encoding="utf-8")
     settings = replace(
         default_settings(),
         rules=(out / "rules",),
         data_needed=(),
         logging_policies=(),
-        triggers=(),
+        triggers=(out / "atomics",),
         events=None,
         targets=("grep",),
         docs_dir=out / "docs",
@@ -59,7 +75,11 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> str:
         exports=False,
         jobs=1,
     )
-    built: BuildResult = run_build(settings, quiet=True)
+    return run_build(settings, quiet=True)
+
+
+@pytest.fixture(scope="module")
+def page(built: BuildResult) -> str:
     return built.pages["Detection_Rules/shell_open.md"]
 
 
@@ -116,3 +136,29 @@ def test_tags_naming_a_group_software_analytic_or_cve_link_to_its_page(page: str
 )
 def test_tag_url_builds_urls_only_from_whole_ascii_ids(tag: str, url: str | None) -> None:
     assert tag_url(tag) == url
+
+
+@pytest.mark.parametrize(
+    ("text", "links"),
+    [
+        ("see [Hexacorn](https://www.hexacorn.com/blog/2018/07/29/x/) and `reg.exe`", ["https://www.hexacorn.com/blog/2018/07/29/x/"]),
+        ("[a](https://e.x/1), [b](http://e.x/2)", ["https://e.x/1", "http://e.x/2"]),
+        ("[x](javascript:alert(1)) [y](data:text/html,x) [z](//evil/)", []),
+        ("[*not* `bold`](https://e.x/) **kept** _as_ written", []),  # a label with a backtick stays text
+    ],
+)
+def test_atomic_descriptions_link_http_markdown_links_and_show_the_rest_as_written(text: str, links: list[str]) -> None:
+    markup = md_prose(text)
+    rendered = markdown.markdown(markup)
+    assert re.findall(r'href="([^"]+)"', rendered) == links
+    expected = re.sub(r"\[([^\]`]+)\]\((https?://[^)]+)\)", r"\1", text) if links else text
+    assert shown(markup) == expected.replace("`", "")
+
+
+def test_an_atomic_test_page_shows_its_description_links_and_code(built: BuildResult) -> None:
+    description = next(line for line in built.pages["Triggers/T1112.md"].splitlines() if line.startswith("| **Description**"))
+    assert (
+        "Recycle bin [vxunderground](https://github.com/vxunderground/VXUG-Papers/blob/main/x.pdf) with <code>reg.exe</code>;"
+        in description
+    )
+    assert "\\[not a link\\]\\(javascript:alert\\(1\\)\\)" in description

@@ -19,6 +19,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()!|])")  # Python-Markdown escapes, plu
 # everywhere): headings, list items (also `1.`), setext underlines, fences, details, definition lists, blocks
 _LINE_START = re.compile(r"^(?:[#+\-=~:?/%]|\d+(?=[.)]))")  # Unicode digits: Python-Markdown lists take them
 _BACKTICK_RUN = re.compile(r"`+")
+_MD_LINK = re.compile(r"\[([^\[\]`]+)\]\((https?://[^()\s]+)\)", re.IGNORECASE)  # [label](http(s) URL), no nesting
 _URL_SAFE = ":/?#@!$&'*+,;=%-._~"
 # control characters (tab and line breaks aside), bidirectional overrides ("Trojan Source"), Unicode's line and paragraph
 # separators, surrogates and the non-characters U+FDD0-U+FDEF, U+FFFE, U+FFFF (which PyYAML, mkdocs' front-matter
@@ -67,6 +68,22 @@ def _spaced(part: str, shown: Callable[[str], Markup]) -> str:
     lead = " " if part.startswith(" ") else ""
     trail = " " if part.endswith(" ") and part.strip() else ""
     return f"{lead}{shown(part)}{trail}"
+
+
+def md_prose(value: object) -> Markup:
+    """Text its authors wrote in Markdown (Atomic test descriptions), on one line: `code` as code, [label](http(s) URL) as a
+    link, the rest as md_text."""
+    text = " ".join(visible(str(value)).split())
+    parts: list[str] = []
+    start = 0
+    for found in _MD_LINK.finditer(text):
+        url = safe_url(found.group(2))
+        if url is not None:
+            parts.append(_spaced(text[start : found.start()], md_text_with_code))
+            parts.append(f"[{md_text_with_code(found.group(1))}]({url})")
+            start = found.end()
+    parts.append(_spaced(text[start:], md_text_with_code))
+    return Markup("".join(parts))
 
 
 def safe_url(value: object) -> str | None:
@@ -164,6 +181,7 @@ def template_environment(templates_dir: Path | Sequence[Path], compiled: Path | 
     environment.filters.update(
         md=md_text,
         md_code=md_text_with_code,
+        md_prose=md_prose,
         md_link=md_link,
         fence=fence,
         yaml_string=yaml_string,
