@@ -1,10 +1,12 @@
-"""A rule's Sigma `related:` ids (derived, obsolete, merged, renamed, similar) are shown on its page, linked both ways."""
+"""A rule's Sigma `related:` ids (derived, obsolete, merged, renamed, similar) are shown on its page, linked both ways; rules
+sharing a title (a rule and the deprecated rule it replaced) get page titles that tell them apart."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 import pytest
+from mkdocs.utils.meta import get_data
 
 from atc.engine import BuildResult, run_build
 from atc.settings import default_settings
@@ -34,6 +36,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     related = f"related:\n  - id: {OLD}\n    type: obsolete\n  - id: {GONE}\n    type: derived\n  - id: {OLD}\n    type: '<b>odd</b>'\n"
     (rules / "new.yml").write_text(RULE.format(title="New", id=NEW, related=related), encoding="utf-8")
     (rules / "old.yml").write_text(RULE.format(title="Old", id=OLD, related=""), encoding="utf-8")
+    deprecated = RULE.format(title="Old", id=GONE[:-1] + "5", related="").replace("status: test", "status: deprecated")
+    (rules / "old_deprecated.yml").write_text(deprecated, encoding="utf-8")
     (rules / "broken.yml").write_text(
         RULE.format(title="Broken", id=GONE[:-1] + "4", related="related: [7, {type: similar}]\n"), encoding="utf-8"
     )
@@ -74,3 +78,11 @@ def test_an_unknown_relation_type_is_escaped_and_a_malformed_related_list_is_no_
     line = relations(built, "new")
     assert "&lt;b&gt;odd&lt;/b&gt; \\(names\\) [Old](old.md)" in line and "<b>" not in line
     assert "**Relations**" not in built.pages["Detection_Rules/broken.md"]
+
+
+def test_rules_sharing_a_title_get_page_titles_that_tell_them_apart(built: BuildResult) -> None:
+    titles = {rule.slug: get_data(built.pages[f"Detection_Rules/{rule.slug}.md"])[1]["title"] for rule in built.kb.rules}
+    assert titles["new"] == "New"
+    assert titles["old"] == "Old (old)"
+    assert titles["old_deprecated"] == "Old (deprecated, old_deprecated)"
+    assert "| Title                    | Old       |" in built.pages["Detection_Rules/old_deprecated.md"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
 
@@ -40,11 +41,26 @@ def render_problem(rule: Rule, exc: Exception) -> Problem:
     return Problem(str(rule.path), "render", f"cannot render the rule's page ({message}); the page is left out")
 
 
+def shared_titles(ctx: RenderContext) -> frozenset[str]:
+    """The titles (whitespace collapsed) that more than one rule of the knowledge base has."""
+    counts = Counter(" ".join(summary.title.split()) for summary in ctx.summaries)
+    return frozenset(title for title, count in counts.items() if count > 1)
+
+
+def page_title(rule: Rule, shared: frozenset[str]) -> str:
+    """A rule page's title: the rule's, followed by its page name (and "deprecated") when another rule has the same title,
+    so that search results and browser tabs tell the pages apart."""
+    if " ".join(rule.title.split()) not in shared:
+        return rule.title
+    return f"{rule.title} ({'deprecated, ' if rule.status == 'deprecated' else ''}{rule.slug})"
+
+
 def rule_context(ctx: RenderContext, rule: Rule, summary: RuleSummary, related: RelatedIndex) -> dict[str, object]:
     """What rule.md.j2 is rendered with for one rule."""
     history = ctx.history.rules.get(rule.slug) if ctx.history else None
     return dict(
         page=addresses.page("rule", rule.slug),
+        title=page_title(rule, ctx.shared(shared_titles)),
         rule=rule,
         targets=ctx.targets,
         related=related.related(summary),
