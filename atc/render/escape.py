@@ -19,7 +19,9 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()!|])")  # Python-Markdown escapes, plu
 # everywhere): headings, list items (also `1.`), setext underlines, fences, details, definition lists, blocks
 _LINE_START = re.compile(r"^(?:[#+\-=~:?/%]|\d+(?=[.)]))")  # Unicode digits: Python-Markdown lists take them
 _BACKTICK_RUN = re.compile(r"`+")
-_MD_LINK = re.compile(r"\[([^\[\]`]+)\]\((https?://[^()\s]+)\)", re.IGNORECASE)  # [label](http(s) URL), no nesting
+_MD_LINK = re.compile(  # [label](http(s) URL): no nesting in the label, a URL with balanced parentheses ("cc731033(v=ws.11)")
+    r"\[([^\[\]`]+)\]\((https?://(?:[^()\s]|\([^()\s]*\))+)\)", re.IGNORECASE
+)
 _URL_SAFE = ":/?#@!$&'*+,;=%-._~"
 # control characters (tab and line breaks aside), bidirectional overrides ("Trojan Source"), Unicode's line and paragraph
 # separators, surrogates and the non-characters U+FDD0-U+FDEF, U+FFFE, U+FFFF (which PyYAML, mkdocs' front-matter
