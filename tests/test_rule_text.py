@@ -41,7 +41,7 @@ level: low
 ATOMIC = """attack_technique: T1112
 display_name: Modify Registry
 atomic_tests:
-- name: Recycle bin persistence
+- name: Recycle bin persistence via `reg.exe`
   auto_generated_guid: 22222222-0000-4000-8000-000000000002
   description: |
     Add a persistence via Recycle bin [vxunderground](https://github.com/vxunderground/VXUG-Papers/blob/main/x.pdf)
@@ -159,7 +159,8 @@ def test_atomic_descriptions_link_http_markdown_links_and_show_the_rest_as_writt
     assert shown(markup) == expected.replace("`", "")
 
 
-def test_an_atomic_test_page_shows_its_description_links_and_code(built: BuildResult) -> None:
+def test_an_atomic_test_page_shows_its_name_and_description_with_links_and_code(built: BuildResult) -> None:
+    assert "## 1. Recycle bin persistence via <code>reg.exe</code>\n" in built.pages["Triggers/T1112.md"]
     description = next(line for line in built.pages["Triggers/T1112.md"].splitlines() if line.startswith("| **Description**"))
     assert (
         "Recycle bin [vxunderground](https://github.com/vxunderground/VXUG-Papers/blob/main/x.pdf) with <code>reg.exe</code>;"
