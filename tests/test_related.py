@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import markdown
 import pytest
 from mkdocs.utils.meta import get_data
 
@@ -33,8 +34,13 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     out = tmp_path_factory.mktemp("related")
     rules = out / "rules"
     rules.mkdir()
-    related = f"related:\n  - id: {OLD}\n    type: obsolete\n  - id: {GONE}\n    type: derived\n  - id: {OLD}\n    type: '<b>odd</b>'\n"
+    related = (
+        f"related:\n  - id: {OLD}\n    type: similar\n  - id: {OLD}\n    type: obsolete\n  - id: {GONE}\n    type: derived\n"
+        f"  - id: {GONE}\n    type: similar\n"
+    )
     (rules / "new.yml").write_text(RULE.format(title="New", id=NEW, related=related), encoding="utf-8")
+    odd = f"related:\n  - id: {OLD}\n    type: '<b>odd</b>'\n"  # pySigma rejects the type: the page still shows it
+    (rules / "odd.yml").write_text(RULE.format(title="Odd", id=GONE[:-1] + "6", related=odd), encoding="utf-8")
     (rules / "old.yml").write_text(RULE.format(title="Old", id=OLD, related=""), encoding="utf-8")
     deprecated = RULE.format(title="Old", id=GONE[:-1] + "5", related="").replace("status: test", "status: deprecated")
     (rules / "old_deprecated.yml").write_text(deprecated, encoding="utf-8")
@@ -59,24 +65,33 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     return run_build(settings, quiet=True)
 
 
-def relations(built: BuildResult, slug: str) -> str:
-    """The page's relations line."""
-    page = built.pages[f"Detection_Rules/{slug}.md"]
-    return next(line for line in page.splitlines() if line.startswith("**Relations**"))
+def relations(built: BuildResult, slug: str) -> list[str]:
+    """The items of the page's relations list, one per kind of relation."""
+    lines = built.pages[f"Detection_Rules/{slug}.md"].split("**Relations** (Sigma `related`):\n\n", 1)[1].splitlines()
+    return lines[: lines.index("")]
 
 
 def test_a_related_id_in_the_knowledge_base_links_to_its_rule_and_back(built: BuildResult) -> None:
-    assert "obsoletes [Old](old.md)" in relations(built, "new")
-    assert "obsoleted by [New](new.md)" in relations(built, "old")
+    assert "- obsoletes [Old](old.md)" in relations(built, "new")
+    assert "- obsoleted by [New](new.md)" in relations(built, "old")
 
 
 def test_a_related_id_the_knowledge_base_does_not_hold_is_shown_as_an_id(built: BuildResult) -> None:
-    assert f"derived from <code>{GONE}</code> (not in this knowledge base)" in relations(built, "new")
+    assert f"- derived from <code>{GONE}</code> (not in this knowledge base)" in relations(built, "new")
+
+
+def test_relations_of_one_kind_share_an_item(built: BuildResult) -> None:
+    items = relations(built, "new")
+    assert f"- similar to [Old](old.md), <code>{GONE}</code> (not in this knowledge base)" in items
+    assert len(items) == 3
+    rendered = markdown.markdown(built.pages["Detection_Rules/new.md"].split("## Detection Rules")[0], extensions=["tables"])
+    assert "<p><strong>Relations</strong> (Sigma <code>related</code>):</p>\n<ul>\n<li>derived from" in rendered  # its own paragraph
 
 
 def test_an_unknown_relation_type_is_escaped_and_a_malformed_related_list_is_no_crash(built: BuildResult) -> None:
-    line = relations(built, "new")
-    assert "&lt;b&gt;odd&lt;/b&gt; \\(names\\) [Old](old.md)" in line and "<b>" not in line
+    assert "- &lt;b&gt;odd&lt;/b&gt; \\(names\\) [Old](old.md)" in relations(built, "odd")
+    assert "- &lt;b&gt;odd&lt;/b&gt; \\(named by\\) [Odd](odd.md)" in relations(built, "old")
+    assert "<b>" not in built.pages["Detection_Rules/odd.md"].split("## Detection Rules")[0]
     assert "**Relations**" not in built.pages["Detection_Rules/broken.md"]
 
 
