@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from atc.engine import check as run_check
+from atc.engine import run_build
 from atc.link import attack_v19
 from atc.link.attack import resolve_tags
 from atc.load.attack import load_snapshot
@@ -59,6 +61,29 @@ def test_the_map_falls_away_with_a_snapshot_that_knows_the_ids():
     )
     _, techniques = resolve_tags(["attack.t1685"], newer)
     assert techniques[0].status == "current" and techniques[0].technique.id == "T1685"
+
+
+RULE = """title: {title}
+status: test
+tags: [{tags}]
+logsource: {{product: windows, category: process_creation}}
+detection: {{selection: {{Image|endswith: '\\\\x.exe'}}, condition: selection}}
+level: low
+"""
+
+
+def test_the_overview_lists_the_v19_tactic_tags_and_what_they_count_for(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    for number, tags in enumerate(["attack.stealth, attack.defense-impairment", "attack.Stealth, attack.t1685", "attack.execution"]):
+        (tmp_path / "rules" / f"r{number}.yml").write_text(RULE.format(title=f"R{number}", tags=tags), encoding="utf-8")
+    settings = replace(default_settings(tmp_path), targets=("grep",), build_site=False, exports=False, events=None, jobs=1)
+    newer = run_build(settings, quiet=True).pages["ATTACK/index.md"].split("## Tags from a newer ATT&amp;CK", 1)[1]
+    assert "| TA0005 Stealth (<code>attack.stealth</code>) | [TA0005: Defense Evasion](tactics/TA0005.md) | 2 |" in newer
+    assert (
+        "| TA0112 Defense Impairment (<code>attack.defense-impairment</code>) | [TA0005: Defense Evasion](tactics/TA0005.md) | 1 |" in newer
+    )
+    assert "| T1685 | [T1562.001](techniques/T1562.001.md), T1562.006 | 1 |" in newer
+    assert "execution" not in newer
 
 
 @needs_corpora()

@@ -8,10 +8,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from atc.link.attack import counted_id
+from atc.link.attack import counted_id, tactic_shortname
 from atc.link.navigator import navigator_layer
 from atc.load.rules import safe_slug
-from atc.model import AttackSnapshot, RuleSummary, Tactic, Technique, TechniqueRef
+from atc.model import AttackSnapshot, RuleSummary, Tactic, TacticRef, Technique, TechniqueRef
 from atc.render import addresses
 from atc.render.charts import level_chart
 from atc.render.context import RenderContext
@@ -44,6 +44,7 @@ class Coverage:
     unknown_techniques: dict[str, list[RuleSummary]] = field(default_factory=lambda: defaultdict(list))
     unknown_tactics: dict[str, list[RuleSummary]] = field(default_factory=lambda: defaultdict(list))
     stale: dict[str, tuple[TechniqueRef, list[RuleSummary]]] = field(default_factory=dict)  # revoked and deprecated tags
+    newer_tactics: dict[str, tuple[TacticRef, list[RuleSummary]]] = field(default_factory=dict)  # v19 tactic shortname -> its rules
 
     def counts(self) -> dict[str, int]:
         """The number of rules counted for each technique id."""
@@ -52,6 +53,10 @@ class Coverage:
     def stale_tags(self, status: str) -> list[tuple[TechniqueRef, list[RuleSummary]]]:
         """The revoked or deprecated tags with their rules, by id."""
         return [item for _, item in sorted(self.stale.items()) if item[0].status == status]
+
+    def newer_tactic_tags(self) -> list[tuple[str, TacticRef, list[RuleSummary]]]:
+        """The ATT&CK v19 tactic tags (shortname, one of its refs, its rules), by shortname."""
+        return [(shortname, ref, rules) for shortname, (ref, rules) in sorted(self.newer_tactics.items())]
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,8 @@ def _count_rule(coverage: Coverage, rule: RuleSummary) -> None:
             coverage.unknown_tactics[tactic_ref.tag].append(rule)
         else:
             coverage.tactic_rules[tactic_ref.tactic.id].append(rule)
+        if tactic_ref.tactic is not None and tactic_ref.newer:
+            coverage.newer_tactics.setdefault(tactic_shortname(tactic_ref.tag), (tactic_ref, []))[1].append(rule)
 
 
 def build_coverage(rules: list[RuleSummary]) -> Coverage:
@@ -338,6 +345,7 @@ class AttackPages:
             revoked=coverage.stale_tags("revoked"),
             deprecated=coverage.stale_tags("deprecated"),
             newer=coverage.stale_tags("newer"),
+            newer_tactics=coverage.newer_tactic_tags(),
         )
 
 
