@@ -47,6 +47,10 @@ atomic_tests:
     Add a persistence via Recycle bin [vxunderground](https://github.com/vxunderground/VXUG-Papers/blob/main/x.pdf)
     with `reg.exe`; [not a link](javascript:alert(1)).
   supported_platforms: [windows]
+  dependencies:
+  - description: The `at` and `atd` executables must exist ([at(1)](https://man7.org/linux/man-pages/man1/at.1p.html))
+    prereq_command: which at
+    get_prereq_command: echo
   executor:
     name: command_prompt
     command: reg add HKCU\\x
@@ -167,3 +171,7 @@ def test_an_atomic_test_page_shows_its_name_and_description_with_links_and_code(
         in description
     )
     assert "\\[not a link\\]\\(javascript:alert\\(1\\)\\)" in description
+    assert (
+        "1. The <code>at</code> and <code>atd</code> executables must exist \\([at\\(1\\)](https://man7.org/linux/man-pages/man1/at.1p.html)\\)\n"
+        in (built.pages["Triggers/T1112.md"])
+    )
