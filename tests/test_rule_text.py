@@ -18,7 +18,7 @@ from atc.settings import default_settings
 RULE = """title: Shell open command
 id: 22222222-0000-4000-8000-000000000001
 status: test
-description: 'Modifies the `*\\shell\\open\\command` key via `reg.exe` <script>x</script> and `a|b`'
+description: 'Modifies the `*\\shell\\open\\command` key via `reg.exe` <script>x</script> and `a|b` ([cmd](https://attack.mitre.org/software/S0106))'
 falsepositives:
   - 'Admins using `cmd.exe`'
   - 'an odd ` backtick'
@@ -110,10 +110,11 @@ def test_backticked_text_shows_as_code_with_every_other_character_and_space_as_w
     assert markup.count("<code>") == text.count("`") // 2
 
 
-def test_a_rule_description_and_false_positives_show_backticked_parts_as_code(page: str) -> None:
+def test_a_rule_description_and_false_positives_show_backticked_parts_as_code_and_links_as_links(page: str) -> None:
     description = next(line for line in page.splitlines() if line.startswith("| **Description**"))
     assert "Modifies the <code>\\*\\\\shell\\\\open\\\\command</code> key via <code>reg.exe</code> &lt;script&gt;" in description
     assert "`" not in description and "<script>" not in description
+    assert "\\([cmd](https://attack.mitre.org/software/S0106)\\)" in description
     assert "<li>Admins using <code>cmd.exe</code></li><li>an odd \\` backtick</li>" in page
 
 

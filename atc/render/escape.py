@@ -19,7 +19,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()!|])")  # Python-Markdown escapes, plu
 # everywhere): headings, list items (also `1.`), setext underlines, fences, details, definition lists, blocks
 _LINE_START = re.compile(r"^(?:[#+\-=~:?/%]|\d+(?=[.)]))")  # Unicode digits: Python-Markdown lists take them
 _BACKTICK_RUN = re.compile(r"`+")
-_MD_LINK = re.compile(  # [label](http(s) URL): no nesting in the label, a URL with balanced parentheses ("cc731033(v=ws.11)")
+MARKDOWN_LINK = re.compile(  # [label](http(s) URL): no nesting in the label, a URL with balanced parentheses ("cc731033(v=ws.11)")
     r"\[([^\[\]`]+)\]\((https?://(?:[^()\s]|\([^()\s]*\))+)\)", re.IGNORECASE
 )
 _URL_SAFE = ":/?#@!$&'*+,;=%-._~"
@@ -78,7 +78,7 @@ def md_prose(value: object) -> Markup:
     text = " ".join(visible(str(value)).split())
     parts: list[str] = []
     start = 0
-    for found in _MD_LINK.finditer(text):
+    for found in MARKDOWN_LINK.finditer(text):
         url = safe_url(found.group(2))
         if url is not None:
             parts.append(_spaced(text[start : found.start()], md_text_with_code))
