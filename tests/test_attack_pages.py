@@ -315,3 +315,34 @@ def test_attack_pages_are_deterministic(hand_kb: KnowledgeBase) -> None:
         return {**technique_pages(ctx), **tactic_pages(ctx), **overview_pages(ctx)}
 
     assert attack_pages() == attack_pages()
+
+
+def test_a_tactic_page_says_how_many_of_its_rules_the_rules_by_tactic_page_lists(snapshot: AttackSnapshot) -> None:
+    """A tactic page lists rules tagged with a technique of it too; it says so, and its tagged count is the index's."""
+    rules = [
+        make_rule(snapshot, "tagged", "Tagged", ["attack.persistence", "attack.t1053.005"]),
+        make_rule(snapshot, "technique_a", "Technique A", ["attack.t1053.005"]),
+        make_rule(snapshot, "technique_b", "Technique B", ["attack.t1053.005", "attack.execution"]),
+    ]
+    kb = KnowledgeBase(attack=snapshot, items={"rule": rules})
+    pages = render_pages(RenderContext.of(kb, [], REPO_ROOT / "templates", site_name="Test"))
+    index = pages["Detection_Rules/by/tactic.md"]
+    listed = {tid: int(count) for tid, count in re.findall(r"^## (TA\d{4}): .* \((\d+)\)$", index, re.M)}
+    said = {}
+    for name, page in pages.items():
+        tactic = re.fullmatch(r"ATTACK/tactics/(TA\d{4})\.md", name)
+        if tactic:
+            rules_here = len(re.findall(r"^- \[", section(page, "Rules"), re.M))
+            found = re.search(r"(\d+) of these (\d+) rules (?:is|are) tagged with this tactic", page)
+            if found:
+                said[tactic[1]] = int(found[1])
+                assert int(found[2]) == rules_here
+            elif "here only through a technique of this tactic" in page:
+                said[tactic[1]] = 0
+            else:
+                said[tactic[1]] = rules_here  # every rule listed is tagged with the tactic: no sentence
+            assert "(../../Detection_Rules/by/tactic.md)" in page or said[tactic[1]] == rules_here
+    assert said == {tid: listed.get(tid, 0) for tid in said}
+    assert said["TA0003"] == 1 and said["TA0002"] == 1 and said["TA0004"] == 0
+    assert "1 of these 3 rules is tagged with this tactic" in pages["ATTACK/tactics/TA0003.md"]
+    assert "These 3 rules are here only through a technique of this tactic" in pages["ATTACK/tactics/TA0004.md"]

@@ -309,6 +309,8 @@ class AttackPages:
             rules=rules,
             triggers=[triggers[tid] for tid in sorted(triggers)],
             data_needed=self.data_needed([rule for rule, _ in rules]),
+            tagged=len({rule.slug for rule in self.coverage.tactic_rules.get(tactic.id, [])}),
+            by_tactic=addresses.relative(page, addresses.rules_by("tactic")),
             levels=level_chart([rule for rule, _ in rules], addresses.relative(page, addresses.rules_by("level"))) if rules else None,
         )
 
