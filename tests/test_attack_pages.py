@@ -346,3 +346,9 @@ def test_a_tactic_page_says_how_many_of_its_rules_the_rules_by_tactic_page_lists
     assert said["TA0003"] == 1 and said["TA0002"] == 1 and said["TA0004"] == 0
     assert "1 of these 3 rules is tagged with this tactic" in pages["ATTACK/tactics/TA0003.md"]
     assert "These 3 rules are here only through a technique of this tactic" in pages["ATTACK/tactics/TA0004.md"]
+
+
+def test_an_unknown_technique_id_is_named_but_links_nowhere(hand_pages: dict[str, str]) -> None:
+    """attack.mitre.org has no page for an id ATT&CK does not know: no page of the site links one there or here."""
+    assert "T1699 (unknown to ATT&amp;CK " in hand_pages["Detection_Rules/future.md"]
+    assert not [name for name, page in hand_pages.items() if re.search(r"\]\([^)]*T1699", page)]

@@ -68,8 +68,8 @@ class LinkFilters:
             return Markup(f"{link} (revoked in ATT&amp;CK {md_text(self.version)})")
         if ref.status == "deprecated":
             return Markup(f"{link} (deprecated in ATT&amp;CK {md_text(self.version)})")
-        if ref.status == "unknown":
-            return Markup(f"{link} (unknown to ATT&amp;CK {md_text(self.version)})")
+        if ref.status == "unknown":  # no page to link to: attack.mitre.org has none either
+            return Markup(f"{md_text(ref.tag_id)} (unknown to ATT&amp;CK {md_text(self.version)})")
         if ref.status == "newer":
             embedded = ", ".join(self._technique_link(tid, self.technique_name(tid)) for tid in ref.embedded)
             name = attack_v19.TECHNIQUES[ref.tag_id][0] if ref.tag_id in attack_v19.TECHNIQUES else None
