@@ -81,8 +81,25 @@ def test_init_finds_rule_folders_data_needed_policies_and_atomics(repo, capsys):
     config = yaml.safe_load((repo / "atc.yml").read_text(encoding="utf-8"))
     assert config == {"rules": "detections/windows", "data_needed": "kb/dn", "logging_policies": "kb/lp", "triggers": "art/atomics"}
     said = capsys.readouterr().err  # what it says it wrote is what it wrote: deprecated/ is left out of both
-    assert "rules in detections/windows (deprecated/ left out" in said and "rules in deprecated" not in said
-    assert "deprecated/ holds 1 more rule files" in (repo / "atc.yml").read_text(encoding="utf-8")
+    assert "rules in detections/windows (detections/deprecated/ left out" in said and "rules in deprecated" not in said
+    assert "# detections/deprecated/ holds 1 more rule files" in (repo / "atc.yml").read_text(encoding="utf-8")  # the path to add
+
+
+@pytest.mark.parametrize(
+    "names", [["2024"], ["#team", "2024"], ["yes"], ["null"], ["a: b", "[x]"], ["*all", "&x, y"], ["@team", "% rules"]]
+)
+def test_init_writes_folder_names_that_yaml_would_misread_so_that_they_load(repo, capsys, names):
+    """A folder name YAML reads as a number, a boolean, null, a comment or syntax is quoted: the atc.yml atc init writes loads."""
+    for number, name in enumerate(names):
+        (repo / name).mkdir()
+        rule = f"title: Rule {number}\nlogsource: {{product: windows}}\ndetection: {{sel: {{EventID: {number}}}, condition: sel}}\n"
+        (repo / name / f"rule_{number}.yml").write_text(rule, encoding="utf-8")
+    assert main(["init"]) == 0
+    rules = yaml.safe_load((repo / "atc.yml").read_text(encoding="utf-8"))["rules"]
+    assert (rules if isinstance(rules, list) else [rules]) == sorted(names)
+    capsys.readouterr()
+    assert main(["check"]) == 0
+    assert f"check: {len(names)} rules" in capsys.readouterr().err
 
 
 @needs_corpora()
@@ -90,7 +107,7 @@ def test_init_on_the_corpora_names_every_sigma_rule_folder():
     from atc.commands.init import discover
 
     found = discover(CORPORA)
-    assert found.rules["sigma/rules"] > 3000 and "deprecated" in found.rules
+    assert found.rules["sigma/rules"] > 3000 and "sigma/deprecated" in found.rules and "sigma/deprecated" not in found.rule_folders()
     assert found.folders["triggers"] == {"atomic-red-team/atomics"} and found.folders["data_needed"] == {"atc-data/data_needed"}
 
 
