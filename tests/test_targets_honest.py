@@ -86,6 +86,20 @@ def test_a_failed_conversion_does_not_leak_into_the_next_reason() -> None:
     )  # once per pipeline
 
 
+def test_a_reason_never_names_the_rule_as_none(tmp_path: Path) -> None:
+    """pySigma appends "(while converting rule None)" to a non-Sigma error of a rule without a file: the page is the rule's own."""
+    pipeline = tmp_path / "fields.yml"  # loads, then fails on every rule (pySigma does not check a mapping's type)
+    pipeline.write_text("name: fields\ntransformations:\n  - {id: a, type: field_name_mapping, mapping: [1, 2]}\n", encoding="utf-8")
+    keywords = {**_data(CERTUTIL), "detection": {"keywords": ["mimikatz"], "condition": "keywords"}}
+    failed = [
+        convert_one(keywords, BY_KEY["esql"]),  # NotImplementedError from the backend
+        convert_one(_data(CERTUTIL), Target("ours", "ours", "splunk", (str(pipeline),), sigma_cli="splunk")),  # from the pipeline
+    ]
+    for conversion in failed:
+        assert conversion.status == "failed" and conversion.error, conversion
+        assert "rule None" not in conversion.error and "(while " not in conversion.error, conversion.error
+
+
 def test_the_trap_is_real_one_rule_object_leaks_splunk_into_lucene() -> None:
     """Why the runner parses a fresh rule per conversion: pipelines change the rule object in place."""
     shared = SigmaRule.from_dict(_data(SEED))
