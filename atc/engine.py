@@ -85,7 +85,7 @@ def verify(settings: Settings, targets: Sequence[str], events: Path | None) -> V
     A rule file that cannot be read (or a rule id used twice, which makes its events ambiguous) is named in the
     report's `bad_rules`; every other rule is verified."""
     from atc.verify.regression import collect_evidence
-    from atc.verify.runners import VerifyReport, verify_rules
+    from atc.verify.runners import verify_rules
 
     kb = load_knowledge_base(settings, only=("rule",))
     cache = ConversionCache(settings.cache_dir)
@@ -93,7 +93,7 @@ def verify(settings: Settings, targets: Sequence[str], events: Path | None) -> V
         convert_rules(kb.rules, select_targets(list(targets)), settings.jobs, cache=cache)
     finally:
         cache.close()
-    report = verify_rules(kb.rules, events, list(targets)) if events is not None else VerifyReport(list(targets))
+    report = verify_rules(kb.rules, events, list(targets))
     found = collect_evidence(kb.rules, list(targets), _evidence_roots(settings))
     report.evidence = [f"EVIDENCE {e.target} {rule.path}: {e.line()}" for rule in kb.rules for e in rule.evidence]
     report.evidence += [f"EVIDENCE UNUSABLE {p.path}: {p.message}" for p in found if p.kind == "evidence"]
