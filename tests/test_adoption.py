@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,19 @@ def test_init_in_an_empty_repository_writes_a_config_an_example_and_workflows_th
     assert "exists" in capsys.readouterr().err
     assert main(["build", "--no-site", "-q", "-j", "1"]) == 0
     assert (repo / "docs" / "Detection_Rules" / "example_whoami.md").is_file()
+
+
+def test_init_workflows_below_the_repositorys_top_writes_nothing_and_names_the_top(repo, capsys, monkeypatch):
+    """GitHub runs only the top's .github/workflows/, and the workflows run atc there: in a subfolder they never ran."""
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    below = repo / "security"
+    (below / "rules").mkdir(parents=True)
+    (below / "rules" / "r.yml").write_text(RULE.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.chdir(below)
+    assert main(["init", "--workflows"]) == 1
+    assert f"GitHub runs only the workflows in {repo.resolve() / '.github' / 'workflows'}" in capsys.readouterr().err
+    assert sorted(path.name for path in below.iterdir()) == ["rules"] and not (repo / ".github").exists()
+    assert main(["init"]) == 0 and (below / "atc.yml").is_file()  # the settings alone are fine below the top
 
 
 def test_init_finds_rule_folders_data_needed_policies_and_atomics(repo, capsys):

@@ -221,7 +221,15 @@ def team_workflow(text: str, repository: str, ref: str) -> str:
 
 
 def run_init(root: Path, force: bool, workflows: bool, repository: str, ref: str, out: list[str]) -> int:
-    """Write atc.yml (and the workflows) into root; messages go to out. 1 when a file exists and force is off."""
+    """Write atc.yml (and the workflows) into root; messages go to out. 1 when a file exists and force is off, or when
+    workflows are asked for below the git repository's top (nothing is written)."""
+    top = _git(root, "rev-parse", "--show-toplevel")
+    if workflows and top and Path(top).resolve() != root.resolve():  # nothing written: atc.yml here would be found from below
+        out.append(
+            f"--workflows here writes nothing: GitHub runs only the workflows in {Path(top) / '.github' / 'workflows'}, and "
+            "they run atc at the repository's top; run `atc init --workflows` there (atc.yml at the top), or `atc init` here"
+        )
+        return 1
     config = root / CONFIG_NAME
     if config.exists() and not force:
         out.append(f"{config} exists; run `atc init --force` to write it again")
@@ -273,7 +281,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "atomics and the files of any kind a plugin adds, and write a commented atc.yml naming them (with an example rule "
         "when there is none). With --workflows, also write .github/workflows/ (pull-request check, report comment, "
         "GitHub Pages) that install atc from a pinned checkout.",
-        epilog="exit status: 0 written; 1 atc.yml (or a workflow) exists and --force was not given.",
+        epilog="exit status: 0 written; 1 atc.yml (or a workflow) exists and --force was not given, or --workflows was given "
+        "below the git repository's top (GitHub reads workflows only from the top's .github/workflows/).",
     )
     init.add_argument("--force", action="store_true", help="overwrite an existing atc.yml and workflows")
     init.add_argument("--workflows", action="store_true", help="also write the GitHub workflows into .github/workflows/")
