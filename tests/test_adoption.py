@@ -268,3 +268,17 @@ def test_the_macros_plugin_is_allowed_when_pages_opt_in(repo):
     (repo / "mkdocs.yml").write_text("plugins:\n  - macros:\n      render_by_default: false\n", encoding="utf-8")
     merged = yaml.load(site_config(repo / "mkdocs.yml", repo / ".atc-cache").read_text(encoding="utf-8"), Loader=yaml.Loader)
     assert {"macros": {"render_by_default": False}} in merged["plugins"]
+
+
+def test_a_relative_config_reads_the_knowledge_base_as_the_one_found_from_its_folder(repo, capsys, monkeypatch):
+    """--config team/atc.yml made every path relative to the current folder: other messages, other cache keys (conversions redone)."""
+    team = repo / "team"
+    (team / "rules").mkdir(parents=True)
+    (team / "rules" / "r.yml").write_text(RULE.read_text(encoding="utf-8").replace("level: medium", "level: loud"), encoding="utf-8")
+    (team / "atc.yml").write_text("rules: rules\n", encoding="utf-8")
+    monkeypatch.chdir(team)
+    main(["check"])
+    found = capsys.readouterr().err
+    monkeypatch.chdir(repo)
+    main(["check", "--config", "team/atc.yml"])
+    assert capsys.readouterr().err == found and f"{team / 'rules' / 'r.yml'}: " in found

@@ -127,7 +127,7 @@ def find_config(explicit: Path | None, cwd: Path) -> Path | None:
     if explicit is not None:
         if not explicit.is_file():
             raise ConfigError(f"{explicit}: configuration file not found")
-        return explicit
+        return explicit.absolute()  # its folder's paths as when found by looking up: the same cache keys and messages
     for folder in (cwd, *cwd.parents):
         candidate = folder / CONFIG_NAME
         if candidate.is_file():
