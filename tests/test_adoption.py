@@ -139,6 +139,29 @@ def test_a_team_template_overrides_one_template_and_atc_supplies_the_rest(repo):
     assert "TEAM-MARKER" not in (repo / "docs" / "index.md").read_text(encoding="utf-8")  # other pages: atc's templates
 
 
+def test_a_team_template_no_page_uses_is_named_with_the_closest_name(repo, capsys):
+    """templates/rules.md.j2 (or rule.md without .j2) was silently ignored: the team saw atc's page and no message."""
+    (repo / "rules").mkdir()
+    (repo / "rules" / "r.yml").write_text(RULE.read_text(encoding="utf-8"), encoding="utf-8")
+    (repo / "templates" / "parts").mkdir(parents=True)
+    for name in ("rules.md.j2", "rule.md", "parts/footer.j2", "README.md", "home.md.j2", "orphan.j2"):
+        (repo / "templates" / name).write_text("{% include 'parts/footer.j2' %}\n" if name == "home.md.j2" else "x\n", encoding="utf-8")
+    (repo / "atc.yml").write_text("rules: rules\ntargets: [splunk]\n", encoding="utf-8")
+    main(["check"])
+    said = [line for line in capsys.readouterr().err.splitlines() if "[template]" in line]
+    assert said == [
+        f"{repo / 'templates' / name}: warning: [template] replaces none of atc's templates and none of your templates includes it, "
+        f"so no page uses it; {hint}"
+        for name, hint in (
+            ("orphan.j2", "atc's are named like about_data_component_matching.md.j2"),
+            ("rule.md", "did you mean rule.md.j2?"),
+            ("rules.md.j2", "did you mean rule.md.j2?"),
+        )
+    ]  # an override, a partial it includes and a file that is no template are fine
+    assert main(["build", "--no-site", "-q", "-j", "1"]) == 0
+    assert "did you mean rule.md.j2?" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("name", "text", "line", "why"),
     [
