@@ -305,3 +305,18 @@ def test_a_relative_config_reads_the_knowledge_base_as_the_one_found_from_its_fo
     monkeypatch.chdir(repo)
     main(["check", "--config", "team/atc.yml"])
     assert capsys.readouterr().err == found and f"{team / 'rules' / 'r.yml'}: " in found
+
+
+def test_a_rule_file_ending_in_upper_case_yml_is_named_not_skipped_silently(repo, capsys):
+    """Rule.YML (a Windows editor's habit) was left out without a word: atc, like sigma-cli, reads .yml and .yaml only."""
+    (repo / "rules").mkdir()
+    for name in ("r.yml", "Upper.YML", "Mixed.Yaml"):
+        (repo / "rules" / name).write_text(RULE.read_text(encoding="utf-8").replace("title:", f"title: {name}", 1), encoding="utf-8")
+    (repo / "atc.yml").write_text("rules: rules\n", encoding="utf-8")
+    main(["check"])
+    err = capsys.readouterr().err
+    for name, suffix in (("Upper.YML", ".YML"), ("Mixed.Yaml", ".Yaml")):
+        assert (
+            f"{repo / 'rules' / name}: warning: [rule] not read: atc (like sigma-cli) reads files ending .yml or .yaml, not {suffix}" in err
+        )
+    assert "check: 2 rules" in err  # r.yml's two documents

@@ -51,7 +51,10 @@ def find_files(dirs: Iterable[Path], problems: list[Problem], kind: str) -> list
             for parent, _, names in os.walk(folder):
                 for name in names:
                     path = Path(parent, name)
-                    if path.suffix in RULE_SUFFIXES and utf8_name(path, problems, kind) and inside(path, root, problems, kind):
+                    if path.suffix != path.suffix.lower() and path.suffix.lower() in RULE_SUFFIXES:  # Rule.YML: read by none
+                        message = f"not read: atc (like sigma-cli) reads files ending .yml or .yaml, not {path.suffix}; rename it"
+                        problems.append(Problem(str(path), kind, message, severity="warning"))
+                    elif path.suffix in RULE_SUFFIXES and utf8_name(path, problems, kind) and inside(path, root, problems, kind):
                         found.add(path)  # special files: read_text reports them
         else:
             problems.append(Problem(str(folder), kind, "folder not found"))
