@@ -322,3 +322,9 @@ def test_config_help_says_where_atc_looks_for_atc_yml(command: str, capsys: pyte
         r"--config CONFIG an atc\.yml with the settings \(default: the nearest atc\.yml from the current folder up to the top of its git repository\)",
         text,
     )
+
+
+def test_serve_strict_help_says_what_it_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """atc serve never exits on problems: its --strict makes mkdocs warnings fail a site build, as its help now says."""
+    text = " ".join(help_text("serve", capsys).split("atc.yml keys")[0].split())
+    assert "--strict fail a site build on any mkdocs warning" in text and "exit with status 1" not in text
