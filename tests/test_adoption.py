@@ -320,3 +320,22 @@ def test_a_rule_file_ending_in_upper_case_yml_is_named_not_skipped_silently(repo
             f"{repo / 'rules' / name}: warning: [rule] not read: atc (like sigma-cli) reads files ending .yml or .yaml, not {suffix}" in err
         )
     assert "check: 2 rules" in err  # r.yml's two documents
+
+
+def test_data_needed_inside_the_rule_folder_as_atc_init_finds_it_is_not_read_as_rules(repo, capsys):
+    """atc init wrote `rules: detections` and `data_needed: detections/data_needed`; each Data Needed file was then
+    "not a Sigma rule"."""
+    (repo / "detections" / "windows").mkdir(parents=True)
+    (repo / "detections" / "windows" / "r.yml").write_text(RULE.read_text(encoding="utf-8"), encoding="utf-8")
+    (repo / "detections" / "data_needed").mkdir()
+    dn = "title: DN_0001_x\nlogsource:\n  product: windows\n"
+    (repo / "detections" / "data_needed" / "DN_1.yml").write_text(dn, encoding="utf-8")
+    assert main(["init"]) == 0
+    assert yaml.safe_load((repo / "atc.yml").read_text(encoding="utf-8")) == {
+        "rules": "detections",
+        "data_needed": "detections/data_needed",
+    }
+    capsys.readouterr()
+    assert main(["check"]) == 0
+    err = capsys.readouterr().err
+    assert "[rule]" not in err and "check: 2 rules, 1 Data Needed" in err, err
