@@ -116,6 +116,18 @@ def test_init_writes_folder_names_that_yaml_would_misread_so_that_they_load(repo
     assert f"check: {len(names)} rules" in capsys.readouterr().err
 
 
+def test_init_finds_an_atomics_folder_linked_from_elsewhere(repo, tmp_path_factory):
+    """vendor/atomics -> a shared Atomic Red Team checkout: the walk did not follow the link, so triggers were 'none found'."""
+    elsewhere = tmp_path_factory.mktemp("art") / "atomics"
+    (elsewhere / "T1033").mkdir(parents=True)
+    (repo / "rules").mkdir()
+    (repo / "rules" / "r.yml").write_text(RULE.read_text(encoding="utf-8"), encoding="utf-8")
+    (repo / "vendor").mkdir()
+    (repo / "vendor" / "atomics").symlink_to(elsewhere, target_is_directory=True)
+    assert main(["init"]) == 0
+    assert yaml.safe_load((repo / "atc.yml").read_text(encoding="utf-8")) == {"rules": "rules", "triggers": "vendor/atomics"}
+
+
 @needs_corpora()
 def test_init_on_the_corpora_names_every_sigma_rule_folder():
     from atc.commands.init import discover

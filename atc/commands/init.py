@@ -85,6 +85,9 @@ def discover(root: Path) -> Found:
             found.folders.setdefault(TRIGGERS, set()).add(rel.as_posix())
             folders[:] = []
             continue
+        for name in folders:  # a link to an Atomic Red Team checkout elsewhere: the walk does not follow links
+            if name == "atomics" and (here / name).is_symlink() and any(_ATOMIC.match(entry) for entry in _entries(here / name)):
+                found.folders.setdefault(TRIGGERS, set()).add((rel / name).as_posix())
         for name in sorted(names):
             if not name.endswith((".yml", ".yaml")) or (here == root and name == CONFIG_NAME):
                 continue
@@ -95,6 +98,14 @@ def discover(root: Path) -> Found:
                 found.folders.setdefault(kind, set()).add(rel.as_posix())
     found.group_rules()
     return found
+
+
+def _entries(folder: Path) -> list[str]:
+    """The names in a folder (none when it cannot be read)."""
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
 
 
 def _outermost(folders: set[str]) -> list[str]:
