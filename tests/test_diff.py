@@ -509,3 +509,20 @@ def test_rules_at_the_repositorys_top_leave_out_the_other_inputs_hidden_folders_
     write(repo, "encoded.yml", ENCODED_CHANGED)
     report = run_json(capsys, "HEAD")
     assert report["new_problems"] == report["fixed_problems"] == [] and len(report["changed"]) == 1
+
+
+def test_a_changed_pipeline_file_of_a_team_target_shows_in_every_query_it_changes(repo, capsys):
+    """Both sides were converted with the working tree's pipeline file: a pull request remapping a field said
+    "No change to the knowledge base" though every query of the team's target changed."""
+    mapping = "name: ours\npriority: 30\ntransformations:\n  - {id: m, type: field_name_mapping, mapping: {Image: %s}}\n"
+    write(repo, "pipelines/fields.yml", mapping % "process.path")
+    ours = "  - {key: ours, backend: splunk, pipelines: [splunk_windows, pipelines/fields.yml]}\n"
+    write(repo, "atc.yml", (repo / "atc.yml").read_text(encoding="utf-8").replace(f"targets: [{TARGETS}]", f"targets:\n{ours}"))
+    commit(repo, "the team's target")
+    write(repo, "pipelines/fields.yml", mapping % "proc.image")
+    report = run_json(capsys, "HEAD")
+    changed = {change["path"]: change for change in report["changed"]}
+    assert set(changed) == {"rules/windows/certutil.yml", "rules/windows/encoded.yml"}  # the rules naming Image
+    (query,) = changed["rules/windows/certutil.yml"]["queries"]
+    assert query["target"] == "ours" and "-process.path=" in query["diff"] and "+proc.image=" in query["diff"]
+    assert report["added"] == report["removed"] == report["new_problems"] == []

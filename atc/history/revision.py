@@ -117,7 +117,8 @@ def at_revision(top: Path, rev: str, dest: Path, config: str | None) -> Side:
     others = [p for key in _folder_keys(rules=False) for p in settings.folders(key)] + (
         [settings.attack_snapshot] if settings.attack_snapshot else []
     )
-    extract(top, commit, side.inside(tuple(others)), root)
+    pipelines = [settings.base_dir / spec for entry in settings.target_entries for spec in entry.pipelines]  # the team's files
+    extract(top, commit, side.inside(tuple(others + pipelines)), root)
     return side
 
 
