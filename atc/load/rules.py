@@ -125,7 +125,7 @@ def inside(path: Path, root: Path, problems: list[Problem], kind: str) -> bool:
 
 
 def load_rules(dirs: Iterable[Path], problems: list[Problem], skip: Collection[Path] = ()) -> list[Rule]:
-    """Every valid Sigma rule below the folders (but in `skip`); each bad file becomes one Problem."""
+    """Every valid Sigma rule below the folders (those in `skip` left out); each bad file becomes one Problem."""
     rules = [rule for path in find_files(dirs, problems, "rule", skip) for rule in load_file(path, problems)]
     finish_rules(rules, problems)
     return rules
