@@ -32,6 +32,7 @@ from atc.render.page_memo import PageMemo
 from atc.render.pages import render_pages
 from atc.render.rule_extras import edit_urls
 from atc.render.rule_pages import some_rule_pages
+from atc.render.team_templates import unused_templates
 from atc.settings import ConfigError, Settings
 from atc.site.assets import site_assets
 from atc.site.docs_writer import WriteReport, carry_refused, replace_pages, write_pages
@@ -72,6 +73,7 @@ def check(settings: Settings) -> KnowledgeBase:
     configured_targets(settings.targets, settings.target_entries, settings.base_dir)  # the team's own targets are usable
     kb = load_knowledge_base(settings, remember=False)  # no cache: a check writes nothing
     link(kb)
+    kb.problems.extend(unused_templates(settings.templates_dir, templates_dir()))
     kb.problems.extend(validate(kb.rules, settings.validator_exclusions, settings.validators))
     if settings.events is not None and settings.events.is_dir():
         kb.problems.extend(Problem(path, "events", why) for path, why in bad_event_files(kb.rules, settings.events))
@@ -85,7 +87,7 @@ def verify(settings: Settings, targets: Sequence[str], events: Path | None) -> V
     A rule file that cannot be read (or a rule id used twice, which makes its events ambiguous) is named in the
     report's `bad_rules`; every other rule is verified."""
     from atc.verify.regression import collect_evidence
-    from atc.verify.runners import VerifyReport, verify_rules
+    from atc.verify.runners import verify_rules
 
     kb = load_knowledge_base(settings, only=("rule",))
     cache = ConversionCache(settings.cache_dir)
@@ -93,7 +95,7 @@ def verify(settings: Settings, targets: Sequence[str], events: Path | None) -> V
         convert_rules(kb.rules, select_targets(list(targets)), settings.jobs, cache=cache)
     finally:
         cache.close()
-    report = verify_rules(kb.rules, events, list(targets)) if events is not None else VerifyReport(list(targets))
+    report = verify_rules(kb.rules, events, list(targets))
     found = collect_evidence(kb.rules, list(targets), _evidence_roots(settings))
     report.evidence = [f"EVIDENCE {e.target} {rule.path}: {e.line()}" for rule in kb.rules for e in rule.evidence]
     report.evidence += [f"EVIDENCE UNUSABLE {p.path}: {p.message}" for p in found if p.kind == "evidence"]
@@ -274,6 +276,7 @@ def _run_build(settings: Settings, stream: TextIO, quiet: bool, only_changed: st
 
     started = time.perf_counter()
     link(kb)
+    kb.problems.extend(unused_templates(settings.templates_dir, templates_dir()))
     timings["link"] = time.perf_counter() - started
 
     converted = kb.rules

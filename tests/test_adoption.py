@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,19 @@ def test_init_in_an_empty_repository_writes_a_config_an_example_and_workflows_th
     assert (repo / "docs" / "Detection_Rules" / "example_whoami.md").is_file()
 
 
+def test_init_workflows_below_the_repositorys_top_writes_nothing_and_names_the_top(repo, capsys, monkeypatch):
+    """GitHub runs only the top's .github/workflows/, and the workflows run atc there: in a subfolder they never ran."""
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    below = repo / "security"
+    (below / "rules").mkdir(parents=True)
+    (below / "rules" / "r.yml").write_text(RULE.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.chdir(below)
+    assert main(["init", "--workflows"]) == 1
+    assert f"GitHub runs only the workflows in {repo.resolve() / '.github' / 'workflows'}" in capsys.readouterr().err
+    assert sorted(path.name for path in below.iterdir()) == ["rules"] and not (repo / ".github").exists()
+    assert main(["init"]) == 0 and (below / "atc.yml").is_file()  # the settings alone are fine below the top
+
+
 def test_init_finds_rule_folders_data_needed_policies_and_atomics(repo, capsys):
     (repo / "detections" / "windows").mkdir(parents=True)
     (repo / "detections" / "windows" / "a.yml").write_text(RULE.read_text(encoding="utf-8"), encoding="utf-8")
@@ -81,8 +95,37 @@ def test_init_finds_rule_folders_data_needed_policies_and_atomics(repo, capsys):
     config = yaml.safe_load((repo / "atc.yml").read_text(encoding="utf-8"))
     assert config == {"rules": "detections/windows", "data_needed": "kb/dn", "logging_policies": "kb/lp", "triggers": "art/atomics"}
     said = capsys.readouterr().err  # what it says it wrote is what it wrote: deprecated/ is left out of both
-    assert "rules in detections/windows (deprecated/ left out" in said and "rules in deprecated" not in said
-    assert "deprecated/ holds 1 more rule files" in (repo / "atc.yml").read_text(encoding="utf-8")
+    assert "rules in detections/windows (detections/deprecated/ left out" in said and "rules in deprecated" not in said
+    assert "# detections/deprecated/ holds 1 more rule files" in (repo / "atc.yml").read_text(encoding="utf-8")  # the path to add
+
+
+@pytest.mark.parametrize(
+    "names", [["2024"], ["#team", "2024"], ["yes"], ["null"], ["a: b", "[x]"], ["*all", "&x, y"], ["@team", "% rules"]]
+)
+def test_init_writes_folder_names_that_yaml_would_misread_so_that_they_load(repo, capsys, names):
+    """A folder name YAML reads as a number, a boolean, null, a comment or syntax is quoted: the atc.yml atc init writes loads."""
+    for number, name in enumerate(names):
+        (repo / name).mkdir()
+        rule = f"title: Rule {number}\nlogsource: {{product: windows}}\ndetection: {{sel: {{EventID: {number}}}, condition: sel}}\n"
+        (repo / name / f"rule_{number}.yml").write_text(rule, encoding="utf-8")
+    assert main(["init"]) == 0
+    rules = yaml.safe_load((repo / "atc.yml").read_text(encoding="utf-8"))["rules"]
+    assert (rules if isinstance(rules, list) else [rules]) == sorted(names)
+    capsys.readouterr()
+    assert main(["check"]) == 0
+    assert f"check: {len(names)} rules" in capsys.readouterr().err
+
+
+def test_init_finds_an_atomics_folder_linked_from_elsewhere(repo, tmp_path_factory):
+    """vendor/atomics -> a shared Atomic Red Team checkout: the walk did not follow the link, so triggers were 'none found'."""
+    elsewhere = tmp_path_factory.mktemp("art") / "atomics"
+    (elsewhere / "T1033").mkdir(parents=True)
+    (repo / "rules").mkdir()
+    (repo / "rules" / "r.yml").write_text(RULE.read_text(encoding="utf-8"), encoding="utf-8")
+    (repo / "vendor").mkdir()
+    (repo / "vendor" / "atomics").symlink_to(elsewhere, target_is_directory=True)
+    assert main(["init"]) == 0
+    assert yaml.safe_load((repo / "atc.yml").read_text(encoding="utf-8")) == {"rules": "rules", "triggers": "vendor/atomics"}
 
 
 @needs_corpora()
@@ -90,7 +133,7 @@ def test_init_on_the_corpora_names_every_sigma_rule_folder():
     from atc.commands.init import discover
 
     found = discover(CORPORA)
-    assert found.rules["sigma/rules"] > 3000 and "deprecated" in found.rules
+    assert found.rules["sigma/rules"] > 3000 and "sigma/deprecated" in found.rules and "sigma/deprecated" not in found.rule_folders()
     assert found.folders["triggers"] == {"atomic-red-team/atomics"} and found.folders["data_needed"] == {"atc-data/data_needed"}
 
 
@@ -106,6 +149,29 @@ def test_a_team_template_overrides_one_template_and_atc_supplies_the_rest(repo):
     assert main(["build", "--no-site", "-q", "-j", "1"]) == 0
     assert "TEAM-MARKER medium" in (repo / "docs" / "Detection_Rules" / "r_2.md").read_text(encoding="utf-8")
     assert "TEAM-MARKER" not in (repo / "docs" / "index.md").read_text(encoding="utf-8")  # other pages: atc's templates
+
+
+def test_a_team_template_no_page_uses_is_named_with_the_closest_name(repo, capsys):
+    """templates/rules.md.j2 (or rule.md without .j2) was silently ignored: the team saw atc's page and no message."""
+    (repo / "rules").mkdir()
+    (repo / "rules" / "r.yml").write_text(RULE.read_text(encoding="utf-8"), encoding="utf-8")
+    (repo / "templates" / "parts").mkdir(parents=True)
+    for name in ("rules.md.j2", "rule.md", "parts/footer.j2", "README.md", "home.md.j2", "orphan.j2"):
+        (repo / "templates" / name).write_text("{% include 'parts/footer.j2' %}\n" if name == "home.md.j2" else "x\n", encoding="utf-8")
+    (repo / "atc.yml").write_text("rules: rules\ntargets: [splunk]\n", encoding="utf-8")
+    main(["check"])
+    said = [line for line in capsys.readouterr().err.splitlines() if "[template]" in line]
+    assert said == [
+        f"{repo / 'templates' / name}: warning: [template] replaces none of atc's templates and none of your templates includes it, "
+        f"so no page uses it; {hint}"
+        for name, hint in (
+            ("orphan.j2", "atc's are named like about_data_component_matching.md.j2"),
+            ("rule.md", "did you mean rule.md.j2?"),
+            ("rules.md.j2", "did you mean rule.md.j2?"),
+        )
+    ]  # an override, a partial it includes and a file that is no template are fine
+    assert main(["build", "--no-site", "-q", "-j", "1"]) == 0
+    assert "did you mean rule.md.j2?" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -237,3 +303,51 @@ def test_the_macros_plugin_is_allowed_when_pages_opt_in(repo):
     (repo / "mkdocs.yml").write_text("plugins:\n  - macros:\n      render_by_default: false\n", encoding="utf-8")
     merged = yaml.load(site_config(repo / "mkdocs.yml", repo / ".atc-cache").read_text(encoding="utf-8"), Loader=yaml.Loader)
     assert {"macros": {"render_by_default": False}} in merged["plugins"]
+
+
+def test_a_relative_config_reads_the_knowledge_base_as_the_one_found_from_its_folder(repo, capsys, monkeypatch):
+    """--config team/atc.yml made every path relative to the current folder: other messages, other cache keys (conversions redone)."""
+    team = repo / "team"
+    (team / "rules").mkdir(parents=True)
+    (team / "rules" / "r.yml").write_text(RULE.read_text(encoding="utf-8").replace("level: medium", "level: loud"), encoding="utf-8")
+    (team / "atc.yml").write_text("rules: rules\n", encoding="utf-8")
+    monkeypatch.chdir(team)
+    main(["check"])
+    found = capsys.readouterr().err
+    monkeypatch.chdir(repo)
+    main(["check", "--config", "team/atc.yml"])
+    assert capsys.readouterr().err == found and f"{team / 'rules' / 'r.yml'}: " in found
+
+
+def test_a_rule_file_ending_in_upper_case_yml_is_named_not_skipped_silently(repo, capsys):
+    """Rule.YML (a Windows editor's habit) was left out without a word: atc, like sigma-cli, reads .yml and .yaml only."""
+    (repo / "rules").mkdir()
+    for name in ("r.yml", "Upper.YML", "Mixed.Yaml"):
+        (repo / "rules" / name).write_text(RULE.read_text(encoding="utf-8").replace("title:", f"title: {name}", 1), encoding="utf-8")
+    (repo / "atc.yml").write_text("rules: rules\n", encoding="utf-8")
+    main(["check"])
+    err = capsys.readouterr().err
+    for name, suffix in (("Upper.YML", ".YML"), ("Mixed.Yaml", ".Yaml")):
+        assert (
+            f"{repo / 'rules' / name}: warning: [rule] not read: atc (like sigma-cli) reads files ending .yml or .yaml, not {suffix}" in err
+        )
+    assert "check: 2 rules" in err  # r.yml's two documents
+
+
+def test_data_needed_inside_the_rule_folder_as_atc_init_finds_it_is_not_read_as_rules(repo, capsys):
+    """atc init wrote `rules: detections` and `data_needed: detections/data_needed`; each Data Needed file was then
+    "not a Sigma rule"."""
+    (repo / "detections" / "windows").mkdir(parents=True)
+    (repo / "detections" / "windows" / "r.yml").write_text(RULE.read_text(encoding="utf-8"), encoding="utf-8")
+    (repo / "detections" / "data_needed").mkdir()
+    dn = "title: DN_0001_x\nlogsource:\n  product: windows\n"
+    (repo / "detections" / "data_needed" / "DN_1.yml").write_text(dn, encoding="utf-8")
+    assert main(["init"]) == 0
+    assert yaml.safe_load((repo / "atc.yml").read_text(encoding="utf-8")) == {
+        "rules": "detections",
+        "data_needed": "detections/data_needed",
+    }
+    capsys.readouterr()
+    assert main(["check"]) == 0
+    err = capsys.readouterr().err
+    assert "[rule]" not in err and "check: 2 rules, 1 Data Needed" in err, err

@@ -487,3 +487,42 @@ def test_a_report_that_cannot_be_written_is_one_line(repo, capsys, output, why):
     """It was a traceback (FileNotFoundError, IsADirectoryError) once the whole comparison was done."""
     assert main(["diff", "HEAD", "--output", output, "--jobs", "1"]) == 1
     assert capsys.readouterr().err.splitlines()[0] == f"atc: {output}: cannot write the report: {why}"
+
+
+def test_rules_at_the_repositorys_top_leave_out_the_other_inputs_hidden_folders_and_what_atc_built(repo, capsys):
+    """`rules: .` (what atc init writes for rule files at the top) read atc.yml, the Data Needed, logging policies and
+    atomics beside the rules, .github/ workflows and the YAML exports in docs/ as rules, each "not a Sigma rule"; the
+    revision side read them from git too."""
+    for name in ("encoded.yml", "cleared.yml", "certutil.yml"):
+        (repo / "rules" / "windows" / name).rename(repo / name)
+    shutil.rmtree(repo / "rules")
+    settings = (repo / "atc.yml").read_text(encoding="utf-8").replace("rules: rules", "rules: .").replace("targets: [", "targets: [loki, ")
+    write(repo, "atc.yml", settings)
+    write(repo, ".github/workflows/pages.yml", "name: Publish\non: {push: {branches: [main]}}\n")
+    assert main(["build", "--no-site", "-q", "--jobs", "1"]) == 0
+    assert (repo / "docs" / "exports" / "loki" / "ruler.yml").is_file()  # YAML atc wrote below the rule folder
+    commit(repo, "rules at the top, docs committed")
+    capsys.readouterr()
+    assert main(["check"]) == 0
+    err = capsys.readouterr().err
+    assert "check: 3 rules" in err and "[rule]" not in err, err
+    write(repo, "encoded.yml", ENCODED_CHANGED)
+    report = run_json(capsys, "HEAD")
+    assert report["new_problems"] == report["fixed_problems"] == [] and len(report["changed"]) == 1
+
+
+def test_a_changed_pipeline_file_of_a_team_target_shows_in_every_query_it_changes(repo, capsys):
+    """Both sides were converted with the working tree's pipeline file: a pull request remapping a field said
+    "No change to the knowledge base" though every query of the team's target changed."""
+    mapping = "name: ours\npriority: 30\ntransformations:\n  - {id: m, type: field_name_mapping, mapping: {Image: %s}}\n"
+    write(repo, "pipelines/fields.yml", mapping % "process.path")
+    ours = "  - {key: ours, backend: splunk, pipelines: [splunk_windows, pipelines/fields.yml]}\n"
+    write(repo, "atc.yml", (repo / "atc.yml").read_text(encoding="utf-8").replace(f"targets: [{TARGETS}]", f"targets:\n{ours}"))
+    commit(repo, "the team's target")
+    write(repo, "pipelines/fields.yml", mapping % "proc.image")
+    report = run_json(capsys, "HEAD")
+    changed = {change["path"]: change for change in report["changed"]}
+    assert set(changed) == {"rules/windows/certutil.yml", "rules/windows/encoded.yml"}  # the rules naming Image
+    (query,) = changed["rules/windows/certutil.yml"]["queries"]
+    assert query["target"] == "ours" and "-process.path=" in query["diff"] and "+proc.image=" in query["diff"]
+    assert report["added"] == report["removed"] == report["new_problems"] == []

@@ -220,6 +220,8 @@ def test_unknown_ids_in_an_environment_are_warnings(env_build: BuildResult) -> N
     assert [(p.severity, p.message) for p in problems] == [
         ("warning", "environment 'dmz': data component DC0999 is not in the knowledge base")
     ]
+    dmz = env_build.pages["Environments/dmz.md"]  # an id with no page is not linked (it led to a missing page)
+    assert "DC0999 (not in ATT&amp;CK v18.1)" in dmz and "data_components/DC0999.md" not in dmz
 
 
 def test_without_environments_nothing_changes(default_build: BuildResult) -> None:

@@ -142,6 +142,22 @@ def test_an_address_in_use_is_one_line_before_any_build(
     assert capsys.readouterr().err == f"atc: -a 127.0.0.1:{port}: cannot serve there: Address already in use\n"
 
 
+def test_a_first_build_that_makes_no_site_is_one_line_and_status_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`atc serve --strict` with a mkdocs warning (a hand-written page's broken link) ended in a traceback."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rules").mkdir()
+    shutil.copy(REPO_ROOT / "rules/windows/security/win_security_susp_psexec_execution.yml", tmp_path / "rules")
+    (tmp_path / "atc.yml").write_text("rules: rules\ntargets: [splunk]\nexports: false\njobs: 1\n", encoding="utf-8")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "handbook.md").write_text("See [the runbook](missing.md).\n", encoding="utf-8")
+    (tmp_path / "mkdocs.yml").write_text("nav:\n  - Handbook: handbook.md\n", encoding="utf-8")
+    assert main(["serve", "--strict", "-a", f"127.0.0.1:{_free_port()}"]) == 1
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "atc: " in err and "mkdocs failed: Aborted with 1 warnings in strict mode!" in err
+
+
 def test_a_commit_while_serving_updates_the_rule_history(tmp_path: Path) -> None:
     """A commit touches no input file: the History section said "not committed" until the next edit."""
     (tmp_path / "rules").mkdir()

@@ -311,3 +311,20 @@ def test_a_setting_given_twice_in_atc_yml_is_refused_naming_each_repetition(tmp_
     ]
     config.write_text("targets: [grep]\nhistory: {enabled: false}\n", encoding="utf-8")
     assert load_config_file(config).targets == ("grep",)
+
+
+@pytest.mark.parametrize("command", ["build", "serve", "check", "diff", "verify"])
+def test_config_help_says_where_atc_looks_for_atc_yml(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--config's default is the nearest atc.yml up to the repository's top (as find_config looks), not only the current folder's."""
+    text = " ".join(help_text(command, capsys).split())
+    assert "when present" not in text and "in the current folder or given with --config" not in text
+    assert re.search(
+        r"--config CONFIG an atc\.yml with the settings \(default: the nearest atc\.yml from the current folder up to the top of its git repository\)",
+        text,
+    )
+
+
+def test_serve_strict_help_says_what_it_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """atc serve never exits on problems: its --strict makes mkdocs warnings fail a site build, as its help now says."""
+    text = " ".join(help_text("serve", capsys).split("atc.yml keys")[0].split())
+    assert "--strict fail a site build on any mkdocs warning" in text and "exit with status 1" not in text

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import io
 import os
 import re
+import shlex
 import subprocess
 import threading
 import time
@@ -24,10 +26,10 @@ from atc.commands import main
 from atc.convert import runner
 from atc.convert.runner import convert_one, convert_rules
 from atc.convert.targets import BY_KEY, TARGETS, Target, make_backend, select_targets, sigma_cli_command, target_versions
-from atc.engine import BuildResult
+from atc.engine import BuildResult, run_build
 from atc.load.rules import load_rules
 from atc.model import Conversion, Problem, Rule
-from atc.settings import REPO_ROOT
+from atc.settings import REPO_ROOT, default_settings
 from atc.verify.runners import load_events
 from tests.conftest import SEED_SLUG
 
@@ -84,6 +86,20 @@ def test_a_failed_conversion_does_not_leak_into_the_next_reason() -> None:
     assert (
         reason.count("encountered: NoSuchField") == 2 and "microsoft_xdr: " in reason and "sentinel_asim: " in reason
     )  # once per pipeline
+
+
+def test_a_reason_never_names_the_rule_as_none(tmp_path: Path) -> None:
+    """pySigma appends "(while converting rule None)" to a non-Sigma error of a rule without a file: the page is the rule's own."""
+    pipeline = tmp_path / "fields.yml"  # loads, then fails on every rule (pySigma does not check a mapping's type)
+    pipeline.write_text("name: fields\ntransformations:\n  - {id: a, type: field_name_mapping, mapping: [1, 2]}\n", encoding="utf-8")
+    keywords = {**_data(CERTUTIL), "detection": {"keywords": ["mimikatz"], "condition": "keywords"}}
+    failed = [
+        convert_one(keywords, BY_KEY["esql"]),  # NotImplementedError from the backend
+        convert_one(_data(CERTUTIL), Target("ours", "ours", "splunk", (str(pipeline),), sigma_cli="splunk")),  # from the pipeline
+    ]
+    for conversion in failed:
+        assert conversion.status == "failed" and conversion.error, conversion
+        assert "rule None" not in conversion.error and "(while " not in conversion.error, conversion.error
 
 
 def test_the_trap_is_real_one_rule_object_leaks_splunk_into_lucene() -> None:
@@ -379,3 +395,41 @@ def test_all_default_kb_rules_pass_spl2_on_events() -> None:
         checked += 1
         assert wrong == [], rule.path.name
     assert checked >= 10
+
+
+def test_atc_convert_reproduces_a_correlation_whose_base_rule_is_in_another_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The page's line `atc convert -t sqlite --filter f.yml base.yml corr.yml` converted each file alone: the correlation
+    file failed ("Sigma rule must have a log source") instead of printing the page's query."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "base.yml").write_text(
+        "title: Failed logon\nname: failed_logon\nlogsource: {product: windows, service: security}\n"
+        "detection: {selection: {EventID: 4625}, condition: selection}\n",
+        encoding="utf-8",
+    )
+    (rules / "corr.yml").write_text(
+        "title: Many failed logons\ncorrelation: {type: event_count, rules: [failed_logon], group-by: [TargetUserName], "
+        "timespan: 5m, condition: {gte: 10}}\n",
+        encoding="utf-8",
+    )
+    (rules / "f.yml").write_text(
+        "title: Not the admin host\nlogsource: {product: windows, service: security}\n"
+        "filter: {rules: [failed_logon], selection: {Workstation: ADMINPC}, condition: not selection}\n",
+        encoding="utf-8",
+    )
+    settings = replace(
+        default_settings(tmp_path), rules=(rules,), docs_dir=tmp_path / "docs", cache_dir=tmp_path / "cache", build_site=False, jobs=1
+    )
+    built = run_build(replace(settings, targets=("sqlite",)), quiet=True)
+    text = built.pages["Detection_Rules/corr.md"]
+    query = re.search(r"```sql\n(.*?)\n```", text, re.S)[1]
+    line = html.unescape(re.search(r"<code>(atc convert [^<]*)</code>", text)[1]).replace("\\_", "_")
+    assert line == "atc convert -t sqlite --filter f.yml base.yml corr.yml" and "ADMINPC" in query
+    monkeypatch.chdir(rules)  # the line runs in the rule's folder
+    capsys.readouterr()
+    assert main(shlex.split(line)[1:]) == 0
+    assert capsys.readouterr().out == query + "\n"
+    assert main(["convert", "-t", "sqlite", "base.yml", "base.yml"]) == 0  # no correlation among them: each file alone, as before
+    assert capsys.readouterr().out == "SELECT * FROM logs WHERE EventID=4625\n" * 2

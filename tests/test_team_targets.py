@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -127,6 +128,17 @@ def test_cache_keys_on_the_pipeline_files_content(tmp_path: Path) -> None:
     assert "cmdline" in edited.kb.rules[0].conversions["splunk-ours"].query
     assert edited.convert_stats.converted > 0  # the team target's conversions were redone; the built-in splunk's came from the cache
     assert edited.kb.rules[0].conversions["splunk"] == first.kb.rules[0].conversions["splunk"]
+
+
+def test_the_cache_does_not_depend_on_where_the_repository_sits(tmp_path: Path) -> None:
+    """A team target's pipeline file was keyed by its absolute path: a moved checkout, another CI path or a relative
+    --config converted every rule again for it."""
+    cache = tmp_path / "cache"
+    first = run_build(replace(load_config_file(scratch_repo(tmp_path / "a")), build_site=False, jobs=1, cache_dir=cache), quiet=True)
+    assert first.convert_stats.converted > 0
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    moved = run_build(replace(load_config_file(tmp_path / "b" / "atc.yml"), build_site=False, jobs=1, cache_dir=cache), quiet=True)
+    assert moved.convert_stats.converted == 0 and moved.kb.rules[0].conversions == first.kb.rules[0].conversions
 
 
 def test_targets_page_lists_installed_backends_and_the_team_target(tmp_path: Path) -> None:

@@ -86,6 +86,22 @@ def test_a_query_that_matches_everything_fails_on_the_negatives() -> None:
 
 
 @needs_grep
+@pytest.mark.parametrize("target", [*VERIFIABLE, "powershell"])
+def test_events_are_told_apart_by_side_and_not_by_file_name_or_content(target: str) -> None:
+    """A negative a.json beside a positive a.json was "matched" when the positive was (names were the events' identity),
+    and of two positives with the same content grep reported one only (its lines were the identity)."""
+    rule = next(r for r in load_rules([RULES], []) if r.id == SEED_ID)
+    convert_rules([rule], select_targets([target]), 1)
+    seed = load_events(EVENTS / SEED_ID)
+    hit, miss = seed.positive[0].fields, seed.negative[0].fields
+    events = RuleEvents([Event("a.json", hit), Event("b.json", hit)], [Event("a.json", miss), Event("c.json", miss)])
+    outcome = check(rule, target, events)
+    assert (outcome.status, outcome.detail) == ("passed", "")
+    wrong = check(rule, target, RuleEvents([Event("a.json", miss)], [Event("a.json", hit)]))
+    assert wrong.detail == "positive a.json not matched; negative a.json matched"
+
+
+@needs_grep
 def test_a_query_that_matches_nothing_fails_on_the_positives_and_errors_are_reasons() -> None:
     rule = _seed_rule()
     events = load_events(EVENTS / SEED_ID)
@@ -280,3 +296,31 @@ def test_seed_queries_reference_the_positive_events_values(seed_queries: dict[st
     negative = next(e for e in events.negative if e.fields["RelativeTargetName"].startswith("PSEXESVC"))
     assert "PSEXESVC" in query and negative.fields["RelativeTargetName"].endswith("-stdout")  # only the negation keeps it out
     assert re.search(r"(NOT|-not|-)\s*\(", query), "the PSEXESVC selection is negated"
+
+
+def test_verify_without_an_events_folder_counts_every_rule_as_without_events_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table said 0 rules verified and 0 without events, and nothing else."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "atc.yml").write_text("rules: rules\n", encoding="utf-8")
+    (tmp_path / "rules").mkdir()
+    shutil.copy(RULES / "windows/security/win_security_susp_psexec_execution.yml", tmp_path / "rules")
+    assert main(["verify", "--targets", "grep"]) == 0
+    captured = capsys.readouterr()
+    assert "| grep | 0 | 0 | 0 | 0 | 1 |" in captured.out
+    assert f"no events folder ({tmp_path / 'events'})" in captured.err
+
+
+@needs_grep
+def test_verify_with_rules_and_no_atc_yml_reads_the_events_here_as_build_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`atc verify --rules R` outside a configured repository looked for events in atc's own checkout (or site-packages)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rules").mkdir()
+    shutil.copy(RULES / "windows/security/win_security_susp_psexec_execution.yml", tmp_path / "rules")
+    shutil.copytree(EVENTS / SEED_ID, tmp_path / "events" / SEED_ID)
+    assert main(["verify", "--rules", "rules", "--targets", "grep"]) == 0
+    out = capsys.readouterr().out
+    assert "| grep | 1 | 1 | 0 | 0 | 0 |" in out and "NO RULE" not in out

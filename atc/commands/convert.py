@@ -27,11 +27,18 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="a Sigma filter file applied to the rules (repeatable, as sigma convert --filter)",
     )
-    convert.add_argument("files", nargs="+", type=Path, metavar="RULE", help="Sigma rule files (-: standard input)")
+    convert.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="RULE",
+        help="Sigma rule files (-: standard input), each converted alone; files holding a correlation are converted together with "
+        "the others, as sigma convert does (a correlation page's line names its base rules' files)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print each file's query, or its reason on standard error (exit 1 when any is not convertible)."""
+    """Print each file's query (a correlation's with the other files), or its reason on standard error (exit 1 when any is not convertible)."""
     from atc.convert.runner import convert_one
 
     status = 0
@@ -43,11 +50,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"atc: {path}: not a filter: {_reasons(problems)}", file=sys.stderr)
             return 1
         filters.extend(found)
-    for path in args.files:
-        problems = []
-        documents = _documents(path, problems)
-        documents = documents + filters if documents else documents
-        data = documents[0] if documents and len(documents) == 1 else documents  # several: converted together, as a collection
+    read = [(path, *_read(path)) for path in args.files]
+    documents = [document for _, found, _ in read for document in found or []]
+    if len(read) > 1 and all(found for _, found, _ in read) and any("correlation" in document for document in documents):
+        # a correlation and its base rules' files (its page's reproduce line): one collection, as sigma convert reads them
+        read = [(Path(" ".join(map(str, args.files))), documents, [problem for _, _, problems in read for problem in problems])]
+    for path, found, problems in read:
+        found = found + filters if found else found
+        data = found[0] if found and len(found) == 1 else found  # several: converted together, as a collection
         conversion = convert_one(data, BY_KEY[args.target]) if isinstance(data, (dict, list)) else None
         for warning in (problem for problem in problems if problem.severity == "warning"):  # a repeated key: the query uses its last value
             print(f"atc: {warning}", file=sys.stderr)
@@ -58,6 +68,12 @@ def run(args: argparse.Namespace) -> int:
             continue
         print(conversion.query)
     return status
+
+
+def _read(path: Path) -> tuple[list[Any] | None, list[Problem]]:
+    """A rule file's documents (None when it cannot be read) and its problems."""
+    problems: list[Problem] = []
+    return _documents(path, problems), problems
 
 
 def _documents(path: Path, problems: list[Problem]) -> list[Any] | None:

@@ -15,7 +15,8 @@ read with its own atc.yml (--config or the nearest one up to the top, at the
 same path in the revision) or, without one, the default folders (rules, data_needed,
 logging_policies, triggers) at the repository's top. Nothing is checked out.
 Only rules whose text differs are converted, so a small change on a large
-repository reports in seconds.
+repository reports in seconds; a team target whose definition or pipeline files
+differ converts every rule, each side with its own.
 
 The report: rules added, removed, moved or renamed (matched by Sigma id, or by
 text when a rule has none), rules whose file no longer loads, and changed (the fields that differ, a unified diff

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -10,6 +11,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from atc.common.resources import workflows_dir
 from atc.kinds import folder_kinds, resolve
@@ -32,7 +35,7 @@ GITIGNORE = ("/site/", ".atc-cache/", f"/{TOOL_DIR}/", ".venv/")  # build output
 class Found:
     """What `atc init` found in a repository, as paths relative to it (posix)."""
 
-    rules: dict[str, int] = field(default_factory=dict)  # top folder -> rule files below it
+    rules: dict[str, int] = field(default_factory=dict)  # top folder -> rule files below it (deprecated/ folders too)
     folders: dict[str, set[str]] = field(default_factory=dict)  # every other kind's settings key -> folders holding its files
     rule_dirs: dict[str, int] = field(default_factory=dict)  # folder -> rule files directly in it
 
@@ -45,8 +48,11 @@ class Found:
         split = {top(folder, 1) for folder in self.rule_dirs if "deprecated" in folder.split("/")[1:]}
         for folder, count in self.rule_dirs.items():
             key = top(folder, 2 if top(folder, 1) in split and "/" in folder else 1)
-            key = "deprecated" if key.split("/")[-1] == "deprecated" else key
             self.rules[key] = self.rules.get(key, 0) + count
+
+    def rule_folders(self, deprecated: bool = False) -> list[str]:
+        """The top rule folders atc.yml names (or, with deprecated, the deprecated/ folders its comments name)."""
+        return sorted(top for top in self.rules if (top.split("/")[-1] == "deprecated") == deprecated)
 
 
 def _recognisers() -> list[tuple[str, Callable[[str], bool]]]:
@@ -79,6 +85,9 @@ def discover(root: Path) -> Found:
             found.folders.setdefault(TRIGGERS, set()).add(rel.as_posix())
             folders[:] = []
             continue
+        for name in folders:  # a link to an Atomic Red Team checkout elsewhere: the walk does not follow links
+            if name == "atomics" and (here / name).is_symlink() and any(_ATOMIC.match(entry) for entry in _entries(here / name)):
+                found.folders.setdefault(TRIGGERS, set()).add((rel / name).as_posix())
         for name in sorted(names):
             if not name.endswith((".yml", ".yaml")) or (here == root and name == CONFIG_NAME):
                 continue
@@ -91,13 +100,30 @@ def discover(root: Path) -> Found:
     return found
 
 
+def _entries(folder: Path) -> list[str]:
+    """The names in a folder (none when it cannot be read)."""
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
 def _outermost(folders: set[str]) -> list[str]:
     """The folders that are not inside another of them (the loaders search recursively)."""
     return sorted(f for f in folders if not any(f != other and f.startswith(other.rstrip("/") + "/") for other in folders))
 
 
+def _yaml_text(text: str) -> str:
+    """A folder name as a YAML string: plain when YAML reads it back as that string alone or in a list, else quoted."""
+    try:
+        plain = all(yaml.safe_load(f"key: {form}") == {"key": value} for form, value in ((text, text), (f"[{text}]", [text])))
+    except yaml.YAMLError:
+        plain = False
+    return text if plain else json.dumps(text, ensure_ascii=False)  # a JSON string is a YAML double-quoted one
+
+
 def _yaml_list(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else "[" + ", ".join(items) + "]"
+    return _yaml_text(items[0]) if len(items) == 1 else "[" + ", ".join(map(_yaml_text, items)) + "]"
 
 
 def _git(root: Path, *args: str) -> str:
@@ -120,7 +146,7 @@ def repo_url(root: Path) -> str | None:
 
 def config_text(found: Found, example: bool, url: str | None = None) -> str:
     """The commented atc.yml for what was found."""
-    kept = sorted(top for top in found.rules if top != "deprecated")
+    kept = found.rule_folders()
     counts = ", ".join(f"{top}: {found.rules[top]:,}" for top in kept)
     lines = [
         "# atc's settings for this repository, written by `atc init`. Paths are relative to this file;",
@@ -129,8 +155,10 @@ def config_text(found: Found, example: bool, url: str | None = None) -> str:
         f"# Sigma rules, searched recursively ({'an example rule atc init wrote; add yours' if example else 'rule files found: ' + counts})",
         f"rules: {_yaml_list(kept)}",
     ]
-    if "deprecated" in found.rules:
-        lines.append(f"# deprecated/ holds {found.rules['deprecated']:,} more rule files; add it to `rules` to give them pages too")
+    lines += [
+        f"# {folder}/ holds {found.rules[folder]:,} more rule files; add it to `rules` to give them pages too"
+        for folder in found.rule_folders(deprecated=True)
+    ]
     for key, kind in folder_kinds().items():
         if key == RULES:
             continue
@@ -150,7 +178,7 @@ def config_text(found: Found, example: bool, url: str | None = None) -> str:
         "# targets: [splunk, es-qs, esql, kusto, sqlite]",
         "",
         '# "Edit this rule" links: the URL of this folder in your repository' + (" (from the git remote origin)" if url else ""),
-        f"repo_url: {url}" if url else "# repo_url: https://github.com/your-org/your-rules/blob/main",
+        f"repo_url: {_yaml_text(url)}" if url else "# repo_url: https://github.com/your-org/your-rules/blob/main",
         "",
         "# Your look: templates here override atc's of the same name; mkdocs.yml is merged over atc's defaults",
         "# templates_dir: templates",
@@ -204,7 +232,15 @@ def team_workflow(text: str, repository: str, ref: str) -> str:
 
 
 def run_init(root: Path, force: bool, workflows: bool, repository: str, ref: str, out: list[str]) -> int:
-    """Write atc.yml (and the workflows) into root; messages go to out. 1 when a file exists and force is off."""
+    """Write atc.yml (and the workflows) into root; messages go to out. 1 when a file exists and force is off, or when
+    workflows are asked for below the git repository's top (nothing is written)."""
+    top = _git(root, "rev-parse", "--show-toplevel")
+    if workflows and top and Path(top).resolve() != root.resolve():  # nothing written: atc.yml here would be found from below
+        out.append(
+            f"--workflows here writes nothing: GitHub runs only the workflows in {Path(top) / '.github' / 'workflows'}, and "
+            "they run atc at the repository's top; run `atc init --workflows` there (atc.yml at the top), or `atc init` here"
+        )
+        return 1
     config = root / CONFIG_NAME
     if config.exists() and not force:
         out.append(f"{config} exists; run `atc init --force` to write it again")
@@ -218,9 +254,10 @@ def run_init(root: Path, force: bool, workflows: bool, repository: str, ref: str
         found.rules["rules"] = 1
         out.append(f"no Sigma rules found: wrote an example, {rule}")
     config.write_text(config_text(found, example, repo_url(root)), encoding="utf-8")
+    deprecated = found.rule_folders(deprecated=True)
     out.append(
-        f"wrote {config}: rules in {', '.join(sorted(top for top in found.rules if top != 'deprecated')) or 'no folder'}"
-        + (" (deprecated/ left out: a comment in it says how to add it)" if "deprecated" in found.rules else "")
+        f"wrote {config}: rules in {', '.join(found.rule_folders()) or 'no folder'}"
+        + (f" ({', '.join(f'{folder}/' for folder in deprecated)} left out: a comment in it says how to add it)" if deprecated else "")
         + "".join(
             f"; {kind.plural or kind.title.lower() + 's'} in {', '.join(_outermost(found.folders[key]))}"
             for key, kind in folder_kinds().items()
@@ -255,7 +292,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "atomics and the files of any kind a plugin adds, and write a commented atc.yml naming them (with an example rule "
         "when there is none). With --workflows, also write .github/workflows/ (pull-request check, report comment, "
         "GitHub Pages) that install atc from a pinned checkout.",
-        epilog="exit status: 0 written; 1 atc.yml (or a workflow) exists and --force was not given.",
+        epilog="exit status: 0 written; 1 atc.yml (or a workflow) exists and --force was not given, or --workflows was given "
+        "below the git repository's top (GitHub reads workflows only from the top's .github/workflows/).",
     )
     init.add_argument("--force", action="store_true", help="overwrite an existing atc.yml and workflows")
     init.add_argument("--workflows", action="store_true", help="also write the GitHub workflows into .github/workflows/")

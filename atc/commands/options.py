@@ -25,7 +25,12 @@ def _options(command: str) -> list[tuple[Setting, Option]]:
 
 def add_settings_options(parser: argparse.ArgumentParser, command: str) -> None:
     """--config and the options the schema gives this command (plus --verbose on the commands reading the whole knowledge base)."""
-    parser.add_argument("--config", type=Path, help=f"an {CONFIG_NAME} with the settings (default: ./{CONFIG_NAME} when present)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help=f"an {CONFIG_NAME} with the settings (default: the nearest {CONFIG_NAME} from the current folder up to the top of "
+        "its git repository)",
+    )
     for setting, option in _options(command):
         if option.metavar is None:
             parser.add_argument(*option.flags, dest=option.dest, action="store_true", help=option.help)
@@ -113,8 +118,8 @@ def settings_help(command: str) -> str:
     """The --help text of the settings: every atc.yml key with its help, default and option, then the keys of its mappings."""
     lines = _wrapped(
         f"Settings come from, in order: the built-in defaults (folders named rules, data_needed, ... next to {CONFIG_NAME}, "
-        f"or in the current folder when only --rules is given), an {CONFIG_NAME} in the current folder or given with "
-        "--config, then these options.",
+        f"or in the current folder when only --rules is given), the {CONFIG_NAME} given with --config or else the nearest "
+        "one up to the top of the git repository, then these options.",
         "",
         "",
     )

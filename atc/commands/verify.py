@@ -12,7 +12,8 @@ from atc.verify.runners import VERIFIABLE, VerifyError
 
 VERIFY_EPILOG = """\
 settings: --rules, --events and --targets default to those of atc.yml (--config, or
-the nearest one up to the repository's top), as `atc build` reads them; without an atc.yml, to the embedded knowledge base.
+the nearest one up to the repository's top), as `atc build` reads them; without an atc.yml, --events is ./events
+when --rules is given (as for `atc build`), else the embedded knowledge base is verified.
 Rules whose regression_tests_path (SigmaHQ's layout) resolves are also checked on the
 events their info.yml names, against its match_count.
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from atc.settings import REPO_ROOT
     from atc.verify.runners import SIMULATED
 
-    settings = settings_from_args(args, Path.cwd(), defaults=REPO_ROOT, check=False)
+    settings = settings_from_args(args, Path.cwd(), defaults=None if args.rules else REPO_ROOT, check=False)  # --rules: here, as build
     events = settings.events if "events" in settings.given or (settings.events and settings.events.is_dir()) else None
     runnable = VERIFIABLE + SIMULATED
     configured = [t for t in settings.targets or () if t in runnable]
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"atc: {exc}", file=sys.stderr)
         return 2
     print(report.table())
+    if events is None:  # the table's "no events" column counts every rule: say why
+        print(f"atc verify: no events folder ({settings.events or 'events'}): no example events to check the queries on", file=sys.stderr)
     if report.bad_rules:
         return 2
     return 1 if report.failures or report.evidence_failures or report.bad_events else 0

@@ -9,6 +9,8 @@ SOURCE_ROOT = PACKAGE_DIR.parent  # the checkout, for an editable install
 BUNDLED_DIR = PACKAGE_DIR / "bundled"  # written into the wheel by setup.py's build hook
 # bundled name -> its source in the checkout (setup.py copies these into atc/bundled/)
 SOURCES = {"templates": "templates", "mkdocs.yml": "mkdocs.yml", "workflows": ".github/workflows"}
+SITE_MARKER = ".atc-site"  # in every site/ atc builds: only a folder holding it is replaced
+DOCS_MANIFEST = ".atc-generated.json"  # in docs/: the pages atc generated there (a dot file: mkdocs leaves it out of the site)
 
 
 def resource(name: str) -> Path:

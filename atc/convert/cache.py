@@ -34,7 +34,7 @@ def converter_version() -> str:
 def pipeline_files_digest(spec: str) -> str:
     """A digest of a pipeline file, or of the YAML files of a pipeline folder (missing ones count as missing)."""
     path = Path(spec)
-    return files_digest(sorted(path.glob("**/*.yml")) if path.is_dir() else [path]).hex()
+    return files_digest(sorted(path.glob("**/*.yml")) if path.is_dir() else [path], path if path.is_dir() else path.parent).hex()
 
 
 class ConversionCache:
@@ -63,8 +63,10 @@ class ConversionCache:
             versions = sigma_distributions()
             code = converter_version()
             for target in missing:
-                files = {spec: pipeline_files_digest(spec) for spec in target.pipelines if is_pipeline_file(spec)}
-                facts = {"format": FORMAT, "target": asdict(target), "versions": versions, "code": code, "files": files, "python": PYTHON}
+                # pipeline files by content and as atc.yml names them: where the repository sits is no part of a query
+                files = [pipeline_files_digest(spec) if is_pipeline_file(spec) else None for spec in target.pipelines]
+                definition = {**asdict(target), "pipelines": target.written_pipelines}
+                facts = {"format": FORMAT, "target": definition, "versions": versions, "code": code, "files": files, "python": PYTHON}
                 self._fingerprints[target] = digest(json.dumps(facts, sort_keys=True)).hex()
         return {target: self._fingerprints[target] for target in targets}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -24,6 +25,8 @@ from atc.load.rules import one_line
 from atc.model import Conversion, Rule
 
 _backends: dict[Target, Backend] = {}  # this process's backends: one per target entry, so per (backend, pipelines, format)
+# pySigma's context on a non-Sigma error, naming the rule's file: atc converts parsed text, so it said "rule None"
+_NO_SOURCE = re.compile(r" \(while [\w ]+ rule None\)")
 
 
 def conversion_text(rule: Rule) -> str:
@@ -136,7 +139,7 @@ def _convert_one(data: dict | list[dict], target: Target) -> Conversion:
             queries = backend.convert(SigmaCollection.from_dicts(copy.deepcopy(data)), target.output_format)
     except Exception as exc:  # a backend may raise anything; the page shows the reason
         _backends.pop(target, None)  # a failed conversion can leave state behind (kusto repeats old errors in new ones)
-        return Conversion(target.key, "failed", error=f"{type(exc).__name__}: {one_line(exc)}")
+        return Conversion(target.key, "failed", error=f"{type(exc).__name__}: {_NO_SOURCE.sub('', one_line(exc))}")
     if target.raw and queries:  # a deploy format: the backend's output objects, kept for its finaliser (atc/convert/deploy.py)
         try:
             return Conversion(target.key, "ok", query=json.dumps(list(queries), ensure_ascii=False))

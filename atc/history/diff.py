@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,12 @@ import yaml
 from atc.convert.cache import ConversionCache
 from atc.convert.runner import conversion_text, convert_rules
 from atc.convert.targets import Target
+from atc.convert.team_targets import TargetError, team_target
 from atc.history.gitrev import repo_top
 from atc.history.revision import Side, at_revision, load_pair, working_tree
 from atc.link.attack import counted_id
 from atc.model import KnowledgeBase, Problem, Rule
+from atc.settings import Settings
 
 
 @dataclass(frozen=True, order=True)
@@ -156,9 +158,27 @@ def run_diff(cwd: Path, base: str, head: str | None, config: str | None, targets
             base_side = at_revision(top, base, Path(tmp) / "base", config)
             head_side = work if head is None else at_revision(top, head, Path(tmp) / "head", config)
             base_kb, head_kb = load_pair(top, base_side, head_side, jobs)
-            return compare(base_side, base_kb, head_side, head_kb, targets, jobs, cache)
+            base_targets = [as_at(target, base_side.settings) for target in targets]
+            return compare(base_side, base_kb, head_side, head_kb, targets, jobs, cache, base_targets)
     finally:
         cache.close()
+
+
+def as_at(target: Target, settings: Settings) -> Target:
+    """A team target as a revision's atc.yml defines it, with that revision's pipeline files (the target itself when the
+    revision has no such entry, or one that cannot be used)."""
+    entry = next((entry for entry in settings.target_entries if entry.key == target.key), None)
+    if target.shown_pipelines is None or entry is None:
+        return target
+    try:
+        return team_target(entry, settings.base_dir)
+    except TargetError:
+        return target
+
+
+def _same(target: Target, other: Target) -> bool:
+    """Whether two definitions of a target convert alike (pipeline files by content, wherever they lie)."""
+    return replace(other, pipelines=target.pipelines) == target
 
 
 def pair_rules(
@@ -194,11 +214,18 @@ def compare(
     targets: list[Target],
     jobs: int,
     cache: ConversionCache | None = None,
+    base_targets: list[Target] | None = None,
 ) -> DiffReport:
-    """The report for two linked knowledge bases; converts the rules whose text differs."""
+    """The report for two linked knowledge bases; converts the rules whose text differs, and every rule for a team target
+    whose definition or pipeline files differ (base_targets: the targets as the base defines them, in the same order)."""
+    base_targets = base_targets or targets
+    redefined = [target.key for target, before in zip(targets, base_targets) if not _same(target, before)]
     pairs, removed, added = pair_rules(base, base_kb.rules, head, head_kb.rules)
-    changed = [(old, new) for old, new in pairs if conversion_text(old) != conversion_text(new)]  # a rule's own documents, with its filters
-    convert_rules([rule for pair in changed for rule in pair] + added, targets, jobs, cache=cache)
+    edited = {id(new) for old, new in pairs if conversion_text(old) != conversion_text(new)}  # a rule's own documents, with its filters
+    converted = pairs if redefined else [(old, new) for old, new in pairs if id(new) in edited]
+    convert_rules([old for old, _ in converted], base_targets, jobs, cache=cache)
+    convert_rules([new for _, new in converted] + added, targets, jobs, cache=cache)
+    changed = [(old, new) for old, new in converted if id(new) in edited or _queries_differ(old, new, redefined)]
     report = DiffReport(base.label, head.label, [t.key for t in targets], len(base_kb.rules), len(head_kb.rules))
     report.added = sorted(RuleRef(head.rel(r.path), r.id, r.title) for r in added)
     broken = {  # files that do not load, with why (and where)
@@ -268,6 +295,11 @@ def _linked_facts(rule: Rule) -> dict[str, str]:
         "linked Data Needed": ", ".join(sorted(rule.data_needed)),
         "linked triggers": ", ".join(sorted(ref.technique_id for ref in rule.triggers)),
     }
+
+
+def _queries_differ(old: Rule, new: Rule, keys: list[str]) -> bool:
+    """Whether a rule's queries for these targets differ between its two versions."""
+    return any(old.conversions.get(key) != new.conversions.get(key) for key in keys)
 
 
 def rule_change(base: Side, old: Rule, head: Side, new: Rule, targets: list[Target]) -> RuleChange:

@@ -4,7 +4,6 @@ the fields), ATT&CK techniques newly covered or lost, Data Needed items newly ne
 
 from __future__ import annotations
 
-import posixpath
 import re
 import time
 from dataclasses import dataclass, replace
@@ -16,7 +15,7 @@ from atc.history.gitrev import GitError, list_blobs
 from atc.history.model import Period
 from atc.history.revision import Side
 from atc.history.versions import RuleVersions
-from atc.load.rules import RULE_SUFFIXES
+from atc.load.rules import rule_blobs
 from atc.model import KnowledgeBase, Rule
 
 
@@ -90,11 +89,11 @@ def month_spans(top: Path, depth: int, shallow: set[str], limit: int) -> tuple[l
     return spans[:limit], limits
 
 
-def _state(top: Path, commit: str | None, folders: list[str]) -> dict[str, str]:
-    """The rule files under the folders at a commit: path -> blob id (None: nothing)."""
+def _state(top: Path, commit: str | None, folders: list[str], skip: list[str]) -> dict[str, str]:
+    """The rule files under the folders at a commit (but in skip): path -> blob id (None: nothing)."""
     if commit is None:
         return {}
-    return {rel: blob for rel, blob in list_blobs(top, commit, folders).items() if posixpath.splitext(rel)[1] in RULE_SUFFIXES}
+    return rule_blobs(list_blobs(top, commit, folders), folders, skip)
 
 
 class Periods:
@@ -117,7 +116,7 @@ class Periods:
             try:
                 for commit in (span.start, span.end.sha):
                     if commit not in states:
-                        states[commit] = _state(self.top, commit, self.folders)
+                        states[commit] = _state(self.top, commit, self.folders, self.side.inside(self.side.settings.not_rules()))
             except GitError:
                 limits.append(f"{span.label} is left out: this clone does not hold its commits")
                 continue

@@ -9,7 +9,6 @@ Rule files with the same bytes on both sides are parsed once (or taken from the 
 from __future__ import annotations
 
 import os
-import posixpath
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from atc.kinds import folder_kinds
 from atc.link import link
 from atc.load.knowledge_base import load_knowledge_base
 from atc.load.remembered import parse_files, parse_remembered
-from atc.load.rules import RULE_SUFFIXES, find_files, finish_rules
+from atc.load.rules import find_files, finish_rules, rule_blobs
 from atc.model import KnowledgeBase, Problem, Rule
 from atc.settings import ConfigError, Settings, default_settings, load_config_file
 
@@ -118,14 +117,15 @@ def at_revision(top: Path, rev: str, dest: Path, config: str | None) -> Side:
     others = [p for key in _folder_keys(rules=False) for p in settings.folders(key)] + (
         [settings.attack_snapshot] if settings.attack_snapshot else []
     )
-    extract(top, commit, side.inside(tuple(others)), root)
+    pipelines = [settings.base_dir / spec for entry in settings.target_entries for spec in entry.pipelines]  # the team's files
+    extract(top, commit, side.inside(tuple(others + pipelines)), root)
     return side
 
 
 def _rule_blobs(top: Path, side: Side) -> dict[str, str]:
     """A revision's rule files (repository path -> blob id) below its rule folders."""
-    blobs = list_blobs(top, side.commit or "", side.inside(side.settings.rules))
-    return {rel: blob for rel, blob in blobs.items() if posixpath.splitext(rel)[1] in RULE_SUFFIXES}
+    folders = side.inside(side.settings.rules)
+    return rule_blobs(list_blobs(top, side.commit or "", folders), folders, side.inside(side.settings.not_rules()))
 
 
 def _moved(problem: Problem, source: Side, target: Side) -> Problem:
@@ -141,7 +141,7 @@ def load_pair(top: Path, base: Side, head: Side, jobs: int) -> tuple[KnowledgeBa
     head_problems: list[Problem] = []
     base_blobs = _rule_blobs(top, base)
     if head.commit is None:
-        head_files = {head.rel(p): p for p in find_files(head.settings.rules, head_problems, "rule")}
+        head_files = {head.rel(p): p for p in find_files(head.settings.rules, head_problems, "rule", head.settings.not_rules())}
         differ = changed_paths(
             top, base.commit or "", sorted(set(base.inside(base.settings.rules)) | set(head.inside(head.settings.rules)))
         )

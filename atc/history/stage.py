@@ -16,7 +16,7 @@ from atc.history.periods import Periods, month_spans, tag_spans
 from atc.history.revision import Side, real_folders
 from atc.history.rules import RuleHistories, repository_paths
 from atc.history.versions import RuleVersions
-from atc.load.rules import RULE_SUFFIXES
+from atc.load.rules import rule_blobs
 from atc.model import KnowledgeBase, Problem, Rule
 from atc.settings import Settings
 
@@ -80,7 +80,7 @@ def read_history(kb: KnowledgeBase, settings: Settings, targets: list[Target]) -
         return None
     shallow = shallow_boundary(top)
     log = read_log(top, folders, history.depth)
-    head = {rel: blob for rel, blob in list_blobs(top, "HEAD", folders).items() if rel.endswith(RULE_SUFFIXES)}
+    head = rule_blobs(list_blobs(top, "HEAD", folders), folders, side.inside(side.settings.not_rules()))
     versions = RuleVersions(top, kb, settings.cache_dir, committed(kb, top, folders, head))
     cache = ConversionCache(settings.cache_dir)
     try:

@@ -21,6 +21,7 @@ class Loading:
     cache_dir: Path | None = None  # where a loader may remember what it parsed; None: no cache is read or written
     jobs: int = 1  # processes a loader may parse in
     progress: Progress | None = None
+    not_rules: tuple[Path, ...] = ()  # folders and files inside the rule folders that hold no rule (Settings.not_rules)
 
 
 def load_knowledge_base(
@@ -35,7 +36,7 @@ def load_knowledge_base(
     """Stage 1: read every input; bad files become problems. given: items already loaded, by kind name (not read again);
     remember=False neither reads nor writes the cache; only: the kinds to read (with those they need), not every one."""
     problems = [] if problems is None else problems
-    loading = Loading(dict(given or {}), settings.cache_dir if remember else None, settings.jobs, progress)
+    loading = Loading(dict(given or {}), settings.cache_dir if remember else None, settings.jobs, progress, settings.not_rules())
     wanted = _with_needs(only) if only is not None else set(KINDS)
     for kind in in_order():
         if kind.loader is not None and kind.name in wanted and kind.name not in loading.loaded:

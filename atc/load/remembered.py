@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from atc.common.cache import Store, code_digest, digest
@@ -64,10 +64,15 @@ def parse_remembered(paths: list[Path], cache_dir: Path, jobs: int, prune: bool 
 
 
 def load_rules_remembered(
-    dirs: Iterable[Path], problems: list[Problem], cache_dir: Path, progress: Progress | None = None, jobs: int = 1
+    dirs: Iterable[Path],
+    problems: list[Problem],
+    cache_dir: Path,
+    progress: Progress | None = None,
+    jobs: int = 1,
+    skip: Collection[Path] = (),
 ) -> list[Rule]:
     """Every valid Sigma rule below the folders, as load_rules gives them, parsing only new or changed files (in `jobs` processes)."""
-    paths = find_files(dirs, problems, "rule")
+    paths = find_files(dirs, problems, "rule", skip)
     if progress:
         progress.expect(len(paths))
     rules: list[Rule] = []
@@ -83,5 +88,5 @@ def load_rules_remembered(
 def load_rule_kind(dirs: Iterable[Path], problems: list[Problem], loading: Loading) -> list[Rule]:
     """The rule kind's loader: through the memo when the build keeps a cache, else every file parsed."""
     if loading.cache_dir is None:
-        return load_rules(dirs, problems)
-    return load_rules_remembered(dirs, problems, loading.cache_dir, loading.progress, loading.jobs)
+        return load_rules(dirs, problems, loading.not_rules)
+    return load_rules_remembered(dirs, problems, loading.cache_dir, loading.progress, loading.jobs, loading.not_rules)

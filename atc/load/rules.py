@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,10 +15,12 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import SigmaNumber, SigmaString
 
+from atc.common.resources import DOCS_MANIFEST, SITE_MARKER
 from atc.load.aggregation import is_aggregation
 from atc.load.documents import aggregation_rule, collection_documents, correlation_rule, filter_rule, rejected_rule
 from atc.load.yamlfile import MAX_DEPTH, one_line, parse_yaml_documents, per_file, read_text, type_name
 from atc.model import LogSource, Problem, Rule
+from atc.settings.model import CONFIG_NAME
 
 __all__ = ["find_files", "finish_rules", "load_file", "load_rules", "one_line", "recognise", "safe_slug"]
 
@@ -40,22 +43,66 @@ def recognise(head: str) -> bool:
     return _RULE_KEY.search(head) is not None
 
 
-def find_files(dirs: Iterable[Path], problems: list[Problem], kind: str) -> list[Path]:
-    """Every YAML file below the given folders (symbolic links to folders are not followed), sorted; a missing folder is a Problem."""
+def find_files(dirs: Iterable[Path], problems: list[Problem], kind: str, skip: Collection[Path] = ()) -> list[Path]:
+    """Every YAML file below the given folders (symbolic links to folders are not followed), sorted; a missing folder is a
+    Problem. Left out: the folders and files in `skip` (Settings.not_rules), hidden folders and the folders atc built."""
     found: set[Path] = set()
+    skipped = {path.absolute() for path in skip}
     for folder in dirs:
         if folder.is_file():
             found.add(folder)
         elif folder.is_dir():
             root = folder.resolve()
-            for parent, _, names in os.walk(folder):
+            for parent, folders, names in os.walk(folder):
+                folders[:] = [name for name in folders if not _not_rules(Path(parent, name), skipped)]
                 for name in names:
                     path = Path(parent, name)
-                    if path.suffix in RULE_SUFFIXES and utf8_name(path, problems, kind) and inside(path, root, problems, kind):
+                    if path.absolute() in skipped or name == CONFIG_NAME:  # another input, or atc's settings: `rules: .` holds them
+                        continue
+                    if path.suffix != path.suffix.lower() and path.suffix.lower() in RULE_SUFFIXES:  # Rule.YML: read by none
+                        message = f"not read: atc (like sigma-cli) reads files ending .yml or .yaml, not {path.suffix}; rename it"
+                        problems.append(Problem(str(path), kind, message, severity="warning"))
+                    elif path.suffix in RULE_SUFFIXES and utf8_name(path, problems, kind) and inside(path, root, problems, kind):
                         found.add(path)  # special files: read_text reports them
         else:
             problems.append(Problem(str(folder), kind, "folder not found"))
     return sorted(found)
+
+
+def _not_rules(folder: Path, skipped: set[Path]) -> bool:
+    """A folder below a rule folder that holds no rules: another input's, a hidden one (.git, .github, .venv, .atc-cache,
+    as `atc init` skips them) or one atc built (docs/, site/: their exports are YAML too)."""
+    return (
+        folder.name.startswith(".")
+        or folder.absolute() in skipped
+        or (folder / SITE_MARKER).is_file()
+        or (folder / DOCS_MANIFEST).is_file()
+    )
+
+
+def rule_blobs(blobs: dict[str, str], folders: list[str], skip: list[str]) -> dict[str, str]:
+    """Of a revision's files below the rule folders (repository path -> blob id; folders and skip as repository paths,
+    "." the top), those find_files reads in a working tree: YAML, not atc.yml, not in skip (Settings.not_rules), not below
+    a hidden folder or one atc built."""
+    built = {posixpath.dirname(rel) for rel in blobs if posixpath.basename(rel) in (SITE_MARKER, DOCS_MANIFEST)}
+    built |= {path for path in skip if path not in folders}
+
+    def read(rel: str, folder: str) -> bool:
+        top = "" if folder in ("", ".") else folder.rstrip("/") + "/"
+        if not rel.startswith(top):
+            return False
+        parents = rel[len(top) :].split("/")[:-1]
+        below = [top + "/".join(parents[: end + 1]) for end in range(len(parents))]
+        return not any(part.startswith(".") for part in parents) and not any(path in built for path in below)
+
+    return {
+        rel: blob
+        for rel, blob in blobs.items()
+        if posixpath.splitext(rel)[1] in RULE_SUFFIXES
+        and posixpath.basename(rel) != CONFIG_NAME
+        and rel not in skip
+        and any(read(rel, folder) for folder in folders)
+    }
 
 
 def utf8_name(path: Path, problems: list[Problem], kind: str) -> bool:
@@ -77,9 +124,9 @@ def inside(path: Path, root: Path, problems: list[Problem], kind: str) -> bool:
     return False
 
 
-def load_rules(dirs: Iterable[Path], problems: list[Problem]) -> list[Rule]:
-    """Every valid Sigma rule below the folders; each bad file becomes one Problem."""
-    rules = [rule for path in find_files(dirs, problems, "rule") for rule in load_file(path, problems)]
+def load_rules(dirs: Iterable[Path], problems: list[Problem], skip: Collection[Path] = ()) -> list[Rule]:
+    """Every valid Sigma rule below the folders (those in `skip` left out); each bad file becomes one Problem."""
+    rules = [rule for path in find_files(dirs, problems, "rule", skip) for rule in load_file(path, problems)]
     finish_rules(rules, problems)
     return rules
 

@@ -109,10 +109,11 @@ class LinkFilters:
 
     @pass_context
     def data_component_item(self, context: Context, component_id: str, prefix: str | None = None) -> Markup:
-        """A data component's link with its name."""
+        """A data component's link with its name; an id the snapshot does not hold (an environment's typo) has no page to link."""
         component = self.attack.data_components.get(component_id)
-        name = f": {md_text(component.name)}" if component else ""
-        return Markup(f"[{md_text(component_id)}{name}]({_href(context, 'data_component', component_id, prefix)})")
+        if component is None:
+            return Markup(f"{md_text(component_id)} (not in ATT&amp;CK {md_text(self.version)})")
+        return Markup(f"[{md_text(component_id)}: {md_text(component.name)}]({_href(context, 'data_component', component_id, prefix)})")
 
     @pass_context
     def detection_item(self, context: Context, ref: DetectionRef, prefix: str | None = None) -> Markup:

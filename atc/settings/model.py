@@ -87,6 +87,15 @@ class Settings:
             return getattr(self, key)
         return dict(self.kind_folders).get(key, ())
 
+    def not_rules(self) -> tuple[Path, ...]:
+        """What may lie inside a rule folder but holds no rule: the other kinds' folders, atc.yml, the outputs, the team's
+        templates, mkdocs.yml, events, ATT&CK snapshot and pipeline files (a team's `rules: .` or its Data Needed under
+        its rule folder)."""
+        folders = [path for key in kind_keys() if key != "rules" for path in self.folders(key)]
+        pipelines = [self.base_dir / spec for entry in self.target_entries for spec in entry.pipelines if (self.base_dir / spec).exists()]
+        singles = [self.docs_dir, self.site_dir, self.cache_dir, self.templates_dir, self.mkdocs_config, self.events, self.attack_snapshot]
+        return tuple(path for path in (*folders, *singles, *pipelines, self.base_dir / CONFIG_NAME) if path is not None)
+
     def with_folders(self, key: str, paths: tuple[Path, ...]) -> Settings:
         """These settings with a kind's folders replaced."""
         if key in SETTINGS_FIELDS:
@@ -127,7 +136,7 @@ def find_config(explicit: Path | None, cwd: Path) -> Path | None:
     if explicit is not None:
         if not explicit.is_file():
             raise ConfigError(f"{explicit}: configuration file not found")
-        return explicit
+        return explicit.absolute()  # its folder's paths as when found by looking up: the same cache keys and messages
     for folder in (cwd, *cwd.parents):
         candidate = folder / CONFIG_NAME
         if candidate.is_file():

@@ -171,7 +171,15 @@ _OTHERS = (
         Bool(),
         "exit with status 1 when any problem was found",
         False,
-        (Option(("--strict",), KB_COMMANDS, "exit with status 1 when any problem was found", sets=True),),
+        (
+            Option(("--strict",), ("build", "check"), "exit with status 1 when any problem was found", sets=True),
+            Option(
+                ("--strict",),
+                ("serve",),
+                "fail a site build on any mkdocs warning (a rebuild keeps the last good site served)",
+                sets=True,
+            ),
+        ),
     ),
     Setting(
         "repo_url",

@@ -10,7 +10,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MANIFEST = ".atc-generated.json"  # dot file: mkdocs leaves it out of the site
+from atc.common.resources import DOCS_MANIFEST
+
+MANIFEST = DOCS_MANIFEST  # docs/'s marker: the pages atc generated there
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from atc.common.resources import SITE_MARKER
 from atc.site.docs_writer import MANIFEST  # docs/'s marker: the pages atc generated there
 
-SITE_MARKER = ".atc-site"  # in every site/ atc builds: only a folder holding it is replaced
 _STAGING = ".atc-new-"  # .docs.atc-new-<pid>-<random>: a build's staging folder
 _BACKUP = ".atc-old"  # .docs.atc-old: the previous tree during a non-atomic swap
 _RENAME_EXCHANGE = 2  # linux/fs.h

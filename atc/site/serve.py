@@ -100,9 +100,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def serve(
-    load_settings: Callable[[], Settings], address: str, config_file: Path | None, stream: TextIO = sys.stderr, verbose: bool = False
+    load_settings: Callable[[], Settings], address: str, config_file: Path | None, stream: TextIO | None = None, verbose: bool = False
 ) -> int:
-    """Build once, then serve the site on address and rebuild (incrementally) whenever a watched input changes."""
+    """Build once, then serve the site on address and rebuild (incrementally) whenever a watched input changes; 1 when
+    the first build makes no site."""
     import watchdog.events
     from mkdocs.livereload import LiveReloadServer
     from watchdog.observers import Observer
@@ -125,6 +126,7 @@ def serve(
         watchdog.events.DirMovedEvent,
         watchdog.events.DirDeletedEvent,
     ]
+    stream = stream or sys.stderr  # the one of the moment (a test's capture), not the one at import
     host, port = parse_address(address)
     check_listen(host, port)
     settings = load_settings()
@@ -153,7 +155,12 @@ def serve(
             pause.daemon = True
             pause.start()
 
-    build()
+    try:
+        build()
+    except (SiteBuildError, OutputError, OSError) as exc:  # no site to serve yet: one line and exit status 1, as atc build says it
+        for line in _lines(exc):
+            print(f"atc: {line}", file=stream)
+        return 1
     site = settings.site_dir.resolve()
     outputs = [str(folder.resolve()) for folder in (settings.docs_dir, settings.site_dir, settings.cache_dir)]
 

@@ -28,7 +28,7 @@ import re
 import sqlite3
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -224,14 +224,16 @@ def json_line(event: Event) -> str:
 
 def run_grep(query: str, events: list[Event], rule: Rule) -> set[str]:
     """Run the grep command line with the events as JSON lines on its input."""
-    lines = {json_line(event): event.name for event in events}
+    lines: dict[str, list[str]] = {}  # events of equal content are one line, each of them matched when it is
+    for event in events:
+        lines.setdefault(json_line(event), []).append(event.name)
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
     if "\0" in query:
         raise VerifyError("the grep query holds a NUL character, which no command line can carry")
     run = subprocess.run(["sh", "-c", query], input="\n".join(lines) + "\n", capture_output=True, text=True, env=env, timeout=time_left())
     if run.returncode > 1:
         raise VerifyError(f"grep exited with status {run.returncode}: {' '.join(run.stderr.split())}")
-    return {lines[line] for line in run.stdout.splitlines() if line in lines}
+    return {name for line in run.stdout.splitlines() for name in lines.get(line, ())}
 
 
 def _regexp(pattern: str, value: object) -> bool:
@@ -357,12 +359,13 @@ def check(rule: Rule, target: str, events: RuleEvents) -> Outcome:
     conversion = rule.conversions.get(target)
     if conversion is None or conversion.status != "ok" or conversion.query is None:
         return Outcome(name, target, "not-convertible", detail=(conversion.error or "") if conversion else "not converted")
+    sides = {"positive": events.positive, "negative": events.negative}  # a file name may be on both sides: run by side/name
     try:
-        matched = run_query(target, conversion.query, events.positive + events.negative, rule)
+        matched = run_query(target, conversion.query, [replace(e, name=f"{side}/{e.name}") for side, of in sides.items() for e in of], rule)
     except VerifyError as exc:
         return Outcome(name, target, "failed", len(events.positive), len(events.negative), " ".join(str(exc).split()))
-    problems = [f"positive {e.name} not matched" for e in events.positive if e.name not in matched]
-    problems += [f"negative {e.name} matched" for e in events.negative if e.name in matched]
+    problems = [f"positive {e.name} not matched" for e in events.positive if f"positive/{e.name}" not in matched]
+    problems += [f"negative {e.name} matched" for e in events.negative if f"negative/{e.name}" in matched]
     status: Status = "failed" if problems else "passed"
     return Outcome(name, target, status, len(events.positive), len(events.negative), "; ".join(problems))
 
@@ -376,19 +379,20 @@ def bad_event_files(rules: list[Rule], events_dir: Path) -> list[tuple[str, str]
     return bad
 
 
-def verify_rules(rules: list[Rule], events_dir: Path, targets: list[str]) -> VerifyReport:
-    """Check every converted rule that has events; record each outcome in the rule's `verification`."""
+def verify_rules(rules: list[Rule], events_dir: Path | None, targets: list[str]) -> VerifyReport:
+    """Check every converted rule that has events (None: there is no events folder, so none has); record each outcome
+    in the rule's `verification`."""
     unknown = [t for t in targets if t not in RUNNERS]
     if unknown:
         raise VerifyError(f"cannot run target(s) {', '.join(unknown)} here; verifiable: {', '.join(RUNNERS)}")
-    if not events_dir.is_dir():
+    if events_dir is not None and not events_dir.is_dir():
         raise VerifyError(f"{events_dir}: events folder not found")
     report = VerifyReport(list(targets))
     ids = {rule.id for rule in rules}
-    report.orphans = sorted(p.name for p in events_dir.iterdir() if p.is_dir() and p.name not in ids)
+    report.orphans = sorted(p.name for p in events_dir.iterdir() if p.is_dir() and p.name not in ids) if events_dir else []
     for rule in rules:
-        folder = events_dir / rule.id
-        events = load_events(folder, report.bad_events) if rule.id and folder.is_dir() else RuleEvents([], [])
+        folder = events_dir / rule.id if events_dir and rule.id else None
+        events = load_events(folder, report.bad_events) if folder and folder.is_dir() else RuleEvents([], [])
         for target in targets:
             if not events.positive and not events.negative:
                 report.outcomes.append(Outcome(str(rule.path), target, "no-events"))
