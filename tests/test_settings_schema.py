@@ -328,3 +328,24 @@ def test_serve_strict_help_says_what_it_does(capsys: pytest.CaptureFixture[str])
     """atc serve never exits on problems: its --strict makes mkdocs warnings fail a site build, as its help now says."""
     text = " ".join(help_text("serve", capsys).split("atc.yml keys")[0].split())
     assert "--strict fail a site build on any mkdocs warning" in text and "exit with status 1" not in text
+
+
+def test_every_path_setting_reads_a_leading_tilde_as_the_home_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rules: ~/detections` in atc.yml (or `--rules=~/x`, which no shell expands) names the home folder, not a folder called ~."""
+    home = tmp_path / "home"
+    (home / "kb").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    parser = build_parser()
+    checked = 0
+    for setting in schema():
+        if not isinstance(setting.value, (PathValue, PathList)):
+            continue
+        value = ["~/kb"] if isinstance(setting.value, PathList) else "~/kb"
+        (tmp_path / "atc.yml").write_text(yaml.safe_dump({"rules": "~/kb", setting.key: value}), encoding="utf-8")
+        settings_read = settings_from_args(parser.parse_args(["build"]), tmp_path, check=False)
+        read = getattr(settings_read, setting.key)
+        assert read in (home / "kb", (home / "kb",)), (setting.key, read)
+        checked += 1
+    assert checked >= 5
+    from_option = settings_from_args(parser.parse_args(["build", "--rules=~/kb"]), tmp_path, check=False)
+    assert from_option.rules == (home / "kb",)

@@ -36,7 +36,9 @@ class Where:
         return replace(self, key=f"{self.key}.{key}" if self.key else key)
 
     def path(self, text: str) -> Path:
-        return self.folder / text if self.folder else Path(text)
+        """The path a value names: `~` is the home folder, as in a shell; relative to atc.yml's folder when written there."""
+        path = Path(text).expanduser()
+        return self.folder / path if self.folder else path
 
 
 @dataclass(frozen=True)
