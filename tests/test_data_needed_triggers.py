@@ -211,13 +211,18 @@ def test_wrong_types_are_problems_and_the_rest_loads(tmp_path):
         "title: DN_1302_good\nlogsource: {product: windows, service: security}\nevent_ids: [4624]\nfields: [LogonType]\n",
     )
     write(tmp_path / "f_duplicate.yml", "title: DN_1302_good\n")
+    write(tmp_path / "g_mapping_in_fields.yml", "title: DN_1303_mapping\nfields:\n  - Image\n  - CommandLine: x\n")
     problems: list[Problem] = []
     items = load_data_needed([tmp_path], problems)
     assert list(items) == ["DN_1302_good"]
     assert items["DN_1302_good"].event_ids == [4624]
     by_file = {Path(p.path).name: p.message for p in problems}
     assert "'title' must be text" in by_file["a_bad_title.yml"]
-    assert "'fields' must be a list of text" in by_file["b_bad_fields.yml"]
+    assert "'fields' must be a list of text (one '- item' line each), not text" in by_file["b_bad_fields.yml"]
+    assert (
+        "'fields' must be a list of text (one '- item' line each), not a list whose item 2 is a mapping"
+        in by_file["g_mapping_in_fields.yml"]
+    )
     assert "'logsource' must be a mapping" in by_file["c_bad_logsource.yml"]
     assert "expected a mapping" in by_file["d_list.yml"]
     assert "duplicate Data Needed id DN_1302_good" in by_file["f_duplicate.yml"]

@@ -282,3 +282,20 @@ def test_atc_diff_shows_what_a_filter_change_does_to_the_rules_it_applies_to(tmp
     }  # the filter, its rule, the correlation using that rule
     assert '+source="WinEventLog:Security" EventCode=4625 NOT Workstation="JUMPHOST"' in changed["Failed logon"]["queries"][0]["diff"]
     assert changed["Exclude admin host"]["queries"] == []  # a filter has no query of its own
+
+
+@pytest.mark.parametrize(
+    ("tags", "found"),
+    [
+        ("attack.t1059", "text"),
+        ("[attack.t1059, {attack: t1003}]", "a list whose item 2 is a mapping"),
+        ("[[attack.t1059]]", "a list whose item 1 is a list"),
+    ],
+)
+def test_a_list_field_holding_something_else_says_what_and_where(tmp_path, tags, found):
+    (tmp_path / "r.yml").write_text(
+        f"title: T\ntags: {tags}\nlogsource: {{product: windows}}\ndetection: {{sel: {{a: b}}, condition: sel}}\n", encoding="utf-8"
+    )
+    problems: list[Problem] = []
+    load_rules([tmp_path], problems)
+    assert [problem.message for problem in problems] == [f"'tags' must be a list of text values (one '- item' line each), not {found}"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from atc.load.rules import EVENT_ID_TEXT, find_files, safe_slug
-from atc.load.yamlfile import read_yaml, type_name
+from atc.load.yamlfile import list_found, read_yaml, type_name
 from atc.model import Problem
 
 PLACEHOLDERS = ("", "none", "null", "n/a")  # ATC writes "None" where it has nothing to say
@@ -36,7 +36,7 @@ def text_list(data: dict, key: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value if item is not None):
-        raise FieldError(f"'{key}' must be a list of text (one '- item' line each), not {type_name(value)}")
+        raise FieldError(f"'{key}' must be a list of text (one '- item' line each), not {list_found(value)}")
     return [item.strip() for item in value if item is not None and item.strip().lower() not in PLACEHOLDERS]
 
 

@@ -18,7 +18,7 @@ from sigma.types import SigmaNumber, SigmaString
 from atc.common.resources import DOCS_MANIFEST, SITE_MARKER
 from atc.load.aggregation import is_aggregation
 from atc.load.documents import aggregation_rule, collection_documents, correlation_rule, filter_rule, rejected_rule
-from atc.load.yamlfile import MAX_DEPTH, one_line, parse_yaml_documents, per_file, read_text, type_name
+from atc.load.yamlfile import MAX_DEPTH, list_found, one_line, parse_yaml_documents, per_file, read_text, type_name
 from atc.model import LogSource, Problem, Rule
 from atc.settings.model import CONFIG_NAME
 
@@ -255,8 +255,7 @@ def _shape_error(data: object) -> str | None:
     for key in _LIST_KEYS:
         value = data.get(key)
         if value is not None and not (isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value)):
-            found = "a list with an item that is not text" if isinstance(value, list) else type_name(value)
-            return f"'{key}' must be a list of text values (one '- item' line each), not {found}"
+            return f"'{key}' must be a list of text values (one '- item' line each), not {list_found(value, (str, int, float))}"
     fields = data.get("fields")
     if fields is not None and not (isinstance(fields, list) and all(isinstance(name, str) for name in fields)):
         return "'fields' must be a list of field names (one '- Name' line each)"

@@ -49,6 +49,14 @@ def type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def list_found(value: Any, allowed: tuple[type, ...] = (str,)) -> str:
+    """What a value meant as a list of text is, for a message: its type, or which item of the list is not text."""
+    if not isinstance(value, list):
+        return type_name(value)
+    number, item = next(((n, v) for n, v in enumerate(value, 1) if v is not None and not isinstance(v, allowed)), (0, None))
+    return f"a list whose item {number} is {type_name(item)}" if number else "a list"
+
+
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """An exception's message on one line, trimmed."""
     text = " ".join(str(exc).split()) or type(exc).__name__
