@@ -351,3 +351,35 @@ def test_data_needed_inside_the_rule_folder_as_atc_init_finds_it_is_not_read_as_
     assert main(["check"]) == 0
     err = capsys.readouterr().err
     assert "[rule]" not in err and "check: 2 rules, 1 Data Needed" in err, err
+
+
+def test_the_pre_commit_hook_runs_atc_check_over_the_repository_and_fails_on_a_broken_rule(repo, capsys):
+    """What pre-commit runs for `id: atc-check`: its entry and the README's args, no file names, when a matching file changes."""
+    import re
+    import shlex
+
+    from atc.settings import REPO_ROOT
+
+    hooks = yaml.safe_load((REPO_ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    hook = next(hook for hook in hooks if hook["id"] == "atc-check")
+    assert hook["language"] == "python" and hook["pass_filenames"] is False
+    command, *args = shlex.split(hook["entry"])
+    assert command == "atc"  # the console script pyproject.toml installs
+    committed = ["rules/win/a.yml", "data_needed/DN_1.yaml", "atc.yml", "templates/rule.md.j2", "events/a/positive/1.json"]
+    assert all(re.search(hook["files"], name) for name in committed)
+    assert not any(re.search(hook["files"], name) for name in ["logo.png", "bench/run.py"])
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert "- id: atc-check\n        args: [--strict]" in readme
+
+    (repo / "rules").mkdir()
+    rule = "title: Whoami run\nid: 6f0e2a52-1d3c-4d8e-9b1a-0c2d3e4f5a6b\nstatus: test\ndescription: whoami\nauthor: us\ndate: 2026-11-30\n"
+    rule += (
+        "logsource: {category: process_creation, product: windows}\ndetection: {sel: {Image|endswith: '\\\\whoami.exe'}, condition: sel}\n"
+    )
+    (repo / "rules" / "proc_creation_win_whoami_run.yml").write_text(rule + "level: low\n", encoding="utf-8")
+    (repo / "atc.yml").write_text("rules: rules\n", encoding="utf-8")
+    assert main([*args, "--strict"]) == 0, capsys.readouterr().err
+    assert "check: 1 rules" in capsys.readouterr().err
+    (repo / "rules" / "broken.yml").write_text("title: [unclosed\n", encoding="utf-8")
+    assert main([*args, "--strict"]) == 1
+    assert "rules/broken.yml:2: error" in capsys.readouterr().err
