@@ -17,7 +17,7 @@ import pytest
 
 from atc.commands import main
 from atc.settings import REPO_ROOT, ConfigError, default_settings
-from atc.site.serve import awaited_paths, ignored, parse_address, watched_paths
+from atc.site.serve import awaited_paths, changed_between, ignored, input_state, parse_address, watched_paths
 
 
 def test_address_is_host_and_port_as_mkdocs_takes_it() -> None:
@@ -183,6 +183,48 @@ def test_a_commit_while_serving_updates_the_rule_history(tmp_path: Path) -> None
         )
         text = urllib.request.urlopen(page, timeout=10).read()
         assert b"Lower it" in text and b"not committed" not in text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_input_state_sees_files_created_changed_and_deleted_but_not_outputs_or_hidden_files(tmp_path: Path) -> None:
+    rules, docs = tmp_path / "rules", tmp_path / "rules" / "docs"
+    (rules / "sub").mkdir(parents=True)
+    docs.mkdir()
+    kept, edited, deleted = rules / "kept.yml", rules / "sub" / "edited.yml", rules / "deleted.yml"
+    for path in (kept, edited, deleted):
+        path.write_text("title: a\n", encoding="utf-8")
+    config = tmp_path / "atc.yml"
+    config.write_text("rules: rules\n", encoding="utf-8")
+    outputs = [str(docs)]
+    before = input_state([rules, config], outputs)
+    assert set(before) == {str(kept), str(edited), str(deleted), str(config)}
+    edited.write_text("title: longer\n", encoding="utf-8")
+    deleted.unlink()
+    (rules / "new.yml").write_text("title: n\n", encoding="utf-8")
+    (docs / "page.md").write_text("x", encoding="utf-8")  # the build's output
+    (rules / ".edited.yml.swp").write_text("x", encoding="utf-8")  # an editor's
+    assert changed_between(before, input_state([rules, config], outputs)) == sorted([str(edited), str(deleted), str(rules / "new.yml")])
+
+
+def test_an_edit_saved_during_the_first_build_is_built_once_serving(tmp_path: Path) -> None:
+    """No watcher runs while the first build does: what was saved meanwhile is found when watching begins, and built."""
+    (tmp_path / "rules").mkdir()
+    rule = tmp_path / "rules" / "win_security_susp_psexec_execution.yml"
+    shutil.copy(REPO_ROOT / "rules/windows/security/win_security_susp_psexec_execution.yml", rule)
+    (tmp_path / "atc.yml").write_text(
+        "rules: rules\ntargets: [splunk]\njobs: 1\nexports: false\nhistory: {enabled: false}\n", encoding="utf-8"
+    )
+    server, port, log = _serve(tmp_path)
+    try:
+        _wait_for(log, "load:", 0)  # the first build has read the rule and goes on to convert it and build the site
+        rule.write_text(rule.read_text(encoding="utf-8").replace("title: ", "title: During "), encoding="utf-8")
+        _wait_for(log, "serve: http://", 0)
+        written = _wait_for(log, "reloading the browsers", log.read_text(encoding="utf-8").index("serve: http://"))
+        assert "Traceback" not in written
+        page = f"http://127.0.0.1:{port}/Detection_Rules/win_security_susp_psexec_execution/"
+        assert b"During Suspicious" in urllib.request.urlopen(page, timeout=10).read()
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -78,6 +78,34 @@ def ignored(path: str, root: str, outputs: list[str]) -> bool:
     return any(part.startswith(".") for part in Path(relative).parts if part != "..")
 
 
+def input_state(paths: list[Path], outputs: list[str]) -> dict[str, tuple[int, int]]:
+    """Each input file below the watched paths with its modification time and size (outputs and hidden files left out):
+    what changed between two looks, for the edits no watcher saw (made during the first build, before watching began)."""
+    state: dict[str, tuple[int, int]] = {}
+    for root in map(str, paths):
+        for path in _files(root, outputs):
+            with contextlib.suppress(OSError):  # deleted meanwhile: absent from this look
+                found = os.stat(path)
+                state[path] = (found.st_mtime_ns, found.st_size)
+    return state
+
+
+def _files(root: str, outputs: list[str]) -> list[str]:
+    """The input files of a watched path: itself when a file, else every file below it that is not ignored."""
+    if not os.path.isdir(root):
+        return [root]
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [name for name in subfolders if not ignored(os.path.join(folder, name), root, outputs)]
+        found.extend(path for name in files if not ignored(path := os.path.join(folder, name), root, outputs))
+    return found
+
+
+def changed_between(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    """The files created, changed or deleted from one input_state to the next."""
+    return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+
+
 def _lines(exc: Exception) -> list[str]:
     """What a failed round says, as the command line says it: an unreadable or unwritable file's name and reason, else the message's lines."""
     if isinstance(exc, OSError) and exc.filename:
@@ -134,6 +162,8 @@ def serve(
         raise ConfigError("atc serve builds the site: drop --no-site / build_site: false")
 
     session = LiveBuild(load_settings, stream)
+    outputs = [str(folder.resolve()) for folder in (settings.docs_dir, settings.site_dir, settings.cache_dir)]
+    before_first = input_state(watched_paths(settings, config_file), outputs)  # edits during the first build: seen once watching
 
     def build() -> None:
         started = time.perf_counter()
@@ -162,7 +192,6 @@ def serve(
             print(f"atc: {line}", file=stream)
         return 1
     site = settings.site_dir.resolve()
-    outputs = [str(folder.resolve()) for folder in (settings.docs_dir, settings.site_dir, settings.cache_dir)]
 
     class Server(LiveReloadServer):
         """mkdocs' live reload server, ignoring changes in the folders the build writes."""
@@ -238,6 +267,10 @@ def serve(
                 isinstance(getattr(e, "_snapshot", None), EmptyDirectorySnapshot) for e in self.observer.emitters
             ):
                 time.sleep(0.05)
+            missed = changed_between(before_first, input_state(watched_paths(settings, config_file), outputs))
+            if missed:  # saved while the first build ran, before any watcher looked
+                session.changed(missed)
+                self.another_round()
             print(f"serve: {self.url} (Ctrl-C stops); watching {len(self._watched_paths)} inputs", file=stream, flush=True)
             self.serve_thread.start()
             self._build_loop()
