@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import replace
@@ -12,8 +13,9 @@ import pytest
 
 from atc.commands import main
 from atc.engine import run_build
+from atc.history.diff import DiffReport, FieldChange, QueryDiff, RuleChange, RuleRef
 from atc.history.gitrev import GitError, blob_id
-from atc.render.diff_report import MARKER
+from atc.render.diff_report import MARKER, to_markdown
 from atc.settings import REPO_ROOT, load_config_file
 
 TARGETS = "splunk,esql"  # esql cannot express keyword (field-less) detections; splunk can
@@ -526,3 +528,52 @@ def test_a_changed_pipeline_file_of_a_team_target_shows_in_every_query_it_change
     (query,) = changed["rules/windows/certutil.yml"]["queries"]
     assert query["target"] == "ours" and "-process.path=" in query["diff"] and "+proc.image=" in query["diff"]
     assert report["added"] == report["removed"] == report["new_problems"] == []
+
+
+def _outside_code(text: str) -> str:
+    """The Markdown outside fenced code blocks (where GitHub finds mentions and issue references)."""
+    return "".join(part for index, part in enumerate(re.split(r"^```.*$", text, flags=re.MULTILINE)) if index % 2 == 0)
+
+
+def test_hostile_rule_text_mentions_no_one_and_references_no_issue(repo, capsys):
+    hostile = "'@acme/secops approved, fixes #1 and acme/rules#2, cc @root'"
+    write(
+        repo,
+        "rules/windows/@admin #3.yml",
+        ENCODED.replace("title: Encoded PowerShell", f"title: {hostile}").replace("11111111", "66666666"),
+    )
+    write(repo, "rules/windows/certutil.yml", CERTUTIL.replace("certutil fetches a file.", hostile))
+    assert main(["diff", "HEAD", "--jobs", "1"]) == 0
+    text = _outside_code(capsys.readouterr().out)
+    assert "acme/secops" in text and "rules/windows/" in text  # the rules are reported, only their signs neutralised
+    assert not re.search(r"(?<![\w&])@\w|(?<!&)#\d", text), text
+
+
+def _big_report(count: int) -> DiffReport:
+    report = DiffReport("main (0123456789ab)", "working tree", ["splunk"], count, 2 * count)
+    for index in range(count):
+        path, title = f"rules/rule_{index:04}.yml", f"Rule {index} | with ``` fences"
+        report.added.append(RuleRef(f"rules/new_{index:04}.yml", f"id-new-{index}", title))
+        query = "\n".join(f'+Image="*\\\\tool{line}.exe"' for line in range(20))
+        report.changed.append(
+            RuleChange(
+                path, f"id-{index}", title, path, [FieldChange("level", "low", "high")], [QueryDiff("splunk", f"@@ -1 +1 @@\n{query}")]
+            )
+        )
+    return report
+
+
+@pytest.mark.parametrize("count, limit", [(3, 60_000), (400, 60_000), (400, 8_000), (2_000, 3_000)])
+def test_a_report_kept_within_max_chars_is_whole_markdown_and_says_what_it_left_out(count, limit):
+    report = _big_report(count)
+    whole = to_markdown(report, REPO_ROOT / "templates")
+    text = to_markdown(report, REPO_ROOT / "templates", limit)
+    assert len(text) <= limit
+    assert text.startswith(MARKER + "\n") and f"### Rules changed ({count})" in text and f"### Rules added ({count})" in text
+    assert len(re.findall(r"^```", text, flags=re.MULTILINE)) % 2 == 0  # no code block left open
+    if len(whole) <= limit:
+        assert text == whole
+    else:
+        assert "left out to keep this report short" in text
+        assert all(line.startswith("|") or not line.startswith(("| ", "|:")) for line in text.splitlines())
+        assert text.endswith("_\n") or text.endswith("|\n")  # a whole note or table row last, not a cut one

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -82,7 +83,8 @@ def test_pull_request_check_runs_with_a_read_only_token():
 def test_comment_workflow_never_runs_pull_request_code():
     workflow = load("pr-comment.yml")
     assert triggers(workflow)["workflow_run"] == {"workflows": ["Pull request check"], "types": ["completed"]}
-    assert workflow["permissions"] == {"pull-requests": "write", "actions": "read"}
+    assert workflow["permissions"] == {}
+    assert workflow["jobs"]["comment"]["permissions"] == {"pull-requests": "write", "actions": "read"}
     used = [step.get("uses", "") for step in steps(workflow)]
     assert not any(item.startswith("actions/checkout@") for item in used)
     assert not any("run" in step for step in steps(workflow))
@@ -100,3 +102,27 @@ def test_pages_deploys_from_the_main_branch():
     assert any(step.get("uses") == "actions/upload-pages-artifact@v3" for step in workflow["jobs"]["build"]["steps"])
     checkout = next(step for step in workflow["jobs"]["build"]["steps"] if step.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["fetch-depth"] == 0  # the published rule history is whole, not a shallow clone's
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_permission_says_what_it_is_for(name):
+    text = (WORKFLOWS / name).read_text(encoding="utf-8")
+    granted = re.findall(r"^\s+(?:[a-z-]+): (?:read|write)\b.*$", text, flags=re.MULTILINE)
+    assert granted and all("  # " in line for line in granted), granted
+
+
+def test_the_comment_is_the_short_report_with_no_mention_issue_reference_or_image():
+    runs = "\n".join(step.get("run", "") for step in steps(load("pr-check.yml")))
+    limit = int(re.search(r'atc diff "\$BASE" --max-chars (\d+) --output kb-preview/comment\.md', runs).group(1))
+    assert limit <= 65_536 - 1_000  # room for the marker and the footer
+    script = next(step for step in steps(load("pr-comment.yml")) if "script" in step.get("with", {}))["with"]["script"]
+    assert "kb-preview/comment.md" in script and "report.slice(" not in script  # never cut mid-table or mid-code-block
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    start, end = script.index("report = report\n"), script.index("if (report.length > LIMIT)")
+    hostile = "@acme/secops fixes #1, acme/rules#2 ![](https://evil.invalid/p) <img src=x> &#34; a@b"
+    program = f"let report = {json.dumps(hostile)};\n{script[start:end]}\nprocess.stdout.write(report);"
+    shown = subprocess.run([node, "-e", program], capture_output=True, text=True, check=True).stdout
+    assert not re.search(r"(?<![\w&])@\w|(?<!&)#\d|!\[|<img", shown), shown
+    assert "&#34;" in shown

@@ -49,6 +49,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     diff.add_argument("--format", choices=("markdown", "json"), default="markdown", help="report format (default: markdown)")
     diff.add_argument("--output", "-o", type=Path, metavar="FILE", help="write the report to FILE (default: standard output)")
+    diff.add_argument(
+        "--max-chars",
+        type=int,
+        metavar="N",
+        help="keep the Markdown report within N characters (a pull-request comment: GitHub takes at most 65,536): the changed "
+        "rules beyond what fits are listed without their fields and queries, then lists are cut short, each saying how much is left out",
+    )
     add_settings_options(diff, "diff")
 
 
@@ -73,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     except GitError as exc:
         print(f"atc: {exc}", file=sys.stderr)
         return 2
-    text = to_json(report) if args.format == "json" else to_markdown(report, templates_dir())
+    text = to_json(report) if args.format == "json" else to_markdown(report, templates_dir(), args.max_chars)
     if args.output:
         try:
             args.output.write_text(text, encoding="utf-8")
