@@ -577,3 +577,25 @@ def test_a_report_kept_within_max_chars_is_whole_markdown_and_says_what_it_left_
         assert "left out to keep this report short" in text
         assert all(line.startswith("|") or not line.startswith(("| ", "|:")) for line in text.splitlines())
         assert text.endswith("_\n") or text.endswith("|\n")  # a whole note or table row last, not a cut one
+
+
+def test_a_removed_rule_that_another_rules_related_names_is_reported(repo, capsys):
+    related = "related:\n    - id: 44444444-0000-4000-8000-000000000004\n      type: similar\n"
+    write(repo, "rules/windows/encoded.yml", ENCODED + related)
+    commit(repo, "encoded names certutil")
+    git(repo, "mv", "rules/windows/certutil.yml", "rules/windows/lolbin_certutil.yml")  # moved: still linked
+    assert run_json(capsys, "HEAD")["relations_broken"] == []
+    git(repo, "rm", "-q", "-f", "rules/windows/lolbin_certutil.yml")
+    report = run_json(capsys, "HEAD")
+    assert report["relations_broken"] == [
+        {
+            "path": "rules/windows/encoded.yml",
+            "id": "11111111-0000-4000-8000-000000000001",
+            "title": "Encoded PowerShell",
+            "type": "similar",
+            "other_id": "44444444-0000-4000-8000-000000000004",
+            "other_title": "Certutil Download",
+        }
+    ]
+    assert main(["diff", "HEAD", "--jobs", "1"]) == 0
+    assert "| Encoded PowerShell | rules/windows/encoded.yml | similar | Certutil Download (44444444-" in capsys.readouterr().out

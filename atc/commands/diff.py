@@ -21,8 +21,9 @@ differ converts every rule, each side with its own.
 The report: rules added, removed, moved or renamed (matched by Sigma id, or by
 text when a rule has none), rules whose file no longer loads, and changed (the fields that differ, a unified diff
 of each target's query), conversions newly failing or working, new and fixed
-problems (`atc check`), ATT&CK techniques newly covered or uncovered, and Data
-Needed and triggers newly linked or no longer linked.
+problems (`atc check`), ATT&CK techniques newly covered or uncovered, Data
+Needed and triggers newly linked or no longer linked, and rules whose `related:`
+names a rule the change removes.
 
 examples:
   atc diff origin/main                 # origin/main against the working tree

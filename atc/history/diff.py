@@ -92,6 +92,18 @@ class ProblemEntry:
 
 
 @dataclass(frozen=True, order=True)
+class BrokenRelation:
+    """A rule's `related:` entry that named a rule of the knowledge base before the change and names none after it."""
+
+    path: str
+    id: str
+    title: str
+    type: str
+    other_id: str
+    other_title: str
+
+
+@dataclass(frozen=True, order=True)
 class Named:
     id: str
     name: str
@@ -123,6 +135,7 @@ class DiffReport:
     data_needed_lost: list[str] = field(default_factory=list)
     triggers_linked: list[Named] = field(default_factory=list)
     triggers_lost: list[Named] = field(default_factory=list)
+    relations_broken: list[BrokenRelation] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         """Whether the change leaves the knowledge base as it was."""
@@ -145,6 +158,7 @@ CHANGE_LISTS = (
     "data_needed_lost",
     "triggers_linked",
     "triggers_lost",
+    "relations_broken",
 )
 
 
@@ -274,6 +288,7 @@ def compare(
     head_problems = head_kb.problems + validate([new for _, new in changed] + added, head.settings.validator_exclusions)
     _problem_deltas(report, base, base_problems, head, head_problems)
     link_deltas(report, base_kb, head_kb)
+    report.relations_broken = broken_relations(base_kb, head, head_kb)
     return report
 
 
@@ -375,3 +390,20 @@ def link_deltas(report: DiffReport, base_kb: KnowledgeBase, head_kb: KnowledgeBa
     tr_before, tr_after = _trigger_names(base_kb), _trigger_names(head_kb)
     report.triggers_linked = sorted(Named(tid, tr_after[tid]) for tid in tr_after.keys() - tr_before.keys())
     report.triggers_lost = sorted(Named(tid, tr_before[tid]) for tid in tr_before.keys() - tr_after.keys())
+
+
+def broken_relations(base_kb: KnowledgeBase, head: Side, head_kb: KnowledgeBase) -> list[BrokenRelation]:
+    """The `related:` entries of head's rules that name no rule of head's knowledge base but named one of base's (a rule
+    the change removed, or whose id it changed): the rule page shows the id where it linked the rule."""
+    linked = {
+        (rule.id or rule.source_text, ref.type, ref.id): ref.title or ref.id
+        for rule in base_kb.rules
+        for ref in rule.relations
+        if not ref.incoming and ref.slug is not None
+    }
+    return sorted(
+        BrokenRelation(head.rel(rule.path), rule.id, rule.title, ref.type, ref.id, linked[key])
+        for rule in head_kb.rules
+        for ref in rule.relations
+        if not ref.incoming and ref.slug is None and (key := (rule.id or rule.source_text, ref.type, ref.id)) in linked
+    )
