@@ -13,7 +13,7 @@ import pytest
 
 from atc.commands import main
 from atc.engine import run_build
-from atc.history.diff import DiffReport, FieldChange, QueryDiff, RuleChange, RuleRef
+from atc.history.diff import AddedQueries, DiffReport, FieldChange, QueryDiff, RuleChange, RuleRef, TargetQuery
 from atc.history.gitrev import GitError, blob_id
 from atc.render.diff_report import MARKER, to_markdown
 from atc.settings import REPO_ROOT, load_config_file
@@ -554,6 +554,7 @@ def _big_report(count: int) -> DiffReport:
     for index in range(count):
         path, title = f"rules/rule_{index:04}.yml", f"Rule {index} | with ``` fences"
         report.added.append(RuleRef(f"rules/new_{index:04}.yml", f"id-new-{index}", title))
+        report.added_queries.append(AddedQueries(f"rules/new_{index:04}.yml", f"id-new-{index}", title, [TargetQuery("splunk", "a ``` b")]))
         query = "\n".join(f'+Image="*\\\\tool{line}.exe"' for line in range(20))
         report.changed.append(
             RuleChange(
@@ -599,3 +600,16 @@ def test_a_removed_rule_that_another_rules_related_names_is_reported(repo, capsy
     ]
     assert main(["diff", "HEAD", "--jobs", "1"]) == 0
     assert "| Encoded PowerShell | rules/windows/encoded.yml | similar | Certutil Download (44444444-" in capsys.readouterr().out
+
+
+def test_the_queries_of_an_added_rule_are_shown_for_review(repo, capsys):
+    base = the_change(repo)
+    report = run_json(capsys, base, "HEAD")
+    [added] = report["added_queries"]
+    assert (added["path"], added["title"]) == ("rules/windows/psexec.yml", "PsExec Service")
+    queries = {query["target"]: query["query"] for query in added["queries"]}
+    assert set(queries) == {"splunk", "esql"} and "psexesvc.exe" in queries["splunk"]
+    assert main(["diff", base, "HEAD", "--jobs", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "#### PsExec Service (added)\n" in text
+    assert f"Query for **splunk**:\n\n```text\n{queries['splunk']}\n```" in text

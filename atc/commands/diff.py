@@ -18,7 +18,7 @@ Only rules whose text differs are converted, so a small change on a large
 repository reports in seconds; a team target whose definition or pipeline files
 differ converts every rule, each side with its own.
 
-The report: rules added, removed, moved or renamed (matched by Sigma id, or by
+The report: rules added (with their queries), removed, moved or renamed (matched by Sigma id, or by
 text when a rule has none), rules whose file no longer loads, and changed (the fields that differ, a unified diff
 of each target's query), conversions newly failing or working, new and fixed
 problems (`atc check`), ATT&CK techniques newly covered or uncovered, Data
@@ -55,7 +55,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=int,
         metavar="N",
         help="keep the Markdown report within N characters (a pull-request comment: GitHub takes at most 65,536): the changed "
-        "rules beyond what fits are listed without their fields and queries, then lists are cut short, each saying how much is left out",
+        "rules, then the added ones, beyond what fits are listed without their queries, then lists are cut short, each saying how much is left out",
     )
     add_settings_options(diff, "diff")
 

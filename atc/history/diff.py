@@ -63,6 +63,22 @@ class QueryDiff:
     diff: str  # unified diff of the query text, base → head
 
 
+@dataclass(frozen=True)
+class TargetQuery:
+    target: str
+    query: str
+
+
+@dataclass(frozen=True)
+class AddedQueries:
+    """The queries of a rule the change adds, for the reviewer to read (its failing conversions are in newly_failing)."""
+
+    path: str
+    id: str
+    title: str
+    queries: list[TargetQuery]
+
+
 @dataclass
 class RuleChange:
     path: str
@@ -119,6 +135,7 @@ class DiffReport:
     rules_before: int
     rules_after: int
     added: list[RuleRef] = field(default_factory=list)
+    added_queries: list[AddedQueries] = field(default_factory=list)  # in the order of added
     removed: list[RuleRef] = field(default_factory=list)
     unreadable: list[Unreadable] = field(default_factory=list)  # rules whose file the change broke
     renamed: list[Rename] = field(default_factory=list)
@@ -241,7 +258,14 @@ def compare(
     convert_rules([new for _, new in converted] + added, targets, jobs, cache=cache)
     changed = [(old, new) for old, new in converted if id(new) in edited or _queries_differ(old, new, redefined)]
     report = DiffReport(base.label, head.label, [t.key for t in targets], len(base_kb.rules), len(head_kb.rules))
-    report.added = sorted(RuleRef(head.rel(r.path), r.id, r.title) for r in added)
+    added.sort(key=lambda rule: (head.rel(rule.path), rule.id, rule.title))
+    report.added = [RuleRef(head.rel(r.path), r.id, r.title) for r in added]
+    report.added_queries = [
+        AddedQueries(
+            head.rel(r.path), r.id, r.title, [TargetQuery(t.key, r.conversions[t.key].query or "") for t in targets if _ok(r, t.key)]
+        )
+        for r in added
+    ]
     broken = {  # files that do not load, with why (and where)
         head.rel(p.path): f"line {p.line}: {p.message}" if p.line else p.message
         for p in head_kb.problems
@@ -310,6 +334,12 @@ def _linked_facts(rule: Rule) -> dict[str, str]:
         "linked Data Needed": ", ".join(sorted(rule.data_needed)),
         "linked triggers": ", ".join(sorted(ref.technique_id for ref in rule.triggers)),
     }
+
+
+def _ok(rule: Rule, key: str) -> bool:
+    """Whether the rule converted for this target."""
+    conversion = rule.conversions.get(key)
+    return conversion is not None and conversion.status == "ok"
 
 
 def _queries_differ(old: Rule, new: Rule, keys: list[str]) -> bool:

@@ -30,8 +30,9 @@ def to_json(report: DiffReport) -> str:
 
 
 def to_markdown(report: DiffReport, templates_dir: Path, max_chars: int | None = None) -> str:
-    """The report as Markdown, for a pull-request comment or a file; with max_chars, at most that long: the changed rules
-    beyond what fits are listed without their fields and queries, then every list is cut short, saying how much is left out."""
+    """The report as Markdown, for a pull-request comment or a file; with max_chars, at most that long: the added rules, then
+    the changed ones, beyond what fits are listed without their queries (and fields), then every list is cut short, saying
+    how much is left out."""
     env = template_environment(templates_dir)
     env.filters["md"] = github_text
     template = env.get_template("diff_report.md.j2")
@@ -41,10 +42,11 @@ def to_markdown(report: DiffReport, templates_dir: Path, max_chars: int | None =
         text = template.render(report=report, marker=Markup(MARKER), detailed=detailed, rows=rows)
         return text if text.endswith("\n") else text + "\n"
 
-    text = render(len(report.changed), longest)
+    shown = len(report.changed) + len(report.added_queries)  # changed rules, then added ones, shown with their queries
+    text = render(shown, longest)
     if max_chars is None or len(text) <= max_chars:
         return text
-    detailed = _most(lambda count: len(render(count, longest)) <= max_chars, len(report.changed))
+    detailed = _most(lambda count: len(render(count, longest)) <= max_chars, shown)
     if detailed is not None:
         return render(detailed, longest)
     rows = _most(lambda count: len(render(0, count)) <= max_chars, longest)
