@@ -576,6 +576,9 @@ def test_a_report_kept_within_max_chars_is_whole_markdown_and_says_what_it_left_
         assert text == whole
     else:
         assert "left out to keep this report short" in text
+        shown = text.count(" (added)\n")
+        assert "```" in text or limit < 10_000  # some rules still show their queries
+        assert shown == count or f"_The queries of {count - shown} added rules are left out" in text
         assert all(line.startswith("|") or not line.startswith(("| ", "|:")) for line in text.splitlines())
         assert text.endswith("_\n") or text.endswith("|\n")  # a whole note or table row last, not a cut one
 

@@ -31,8 +31,8 @@ def to_json(report: DiffReport) -> str:
 
 def to_markdown(report: DiffReport, templates_dir: Path, max_chars: int | None = None) -> str:
     """The report as Markdown, for a pull-request comment or a file; with max_chars, at most that long: the added rules, then
-    the changed ones, beyond what fits are listed without their queries (and fields), then every list is cut short, saying
-    how much is left out."""
+    the changed ones, beyond what fits are listed without their queries (and fields); when the lists alone fill it, they
+    are cut to half of it first. What is left out is counted."""
     env = template_environment(templates_dir)
     env.filters["md"] = github_text
     template = env.get_template("diff_report.md.j2")
@@ -47,10 +47,11 @@ def to_markdown(report: DiffReport, templates_dir: Path, max_chars: int | None =
     if max_chars is None or len(text) <= max_chars:
         return text
     detailed = _most(lambda count: len(render(count, longest)) <= max_chars, shown)
-    if detailed is not None:
+    if detailed:
         return render(detailed, longest)
-    rows = _most(lambda count: len(render(0, count)) <= max_chars, longest)
-    return render(0, rows or 0)
+    # the lists alone (nearly) fill it: cut them to half of it, so that some rules still show their queries
+    rows = _most(lambda count: len(render(0, count)) <= max_chars // 2, longest) or 0
+    return render(_most(lambda count: len(render(count, rows)) <= max_chars, shown) or 0, rows)
 
 
 def _most(fits: Callable[[int], bool], upper: int) -> int | None:
