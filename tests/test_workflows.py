@@ -77,6 +77,8 @@ def test_pull_request_check_runs_with_a_read_only_token():
         assert command in runs
     checkout = next(step for step in steps(workflow) if step.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["fetch-depth"] == 0
+    # the merge commit GitHub made for the check, compared with its first parent (not the base branch's tip, which moves)
+    assert "ref" not in checkout["with"] and workflow["jobs"]["check"]["env"]["BASE"] == "HEAD^1"
     assert "${{" not in runs  # event data reaches scripts through env only (no script injection)
 
 
