@@ -422,7 +422,8 @@ def test_a_revision_that_cannot_be_resolved_says_why(repo, capsys, tmp_path, mon
     git(tmp_path, "clone", "-q", "--depth", "1", repo.as_uri(), str(shallow))
     monkeypatch.chdir(shallow)
     assert main(["diff", "HEAD~1"]) == 2
-    assert "this is a shallow clone; fetch the history (git fetch --unshallow)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "this is a shallow clone; fetch the history (git fetch --unshallow" in err and "`fetch-depth: 0` for actions/checkout" in err
     empty = tmp_path / "empty"
     git(tmp_path, "init", "-q", str(empty))
     monkeypatch.chdir(empty)
