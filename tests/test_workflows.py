@@ -122,9 +122,24 @@ def test_the_comment_is_the_short_report_with_no_mention_issue_reference_or_imag
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    start, end = script.index("report = report\n"), script.index("if (report.length > LIMIT)")
-    hostile = "@acme/secops fixes #1, acme/rules#2 ![](https://evil.invalid/p) <img src=x> &#34; a@b"
-    program = f"let report = {json.dumps(hostile)};\n{script[start:end]}\nprocess.stdout.write(report);"
+    start, end = script.index("let fence = null;"), script.index("if (report.length > LIMIT)")
+    hostile = [
+        "@acme/secops fixes #1, acme/rules#2 ![](https://evil.invalid/p) <img src=x> &#34; a@b &#64;root &#x23;3 \\@admin",
+        "<div>",  # an HTML block: a fence in it would be no code block, were its tag not escaped
+        "```",
+        "@inside-html-is-no-code",
+        "```",
+        "</div>",
+        "",
+        "```text",
+        "from logs-* | where @timestamp > now() - 1h",
+        "```",
+        "```text",
+        "@left-open",
+    ]
+    program = f"let report = {json.dumps(chr(10).join(hostile))};\n{script[start:end]}\nprocess.stdout.write(report);"
     shown = subprocess.run([node, "-e", program], capture_output=True, text=True, check=True).stdout
-    assert not re.search(r"(?<![\w&])@\w|(?<!&)#\d|!\[|<img", shown), shown
-    assert "&#34;" in shown
+    outside = re.sub(r"^```.*?^```$", "", shown, flags=re.MULTILINE | re.DOTALL)  # GitHub finds nothing in code blocks
+    assert not re.search(r"(?<![\w&])@\w|(?<!&)#\d|!\[|<|&#(?:64|x23);(?!&#8203;)", outside), outside
+    assert "&#34;" in shown and "where @timestamp > now()" in shown  # atc's entities, and queries exactly as they are
+    assert shown.endswith("@left-open\n```\n")  # a code block left open is closed before the footer
