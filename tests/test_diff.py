@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -617,3 +618,17 @@ def test_the_queries_of_an_added_rule_are_shown_for_review(repo, capsys):
     text = capsys.readouterr().out
     assert "#### PsExec Service (added)\n" in text
     assert f"Query for **splunk**:\n\n```text\n{queries['splunk']}\n```" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (["--max-chars", "500"], "500 leaves no room for the report's summary: give at least 2000"),
+        (["--max-chars", "many"], "not a whole number: 'many'"),
+        (["--max-chars", "60000", "--format", "json"], "atc: --max-chars shortens the Markdown report; the JSON report is always whole"),
+    ],
+)
+def test_a_max_chars_that_cannot_be_kept_is_refused(repo, capsys, args, why):
+    with pytest.raises(SystemExit) if "json" not in args else contextlib.nullcontext():
+        assert main(["diff", "HEAD", *args]) == 2
+    assert why in capsys.readouterr().err

@@ -35,6 +35,20 @@ revision, not a git repository or unusable settings.
 """
 
 
+MIN_CHARS = 2_000  # the heading, the counts and the notes of what is left out
+
+
+def _room(value: str) -> int:
+    """--max-chars: a whole number of characters, with room for the report's summary."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < MIN_CHARS:
+        raise argparse.ArgumentTypeError(f"{number} leaves no room for the report's summary: give at least {MIN_CHARS}")
+    return number
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     diff = commands.add_parser(
         "diff",
@@ -52,7 +66,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     diff.add_argument("--output", "-o", type=Path, metavar="FILE", help="write the report to FILE (default: standard output)")
     diff.add_argument(
         "--max-chars",
-        type=int,
+        type=_room,
         metavar="N",
         help="keep the Markdown report within N characters (a pull-request comment: GitHub takes at most 65,536): the changed "
         "rules, then the added ones, beyond what fits are listed without their queries, then lists are cut short, each saying how much is left out",
@@ -70,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     from atc.history.revision import config_rel
     from atc.render.diff_report import to_json, to_markdown
 
+    if args.max_chars is not None and args.format == "json":
+        print("atc: --max-chars shortens the Markdown report; the JSON report is always whole", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     cwd = Path.cwd()
     try:
