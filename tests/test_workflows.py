@@ -87,6 +87,8 @@ def test_comment_workflow_never_runs_pull_request_code():
     assert triggers(workflow)["workflow_run"] == {"workflows": ["Pull request check"], "types": ["completed"]}
     assert workflow["permissions"] == {}
     assert workflow["jobs"]["comment"]["permissions"] == {"pull-requests": "write", "actions": "read"}
+    assert workflow["concurrency"]["cancel-in-progress"] is False  # runs for one branch queue: one comment, never two
+    assert "workflow_run.head_branch" in workflow["concurrency"]["group"]
     used = [step.get("uses", "") for step in steps(workflow)]
     assert not any(item.startswith("actions/checkout@") for item in used)
     assert not any("run" in step for step in steps(workflow))
