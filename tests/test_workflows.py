@@ -145,3 +145,60 @@ def test_the_comment_is_the_short_report_with_no_mention_issue_reference_or_imag
     assert not re.search(r"(?<![\w&])@\w|(?<!&)#\d|!\[|<|&#(?:64|x23);(?!&#8203;)", outside), outside
     assert "&#34;" in shown and "where @timestamp > now()" in shown  # atc's entities, and queries exactly as they are
     assert shown.endswith("@left-open\n```\n")  # a code block left open is closed before the footer
+
+
+def test_the_comment_warns_when_the_pull_request_changes_how_the_report_is_made():
+    script = next(step for step in steps(load("pr-comment.yml")) if "script" in step.get("with", {}))["with"]["script"]
+    assert "github.rest.pulls.listFiles" in script and "[!WARNING]" in script
+    assert script.index("[!WARNING]") < script.index("const body =")
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    line = next(line for line in script.splitlines() if "const steers =" in line)
+    names = [
+        ".github/workflows/pr-check.yml",
+        "atc.yml",
+        "mkdocs.yml",
+        "templates/rule.md.j2",
+        "atc/engine.py",
+        "rules/windows/a.yml",
+        "docs/atc.yml",
+    ]
+    program = f"{line}\nprocess.stdout.write(JSON.stringify({json.dumps(names)}.filter(steers)));"
+    shown = json.loads(subprocess.run([node, "-e", program], capture_output=True, text=True, check=True).stdout)
+    assert shown == names[:5]
+
+
+HARNESS = """
+const posted = [];
+const github = {
+  rest: {
+    pulls: { get: async () => ({ data: { head: { sha: 'abc' } } }), listFiles: 'listFiles' },
+    issues: { listComments: 'listComments', createComment: async (call) => posted.push(call), updateComment: async (call) => posted.push(call) },
+  },
+  paginate: async (what) => (what === 'listFiles' ? FILES : []),
+};
+const context = { repo: { owner: 'o', repo: 'r' }, payload: { workflow_run: { head_sha: 'abc', conclusion: 'success', html_url: 'https://x.invalid/run' } } };
+const core = { setFailed: (message) => posted.push({ failed: message }) };
+(async () => { SCRIPT })().then(() => process.stdout.write(JSON.stringify(posted)));
+"""
+
+
+def test_the_comment_script_posts_one_sanitised_comment(tmp_path):
+    """The whole script, run by node against a stand-in GitHub API, on a report the pull request's code wrote."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    script = next(step for step in steps(load("pr-comment.yml")) if "script" in step.get("with", {}))["with"]["script"]
+    (tmp_path / "kb-preview").mkdir()
+    (tmp_path / "kb-preview" / "pr-number.txt").write_text("7\n", encoding="utf-8")
+    (tmp_path / "kb-preview" / "comment.md").write_text(
+        "<!-- atc-diff-report -->\n## Report @acme\n\n```text\n@timestamp\n```\n", encoding="utf-8"
+    )
+    files = [{"filename": ".github/workflows/pr-check.yml"}, {"filename": "rules/a`b.yml"}]
+    program = HARNESS.replace("FILES", json.dumps(files)).replace("SCRIPT", script)
+    [call] = json.loads(subprocess.run([node, "-e", program], capture_output=True, text=True, check=True, cwd=tmp_path).stdout)
+    body = call["body"]
+    assert call["issue_number"] == 7 and body.startswith("<!-- atc-diff-report -->\n> [!WARNING]\n")
+    assert "(`.github/workflows/pr-check.yml`)" in body and "a`b" not in body
+    assert "## Report @\u200bacme\n" in body and "```text\n@timestamp\n```\n" in body and body.count("<!-- atc-diff-report -->") == 1
