@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import replace
@@ -12,8 +14,9 @@ import pytest
 
 from atc.commands import main
 from atc.engine import run_build
+from atc.history.diff import AddedQueries, DiffReport, FieldChange, QueryDiff, RuleChange, RuleRef, TargetQuery
 from atc.history.gitrev import GitError, blob_id
-from atc.render.diff_report import MARKER
+from atc.render.diff_report import MARKER, to_markdown
 from atc.settings import REPO_ROOT, load_config_file
 
 TARGETS = "splunk,esql"  # esql cannot express keyword (field-less) detections; splunk can
@@ -420,7 +423,8 @@ def test_a_revision_that_cannot_be_resolved_says_why(repo, capsys, tmp_path, mon
     git(tmp_path, "clone", "-q", "--depth", "1", repo.as_uri(), str(shallow))
     monkeypatch.chdir(shallow)
     assert main(["diff", "HEAD~1"]) == 2
-    assert "this is a shallow clone; fetch the history (git fetch --unshallow)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "this is a shallow clone; fetch the history (git fetch --unshallow" in err and "`fetch-depth: 0` for actions/checkout" in err
     empty = tmp_path / "empty"
     git(tmp_path, "init", "-q", str(empty))
     monkeypatch.chdir(empty)
@@ -526,3 +530,105 @@ def test_a_changed_pipeline_file_of_a_team_target_shows_in_every_query_it_change
     (query,) = changed["rules/windows/certutil.yml"]["queries"]
     assert query["target"] == "ours" and "-process.path=" in query["diff"] and "+proc.image=" in query["diff"]
     assert report["added"] == report["removed"] == report["new_problems"] == []
+
+
+def _outside_code(text: str) -> str:
+    """The Markdown outside fenced code blocks (where GitHub finds mentions and issue references)."""
+    return "".join(part for index, part in enumerate(re.split(r"^```.*$", text, flags=re.MULTILINE)) if index % 2 == 0)
+
+
+def test_hostile_rule_text_mentions_no_one_and_references_no_issue(repo, capsys):
+    hostile = "'@acme/secops approved, fixes #1 and acme/rules#2, cc @root'"
+    write(
+        repo,
+        "rules/windows/@admin #3.yml",
+        ENCODED.replace("title: Encoded PowerShell", f"title: {hostile}").replace("11111111", "66666666"),
+    )
+    write(repo, "rules/windows/certutil.yml", CERTUTIL.replace("certutil fetches a file.", hostile))
+    assert main(["diff", "HEAD", "--jobs", "1"]) == 0
+    text = _outside_code(capsys.readouterr().out)
+    assert "acme/secops" in text and "rules/windows/" in text  # the rules are reported, only their signs neutralised
+    assert not re.search(r"(?<![\w&])@\w|(?<!&)#\d", text), text
+
+
+def _big_report(count: int) -> DiffReport:
+    report = DiffReport("main (0123456789ab)", "working tree", ["splunk"], count, 2 * count)
+    for index in range(count):
+        path, title = f"rules/rule_{index:04}.yml", f"Rule {index} | with ``` fences"
+        report.added.append(RuleRef(f"rules/new_{index:04}.yml", f"id-new-{index}", title))
+        report.added_queries.append(AddedQueries(f"rules/new_{index:04}.yml", f"id-new-{index}", title, [TargetQuery("splunk", "a ``` b")]))
+        query = "\n".join(f'+Image="*\\\\tool{line}.exe"' for line in range(20))
+        report.changed.append(
+            RuleChange(
+                path, f"id-{index}", title, path, [FieldChange("level", "low", "high")], [QueryDiff("splunk", f"@@ -1 +1 @@\n{query}")]
+            )
+        )
+    return report
+
+
+@pytest.mark.parametrize("count, limit", [(3, 60_000), (400, 60_000), (400, 8_000), (2_000, 3_000)])
+def test_a_report_kept_within_max_chars_is_whole_markdown_and_says_what_it_left_out(count, limit):
+    report = _big_report(count)
+    whole = to_markdown(report, REPO_ROOT / "templates")
+    text = to_markdown(report, REPO_ROOT / "templates", limit)
+    assert len(text) <= limit
+    assert text.startswith(MARKER + "\n") and f"### Rules changed ({count})" in text and f"### Rules added ({count})" in text
+    assert len(re.findall(r"^```", text, flags=re.MULTILINE)) % 2 == 0  # no code block left open
+    if len(whole) <= limit:
+        assert text == whole
+    else:
+        assert "left out to keep this report short" in text
+        shown = text.count(" (added)\n")
+        assert "```" in text or limit < 10_000  # some rules still show their queries
+        assert shown == count or f"_The queries of {count - shown} added rules are left out" in text
+        assert all(line.startswith("|") or not line.startswith(("| ", "|:")) for line in text.splitlines())
+        assert text.endswith("_\n") or text.endswith("|\n")  # a whole note or table row last, not a cut one
+
+
+def test_a_removed_rule_that_another_rules_related_names_is_reported(repo, capsys):
+    related = "related:\n    - id: 44444444-0000-4000-8000-000000000004\n      type: similar\n"
+    write(repo, "rules/windows/encoded.yml", ENCODED + related)
+    commit(repo, "encoded names certutil")
+    git(repo, "mv", "rules/windows/certutil.yml", "rules/windows/lolbin_certutil.yml")  # moved: still linked
+    assert run_json(capsys, "HEAD")["relations_broken"] == []
+    git(repo, "rm", "-q", "-f", "rules/windows/lolbin_certutil.yml")
+    report = run_json(capsys, "HEAD")
+    assert report["relations_broken"] == [
+        {
+            "path": "rules/windows/encoded.yml",
+            "id": "11111111-0000-4000-8000-000000000001",
+            "title": "Encoded PowerShell",
+            "type": "similar",
+            "other_id": "44444444-0000-4000-8000-000000000004",
+            "other_title": "Certutil Download",
+        }
+    ]
+    assert main(["diff", "HEAD", "--jobs", "1"]) == 0
+    assert "| Encoded PowerShell | rules/windows/encoded.yml | similar | Certutil Download (44444444-" in capsys.readouterr().out
+
+
+def test_the_queries_of_an_added_rule_are_shown_for_review(repo, capsys):
+    base = the_change(repo)
+    report = run_json(capsys, base, "HEAD")
+    [added] = report["added_queries"]
+    assert (added["path"], added["title"]) == ("rules/windows/psexec.yml", "PsExec Service")
+    queries = {query["target"]: query["query"] for query in added["queries"]}
+    assert set(queries) == {"splunk", "esql"} and "psexesvc.exe" in queries["splunk"]
+    assert main(["diff", base, "HEAD", "--jobs", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "#### PsExec Service (added)\n" in text
+    assert f"Query for **splunk**:\n\n```text\n{queries['splunk']}\n```" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (["--max-chars", "500"], "500 leaves no room for the report's summary: give at least 2000"),
+        (["--max-chars", "many"], "not a whole number: 'many'"),
+        (["--max-chars", "60000", "--format", "json"], "atc: --max-chars shortens the Markdown report; the JSON report is always whole"),
+    ],
+)
+def test_a_max_chars_that_cannot_be_kept_is_refused(repo, capsys, args, why):
+    with pytest.raises(SystemExit) if "json" not in args else contextlib.nullcontext():
+        assert main(["diff", "HEAD", *args]) == 2
+    assert why in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -76,13 +77,18 @@ def test_pull_request_check_runs_with_a_read_only_token():
         assert command in runs
     checkout = next(step for step in steps(workflow) if step.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["fetch-depth"] == 0
+    # the merge commit GitHub made for the check, compared with its first parent (not the base branch's tip, which moves)
+    assert "ref" not in checkout["with"] and workflow["jobs"]["check"]["env"]["BASE"] == "HEAD^1"
     assert "${{" not in runs  # event data reaches scripts through env only (no script injection)
 
 
 def test_comment_workflow_never_runs_pull_request_code():
     workflow = load("pr-comment.yml")
     assert triggers(workflow)["workflow_run"] == {"workflows": ["Pull request check"], "types": ["completed"]}
-    assert workflow["permissions"] == {"pull-requests": "write", "actions": "read"}
+    assert workflow["permissions"] == {}
+    assert workflow["jobs"]["comment"]["permissions"] == {"pull-requests": "write", "actions": "read"}
+    assert workflow["concurrency"]["cancel-in-progress"] is False  # runs for one branch queue: one comment, never two
+    assert "workflow_run.head_branch" in workflow["concurrency"]["group"]
     used = [step.get("uses", "") for step in steps(workflow)]
     assert not any(item.startswith("actions/checkout@") for item in used)
     assert not any("run" in step for step in steps(workflow))
@@ -100,3 +106,99 @@ def test_pages_deploys_from_the_main_branch():
     assert any(step.get("uses") == "actions/upload-pages-artifact@v3" for step in workflow["jobs"]["build"]["steps"])
     checkout = next(step for step in workflow["jobs"]["build"]["steps"] if step.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["fetch-depth"] == 0  # the published rule history is whole, not a shallow clone's
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_permission_says_what_it_is_for(name):
+    text = (WORKFLOWS / name).read_text(encoding="utf-8")
+    granted = re.findall(r"^\s+(?:[a-z-]+): (?:read|write)\b.*$", text, flags=re.MULTILINE)
+    assert granted and all("  # " in line for line in granted), granted
+
+
+def test_the_comment_is_the_short_report_with_no_mention_issue_reference_or_image():
+    runs = "\n".join(step.get("run", "") for step in steps(load("pr-check.yml")))
+    limit = int(re.search(r'atc diff "\$BASE" --max-chars (\d+) --output kb-preview/comment\.md', runs).group(1))
+    assert limit <= 65_536 - 1_000  # room for the marker and the footer
+    script = next(step for step in steps(load("pr-comment.yml")) if "script" in step.get("with", {}))["with"]["script"]
+    assert "kb-preview/comment.md" in script and "report.slice(" not in script  # never cut mid-table or mid-code-block
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    start, end = script.index("let fence = null;"), script.index("if (report.length > LIMIT)")
+    hostile = [
+        "@acme/secops fixes #1, acme/rules#2 ![](https://evil.invalid/p) <img src=x> &#34; a@b &#64;root &#x23;3 \\@admin",
+        "<div>",  # an HTML block: a fence in it would be no code block, were its tag not escaped
+        "```",
+        "@inside-html-is-no-code",
+        "```",
+        "</div>",
+        "",
+        "```text",
+        "from logs-* | where @timestamp > now() - 1h",
+        "```",
+        "```text",
+        "@left-open",
+    ]
+    program = f"let report = {json.dumps(chr(10).join(hostile))};\n{script[start:end]}\nprocess.stdout.write(report);"
+    shown = subprocess.run([node, "-e", program], capture_output=True, text=True, check=True).stdout
+    outside = re.sub(r"^```.*?^```$", "", shown, flags=re.MULTILINE | re.DOTALL)  # GitHub finds nothing in code blocks
+    assert not re.search(r"(?<![\w&])@\w|(?<!&)#\d|!\[|<|&#(?:64|x23);(?!&#8203;)", outside), outside
+    assert "&#34;" in shown and "where @timestamp > now()" in shown  # atc's entities, and queries exactly as they are
+    assert shown.endswith("@left-open\n```\n")  # a code block left open is closed before the footer
+
+
+def test_the_comment_warns_when_the_pull_request_changes_how_the_report_is_made():
+    script = next(step for step in steps(load("pr-comment.yml")) if "script" in step.get("with", {}))["with"]["script"]
+    assert "github.rest.pulls.listFiles" in script and "[!WARNING]" in script
+    assert script.index("[!WARNING]") < script.index("const body =")
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    line = next(line for line in script.splitlines() if "const steers =" in line)
+    names = [
+        ".github/workflows/pr-check.yml",
+        "atc.yml",
+        "mkdocs.yml",
+        "templates/rule.md.j2",
+        "atc/engine.py",
+        "rules/windows/a.yml",
+        "docs/atc.yml",
+    ]
+    program = f"{line}\nprocess.stdout.write(JSON.stringify({json.dumps(names)}.filter(steers)));"
+    shown = json.loads(subprocess.run([node, "-e", program], capture_output=True, text=True, check=True).stdout)
+    assert shown == names[:5]
+
+
+HARNESS = """
+const posted = [];
+const github = {
+  rest: {
+    pulls: { get: async () => ({ data: { head: { sha: 'abc' } } }), listFiles: 'listFiles' },
+    issues: { listComments: 'listComments', createComment: async (call) => posted.push(call), updateComment: async (call) => posted.push(call) },
+  },
+  paginate: async (what) => (what === 'listFiles' ? FILES : []),
+};
+const context = { repo: { owner: 'o', repo: 'r' }, payload: { workflow_run: { head_sha: 'abc', conclusion: 'success', html_url: 'https://x.invalid/run' } } };
+const core = { setFailed: (message) => posted.push({ failed: message }) };
+(async () => { SCRIPT })().then(() => process.stdout.write(JSON.stringify(posted)));
+"""
+
+
+def test_the_comment_script_posts_one_sanitised_comment(tmp_path):
+    """The whole script, run by node against a stand-in GitHub API, on a report the pull request's code wrote."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    script = next(step for step in steps(load("pr-comment.yml")) if "script" in step.get("with", {}))["with"]["script"]
+    (tmp_path / "kb-preview").mkdir()
+    (tmp_path / "kb-preview" / "pr-number.txt").write_text("7\n", encoding="utf-8")
+    (tmp_path / "kb-preview" / "comment.md").write_text(
+        "<!-- atc-diff-report -->\n## Report @acme\n\n```text\n@timestamp\n```\n", encoding="utf-8"
+    )
+    files = [{"filename": ".github/workflows/pr-check.yml"}, {"filename": "rules/a`b.yml"}]
+    program = HARNESS.replace("FILES", json.dumps(files)).replace("SCRIPT", script)
+    [call] = json.loads(subprocess.run([node, "-e", program], capture_output=True, text=True, check=True, cwd=tmp_path).stdout)
+    body = call["body"]
+    assert call["issue_number"] == 7 and body.startswith("<!-- atc-diff-report -->\n> [!WARNING]\n")
+    assert "(`.github/workflows/pr-check.yml`)" in body and "a`b" not in body
+    assert "## Report @\u200bacme\n" in body and "```text\n@timestamp\n```\n" in body and body.count("<!-- atc-diff-report -->") == 1

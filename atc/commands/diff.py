@@ -18,11 +18,12 @@ Only rules whose text differs are converted, so a small change on a large
 repository reports in seconds; a team target whose definition or pipeline files
 differ converts every rule, each side with its own.
 
-The report: rules added, removed, moved or renamed (matched by Sigma id, or by
+The report: rules added (with their queries), removed, moved or renamed (matched by Sigma id, or by
 text when a rule has none), rules whose file no longer loads, and changed (the fields that differ, a unified diff
 of each target's query), conversions newly failing or working, new and fixed
-problems (`atc check`), ATT&CK techniques newly covered or uncovered, and Data
-Needed and triggers newly linked or no longer linked.
+problems (`atc check`), ATT&CK techniques newly covered or uncovered, Data
+Needed and triggers newly linked or no longer linked, and rules whose `related:`
+names a rule the change removes.
 
 examples:
   atc diff origin/main                 # origin/main against the working tree
@@ -32,6 +33,20 @@ examples:
 exit status: 0 report written; 1 the --output file cannot be written; 2 unknown
 revision, not a git repository or unusable settings.
 """
+
+
+MIN_CHARS = 2_000  # the heading, the counts and the notes of what is left out
+
+
+def _room(value: str) -> int:
+    """--max-chars: a whole number of characters, with room for the report's summary."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < MIN_CHARS:
+        raise argparse.ArgumentTypeError(f"{number} leaves no room for the report's summary: give at least {MIN_CHARS}")
+    return number
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -49,6 +64,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     diff.add_argument("--format", choices=("markdown", "json"), default="markdown", help="report format (default: markdown)")
     diff.add_argument("--output", "-o", type=Path, metavar="FILE", help="write the report to FILE (default: standard output)")
+    diff.add_argument(
+        "--max-chars",
+        type=_room,
+        metavar="N",
+        help="keep the Markdown report within N characters (a pull-request comment: GitHub takes at most 65,536): the changed "
+        "rules, then the added ones, beyond what fits are listed without their queries, then lists are cut short, each saying how much is left out",
+    )
     add_settings_options(diff, "diff")
 
 
@@ -62,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     from atc.history.revision import config_rel
     from atc.render.diff_report import to_json, to_markdown
 
+    if args.max_chars is not None and args.format == "json":
+        print("atc: --max-chars shortens the Markdown report; the JSON report is always whole", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     cwd = Path.cwd()
     try:
@@ -73,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     except GitError as exc:
         print(f"atc: {exc}", file=sys.stderr)
         return 2
-    text = to_json(report) if args.format == "json" else to_markdown(report, templates_dir())
+    text = to_json(report) if args.format == "json" else to_markdown(report, templates_dir(), args.max_chars)
     if args.output:
         try:
             args.output.write_text(text, encoding="utf-8")

@@ -63,6 +63,22 @@ class QueryDiff:
     diff: str  # unified diff of the query text, base → head
 
 
+@dataclass(frozen=True)
+class TargetQuery:
+    target: str
+    query: str
+
+
+@dataclass(frozen=True)
+class AddedQueries:
+    """The queries of a rule the change adds, for the reviewer to read (its failing conversions are in newly_failing)."""
+
+    path: str
+    id: str
+    title: str
+    queries: list[TargetQuery]
+
+
 @dataclass
 class RuleChange:
     path: str
@@ -92,6 +108,18 @@ class ProblemEntry:
 
 
 @dataclass(frozen=True, order=True)
+class BrokenRelation:
+    """A rule's `related:` entry that named a rule of the knowledge base before the change and names none after it."""
+
+    path: str
+    id: str
+    title: str
+    type: str
+    other_id: str
+    other_title: str
+
+
+@dataclass(frozen=True, order=True)
 class Named:
     id: str
     name: str
@@ -107,6 +135,7 @@ class DiffReport:
     rules_before: int
     rules_after: int
     added: list[RuleRef] = field(default_factory=list)
+    added_queries: list[AddedQueries] = field(default_factory=list)  # in the order of added
     removed: list[RuleRef] = field(default_factory=list)
     unreadable: list[Unreadable] = field(default_factory=list)  # rules whose file the change broke
     renamed: list[Rename] = field(default_factory=list)
@@ -123,6 +152,7 @@ class DiffReport:
     data_needed_lost: list[str] = field(default_factory=list)
     triggers_linked: list[Named] = field(default_factory=list)
     triggers_lost: list[Named] = field(default_factory=list)
+    relations_broken: list[BrokenRelation] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         """Whether the change leaves the knowledge base as it was."""
@@ -145,6 +175,7 @@ CHANGE_LISTS = (
     "data_needed_lost",
     "triggers_linked",
     "triggers_lost",
+    "relations_broken",
 )
 
 
@@ -227,7 +258,14 @@ def compare(
     convert_rules([new for _, new in converted] + added, targets, jobs, cache=cache)
     changed = [(old, new) for old, new in converted if id(new) in edited or _queries_differ(old, new, redefined)]
     report = DiffReport(base.label, head.label, [t.key for t in targets], len(base_kb.rules), len(head_kb.rules))
-    report.added = sorted(RuleRef(head.rel(r.path), r.id, r.title) for r in added)
+    added.sort(key=lambda rule: (head.rel(rule.path), rule.id, rule.title))
+    report.added = [RuleRef(head.rel(r.path), r.id, r.title) for r in added]
+    report.added_queries = [
+        AddedQueries(
+            head.rel(r.path), r.id, r.title, [TargetQuery(t.key, r.conversions[t.key].query or "") for t in targets if _ok(r, t.key)]
+        )
+        for r in added
+    ]
     broken = {  # files that do not load, with why (and where)
         head.rel(p.path): f"line {p.line}: {p.message}" if p.line else p.message
         for p in head_kb.problems
@@ -274,6 +312,7 @@ def compare(
     head_problems = head_kb.problems + validate([new for _, new in changed] + added, head.settings.validator_exclusions)
     _problem_deltas(report, base, base_problems, head, head_problems)
     link_deltas(report, base_kb, head_kb)
+    report.relations_broken = broken_relations(base_kb, head, head_kb)
     return report
 
 
@@ -295,6 +334,12 @@ def _linked_facts(rule: Rule) -> dict[str, str]:
         "linked Data Needed": ", ".join(sorted(rule.data_needed)),
         "linked triggers": ", ".join(sorted(ref.technique_id for ref in rule.triggers)),
     }
+
+
+def _ok(rule: Rule, key: str) -> bool:
+    """Whether the rule converted for this target."""
+    conversion = rule.conversions.get(key)
+    return conversion is not None and conversion.status == "ok"
 
 
 def _queries_differ(old: Rule, new: Rule, keys: list[str]) -> bool:
@@ -375,3 +420,20 @@ def link_deltas(report: DiffReport, base_kb: KnowledgeBase, head_kb: KnowledgeBa
     tr_before, tr_after = _trigger_names(base_kb), _trigger_names(head_kb)
     report.triggers_linked = sorted(Named(tid, tr_after[tid]) for tid in tr_after.keys() - tr_before.keys())
     report.triggers_lost = sorted(Named(tid, tr_before[tid]) for tid in tr_before.keys() - tr_after.keys())
+
+
+def broken_relations(base_kb: KnowledgeBase, head: Side, head_kb: KnowledgeBase) -> list[BrokenRelation]:
+    """The `related:` entries of head's rules that name no rule of head's knowledge base but named one of base's (a rule
+    the change removed, or whose id it changed): the rule page shows the id where it linked the rule."""
+    linked = {
+        (rule.id or rule.source_text, ref.type, ref.id): ref.title or ref.id
+        for rule in base_kb.rules
+        for ref in rule.relations
+        if not ref.incoming and ref.slug is not None
+    }
+    return sorted(
+        BrokenRelation(head.rel(rule.path), rule.id, rule.title, ref.type, ref.id, linked[key])
+        for rule in head_kb.rules
+        for ref in rule.relations
+        if not ref.incoming and ref.slug is None and (key := (rule.id or rule.source_text, ref.type, ref.id)) in linked
+    )

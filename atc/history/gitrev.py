@@ -70,7 +70,10 @@ def _unknown(top: Path, rev: str) -> str:
     if _HEX_PREFIX.fullmatch(rev) and len(_git(top, "rev-parse", f"--disambiguate={rev}").split()) > 1:
         return f"revision '{rev}' is ambiguous: several objects' ids start with it; give more of the commit id"
     if _git(top, "rev-parse", "--is-shallow-repository").strip() == b"true":
-        return f"unknown revision '{rev}': this is a shallow clone; fetch the history (git fetch --unshallow) or check the name"
+        return (
+            f"unknown revision '{rev}': this is a shallow clone; fetch the history (git fetch --unshallow; "
+            "in GitHub Actions, `fetch-depth: 0` for actions/checkout, which fetches one commit by default) or check the name"
+        )
     return f"unknown revision '{rev}': fetch it or check the name"
 
 

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 from markupsafe import Markup
 
-from atc.history.diff import DiffReport
-from atc.render.escape import template_environment
+from atc.history.diff import CHANGE_LISTS, DiffReport
+from atc.render.escape import md_text, template_environment
 
 MARKER = "<!-- atc-diff-report -->"  # lets the pull-request comment job find and update its one comment
+# what GitHub turns into a notification or a cross-reference in a comment: @user and @org/team mentions, #12 and
+# owner/repo#12 issue references (an entity's "&#34;" aside); a zero-width space after the sign leaves them plain text
+_GITHUB_REFERENCE = re.compile(r"@(?=\w)|(?<!&)#(?=\d)")
+
+
+def github_text(value: object) -> Markup:
+    """md_text that mentions no one and references no issue when GitHub renders it (a pull-request comment)."""
+    return Markup(_GITHUB_REFERENCE.sub(lambda match: match.group() + "&#8203;", str(md_text(value))))
 
 
 def to_json(report: DiffReport) -> str:
@@ -19,8 +29,37 @@ def to_json(report: DiffReport) -> str:
     return json.dumps(asdict(report), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def to_markdown(report: DiffReport, templates_dir: Path) -> str:
-    """The report as Markdown, for a pull-request comment or a file."""
+def to_markdown(report: DiffReport, templates_dir: Path, max_chars: int | None = None) -> str:
+    """The report as Markdown, for a pull-request comment or a file; with max_chars, at most that long: the added rules, then
+    the changed ones, beyond what fits are listed without their queries (and fields); when the lists alone fill it, they
+    are cut to half of it first. What is left out is counted."""
     env = template_environment(templates_dir)
-    text = env.get_template("diff_report.md.j2").render(report=report, marker=Markup(MARKER))
-    return text if text.endswith("\n") else text + "\n"
+    env.filters["md"] = github_text
+    template = env.get_template("diff_report.md.j2")
+    longest = max((len(getattr(report, name)) for name in CHANGE_LISTS), default=0)
+
+    def render(detailed: int, rows: int) -> str:
+        text = template.render(report=report, marker=Markup(MARKER), detailed=detailed, rows=rows)
+        return text if text.endswith("\n") else text + "\n"
+
+    shown = len(report.changed) + len(report.added_queries)  # changed rules, then added ones, shown with their queries
+    text = render(shown, longest)
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    detailed = _most(lambda count: len(render(count, longest)) <= max_chars, shown)
+    if detailed:
+        return render(detailed, longest)
+    # the lists alone (nearly) fill it: cut them to half of it, so that some rules still show their queries
+    rows = _most(lambda count: len(render(0, count)) <= max_chars // 2, longest) or 0
+    return render(_most(lambda count: len(render(count, rows)) <= max_chars, shown) or 0, rows)
+
+
+def _most(fits: Callable[[int], bool], upper: int) -> int | None:
+    """The largest count in 0..upper that fits (fits is monotone), or None when not even 0 does."""
+    if not fits(0):
+        return None
+    low, high = 0, upper
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    return low
