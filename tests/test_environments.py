@@ -90,7 +90,11 @@ def test_a_data_needed_item_is_collected_when_listed_or_all_its_policies_are_on(
     assert view.verdict(summary("r", ("DN_a", "DN_b"))).via == ("DN_b",)
     blind = view.verdict(summary("r", ("DN_a",)))
     assert not blind.runs and blind.reason == "not collected: DN_a (logging policy LP_y off)"
-    assert "nothing known serves its log source" in view.verdict(summary("r")).reason
+    # with neither, listing its log source would run it: the reason says so rather than that nothing serves it
+    assert (
+        view.verdict(summary("r")).reason
+        == "no Data Needed item or data component; not collected: log source product=windows service=security"
+    )
     assert view.verdict(summary("r", (), ("DC0032",))).reason == "no Data Needed item; not collected: data component DC0032"
 
 
@@ -144,6 +148,30 @@ _environments = st.builds(
     st.lists(st.sampled_from(["DC0032"]), max_size=1),
     st.lists(st.sampled_from([LogSource(product="linux"), LogSource(category="process_creation")]), max_size=1),
 )
+
+
+def _collecting(environment: Environment, unlock: Unlock) -> Environment:
+    """The environment with the unlock's item, policy or component added."""
+    field = {"Data Needed": "data_needed", "logging policy": "logging_policies", "data component": "data_components"}[unlock.kind]
+    return replace(environment, **{field: (*getattr(environment, field), unlock.id)})
+
+
+def test_a_data_component_unlocks_blind_rules_that_have_data_needed_items_too() -> None:
+    """Collecting DC0032 runs every blind rule reading it, those with an uncollected Data Needed item included."""
+    view = EnvironmentView(Environment("e", "e"), ITEMS)
+    blind = [summary("r1", ("DN_a",), ("DC0032",)), summary("r2", (), ("DC0032",)), summary("r3", ("DN_b",))]
+    assert Unlock("data component", "DC0032", 2) in view.unlocks(blind)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_environments, _rules)
+def test_every_unlock_counts_the_blind_rules_it_would_run(environment: Environment, rules: list[RuleSummary]) -> None:
+    """Each ranked item, policy or component unlocks exactly the blind rules whose verdict turns with it collected."""
+    view = EnvironmentView(environment, ITEMS)
+    blind = [rule for rule in rules if not view.verdict(rule).runs]
+    for unlock in view.unlocks(blind):
+        more = EnvironmentView(_collecting(environment, unlock), ITEMS)
+        assert unlock.rules == sum(more.verdict(rule).runs for rule in blind) > 0, unlock
 
 
 @settings(max_examples=200, deadline=None)

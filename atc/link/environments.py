@@ -5,8 +5,8 @@ A rule runs in an environment when the environment collects what the rule reads:
   that are all listed under `logging_policies` (an item without a policy needs to be listed itself); or
 - one of the rule's ATT&CK data components is listed under `data_components`; or
 - the rule's Sigma log source is covered by one under `log_sources` (each part the entry sets is equal).
-Otherwise it is blind there, and the reason names what is missing. Missing Data Needed items and logging policies
-are ranked by how many blind rules each would unlock on its own.
+Otherwise it is blind there, and the reason names what is missing. Missing Data Needed items, logging policies and
+data components are ranked by how many blind rules each would unlock on its own.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class EnvironmentView:
             return "not collected: " + " or ".join(options)
         if rule.data_components:
             return "no Data Needed item; not collected: data component " + " or ".join(rule.data_components)
-        return f"nothing known serves its log source ({rule.logsource.describe()})"
+        return f"no Data Needed item or data component; not collected: log source {rule.logsource.describe()}"
 
     def unlocks(self, blind: list[RuleSummary]) -> list[Unlock]:
         """What would unlock the most blind rules: each missing Data Needed item, logging policy and data component."""
@@ -102,7 +102,7 @@ class EnvironmentView:
             more = EnvironmentView(replace(self.environment, logging_policies=(*self.environment.logging_policies, policy)), self.items)
             reading = (rule for rule in blind if any(policy in self.items[i].logging_policies for i in rule.data_needed if i in self.items))
             policies[policy] = sum(1 for rule in reading if more.runs(rule))
-        components: Counter[str] = Counter(dc for rule in blind if not rule.data_needed for dc in rule.data_components)
+        components: Counter[str] = Counter(dc for rule in blind for dc in dict.fromkeys(rule.data_components))
         found = [Unlock("Data Needed", k, n) for k, n in items.items()] + [Unlock("logging policy", k, n) for k, n in policies.items() if n]
         found += [Unlock("data component", k, n) for k, n in components.items()]
         return sorted(found, key=lambda unlock: (-unlock.rules, unlock.kind, unlock.id))
