@@ -255,3 +255,18 @@ def test_unknown_ids_in_an_environment_are_warnings(env_build: BuildResult) -> N
 def test_without_environments_nothing_changes(default_build: BuildResult) -> None:
     assert not any(name.startswith("Environments/") or "environment-" in name for name in default_build.pages)
     assert "Environments" not in default_build.pages["index.md"]
+
+
+def test_the_unlocks_not_shown_are_said_to_unlock_no_more_than_the_first_of_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a tie at the cut ("And 3 more, each unlocking fewer rules" was false then), the sentence states the hidden rows' most."""
+    monkeypatch.setattr("atc.render.environment_pages.UNLOCKS_SHOWN", 2)
+    settings = replace(
+        default_settings(), docs_dir=tmp_path / "docs", site_dir=tmp_path / "site", build_site=False, jobs=1, environments=(LINUX,)
+    )
+    result = run_build(settings, quiet=True)
+    view = EnvironmentView(LINUX, result.kb.data_needed)
+    unlocks = view.unlocks([rule for rule in map(RuleSummary.of, result.kb.rules) if not view.verdict(rule).runs])
+    assert len(unlocks) > 2 and unlocks[1].rules == unlocks[2].rules  # the default knowledge base ties at the cut
+    hidden = max(unlock.rules for unlock in unlocks[2:])
+    noun = "rule" if hidden == 1 else "rules"
+    assert f"And {len(unlocks) - 2} more, each unlocking {hidden} {noun} or fewer." in result.pages["Environments/dmz.md"]
