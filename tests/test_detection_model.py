@@ -275,3 +275,15 @@ def test_a_strategy_named_after_its_technique_does_not_repeat_it(default_build: 
     page = default_build.pages["Detection_Rules/proc_creation_win_office_spawns_script_host.md"]
     assert "\\(T1204.002\\)](../ATTACK/detection_strategies/DET0294.md): implements " in page
     assert "(T1204.002) (T1204.002)" not in page.replace("\\", "").replace("](../ATTACK/detection_strategies/DET0294.md)", "")
+
+
+def test_a_strategy_no_rule_is_tagged_for_does_not_claim_every_tagged_rule_implements_it(default_build: BuildResult) -> None:
+    """A parent technique's strategy (its page exists for a sub-technique's rules) has no tagged rule: nothing to claim of them."""
+    tagged = {ref.strategy for rule in default_build.kb.rules for ref in rule.detections}
+    pages = {name: page for name, page in default_build.pages.items() if re.fullmatch(r"ATTACK/detection_strategies/DET\d+\.md", name)}
+    untagged = {name for name in pages if name.rsplit("/", 1)[1][:-3] not in tagged}
+    assert untagged and untagged != set(pages)
+    for name, page in pages.items():
+        claims = "Every rule tagged with this strategy's techniques implements one of its analytics." in page
+        assert claims == (name not in untagged and "Rules tagged with a technique this strategy detects that read none" not in page), name
+        assert ("No rule is tagged with a technique this strategy detects" in page) == (name in untagged), name
