@@ -13,7 +13,7 @@ from atc.convert.targets import select_targets
 from atc.engine import BuildResult
 from atc.link.attack import resolve_tags
 from atc.load.attack import load_snapshot
-from atc.model import Conversion, DataNeeded, KnowledgeBase, LogSource, Rule
+from atc.model import Conversion, DataNeeded, KnowledgeBase, LoggingPolicy, LogSource, Rule
 from atc.render.context import RenderContext
 from atc.render.pages import render_pages
 from atc.settings import REPO_ROOT
@@ -73,7 +73,8 @@ def home() -> str:
         "DN_a": DataNeeded("DN_a", Path("a.yml"), "a", logging_policies=["LP_a"]),
         "DN_b": DataNeeded("DN_b", Path("b.yml"), "b"),
     }
-    kb = KnowledgeBase(attack=snapshot, items={"rule": rules, "data_needed": data_needed})
+    policies = {"LP_a": LoggingPolicy("LP_a", Path("lp.yml"), "LP_a")}
+    kb = KnowledgeBase(attack=snapshot, items={"rule": rules, "data_needed": data_needed, "logging_policy": policies})
     return render_pages(RenderContext.of(kb, select_targets(["splunk"]), REPO_ROOT / "templates", site_name="Test"))["index.md"]
 
 
@@ -113,6 +114,24 @@ def test_level_status_conversion_and_gap_bars_count_the_rules(home: str) -> None
         ("Data_Needed/gaps.md", [82.5, 247.5]),
         ("Logging_Policies/index.md", [165.0, 165.0]),
     ]
+
+
+def test_policy_bar_counts_only_known_policies_and_its_page_says_the_same(tmp_path: Path) -> None:
+    """An item naming a policy the knowledge base lacks (ATC's DN_0026 names LP_0025_windows_...) is no item "with a policy"."""
+    data_needed = {
+        "DN_a": DataNeeded("DN_a", Path("a.yml"), "a", logging_policies=["LP_a"]),
+        "DN_b": DataNeeded("DN_b", Path("b.yml"), "b", logging_policies=["LP_gone"]),
+        "DN_c": DataNeeded("DN_c", Path("c.yml"), "c"),
+    }
+    policy = LoggingPolicy("LP_a", tmp_path / "a.yml", "LP_a")
+    kb = KnowledgeBase(attack=load_snapshot(), items={"rule": [], "data_needed": data_needed, "logging_policy": {"LP_a": policy}})
+    pages = render_pages(RenderContext.of(kb, select_targets(["splunk"]), REPO_ROOT / "templates", site_name="Test"))
+    [bar] = [bar for bar in SVG.findall(pages["index.md"]) if "Data Needed with a policy" in bar]
+    [(href, figure)] = re.findall(r'<a xlink:href="([^"]+)"><title>Data Needed with a policy: ([^<]+)</title>', bar)
+    assert figure == "1 / 3"
+    linked = pages[href]
+    assert "1 of 3 Data Needed items name a logging policy of this knowledge base." in linked
+    assert "(../Data_Needed/DN_b.md)" in linked and "(../Data_Needed/DN_c.md)" in linked and "DN_a.md" not in linked
 
 
 def test_chart_links_lead_to_generated_pages(default_build: BuildResult) -> None:
