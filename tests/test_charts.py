@@ -144,6 +144,17 @@ def test_technique_and_tactic_pages_chart_their_rules_by_level(default_build: Bu
         [chart] = _charts(default_build.pages[page])
         bars = _bars(chart)
         assert chart.get("aria-label") == "Rules by level" and bars
-        assert all(
-            posixpath.normpath(posixpath.join(posixpath.dirname(page), href)) == "Detection_Rules/by/level.md" for href, _, _ in bars
-        )
+        assert all(href == "#rules" for href, _, _ in bars)  # the page's own rules, not every rule of the knowledge base
+
+
+@pytest.mark.parametrize("page", ["ATTACK/techniques/T1021.002.md", "ATTACK/tactics/TA0008.md", "ATTACK/tactics/TA0005.md"])
+def test_a_level_bar_counts_the_rules_its_link_lists_at_that_level(default_build: BuildResult, page: str) -> None:
+    """Each bar's figure is the number of rules of that level in the section it opens (it opened the rules-by-level page)."""
+    text = default_build.pages[page]
+    [chart] = _charts(text)
+    section = text.split("\n## Rules\n", 1)[1].split("\n## ", 1)[0]
+    for link in chart.findall("svg:a", NS):
+        level = link.findtext("svg:text", namespaces=NS)
+        figure = int(link.findall("svg:text", NS)[1].text.split()[0])
+        listed = len(re.findall(rf"\| {level} \||, level {level}$", section, re.M))
+        assert (link.get(XLINK_HREF), figure) == ("#rules", listed), level
