@@ -11,7 +11,7 @@ import pytest
 
 from atc.engine import BuildResult
 from atc.link.attack import resolve_tags
-from atc.link.detection import Channel, Read, link_detection, logsource_reads, windows_names
+from atc.link.detection import Channel, DetectionLinker, Read, link_detection, logsource_reads, windows_names
 from atc.link.navigator import validate_layer
 from atc.load.attack import DEFAULT_SNAPSHOT, load_snapshot
 from atc.load.attack_update import build_snapshot, write_snapshot
@@ -84,7 +84,7 @@ def test_log_source_reads_use_pysigma_channel_and_sysmon_tables() -> None:
     assert {Read("wineventlog:sysmon", 1), Read("wineventlog:security", 4688)} <= creation
     assert Read("auditd:execve", None, "execve") in logsource_reads(LogSource("linux", None, "process_creation"), [])
     assert logsource_reads(LogSource("aws", "cloudtrail"), []) == {Read("aws:cloudtrail")}
-    assert logsource_reads(LogSource("linux", "auditd"), [], ("EXECVE",)) == {Read("auditd:execve")}
+    assert logsource_reads(LogSource("linux", "auditd"), [], ("EXECVE",)) == {Read("auditd:execve", None, "execve")}
 
 
 # --- linking on the mini bundle ---------------------------------------------------------------------
@@ -158,6 +158,19 @@ def test_data_needed_item_decides_what_the_rule_reads(mini: AttackSnapshot) -> N
     link_detection([keyword], {"DN_share": item}, mini)
     assert keyword.data_components == ["DC0102"]  # from the item's channel and event ids, though the rule names none
     assert keyword.detections[0].implements == ("AN1468",)
+
+
+def test_an_auditd_item_stating_its_record_type_carries_that_records_components() -> None:
+    """ATC's DN_0054 (`type: EXECVE`) showed no data component, while every rule reading only it mapped to DC0032."""
+    item = DataNeeded("DN_execve", Path("dn.yml"), "execve", logsource=LogSource("linux", "auditd"), platform="Linux", type="EXECVE")
+    linker = DetectionLinker(load_snapshot(), {"DN_execve": item})
+    assert "DC0032" in linker.item_components(item)  # Process Creation lists auditd:EXECVE / EXECVE
+    bare = Rule(
+        path=Path("r.yml"), source_text="", data={"detection": {"sel": {"a0": "x"}, "condition": "sel"}}, id="r", title="r", slug="r"
+    )
+    bare.logsource, bare.data_needed = LogSource("linux", "auditd"), ["DN_execve"]
+    linker.link(bare)
+    assert bare.data_components == linker.item_components(item)  # a rule naming nothing more reads what its item carries
 
 
 # --- the v18.1 facts ----------------------------------------------------------------------------------
