@@ -158,3 +158,15 @@ def test_a_level_bar_counts_the_rules_its_link_lists_at_that_level(default_build
         figure = int(link.findall("svg:text", NS)[1].text.split()[0])
         listed = len(re.findall(rf"\| {level} \||, level {level}$", section, re.M))
         assert (link.get(XLINK_HREF), figure) == ("#rules", listed), level
+
+
+def test_every_home_bar_figure_is_on_the_page_it_opens(default_build: BuildResult) -> None:
+    """A bar's "n / m" is stated on the page behind it ("splunk: 3138 / 3141" opened targets.md, which gave no count)."""
+    pages = default_build.pages
+    for chart in _charts(pages["index.md"])[3:]:  # conversion health, Data Needed and logging gaps
+        for link in chart.findall("svg:a", NS):
+            label, figure = (text.text or "" for text in link.findall("svg:text", NS))
+            done, total = figure.split(" / ")
+            linked = pages[posixpath.normpath(link.get(XLINK_HREF, ""))]
+            stated = (f"{done} of {total}", f"{int(total) - int(done)} of {total}", f"Every one of the {total}" if done == total else "-")
+            assert any(re.search(rf"\b{re.escape(text)}\b", linked) for text in stated), (label, figure)
