@@ -90,6 +90,10 @@ def test_home_page_draws_five_linked_charts(home: str) -> None:
     assert all(bars for bars in map(_bars, charts))
 
 
+def test_one_target_is_one_query_language(home: str) -> None:
+    assert "translated into 1 query language." in home  # it said "1 query languages"
+
+
 def test_tactic_bars_are_shares_of_each_tactic_linking_to_its_page(home: str) -> None:
     bars = {label: (href, widths) for href, label, widths in _bars(_charts(home)[0])}
     assert len(bars) == len(load_snapshot().tactics)
