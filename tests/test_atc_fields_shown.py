@@ -1,4 +1,4 @@
-"""Every key of an Atomic Threat Coverage Data Needed item or logging policy is shown on its page, or deliberately left."""
+"""ATC Data Needed items and logging policies on their pages: every key shown (or deliberately left), and what needs what."""
 
 from __future__ import annotations
 
@@ -87,3 +87,28 @@ def test_the_atc_corpus_has_no_key_the_pages_neither_show_nor_leave_deliberately
         for path in (CORPORA / "atc-data" / folder).glob("*_*.yml"):
             keys |= set(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
         assert keys - set(shown) - LEFT == set(), folder
+
+
+def test_a_policy_page_names_the_other_policies_an_item_also_needs(tmp_path: Path) -> None:
+    """ATC's DN_0002 needs LP_0001 and LP_0002: LP_0001's page said it enables DN_0002, as if on its own."""
+    second = POLICY | {"title": "LP_0902_audit_command_line"}
+    (tmp_path / "lp2").mkdir()
+    (tmp_path / "lp2" / "second.yml").write_text(yaml.safe_dump(second), encoding="utf-8")
+    item = ITEM | {"loggingpolicy": [POLICY["title"], second["title"]]}
+    (tmp_path / "dn2").mkdir()
+    (tmp_path / "dn2" / "item.yml").write_text(yaml.safe_dump(item), encoding="utf-8")
+    problems: list[Problem] = []
+    policies = load_logging_policies([tmp_path / "lp2"], problems) | _policies(tmp_path)
+    loading = Loading()
+    loading.loaded["logging_policy"] = policies
+    items = load_data_needed([tmp_path / "dn2"], problems, loading)
+    kb = KnowledgeBase(attack=load_snapshot(), items={"rule": [], "data_needed": items, "logging_policy": policies})
+    pages = render_pages(RenderContext.of(kb, select_targets(["splunk"]), REPO_ROOT / "templates", site_name="Test"))
+    page = pages[f"Logging_Policies/{POLICY['title']}.md"].split("## Data Needed it enables", 1)[1].split("\n## ", 1)[0]
+    assert "(together with [LP\\_0902\\_audit\\_command\\_line](LP_0902_audit_command_line.md))" in page
+
+
+def _policies(tmp_path: Path) -> dict:
+    (tmp_path / "lp").mkdir()
+    (tmp_path / "lp" / "policy.yml").write_text(yaml.safe_dump(POLICY), encoding="utf-8")
+    return load_logging_policies([tmp_path / "lp"], [])
