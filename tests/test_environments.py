@@ -111,6 +111,15 @@ def test_a_policy_the_knowledge_base_lacks_is_named_so_and_never_offered() -> No
     assert Unlock("Data Needed", "DN_d", 2) in view.unlocks(blind)
 
 
+def test_a_blind_rules_reason_names_every_kind_of_thing_whose_collection_would_run_it() -> None:
+    """A rule with an item and a component: the reason named the item only, while the ranking offered the component too."""
+    view = EnvironmentView(Environment("e", "e"), ITEMS, POLICIES)
+    rule = summary("r", ("DN_c",), ("DC0032",))
+    assert view.verdict(rule).reason == "not collected: DN_c or data component DC0032"
+    for unlock in view.unlocks([rule]):
+        assert unlock.id in view.verdict(rule).reason
+
+
 def test_data_components_and_log_sources_make_rules_runnable() -> None:
     view = EnvironmentView(Environment("e", "e", data_components=("DC0032",), log_sources=(LogSource(product="linux"),)), ITEMS, POLICIES)
     assert view.verdict(summary("r", ("DN_a",), ("DC0032",))).via == ("DC0032",)

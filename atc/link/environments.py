@@ -91,6 +91,7 @@ class EnvironmentView:
                 notes = [f"logging policy {', '.join(p for p in off if p in self.known)} off"] if len(unknown) < len(off) else []
                 notes += [f"logging policy {', '.join(unknown)} not in the knowledge base"] if unknown else []
                 options.append(f"{item_id} ({'; '.join(notes)})" if notes else item_id)
+            options += [f"data component {dc}" for dc in rule.data_components]  # collecting one of them runs it too
             return "not collected: " + " or ".join(options)
         if rule.data_components:
             return "no Data Needed item; not collected: data component " + " or ".join(rule.data_components)
