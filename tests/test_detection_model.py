@@ -262,6 +262,9 @@ def test_analytics_layer_and_matrix(default_build: BuildResult) -> None:
     assert implemented
     for (tid, _), score in scores.items():
         assert score == implemented.get(tid, 0), tid
+    top = max(max(scores.values()), 1)  # the legend speaks of analytics, as the scores count them (it said "rule(s)")
+    assert [item["label"] for item in layer["legendItems"]] == ["no analytic (gap)", f"{top} analytic(s) or more"]
+    assert json.loads(default_build.pages["ATTACK/layers/all.json"])["legendItems"][0]["label"] == "no rule (gap)"
     matrix = default_build.pages["ATTACK/matrix-analytics.md"]
     assert "analytics implemented" in matrix and 'title="0 analytics"' in matrix
 

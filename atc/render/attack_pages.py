@@ -151,7 +151,7 @@ def layer_json(name: str, rules: list[RuleSummary], snapshot: AttackSnapshot, sc
     else:
         description = f"Rules per technique (score = number of rules), ATT&CK {snapshot.version}; 0 marks a gap"
         counts = build_coverage(rules).counts()
-    layer = navigator_layer(name, description, counts, snapshot)
+    layer = navigator_layer(name, description, counts, snapshot, "analytic" if scores == "analytics" else "rule")
     return json.dumps(layer, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
