@@ -223,7 +223,13 @@ def test_timeout_and_failure_render_as_one_line_reasons(default_build: BuildResu
         },
     )
     page = RenderContext.of(default_build.kb, targets, REPO_ROOT / "templates").render(
-        "rule.md.j2", f"Detection_Rules/{SEED_SLUG}.md", rule=changed, targets=targets, related=_no_related(), edit_url=None
+        "rule.md.j2",
+        f"Detection_Rules/{SEED_SLUG}.md",
+        title=rule.title,
+        rule=changed,
+        targets=targets,
+        related=_no_related(),
+        edit_url=None,
     )
     assert "**Not convertible** (conversion failed): Boom: line one" in page
     assert "**Not convertible** (timed out): took too long" in page
