@@ -370,6 +370,8 @@ class LoggingPolicy:
     event_ids: list[int] = field(default_factory=list)
     configuration: str = ""
     references: list[str] = field(default_factory=list)
+    sample: str | None = None
+    author: str | None = None
 
 
 @dataclass
@@ -390,6 +392,8 @@ class DataNeeded:
     logging_policies: list[str] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
     sample: str | None = None
+    category: str | None = None  # ATC's kind of log ("OS Logs"), as stated
+    author: str | None = None
 
 
 @dataclass

@@ -8,6 +8,7 @@ import json
 import posixpath
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,21 @@ def test_unknown_ids_are_listed_with_their_rules(hand_pages: dict[str, str]) -> 
 def test_tactic_tagged_without_technique_gets_a_tactic_page(hand_pages: dict[str, str]) -> None:
     page = hand_pages["ATTACK/tactics/TA0007.md"]
     assert "(../../Detection_Rules/tactic_only.md) (tagged with the tactic only)" in page
+
+
+def test_a_rule_without_a_technique_is_not_said_to_lack_attack_strategies(hand_pages: dict[str, str]) -> None:
+    """A rule tagged with a tactic only read "ATT&CK has none for the rule's techniques": it has no technique."""
+    section = hand_pages["Detection_Rules/tactic_only.md"].split("## ATT&amp;CK detection", 1)[1]
+    assert "**Detection strategies**: the rule is tagged with no ATT&amp;CK technique." in section
+    assert "ATT&amp;CK has none" not in section
+
+
+def test_the_data_components_line_is_a_paragraph_of_its_own(hand_pages: dict[str, str], hand_kb: KnowledgeBase) -> None:
+    """The components ran into "**Detection strategies**" on one line: no blank line between them."""
+    rule = next(rule for rule in hand_kb.rules if rule.slug == "psexec")
+    page = render_pages(RenderContext.of(hand_kb.with_rules([replace(rule, data_components=["DC0102"])]), [], REPO_ROOT / "templates"))
+    section = page["Detection_Rules/psexec.md"].split("## ATT&amp;CK detection", 1)[1]
+    assert re.search(r"\(\.\./ATTACK/data_components/DC0102\.md\)\n\n\*\*Detection strategies\*\*", section), section[:600]
 
 
 def test_rule_text_is_escaped(hand_pages: dict[str, str]) -> None:

@@ -13,7 +13,7 @@ from atc.convert.targets import select_targets
 from atc.engine import BuildResult
 from atc.link.attack import resolve_tags
 from atc.load.attack import load_snapshot
-from atc.model import Conversion, DataNeeded, KnowledgeBase, LogSource, Rule
+from atc.model import Conversion, DataNeeded, KnowledgeBase, LoggingPolicy, LogSource, Rule
 from atc.render.context import RenderContext
 from atc.render.pages import render_pages
 from atc.settings import REPO_ROOT
@@ -73,7 +73,8 @@ def home() -> str:
         "DN_a": DataNeeded("DN_a", Path("a.yml"), "a", logging_policies=["LP_a"]),
         "DN_b": DataNeeded("DN_b", Path("b.yml"), "b"),
     }
-    kb = KnowledgeBase(attack=snapshot, items={"rule": rules, "data_needed": data_needed})
+    policies = {"LP_a": LoggingPolicy("LP_a", Path("lp.yml"), "LP_a")}
+    kb = KnowledgeBase(attack=snapshot, items={"rule": rules, "data_needed": data_needed, "logging_policy": policies})
     return render_pages(RenderContext.of(kb, select_targets(["splunk"]), REPO_ROOT / "templates", site_name="Test"))["index.md"]
 
 
@@ -87,6 +88,10 @@ def test_home_page_draws_five_linked_charts(home: str) -> None:
         "Data Needed and logging gaps",
     ]
     assert all(bars for bars in map(_bars, charts))
+
+
+def test_one_target_is_one_query_language(home: str) -> None:
+    assert "translated into 1 query language." in home  # it said "1 query languages"
 
 
 def test_tactic_bars_are_shares_of_each_tactic_linking_to_its_page(home: str) -> None:
@@ -115,6 +120,24 @@ def test_level_status_conversion_and_gap_bars_count_the_rules(home: str) -> None
     ]
 
 
+def test_policy_bar_counts_only_known_policies_and_its_page_says_the_same(tmp_path: Path) -> None:
+    """An item naming a policy the knowledge base lacks (ATC's DN_0026 names LP_0025_windows_...) is no item "with a policy"."""
+    data_needed = {
+        "DN_a": DataNeeded("DN_a", Path("a.yml"), "a", logging_policies=["LP_a"]),
+        "DN_b": DataNeeded("DN_b", Path("b.yml"), "b", logging_policies=["LP_gone"]),
+        "DN_c": DataNeeded("DN_c", Path("c.yml"), "c"),
+    }
+    policy = LoggingPolicy("LP_a", tmp_path / "a.yml", "LP_a")
+    kb = KnowledgeBase(attack=load_snapshot(), items={"rule": [], "data_needed": data_needed, "logging_policy": {"LP_a": policy}})
+    pages = render_pages(RenderContext.of(kb, select_targets(["splunk"]), REPO_ROOT / "templates", site_name="Test"))
+    [bar] = [bar for bar in SVG.findall(pages["index.md"]) if "Data Needed with a policy" in bar]
+    [(href, figure)] = re.findall(r'<a xlink:href="([^"]+)"><title>Data Needed with a policy: ([^<]+)</title>', bar)
+    assert figure == "1 / 3"
+    linked = pages[href]
+    assert "1 of 3 Data Needed items name a logging policy of this knowledge base." in linked
+    assert "(../Data_Needed/DN_b.md)" in linked and "(../Data_Needed/DN_c.md)" in linked and "DN_a.md" not in linked
+
+
 def test_chart_links_lead_to_generated_pages(default_build: BuildResult) -> None:
     links = [href for chart in _charts(default_build.pages["index.md"]) for href, _, _ in _bars(chart)]
     assert links and all(posixpath.normpath(href) in default_build.pages for href in links)
@@ -125,6 +148,29 @@ def test_technique_and_tactic_pages_chart_their_rules_by_level(default_build: Bu
         [chart] = _charts(default_build.pages[page])
         bars = _bars(chart)
         assert chart.get("aria-label") == "Rules by level" and bars
-        assert all(
-            posixpath.normpath(posixpath.join(posixpath.dirname(page), href)) == "Detection_Rules/by/level.md" for href, _, _ in bars
-        )
+        assert all(href == "#rules" for href, _, _ in bars)  # the page's own rules, not every rule of the knowledge base
+
+
+@pytest.mark.parametrize("page", ["ATTACK/techniques/T1021.002.md", "ATTACK/tactics/TA0008.md", "ATTACK/tactics/TA0005.md"])
+def test_a_level_bar_counts_the_rules_its_link_lists_at_that_level(default_build: BuildResult, page: str) -> None:
+    """Each bar's figure is the number of rules of that level in the section it opens (it opened the rules-by-level page)."""
+    text = default_build.pages[page]
+    [chart] = _charts(text)
+    section = text.split("\n## Rules\n", 1)[1].split("\n## ", 1)[0]
+    for link in chart.findall("svg:a", NS):
+        level = link.findtext("svg:text", namespaces=NS)
+        figure = int(link.findall("svg:text", NS)[1].text.split()[0])
+        listed = len(re.findall(rf"\| {level} \||, level {level}$", section, re.M))
+        assert (link.get(XLINK_HREF), figure) == ("#rules", listed), level
+
+
+def test_every_home_bar_figure_is_on_the_page_it_opens(default_build: BuildResult) -> None:
+    """A bar's "n / m" is stated on the page behind it ("splunk: 3138 / 3141" opened targets.md, which gave no count)."""
+    pages = default_build.pages
+    for chart in _charts(pages["index.md"])[3:]:  # conversion health, Data Needed and logging gaps
+        for link in chart.findall("svg:a", NS):
+            label, figure = (text.text or "" for text in link.findall("svg:text", NS))
+            done, total = figure.split(" / ")
+            linked = pages[posixpath.normpath(link.get(XLINK_HREF, ""))]
+            stated = (f"{done} of {total}", f"{int(total) - int(done)} of {total}", f"Every one of the {total}" if done == total else "-")
+            assert any(re.search(rf"\b{re.escape(text)}\b", linked) for text in stated), (label, figure)

@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 
 from atc.link.data_needed import link_data_needed
+from atc.link.logging_policies import link_kind as link_policies
 from atc.link.triggers import link_triggers
+from atc.load.attack import load_snapshot
 from atc.load.data_needed import load_data_needed
 from atc.load.knowledge_base import Loading
 from atc.load.logging_policies import load_logging_policies
 from atc.load.triggers import load_triggers
-from atc.model import DataNeeded, LogSource, Problem, Rule, TriggerRef
+from atc.model import DataNeeded, KnowledgeBase, LoggingPolicy, LogSource, Problem, Rule, TriggerRef
 
 KB = Path(__file__).parent / "fixtures" / "kb"
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
@@ -238,6 +240,27 @@ def test_logging_policies_load_and_report_bad_event_ids(tmp_path):
     assert "Audit Detailed File Share (Success, Failure)" in policy.configuration
     assert "LP_bad" not in policies
     assert len(problems) == 1 and "'eventID' must be a list of event id numbers" in problems[0].message
+
+
+@pytest.mark.parametrize(
+    "named, hint",
+    [
+        # ATC's own: DN_0026 names LP_0025_windows_audit_..., whose file is titled LP_0025_audit_...
+        ("LP_0025_windows_audit_directory_service_changes", "did you mean LP_0025_audit_directory_service_changes, in "),
+        ("LP_9999_nothing_alike_at_all", None),
+    ],
+)
+def test_a_dangling_policy_name_points_at_the_closest_policy_and_its_file(tmp_path, named, hint):
+    policy = LoggingPolicy("LP_0025_audit_directory_service_changes", tmp_path / "LP_0025.yml", "LP_0025_audit_directory_service_changes")
+    item = DataNeeded("DN_x", tmp_path / "DN_x.yml", "DN_x", logging_policies=[named])
+    kb = KnowledgeBase(attack=load_snapshot(), items={"data_needed": {"DN_x": item}, "logging_policy": {policy.id: policy}})
+    link_policies(kb)
+    [problem] = kb.problems
+    assert problem.path == str(tmp_path / "DN_x.yml") and f"logging policy {named} is not in the knowledge base" in problem.message
+    if hint:
+        assert f"{hint}{tmp_path / 'LP_0025.yml'}?" in problem.message
+    else:
+        assert "did you mean" not in problem.message
 
 
 # --- linking Data Needed -------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 
 from atc.engine import BuildResult
 from atc.link.attack import resolve_tags
-from atc.link.detection import Channel, Read, link_detection, logsource_reads, windows_names
+from atc.link.detection import Channel, DetectionLinker, Read, link_detection, logsource_reads, windows_names
 from atc.link.navigator import validate_layer
 from atc.load.attack import DEFAULT_SNAPSHOT, load_snapshot
 from atc.load.attack_update import build_snapshot, write_snapshot
@@ -84,7 +84,7 @@ def test_log_source_reads_use_pysigma_channel_and_sysmon_tables() -> None:
     assert {Read("wineventlog:sysmon", 1), Read("wineventlog:security", 4688)} <= creation
     assert Read("auditd:execve", None, "execve") in logsource_reads(LogSource("linux", None, "process_creation"), [])
     assert logsource_reads(LogSource("aws", "cloudtrail"), []) == {Read("aws:cloudtrail")}
-    assert logsource_reads(LogSource("linux", "auditd"), [], ("EXECVE",)) == {Read("auditd:execve")}
+    assert logsource_reads(LogSource("linux", "auditd"), [], ("EXECVE",)) == {Read("auditd:execve", None, "execve")}
 
 
 # --- linking on the mini bundle ---------------------------------------------------------------------
@@ -158,6 +158,19 @@ def test_data_needed_item_decides_what_the_rule_reads(mini: AttackSnapshot) -> N
     link_detection([keyword], {"DN_share": item}, mini)
     assert keyword.data_components == ["DC0102"]  # from the item's channel and event ids, though the rule names none
     assert keyword.detections[0].implements == ("AN1468",)
+
+
+def test_an_auditd_item_stating_its_record_type_carries_that_records_components() -> None:
+    """ATC's DN_0054 (`type: EXECVE`) showed no data component, while every rule reading only it mapped to DC0032."""
+    item = DataNeeded("DN_execve", Path("dn.yml"), "execve", logsource=LogSource("linux", "auditd"), platform="Linux", type="EXECVE")
+    linker = DetectionLinker(load_snapshot(), {"DN_execve": item})
+    assert "DC0032" in linker.item_components(item)  # Process Creation lists auditd:EXECVE / EXECVE
+    bare = Rule(
+        path=Path("r.yml"), source_text="", data={"detection": {"sel": {"a0": "x"}, "condition": "sel"}}, id="r", title="r", slug="r"
+    )
+    bare.logsource, bare.data_needed = LogSource("linux", "auditd"), ["DN_execve"]
+    linker.link(bare)
+    assert bare.data_components == linker.item_components(item)  # a rule naming nothing more reads what its item carries
 
 
 # --- the v18.1 facts ----------------------------------------------------------------------------------
@@ -249,6 +262,9 @@ def test_analytics_layer_and_matrix(default_build: BuildResult) -> None:
     assert implemented
     for (tid, _), score in scores.items():
         assert score == implemented.get(tid, 0), tid
+    top = max(max(scores.values()), 1)  # the legend speaks of analytics, as the scores count them (it said "rule(s)")
+    assert [item["label"] for item in layer["legendItems"]] == ["no analytic (gap)", f"{top} analytic(s) or more"]
+    assert json.loads(default_build.pages["ATTACK/layers/all.json"])["legendItems"][0]["label"] == "no rule (gap)"
     matrix = default_build.pages["ATTACK/matrix-analytics.md"]
     assert "analytics implemented" in matrix and 'title="0 analytics"' in matrix
 
@@ -275,3 +291,15 @@ def test_a_strategy_named_after_its_technique_does_not_repeat_it(default_build: 
     page = default_build.pages["Detection_Rules/proc_creation_win_office_spawns_script_host.md"]
     assert "\\(T1204.002\\)](../ATTACK/detection_strategies/DET0294.md): implements " in page
     assert "(T1204.002) (T1204.002)" not in page.replace("\\", "").replace("](../ATTACK/detection_strategies/DET0294.md)", "")
+
+
+def test_a_strategy_no_rule_is_tagged_for_does_not_claim_every_tagged_rule_implements_it(default_build: BuildResult) -> None:
+    """A parent technique's strategy (its page exists for a sub-technique's rules) has no tagged rule: nothing to claim of them."""
+    tagged = {ref.strategy for rule in default_build.kb.rules for ref in rule.detections}
+    pages = {name: page for name, page in default_build.pages.items() if re.fullmatch(r"ATTACK/detection_strategies/DET\d+\.md", name)}
+    untagged = {name for name in pages if name.rsplit("/", 1)[1][:-3] not in tagged}
+    assert untagged and untagged != set(pages)
+    for name, page in pages.items():
+        claims = "Every rule tagged with this strategy's techniques implements one of its analytics." in page
+        assert claims == (name not in untagged and "Rules tagged with a technique this strategy detects that read none" not in page), name
+        assert ("No rule is tagged with a technique this strategy detects" in page) == (name in untagged), name

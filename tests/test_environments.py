@@ -43,6 +43,7 @@ ITEMS = {
     "DN_b": DataNeeded("DN_b", Path("b.yml"), "b", logging_policies=["LP_x"]),
     "DN_c": DataNeeded("DN_c", Path("c.yml"), "c"),
 }
+POLICIES = ("LP_x", "LP_y")
 
 
 # --- settings ---------------------------------------------------------------------------------------
@@ -84,25 +85,50 @@ def test_bad_environments_are_refused_with_a_message(tmp_path: Path, text: str, 
 
 
 def test_a_data_needed_item_is_collected_when_listed_or_all_its_policies_are_on() -> None:
-    view = EnvironmentView(Environment("e", "e", data_needed=("DN_c",), logging_policies=("LP_x",)), ITEMS)
+    view = EnvironmentView(Environment("e", "e", data_needed=("DN_c",), logging_policies=("LP_x",)), ITEMS, POLICIES)
     assert view.collects("DN_c") and view.collects("DN_b")
     assert not view.collects("DN_a")  # LP_y is off
     assert view.verdict(summary("r", ("DN_a", "DN_b"))).via == ("DN_b",)
     blind = view.verdict(summary("r", ("DN_a",)))
     assert not blind.runs and blind.reason == "not collected: DN_a (logging policy LP_y off)"
-    assert "nothing known serves its log source" in view.verdict(summary("r")).reason
+    # with neither, listing its log source would run it: the reason says so rather than that nothing serves it
+    assert (
+        view.verdict(summary("r")).reason
+        == "no Data Needed item or data component; not collected: log source product=windows service=security"
+    )
     assert view.verdict(summary("r", (), ("DC0032",))).reason == "no Data Needed item; not collected: data component DC0032"
 
 
+def test_a_policy_the_knowledge_base_lacks_is_named_so_and_never_offered() -> None:
+    """ATC's DN_0026 names LP_0025_windows_..., which no file holds: it was "off" and ranked as a policy to switch on."""
+    items = ITEMS | {"DN_d": DataNeeded("DN_d", Path("d.yml"), "d", logging_policies=["LP_x", "LP_gone"])}
+    view = EnvironmentView(Environment("e", "e"), items, POLICIES)
+    blind = [summary("r1", ("DN_d",)), summary("r2", ("DN_d",))]
+    assert (
+        view.verdict(blind[0]).reason == "not collected: DN_d (logging policy LP_x off; logging policy LP_gone not in the knowledge base)"
+    )
+    assert [unlock for unlock in view.unlocks(blind) if unlock.kind == "logging policy"] == []
+    assert Unlock("Data Needed", "DN_d", 2) in view.unlocks(blind)
+
+
+def test_a_blind_rules_reason_names_every_kind_of_thing_whose_collection_would_run_it() -> None:
+    """A rule with an item and a component: the reason named the item only, while the ranking offered the component too."""
+    view = EnvironmentView(Environment("e", "e"), ITEMS, POLICIES)
+    rule = summary("r", ("DN_c",), ("DC0032",))
+    assert view.verdict(rule).reason == "not collected: DN_c or data component DC0032"
+    for unlock in view.unlocks([rule]):
+        assert unlock.id in view.verdict(rule).reason
+
+
 def test_data_components_and_log_sources_make_rules_runnable() -> None:
-    view = EnvironmentView(Environment("e", "e", data_components=("DC0032",), log_sources=(LogSource(product="linux"),)), ITEMS)
+    view = EnvironmentView(Environment("e", "e", data_components=("DC0032",), log_sources=(LogSource(product="linux"),)), ITEMS, POLICIES)
     assert view.verdict(summary("r", ("DN_a",), ("DC0032",))).via == ("DC0032",)
     assert view.verdict(summary("r", product="Linux")).via == ("product=linux",)
     assert not view.verdict(summary("r", product="windows")).runs
 
 
 def test_missing_data_is_ranked_by_the_rules_it_would_unlock() -> None:
-    view = EnvironmentView(Environment("e", "e"), ITEMS)
+    view = EnvironmentView(Environment("e", "e"), ITEMS, POLICIES)
     blind = [
         summary("r1", ("DN_a",)),
         summary("r2", ("DN_a", "DN_b")),
@@ -118,7 +144,7 @@ def test_missing_data_is_ranked_by_the_rules_it_would_unlock() -> None:
         Unlock("Data Needed", "DN_c", 1),
         Unlock("data component", "DC0032", 1),
     ]
-    with_x = EnvironmentView(Environment("e", "e", logging_policies=("LP_x",)), ITEMS)
+    with_x = EnvironmentView(Environment("e", "e", logging_policies=("LP_x",)), ITEMS, POLICIES)
     assert Unlock("logging policy", "LP_y", 3) in with_x.unlocks(
         [summary("r1", ("DN_a",)), summary("r2", ("DN_a",)), summary("r6", ("DN_a",))]
     )
@@ -146,19 +172,43 @@ _environments = st.builds(
 )
 
 
+def _collecting(environment: Environment, unlock: Unlock) -> Environment:
+    """The environment with the unlock's item, policy or component added."""
+    field = {"Data Needed": "data_needed", "logging policy": "logging_policies", "data component": "data_components"}[unlock.kind]
+    return replace(environment, **{field: (*getattr(environment, field), unlock.id)})
+
+
+def test_a_data_component_unlocks_blind_rules_that_have_data_needed_items_too() -> None:
+    """Collecting DC0032 runs every blind rule reading it, those with an uncollected Data Needed item included."""
+    view = EnvironmentView(Environment("e", "e"), ITEMS, POLICIES)
+    blind = [summary("r1", ("DN_a",), ("DC0032",)), summary("r2", (), ("DC0032",)), summary("r3", ("DN_b",))]
+    assert Unlock("data component", "DC0032", 2) in view.unlocks(blind)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_environments, _rules)
+def test_every_unlock_counts_the_blind_rules_it_would_run(environment: Environment, rules: list[RuleSummary]) -> None:
+    """Each ranked item, policy or component unlocks exactly the blind rules whose verdict turns with it collected."""
+    view = EnvironmentView(environment, ITEMS, POLICIES)
+    blind = [rule for rule in rules if not view.verdict(rule).runs]
+    for unlock in view.unlocks(blind):
+        more = EnvironmentView(_collecting(environment, unlock), ITEMS, POLICIES)
+        assert unlock.rules == sum(more.verdict(rule).runs for rule in blind) > 0, unlock
+
+
 @settings(max_examples=200, deadline=None)
 @given(_environments, _rules)
 def test_runs_and_unlocks_agree_with_the_verdicts(environment: Environment, rules: list[RuleSummary]) -> None:
     """runs() is the verdict's `runs`; a logging policy unlocks exactly the blind rules whose verdict turns with it on."""
-    view = EnvironmentView(environment, ITEMS)
+    view = EnvironmentView(environment, ITEMS, POLICIES)
     assert [view.runs(rule) for rule in rules] == [view.verdict(rule).runs for rule in rules]
     blind = [rule for rule in rules if not view.verdict(rule).runs]
     for unlock in view.unlocks(blind):
         if unlock.kind == "logging policy":
-            more = EnvironmentView(replace(environment, logging_policies=(*environment.logging_policies, unlock.id)), ITEMS)
+            more = EnvironmentView(replace(environment, logging_policies=(*environment.logging_policies, unlock.id)), ITEMS, POLICIES)
             assert unlock.rules == sum(more.verdict(rule).runs for rule in blind) > 0
     for policy in {"LP_x", "LP_y"} - set(environment.logging_policies):
-        more = EnvironmentView(replace(environment, logging_policies=(*environment.logging_policies, policy)), ITEMS)
+        more = EnvironmentView(replace(environment, logging_policies=(*environment.logging_policies, policy)), ITEMS, POLICIES)
         turned = sum(more.verdict(rule).runs for rule in blind)
         listed = [u.rules for u in view.unlocks(blind) if u.kind == "logging policy" and u.id == policy]
         assert listed == ([turned] if turned else [])
@@ -190,7 +240,7 @@ def test_environment_page_ranks_what_would_unlock_the_most(env_build: BuildResul
     ][1:]
     counts = [int(row.rsplit("|", 2)[1]) for row in rows]
     assert counts and counts == sorted(counts, reverse=True)
-    view = EnvironmentView(CORP, env_build.kb.data_needed)
+    view = EnvironmentView(CORP, env_build.kb.data_needed, env_build.kb.logging_policies)
     blind = [summary for summary in map(RuleSummary.of, env_build.kb.rules) if not view.verdict(summary).runs]
     for row in rows:  # every Data Needed row counts the blind rules that list the item
         if row.startswith("| Data Needed |"):
@@ -227,3 +277,18 @@ def test_unknown_ids_in_an_environment_are_warnings(env_build: BuildResult) -> N
 def test_without_environments_nothing_changes(default_build: BuildResult) -> None:
     assert not any(name.startswith("Environments/") or "environment-" in name for name in default_build.pages)
     assert "Environments" not in default_build.pages["index.md"]
+
+
+def test_the_unlocks_not_shown_are_said_to_unlock_no_more_than_the_first_of_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a tie at the cut ("And 3 more, each unlocking fewer rules" was false then), the sentence states the hidden rows' most."""
+    monkeypatch.setattr("atc.render.environment_pages.UNLOCKS_SHOWN", 2)
+    settings = replace(
+        default_settings(), docs_dir=tmp_path / "docs", site_dir=tmp_path / "site", build_site=False, jobs=1, environments=(LINUX,)
+    )
+    result = run_build(settings, quiet=True)
+    view = EnvironmentView(LINUX, result.kb.data_needed, result.kb.logging_policies)
+    unlocks = view.unlocks([rule for rule in map(RuleSummary.of, result.kb.rules) if not view.verdict(rule).runs])
+    assert len(unlocks) > 2 and unlocks[1].rules == unlocks[2].rules  # the default knowledge base ties at the cut
+    hidden = max(unlock.rules for unlock in unlocks[2:])
+    noun = "rule" if hidden == 1 else "rules"
+    assert f"And {len(unlocks) - 2} more, each unlocking {hidden} {noun} or fewer." in result.pages["Environments/dmz.md"]

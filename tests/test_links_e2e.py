@@ -5,15 +5,18 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import yaml
 
 from atc.engine import BuildResult
-from atc.model import RuleSummary
+from atc.load.attack import load_snapshot
+from atc.model import KnowledgeBase, LogSource, Rule, RuleSummary
 from atc.render.context import RenderContext
 from atc.render.escape import md_text
 from atc.render.gaps import gap_groups
+from atc.render.pages import render_pages
 from atc.settings import REPO_ROOT
 from tests.conftest import SEED_SLUG
 
@@ -133,3 +136,21 @@ def test_gaps_page_groups_rules_by_log_source_largest_group_first(default_build:
     group = section(page, f"product=windows category=process\\_creation ({len(process_creation)} rules)")
     assert "no Data Needed for product=windows category=process\\_creation" in group
     assert all(rule_link(rule.slug) in group for rule in process_creation)
+
+
+def test_the_gaps_table_says_how_many_of_a_group_its_commonest_reason_covers() -> None:
+    """SigmaHQ's windows/security group is 30 rules with 18 reasons: "Main reason: ... lists EventID 5379" was 3 of them."""
+    snapshot = load_snapshot()
+    rules = []
+    for slug, gap in (("a", "lists EventID 1"), ("b", "lists EventID 1"), ("c", "lists EventID 2"), ("d", "lists EventID 3")):
+        rule = Rule(
+            path=Path(f"{slug}.yml"), source_text="", data={}, id=slug, title=slug, slug=slug, logsource=LogSource("windows", "security")
+        )
+        rule.data_needed_gap = gap
+        rules.append(rule)
+    lone = Rule(path=Path("e.yml"), source_text="", data={}, id="e", title="e", slug="e", logsource=LogSource("aws", "cloudtrail"))
+    lone.data_needed_gap = "no Data Needed for product=aws service=cloudtrail"
+    kb = KnowledgeBase(attack=snapshot, items={"rule": [*rules, lone]})
+    page = render_pages(RenderContext.of(kb, [], REPO_ROOT / "templates"))["Data_Needed/gaps.md"]
+    assert "| product=windows service=security | 4 | lists EventID 1 (2 of the 4 rules; 3 reasons in all) |" in page
+    assert "| product=aws service=cloudtrail | 1 | no Data Needed for product=aws service=cloudtrail |" in page

@@ -144,7 +144,7 @@ def test_the_cache_does_not_depend_on_where_the_repository_sits(tmp_path: Path) 
 def test_targets_page_lists_installed_backends_and_the_team_target(tmp_path: Path) -> None:
     page = build(scratch_repo(tmp_path)).pages["targets.md"]
     assert (
-        "| splunk-ours | splunk-ours \\(splunk\\) | <code>splunk</code> | splunk\\_windows, pipelines/field\\_mapping.yml | default |"
+        "| splunk-ours | splunk-ours \\(splunk\\) | 1 of 1 | <code>splunk</code> | splunk\\_windows, pipelines/field\\_mapping.yml | default |"
         in page
     )
     assert str(tmp_path) not in page  # no machine path on a page

@@ -172,7 +172,7 @@ def logsource_reads(logsource: LogSource, event_ids: list[int], detection_types:
         sysmon = sysmon_generic_logsource_eventid_mapping.get(category)
         reads |= {Read("linux:sysmon", eid) for eid in ([sysmon] if isinstance(sysmon, int) else sysmon or [])}
     if service == "auditd":
-        reads |= {Read(f"auditd:{kind.lower()}") for kind in detection_types} or {Read(name) for name in _AUDITD_TYPES}
+        reads |= {Read(f"auditd:{kind.lower()}", None, kind.lower()) for kind in detection_types} or {Read(name) for name in _AUDITD_TYPES}
     reads |= {Read(name, None, pinned) for name, pinned in _CATEGORY_READS.get((product or "", category or ""), ())}
     name = SERVICE_NAMES.get((product or "", service)) or SERVICE_NAMES.get((product or "", None))
     if name:

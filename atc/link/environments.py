@@ -5,13 +5,14 @@ A rule runs in an environment when the environment collects what the rule reads:
   that are all listed under `logging_policies` (an item without a policy needs to be listed itself); or
 - one of the rule's ATT&CK data components is listed under `data_components`; or
 - the rule's Sigma log source is covered by one under `log_sources` (each part the entry sets is equal).
-Otherwise it is blind there, and the reason names what is missing. Missing Data Needed items and logging policies
-are ranked by how many blind rules each would unlock on its own.
+Otherwise it is blind there, and the reason names what is missing. Missing Data Needed items, logging policies and
+data components are ranked by how many blind rules each would unlock on its own.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from atc.model import DataNeeded, Environment, KnowledgeBase, LogSource, Problem, RuleSummary
@@ -47,9 +48,10 @@ def _covers(collected: LogSource, rule: LogSource) -> bool:
 class EnvironmentView:
     """One environment judged against the knowledge base's Data Needed items."""
 
-    def __init__(self, environment: Environment, items: dict[str, DataNeeded]) -> None:
+    def __init__(self, environment: Environment, items: dict[str, DataNeeded], policies: Collection[str]) -> None:
         self.environment = environment
         self.items = items
+        self.known = set(policies)  # the logging policies the knowledge base holds: only those can be switched on
         self.data_needed = set(environment.data_needed)
         self.policies = set(environment.logging_policies)
         self.components = set(environment.data_components)
@@ -85,24 +87,29 @@ class EnvironmentView:
             options = []
             for item_id in rule.data_needed:
                 off = [p for p in (self.items[item_id].logging_policies if item_id in self.items else []) if p not in self.policies]
-                options.append(f"{item_id} (logging policy {', '.join(off)} off)" if off else item_id)
+                unknown = [p for p in off if p not in self.known]
+                notes = [f"logging policy {', '.join(p for p in off if p in self.known)} off"] if len(unknown) < len(off) else []
+                notes += [f"logging policy {', '.join(unknown)} not in the knowledge base"] if unknown else []
+                options.append(f"{item_id} ({'; '.join(notes)})" if notes else item_id)
+            options += [f"data component {dc}" for dc in rule.data_components]  # collecting one of them runs it too
             return "not collected: " + " or ".join(options)
         if rule.data_components:
             return "no Data Needed item; not collected: data component " + " or ".join(rule.data_components)
-        return f"nothing known serves its log source ({rule.logsource.describe()})"
+        return f"no Data Needed item or data component; not collected: log source {rule.logsource.describe()}"
 
     def unlocks(self, blind: list[RuleSummary]) -> list[Unlock]:
         """What would unlock the most blind rules: each missing Data Needed item, logging policy and data component."""
         items: Counter[str] = Counter(item for rule in blind for item in rule.data_needed)
         policies: Counter[str] = Counter()
-        candidates = {
-            p for rule in blind for item in rule.data_needed if item in self.items for p in self.items[item].logging_policies
-        } - self.policies
+        named = {p for rule in blind for item in rule.data_needed if item in self.items for p in self.items[item].logging_policies}
+        candidates = (named & self.known) - self.policies  # a policy the knowledge base lacks cannot be switched on
         for policy in sorted(candidates):  # a policy can only unlock the rules reading an item it produces
-            more = EnvironmentView(replace(self.environment, logging_policies=(*self.environment.logging_policies, policy)), self.items)
+            more = EnvironmentView(
+                replace(self.environment, logging_policies=(*self.environment.logging_policies, policy)), self.items, self.known
+            )
             reading = (rule for rule in blind if any(policy in self.items[i].logging_policies for i in rule.data_needed if i in self.items))
             policies[policy] = sum(1 for rule in reading if more.runs(rule))
-        components: Counter[str] = Counter(dc for rule in blind if not rule.data_needed for dc in rule.data_components)
+        components: Counter[str] = Counter(dc for rule in blind for dc in dict.fromkeys(rule.data_components))
         found = [Unlock("Data Needed", k, n) for k, n in items.items()] + [Unlock("logging policy", k, n) for k, n in policies.items() if n]
         found += [Unlock("data component", k, n) for k, n in components.items()]
         return sorted(found, key=lambda unlock: (-unlock.rules, unlock.kind, unlock.id))

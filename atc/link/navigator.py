@@ -32,8 +32,8 @@ def attack_major_version(snapshot: AttackSnapshot) -> str:
     return snapshot.version.split(".")[0]
 
 
-def navigator_layer(name: str, description: str, counts: dict[str, int], snapshot: AttackSnapshot) -> dict[str, Any]:
-    """A layer scoring every matrix cell with its rule count (`counts` by current technique id; 0 marks a gap)."""
+def navigator_layer(name: str, description: str, counts: dict[str, int], snapshot: AttackSnapshot, unit: str = "rule") -> dict[str, Any]:
+    """A layer scoring every matrix cell with its count of `unit`s, rules or analytics (`counts` by current technique id; 0 marks a gap)."""
     scores = {tid.upper(): count for tid, count in counts.items()}
     cells = expected_cells(snapshot)
     covered_subs = {(snapshot.techniques[tid].parent, tactic) for tid, tactic in cells if scores.get(tid, 0) > 0}
@@ -56,8 +56,8 @@ def navigator_layer(name: str, description: str, counts: dict[str, int], snapsho
         "techniques": entries,
         "gradient": {"colors": [GAP_COLOR, COVERED_COLOR], "minValue": 0, "maxValue": max(max_score, 1)},
         "legendItems": [
-            {"label": "no rule (gap)", "color": GAP_COLOR},
-            {"label": f"{max(max_score, 1)} rule(s) or more", "color": COVERED_COLOR},
+            {"label": f"no {unit} (gap)", "color": GAP_COLOR},
+            {"label": f"{max(max_score, 1)} {unit}(s) or more", "color": COVERED_COLOR},
         ],
         "showTacticRowBackground": False,
         "selectTechniquesAcrossTactics": True,

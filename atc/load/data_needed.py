@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sigma.pipelines.common import windows_logsource_mapping
 
-from atc.load.fields import FieldError, event_id_list, load_unique, read_mapping, text, text_list
+from atc.load.fields import FieldError, event_id_list, load_unique, names, read_mapping, text, text_list
 from atc.load.knowledge_base import Loading
 from atc.load.yamlfile import per_file
 from atc.model import DataNeeded, LoggingPolicy, LogSource, Problem
@@ -133,6 +133,8 @@ def _item_from(data: dict, path: Path) -> DataNeeded:
         logging_policies=text_list(data, "loggingpolicy"),
         references=text_list(data, "references"),
         sample=text(data, "sample"),
+        category=text(data, "category"),
+        author=names(data, "author"),
     )
 
 

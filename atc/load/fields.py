@@ -40,6 +40,12 @@ def text_list(data: dict, key: str) -> list[str]:
     return [item.strip() for item in value if item is not None and item.strip().lower() not in PLACEHOLDERS]
 
 
+def names(data: dict, key: str) -> str | None:
+    """The key's text, or its list of texts joined with commas (an author may be one name or several); None when absent."""
+    value = data.get(key)
+    return (", ".join(text_list(data, key)) or None) if isinstance(value, list) else text(data, key)
+
+
 def event_id_list(data: dict, *keys: str) -> list[int]:
     """Sorted unique event ids from the first present key; digit strings are accepted, "None" is skipped."""
     key = next((k for k in keys if data.get(k) is not None), None)

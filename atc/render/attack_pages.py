@@ -25,6 +25,7 @@ NAVIGATOR_URL = "https://mitre-attack.github.io/attack-navigator/#layerURL="
 ALL_LAYER = "all"
 ANALYTICS_LAYER = "analytics"
 ENVIRONMENT_LAYER_PREFIX = "environment-"
+RULES_SECTION = "#rules"  # a technique or tactic page's own list of rules: what its level chart counts, each with its level
 
 
 @dataclass
@@ -150,7 +151,7 @@ def layer_json(name: str, rules: list[RuleSummary], snapshot: AttackSnapshot, sc
     else:
         description = f"Rules per technique (score = number of rules), ATT&CK {snapshot.version}; 0 marks a gap"
         counts = build_coverage(rules).counts()
-    layer = navigator_layer(name, description, counts, snapshot)
+    layer = navigator_layer(name, description, counts, snapshot, "analytic" if scores == "analytics" else "rule")
     return json.dumps(layer, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
@@ -290,7 +291,7 @@ class AttackPages:
             data_needed=self.data_needed([use.rule for use in uses]),
             strategies=self.strategies(technique.id),
             components={c.name: c.id for c in self.snapshot.data_components.values() if c.name in technique.data_components},
-            levels=level_chart([use.rule for use in uses], addresses.relative(page, addresses.rules_by("level"))) if uses else None,
+            levels=level_chart([use.rule for use in uses], RULES_SECTION) if uses else None,
         )
 
     def tactic_page(self, ctx: RenderContext, tactic: Tactic) -> str:
@@ -311,7 +312,7 @@ class AttackPages:
             data_needed=self.data_needed([rule for rule, _ in rules]),
             tagged=len({rule.slug for rule in self.coverage.tactic_rules.get(tactic.id, [])}),
             by_tactic=addresses.relative(page, addresses.rules_by("tactic")),
-            levels=level_chart([rule for rule, _ in rules], addresses.relative(page, addresses.rules_by("level"))) if rules else None,
+            levels=level_chart([rule for rule, _ in rules], RULES_SECTION) if rules else None,
         )
 
     def layers(self) -> dict[str, tuple[str, list[RuleSummary], str]]:

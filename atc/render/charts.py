@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from atc.convert.targets import Target
@@ -106,10 +107,12 @@ def conversion_chart(rules: list[RuleSummary], targets: list[Target], href: str 
     return Chart("Conversion health by target", rows, href, (("2", "rules converted"), ("gap", "not convertible")), relative=True)
 
 
-def gaps_chart(rules: list[RuleSummary], data_needed: dict[str, DataNeeded], gaps_href: str, policies_href: str) -> Chart:
-    """Rules served by a Data Needed item, and Data Needed items a logging policy produces."""
+def gaps_chart(
+    rules: list[RuleSummary], data_needed: dict[str, DataNeeded], policies: Collection[str], gaps_href: str, policies_href: str
+) -> Chart:
+    """Rules served by a Data Needed item, and Data Needed items a logging policy of the knowledge base produces."""
     served = sum(1 for rule in rules if rule.data_needed)
-    with_policy = sum(1 for item in data_needed.values() if item.logging_policies)
+    with_policy = sum(1 for item in data_needed.values() if has_policy(item, policies))
     rows = (
         Row(
             "rules with Data Needed",
@@ -125,3 +128,8 @@ def gaps_chart(rules: list[RuleSummary], data_needed: dict[str, DataNeeded], gap
         ),
     )
     return Chart("Data Needed and logging gaps", rows, gaps_href, (("2", "covered"), ("gap", "gap")), relative=True)
+
+
+def has_policy(item: DataNeeded, policies: Collection[str]) -> bool:
+    """Whether the item names a logging policy the knowledge base holds (a dangling name tells no one how to log it)."""
+    return any(policy in policies for policy in item.logging_policies)

@@ -102,7 +102,7 @@ class RenderContext:
     @cached_property
     def environment_views(self) -> list[EnvironmentView]:
         """The configured environments, in configuration order, judged against the Data Needed items."""
-        return [EnvironmentView(environment, self.kb.data_needed) for environment in self.kb.environments]
+        return [EnvironmentView(environment, self.kb.data_needed, self.kb.logging_policies) for environment in self.kb.environments]
 
     @property
     def dates(self) -> dict[str, RuleDates]:

@@ -116,6 +116,7 @@ class DetectionPages:
             technique_pages=set(self.attack.technique_pages),
             rows=rows,
             others=_by_title(others),
+            tagged=bool(self.rules_by_strategy.get(strategy.id)),
             component_pages=set(self.snapshot.data_components),
         )
 

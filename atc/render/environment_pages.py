@@ -42,6 +42,7 @@ def environment_page(ctx: RenderContext, view: EnvironmentView, page: str) -> tu
         blind=blind,
         unlocks=unlocks[:UNLOCKS_SHOWN],
         more_unlocks=max(0, len(unlocks) - UNLOCKS_SHOWN),
+        more_unlock_rules=unlocks[UNLOCKS_SHOWN].rules if len(unlocks) > UNLOCKS_SHOWN else 0,  # the most any of those unlocks
         known_items=set(ctx.kb.data_needed),
         known_policies=set(ctx.kb.logging_policies),
         layer=f"{ENVIRONMENT_LAYER_PREFIX}{safe_slug(view.environment.name)}.json",

@@ -24,7 +24,9 @@ def home_charts(ctx: RenderContext, page: str) -> list[Chart]:
         level_chart(rules, link(addresses.rules_by("level"))),
         status_chart(rules, link(addresses.page("rule"))),
         conversion_chart(rules, ctx.targets, link(addresses.named("targets"))),
-        gaps_chart(rules, ctx.kb.data_needed, link(addresses.named("gaps")), link(addresses.page("logging_policy"))),
+        gaps_chart(
+            rules, ctx.kb.data_needed, ctx.kb.logging_policies, link(addresses.named("gaps")), link(addresses.page("logging_policy"))
+        ),
     ]
 
 

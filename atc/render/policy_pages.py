@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from atc.render import addresses
+from atc.render.charts import has_policy
 from atc.render.context import RenderContext
 from atc.render.data_needed_pages import rules_by_data_needed
 
@@ -18,5 +19,8 @@ def logging_policy_pages(ctx: RenderContext) -> dict[str, str]:
         page = addresses.page("logging_policy", policy.id)
         pages[page] = ctx.render("logging_policy.md.j2", page, policy=policy, data_needed=enabled, rules=behind)
     index = addresses.page("logging_policy")
-    pages[index] = ctx.render("logging_policies_index.md.j2", index, policies=list(kb.logging_policies.values()))
+    without = [item for item in kb.data_needed.values() if not has_policy(item, kb.logging_policies)]
+    pages[index] = ctx.render(
+        "logging_policies_index.md.j2", index, policies=list(kb.logging_policies.values()), items=len(kb.data_needed), without=without
+    )
     return pages

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from dataclasses import dataclass
 
 from atc.convert.deploy import DeployExport
@@ -64,9 +65,22 @@ def targets_page(ctx: RenderContext) -> dict[str, str]:
     """targets.md: one row per configured target and one per export (its commands take a while to work out: remembered with the page)."""
     exports = [export_summary(export) for export in ctx.exports]
     page = addresses.named("targets")
+    counted = Counter(key for rule in ctx.summaries for key in rule.converted)
+    converted = {target.key: counted[target.key] for target in ctx.targets}  # what the home page's conversion chart draws
+    rules = len(ctx.summaries)
 
     def make() -> str:
         commands = {target.key: sigma_cli_command(target, "rule.yml") for target in ctx.targets}
-        return ctx.render("targets.md.j2", page, targets=ctx.targets, commands=commands, exports=exports, installed=installed_plugins())
+        return ctx.render(
+            "targets.md.j2",
+            page,
+            targets=ctx.targets,
+            commands=commands,
+            exports=exports,
+            installed=installed_plugins(),
+            converted=converted,
+            rules=rules,
+        )
 
-    return {page: ctx.remember((page, exports, sigma_distributions()), make)}  # installed plugins: by distribution
+    key = (page, exports, sigma_distributions(), sorted(converted.items()), rules)  # installed plugins: by distribution
+    return {page: ctx.remember(key, make)}
