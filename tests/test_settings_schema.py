@@ -218,7 +218,9 @@ def test_a_registered_kind_gets_its_setting_option_and_help(
 
 def test_the_readme_names_every_atc_yml_key(tmp_path: Path) -> None:
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("Every key of\n`atc.yml` (paths are relative to it):\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    block = readme.split("Every key of\n`atc.yml` (paths are relative to it; `~` is your home folder):\n\n```yaml\n", 1)[1].split("```", 1)[
+        0
+    ]
     config = tmp_path / "atc.yml"
     config.write_text(block, encoding="utf-8")
     load_config_file(config)  # a valid atc.yml
