@@ -10,14 +10,18 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+import markdown
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from atc.commands import main
 from atc.engine import run_build
 from atc.history.diff import AddedQueries, DiffReport, FieldChange, QueryDiff, RuleChange, RuleRef, TargetQuery
 from atc.history.gitrev import GitError, blob_id
-from atc.render.diff_report import MARKER, to_markdown
+from atc.render.diff_report import MARKER, github_text, to_markdown
 from atc.settings import REPO_ROOT, load_config_file
+from tests.html_safety import visible_text
 
 TARGETS = "splunk,esql"  # esql cannot express keyword (field-less) detections; splunk can
 
@@ -549,6 +553,18 @@ def test_hostile_rule_text_mentions_no_one_and_references_no_issue(repo, capsys)
     text = _outside_code(capsys.readouterr().out)
     assert "acme/secops" in text and "rules/windows/" in text  # the rules are reported, only their signs neutralised
     assert not re.search(r"(?<![\w&])@\w|(?<!&)#\d", text), text
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.sampled_from(["@", "#", "GH-", "gh-", "&#35;", "&", "1", "12", "acme", "/", " ", "-", ".", "\\", "`"]), max_size=8).map(
+        "".join
+    )
+)
+def test_text_in_the_report_shows_github_no_mention_or_issue_reference(value):
+    """As GitHub reads the report's text (Markdown rendered, entities decoded), no @user, #12 or GH-12 is left whole."""
+    shown = visible_text(markdown.markdown(str(github_text(value))))
+    assert not re.search(r"@\w|#\d|(?i:gh)-\d", shown), (value, shown)
 
 
 def _big_report(count: int) -> DiffReport:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -127,6 +128,7 @@ def test_the_comment_is_the_short_report_with_no_mention_issue_reference_or_imag
     start, end = script.index("let fence = null;"), script.index("if (report.length > LIMIT)")
     hostile = [
         "@acme/secops fixes #1, acme/rules#2 ![](https://evil.invalid/p) <img src=x> &#34; a@b &#64;root &#x23;3 \\@admin",
+        "@&#117;ser #&#49; &#35;&#x32; &#12 GH-12 gh&#45;3 G&#72;-4 @&commat;x &#0064;y",  # entities GitHub shows as the sign
         "<div>",  # an HTML block: a fence in it would be no code block, were its tag not escaped
         "```",
         "@inside-html-is-no-code",
@@ -143,6 +145,7 @@ def test_the_comment_is_the_short_report_with_no_mention_issue_reference_or_imag
     shown = subprocess.run([node, "-e", program], capture_output=True, text=True, check=True).stdout
     outside = re.sub(r"^```.*?^```$", "", shown, flags=re.MULTILINE | re.DOTALL)  # GitHub finds nothing in code blocks
     assert not re.search(r"(?<![\w&])@\w|(?<!&)#\d|!\[|<|&#(?:64|x23);(?!&#8203;)", outside), outside
+    assert not re.search(r"@\w|#\d|(?i:gh)-\d", html.unescape(outside)), outside  # as GitHub reads it, entities decoded
     assert "&#34;" in shown and "where @timestamp > now()" in shown  # atc's entities, and queries exactly as they are
     assert shown.endswith("@left-open\n```\n")  # a code block left open is closed before the footer
 

@@ -14,9 +14,10 @@ from atc.history.diff import CHANGE_LISTS, DiffReport
 from atc.render.escape import md_text, template_environment
 
 MARKER = "<!-- atc-diff-report -->"  # lets the pull-request comment job find and update its one comment
-# what GitHub turns into a notification or a cross-reference in a comment: @user and @org/team mentions, #12 and
-# owner/repo#12 issue references (an entity's "&#34;" aside); a zero-width space after the sign leaves them plain text
-_GITHUB_REFERENCE = re.compile(r"@(?=\w)|(?<!&)#(?=\d)")
+# what GitHub turns into a notification or a cross-reference in a comment: @user and @org/team mentions, #12, GH-12 and
+# owner/repo#12 issue references (an entity's "&#34;" aside, but "&#35;", md_text's "#" at the start, shows a "#");
+# a zero-width space after the sign leaves them plain text
+_GITHUB_REFERENCE = re.compile(r"@(?=\w)|(?:(?<!&)#|&#35;|(?i:gh)-)(?=\d)")
 
 
 def github_text(value: object) -> Markup:
