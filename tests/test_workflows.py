@@ -205,3 +205,25 @@ def test_the_comment_script_posts_one_sanitised_comment(tmp_path):
     assert call["issue_number"] == 7 and body.startswith("<!-- atc-diff-report -->\n> [!WARNING]\n")
     assert "(`.github/workflows/pr-check.yml`)" in body and "a`b" not in body
     assert "## Report @\u200bacme\n" in body and "```text\n@timestamp\n```\n" in body and body.count("<!-- atc-diff-report -->") == 1
+
+
+def test_a_report_kept_within_max_chars_is_posted_whole_even_with_long_file_names(tmp_path):
+    """A report `atc diff --max-chars` filled to the brim grows when sanitised (entities at cell starts), and a pull request
+    may name files thousands of characters long: the comment still holds the whole report and stays within GitHub's limit."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    script = next(step for step in steps(load("pr-comment.yml")) if "script" in step.get("with", {}))["with"]["script"]
+    limit = int(re.search(r"--max-chars (\d+)", "\n".join(step.get("run", "") for step in steps(load("pr-check.yml")))).group(1))
+    rows = [f"| Rule {index} | rules/r{index}.yml | {'&#45; ' if index % 20 == 0 else ''}id |\n" for index in range(limit)]
+    report = "<!-- atc-diff-report -->\n"
+    while len(report) + len(rows[0]) <= limit:
+        report += rows.pop(0)
+    (tmp_path / "kb-preview").mkdir()
+    (tmp_path / "kb-preview" / "pr-number.txt").write_text("7\n", encoding="utf-8")
+    (tmp_path / "kb-preview" / "comment.md").write_text(report, encoding="utf-8")
+    files = [{"filename": f"atc/{index}{'x' * 4000}.py"} for index in range(25)]
+    program = HARNESS.replace("FILES", json.dumps(files)).replace("SCRIPT", script)
+    [call] = json.loads(subprocess.run([node, "-e", program], capture_output=True, text=True, check=True, cwd=tmp_path).stdout)
+    assert "too long" not in call["body"] and f"| Rule {limit - len(rows) - 1} |" in call["body"]
+    assert len(call["body"]) <= 65_536 and "and 5 more" in call["body"]
