@@ -129,6 +129,9 @@ def test_the_comment_is_the_short_report_with_no_mention_issue_reference_or_imag
     hostile = [
         "@acme/secops fixes #1, acme/rules#2 ![](https://evil.invalid/p) <img src=x> &#34; a@b &#64;root &#x23;3 \\@admin",
         "@&#117;ser #&#49; &#35;&#x32; &#12 GH-12 gh&#45;3 G&#72;-4 @&commat;x &#0064;y",  # entities GitHub shows as the sign
+        "```text",
+        "query\r```\r@after-a-carriage-return",  # GitHub ends lines at a lone carriage return too
+        "",
         "<div>",  # an HTML block: a fence in it would be no code block, were its tag not escaped
         "```",
         "@inside-html-is-no-code",
@@ -139,15 +142,40 @@ def test_the_comment_is_the_short_report_with_no_mention_issue_reference_or_imag
         "from logs-* | where @timestamp > now() - 1h",
         "```",
         "```text",
+        "```\u00a0",  # no closing fence: only spaces and tabs may follow one
+        "```",
+        "@after-a-no-break-space",
+        "",
+        "```text",
         "@left-open",
     ]
     program = f"let report = {json.dumps(chr(10).join(hostile))};\n{script[start:end]}\nprocess.stdout.write(report);"
     shown = subprocess.run([node, "-e", program], capture_output=True, text=True, check=True).stdout
-    outside = re.sub(r"^```.*?^```$", "", shown, flags=re.MULTILINE | re.DOTALL)  # GitHub finds nothing in code blocks
+    lines = shown.replace("\r\n", "\n").replace("\r", "\n")  # as GitHub reads them
+    outside = re.sub(r"^```.*?^```$", "", lines, flags=re.MULTILINE | re.DOTALL)  # GitHub finds nothing in code blocks
     assert not re.search(r"(?<![\w&])@\w|(?<!&)#\d|!\[|<|&#(?:64|x23);(?!&#8203;)", outside), outside
     assert not re.search(r"@\w|#\d|(?i:gh)-\d", html.unescape(outside)), outside  # as GitHub reads it, entities decoded
     assert "&#34;" in shown and "where @timestamp > now()" in shown  # atc's entities, and queries exactly as they are
     assert shown.endswith("@left-open\n```\n")  # a code block left open is closed before the footer
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        ["- a list item", "  ```", "@out-of-the-item", "```", "@after"],  # the item's code block ends with the item
+        ["   ```", "code", "```", "@after", "```", "@later"],  # an indented fence at the top: this one is a code block
+    ],
+)
+def test_past_an_indented_fence_no_mention_is_left_working(hostile):
+    """Whether an indented fence opens a code block depends on the lines before it: the sanitiser treats none as one after it."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    script = next(step for step in steps(load("pr-comment.yml")) if "script" in step.get("with", {}))["with"]["script"]
+    start, end = script.index("let fence = null;"), script.index("if (report.length > LIMIT)")
+    program = f"let report = {json.dumps(chr(10).join(hostile))};\n{script[start:end]}\nprocess.stdout.write(report);"
+    shown = subprocess.run([node, "-e", program], capture_output=True, text=True, check=True).stdout
+    assert not re.search(r"^@\w", shown, flags=re.MULTILINE), shown
 
 
 def test_the_comment_warns_when_the_pull_request_changes_how_the_report_is_made():
