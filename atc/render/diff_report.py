@@ -52,7 +52,10 @@ def to_markdown(report: DiffReport, templates_dir: Path, max_chars: int | None =
         return render(detailed, longest)
     # the lists alone (nearly) fill it: cut them to half of it, so that some rules still show their queries
     rows = _most(lambda count: len(render(0, count)) <= max_chars // 2, longest) or 0
-    return render(_most(lambda count: len(render(count, rows)) <= max_chars, shown) or 0, rows)
+    detailed = _most(lambda count: len(render(count, rows)) <= max_chars, shown)
+    if detailed is None:  # the sections' headings and counts alone are longer
+        return f"{MARKER}\n## Knowledge base diff\n\nThe report's summary alone is longer than {max_chars:,} characters: `atc diff` without `--max-chars` gives the whole report.\n"
+    return render(detailed, rows)
 
 
 def _most(fits: Callable[[int], bool], upper: int) -> int | None:
