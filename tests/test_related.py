@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import markdown
 import pytest
@@ -14,6 +15,7 @@ from mkdocs.utils.meta import get_data
 from atc.engine import BuildResult, run_build
 from atc.link.references import link_relations
 from atc.model import KnowledgeBase, RelationRef, Rule
+from atc.render.rule_pages import page_title, shared_titles
 from atc.settings import default_settings
 
 RULE = """title: {title}
@@ -124,3 +126,14 @@ def test_a_related_list_of_tens_of_thousands_links_in_linear_time() -> None:
     assert time.perf_counter() - started < 5
     assert len(many.relations) == 60_000  # 30,000 ids it names (each once) and 30,000 rules naming it
     assert namers[0].relations == [RelationRef("similar", NEW, "many", "Many")]
+
+
+@pytest.mark.parametrize("twin", ["Old\u200c", "OLD", "Ｏｌｄ", "Old\u00a0", "O\u2060ld"])
+def test_a_title_that_only_looks_the_same_is_told_apart_too(twin: str) -> None:
+    """A rule titled like another but for invisible characters, case or compatibility forms gets its page name in its title."""
+    rules = [
+        Rule(path=Path(f"{slug}.yml"), source_text="", data={}, id=slug, title=title, slug=slug)
+        for slug, title in (("a", "Old"), ("b", twin))
+    ]
+    shared = shared_titles(SimpleNamespace(summaries=rules))  # only the titles are read
+    assert [page_title(rule, shared) for rule in rules] == ["Old (a)", f"{twin} (b)"]
