@@ -162,7 +162,7 @@ def test_the_comment_is_the_short_report_with_no_mention_issue_reference_or_imag
 @pytest.mark.parametrize(
     "hostile",
     [
-        ["- a list item", "  ```", "@out-of-the-item", "```", "@after"],  # the item's code block ends with the item
+        ["- a list item", "  ```", "@out-of-the-item", "```", "@after", "~~~ @info"],  # the item's code block ends with the item
         ["   ```", "code", "```", "@after", "```", "@later"],  # an indented fence at the top: this one is a code block
     ],
 )
@@ -176,6 +176,7 @@ def test_past_an_indented_fence_no_mention_is_left_working(hostile):
     program = f"let report = {json.dumps(chr(10).join(hostile))};\n{script[start:end]}\nprocess.stdout.write(report);"
     shown = subprocess.run([node, "-e", program], capture_output=True, text=True, check=True).stdout
     assert not re.search(r"^@\w", shown, flags=re.MULTILINE), shown
+    assert not re.search(r"^ {0,3}(?:```|~~~)", shown, flags=re.MULTILINE), shown  # no code block to swallow the footer
 
 
 def test_the_comment_warns_when_the_pull_request_changes_how_the_report_is_made():
