@@ -195,12 +195,13 @@ def test_the_comment_warns_when_the_pull_request_changes_how_the_report_is_made(
         "atc/engine.py",
         "rules/windows/.atc-site",  # atc takes the folder for a site it built, and reads no rule below it
         "rules/.atc-generated.json",
+        "rules/.hidden/deep/evil.yml",  # atc reads no rule in a hidden folder
         "rules/windows/a.yml",
         "docs/atc.yml",
     ]
     program = f"{line}\nprocess.stdout.write(JSON.stringify({json.dumps(names)}.filter(steers)));"
     shown = json.loads(subprocess.run([node, "-e", program], capture_output=True, text=True, check=True).stdout)
-    assert shown == names[:7]
+    assert shown == names[:8]
 
 
 HARNESS = """
