@@ -50,6 +50,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     (rules / "old.yml").write_text(RULE.format(title="Old", id=OLD, related=""), encoding="utf-8")
     deprecated = RULE.format(title="Old", id=GONE[:-1] + "5", related="").replace("status: test", "status: deprecated")
     (rules / "old_deprecated.yml").write_text(deprecated, encoding="utf-8")
+    for name, this, other in (("twin_a", "a", "b"), ("twin_b", "b", "a")):  # two rules naming each other: a cycle
+        twin = f"related:\n  - id: {GONE[:-1] + other}\n    type: similar\n"
+        (rules / f"{name}.yml").write_text(RULE.format(title=f"Twin {this}", id=GONE[:-1] + this, related=twin), encoding="utf-8")
     (rules / "broken.yml").write_text(
         RULE.format(title="Broken", id=GONE[:-1] + "4", related="related: [7, {type: similar}]\n"), encoding="utf-8"
     )
@@ -137,3 +140,8 @@ def test_a_title_that_only_looks_the_same_is_told_apart_too(twin: str) -> None:
     ]
     shared = shared_titles(SimpleNamespace(summaries=rules))  # only the titles are read
     assert [page_title(rule, shared) for rule in rules] == ["Old (a)", f"{twin} (b)"]
+
+
+def test_two_rules_naming_each_other_list_each_other_once(built: BuildResult) -> None:
+    assert relations(built, "twin_a") == ["- similar to [Twin b](twin_b.md)"]
+    assert relations(built, "twin_b") == ["- similar to [Twin a](twin_a.md)"]
