@@ -10,14 +10,32 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+import markdown
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from atc.commands import main
 from atc.engine import run_build
-from atc.history.diff import AddedQueries, DiffReport, FieldChange, QueryDiff, RuleChange, RuleRef, TargetQuery
+from atc.history.diff import (
+    AddedQueries,
+    BrokenRelation,
+    ConversionChange,
+    DiffReport,
+    FieldChange,
+    Named,
+    ProblemEntry,
+    QueryDiff,
+    Rename,
+    RuleChange,
+    RuleRef,
+    TargetQuery,
+    Unreadable,
+)
 from atc.history.gitrev import GitError, blob_id
-from atc.render.diff_report import MARKER, to_markdown
+from atc.render.diff_report import MARKER, github_text, to_markdown
 from atc.settings import REPO_ROOT, load_config_file
+from tests.html_safety import visible_text
 
 TARGETS = "splunk,esql"  # esql cannot express keyword (field-less) detections; splunk can
 
@@ -551,6 +569,18 @@ def test_hostile_rule_text_mentions_no_one_and_references_no_issue(repo, capsys)
     assert not re.search(r"(?<![\w&])@\w|(?<!&)#\d", text), text
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.sampled_from(["@", "#", "GH-", "gh-", "&#35;", "&", "1", "12", "acme", "/", " ", "-", ".", "\\", "`"]), max_size=8).map(
+        "".join
+    )
+)
+def test_text_in_the_report_shows_github_no_mention_or_issue_reference(value):
+    """As GitHub reads the report's text (Markdown rendered, entities decoded), no @user, #12 or GH-12 is left whole."""
+    shown = visible_text(markdown.markdown(str(github_text(value))))
+    assert not re.search(r"@\w|#\d|(?i:gh)-\d", shown), (value, shown)
+
+
 def _big_report(count: int) -> DiffReport:
     report = DiffReport("main (0123456789ab)", "working tree", ["splunk"], count, 2 * count)
     for index in range(count):
@@ -583,6 +613,23 @@ def test_a_report_kept_within_max_chars_is_whole_markdown_and_says_what_it_left_
         assert shown == count or f"_The queries of {count - shown} added rules are left out" in text
         assert all(line.startswith("|") or not line.startswith(("| ", "|:")) for line in text.splitlines())
         assert text.endswith("_\n") or text.endswith("|\n")  # a whole note or table row last, not a cut one
+
+
+def test_a_report_with_every_section_is_kept_within_the_smallest_max_chars():
+    """Every kind of change at once: the headings and counts alone pass 2,000 characters, and the report still keeps within them."""
+    report = _big_report(50)
+    title = "A long title " * 20
+    report.removed = report.added
+    report.unreadable = [Unreadable("rules/u.yml", "u", title, "why " * 50)] * 50
+    report.renamed = [Rename("rules/a.yml", "rules/b.yml", "r", title)] * 50
+    report.newly_failing = report.newly_working = [ConversionChange("splunk", "rules/c.yml", "c", title, "error")] * 50
+    report.new_problems = report.fixed_problems = [ProblemEntry("rules/p.yml", "sigma", "message " * 20, "error", 3)] * 50
+    report.coverage_gained = report.coverage_lost = report.triggers_linked = report.triggers_lost = [Named("T1000", title)] * 50
+    report.data_needed_linked = report.data_needed_lost = [f"DN_0001 {title}"] * 50
+    report.relations_broken = [BrokenRelation("rules/r.yml", "r", title, "derived", "o", title)] * 50
+    for limit in (2_000, 2_900, 4_000):
+        text = to_markdown(report, REPO_ROOT / "templates", limit)
+        assert len(text) <= limit and text.startswith(MARKER + "\n## Knowledge base diff"), (limit, len(text))
 
 
 def test_a_removed_rule_that_another_rules_related_names_is_reported(repo, capsys):

@@ -351,3 +351,12 @@ def test_every_path_setting_reads_a_leading_tilde_as_the_home_folder(tmp_path: P
     assert checked >= 5
     from_option = settings_from_args(parser.parse_args(["build", "--rules=~/kb"]), tmp_path, check=False)
     assert from_option.rules == (home / "kb",)
+
+
+def test_a_tilde_naming_no_known_home_folder_is_a_settings_error(tmp_path: Path) -> None:
+    """`rules: ~nosuchuser/kb` (or --rules=~nosuchuser) is a message naming the key, not a traceback."""
+    (tmp_path / "atc.yml").write_text("rules: ~atc-no-such-user/kb\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"atc\.yml: 'rules' names a home folder that is not known here: '~atc-no-such-user/kb'"):
+        settings_from_args(build_parser().parse_args(["build"]), tmp_path, check=False)
+    with pytest.raises(ConfigError, match=r"--rules names a home folder that is not known here"):
+        settings_from_args(build_parser().parse_args(["build", "--rules=~atc-no-such-user"]), tmp_path / "none", check=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -127,6 +128,10 @@ def test_the_comment_is_the_short_report_with_no_mention_issue_reference_or_imag
     start, end = script.index("let fence = null;"), script.index("if (report.length > LIMIT)")
     hostile = [
         "@acme/secops fixes #1, acme/rules#2 ![](https://evil.invalid/p) <img src=x> &#34; a@b &#64;root &#x23;3 \\@admin",
+        "@&#117;ser #&#49; &#35;&#x32; &#12 GH-12 gh&#45;3 G&#72;-4 @&commat;x &#0064;y",  # entities GitHub shows as the sign
+        "```text",
+        "query\r```\r@after-a-carriage-return",  # GitHub ends lines at a lone carriage return too
+        "",
         "<div>",  # an HTML block: a fence in it would be no code block, were its tag not escaped
         "```",
         "@inside-html-is-no-code",
@@ -137,14 +142,41 @@ def test_the_comment_is_the_short_report_with_no_mention_issue_reference_or_imag
         "from logs-* | where @timestamp > now() - 1h",
         "```",
         "```text",
+        "```\u00a0",  # no closing fence: only spaces and tabs may follow one
+        "```",
+        "@after-a-no-break-space",
+        "",
+        "```text",
         "@left-open",
     ]
     program = f"let report = {json.dumps(chr(10).join(hostile))};\n{script[start:end]}\nprocess.stdout.write(report);"
     shown = subprocess.run([node, "-e", program], capture_output=True, text=True, check=True).stdout
-    outside = re.sub(r"^```.*?^```$", "", shown, flags=re.MULTILINE | re.DOTALL)  # GitHub finds nothing in code blocks
+    lines = shown.replace("\r\n", "\n").replace("\r", "\n")  # as GitHub reads them
+    outside = re.sub(r"^```.*?^```$", "", lines, flags=re.MULTILINE | re.DOTALL)  # GitHub finds nothing in code blocks
     assert not re.search(r"(?<![\w&])@\w|(?<!&)#\d|!\[|<|&#(?:64|x23);(?!&#8203;)", outside), outside
+    assert not re.search(r"@\w|#\d|(?i:gh)-\d", html.unescape(outside)), outside  # as GitHub reads it, entities decoded
     assert "&#34;" in shown and "where @timestamp > now()" in shown  # atc's entities, and queries exactly as they are
     assert shown.endswith("@left-open\n```\n")  # a code block left open is closed before the footer
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        ["- a list item", "  ```", "@out-of-the-item", "```", "@after", "~~~ @info"],  # the item's code block ends with the item
+        ["   ```", "code", "```", "@after", "```", "@later"],  # an indented fence at the top: this one is a code block
+    ],
+)
+def test_past_an_indented_fence_no_mention_is_left_working(hostile):
+    """Whether an indented fence opens a code block depends on the lines before it: the sanitiser treats none as one after it."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    script = next(step for step in steps(load("pr-comment.yml")) if "script" in step.get("with", {}))["with"]["script"]
+    start, end = script.index("let fence = null;"), script.index("if (report.length > LIMIT)")
+    program = f"let report = {json.dumps(chr(10).join(hostile))};\n{script[start:end]}\nprocess.stdout.write(report);"
+    shown = subprocess.run([node, "-e", program], capture_output=True, text=True, check=True).stdout
+    assert not re.search(r"^@\w", shown, flags=re.MULTILINE), shown
+    assert not re.search(r"^ {0,3}(?:```|~~~)", shown, flags=re.MULTILINE), shown  # no code block to swallow the footer
 
 
 def test_the_comment_warns_when_the_pull_request_changes_how_the_report_is_made():
@@ -161,12 +193,15 @@ def test_the_comment_warns_when_the_pull_request_changes_how_the_report_is_made(
         "mkdocs.yml",
         "templates/rule.md.j2",
         "atc/engine.py",
+        "rules/windows/.atc-site",  # atc takes the folder for a site it built, and reads no rule below it
+        "rules/.atc-generated.json",
+        "rules/.hidden/deep/evil.yml",  # atc reads no rule in a hidden folder
         "rules/windows/a.yml",
         "docs/atc.yml",
     ]
     program = f"{line}\nprocess.stdout.write(JSON.stringify({json.dumps(names)}.filter(steers)));"
     shown = json.loads(subprocess.run([node, "-e", program], capture_output=True, text=True, check=True).stdout)
-    assert shown == names[:5]
+    assert shown == names[:8]
 
 
 HARNESS = """
@@ -202,3 +237,25 @@ def test_the_comment_script_posts_one_sanitised_comment(tmp_path):
     assert call["issue_number"] == 7 and body.startswith("<!-- atc-diff-report -->\n> [!WARNING]\n")
     assert "(`.github/workflows/pr-check.yml`)" in body and "a`b" not in body
     assert "## Report @\u200bacme\n" in body and "```text\n@timestamp\n```\n" in body and body.count("<!-- atc-diff-report -->") == 1
+
+
+def test_a_report_kept_within_max_chars_is_posted_whole_even_with_long_file_names(tmp_path):
+    """A report `atc diff --max-chars` filled to the brim grows when sanitised (entities at cell starts), and a pull request
+    may name files thousands of characters long: the comment still holds the whole report and stays within GitHub's limit."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    script = next(step for step in steps(load("pr-comment.yml")) if "script" in step.get("with", {}))["with"]["script"]
+    limit = int(re.search(r"--max-chars (\d+)", "\n".join(step.get("run", "") for step in steps(load("pr-check.yml")))).group(1))
+    rows = [f"| Rule {index} | rules/r{index}.yml | {'&#45; ' if index % 20 == 0 else ''}id |\n" for index in range(limit)]
+    report = "<!-- atc-diff-report -->\n"
+    while len(report) + len(rows[0]) <= limit:
+        report += rows.pop(0)
+    (tmp_path / "kb-preview").mkdir()
+    (tmp_path / "kb-preview" / "pr-number.txt").write_text("7\n", encoding="utf-8")
+    (tmp_path / "kb-preview" / "comment.md").write_text(report, encoding="utf-8")
+    files = [{"filename": f"atc/{index}{'x' * 4000}.py"} for index in range(25)]
+    program = HARNESS.replace("FILES", json.dumps(files)).replace("SCRIPT", script)
+    [call] = json.loads(subprocess.run([node, "-e", program], capture_output=True, text=True, check=True, cwd=tmp_path).stdout)
+    assert "too long" not in call["body"] and f"| Rule {limit - len(rows) - 1} |" in call["body"]
+    assert len(call["body"]) <= 65_536 and "and 5 more" in call["body"]

@@ -42,14 +42,19 @@ def link_relations(kb: KnowledgeBase) -> None:
     for rule in kb.rules:
         if rule.id:
             by_id.setdefault(rule.id, rule)
+    # each rule's relations once each (two rules may name each other, or a rule an id twice), in a dict: a `related:` list
+    # may hold tens of thousands
+    found = {id(rule): dict.fromkeys(rule.relations) for rule in kb.rules}
     for rule in kb.rules:
         for kind, ref in _relations(rule.data):
             other = by_id.get(ref)
             if other is None:
-                _add_relation(rule, RelationRef(kind, ref))
+                found[id(rule)][RelationRef(kind, ref)] = None
             elif other is not rule:
-                _add_relation(rule, RelationRef(kind, ref, other.slug, other.title))
-                _add_relation(other, RelationRef(kind, rule.id, rule.slug, rule.title, incoming=True))
+                found[id(rule)][RelationRef(kind, ref, other.slug, other.title)] = None
+                found[id(other)][RelationRef(kind, rule.id, rule.slug, rule.title, incoming=True)] = None
+    for rule in kb.rules:
+        rule.relations[:] = found[id(rule)]
 
 
 def _relations(data: dict) -> list[tuple[str, str]]:
@@ -62,12 +67,6 @@ def _relations(data: dict) -> list[tuple[str, str]]:
         for entry in entries
         if isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry["id"].strip()
     ]
-
-
-def _add_relation(rule: Rule, ref: RelationRef) -> None:
-    """Add a relation once (two rules may name each other, or a rule an id twice)."""
-    if ref not in rule.relations:
-        rule.relations.append(ref)
 
 
 def _targets(rule: Rule, refs: tuple[str, ...], by_ref: dict[str, Rule], problems: list[Problem]) -> list[Rule]:

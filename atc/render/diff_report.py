@@ -14,9 +14,10 @@ from atc.history.diff import CHANGE_LISTS, DiffReport
 from atc.render.escape import md_text, template_environment
 
 MARKER = "<!-- atc-diff-report -->"  # lets the pull-request comment job find and update its one comment
-# what GitHub turns into a notification or a cross-reference in a comment: @user and @org/team mentions, #12 and
-# owner/repo#12 issue references (an entity's "&#34;" aside); a zero-width space after the sign leaves them plain text
-_GITHUB_REFERENCE = re.compile(r"@(?=\w)|(?<!&)#(?=\d)")
+# what GitHub turns into a notification or a cross-reference in a comment: @user and @org/team mentions, #12, GH-12 and
+# owner/repo#12 issue references (an entity's "&#34;" aside, but "&#35;", md_text's "#" at the start, shows a "#");
+# a zero-width space after the sign leaves them plain text
+_GITHUB_REFERENCE = re.compile(r"@(?=\w)|(?:(?<!&)#|&#35;|(?i:gh)-)(?=\d)")
 
 
 def github_text(value: object) -> Markup:
@@ -51,7 +52,10 @@ def to_markdown(report: DiffReport, templates_dir: Path, max_chars: int | None =
         return render(detailed, longest)
     # the lists alone (nearly) fill it: cut them to half of it, so that some rules still show their queries
     rows = _most(lambda count: len(render(0, count)) <= max_chars // 2, longest) or 0
-    return render(_most(lambda count: len(render(count, rows)) <= max_chars, shown) or 0, rows)
+    detailed = _most(lambda count: len(render(count, rows)) <= max_chars, shown)
+    if detailed is None:  # the sections' headings and counts alone are longer
+        return f"{MARKER}\n## Knowledge base diff\n\nThe report's summary alone is longer than {max_chars:,} characters: `atc diff` without `--max-chars` gives the whole report.\n"
+    return render(detailed, rows)
 
 
 def _most(fits: Callable[[int], bool], upper: int) -> int | None:

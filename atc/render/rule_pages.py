@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
@@ -41,16 +42,22 @@ def render_problem(rule: Rule, exc: Exception) -> Problem:
     return Problem(str(rule.path), "render", f"cannot render the rule's page ({message}); the page is left out")
 
 
+def _seen_as(title: str) -> str:
+    """A title as a reader tells it apart: compatibility forms, case, invisible format characters and spacing aside."""
+    shown = "".join(char for char in unicodedata.normalize("NFKC", title) if unicodedata.category(char) != "Cf")
+    return " ".join(shown.casefold().split())
+
+
 def shared_titles(ctx: RenderContext) -> frozenset[str]:
-    """The titles (whitespace collapsed) that more than one rule of the knowledge base has."""
-    counts = Counter(" ".join(summary.title.split()) for summary in ctx.summaries)
+    """The titles (as _seen_as reads them) that more than one rule of the knowledge base has."""
+    counts = Counter(_seen_as(summary.title) for summary in ctx.summaries)
     return frozenset(title for title, count in counts.items() if count > 1)
 
 
 def page_title(rule: Rule, shared: frozenset[str]) -> str:
-    """A rule page's title: the rule's, followed by its page name (and "deprecated") when another rule has the same title,
-    so that search results and browser tabs tell the pages apart."""
-    if " ".join(rule.title.split()) not in shared:
+    """A rule page's title: the rule's, followed by its page name (and "deprecated") when another rule has the same title
+    (or one that looks the same), so that search results and browser tabs tell the pages apart."""
+    if _seen_as(rule.title) not in shared:
         return rule.title
     return f"{rule.title} ({'deprecated, ' if rule.status == 'deprecated' else ''}{rule.slug})"
 

@@ -37,7 +37,10 @@ class Where:
 
     def path(self, text: str) -> Path:
         """The path a value names: `~` is the home folder, as in a shell; relative to atc.yml's folder when written there."""
-        path = Path(text).expanduser()
+        try:
+            path = Path(text).expanduser()
+        except RuntimeError:  # ~name of no user, or no home folder known
+            raise self.error(f"names a home folder that is not known here: {text!r}") from None
         return self.folder / path if self.folder else path
 
 
