@@ -547,3 +547,28 @@ def test_all_atc_data_needed_load_with_a_logsource():
     assert all(item.event_ids for item in windows)
     assert items["DN_0032_5145_network_share_object_was_accessed_detailed"].logsource == LogSource("windows", "security")
     assert items["DN_0014_10_windows_sysmon_ProcessAccess"].logsource == LogSource("windows", "sysmon", "process_access")
+
+
+def test_a_wrong_value_in_a_field_pages_only_show_leaves_that_field_out_not_the_item(tmp_path):
+    """author, sample and references are shown, never used: a wrong one is a warning naming the file and the field."""
+    write(
+        tmp_path / "dn" / "dn.yml",
+        "title: DN_1400_shown\nlogsource: {product: windows, service: security}\nfields: [A]\n"
+        "author: {name: x}\nreferences: https://e.x/\nsample: [a, b]\n",
+    )
+    write(tmp_path / "lp" / "lp.yml", "title: LP_1400_shown\neventID: [4688]\nauthor: [{name: x}]\nsample: {a: b}\n")
+    problems: list[Problem] = []
+    policies = load_logging_policies([tmp_path / "lp"], problems)
+    items = load_data_needed([tmp_path / "dn"], problems)
+    assert list(items) == ["DN_1400_shown"] and list(policies) == ["LP_1400_shown"]
+    assert items["DN_1400_shown"].fields == ["A"] and policies["LP_1400_shown"].event_ids == [4688]
+    assert items["DN_1400_shown"].author is None and items["DN_1400_shown"].references == [] and items["DN_1400_shown"].sample is None
+    found = sorted((Path(p.path).name, p.severity, p.message.split(" must be ")[0]) for p in problems)
+    assert found == [
+        ("dn.yml", "warning", "'author'"),
+        ("dn.yml", "warning", "'references'"),
+        ("dn.yml", "warning", "'sample'"),
+        ("lp.yml", "warning", "'author'"),
+        ("lp.yml", "warning", "'sample'"),
+    ]
+    assert all(p.message.endswith("; the field is left out") for p in problems)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sigma.pipelines.common import windows_logsource_mapping
 
-from atc.load.fields import FieldError, event_id_list, load_unique, names, read_mapping, text, text_list
+from atc.load.fields import FieldError, event_id_list, load_unique, names, read_mapping, shown_only, text, text_list
 from atc.load.knowledge_base import Loading
 from atc.load.yamlfile import per_file
 from atc.model import DataNeeded, LoggingPolicy, LogSource, Problem
@@ -108,7 +108,7 @@ def _load_item(path: Path, problems: list[Problem], policies: dict[str, LoggingP
     if data is None:
         return None
     try:
-        item = _item_from(data, path)
+        item = _item_from(data, path, problems)
         item.event_ids = event_id_list(data, "event_ids") or _derived_event_ids(item, policies)
         item.logsource = _stated_logsource(data) or _derive_logsource(item, text(data, "category"))
     except FieldError as exc:
@@ -117,7 +117,7 @@ def _load_item(path: Path, problems: list[Problem], policies: dict[str, LoggingP
     return item
 
 
-def _item_from(data: dict, path: Path) -> DataNeeded:
+def _item_from(data: dict, path: Path, problems: list[Problem]) -> DataNeeded:
     """The item's stated facts, type-checked (log source and event ids are filled in afterwards)."""
     title = text(data, "title", required=True)
     return DataNeeded(
@@ -131,10 +131,10 @@ def _item_from(data: dict, path: Path) -> DataNeeded:
         provider=text(data, "provider"),
         fields=text_list(data, "fields"),
         logging_policies=text_list(data, "loggingpolicy"),
-        references=text_list(data, "references"),
-        sample=text(data, "sample"),
+        references=shown_only(data, "references", text_list, problems, path, KIND) or [],
+        sample=shown_only(data, "sample", text, problems, path, KIND),
         category=text(data, "category"),
-        author=names(data, "author"),
+        author=shown_only(data, "author", names, problems, path, KIND),
     )
 
 

@@ -46,6 +46,15 @@ def names(data: dict, key: str) -> str | None:
     return (", ".join(text_list(data, key)) or None) if isinstance(value, list) else text(data, key)
 
 
+def shown_only(data: dict, key: str, read: Callable[[dict, str], Item], problems: list[Problem], path: Path, kind: str) -> Item | None:
+    """A field pages only show (author, sample, references): a wrong value is left out with a warning; the item stays."""
+    try:
+        return read(data, key)
+    except FieldError as exc:
+        problems.append(Problem(str(path), kind, f"{exc}; the field is left out", severity="warning"))
+        return None
+
+
 def event_id_list(data: dict, *keys: str) -> list[int]:
     """Sorted unique event ids from the first present key; digit strings are accepted, "None" is skipped."""
     key = next((k for k in keys if data.get(k) is not None), None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from atc.load.fields import FieldError, event_id_list, load_unique, names, read_mapping, text, text_list
+from atc.load.fields import FieldError, event_id_list, load_unique, names, read_mapping, shown_only, text, text_list
 from atc.load.knowledge_base import Loading
 from atc.load.yamlfile import per_file
 from atc.model import LoggingPolicy, Problem
@@ -41,9 +41,9 @@ def _load_policy(path: Path, problems: list[Problem]) -> LoggingPolicy | None:
             volume=text(data, "volume"),
             event_ids=event_id_list(data, "event_ids", "eventID"),
             configuration=text(data, "configuration") or "",
-            references=text_list(data, "references"),
-            sample=text(data, "sample"),
-            author=names(data, "author"),
+            references=shown_only(data, "references", text_list, problems, path, KIND) or [],
+            sample=shown_only(data, "sample", text, problems, path, KIND),
+            author=shown_only(data, "author", names, problems, path, KIND),
         )
     except FieldError as exc:
         problems.append(Problem(str(path), KIND, f"{exc}; the logging policy is skipped"))
