@@ -90,6 +90,12 @@ def test_home_page_draws_five_linked_charts(home: str) -> None:
     assert all(bars for bars in map(_bars, charts))
 
 
+def test_in_numbers_table_has_a_header_a_reader_can_read(home: str) -> None:
+    table = home.split("## In numbers", 1)[1].lstrip().splitlines()
+    header = [cell.strip() for cell in table[0].strip("|").split("|")]
+    assert all(header), table[0]  # it was "| | |": an empty header row drawn above the numbers
+
+
 def test_one_target_is_one_query_language(home: str) -> None:
     assert "translated into 1 query language." in home  # it said "1 query languages"
 
