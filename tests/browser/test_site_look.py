@@ -129,3 +129,15 @@ def test_the_home_page_fits_a_phone(browser: Browser, site_url: str) -> None:
         page.goto(site_url)
         assert page.eval_on_selector_all(".atc-chart-box", "boxes => boxes.length") > 0
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+def test_a_rule_page_on_a_phone_breaks_its_labels_between_words_only(browser: Browser, site_url: str) -> None:
+    """The metadata table's labels wrapped anywhere like its values: the label column shrank and read 'Developmen / t Status'."""
+    from tests.conftest import SEED_SLUG
+
+    for page in checked_page(browser, viewport={"width": 390, "height": 900}):
+        page.goto(f"{site_url}Detection_Rules/{SEED_SLUG}/")
+        labels = page.eval_on_selector_all("article table td:first-child > strong", "labels => labels.map(label => label.textContent)")
+        assert "Development Status" in labels
+        assert page.eval_on_selector_all("article table td:first-child > strong", BROKEN_WORDS) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
