@@ -43,8 +43,9 @@ def wide(browser: Browser) -> Iterator[Page]:
 
 def test_home_page_charts_are_drawn_and_open_the_page_behind_them(wide: Page, site_url: str) -> None:
     wide.goto(site_url)
-    charts = wide.locator("article .atc-chart svg")
+    charts = wide.locator("article .atc-chart svg:not(.atc-chart-narrow)")
     expect(charts).to_have_count(5)
+    expect(wide.locator("article .atc-chart svg.atc-chart-narrow").first).to_be_hidden()
     for index in range(5):
         box = charts.nth(index).bounding_box()
         assert box and box["width"] > 300 and box["height"] > 40
@@ -121,6 +122,24 @@ def test_a_rule_and_a_data_needed_page_fit_their_tables_in_the_window(browser: B
             assert page.evaluate("document.documentElement.scrollWidth") <= width, path
             wider = "wraps => wraps.filter(wrap => wrap.scrollWidth > wrap.clientWidth + 1).map(wrap => wrap.textContent.slice(0, 60))"
             assert page.eval_on_selector_all("article .md-typeset__scrollwrap", wider) == [], f"{path} at {width} px"
+
+
+@pytest.mark.parametrize("path", ["", "ATTACK/tactics/TA0008/"])
+def test_charts_on_a_phone_keep_their_text_readable(browser: Browser, site_url: str, path: str) -> None:
+    """At 390 px the wide drawing was scaled to 56 %: its labels and figures were 7 px high. The narrow drawing shows instead."""
+    for page in checked_page(browser, viewport={"width": 390, "height": 900}):
+        page.goto(f"{site_url}{path}")
+        shown = "svgs => svgs.filter(svg => svg.getBoundingClientRect().width > 0)"
+        charts = page.eval_on_selector_all("article .atc-chart svg", f"svgs => ({shown})(svgs).map(svg => svg.getAttribute('aria-label'))")
+        assert charts and len(charts) == page.eval_on_selector_all("article .atc-chart", "boxes => boxes.length")  # one drawing each
+        heights = page.eval_on_selector_all(
+            "article .atc-chart svg text", "texts => texts.map(text => text.getBoundingClientRect().height).filter(height => height > 0)"
+        )
+        assert heights and min(heights) >= 11, min(heights)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        screenshot(page, f"phone-chart-{path.strip('/').replace('/', '-') or 'home'}")
+        page.locator("article .atc-chart svg.atc-chart-narrow a", has_text="high").first.click()
+        expect(page).to_have_url(re.compile(r"#rules$|Detection_Rules/by/level/"))
 
 
 def test_the_home_page_fits_a_phone(browser: Browser, site_url: str) -> None:
