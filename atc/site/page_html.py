@@ -12,6 +12,7 @@ EXCLUDED_SECTIONS = ("detection-rules", "related-rules", "history")  # a rule pa
 _LINE_INDENT = re.compile(r"\n[\t\n\r ]+")  # a line break and the blank lines and indentation after it
 _HEADING = re.compile(r"<h([1-6])((?:\s[^>]*)?)>")
 _ID = re.compile(r"""\sid=["']([^"']*)["']""")
+_URL_LINK = re.compile(r'<a href="(https?://[^"<>]*)">\1</a>')  # a link that shows its own URL (a rule's reference)
 _RAW_MD_HREF = re.compile(r'href="([^":?#<>]+\.md)(#[^"<>]*)?"')  # a link to a page left as written: raw HTML such as a chart's SVG
 
 
@@ -55,3 +56,9 @@ def trim_theme_whitespace(output: str, content: str | None) -> str:
         return output
     before, content, after = output.partition(content)
     return _LINE_INDENT.sub("\n", before) + content + _LINE_INDENT.sub("\n", after)
+
+
+def mark_url_links(html: str) -> str:
+    """The page's HTML with each link whose text is its own URL classed `atc-url`: printed, atc.css spells out the target of
+    the other links only (a printed reference read "https://isc.sans.edu/diary/22264 (https://isc.sans.edu/diary/22264)")."""
+    return _URL_LINK.sub(r'<a class="atc-url" href="\1">\1</a>', html) if "://" in html else html

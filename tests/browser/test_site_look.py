@@ -107,6 +107,11 @@ def test_a_rule_page_prints_without_navigation_and_with_whole_queries(wide: Page
     assert (
         wide.eval_on_selector_all("article pre, article pre > code, article .md-typeset__scrollwrap", cut) == []
     )  # nothing cut off at the side
+    after = "links => links.map(link => getComputedStyle(link, '::after').content)"
+    references = wide.eval_on_selector_all("article table a[href^='https://blog.menasec.net']", after)
+    assert references == ["none"]  # the link's text is its URL: printed once, not "url (url)"
+    techniques = wide.eval_on_selector_all("article table a[href^='https://attack.mitre.org/techniques/']", after)
+    assert techniques and all("attack.mitre.org" in content for content in techniques)  # "T1021.002: ..." still says where it leads
     wide.pdf(path=str(screenshot(wide, "seed-rule-print").with_suffix(".pdf")))
 
 
