@@ -165,3 +165,16 @@ def test_a_rule_page_on_a_phone_breaks_its_labels_between_words_only(browser: Br
         assert "Development Status" in labels
         assert page.eval_on_selector_all("article table td:first-child > strong", BROKEN_WORDS) == []
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_a_focused_chart_bar_shows_its_whole_focus_ring(wide: Page, site_url: str) -> None:
+    """Tabbing to the first bar: its ring was cut off along the chart's top edge (the SVG clipped what it drew outside)."""
+    wide.goto(site_url)
+    chart = wide.locator("article .atc-chart svg:not(.atc-chart-narrow)").first
+    box = chart.bounding_box()
+    assert box
+    above = {"x": box["x"], "y": box["y"] - 3, "width": box["width"], "height": 3}  # a strip just above the chart
+    before = wide.screenshot(clip=above)
+    chart.locator("a").first.focus()
+    assert wide.evaluate("document.activeElement.matches(':focus-visible')")
+    assert wide.screenshot(clip=above) != before  # the ring's top edge is drawn there
