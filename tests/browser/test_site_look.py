@@ -178,3 +178,21 @@ def test_a_focused_chart_bar_shows_its_whole_focus_ring(wide: Page, site_url: st
     chart.locator("a").first.focus()
     assert wide.evaluate("document.activeElement.matches(':focus-visible')")
     assert wide.screenshot(clip=above) != before  # the ring's top edge is drawn there
+
+
+def test_a_rule_search_result_reads_label_colon_value_on_a_few_lines(wide: Page, site_url: str) -> None:
+    """A rule's result ran its metadata labels into their values ("Title ... Description detects ...") with a bullet list
+    per row: two results filled the screen."""
+    wide.goto(site_url)
+    search = wide.locator("input.md-search__input")
+    search.click()
+    search.press_sequentially("psexec", delay=20)
+    result = wide.locator(".md-search-result__item", has_text="Suspicious PsExec Execution").first
+    expect(result).to_be_visible()
+    text = " ".join(result.inner_text().split())
+    assert "Description: detects execution of psexec" in text and "Severity Level: high" in text, text[:300]
+    assert "Title Suspicious" not in text  # the table's header row repeated the result's title
+    assert result.locator("li").count() == 0
+    box = result.bounding_box()
+    assert box and box["height"] < 420, box
+    screenshot(wide, "search-rule-result")
