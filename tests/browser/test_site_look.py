@@ -196,3 +196,20 @@ def test_a_rule_search_result_reads_label_colon_value_on_a_few_lines(wide: Page,
     box = result.bounding_box()
     assert box and box["height"] < 420, box
     screenshot(wide, "search-rule-result")
+
+
+@pytest.mark.parametrize(("path", "table"), [("ATTACK/matrix/", ".atc-matrix"), ("Detection_Rules/", "#atc-rule-filter ~ * table")])
+def test_the_matrix_and_the_rule_index_scroll_sideways_on_a_phone_instead_of_crushing_their_columns(
+    browser: Browser, site_url: str, path: str, table: str
+) -> None:
+    """Squeezed into 358 px, the matrix stacked its names a letter a line and the rule index broke "Level" into "L e v el"
+    and ran levels, statuses and technique ids into each other. Now the table keeps readable columns in its own scroller."""
+    for page in checked_page(browser, viewport={"width": 390, "height": 900}):
+        page.goto(f"{site_url}{path}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the page itself does not scroll
+        assert page.eval_on_selector(table, "table => table.getBoundingClientRect().width") >= 800
+        assert page.eval_on_selector_all(f"{table} thead th", BROKEN_WORDS) == []
+        assert page.eval_on_selector_all(f"{table} .atc-id", BROKEN_WORDS) == []
+        overflowing = "cells => cells.filter(cell => cell.scrollWidth > cell.clientWidth + 1).map(cell => cell.textContent.slice(0, 40))"
+        assert page.eval_on_selector_all(f"{table} tbody td", overflowing) == []  # no cell's text runs into the next one
+        screenshot(page, f"phone-{path.strip('/').replace('/', '-')}")
