@@ -213,3 +213,13 @@ def test_the_matrix_and_the_rule_index_scroll_sideways_on_a_phone_instead_of_cru
         overflowing = "cells => cells.filter(cell => cell.scrollWidth > cell.clientWidth + 1).map(cell => cell.textContent.slice(0, 40))"
         assert page.eval_on_selector_all(f"{table} tbody td", overflowing) == []  # no cell's text runs into the next one
         screenshot(page, f"phone-{path.strip('/').replace('/', '-')}")
+
+
+@pytest.mark.parametrize("path", ["Triggers/T1021.002/", "ATTACK/data_components/", "ATTACK/detection_strategies/"])
+def test_column_headers_on_a_phone_break_between_words_only(browser: Browser, site_url: str, path: str) -> None:
+    """Headers wrapped anywhere like the cells under them: "Descriptio / n", "Data compo / nent", "Implemen / ted"."""
+    for page in checked_page(browser, viewport={"width": 390, "height": 900}):
+        page.goto(f"{site_url}{path}")
+        assert page.eval_on_selector_all("article th", "headers => headers.length") > 0
+        assert page.eval_on_selector_all("article th", BROKEN_WORDS) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
