@@ -227,6 +227,14 @@ def test_matrix_has_every_tactic_in_order_and_shows_gaps(default_build: BuildRes
     )
 
 
+def test_a_data_component_log_source_without_a_channel_does_not_read_none(default_build: BuildResult) -> None:
+    """ATT&CK writes the channel of a component's own data source as the string "None": the page showed "Process | None"."""
+    page = default_build.pages["ATTACK/data_components/DC0001.md"]
+    assert "| Scheduled Job | not given |" in page
+    assert "| WinEventLog:Security | EventCode=4698 |" in page
+    assert not re.search(r"\| None \|", page)
+
+
 def test_matrix_lists_sub_techniques_after_their_parent(default_build: BuildResult) -> None:
     cells = [tid for _, tid in CELL.findall(default_build.pages["ATTACK/matrix.md"])]
     parent = cells.index("T1021")

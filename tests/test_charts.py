@@ -18,7 +18,8 @@ from atc.render.context import RenderContext
 from atc.render.pages import render_pages
 from atc.settings import REPO_ROOT
 
-SVG = re.compile(r"<svg .*?</svg>", re.S)
+SVG = re.compile(r"<svg (?!class=\"atc-chart-narrow\").*?</svg>", re.S)  # the wide drawing of each chart
+NARROW_SVG = re.compile(r"<svg class=\"atc-chart-narrow\".*?</svg>", re.S)
 NS = {"svg": "http://www.w3.org/2000/svg"}
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 
@@ -88,6 +89,21 @@ def test_home_page_draws_five_linked_charts(home: str) -> None:
         "Data Needed and logging gaps",
     ]
     assert all(bars for bars in map(_bars, charts))
+
+
+def test_each_chart_has_a_narrow_drawing_with_the_same_named_linked_bars(home: str) -> None:
+    """A phone shows the narrow drawing (atc.css): the wide one, scaled to 390 px, had text 7 px high."""
+    wide, narrow = _charts(home), [ElementTree.fromstring(svg) for svg in NARROW_SVG.findall(home)]
+    assert [chart.get("aria-label") for chart in narrow] == [chart.get("aria-label") for chart in wide]
+    for wide_chart, narrow_chart in zip(wide, narrow, strict=True):
+        assert [(href, label) for href, label, _ in _bars(narrow_chart)] == [(href, label) for href, label, _ in _bars(wide_chart)]
+        assert float(narrow_chart.get("viewBox", "").split()[2]) <= 360  # drawn at about 1:1 on a phone: 12 px text stays 12 px
+
+
+def test_in_numbers_table_has_a_header_a_reader_can_read(home: str) -> None:
+    table = home.split("## In numbers", 1)[1].lstrip().splitlines()
+    header = [cell.strip() for cell in table[0].strip("|").split("|")]
+    assert all(header), table[0]  # it was "| | |": an empty header row drawn above the numbers
 
 
 def test_one_target_is_one_query_language(home: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import markdown
@@ -172,3 +173,36 @@ def test_hostile_rule_text_keeps_the_page_whole_and_inert(
     assert all(href.startswith(("https://", "http://", "../", "#")) for href in links(html)), links(html)
     _, meta = get_data(page)
     assert meta["title"] == str(escape(" ".join(visible(title).split())))  # the theme puts it into <title> unescaped
+
+
+LP_HEADINGS = ["Logging policy LP_x", "Configuration", "Data Needed it enables", "Rules behind it"]
+
+
+def _policy_page(configuration: str) -> str:
+    from atc.model import LoggingPolicy
+
+    policy = LoggingPolicy("LP_x", Path("lp.yml"), "LP_x", configuration=configuration)
+    ctx = RenderContext.of(KnowledgeBase(attack=SNAPSHOT, items={"logging_policy": {"LP_x": policy}}), [], REPO_ROOT / "templates")
+    return _html(ctx.render("logging_policy.md.j2", "Logging_Policies/LP_x.md", policy=policy, data_needed=[], rules=[]))
+
+
+def test_policy_configuration_fences_become_code_blocks_not_visible_backticks() -> None:
+    """ATC's policies write their configuration in Markdown with fenced XML (44 of 55): the page showed the fences as text."""
+    html = _policy_page(
+        'Sysmon config to enable MD5:\n```\n<Sysmon schemaversion="4.00">\n  <HashAlgorithms>md5</HashAlgorithms>\n</Sysmon>\n```\n'
+        "1. Then restart `Sysmon`\n"
+    )
+    assert "```" not in visible_text(html)
+    [block] = re.findall(r"<pre.*?</pre>", html, re.S)  # the fenced part, one code block (its markup escaped)
+    assert "<HashAlgorithms>md5</HashAlgorithms>" in visible_text(block) and "<HashAlgorithms>" not in block
+    assert "Sysmon config to enable MD5:" in visible_text(html) and "<code>Sysmon</code>" in html
+    assert "<ol>" not in html  # "1." stays text: the author's Markdown structure is not the page's
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(configuration=st.lists(st.one_of(hostile_text, st.sampled_from(["```", "```xml", "~~~", "````"])), max_size=6).map("\n".join))
+def test_hostile_policy_configuration_keeps_the_page_whole_and_inert(configuration: str) -> None:
+    html = _policy_page(configuration)
+    assert injected_markup(html) == []
+    assert headings(html) == LP_HEADINGS
+    assert all(href.startswith(("https://", "http://", "../", "#")) for href in links(html)), links(html)

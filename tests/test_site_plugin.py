@@ -13,7 +13,7 @@ import yaml
 
 from atc.settings import REPO_ROOT
 from atc.site.mkdocs_adapter import SiteBuildError, build_site
-from atc.site.page_html import mark_excluded_sections
+from atc.site.page_html import mark_excluded_sections, search_table_text
 from atc.site.plugin import CHUNK
 
 RULES = 3 * CHUNK + 5  # pages outside the navigation, enough for several worker tasks
@@ -101,13 +101,15 @@ def test_parallel_build_is_byte_identical_to_serial(sites: dict[str, dict[str, b
     assert [name for name in parallel if parallel[name] != serial[name]] == []
 
 
-def test_plugin_changes_only_the_theme_whitespace_and_the_excluded_sections(sites: dict[str, dict[str, bytes]]) -> None:
+def test_plugin_changes_only_the_theme_whitespace_the_excluded_sections_and_table_search_text(sites: dict[str, dict[str, bytes]]) -> None:
     parallel, plain = sites["parallel"], sites["plain"]
     assert parallel.keys() == plain.keys()
     index, plain_index = (json.loads(site["search/search_index.json"]) for site in (parallel, plain))
     excluded = ("#detection-rules", "#sigma-rule", "#splunk", "#related-rules")
     assert sum(entry["location"].endswith(excluded) for entry in plain_index["docs"]) == 4 * RULES  # mkdocs alone indexes them
-    assert index["docs"] == [entry for entry in plain_index["docs"] if not entry["location"].endswith(excluded)]
+    # and the metadata table reads "Level: high" (no header row, its label with a colon): mkdocs alone gives "Title Rule 0 Level high"
+    tables = [{**entry, "text": re.sub(r"^Title Rule \d+ Level high$", "Level: high", entry["text"])} for entry in plain_index["docs"]]
+    assert index["docs"] == [entry for entry in tables if not entry["location"].endswith(excluded)]
     assert (
         "rule7.exe" not in parallel["search/search_index.json"].decode()
         and "Reproduce" not in parallel["search/search_index.json"].decode()
@@ -142,3 +144,16 @@ def test_excluded_sections_are_marked_by_heading_id_down_to_the_next_section_of_
         '<h3 data-search-exclude="section" id="splunk">s</h3><h4 data-search-exclude="section">x</h4><h2 id="log-source">L</h2><h3 id="a">a</h3>'
     )
     assert mark_excluded_sections(html, frozenset()) == html
+
+
+def test_table_search_text_has_labels_with_colons_and_lists_on_one_line() -> None:
+    html = (
+        "<table><thead><tr><th>Title</th><th>R</th></tr></thead><tbody>"
+        '<tr><td style="text-align: left;"><strong>Trigger</strong></td><td><ul><li>a</li><li><a href="x">b</a></li></ul></td></tr>'
+        "<tr><td>plain</td><td>cell</td></tr></tbody></table><ul><li>outside</li></ul>"
+    )
+    assert search_table_text(html) == (
+        '<table><tbody><tr><td style="text-align: left;"><strong>Trigger</strong>:</td><td>a, <a href="x">b</a></td></tr>'
+        "<tr><td>plain</td><td>cell</td></tr></tbody></table><ul><li>outside</li></ul>"
+    )
+    assert search_table_text("<p>no table</p>") == "<p>no table</p>"

@@ -121,6 +121,47 @@ def fence(content: str, language: str = "") -> Markup:
     return Markup(f"{marks}{lang or 'text'}\n{body}{marks}")
 
 
+_FENCE_LINE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[ \t]*([A-Za-z0-9_+-]*)[ \t]*$")  # a Markdown fence, with its language
+
+
+def md_blocks(value: object) -> Markup:
+    """Steps its authors wrote in Markdown with fenced code (a logging policy's configuration): each fenced part a code block
+    (fence), each paragraph of the rest lines of md_prose. Text without a fence line is one code block, as fence gives it."""
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if not any(_FENCE_LINE.match(line) for line in lines):
+        return fence(text)
+    blocks: list[str] = []
+    paragraph: list[str] = []
+    code: list[str] | None = None  # the lines of the fenced part being read
+    opened = ("", "")  # its fence and language
+
+    def end_paragraph() -> None:
+        if paragraph:
+            blocks.append("  \n".join(str(md_prose(line)) for line in paragraph))
+            paragraph.clear()
+
+    for line in lines:
+        found = _FENCE_LINE.match(line)
+        if code is not None:
+            if found and found.group(1)[0] == opened[0][0] and len(found.group(1)) >= len(opened[0]) and not found.group(2):
+                blocks.append(str(fence("\n".join(code), opened[1])))
+                code = None
+            else:
+                code.append(line)
+        elif found:
+            end_paragraph()
+            code, opened = [], (found.group(1), found.group(2))
+        elif line.strip():
+            paragraph.append(line)
+        else:
+            end_paragraph()
+    end_paragraph()
+    if code is not None:  # a fence never closed: the rest is its code
+        blocks.append(str(fence("\n".join(code), opened[1])))
+    return Markup("\n\n".join(blocks))
+
+
 def exact_fence(content: str, language: str = "") -> Markup:
     """A fenced code block holding the text exactly as given (nothing stripped or substituted): for queries to copy."""
     longest = max((len(run) for run in _BACKTICK_RUN.findall(content)), default=0)
@@ -186,6 +227,7 @@ def template_environment(templates_dir: Path | Sequence[Path], compiled: Path | 
         md_prose=md_prose,
         md_link=md_link,
         fence=fence,
+        md_blocks=md_blocks,
         yaml_string=yaml_string,
         exact_fence=exact_fence,
         hidden_warning=hidden_warning,

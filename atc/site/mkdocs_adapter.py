@@ -71,7 +71,7 @@ def _index_class() -> type:
     """The search index class, made on first use (mkdocs-material is imported only for a site build)."""
     from material.plugins.search.plugin import SearchIndex
 
-    from atc.site.page_html import mark_excluded_sections
+    from atc.site.page_html import mark_excluded_sections, search_table_text
 
     class SectionExcludingIndex(SearchIndex):  # type: ignore[misc]
         """The search plugin's index, leaving out the configured sections of every page (the Markdown carries no marks),
@@ -90,7 +90,7 @@ def _index_class() -> type:
                 self.entries.extend(converted.search_entries)
             else:
                 content = page.content
-                page.content = mark_excluded_sections(content or "", self.excluded)
+                page.content = search_table_text(mark_excluded_sections(content or "", self.excluded))
                 try:
                     super().add_entry_from_context(page)
                 finally:

@@ -12,6 +12,12 @@ EXCLUDED_SECTIONS = ("detection-rules", "related-rules", "history")  # a rule pa
 _LINE_INDENT = re.compile(r"\n[\t\n\r ]+")  # a line break and the blank lines and indentation after it
 _HEADING = re.compile(r"<h([1-6])((?:\s[^>]*)?)>")
 _ID = re.compile(r"""\sid=["']([^"']*)["']""")
+_URL_LINK = re.compile(r'<a href="(https?://[^"<>]*)">\1</a>')  # a link that shows its own URL (a rule's reference)
+_LABEL_CELL = re.compile(r"(<td[^>]*>\s*<strong>[^<]*</strong>)(\s*</td>)")  # a table row's bold label (a rule's "Description")
+_CELL = re.compile(r"(<td[^>]*>)(.*?)(</td>)", re.S)
+_TABLE_HEAD = re.compile(r"<thead>.*?</thead>", re.S)  # "Field Value", a rule's "Title <its title>": the result says it already
+_LIST_ITEM_BREAK = re.compile(r"</li>\s*<li>")
+_LIST_TAG = re.compile(r"</?(?:ul|ol|li)>")
 _RAW_MD_HREF = re.compile(r'href="([^":?#<>]+\.md)(#[^"<>]*)?"')  # a link to a page left as written: raw HTML such as a chart's SVG
 
 
@@ -55,3 +61,26 @@ def trim_theme_whitespace(output: str, content: str | None) -> str:
         return output
     before, content, after = output.partition(content)
     return _LINE_INDENT.sub("\n", before) + content + _LINE_INDENT.sub("\n", after)
+
+
+def mark_url_links(html: str) -> str:
+    """The page's HTML with each link whose text is its own URL classed `atc-url`: printed, atc.css spells out the target of
+    the other links only (a printed reference read "https://isc.sans.edu/diary/22264 (https://isc.sans.edu/diary/22264)")."""
+    return _URL_LINK.sub(r'<a class="atc-url" href="\1">\1</a>', html) if "://" in html else html
+
+
+def search_table_text(html: str) -> str:
+    """The page's HTML as the search index reads it: no table header rows, a table row's bold label followed by a colon, and a
+    cell's list one line of comma-separated items. A rule's result read "Title ... Description detects ... ATT&CK Tactic"
+    and a bullet list per row, two results to a screen; now "Description: detects ... ATT&CK Tactic: TA0008: ..., ...".
+    """
+    if "<td" not in html:
+        return html
+
+    def flat(cell: re.Match[str]) -> str:
+        body = cell.group(2)
+        if "<li>" in body:
+            body = _LIST_TAG.sub("", _LIST_ITEM_BREAK.sub(", ", body))
+        return cell.group(1) + body + cell.group(3)
+
+    return _CELL.sub(flat, _LABEL_CELL.sub(r"\1:\2", _TABLE_HEAD.sub("", html)))

@@ -25,7 +25,7 @@ from mkdocs.structure.pages import Page
 from atc.site import mkdocs_adapter as adapter
 from atc.site.docs_writer import generated_pages
 from atc.site.mkdocs_adapter import BuiltSite, Capture, Converted, SearchEntries
-from atc.site.page_html import EXCLUDED_SECTIONS, mark_excluded_sections, resolve_raw_links, trim_theme_whitespace
+from atc.site.page_html import EXCLUDED_SECTIONS, mark_excluded_sections, mark_url_links, resolve_raw_links, trim_theme_whitespace
 from atc.site.page_markdown import SNIPPETS, escape_snippet_notation
 from atc.site.page_store import PageStore, Remembered, carry_over, link_targets, page_key, site_fingerprint
 
@@ -193,8 +193,9 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
         return env
 
     def on_post_page(self, output: str, page: Page, config: MkDocsConfig) -> str:
-        """Drop the theme's indentation and blank lines around the page content (one line break stays, HTML-wise the same)."""
-        return trim_theme_whitespace(output, page.content)
+        """Drop the theme's indentation and blank lines around the page content (one line break stays, HTML-wise the same); mark
+        the links that show their own URL, whose URL a printed page need not repeat."""
+        return mark_url_links(trim_theme_whitespace(output, page.content))
 
     def on_post_build(self, config: MkDocsConfig) -> None:
         """Link the remembered pages' files from the earlier build into this one and remember this build's pages."""
