@@ -11,6 +11,7 @@ from mkdocs.structure.pages import Page
 EXCLUDED_SECTIONS = ("detection-rules", "related-rules", "history")  # a rule page's Sigma text, queries, neighbours and commits
 _LINE_INDENT = re.compile(r"\n[\t\n\r ]+")  # a line break and the blank lines and indentation after it
 _HEADING = re.compile(r"<h([1-6])((?:\s[^>]*)?)>")
+_SEARCH_MARK = re.compile(r'\s?data-search-\w+="[^"]+"')  # the search plugin's marks, as it takes them out
 _ID = re.compile(r"""\sid=["']([^"']*)["']""")
 _URL_LINK = re.compile(r'<a href="(https?://[^"<>]*)">\1</a>')  # a link that shows its own URL (a rule's reference)
 _LABEL_CELL = re.compile(r"(<td[^>]*>\s*<strong>[^<]*</strong>)(\s*</td>)")  # a table row's bold label (a rule's "Description")
@@ -53,6 +54,11 @@ def mark_excluded_sections(html: str, excluded: frozenset[str]) -> str:
             parts += [html[position : match.start()], f'<h{level} data-search-exclude="section"{attrs}>']
             position = match.end()
     return "".join(parts) + html[position:]
+
+
+def unmark_excluded_sections(html: str) -> str:
+    """The page's HTML without the marks mark_excluded_sections adds, as the search plugin writes the page once it has read them."""
+    return _SEARCH_MARK.sub("", html) if "data-search-" in html else html
 
 
 def trim_theme_whitespace(output: str, content: str | None) -> str:

@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from mkdocs.config import base, config_options
 from mkdocs.config.defaults import MkDocsConfig
-from mkdocs.plugins import BasePlugin, event_priority
+from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority
 from mkdocs.structure.files import Files
 from mkdocs.structure.nav import Navigation
 from mkdocs.structure.pages import Page
@@ -25,7 +26,15 @@ from mkdocs.structure.pages import Page
 from atc.site import mkdocs_adapter as adapter
 from atc.site.docs_writer import generated_pages
 from atc.site.mkdocs_adapter import BuiltSite, Capture, Converted, SearchEntries
-from atc.site.page_html import EXCLUDED_SECTIONS, mark_excluded_sections, mark_url_links, resolve_raw_links, trim_theme_whitespace
+from atc.site.page_html import (
+    EXCLUDED_SECTIONS,
+    mark_excluded_sections,
+    mark_url_links,
+    resolve_raw_links,
+    search_table_text,
+    trim_theme_whitespace,
+    unmark_excluded_sections,
+)
 from atc.site.page_markdown import SNIPPETS, escape_snippet_notation
 from atc.site.page_store import PageStore, Remembered, carry_over, link_targets, page_key, site_fingerprint
 
@@ -61,6 +70,7 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
         self._hits: dict[str, Remembered] = {}  # pages an earlier build wrote as this one would
         self._made: dict[str, Remembered] = {}  # pages built now (size and time filled in once written)
         self._capture: Capture | None = None  # the records of a page rendered in this process
+        self._shown: str | None = None  # mkdocs's own build: a page's HTML while the search plugin reads its search text
         self._dest_uris: dict[str, str] = {}  # the pages the store may remember -> their HTML file under the site folder
         self.built: BuiltSite | None = None  # mkdocs's state once the pages are rendered, for live updates
         self._generated: frozenset[str] = frozenset()  # atc's own pages, whose rule text snippets notation must not act on
@@ -179,6 +189,22 @@ class AtcPlugin(BasePlugin[AtcPluginConfig]):
         if self._search is not None:
             self._search.done[uri] = converted
         return converted.content
+
+    @event_priority(100)
+    def _search_text(self, context: dict[str, Any], page: Page, config: MkDocsConfig, nav: Navigation) -> dict[str, Any]:
+        """mkdocs's own build: the search plugin, next, indexes the page's tables as the guarded build does (search_table_text)."""
+        if not self._guarded and page.content:
+            self._shown, page.content = page.content, search_table_text(page.content)
+        return context
+
+    @event_priority(-100)
+    def _shown_text(self, context: dict[str, Any], page: Page, config: MkDocsConfig, nav: Navigation) -> dict[str, Any]:
+        """The page's own HTML back once the search plugin has read it."""
+        if self._shown is not None:  # the search plugin took its marks out of the text it read: out of the page's own too
+            page.content, self._shown = unmark_excluded_sections(self._shown), None
+        return context
+
+    on_page_context = CombinedEvent(_search_text, _shown_text)
 
     def on_env(self, env: jinja2.Environment, config: MkDocsConfig, files: Files) -> jinja2.Environment:
         """Every page is converted: let the workers go; render the theme's navigation once for the pages outside it."""
