@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -25,4 +26,24 @@ def default_build(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     """The embedded default knowledge base rendered to Markdown (no site) in a temporary folder."""
     out = tmp_path_factory.mktemp("default-build")
     settings = replace(default_settings(), docs_dir=out / "docs", site_dir=out / "site", build_site=False, jobs=2)
+    return run_build(settings, quiet=True)
+
+
+def grep_build(out: Path, rules: Path, triggers: tuple[Path, ...] = ()) -> BuildResult:
+    """A small knowledge base (rules, and atomics when given) built into out: grep only, no site, exports or Data Needed."""
+    settings = replace(
+        default_settings(),
+        rules=(rules,),
+        data_needed=(),
+        logging_policies=(),
+        triggers=triggers,
+        events=None,
+        targets=("grep",),
+        docs_dir=out / "docs",
+        site_dir=out / "site",
+        cache_dir=out / "cache",
+        build_site=False,
+        exports=False,
+        jobs=1,
+    )
     return run_build(settings, quiet=True)

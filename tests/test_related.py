@@ -4,7 +4,6 @@ sharing a title (a rule and the deprecated rule it replaced) get page titles tha
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,11 +11,11 @@ import markdown
 import pytest
 from mkdocs.utils.meta import get_data
 
-from atc.engine import BuildResult, run_build
+from atc.engine import BuildResult
 from atc.link.references import link_relations
 from atc.model import KnowledgeBase, RelationRef, Rule
 from atc.render.rule_pages import page_title, shared_titles
-from atc.settings import default_settings
+from tests.conftest import grep_build
 
 RULE = """title: {title}
 id: {id}
@@ -56,22 +55,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     (rules / "broken.yml").write_text(
         RULE.format(title="Broken", id=GONE[:-1] + "4", related="related: [7, {type: similar}]\n"), encoding="utf-8"
     )
-    settings = replace(
-        default_settings(),
-        rules=(rules,),
-        data_needed=(),
-        logging_policies=(),
-        triggers=(),
-        events=None,
-        targets=("grep",),
-        docs_dir=out / "docs",
-        site_dir=out / "site",
-        cache_dir=out / "cache",
-        build_site=False,
-        exports=False,
-        jobs=1,
-    )
-    return run_build(settings, quiet=True)
+    return grep_build(out, rules)
 
 
 def relations(built: BuildResult, slug: str) -> list[str]:

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import replace
 
 import markdown
 import pytest
 
-from atc.engine import BuildResult, run_build
+from atc.engine import BuildResult
 from atc.link.tags import tag_url
 from atc.render.escape import md_prose, md_text_with_code
-from atc.settings import default_settings
+from tests.conftest import grep_build
 
 RULE = """title: Shell open command
 id: 22222222-0000-4000-8000-000000000001
@@ -64,22 +63,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     (out / "rules" / "shell_open.yml").write_text(RULE, encoding="utf-8")
     (out / "atomics" / "T1112").mkdir(parents=True)
     (out / "atomics" / "T1112" / "T1112.yaml").write_text(ATOMIC, encoding="utf-8")
-    settings = replace(
-        default_settings(),
-        rules=(out / "rules",),
-        data_needed=(),
-        logging_policies=(),
-        triggers=(out / "atomics",),
-        events=None,
-        targets=("grep",),
-        docs_dir=out / "docs",
-        site_dir=out / "site",
-        cache_dir=out / "cache",
-        build_site=False,
-        exports=False,
-        jobs=1,
-    )
-    return run_build(settings, quiet=True)
+    return grep_build(out, out / "rules", (out / "atomics",))
 
 
 @pytest.fixture(scope="module")

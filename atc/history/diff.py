@@ -285,8 +285,8 @@ def compare(
     for old, new in sorted(changed, key=lambda pair: head.rel(pair[1].path)):
         report.changed.append(rule_change(base, old, head, new, targets))
         for target in targets:  # a filter or a rule pySigma rejects has no conversion at all
-            before, after = old.conversions.get(target.key), new.conversions.get(target.key)
-            was, now = before is not None and before.status == "ok", after is not None and after.status == "ok"
+            after = new.conversions.get(target.key)
+            was, now = _ok(old, target.key), _ok(new, target.key)
             if was and not now:
                 report.newly_failing.append(
                     ConversionChange(

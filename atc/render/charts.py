@@ -92,9 +92,15 @@ def tactic_chart(columns: list[MatrixColumn], tactic_links: dict[str, str], matr
     return Chart("ATT&CK coverage by tactic", tuple(rows), matrix_link, legend, relative=True)
 
 
+def converted_counts(rules: list[RuleSummary], targets: list[Target]) -> dict[str, int]:
+    """How many of the rules each target converted (the conversion chart's figures, the targets page's column)."""
+    counted = Counter(key for rule in rules for key in rule.converted)
+    return {target.key: counted[target.key] for target in targets}
+
+
 def conversion_chart(rules: list[RuleSummary], targets: list[Target], href: str | None) -> Chart:
     """For every target, the rules it converted and the rules it could not."""
-    converted = Counter(key for rule in rules for key in rule.converted)
+    converted = converted_counts(rules, targets)
     rows = tuple(
         Row(
             target.key,

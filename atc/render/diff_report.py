@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections.abc import Callable
@@ -60,10 +61,5 @@ def to_markdown(report: DiffReport, templates_dir: Path, max_chars: int | None =
 
 def _most(fits: Callable[[int], bool], upper: int) -> int | None:
     """The largest count in 0..upper that fits (fits is monotone), or None when not even 0 does."""
-    if not fits(0):
-        return None
-    low, high = 0, upper
-    while low < high:
-        middle = (low + high + 1) // 2
-        low, high = (middle, high) if fits(middle) else (low, middle - 1)
-    return low
+    too_many = bisect.bisect_left(range(upper + 1), True, key=lambda count: not fits(count))  # the first count that does not fit
+    return too_many - 1 if too_many else None

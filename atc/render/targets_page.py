@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter
 from dataclasses import dataclass
 
 from atc.convert.deploy import DeployExport
 from atc.convert.targets import sigma_cli_command, sigma_distributions
 from atc.convert.team_targets import installed_plugins
 from atc.render import addresses
+from atc.render.charts import converted_counts
 from atc.render.context import RenderContext
 from atc.render.exports import csv_cell
 
@@ -65,8 +65,7 @@ def targets_page(ctx: RenderContext) -> dict[str, str]:
     """targets.md: one row per configured target and one per export (its commands take a while to work out: remembered with the page)."""
     exports = [export_summary(export) for export in ctx.exports]
     page = addresses.named("targets")
-    counted = Counter(key for rule in ctx.summaries for key in rule.converted)
-    converted = {target.key: counted[target.key] for target in ctx.targets}  # what the home page's conversion chart draws
+    converted = converted_counts(ctx.summaries, ctx.targets)  # what the home page's conversion chart draws
     rules = len(ctx.summaries)
 
     def make() -> str:
